@@ -1,0 +1,163 @@
+//! Where a device keeps its identity. Firmware implements [`KeyStore`] over its secure element
+//! or flash; phones over the platform keychain; [`FileKeyStore`] is the desktop/server default.
+
+use crate::{DeviceIdentity, Error};
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+/// Storage for named device identities.
+pub trait KeyStore {
+    /// Loads the identity stored under `name`, or `None` if there is none.
+    fn load(&self, name: &str) -> Result<Option<DeviceIdentity>, Error>;
+    /// Stores `identity` under `name`, replacing any previous one atomically: a reader sees
+    /// either the old identity or the new one, never a mix or an empty file.
+    fn store(&self, name: &str, identity: &DeviceIdentity) -> Result<(), Error>;
+    /// Removes the identity under `name`; returns whether there was one.
+    fn delete(&self, name: &str) -> Result<bool, Error>;
+}
+
+/// A directory of key files (`NAME.key`), each readable by the owner only (mode 0600 on Unix),
+/// written with write-to-temporary + fsync + rename + fsync of the directory.
+#[derive(Debug, Clone)]
+pub struct FileKeyStore {
+    dir: PathBuf,
+}
+
+impl FileKeyStore {
+    /// Opens (and creates, mode 0700 on Unix) the directory `dir`.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, Error> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(Self { dir })
+    }
+
+    fn path(&self, name: &str) -> Result<PathBuf, Error> {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && !name.starts_with('.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !ok {
+            return Err(Error::KeyName);
+        }
+        Ok(self.dir.join(format!("{name}.key")))
+    }
+}
+
+/// Writes `contents` to `path` atomically with owner-only permissions.
+///
+/// `tempfile` creates the temporary file with mode 0600 in the same directory, so the rename is
+/// atomic and the secret is never world-readable, not even for an instant.
+pub(crate) fn write_secret_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| Error::Io(e.error))?;
+    #[cfg(unix)]
+    {
+        // Make the rename itself durable.
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+impl KeyStore for FileKeyStore {
+    fn load(&self, name: &str) -> Result<Option<DeviceIdentity>, Error> {
+        let path = self.path(name)?;
+        match fs::read_to_string(&path) {
+            Ok(s) => {
+                let s = zeroize::Zeroizing::new(s);
+                DeviceIdentity::from_key_file(&s).map(Some)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn store(&self, name: &str, identity: &DeviceIdentity) -> Result<(), Error> {
+        let path = self.path(name)?;
+        write_secret_atomically(&path, identity.to_key_file()?.as_bytes())
+    }
+
+    fn delete(&self, name: &str) -> Result<bool, Error> {
+        let path = self.path(name)?;
+        match fs::remove_file(path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Writes a key file to an arbitrary path with the same guarantees as [`FileKeyStore`].
+impl DeviceIdentity {
+    /// Writes this identity's key file to `path`: owner-only permissions, atomic replace.
+    pub fn write_key_file(&self, path: &Path) -> Result<(), Error> {
+        write_secret_atomically(path, self.to_key_file()?.as_bytes())
+    }
+
+    /// Reads a key file from `path`.
+    pub fn read_key_file(path: &Path) -> Result<Self, Error> {
+        let s = zeroize::Zeroizing::new(fs::read_to_string(path)?);
+        DeviceIdentity::from_key_file(&s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Role;
+    use chacha20::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn store_load_replace_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let ks = FileKeyStore::open(dir.path().join("keys")).unwrap();
+        assert!(ks.load("toy").unwrap().is_none());
+        let a = DeviceIdentity::generate(Role::Toy, &mut ChaCha20Rng::from_seed([1; 32]));
+        let b = DeviceIdentity::generate(Role::Toy, &mut ChaCha20Rng::from_seed([2; 32]));
+        ks.store("toy", &a).unwrap();
+        assert_eq!(ks.load("toy").unwrap().unwrap().public(), a.public());
+        ks.store("toy", &b).unwrap();
+        assert_eq!(ks.load("toy").unwrap().unwrap().public(), b.public());
+        assert!(ks.delete("toy").unwrap());
+        assert!(!ks.delete("toy").unwrap());
+        // No temporary files are left behind.
+        assert_eq!(fs::read_dir(dir.path().join("keys")).unwrap().count(), 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn key_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let ks = FileKeyStore::open(dir.path()).unwrap();
+        let a = DeviceIdentity::generate(Role::Guardian, &mut ChaCha20Rng::from_seed([1; 32]));
+        ks.store("phone", &a).unwrap();
+        let mode = fs::metadata(dir.path().join("phone.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn names_cannot_escape_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let ks = FileKeyStore::open(dir.path()).unwrap();
+        for bad in ["", "../x", "a/b", ".hidden", &"x".repeat(65)] {
+            assert!(matches!(ks.load(bad), Err(Error::KeyName)), "{bad}");
+        }
+    }
+}
