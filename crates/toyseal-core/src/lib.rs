@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod family;
 mod identity;
 mod keyfile;
 mod keystore;
@@ -11,6 +12,7 @@ mod text;
 mod x25519;
 
 pub use error::Error;
+pub use family::FamilyId;
 pub use identity::{DeviceId, DeviceIdentity, PublicIdentity, Role, SIGNATURE_LEN, Signature};
 pub use keystore::{FileKeyStore, KeyStore};
 pub use rng::{CryptoRng, OsRng};

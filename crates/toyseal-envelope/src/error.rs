@@ -1,0 +1,72 @@
+//! The one error type of `toyseal-envelope`.
+
+/// Why sealing, parsing, verifying or opening an envelope failed.
+///
+/// Header errors are specific: the header is public, so naming the problem leaks nothing.
+/// Everything that depends on secret keys collapses into [`Error::Decrypt`] on purpose, so a
+/// failed open is no oracle about which byte or which check failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input does not start with the envelope magic `toyseal`.
+    #[error("not a toyseal envelope (bad magic bytes)")]
+    BadMagic,
+    /// The format version is not 1.
+    #[error("unsupported envelope version {0} (this build reads version 1)")]
+    UnsupportedVersion(u8),
+    /// The suite id names no suite this build implements.
+    #[error("unsupported cipher suite 0x{0:04x} (this build implements 0x0001)")]
+    UnsupportedSuite(u16),
+    /// Reserved header flags were set.
+    #[error("reserved header flags set: 0x{0:02x}")]
+    ReservedFlags(u8),
+    /// The chunk size exponent is outside 10..=20 (1 KiB ..= 1 MiB).
+    #[error("chunk size 2^{0} is outside the allowed 2^10..=2^20 bytes")]
+    ChunkSize(u8),
+    /// No recipients: an envelope nobody can open is refused.
+    #[error("an envelope needs at least one recipient")]
+    NoRecipients,
+    /// More recipients than the format allows.
+    #[error("{count} recipients exceed the limit of {max}")]
+    TooManyRecipients {
+        /// How many were given or declared.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The same recipient key appears twice.
+    #[error("the same recipient was given twice")]
+    DuplicateRecipient,
+    /// A key in the header or a recipient key is malformed or weak (e.g. low-order X25519).
+    #[error("invalid key: {0}")]
+    Key(#[from] toyseal_core::Error),
+    /// Metadata is too long or not encodable.
+    #[error("invalid metadata: {0}")]
+    Metadata(&'static str),
+    /// The input ended before a complete envelope (header, chunks and signature) was read.
+    #[error("the envelope is truncated")]
+    Truncated,
+    /// The envelope is larger than the configured limit.
+    #[error("the envelope exceeds the size limit of {limit} bytes")]
+    TooLarge {
+        /// The limit in force.
+        limit: u64,
+    },
+    /// None of the envelope's recipient entries is addressed to this device.
+    #[error("this device is not a recipient of the envelope")]
+    NotARecipient,
+    /// Decryption or authentication of the content failed. Deliberately coarse: flipped bits,
+    /// reordered, dropped or truncated chunks and malformed content all end here.
+    #[error("the envelope could not be decrypted and authenticated")]
+    Decrypt,
+    /// The sender's signature over the whole envelope is invalid: the content was not sealed by
+    /// the device named in the header (or was changed after sealing).
+    #[error("the sender's signature over the envelope is invalid")]
+    Signature,
+    /// The sender named in the header is not one the caller trusts.
+    #[error("the envelope's sender is not a trusted sender")]
+    UntrustedSender,
+    /// The streaming API was used after it had finished or failed.
+    #[error("the stream has already finished or failed")]
+    StreamClosed,
+}

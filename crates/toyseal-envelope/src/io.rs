@@ -1,0 +1,131 @@
+//! `std::io` adapters over the sans-IO [`Sealer`] and [`Opener`], for files and pipes.
+
+use crate::{Error, OpenOptions, Opened, Opener, SealOptions, Sealer};
+use std::io::{self, Read, Write};
+use toyseal_core::{CryptoRng, DeviceIdentity, PublicIdentity};
+
+fn to_io(e: Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// Writes an envelope to `W` as content is written to it. Call [`finish`](Self::finish);
+/// dropping the writer leaves an invalid (unfinished) envelope, which readers reject.
+pub struct SealWriter<'a, W: Write> {
+    sealer: Sealer<'a>,
+    inner: W,
+    buf: Vec<u8>,
+}
+
+impl<'a, W: Write> SealWriter<'a, W> {
+    /// Starts an envelope written to `inner`.
+    pub fn new(
+        inner: W,
+        sender: &'a DeviceIdentity,
+        recipients: &[PublicIdentity],
+        options: &SealOptions,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Self, Error> {
+        Ok(Self {
+            sealer: Sealer::new(sender, recipients, options, rng)?,
+            inner,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Writes the end of the envelope and the signature; returns the inner writer (flushed).
+    pub fn finish(mut self) -> io::Result<W> {
+        self.buf.clear();
+        self.sealer.finish(&mut self.buf).map_err(to_io)?;
+        self.inner.write_all(&self.buf)?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for SealWriter<'_, W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.clear();
+        self.sealer.update(data, &mut self.buf).map_err(to_io)?;
+        self.inner.write_all(&self.buf)?;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Content still in the sealer's chunk buffer cannot be written before it is complete
+        // (or finished); flushing flushes what has been sealed.
+        self.inner.flush()
+    }
+}
+
+/// Reads content out of an envelope read from `R`.
+///
+/// `read` returns `Ok(0)` (end of file) only after the whole envelope verified; any failure,
+/// including truncation and a bad signature, is an `Err` of kind `InvalidData` wrapping the
+/// envelope [`Error`], and the final chunk's content is never returned in that case.
+pub struct OpenReader<'a, R: Read> {
+    inner: R,
+    opener: Option<Opener<'a>>,
+    out: Vec<u8>,
+    pos: usize,
+    input: Vec<u8>,
+    opened: Option<Opened>,
+}
+
+impl<'a, R: Read> OpenReader<'a, R> {
+    /// Opens the envelope read from `inner`, for `me`, accepting only `trusted` senders.
+    pub fn new(
+        inner: R,
+        me: &'a DeviceIdentity,
+        trusted: &'a [PublicIdentity],
+        options: OpenOptions,
+    ) -> Self {
+        Self {
+            inner,
+            opener: Some(Opener::new(me, trusted, options)),
+            out: Vec::new(),
+            pos: 0,
+            input: vec![0; 64 * 1024],
+            opened: None,
+        }
+    }
+
+    /// What was proved, once `read` has returned end of file.
+    pub fn opened(&self) -> Option<&Opened> {
+        self.opened.as_ref()
+    }
+}
+
+impl<R: Read> Read for OpenReader<'_, R> {
+    fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pos < self.out.len() {
+                let n = (self.out.len() - self.pos).min(dst.len());
+                dst[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            self.out.clear();
+            self.pos = 0;
+            let Some(opener) = self.opener.as_mut() else {
+                return Ok(0);
+            };
+            let n = match self.inner.read(&mut self.input) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                let opener = self
+                    .opener
+                    .take()
+                    .ok_or_else(|| to_io(Error::StreamClosed))?;
+                self.opened = Some(opener.finish(&mut self.out).map_err(to_io)?);
+            } else {
+                opener.push(&self.input[..n], &mut self.out).map_err(|e| {
+                    self.opener = None;
+                    to_io(e)
+                })?;
+            }
+        }
+    }
+}

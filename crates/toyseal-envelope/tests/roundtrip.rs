@@ -1,0 +1,62 @@
+//! Round trips: one-shot and streaming, any size, any piecing, 1..=4 recipients.
+mod common;
+use common::*;
+use proptest::prelude::*;
+use toyseal_envelope::*;
+
+#[test]
+fn seal_open_round_trip_to_each_recipient() {
+    let fam = Family::new(3);
+    let content = recording(200_000);
+    let meta = Metadata::default()
+        .with_content_type("audio/wav")
+        .with_codec("pcm_s16le")
+        .with_duration_ms(6250);
+    let opts = SealOptions::default().with_metadata(meta.clone());
+    let env = seal(&fam.toy, &fam.recipients(), &opts, &content, &mut rng(1)).unwrap();
+    for phone in &fam.phones {
+        let (out, opened) = open(phone, &fam.toy_public(), &env, OpenOptions::default()).unwrap();
+        assert_eq!(out, content);
+        assert_eq!(opened.metadata, meta);
+        assert_eq!(&opened.sender, fam.toy.public());
+        assert_eq!(opened.content_len, content.len() as u64);
+    }
+    let header = verify(&env, OpenOptions::default()).unwrap();
+    assert_eq!(header.sender(), fam.toy.public());
+}
+
+fn seal_streaming(fam: &Family, content: &[u8], piece: usize, opts: &SealOptions) -> Vec<u8> {
+    let recips = fam.recipients();
+    let mut s = Sealer::new(&fam.toy, &recips, opts, &mut rng(2)).unwrap();
+    let mut out = Vec::new();
+    for c in content.chunks(piece.max(1)) {
+        s.update(c, &mut out).unwrap();
+    }
+    s.finish(&mut out).unwrap();
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn any_size_any_piecing_round_trips(
+        len in prop_oneof![0usize..3000, Just(1021), Just(1022), Just(1023), Just(1024), Just(2045), Just(2046), Just(2047)],
+        piece in 1usize..5000,
+        recipients in 1usize..=4,
+        read_piece in 1usize..5000,
+    ) {
+        let fam = Family::new(recipients);
+        let opts = SealOptions::default().with_chunk_size_log2(10).unwrap();
+        let content = recording(len);
+        let env = seal_streaming(&fam, &content, piece, &opts);
+        let trusted = fam.toy_public();
+        for phone in &fam.phones {
+            let mut o = Opener::new(phone, &trusted, OpenOptions::default());
+            let mut out = Vec::new();
+            for c in env.chunks(read_piece) { o.push(c, &mut out).unwrap(); }
+            let opened = o.finish(&mut out).unwrap();
+            prop_assert_eq!(&out, &content);
+            prop_assert_eq!(opened.content_len, len as u64);
+        }
+    }
+}
