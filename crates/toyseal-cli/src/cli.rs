@@ -1,0 +1,287 @@
+//! The command line, as clap derive types. Help texts live here; behaviour lives in the
+//! command modules.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use toyseal_core::{FamilyId, Role};
+use toyseal_envelope::{DEFAULT_CHUNK_SIZE_LOG2, DEFAULT_SIZE_LIMIT};
+
+/// The exit-status table, shared by the long help of every command and the README.
+macro_rules! exit_status {
+    () => {
+        "Exit status:
+  0  success
+  1  I/O error: a file or pipe could not be read or written, or the output file exists
+  2  usage error: invalid or inconsistent arguments
+  3  invalid key file, public key or recipient
+  4  not a valid toyseal envelope: bad format, truncated, or larger than --max-size
+  5  decryption or authentication failed: the content or the sender signature was tampered with
+  6  untrusted sender (not given with --from), or this identity is not a recipient"
+    };
+}
+
+/// The top-level examples.
+macro_rules! top_examples {
+    () => {
+        "Examples:
+  toyseal keygen --role toy -o toy.key
+  toyseal keygen --role guardian -o mum.key > mum.pub
+  toyseal seal -i toy.key -r \"$(cat mum.pub)\" -o note.tsl note.wav
+  toyseal open -i mum.key --from \"$(toyseal pubkey toy.key)\" -o note.wav note.tsl
+  cat note.wav | toyseal seal -i toy.key -R family.txt | toyseal open -i mum.key --from toyseal1... > copy.wav
+  toyseal inspect --json note.tsl"
+    };
+}
+
+/// `toyseal`: seal a child's voice recordings end to end, age-style.
+#[derive(Debug, Parser)]
+#[command(
+    name = "toyseal",
+    version,
+    about = "Seal, open and inspect end-to-end-encrypted, signed toyseal voice envelopes",
+    long_about = "Seal, open and inspect end-to-end-encrypted, signed toyseal voice envelopes.\n\n\
+        Every command reads standard input and writes standard output when no file is given \
+        (or the file is `-`), so it fits in pipelines. Files given with -o are written to a \
+        temporary file beside the destination and renamed only when the command succeeded.",
+    after_help = top_examples!(),
+    after_long_help = concat!(top_examples!(), "\n\n", exit_status!()),
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Never draw a progress bar (one is drawn on stderr only when stderr is a terminal and
+    /// the input is larger than 8 MiB).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a device identity (key file) and print its public key.
+    #[command(
+        long_about = "Generate a device identity: an Ed25519 signing key and an X25519 key, \
+            with the device's role.\n\n\
+            With -o, the key file is written with owner-only permissions (0600), atomically, \
+            and the public key (toyseal1…) is printed on standard output. Without -o, the key \
+            file goes to standard output and the public key to standard error, like age-keygen.",
+        after_help = "Examples:
+  toyseal keygen --role toy -o toy.key
+  toyseal keygen --role guardian -o mum.key > mum.pub
+  toyseal keygen --role guardian > dad.key",
+        after_long_help = concat!("Examples:
+  toyseal keygen --role toy -o toy.key
+  toyseal keygen --role guardian -o mum.key > mum.pub
+  toyseal keygen --role guardian > dad.key", "\n\n", exit_status!())
+    )]
+    Keygen(KeygenArgs),
+
+    /// Print the public key (or device id) of a key file.
+    #[command(
+        after_help = "Examples:
+  toyseal pubkey toy.key
+  toyseal pubkey --device-id toy.key
+  toyseal keygen --role toy | toyseal pubkey",
+        after_long_help = concat!("Examples:
+  toyseal pubkey toy.key
+  toyseal pubkey --device-id toy.key
+  toyseal keygen --role toy | toyseal pubkey", "\n\n", exit_status!())
+    )]
+    Pubkey(PubkeyArgs),
+
+    /// Encrypt to recipients and sign as the sender (streaming).
+    #[command(
+        long_about = "Encrypt IN (or standard input) to every recipient given with -r / -R, and \
+            sign the whole envelope with the --identity key, streaming in bounded memory.\n\n\
+            The content type, codec and duration travel encrypted inside the envelope; the \
+            envelope's length is padded. With -o the envelope is written to a temporary file \
+            and renamed to OUT only after it is complete.",
+        after_help = "Examples:
+  toyseal seal -i toy.key -r toyseal1... -r toyseal1... -o note.tsl note.wav
+  toyseal seal -i toy.key -R family.txt --content-type audio/wav --codec pcm_s16le < note.wav > note.tsl
+  arecord -f S16_LE | toyseal seal -i toy.key -R family.txt -o live.tsl",
+        after_long_help = concat!("Examples:
+  toyseal seal -i toy.key -r toyseal1... -r toyseal1... -o note.tsl note.wav
+  toyseal seal -i toy.key -R family.txt --content-type audio/wav --codec pcm_s16le < note.wav > note.tsl
+  arecord -f S16_LE | toyseal seal -i toy.key -R family.txt -o live.tsl", "\n\n", exit_status!())
+    )]
+    Seal(SealArgs),
+
+    /// Decrypt and verify an envelope from a trusted sender.
+    #[command(
+        long_about = "Decrypt IN (or standard input) with the --identity key, accepting it only \
+            from a sender given with --from, and only if the sender's signature over the whole \
+            envelope verifies.\n\n\
+            On any failure the exit status is non-zero and no complete output exists: with -o \
+            the content goes to a temporary file that is renamed to OUT only after the envelope \
+            fully verified (and deleted otherwise); on standard output the last chunk of \
+            content is withheld until the signature verified, so a failed open never writes \
+            the whole content.",
+        after_help = "Examples:
+  toyseal open -i mum.key --from toyseal1... -o note.wav note.tsl
+  toyseal open -i mum.key --from \"$(cat toy.pub)\" --verbose < note.tsl > note.wav",
+        after_long_help = concat!("Examples:
+  toyseal open -i mum.key --from toyseal1... -o note.wav note.tsl
+  toyseal open -i mum.key --from \"$(cat toy.pub)\" --verbose < note.tsl > note.wav", "\n\n", exit_status!())
+    )]
+    Open(OpenArgs),
+
+    /// Show an envelope's public header and check its sender signature, without keys.
+    #[command(
+        long_about = "Show the public facts of an envelope without decrypting it: version, \
+            suite, sender (public key, device id, role), family, roster version, number of \
+            recipients, chunk size and total size; and check the sender's Ed25519 signature \
+            over the whole envelope (no key needed).\n\n\
+            The facts are printed whenever the header parses; the exit status is 0 only if \
+            the signature is valid.",
+        after_help = "Examples:
+  toyseal inspect note.tsl
+  toyseal inspect --json < note.tsl | jq .signature_valid",
+        after_long_help = concat!("Examples:
+  toyseal inspect note.tsl
+  toyseal inspect --json < note.tsl | jq .signature_valid", "\n\n", exit_status!())
+    )]
+    Inspect(InspectArgs),
+}
+
+/// A device role on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// A toy: records and plays.
+    Toy,
+    /// A guardian's phone.
+    Guardian,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Toy => Role::Toy,
+            RoleArg::Guardian => Role::Guardian,
+        }
+    }
+}
+
+/// `toyseal keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// The device's role.
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// Write the key file to KEYFILE (mode 0600, atomic) instead of standard output.
+    #[arg(short, long, value_name = "KEYFILE")]
+    pub output: Option<PathBuf>,
+    /// Replace KEYFILE if it already exists (the old identity is lost).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `toyseal pubkey`.
+#[derive(Debug, Args)]
+pub struct PubkeyArgs {
+    /// The key file; `-` or absent: standard input.
+    #[arg(value_name = "KEYFILE")]
+    pub keyfile: Option<PathBuf>,
+    /// Print the device id (32 hex digits) instead of the public key.
+    #[arg(long)]
+    pub device_id: bool,
+}
+
+/// `toyseal seal`.
+#[derive(Debug, Args)]
+pub struct SealArgs {
+    /// The sender's key file (`-`: standard input).
+    #[arg(short, long, value_name = "KEYFILE")]
+    pub identity: PathBuf,
+    /// A recipient's public key (toyseal1…); repeat for several recipients.
+    #[arg(short = 'r', long = "recipient", value_name = "PUBKEY")]
+    pub recipients: Vec<String>,
+    /// A file of recipients' public keys, one per line (`#` comments allowed); repeatable.
+    #[arg(short = 'R', long = "recipients-file", value_name = "FILE")]
+    pub recipients_files: Vec<PathBuf>,
+    /// Media type sealed inside the envelope, e.g. audio/wav (at most 64 bytes).
+    #[arg(long, value_name = "TYPE", value_parser = short_text)]
+    pub content_type: Option<String>,
+    /// Codec sealed inside the envelope, e.g. pcm_s16le or opus (at most 64 bytes).
+    #[arg(long, value_name = "CODEC", value_parser = short_text)]
+    pub codec: Option<String>,
+    /// Duration in milliseconds, sealed inside the envelope.
+    #[arg(long, value_name = "N")]
+    pub duration_ms: Option<u32>,
+    /// Chunk size 2^N bytes, 10..=20 (1 KiB to 1 MiB).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CHUNK_SIZE_LOG2,
+          value_parser = clap::value_parser!(u8).range(10..=20))]
+    pub chunk_size_log2: u8,
+    /// Family id (32 hex digits) the recipients belong to, recorded in the public header.
+    #[arg(long, value_name = "FAMILY_ID")]
+    pub family: Option<FamilyId>,
+    /// Roster version the recipients were taken from (needs --family).
+    #[arg(long, value_name = "N", requires = "family", default_value_t = 0)]
+    pub roster_version: u64,
+    /// Write the envelope to OUT (atomically) instead of standard output.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// The content to seal; `-` or absent: standard input.
+    #[arg(value_name = "IN")]
+    pub input: Option<PathBuf>,
+}
+
+/// `toyseal open`.
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// The recipient's key file (`-`: standard input).
+    #[arg(short, long, value_name = "KEYFILE")]
+    pub identity: PathBuf,
+    /// A sender public key (toyseal1…) to accept; repeatable. Envelopes from anyone else fail.
+    #[arg(long = "from", value_name = "SENDER_PUBKEY", required = true)]
+    pub from: Vec<String>,
+    /// Write the content to OUT, only once the envelope fully verified.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Refuse envelopes larger than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SIZE_LIMIT)]
+    pub max_size: u64,
+    /// Print the verified sender and the sealed metadata to standard error.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// The envelope; `-` or absent: standard input.
+    #[arg(value_name = "IN")]
+    pub input: Option<PathBuf>,
+}
+
+/// `toyseal inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Refuse envelopes larger than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SIZE_LIMIT)]
+    pub max_size: u64,
+    /// The envelope; `-` or absent: standard input.
+    #[arg(value_name = "IN")]
+    pub input: Option<PathBuf>,
+}
+
+/// The metadata text fields are limited to 64 bytes by the envelope format.
+fn short_text(s: &str) -> Result<String, String> {
+    if s.len() > 64 {
+        Err(format!("at most 64 bytes (got {})", s.len()))
+    } else {
+        Ok(s.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

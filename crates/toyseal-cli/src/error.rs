@@ -1,0 +1,190 @@
+//! The CLI's one error type, and the exit code of every failure.
+//!
+//! Messages name the file (or `<stdin>` / `<stdout>`) and the cause on one line; they never
+//! contain key material: key arguments are named by position, not echoed.
+
+use std::{fmt, io, path::PathBuf, process::ExitCode};
+
+/// Where bytes came from or went to, for error messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// Standard input.
+    Stdin,
+    /// Standard output.
+    Stdout,
+    /// A named file.
+    File(PathBuf),
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Stdin => f.write_str("<stdin>"),
+            Place::Stdout => f.write_str("<stdout>"),
+            Place::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// The documented exit codes (also in `toyseal --help` and the crate README).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Exit {
+    /// 0: success.
+    Ok = 0,
+    /// 1: reading or writing a file or pipe failed, or an output file already exists.
+    Io = 1,
+    /// 2: the command line is wrong (clap's usage errors use 2 as well).
+    Usage = 2,
+    /// 3: a key file, public key or recipient is invalid.
+    Key = 3,
+    /// 4: the input is not a valid toyseal envelope, is truncated, or is too large.
+    Envelope = 4,
+    /// 5: decryption or authentication failed (tampered content or a bad sender signature).
+    Auth = 5,
+    /// 6: the sender is not trusted (`--from`), or this identity is not a recipient.
+    Untrusted = 6,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Everything the `toyseal` command can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading or writing `place` failed.
+    #[error("{place}: {source}")]
+    Io {
+        /// The file or stream.
+        place: Place,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The output file exists and `--force` was not given.
+    #[error("{0}: already exists (use --force to replace it)")]
+    Exists(PathBuf),
+    /// The command line is inconsistent in a way clap cannot check.
+    #[error("{0}")]
+    Usage(String),
+    /// A key file could not be parsed.
+    #[error("{place}: not a valid toyseal key file: {source}")]
+    KeyFile {
+        /// The key file.
+        place: Place,
+        /// The cause.
+        source: toyseal_core::Error,
+    },
+    /// A public key given on the command line or in a recipients file is invalid.
+    #[error("{what}: {reason}")]
+    PublicKey {
+        /// Which argument or line, e.g. `-r #2` or `family.txt line 3` (never the key itself).
+        what: String,
+        /// The cause.
+        reason: String,
+    },
+    /// The recipients or sealing options were refused by the envelope library.
+    #[error("cannot seal: {0}")]
+    Seal(toyseal_envelope::Error),
+    /// Reading the envelope in `place` failed.
+    #[error("{place}: {source}")]
+    Envelope {
+        /// The envelope's file or stream.
+        place: Place,
+        /// The cause.
+        source: toyseal_envelope::Error,
+    },
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit(&self) -> Exit {
+        use toyseal_envelope::Error as E;
+        match self {
+            Error::Io { .. } | Error::Exists(_) => Exit::Io,
+            Error::Usage(_) => Exit::Usage,
+            Error::KeyFile { .. } | Error::PublicKey { .. } => Exit::Key,
+            Error::Seal(e) => match e {
+                E::Metadata(_) | E::ChunkSize(_) => Exit::Usage,
+                E::TooLarge { .. } => Exit::Envelope,
+                _ => Exit::Key,
+            },
+            Error::Envelope { source, .. } => match source {
+                E::Decrypt | E::Signature => Exit::Auth,
+                E::UntrustedSender | E::NotARecipient => Exit::Untrusted,
+                _ => Exit::Envelope,
+            },
+        }
+    }
+
+    /// An I/O error at `place`; an envelope error carried inside an `io::Error` (as the
+    /// envelope crate's `Read`/`Write` adapters report them) becomes [`Error::Envelope`].
+    pub(crate) fn io(place: Place, source: io::Error) -> Self {
+        match envelope_error(source) {
+            Ok(e) => Error::Envelope { place, source: e },
+            Err(source) => Error::Io { place, source },
+        }
+    }
+}
+
+/// Takes the envelope error out of an `io::Error`, or gives the `io::Error` back.
+pub(crate) fn envelope_error(e: io::Error) -> Result<toyseal_envelope::Error, io::Error> {
+    let is_envelope = e
+        .get_ref()
+        .is_some_and(|inner| inner.is::<toyseal_envelope::Error>());
+    if !is_envelope {
+        return Err(e);
+    }
+    match e
+        .into_inner()
+        .map(|b| b.downcast::<toyseal_envelope::Error>())
+    {
+        Some(Ok(b)) => Ok(*b),
+        // Unreachable after the check above; report a generic I/O error rather than panic.
+        _ => Err(io::Error::other(
+            "internal error while reporting an envelope error",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_errors_inside_io_errors_are_recovered() {
+        let io = io::Error::new(
+            io::ErrorKind::InvalidData,
+            toyseal_envelope::Error::Signature,
+        );
+        let e = Error::io(Place::Stdin, io);
+        assert_eq!(e.exit(), Exit::Auth);
+        assert_eq!(
+            e.to_string(),
+            "<stdin>: the sender's signature over the envelope is invalid"
+        );
+        let plain = Error::io(Place::Stdout, io::Error::from(io::ErrorKind::BrokenPipe));
+        assert_eq!(plain.exit(), Exit::Io);
+    }
+
+    #[test]
+    fn exit_codes_follow_the_documented_table() {
+        use toyseal_envelope::Error as E;
+        let env = |source| Error::Envelope {
+            place: Place::Stdin,
+            source,
+        };
+        assert_eq!(env(E::BadMagic).exit() as u8, 4);
+        assert_eq!(env(E::Truncated).exit() as u8, 4);
+        assert_eq!(env(E::TooLarge { limit: 1 }).exit() as u8, 4);
+        assert_eq!(env(E::Decrypt).exit() as u8, 5);
+        assert_eq!(env(E::Signature).exit() as u8, 5);
+        assert_eq!(env(E::UntrustedSender).exit() as u8, 6);
+        assert_eq!(env(E::NotARecipient).exit() as u8, 6);
+        assert_eq!(Error::Seal(E::DuplicateRecipient).exit() as u8, 3);
+        assert_eq!(Error::Usage(String::new()).exit() as u8, 2);
+    }
+}

@@ -1,0 +1,292 @@
+//! Inputs, outputs and the progress bar: `-` is standard input/output, a file output is written
+//! to a temporary file beside it and renamed only when the command succeeded.
+
+use crate::error::{Error, Place};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::{
+    fs::File,
+    io::{self, BufWriter, IsTerminal, Read, Write},
+    path::{Path, PathBuf},
+};
+
+/// Inputs larger than this get a progress bar (when stderr is a terminal).
+pub(crate) const PROGRESS_THRESHOLD: u64 = 8 << 20;
+/// Size of the copy buffer between input and output.
+pub(crate) const COPY_BUF: usize = 64 * 1024;
+
+/// `None` for standard input/output (`-` or no path), else the path.
+pub(crate) fn named(path: Option<&Path>) -> Option<&Path> {
+    path.filter(|p| p.as_os_str() != "-")
+}
+
+/// An input being read: a file or standard input, with its size when known.
+pub(crate) struct Input {
+    /// Where it comes from, for messages.
+    pub place: Place,
+    /// Its length, when it is a regular file (or standard input redirected from one).
+    pub size: Option<u64>,
+    /// The bytes.
+    pub reader: Box<dyn Read>,
+}
+
+impl Input {
+    /// Opens `path` (`None` or `-`: standard input).
+    pub(crate) fn open(path: Option<&Path>) -> Result<Self, Error> {
+        match named(path) {
+            Some(p) => {
+                let place = Place::File(p.to_path_buf());
+                let file = File::open(p).map_err(|e| Error::io(place.clone(), e))?;
+                let meta = file.metadata().map_err(|e| Error::io(place.clone(), e))?;
+                if meta.is_dir() {
+                    return Err(Error::Io {
+                        place,
+                        source: io::Error::new(io::ErrorKind::InvalidInput, "is a directory"),
+                    });
+                }
+                Ok(Self {
+                    place,
+                    size: meta.is_file().then_some(meta.len()),
+                    reader: Box::new(file),
+                })
+            }
+            None => Ok(Self {
+                place: Place::Stdin,
+                size: stdin_file_size(),
+                reader: Box::new(io::stdin()),
+            }),
+        }
+    }
+}
+
+/// The size of standard input when it is redirected from a regular file (`< big.wav`).
+#[cfg(unix)]
+fn stdin_file_size() -> Option<u64> {
+    use std::os::fd::AsFd;
+    let fd = io::stdin().as_fd().try_clone_to_owned().ok()?;
+    let meta = File::from(fd).metadata().ok()?;
+    meta.is_file().then_some(meta.len())
+}
+
+#[cfg(not(unix))]
+fn stdin_file_size() -> Option<u64> {
+    None
+}
+
+/// Reads at most `limit` bytes of `reader` into a buffer that zeroizes on drop (key files).
+///
+/// The buffer is allocated once at full size, so no reallocation leaves a copy behind.
+pub(crate) fn read_secret(
+    mut reader: impl Read,
+    limit: usize,
+    place: &Place,
+) -> Result<toyseal_core::Zeroizing<Vec<u8>>, Error> {
+    let mut buf = toyseal_core::Zeroizing::new(Vec::with_capacity(limit + 1));
+    reader
+        .by_ref()
+        .take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(place.clone(), e))?;
+    if buf.len() > limit {
+        return Err(Error::KeyFile {
+            place: place.clone(),
+            source: toyseal_core::Error::KeyFile("file too large to be a key file"),
+        });
+    }
+    Ok(buf)
+}
+
+/// Reads a small text file (recipients list) of at most `limit` bytes.
+pub(crate) fn read_small_text(path: Option<&Path>, limit: usize) -> Result<(Place, String), Error> {
+    let mut input = Input::open(path)?;
+    let mut buf = Vec::new();
+    input
+        .reader
+        .by_ref()
+        .take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(input.place.clone(), e))?;
+    if buf.len() > limit {
+        return Err(Error::Io {
+            place: input.place,
+            source: io::Error::new(io::ErrorKind::InvalidData, "file too large"),
+        });
+    }
+    let text = String::from_utf8(buf).map_err(|_| Error::Io {
+        place: input.place.clone(),
+        source: io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"),
+    })?;
+    Ok((input.place, text))
+}
+
+/// Where a command's main output goes.
+///
+/// A file output is a temporary file (mode 0600) in the destination's directory until
+/// [`commit`](Self::commit) renames it into place; dropping an uncommitted output deletes the
+/// temporary file, so a failed command leaves no output file behind.
+pub(crate) enum Output {
+    /// Standard output.
+    Stdout(BufWriter<io::Stdout>),
+    /// A temporary file that becomes `path` on commit.
+    File {
+        /// The temporary file.
+        tmp: BufWriter<tempfile::NamedTempFile>,
+        /// The final name.
+        path: PathBuf,
+    },
+}
+
+impl Output {
+    /// Creates the output for `path` (`None` or `-`: standard output).
+    ///
+    /// `binary_to_tty` false refuses to write to standard output when it is a terminal unless
+    /// `-` was given explicitly (an envelope on a terminal is garbage and may upset it).
+    pub(crate) fn create(path: Option<&Path>, binary_to_tty: bool) -> Result<Self, Error> {
+        match named(path) {
+            Some(p) => {
+                let place = Place::File(p.to_path_buf());
+                let dir = match p.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d,
+                    _ => Path::new("."),
+                };
+                let tmp = tempfile::Builder::new()
+                    .prefix(".toyseal-")
+                    .suffix(".partial")
+                    .tempfile_in(dir)
+                    .map_err(|e| Error::io(place, e))?;
+                Ok(Output::File {
+                    tmp: BufWriter::with_capacity(COPY_BUF, tmp),
+                    path: p.to_path_buf(),
+                })
+            }
+            None => {
+                if !binary_to_tty && path.is_none() && io::stdout().is_terminal() {
+                    return Err(Error::Usage(
+                        "refusing to write a binary envelope to a terminal: use -o FILE, \
+                         redirect standard output, or give -o - to force it"
+                            .into(),
+                    ));
+                }
+                Ok(Output::Stdout(BufWriter::with_capacity(
+                    COPY_BUF,
+                    io::stdout(),
+                )))
+            }
+        }
+    }
+
+    /// Where the output goes, for messages.
+    pub(crate) fn place(&self) -> Place {
+        match self {
+            Output::Stdout(_) => Place::Stdout,
+            Output::File { path, .. } => Place::File(path.clone()),
+        }
+    }
+
+    /// Flushes and, for a file, syncs and renames the temporary file into place.
+    pub(crate) fn commit(self) -> Result<(), Error> {
+        let place = self.place();
+        match self {
+            Output::Stdout(mut w) => w.flush().map_err(|e| Error::io(place, e)),
+            Output::File { tmp, path } => {
+                let tmp = tmp
+                    .into_inner()
+                    .map_err(|e| Error::io(place.clone(), e.into_error()))?;
+                tmp.as_file()
+                    .sync_all()
+                    .map_err(|e| Error::io(place.clone(), e))?;
+                tmp.persist(&path).map_err(|e| Error::io(place, e.error))?;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::Stdout(w) => w.write(buf),
+            Output::File { tmp, .. } => tmp.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Output::Stdout(w) => w.write_all(buf),
+            Output::File { tmp, .. } => tmp.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Stdout(w) => w.flush(),
+            Output::File { tmp, .. } => tmp.flush(),
+        }
+    }
+}
+
+/// A reader that advances a progress bar. With an unknown size the bar stays hidden until
+/// [`PROGRESS_THRESHOLD`] bytes have passed.
+pub(crate) struct ProgressReader<R> {
+    inner: R,
+    bar: ProgressBar,
+    reveal_at: Option<u64>,
+}
+
+impl<R: Read> ProgressReader<R> {
+    /// Wraps `inner`, whose total size is `size` if known; `enabled` false never draws.
+    pub(crate) fn new(inner: R, size: Option<u64>, enabled: bool) -> Self {
+        let enabled = enabled && io::stderr().is_terminal();
+        let (bar, reveal_at) = match size {
+            _ if !enabled => (ProgressBar::hidden(), None),
+            Some(n) if n > PROGRESS_THRESHOLD => {
+                let bar = ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr());
+                let style = ProgressStyle::with_template(
+                    "{wide_bar} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+                bar.set_style(style);
+                (bar, None)
+            }
+            Some(_) => (ProgressBar::hidden(), None),
+            None => {
+                let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+                let style =
+                    ProgressStyle::with_template("{spinner} {binary_bytes} {binary_bytes_per_sec}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+                bar.set_style(style);
+                (bar, Some(PROGRESS_THRESHOLD))
+            }
+        };
+        Self {
+            inner,
+            bar,
+            reveal_at,
+        }
+    }
+
+    /// Removes the bar from the terminal.
+    pub(crate) fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl<R: Read> Read for ProgressReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        if let Some(at) = self.reveal_at
+            && self.bar.position() > at
+        {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+            self.reveal_at = None;
+        }
+        Ok(n)
+    }
+}
+
+impl<R> Drop for ProgressReader<R> {
+    fn drop(&mut self) {
+        // Never leave a half-drawn bar above an error message.
+        self.bar.finish_and_clear();
+    }
+}

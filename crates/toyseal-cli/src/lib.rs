@@ -1,0 +1,59 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod cli;
+mod error;
+mod files;
+mod inspect;
+mod keygen;
+mod keys;
+mod open;
+mod seal;
+
+pub use cli::Cli;
+pub use error::{Error, Exit, Place};
+pub use inspect::Report;
+
+use clap::Parser;
+use std::{io::Write, process::ExitCode};
+
+/// Parses the process arguments, runs the command, prints any error as one line
+/// (`toyseal: error: …`) and returns the documented exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with status 0; usage errors to stderr with 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    match run(&cli) {
+        Ok(()) => Exit::Ok.into(),
+        Err(e) => {
+            note(&format!("toyseal: error: {e}"));
+            e.exit().into()
+        }
+    }
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: &Cli) -> Result<(), Error> {
+    let progress = !cli.no_progress;
+    match &cli.command {
+        cli::Command::Keygen(a) => keygen::keygen(a),
+        cli::Command::Pubkey(a) => keygen::pubkey(a),
+        cli::Command::Seal(a) => seal::seal(a, progress),
+        cli::Command::Open(a) => open::open(a, progress),
+        cli::Command::Inspect(a) => inspect::inspect(a, progress),
+    }
+}
+
+/// Writes a message to standard error. A failing stderr cannot be reported anywhere, so its
+/// errors are ignored (instead of `eprintln!`'s panic).
+pub(crate) fn note(msg: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{msg}");
+    let _ = err.flush();
+}

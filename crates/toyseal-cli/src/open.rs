@@ -1,0 +1,81 @@
+//! `toyseal open`: streaming decryption with [`toyseal_envelope::OpenReader`].
+
+use crate::cli::OpenArgs;
+use crate::error::{Error, Place};
+use crate::files::{COPY_BUF, Input, Output, ProgressReader, named};
+use crate::keys::{parse_public_args, read_identity};
+use std::io::{self, Read, Write};
+use toyseal_envelope::{OpenOptions, OpenReader, Opened};
+
+/// Opens the envelope; the output is complete (and, for `-o`, exists) only on success.
+pub fn open(args: &OpenArgs, progress: bool) -> Result<(), Error> {
+    if named(Some(&args.identity)).is_none() && named(args.input.as_deref()).is_none() {
+        return Err(Error::Usage(
+            "standard input can feed only one of --identity and the envelope".into(),
+        ));
+    }
+    let identity = read_identity(Some(&args.identity))?;
+    let trusted = parse_public_args(&args.from, "--from")?;
+
+    let input = Input::open(args.input.as_deref())?;
+    let in_place = input.place.clone();
+    let progress = ProgressReader::new(input.reader, input.size, progress);
+    let mut output = Output::create(args.output.as_deref(), true)?;
+    let out_place = output.place();
+    let options = OpenOptions::default().with_size_limit(args.max_size);
+    let mut reader = OpenReader::new(progress, &identity, &trusted, options);
+
+    let mut buf = vec![0u8; COPY_BUF];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // Stop at the first error: the output (a temporary file) is dropped, hence deleted.
+            Err(e) => return Err(Error::io(in_place, e)),
+        };
+        output
+            .write_all(buf.get(..n).unwrap_or_default())
+            .map_err(|e| Error::io(out_place.clone(), e))?;
+    }
+    // End of file from OpenReader means the envelope verified; `opened` proves it. Checked
+    // anyway, so that nothing unverified is ever committed.
+    let opened = reader.opened().cloned().ok_or(Error::Envelope {
+        place: in_place.clone(),
+        source: toyseal_envelope::Error::Truncated,
+    })?;
+    output.commit()?;
+    if args.verbose {
+        report(&opened, &in_place)?;
+    }
+    Ok(())
+}
+
+/// Prints what was verified to standard error.
+fn report(opened: &Opened, place: &Place) -> Result<(), Error> {
+    let m = &opened.metadata;
+    let none = || "-".to_owned();
+    let lines = [
+        format!("{place}: verified"),
+        format!("sender: {}", opened.sender),
+        format!("sender device id: {}", opened.sender.device_id()),
+        format!("sender role: {}", opened.sender.role()),
+        format!(
+            "family: {}",
+            opened.family.map_or_else(none, |f| f.to_string())
+        ),
+        format!("roster version: {}", opened.roster_version),
+        format!(
+            "content type: {}",
+            m.content_type.clone().unwrap_or_else(none)
+        ),
+        format!("codec: {}", m.codec.clone().unwrap_or_else(none)),
+        format!(
+            "duration: {}",
+            m.duration_ms.map_or_else(none, |d| format!("{d} ms"))
+        ),
+        format!("content length: {} bytes", opened.content_len),
+    ];
+    crate::note(&lines.join("\n"));
+    Ok(())
+}

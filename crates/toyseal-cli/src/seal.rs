@@ -1,0 +1,92 @@
+//! `toyseal seal`: streaming encryption with [`toyseal_envelope::SealWriter`].
+
+use crate::cli::SealArgs;
+use crate::error::{Error, envelope_error};
+use crate::files::{COPY_BUF, Input, Output, ProgressReader, named};
+use crate::keys::{parse_public_args, read_identity, read_recipients_file};
+use std::io::{self, Read, Write};
+use toyseal_core::OsRng;
+use toyseal_envelope::{Metadata, SealOptions, SealWriter};
+
+/// Seals the input to the recipients, signed by `--identity`.
+pub fn seal(args: &SealArgs, progress: bool) -> Result<(), Error> {
+    let stdin_users = [
+        named(Some(&args.identity)).is_none(),
+        named(args.input.as_deref()).is_none(),
+    ]
+    .into_iter()
+    .chain(
+        args.recipients_files
+            .iter()
+            .map(|p| named(Some(p)).is_none()),
+    )
+    .filter(|&b| b)
+    .count();
+    if stdin_users > 1 {
+        return Err(Error::Usage(
+            "standard input can feed only one of --identity, -R and the input".into(),
+        ));
+    }
+
+    let identity = read_identity(Some(&args.identity))?;
+    let mut recipients = parse_public_args(&args.recipients, "-r")?;
+    for file in &args.recipients_files {
+        recipients.extend(read_recipients_file(file)?);
+    }
+    if recipients.is_empty() {
+        return Err(Error::Usage(
+            "no recipients: give at least one -r PUBKEY or -R FILE".into(),
+        ));
+    }
+
+    let mut metadata = Metadata::default();
+    if let Some(t) = &args.content_type {
+        metadata = metadata.with_content_type(t.clone());
+    }
+    if let Some(c) = &args.codec {
+        metadata = metadata.with_codec(c.clone());
+    }
+    if let Some(d) = args.duration_ms {
+        metadata = metadata.with_duration_ms(d);
+    }
+    let mut options = SealOptions::default()
+        .with_chunk_size_log2(args.chunk_size_log2)
+        .map_err(Error::Seal)?
+        .with_metadata(metadata);
+    if let Some(family) = args.family {
+        options = options.with_family(family, args.roster_version);
+    }
+
+    let input = Input::open(args.input.as_deref())?;
+    let in_place = input.place.clone();
+    let mut reader = ProgressReader::new(input.reader, input.size, progress);
+    let mut output = Output::create(args.output.as_deref(), false)?;
+    let out_place = output.place();
+    // An envelope error inside an io::Error is the sealer's (e.g. too large); anything else
+    // is the output's.
+    let write_err = |e: io::Error| match envelope_error(e) {
+        Ok(e) => Error::Seal(e),
+        Err(source) => Error::Io {
+            place: out_place.clone(),
+            source,
+        },
+    };
+
+    let mut writer = SealWriter::new(&mut output, &identity, &recipients, &options, &mut OsRng)
+        .map_err(Error::Seal)?;
+    let mut buf = vec![0u8; COPY_BUF];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(in_place, e)),
+        };
+        writer
+            .write_all(buf.get(..n).unwrap_or_default())
+            .map_err(write_err)?;
+    }
+    writer.finish().map_err(write_err)?;
+    reader.finish();
+    output.commit()
+}
