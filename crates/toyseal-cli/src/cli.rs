@@ -28,7 +28,8 @@ macro_rules! top_examples {
   toyseal keygen --role guardian -o mum.key > mum.pub
   toyseal seal -i toy.key -r \"$(cat mum.pub)\" -o note.tsl note.wav
   toyseal open -i mum.key --from \"$(toyseal pubkey toy.key)\" -o note.wav note.tsl
-  cat note.wav | toyseal seal -i toy.key -R family.txt | toyseal open -i mum.key --from toyseal1... > copy.wav
+  cat note.wav | toyseal seal -i toy.key -R family.txt \\
+    | toyseal open -i mum.key --from \"$(cat toy.pub)\" > copy.wav
   toyseal inspect --json note.tsl"
     };
 }

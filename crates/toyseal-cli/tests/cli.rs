@@ -1,0 +1,822 @@
+//! End-to-end tests of the `toyseal` binary: key generation, seal/open round trips through files
+//! and pipes, tampering and truncation, trust, inspect, help. All audio is synthetic.
+
+// clippy.toml allows these inside `#[test]` functions; the helpers below are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+// --- helpers ------------------------------------------------------------------------------
+
+fn toyseal() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_toyseal"))
+}
+
+/// Runs `toyseal ARGS` in `dir` with `stdin` fed from a thread (no pipe deadlock).
+fn run_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = toyseal();
+    cmd.current_dir(dir)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let feeder = stdin.map(|data| {
+        let data = data.to_vec();
+        let mut pipe = child.stdin.take().unwrap();
+        std::thread::spawn(move || {
+            // The child may stop reading early (that is what some tests check).
+            let _ = pipe.write_all(&data);
+        })
+    });
+    let out = child.wait_with_output().unwrap();
+    if let Some(f) = feeder {
+        f.join().unwrap();
+    }
+    out
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout_text(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[track_caller]
+fn assert_ok(o: &Output) {
+    assert!(o.status.success(), "failed: {:?}\n{}", o.status, stderr(o));
+}
+
+/// Asserts exit `code` and a one-line `toyseal: error: …` message containing `needle`.
+#[track_caller]
+fn assert_fails(o: &Output, code: i32, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one error line expected: {err}");
+    assert!(lines[0].starts_with("toyseal: error: "), "{err}");
+    assert!(lines[0].contains(needle), "{needle:?} not in {err}");
+    assert!(!err.contains("SECRET-KEY"), "key material in {err}");
+}
+
+/// A synthetic 16-bit mono PCM WAV file: a few seconds of generated tones (no real voice).
+fn synthetic_wav(seconds: u32) -> Vec<u8> {
+    const RATE: u32 = 16_000;
+    let samples = RATE * seconds;
+    let data_len = samples * 2;
+    let mut w = Vec::with_capacity(44 + data_len as usize);
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data_len).to_le_bytes());
+    w.extend_from_slice(b"WAVE");
+    w.extend_from_slice(b"fmt ");
+    w.extend_from_slice(&16u32.to_le_bytes()); // fmt chunk size
+    w.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    w.extend_from_slice(&1u16.to_le_bytes()); // mono
+    w.extend_from_slice(&RATE.to_le_bytes());
+    w.extend_from_slice(&(RATE * 2).to_le_bytes()); // byte rate
+    w.extend_from_slice(&2u16.to_le_bytes()); // block align
+    w.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&data_len.to_le_bytes());
+    for i in 0..samples {
+        let t = f64::from(i) / f64::from(RATE);
+        // A little melody: the pitch steps every quarter second, with a quieter overtone.
+        let step = f64::from(i / (RATE / 4) % 8);
+        let f = 220.0 * 2f64.powf(step / 12.0);
+        let v = 0.5 * (2.0 * std::f64::consts::PI * f * t).sin()
+            + 0.2 * (2.0 * std::f64::consts::PI * 3.0 * f * t).sin();
+        let s = (v * 16_000.0) as i16;
+        w.extend_from_slice(&s.to_le_bytes());
+    }
+    w
+}
+
+/// A toy and three guardians with key files in a temporary directory.
+struct Family {
+    dir: tempfile::TempDir,
+    toy_pub: String,
+    guardian_pubs: Vec<String>,
+    wav: Vec<u8>,
+}
+
+impl Family {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let keygen = |role: &str, name: &str| {
+            let o = run_in(dir.path(), &["keygen", "--role", role, "-o", name], None);
+            assert_ok(&o);
+            let public = stdout_text(&o).trim().to_owned();
+            assert!(public.starts_with("toyseal1"), "{public}");
+            public
+        };
+        let toy_pub = keygen("toy", "toy.key");
+        let guardian_pubs = (1..=3)
+            .map(|i| keygen("guardian", &format!("g{i}.key")))
+            .collect();
+        let wav = synthetic_wav(6);
+        fs::write(dir.path().join("note.wav"), &wav).unwrap();
+        Self {
+            dir,
+            toy_pub,
+            guardian_pubs,
+            wav,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        run_in(self.dir.path(), args, stdin)
+    }
+
+    /// `seal` arguments for the first `n` guardians.
+    fn seal_args(&self, n: usize) -> Vec<&str> {
+        let mut a = vec!["seal", "-i", "toy.key", "--content-type", "audio/wav"];
+        for p in &self.guardian_pubs[..n] {
+            a.extend(["-r", p.as_str()]);
+        }
+        a
+    }
+
+    /// Seals note.wav to the first `n` guardians into `out`; returns the envelope.
+    fn seal_file(&self, n: usize, out: &str) -> Vec<u8> {
+        let mut a = self.seal_args(n);
+        a.extend([
+            "--codec",
+            "pcm_s16le",
+            "--duration-ms",
+            "6000",
+            "-o",
+            out,
+            "note.wav",
+        ]);
+        let o = self.run(&a, None);
+        assert_ok(&o);
+        assert!(o.stdout.is_empty());
+        fs::read(self.path(out)).unwrap()
+    }
+
+    /// Opens envelope bytes from stdin as guardian `g` (1-based), writing to `-o out`.
+    fn open_to_file(&self, g: usize, envelope: &[u8], out: &str) -> Output {
+        let key = format!("g{g}.key");
+        self.run(
+            &["open", "-i", &key, "--from", &self.toy_pub, "-o", out],
+            Some(envelope),
+        )
+    }
+
+    /// Opens envelope bytes from stdin to stdout as guardian `g`.
+    fn open_to_stdout(&self, g: usize, envelope: &[u8]) -> Output {
+        let key = format!("g{g}.key");
+        self.run(
+            &["open", "-i", &key, "--from", &self.toy_pub],
+            Some(envelope),
+        )
+    }
+
+    /// The directory holds exactly `names` (no output file, no temporary left behind).
+    #[track_caller]
+    fn assert_dir_is(&self, extra: &[&str]) {
+        let mut names: Vec<String> = fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        let mut want: Vec<String> = ["g1.key", "g2.key", "g3.key", "note.wav", "toy.key"]
+            .iter()
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect();
+        want.sort();
+        assert_eq!(names, want);
+    }
+
+    /// A failed open: the documented code, a clear message, no output file, and stdout
+    /// (tried separately) never holds the whole content.
+    #[track_caller]
+    fn assert_open_fails(&self, g: usize, envelope: &[u8], code: i32, needle: &str) {
+        let o = self.open_to_file(g, envelope, "out.wav");
+        assert_fails(&o, code, needle);
+        assert!(o.stdout.is_empty());
+        assert!(!self.path("out.wav").exists(), "output file left behind");
+        self.assert_dir_is(&["env.tsl"]);
+
+        let o = self.open_to_stdout(g, envelope);
+        assert_fails(&o, code, needle);
+        assert!(
+            o.stdout.len() < self.wav.len(),
+            "the whole content reached stdout"
+        );
+        // Whatever was released was authenticated content, in order.
+        assert!(
+            self.wav.starts_with(&o.stdout),
+            "unauthenticated bytes on stdout"
+        );
+    }
+}
+
+fn flip(envelope: &[u8], pos: usize) -> Vec<u8> {
+    let mut e = envelope.to_vec();
+    e[pos] ^= 0x01;
+    e
+}
+
+// --- keygen and pubkey --------------------------------------------------------------------
+
+#[test]
+fn keygen_writes_an_owner_only_key_file_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run_in(
+        dir.path(),
+        &["keygen", "--role", "toy", "-o", "toy.key"],
+        None,
+    );
+    assert_ok(&o);
+    let public = stdout_text(&o).trim().to_owned();
+    assert!(public.starts_with("toyseal1"));
+    let key_path = dir.path().join("toy.key");
+    let before = fs::read(&key_path).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&key_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // No overwrite without --force: same file, exit 1, clear message.
+    let o = run_in(
+        dir.path(),
+        &["keygen", "--role", "toy", "-o", "toy.key"],
+        None,
+    );
+    assert_fails(&o, 1, "toy.key: already exists (use --force");
+    assert_eq!(fs::read(&key_path).unwrap(), before);
+
+    // pubkey prints what keygen printed; --device-id the id, also from stdin.
+    let o = run_in(dir.path(), &["pubkey", "toy.key"], None);
+    assert_ok(&o);
+    assert_eq!(stdout_text(&o).trim(), public);
+    let o = run_in(dir.path(), &["pubkey", "--device-id", "-"], Some(&before));
+    assert_ok(&o);
+    let id = stdout_text(&o).trim().to_owned();
+    assert_eq!(id.len(), 32);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert!(String::from_utf8(before).unwrap().contains(&id));
+
+    // --force replaces it with a new identity.
+    let o = run_in(
+        dir.path(),
+        &["keygen", "--role", "guardian", "-o", "toy.key", "--force"],
+        None,
+    );
+    assert_ok(&o);
+    assert_ne!(stdout_text(&o).trim(), public);
+    let o = run_in(dir.path(), &["pubkey", "toy.key"], None);
+    assert_ne!(stdout_text(&o).trim(), public);
+    // No temporary files left beside it.
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn keygen_without_output_writes_the_key_file_to_stdout_and_the_public_key_to_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run_in(dir.path(), &["keygen", "--role", "guardian"], None);
+    assert_ok(&o);
+    let key_file = o.stdout.clone();
+    assert!(stdout_text(&o).contains("TOYSEAL-SECRET-KEY-1"));
+    let err = stderr(&o);
+    let public = err.trim().strip_prefix("Public key: ").unwrap();
+    assert!(!err.contains("SECRET"));
+    let o = run_in(dir.path(), &["pubkey"], Some(&key_file));
+    assert_ok(&o);
+    assert_eq!(stdout_text(&o).trim(), public);
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn pubkey_of_an_invalid_key_file_is_a_key_error() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("bad.key"), "# nothing here\n").unwrap();
+    let o = run_in(dir.path(), &["pubkey", "bad.key"], None);
+    assert_fails(&o, 3, "bad.key: not a valid toyseal key file");
+    let o = run_in(dir.path(), &["pubkey", "missing.key"], None);
+    assert_fails(&o, 1, "missing.key: ");
+}
+
+// --- round trips --------------------------------------------------------------------------
+
+#[test]
+fn seal_and_open_through_files_for_one_and_three_recipients() {
+    let fam = Family::new();
+    assert!(fam.wav.len() > 150_000);
+    for n in [1, 3] {
+        let env = fam.seal_file(n, "env.tsl");
+        assert!(env.len() > fam.wav.len());
+        for g in 1..=n {
+            let key = format!("g{g}.key");
+            let o = fam.run(
+                &[
+                    "open",
+                    "-i",
+                    &key,
+                    "--from",
+                    &fam.toy_pub,
+                    "-o",
+                    "out.wav",
+                    "--verbose",
+                    "env.tsl",
+                ],
+                None,
+            );
+            assert_ok(&o);
+            assert!(o.stdout.is_empty());
+            assert_eq!(
+                fs::read(fam.path("out.wav")).unwrap(),
+                fam.wav,
+                "guardian {g}"
+            );
+            let err = stderr(&o);
+            assert!(err.contains(&format!("sender: {}", fam.toy_pub)), "{err}");
+            assert!(err.contains("content type: audio/wav"), "{err}");
+            assert!(err.contains("codec: pcm_s16le"), "{err}");
+            assert!(err.contains("duration: 6000 ms"), "{err}");
+            fs::remove_file(fam.path("out.wav")).unwrap();
+        }
+        // Guardians beyond the first n are not recipients.
+        if n == 1 {
+            fam.assert_open_fails(2, &env, 6, "not a recipient");
+        }
+    }
+}
+
+#[test]
+fn seal_and_open_through_stdin_and_stdout_for_one_and_three_recipients() {
+    let fam = Family::new();
+    for n in [1, 3] {
+        let o = fam.run(&fam.seal_args(n), Some(&fam.wav));
+        assert_ok(&o);
+        let env = o.stdout;
+        for g in 1..=n {
+            let o = fam.open_to_stdout(g, &env);
+            assert_ok(&o);
+            assert_eq!(o.stdout, fam.wav, "guardian {g} of {n}");
+            assert!(o.stderr.is_empty());
+        }
+    }
+}
+
+#[test]
+fn a_real_pipeline_seal_into_open_works() {
+    // cat note.wav | toyseal seal … | toyseal open … > out
+    let fam = Family::new();
+    let wav_file = fs::File::open(fam.path("note.wav")).unwrap();
+    let mut seal = toyseal()
+        .current_dir(fam.dir.path())
+        .args(fam.seal_args(3))
+        .args(["--chunk-size-log2", "12"])
+        .stdin(wav_file)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let open = toyseal()
+        .current_dir(fam.dir.path())
+        .args(["open", "-i", "g3.key", "--from", &fam.toy_pub])
+        .stdin(seal.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    assert!(seal.wait().unwrap().success());
+    assert_ok(&open);
+    assert_eq!(open.stdout, fam.wav);
+}
+
+#[test]
+fn recipients_files_with_comments_are_accepted() {
+    let fam = Family::new();
+    let list = format!(
+        "# the family\n{}\n\n  {}  \n# grandma\n{}\n",
+        fam.guardian_pubs[0], fam.guardian_pubs[1], fam.guardian_pubs[2]
+    );
+    fs::write(fam.path("family.txt"), list).unwrap();
+    let o = fam.run(
+        &[
+            "seal",
+            "-i",
+            "toy.key",
+            "-R",
+            "family.txt",
+            "-o",
+            "env.tsl",
+            "note.wav",
+        ],
+        None,
+    );
+    assert_ok(&o);
+    let o = fam.run(&["inspect", "--json", "env.tsl"], None);
+    assert_ok(&o);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["recipients"], 3);
+    let o = fam.run(
+        &["open", "-i", "g2.key", "--from", &fam.toy_pub, "env.tsl"],
+        None,
+    );
+    assert_ok(&o);
+    assert_eq!(o.stdout, fam.wav);
+}
+
+// --- failures -----------------------------------------------------------------------------
+
+#[test]
+fn every_flipped_byte_fails_with_the_documented_code_and_no_output() {
+    let fam = Family::new();
+    let env = fam.seal_file(3, "env.tsl");
+    let header_len = 120 + 3 * 72;
+    let chunk = (1 << 16) + 16;
+    let len = env.len();
+    // (what, position, exit code, message) — opened by guardian 1, whose stanza is the first.
+    let cases: &[(&str, usize, i32, &str)] = &[
+        ("magic", 0, 4, "not a toyseal envelope"),
+        ("version", 7, 4, "unsupported envelope version"),
+        ("sender role", 53, 4, "unknown device role"),
+        ("sender signing key", 60, 6, "not a trusted sender"),
+        ("payload nonce", 40, 5, "could not be decrypted"),
+        ("own stanza key id", 120, 6, "not a recipient"),
+        ("own stanza enc", 120 + 8 + 3, 5, "could not be decrypted"),
+        (
+            "own stanza wrapped key",
+            120 + 40 + 3,
+            5,
+            "could not be decrypted",
+        ),
+        (
+            "another's stanza",
+            120 + 72 + 20,
+            5,
+            "could not be decrypted",
+        ),
+        ("first chunk", header_len + 5, 5, "could not be decrypted"),
+        (
+            "middle chunk",
+            header_len + chunk + 1000,
+            5,
+            "could not be decrypted",
+        ),
+        ("last chunk", len - 64 - 10, 5, "signature"),
+        ("signature", len - 1, 5, "signature"),
+        ("signature start", len - 64, 5, "signature"),
+    ];
+    for &(what, pos, code, needle) in cases {
+        eprintln!("case: {what} at {pos}");
+        fam.assert_open_fails(1, &flip(&env, pos), code, needle);
+    }
+}
+
+#[test]
+fn truncated_envelopes_fail_and_never_release_the_whole_content() {
+    let fam = Family::new();
+    let env = fam.seal_file(1, "env.tsl");
+    let header_len = 120 + 72;
+    let len = env.len();
+    // In the header: always "truncated" (4).
+    for cut in [0, 10, 119, 150, header_len] {
+        eprintln!("cut to {cut}");
+        fam.assert_open_fails(1, &env[..cut], 4, "truncated");
+    }
+    // In the body: the opener reads the last 64 bytes it got as the signature, so depending on
+    // where the cut falls it is "truncated" (4) or a signature failure (5); never success.
+    for cut in [header_len + 100, len / 2, len - 65, len - 64, len - 1] {
+        eprintln!("cut to {cut}");
+        let o = fam.open_to_file(1, &env[..cut], "out.wav");
+        let code = o.status.code();
+        assert!(matches!(code, Some(4 | 5)), "{code:?} {}", stderr(&o));
+        let needle = if code == Some(4) {
+            "truncated"
+        } else {
+            "signature"
+        };
+        fam.assert_open_fails(1, &env[..cut], code.unwrap(), needle);
+    }
+    // And with bytes appended.
+    let mut longer = env.clone();
+    longer.extend_from_slice(&[0; 100]);
+    let o = fam.open_to_file(1, &longer, "out.wav");
+    assert!(!o.status.success());
+    assert!(!fam.path("out.wav").exists());
+}
+
+#[test]
+fn a_failed_open_leaves_an_existing_output_file_untouched() {
+    let fam = Family::new();
+    let env = fam.seal_file(1, "env.tsl");
+    fs::write(fam.path("out.wav"), b"previous").unwrap();
+    let o = fam.open_to_file(1, &flip(&env, env.len() - 1), "out.wav");
+    assert_fails(&o, 5, "signature");
+    assert_eq!(fs::read(fam.path("out.wav")).unwrap(), b"previous");
+    fam.assert_dir_is(&["env.tsl", "out.wav"]);
+}
+
+#[test]
+fn wrong_sender_and_non_recipient_are_refused() {
+    let fam = Family::new();
+    let env = fam.seal_file(1, "env.tsl");
+    // --from a guardian's key instead of the toy's.
+    let o = fam.run(
+        &[
+            "open",
+            "-i",
+            "g1.key",
+            "--from",
+            &fam.guardian_pubs[1],
+            "-o",
+            "out.wav",
+        ],
+        Some(&env),
+    );
+    assert_fails(&o, 6, "not a trusted sender");
+    assert!(!fam.path("out.wav").exists());
+    // Several --from values, one of them right: accepted.
+    let o = fam.run(
+        &[
+            "open",
+            "-i",
+            "g1.key",
+            "--from",
+            &fam.guardian_pubs[1],
+            "--from",
+            &fam.toy_pub,
+        ],
+        Some(&env),
+    );
+    assert_ok(&o);
+    assert_eq!(o.stdout, fam.wav);
+    // The toy itself is not a recipient of its own message.
+    let o = fam.run(
+        &[
+            "open",
+            "-i",
+            "toy.key",
+            "--from",
+            &fam.toy_pub,
+            "-o",
+            "out.wav",
+        ],
+        Some(&env),
+    );
+    assert_fails(&o, 6, "not a recipient");
+    fam.assert_open_fails(3, &env, 6, "not a recipient");
+}
+
+#[test]
+fn garbage_is_not_an_envelope() {
+    let fam = Family::new();
+    let garbage: Vec<u8> = (0..5000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    fs::write(fam.path("env.tsl"), &garbage).unwrap();
+    fam.assert_open_fails(1, &garbage, 4, "not a toyseal envelope");
+    // A plain WAV given to open.
+    fam.assert_open_fails(1, &fam.wav, 4, "not a toyseal envelope");
+    let o = fam.run(&["inspect", "env.tsl"], None);
+    assert_fails(&o, 4, "env.tsl: not a toyseal envelope");
+    assert!(o.stdout.is_empty());
+    // Missing input file: I/O error naming it.
+    let o = fam.run(
+        &["open", "-i", "g1.key", "--from", &fam.toy_pub, "nope.tsl"],
+        None,
+    );
+    assert_fails(&o, 1, "nope.tsl: ");
+    // Size limit.
+    let env = fam.seal_file(1, "env.tsl");
+    let o = fam.run(
+        &[
+            "open",
+            "-i",
+            "g1.key",
+            "--from",
+            &fam.toy_pub,
+            "--max-size",
+            "100000",
+        ],
+        Some(&env),
+    );
+    assert_fails(&o, 4, "exceeds the size limit");
+}
+
+#[test]
+fn bad_keys_and_recipients_are_key_errors_and_never_echoed() {
+    let fam = Family::new();
+    let secret_line = fs::read_to_string(fam.path("g1.key"))
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    // A secret key pasted as a recipient.
+    let o = fam.run(
+        &[
+            "seal",
+            "-i",
+            "toy.key",
+            "-r",
+            &secret_line,
+            "-o",
+            "env.tsl",
+            "note.wav",
+        ],
+        None,
+    );
+    assert_fails(&o, 3, "-r #1: this is a SECRET key");
+    assert!(!stderr(&o).contains(&secret_line[25..]));
+    assert!(!fam.path("env.tsl").exists());
+    // A damaged public key.
+    let mut bad = fam.guardian_pubs[0].clone();
+    bad.pop();
+    bad.push('q');
+    let o = fam.run(
+        &[
+            "seal",
+            "-i",
+            "toy.key",
+            "-r",
+            &fam.guardian_pubs[1],
+            "-r",
+            &bad,
+            "note.wav",
+            "-o",
+            "-",
+        ],
+        None,
+    );
+    assert_fails(&o, 3, "-r #2: not a valid toyseal public key");
+    assert!(!stderr(&o).contains(&bad));
+    assert!(o.stdout.is_empty());
+    // The same recipient twice.
+    let p = fam.guardian_pubs[0].as_str();
+    let o = fam.run(
+        &[
+            "seal", "-i", "toy.key", "-r", p, "-r", p, "-o", "env.tsl", "note.wav",
+        ],
+        None,
+    );
+    assert_fails(&o, 3, "twice");
+    assert!(!fam.path("env.tsl").exists());
+    // A public key where a key file belongs.
+    fs::write(fam.path("pub.txt"), format!("{p}\n")).unwrap();
+    let o = fam.run(
+        &["seal", "-i", "pub.txt", "-r", p, "note.wav", "-o", "-"],
+        None,
+    );
+    assert_fails(&o, 3, "pub.txt: not a valid toyseal key file");
+    // A bad line in a recipients file is named by line.
+    fs::write(fam.path("family.txt"), format!("# list\n{p}\nnonsense\n")).unwrap();
+    let o = fam.run(
+        &[
+            "seal",
+            "-i",
+            "toy.key",
+            "-R",
+            "family.txt",
+            "note.wav",
+            "-o",
+            "-",
+        ],
+        None,
+    );
+    assert_fails(&o, 3, "family.txt line 3: not a valid toyseal public key");
+    // No recipients at all, and stdin used twice: usage errors.
+    let o = fam.run(&["seal", "-i", "toy.key", "note.wav", "-o", "-"], None);
+    assert_fails(&o, 2, "no recipients");
+    let o = fam.run(&["seal", "-i", "-", "-r", p, "-o", "-"], Some(b""));
+    assert_fails(&o, 2, "standard input");
+    // Out-of-range chunk size: clap's usage error.
+    let o = fam.run(
+        &[
+            "seal",
+            "-i",
+            "toy.key",
+            "-r",
+            p,
+            "--chunk-size-log2",
+            "30",
+            "note.wav",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+}
+
+// --- inspect ------------------------------------------------------------------------------
+
+#[test]
+fn inspect_names_the_sender_and_recipients_and_checks_the_signature() {
+    let fam = Family::new();
+    let family_id = "00112233445566778899aabbccddeeff";
+    let mut a = fam.seal_args(3);
+    a.extend([
+        "--family",
+        family_id,
+        "--roster-version",
+        "7",
+        "-o",
+        "env.tsl",
+        "note.wav",
+    ]);
+    assert_ok(&fam.run(&a, None));
+    let env = fs::read(fam.path("env.tsl")).unwrap();
+    let device_id = stdout_text(&fam.run(&["pubkey", "--device-id", "toy.key"], None))
+        .trim()
+        .to_owned();
+
+    let o = fam.run(&["inspect", "env.tsl"], None);
+    assert_ok(&o);
+    let text = stdout_text(&o);
+    for line in [
+        "version: 1".to_owned(),
+        "suite: 0x0001".to_owned(),
+        format!("sender: {}", fam.toy_pub),
+        format!("sender device id: {device_id}"),
+        "sender role: toy".to_owned(),
+        format!("family: {family_id}"),
+        "roster version: 7".to_owned(),
+        "recipients: 3".to_owned(),
+        "chunk size: 65536 bytes".to_owned(),
+        format!("total size: {} bytes", env.len()),
+        "signature: valid".to_owned(),
+    ] {
+        assert!(text.contains(&line), "{line:?} not in\n{text}");
+    }
+    assert!(!text.contains("SECRET"));
+
+    let o = fam.run(&["inspect", "--json"], Some(&env));
+    assert_ok(&o);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["file"], "<stdin>");
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["sender"], fam.toy_pub.as_str());
+    assert_eq!(v["sender_device_id"], device_id.as_str());
+    assert_eq!(v["sender_role"], "toy");
+    assert_eq!(v["family"], family_id);
+    assert_eq!(v["roster_version"], 7);
+    assert_eq!(v["recipients"], 3);
+    assert_eq!(v["total_size"], env.len() as u64);
+    assert_eq!(v["signature_valid"], true);
+
+    // A tampered chunk: facts still shown, signature invalid, exit 5.
+    let bad = flip(&env, env.len() / 2);
+    let o = fam.run(&["inspect", "--json"], Some(&bad));
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["signature_valid"], false);
+    assert_eq!(v["recipients"], 3);
+    assert!(stderr(&o).starts_with("toyseal: error: <stdin>: "));
+    let o = fam.run(&["inspect"], Some(&bad));
+    assert!(stdout_text(&o).contains("signature: INVALID"));
+}
+
+// --- help ---------------------------------------------------------------------------------
+
+#[test]
+fn help_works_for_every_command_and_documents_the_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in [
+        None,
+        Some("keygen"),
+        Some("pubkey"),
+        Some("seal"),
+        Some("open"),
+        Some("inspect"),
+    ] {
+        for flag in ["-h", "--help"] {
+            let mut args: Vec<&str> = sub.into_iter().collect();
+            args.push(flag);
+            let o = run_in(dir.path(), &args, None);
+            assert_ok(&o);
+            let text = stdout_text(&o);
+            assert!(text.contains("Usage: toyseal"), "{args:?}: {text}");
+            assert!(text.contains("Examples:"), "{args:?}: {text}");
+            if flag == "--help" {
+                assert!(text.contains("Exit status:"), "{args:?}");
+                assert!(text.contains("6  untrusted sender"), "{args:?}");
+            }
+        }
+    }
+    let o = run_in(dir.path(), &["help", "open"], None);
+    assert_ok(&o);
+    let o = run_in(dir.path(), &["--version"], None);
+    assert_ok(&o);
+    assert!(stdout_text(&o).starts_with("toyseal "));
+    let o = run_in(dir.path(), &["frobnicate"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run_in(dir.path(), &["open", "-i", "x.key"], None);
+    assert_eq!(o.status.code(), Some(2), "--from is required");
+}
