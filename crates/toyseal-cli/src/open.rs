@@ -67,9 +67,9 @@ fn report(opened: &Opened, place: &Place) -> Result<(), Error> {
         format!("roster version: {}", opened.roster_version),
         format!(
             "content type: {}",
-            m.content_type.clone().unwrap_or_else(none)
+            m.content_type.as_deref().map_or_else(none, printable)
         ),
-        format!("codec: {}", m.codec.clone().unwrap_or_else(none)),
+        format!("codec: {}", m.codec.as_deref().map_or_else(none, printable)),
         format!(
             "duration: {}",
             m.duration_ms.map_or_else(none, |d| format!("{d} ms"))
@@ -78,4 +78,31 @@ fn report(opened: &Opened, place: &Place) -> Result<(), Error> {
     ];
     crate::note(&lines.join("\n"));
     Ok(())
+}
+
+/// The sealed text fields come from the sender: escape control characters so that a field
+/// cannot drive the terminal (escape sequences, fake lines).
+fn printable(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_in_metadata_are_escaped() {
+        assert_eq!(printable("audio/wav"), "audio/wav");
+        assert_eq!(printable("a\u{1b}[2Jb\nc"), "a\\u{1b}[2Jb\\nc");
+        assert_eq!(printable("opus é"), "opus é");
+    }
 }
