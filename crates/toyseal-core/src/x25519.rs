@@ -58,7 +58,7 @@ fn has_low_order(u: &[u8; 32]) -> bool {
     let mut masked = *u;
     masked[31] &= 0x7f;
     // Public values: no need for constant time.
-    LOW_ORDER.iter().any(|bad| *bad == masked)
+    LOW_ORDER.contains(&masked)
 }
 
 /// An X25519 public key that is not of low order.

@@ -54,15 +54,16 @@ impl StreamKey {
     }
 
     /// Decrypts one chunk (ciphertext || tag) in place; returns the plaintext part.
+    /// Fails with the coarse [`Error::Decrypt`](crate::Error::Decrypt).
     pub fn open_chunk<'a>(
         &self,
         counter: u64,
         last: bool,
         in_out: &'a mut [u8],
-    ) -> Result<&'a mut [u8], ()> {
+    ) -> Result<&'a mut [u8], crate::Error> {
         self.0
             .open_in_place(nonce(counter, last), Aad::empty(), in_out)
-            .map_err(|_| ())
+            .map_err(|_| crate::Error::Decrypt)
     }
 }
 

@@ -1,4 +1,5 @@
 //! Round trips: one-shot and streaming, any size, any piecing, 1..=4 recipients.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod common;
 use common::*;
 use proptest::prelude::*;

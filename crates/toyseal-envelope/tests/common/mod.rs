@@ -1,5 +1,6 @@
 //! Shared test helpers: deterministic synthetic devices.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chacha20::ChaCha20Rng;
 use rand_core::SeedableRng;

@@ -1,0 +1,243 @@
+//! Link frames: the units the toy and the phone exchange over the GATT link, after
+//! reassembly (docs/spec/pairing.md §Frames).
+
+use crate::Error;
+use toyseal_core::DeviceId;
+
+/// Frame kind bytes.
+pub(crate) mod kind {
+    pub const PAIR_REQUEST: u8 = 0x01;
+    pub const PAIR_RESPONSE: u8 = 0x02;
+    pub const PAIR_CONFIRM: u8 = 0x03;
+    pub const PAIR_DONE: u8 = 0x04;
+    pub const ABORT: u8 = 0x05;
+    pub const NOT_PAIRABLE: u8 = 0x06;
+    pub const HANDSHAKE_INIT: u8 = 0x10;
+    pub const HANDSHAKE_RESP: u8 = 0x11;
+    pub const TRANSPORT: u8 = 0x20;
+}
+
+/// Protocol version carried in PAIR_REQUEST and the Noise prologue.
+pub const PROTOCOL_VERSION: u8 = 1;
+
+/// SPAKE2 message length (side byte + Ed25519 group element).
+pub(crate) const SPAKE_MSG_LEN: usize = 33;
+/// Key confirmation MAC length (HMAC-SHA256).
+pub(crate) const CONFIRM_LEN: usize = 32;
+/// Noise KK handshake message length with an empty payload (e, 32 + tag, 16).
+pub(crate) const HANDSHAKE_LEN: usize = 48;
+
+/// Why a peer aborted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AbortReason {
+    /// Key confirmation or a signature failed.
+    Authentication,
+    /// Another attempt is running.
+    Busy,
+    /// The message did not fit the state.
+    Unexpected,
+    /// The peer's identity was not acceptable.
+    WrongPeer,
+    /// A reason this version does not know.
+    Other(u8),
+}
+
+impl AbortReason {
+    fn to_byte(self) -> u8 {
+        match self {
+            AbortReason::Authentication => 1,
+            AbortReason::Busy => 2,
+            AbortReason::Unexpected => 3,
+            AbortReason::WrongPeer => 4,
+            AbortReason::Other(b) => b,
+        }
+    }
+    fn from_byte(b: u8) -> Self {
+        match b {
+            1 => AbortReason::Authentication,
+            2 => AbortReason::Busy,
+            3 => AbortReason::Unexpected,
+            4 => AbortReason::WrongPeer,
+            b => AbortReason::Other(b),
+        }
+    }
+}
+
+/// A decoded link frame. Borrowed from the input.
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Frame<'a> {
+    /// Phone → toy: start pairing.
+    PairRequest {
+        /// Protocol version.
+        version: u8,
+        /// The phone's SPAKE2 message.
+        spake: &'a [u8; SPAKE_MSG_LEN],
+    },
+    /// Toy → phone: SPAKE2 reply, toy's key confirmation, sealed toy identity.
+    PairResponse {
+        /// The toy's SPAKE2 message.
+        spake: &'a [u8; SPAKE_MSG_LEN],
+        /// HMAC proving the toy derived the same key.
+        confirm: &'a [u8; CONFIRM_LEN],
+        /// AEAD-sealed toy identity block.
+        sealed: &'a [u8],
+    },
+    /// Phone → toy: phone's key confirmation, sealed phone identity.
+    PairConfirm {
+        /// HMAC proving the phone derived the same key.
+        confirm: &'a [u8; CONFIRM_LEN],
+        /// AEAD-sealed phone identity block.
+        sealed: &'a [u8],
+    },
+    /// Toy → phone: the phone is pinned.
+    PairDone {
+        /// AEAD-sealed acknowledgement.
+        sealed: &'a [u8],
+    },
+    /// Either side gives up.
+    Abort(AbortReason),
+    /// The toy's only answer outside a window and without a session.
+    NotPairable,
+    /// Phone → toy: Noise KK message 1.
+    HandshakeInit {
+        /// The initiator's device id (selects the pinned static key).
+        initiator: DeviceId,
+        /// The Noise message.
+        noise: &'a [u8; HANDSHAKE_LEN],
+    },
+    /// Toy → phone: Noise KK message 2.
+    HandshakeResp {
+        /// The Noise message.
+        noise: &'a [u8; HANDSHAKE_LEN],
+    },
+    /// Either way: a Noise transport message carrying one session message.
+    Transport {
+        /// The Noise ciphertext.
+        noise: &'a [u8],
+    },
+}
+
+impl<'a> Frame<'a> {
+    /// Decodes a frame.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, Error> {
+        let (&k, body) = bytes.split_first().ok_or(Error::Malformed("empty frame"))?;
+        let fixed = |n: usize| -> Result<&'a [u8], Error> {
+            if body.len() == n {
+                Ok(body)
+            } else {
+                Err(Error::Malformed("wrong frame length"))
+            }
+        };
+        Ok(match k {
+            kind::PAIR_REQUEST => {
+                let b = fixed(1 + SPAKE_MSG_LEN)?;
+                let (&version, spake) = b.split_first().ok_or(Error::Malformed("short"))?;
+                Frame::PairRequest {
+                    version,
+                    spake: spake.try_into().map_err(|_| Error::Malformed("spake"))?,
+                }
+            }
+            kind::PAIR_RESPONSE => {
+                let (spake, rest) = body
+                    .split_first_chunk::<SPAKE_MSG_LEN>()
+                    .ok_or(Error::Malformed("short pair response"))?;
+                let (confirm, sealed) = rest
+                    .split_first_chunk::<CONFIRM_LEN>()
+                    .ok_or(Error::Malformed("short pair response"))?;
+                Frame::PairResponse {
+                    spake,
+                    confirm,
+                    sealed,
+                }
+            }
+            kind::PAIR_CONFIRM => {
+                let (confirm, sealed) = body
+                    .split_first_chunk::<CONFIRM_LEN>()
+                    .ok_or(Error::Malformed("short pair confirm"))?;
+                Frame::PairConfirm { confirm, sealed }
+            }
+            kind::PAIR_DONE => Frame::PairDone { sealed: body },
+            kind::ABORT => Frame::Abort(AbortReason::from_byte(
+                *fixed(1)?.first().ok_or(Error::Malformed("short"))?,
+            )),
+            kind::NOT_PAIRABLE => {
+                fixed(0)?;
+                Frame::NotPairable
+            }
+            kind::HANDSHAKE_INIT => {
+                let b = fixed(DeviceId::LEN + HANDSHAKE_LEN)?;
+                let (id, noise) = b
+                    .split_first_chunk::<{ DeviceId::LEN }>()
+                    .ok_or(Error::Malformed("short"))?;
+                Frame::HandshakeInit {
+                    initiator: DeviceId::from_bytes(*id),
+                    noise: noise.try_into().map_err(|_| Error::Malformed("noise"))?,
+                }
+            }
+            kind::HANDSHAKE_RESP => Frame::HandshakeResp {
+                noise: fixed(HANDSHAKE_LEN)?
+                    .try_into()
+                    .map_err(|_| Error::Malformed("noise"))?,
+            },
+            kind::TRANSPORT => {
+                if body.len() < 16 {
+                    return Err(Error::Malformed("transport frame shorter than a tag"));
+                }
+                Frame::Transport { noise: body }
+            }
+            _ => return Err(Error::Malformed("unknown frame kind")),
+        })
+    }
+
+    /// Encodes the frame.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            Frame::PairRequest { version, spake } => {
+                out.push(kind::PAIR_REQUEST);
+                out.push(*version);
+                out.extend_from_slice(&spake[..]);
+            }
+            Frame::PairResponse {
+                spake,
+                confirm,
+                sealed,
+            } => {
+                out.push(kind::PAIR_RESPONSE);
+                out.extend_from_slice(&spake[..]);
+                out.extend_from_slice(&confirm[..]);
+                out.extend_from_slice(sealed);
+            }
+            Frame::PairConfirm { confirm, sealed } => {
+                out.push(kind::PAIR_CONFIRM);
+                out.extend_from_slice(&confirm[..]);
+                out.extend_from_slice(sealed);
+            }
+            Frame::PairDone { sealed } => {
+                out.push(kind::PAIR_DONE);
+                out.extend_from_slice(sealed);
+            }
+            Frame::Abort(r) => {
+                out.push(kind::ABORT);
+                out.push(r.to_byte());
+            }
+            Frame::NotPairable => out.push(kind::NOT_PAIRABLE),
+            Frame::HandshakeInit { initiator, noise } => {
+                out.push(kind::HANDSHAKE_INIT);
+                out.extend_from_slice(initiator.as_bytes());
+                out.extend_from_slice(&noise[..]);
+            }
+            Frame::HandshakeResp { noise } => {
+                out.push(kind::HANDSHAKE_RESP);
+                out.extend_from_slice(&noise[..]);
+            }
+            Frame::Transport { noise } => {
+                out.push(kind::TRANSPORT);
+                out.extend_from_slice(noise);
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,270 @@
+//! Session messages: what travels inside an established Noise session
+//! (docs/spec/pairing.md §Session messages). `type (1) || fields`, integers big-endian.
+
+use crate::Error;
+
+/// Largest session message plaintext: a Noise message (65535 bytes) less its 16-byte tag.
+pub const MAX_MESSAGE_LEN: usize = 65_535 - 16;
+/// Largest envelope piece in one [`SessionMessage::EnvelopeChunk`].
+pub const MAX_CHUNK_DATA: usize = MAX_MESSAGE_LEN - 13;
+
+mod ty {
+    pub const PING: u8 = 0x01;
+    pub const PONG: u8 = 0x02;
+    pub const ENVELOPE_CHUNK: u8 = 0x10;
+    pub const ENVELOPE_ACK: u8 = 0x11;
+    pub const ROSTER_UPDATE: u8 = 0x20;
+    pub const CONTROL: u8 = 0x30;
+    pub const CONTROL_ACK: u8 = 0x31;
+    pub const CLOSE: u8 = 0x7f;
+}
+
+/// A command from a phone to the toy. The toy acts on none without a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Control {
+    /// Play the envelope with this id (SHA-256 of the envelope).
+    Play {
+        /// Envelope id.
+        envelope_id: [u8; 32],
+    },
+    /// Start recording.
+    StartRecording,
+    /// Stop recording (the toy seals and offers the envelope).
+    StopRecording,
+    /// Stop playing.
+    Stop,
+}
+
+/// One message inside a session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionMessage {
+    /// Liveness check.
+    Ping {
+        /// Echoed in the pong.
+        nonce: u64,
+    },
+    /// Answer to a ping.
+    Pong {
+        /// The ping's nonce.
+        nonce: u64,
+    },
+    /// A piece of an envelope being delivered (either direction).
+    EnvelopeChunk {
+        /// Transfer id chosen by the sender.
+        transfer: u32,
+        /// Total envelope length.
+        total: u32,
+        /// Offset of `data` in the envelope.
+        offset: u32,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// Acknowledges received envelope bytes.
+    EnvelopeAck {
+        /// Transfer id.
+        transfer: u32,
+        /// Bytes received so far (all of them when equal to the total).
+        received: u32,
+    },
+    /// A signed roster (opaque here; verified by the roster crate).
+    RosterUpdate {
+        /// The encoded roster.
+        roster: Vec<u8>,
+    },
+    /// A command.
+    Control(Control),
+    /// Result of a command.
+    ControlAck {
+        /// Whether the command was carried out.
+        ok: bool,
+    },
+    /// Orderly end of the session.
+    Close {
+        /// Reason code (0: normal).
+        reason: u8,
+    },
+}
+
+fn take<'a, const N: usize>(b: &mut &'a [u8]) -> Result<&'a [u8; N], Error> {
+    let (head, rest) = b
+        .split_first_chunk::<N>()
+        .ok_or(Error::Malformed("session message too short"))?;
+    *b = rest;
+    Ok(head)
+}
+
+impl SessionMessage {
+    /// Encodes the message.
+    pub fn encode(&self) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        match self {
+            SessionMessage::Ping { nonce } => {
+                out.push(ty::PING);
+                out.extend_from_slice(&nonce.to_be_bytes());
+            }
+            SessionMessage::Pong { nonce } => {
+                out.push(ty::PONG);
+                out.extend_from_slice(&nonce.to_be_bytes());
+            }
+            SessionMessage::EnvelopeChunk {
+                transfer,
+                total,
+                offset,
+                data,
+            } => {
+                out.push(ty::ENVELOPE_CHUNK);
+                out.extend_from_slice(&transfer.to_be_bytes());
+                out.extend_from_slice(&total.to_be_bytes());
+                out.extend_from_slice(&offset.to_be_bytes());
+                out.extend_from_slice(data);
+            }
+            SessionMessage::EnvelopeAck { transfer, received } => {
+                out.push(ty::ENVELOPE_ACK);
+                out.extend_from_slice(&transfer.to_be_bytes());
+                out.extend_from_slice(&received.to_be_bytes());
+            }
+            SessionMessage::RosterUpdate { roster } => {
+                out.push(ty::ROSTER_UPDATE);
+                out.extend_from_slice(roster);
+            }
+            SessionMessage::Control(c) => {
+                out.push(ty::CONTROL);
+                match c {
+                    Control::Play { envelope_id } => {
+                        out.push(1);
+                        out.extend_from_slice(envelope_id);
+                    }
+                    Control::StartRecording => out.push(2),
+                    Control::StopRecording => out.push(3),
+                    Control::Stop => out.push(4),
+                }
+            }
+            SessionMessage::ControlAck { ok } => {
+                out.push(ty::CONTROL_ACK);
+                out.push(u8::from(*ok));
+            }
+            SessionMessage::Close { reason } => {
+                out.push(ty::CLOSE);
+                out.push(*reason);
+            }
+        }
+        if out.len() > MAX_MESSAGE_LEN {
+            return Err(Error::TooLarge {
+                len: out.len(),
+                limit: MAX_MESSAGE_LEN,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Decodes a message; every field must be present and nothing may follow the fixed-size
+    /// ones.
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let (&t, mut b) = bytes
+            .split_first()
+            .ok_or(Error::Malformed("empty session message"))?;
+        let msg = match t {
+            ty::PING => SessionMessage::Ping {
+                nonce: u64::from_be_bytes(*take::<8>(&mut b)?),
+            },
+            ty::PONG => SessionMessage::Pong {
+                nonce: u64::from_be_bytes(*take::<8>(&mut b)?),
+            },
+            ty::ENVELOPE_CHUNK => {
+                let transfer = u32::from_be_bytes(*take::<4>(&mut b)?);
+                let total = u32::from_be_bytes(*take::<4>(&mut b)?);
+                let offset = u32::from_be_bytes(*take::<4>(&mut b)?);
+                let data = std::mem::take(&mut b).to_vec();
+                if data.is_empty() || u64::from(offset) + data.len() as u64 > u64::from(total) {
+                    return Err(Error::Malformed(
+                        "envelope chunk outside the declared total",
+                    ));
+                }
+                SessionMessage::EnvelopeChunk {
+                    transfer,
+                    total,
+                    offset,
+                    data,
+                }
+            }
+            ty::ENVELOPE_ACK => SessionMessage::EnvelopeAck {
+                transfer: u32::from_be_bytes(*take::<4>(&mut b)?),
+                received: u32::from_be_bytes(*take::<4>(&mut b)?),
+            },
+            ty::ROSTER_UPDATE => SessionMessage::RosterUpdate {
+                roster: std::mem::take(&mut b).to_vec(),
+            },
+            ty::CONTROL => {
+                let [c] = *take::<1>(&mut b)?;
+                SessionMessage::Control(match c {
+                    1 => Control::Play {
+                        envelope_id: *take::<32>(&mut b)?,
+                    },
+                    2 => Control::StartRecording,
+                    3 => Control::StopRecording,
+                    4 => Control::Stop,
+                    _ => return Err(Error::Malformed("unknown control command")),
+                })
+            }
+            ty::CONTROL_ACK => {
+                let [ok] = *take::<1>(&mut b)?;
+                if ok > 1 {
+                    return Err(Error::Malformed("control ack is 0 or 1"));
+                }
+                SessionMessage::ControlAck { ok: ok == 1 }
+            }
+            ty::CLOSE => SessionMessage::Close {
+                reason: take::<1>(&mut b)?[0],
+            },
+            _ => return Err(Error::Malformed("unknown session message type")),
+        };
+        if !b.is_empty() {
+            return Err(Error::Malformed("trailing bytes in session message"));
+        }
+        Ok(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_trailing_bytes() {
+        let msgs = [
+            SessionMessage::Ping { nonce: 7 },
+            SessionMessage::Pong { nonce: 7 },
+            SessionMessage::EnvelopeChunk {
+                transfer: 1,
+                total: 10,
+                offset: 4,
+                data: vec![1, 2, 3],
+            },
+            SessionMessage::EnvelopeAck {
+                transfer: 1,
+                received: 7,
+            },
+            SessionMessage::RosterUpdate { roster: vec![9; 5] },
+            SessionMessage::Control(Control::Play {
+                envelope_id: [3; 32],
+            }),
+            SessionMessage::Control(Control::StartRecording),
+            SessionMessage::ControlAck { ok: true },
+            SessionMessage::Close { reason: 0 },
+        ];
+        for m in msgs {
+            let mut e = m.encode().unwrap();
+            assert_eq!(SessionMessage::decode(&e).unwrap(), m);
+            if !matches!(
+                m,
+                SessionMessage::EnvelopeChunk { .. } | SessionMessage::RosterUpdate { .. }
+            ) {
+                e.push(0);
+                assert!(SessionMessage::decode(&e).is_err(), "{m:?}");
+            }
+        }
+        assert!(SessionMessage::decode(&[0x10, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 9]).is_err());
+    }
+}

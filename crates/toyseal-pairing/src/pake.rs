@@ -1,0 +1,482 @@
+//! Pairing with the printed code: SPAKE2 (RFC 9382, `spake2` crate, Ed25519 group), then
+//! HKDF-SHA256 (RFC 5869), explicit key confirmation in both directions (HMAC-SHA256, RFC 2104)
+//! bound to the transcript, then the long-term public identities exchanged and authenticated
+//! under the PAKE keys (ChaCha20-Poly1305, RFC 8439) with a signature proving possession of each
+//! identity key. Two round trips after connect. Spec: docs/spec/pairing.md §Pairing.
+
+use crate::frame::{AbortReason, CONFIRM_LEN, Frame, PROTOCOL_VERSION, SPAKE_MSG_LEN};
+use crate::rng::Drawn;
+use crate::{Error, PairingCode};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use ring::{digest, hkdf, hmac};
+use spake2::{Ed25519Group, Identity, Password, Spake2};
+use std::fmt;
+use toyseal_core::{
+    CryptoRng, DeviceId, DeviceIdentity, PublicIdentity, Role, SIGNATURE_LEN, Signature,
+};
+use zeroize::Zeroizing;
+
+const SPAKE_ID_PHONE: &[u8] = b"toyseal/v1/phone";
+const SPAKE_ID_TOY: &[u8] = b"toyseal/v1/toy";
+const TRANSCRIPT_CONTEXT: &[u8] = b"toyseal/v1/pairing";
+const LABEL_CONFIRM_TOY: &[u8] = b"toyseal/v1/pairing/confirm-toy";
+const LABEL_CONFIRM_PHONE: &[u8] = b"toyseal/v1/pairing/confirm-phone";
+const LABEL_SEAL_TOY: &[u8] = b"toyseal/v1/pairing/seal-toy";
+const LABEL_SEAL_PHONE: &[u8] = b"toyseal/v1/pairing/seal-phone";
+const SIG_CONTEXT_TOY: &[u8] = b"toyseal/v1/pairing/identity-toy";
+const SIG_CONTEXT_PHONE: &[u8] = b"toyseal/v1/pairing/identity-phone";
+const ATTESTATION_CONTEXT: &[u8] = b"toyseal/v1/attestation";
+const TAG_LEN: usize = 16;
+/// Randomness SPAKE2 draws (one wide scalar).
+const SPAKE_RANDOM: usize = 64;
+
+/// A toy maker's signing key (Ed25519). Attests toys at the factory; the app ships its public
+/// half. Zeroized on drop, never printed.
+///
+/// Like [`DeviceIdentity`], the `ring` key pair inside does not zeroize its expanded key.
+pub struct MakerKey {
+    pair: ring::signature::Ed25519KeyPair,
+}
+
+impl MakerKey {
+    /// A new maker key.
+    pub fn generate(rng: &mut impl CryptoRng) -> Result<Self, Error> {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(seed.as_mut());
+        Self::from_seed(&seed)
+    }
+
+    /// A maker key from its 32-byte Ed25519 seed.
+    pub fn from_seed(seed: &[u8; 32]) -> Result<Self, Error> {
+        let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(seed)
+            .map_err(|_| Error::Key(toyseal_core::Error::KeyEncoding("maker seed")))?;
+        Ok(Self { pair })
+    }
+
+    /// The public key apps pin as a maker root.
+    pub fn public_key(&self) -> [u8; 32] {
+        use ring::signature::KeyPair;
+        let mut k = [0u8; 32];
+        k.copy_from_slice(self.pair.public_key().as_ref());
+        k
+    }
+
+    /// Signs `"toyseal/v1/attestation" || toy.to_bytes()`.
+    pub fn attest(&self, toy: &PublicIdentity) -> MakerAttestation {
+        let mut msg = ATTESTATION_CONTEXT.to_vec();
+        msg.extend_from_slice(&toy.to_bytes());
+        let mut sig = [0u8; SIGNATURE_LEN];
+        sig.copy_from_slice(self.pair.sign(&msg).as_ref());
+        MakerAttestation {
+            maker_key: self.public_key(),
+            signature: Signature::from_bytes(sig),
+        }
+    }
+}
+
+impl fmt::Debug for MakerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MakerKey").finish_non_exhaustive()
+    }
+}
+
+/// A maker's signature over a toy's public identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MakerAttestation {
+    /// The maker's public key.
+    pub maker_key: [u8; 32],
+    /// Ed25519 over `"toyseal/v1/attestation" || toy public identity`.
+    pub signature: Signature,
+}
+
+impl MakerAttestation {
+    /// Checks the attestation for `toy`.
+    pub fn verify(&self, toy: &PublicIdentity) -> bool {
+        let mut msg = ATTESTATION_CONTEXT.to_vec();
+        msg.extend_from_slice(&toy.to_bytes());
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &self.maker_key)
+            .verify(&msg, self.signature.as_bytes())
+            .is_ok()
+    }
+}
+
+/// What the phone requires of the toy it pairs with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PairingExpectations {
+    /// The toy's device id from its QR code, if it was scanned.
+    pub fingerprint: Option<DeviceId>,
+    /// Maker public keys the app trusts.
+    pub maker_roots: Vec<[u8; 32]>,
+    /// Refuse toys without a valid attestation from one of `maker_roots`.
+    pub require_attestation: bool,
+}
+
+/// The toy a phone paired with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairedToy {
+    /// The toy's identity, now pinned.
+    pub identity: PublicIdentity,
+    /// Whether a trusted maker attested it.
+    pub attested: bool,
+}
+
+/// Keys derived from the SPAKE2 secret and the transcript.
+struct Keys {
+    th: [u8; 32],
+    confirm_toy: Zeroizing<[u8; 32]>,
+    confirm_phone: Zeroizing<[u8; 32]>,
+    seal_toy: Zeroizing<[u8; 32]>,
+    seal_phone: Zeroizing<[u8; 32]>,
+}
+
+struct Len32;
+impl hkdf::KeyType for Len32 {
+    fn len(&self) -> usize {
+        32
+    }
+}
+
+impl Keys {
+    fn derive(spake_key: &[u8], spake_a: &[u8], spake_b: &[u8]) -> Result<Self, Error> {
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(TRANSCRIPT_CONTEXT);
+        ctx.update(&[PROTOCOL_VERSION]);
+        ctx.update(spake_a);
+        ctx.update(spake_b);
+        let mut th = [0u8; 32];
+        th.copy_from_slice(ctx.finish().as_ref());
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &th).extract(spake_key);
+        let expand = |label: &[u8]| -> Result<Zeroizing<[u8; 32]>, Error> {
+            let mut k = Zeroizing::new([0u8; 32]);
+            prk.expand(&[label], Len32)
+                .and_then(|okm| okm.fill(k.as_mut()))
+                .map_err(|_| Error::Authentication)?;
+            Ok(k)
+        };
+        Ok(Self {
+            th,
+            confirm_toy: expand(LABEL_CONFIRM_TOY)?,
+            confirm_phone: expand(LABEL_CONFIRM_PHONE)?,
+            seal_toy: expand(LABEL_SEAL_TOY)?,
+            seal_phone: expand(LABEL_SEAL_PHONE)?,
+        })
+    }
+
+    fn mac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; CONFIRM_LEN] {
+        let k = hmac::Key::new(hmac::HMAC_SHA256, key);
+        let mut ctx = hmac::Context::with_key(&k);
+        for p in parts {
+            ctx.update(p);
+        }
+        let mut out = [0u8; CONFIRM_LEN];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
+    }
+
+    fn check_mac(key: &[u8; 32], parts: &[&[u8]], tag: &[u8]) -> Result<(), Error> {
+        let k = hmac::Key::new(hmac::HMAC_SHA256, key);
+        let msg: Vec<u8> = parts.concat();
+        hmac::verify(&k, &msg, tag).map_err(|_| Error::Authentication)
+    }
+
+    fn seal(key: &[u8; 32], nonce: u8, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+        let k = LessSafeKey::new(
+            UnboundKey::new(&CHACHA20_POLY1305, key).map_err(|_| Error::Authentication)?,
+        );
+        let mut buf = plaintext.to_vec();
+        k.seal_in_place_append_tag(nonce_n(nonce), Aad::from(aad), &mut buf)
+            .map_err(|_| Error::Authentication)?;
+        Ok(buf)
+    }
+
+    fn open(
+        key: &[u8; 32],
+        nonce: u8,
+        aad: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let k = LessSafeKey::new(
+            UnboundKey::new(&CHACHA20_POLY1305, key).map_err(|_| Error::Authentication)?,
+        );
+        let mut buf = Zeroizing::new(sealed.to_vec());
+        let len = k
+            .open_in_place(nonce_n(nonce), Aad::from(aad), &mut buf)
+            .map_err(|_| Error::Authentication)?
+            .len();
+        buf.truncate(len);
+        Ok(buf)
+    }
+}
+
+fn nonce_n(n: u8) -> Nonce {
+    let mut b = [0u8; 12];
+    b[11] = n;
+    Nonce::assume_unique_for_key(b)
+}
+
+fn sign_transcript(me: &DeviceIdentity, context: &[u8], th: &[u8; 32]) -> Signature {
+    let mut m = context.to_vec();
+    m.extend_from_slice(th);
+    me.sign(&m)
+}
+
+fn verify_transcript(
+    who: &PublicIdentity,
+    context: &[u8],
+    th: &[u8; 32],
+    sig: &Signature,
+) -> Result<(), Error> {
+    let mut m = context.to_vec();
+    m.extend_from_slice(th);
+    who.verify(&m, sig).map_err(|_| Error::Authentication)
+}
+
+/// Splits `identity (66) || signature (64) || rest`.
+fn split_identity(block: &[u8]) -> Result<(PublicIdentity, Signature, &[u8]), Error> {
+    let (id, rest) = block
+        .split_at_checked(PublicIdentity::LEN)
+        .ok_or(Error::Malformed("identity block too short"))?;
+    let (sig, rest) = rest
+        .split_first_chunk::<SIGNATURE_LEN>()
+        .ok_or(Error::Malformed("identity block too short"))?;
+    Ok((
+        PublicIdentity::from_bytes(id)?,
+        Signature::from_bytes(*sig),
+        rest,
+    ))
+}
+
+fn spake_password(code: &PairingCode) -> Password {
+    Password::new(code.digits().as_bytes())
+}
+
+enum PhoneStage {
+    AwaitResponse {
+        spake: Box<Spake2<Ed25519Group>>,
+        spake_a: [u8; SPAKE_MSG_LEN],
+    },
+    AwaitDone {
+        keys: Keys,
+        toy: PairedToy,
+    },
+    Finished,
+}
+
+/// The phone's side of pairing (initiator). Feed it every frame the toy sends.
+pub struct PhonePairing {
+    expect: PairingExpectations,
+    stage: PhoneStage,
+}
+
+/// What the phone should do after a frame.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PhoneStep {
+    /// Send this frame to the toy.
+    Send(Vec<u8>),
+    /// Pairing is complete: pin this toy.
+    Paired(PairedToy),
+}
+
+impl PhonePairing {
+    /// Starts pairing with the code typed or scanned; returns the PAIR_REQUEST frame.
+    pub fn start(
+        code: &PairingCode,
+        expect: PairingExpectations,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(Self, Vec<u8>), Error> {
+        let (spake, msg) = Spake2::<Ed25519Group>::start_a_with_rng(
+            &spake_password(code),
+            &Identity::new(SPAKE_ID_PHONE),
+            &Identity::new(SPAKE_ID_TOY),
+            Drawn::new(rng, SPAKE_RANDOM),
+        );
+        let spake_a: [u8; SPAKE_MSG_LEN] = msg
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::Malformed("spake2 message length"))?;
+        let frame = Frame::PairRequest {
+            version: PROTOCOL_VERSION,
+            spake: &spake_a,
+        }
+        .encode();
+        Ok((
+            Self {
+                expect,
+                stage: PhoneStage::AwaitResponse {
+                    spake: Box::new(spake),
+                    spake_a,
+                },
+            },
+            frame,
+        ))
+    }
+
+    /// Handles a frame from the toy. Any error ends the attempt; start again with a new
+    /// `PhonePairing`.
+    pub fn handle(&mut self, me: &DeviceIdentity, frame: &[u8]) -> Result<PhoneStep, Error> {
+        let stage = std::mem::replace(&mut self.stage, PhoneStage::Finished);
+        match (stage, Frame::decode(frame)?) {
+            (_, Frame::NotPairable) => Err(Error::NotPairable),
+            (_, Frame::Abort(AbortReason::Busy)) => Err(Error::Busy),
+            (_, Frame::Abort(_)) => Err(Error::Authentication),
+            (
+                PhoneStage::AwaitResponse { spake, spake_a },
+                Frame::PairResponse {
+                    spake: spake_b,
+                    confirm,
+                    sealed,
+                },
+            ) => {
+                let k = Zeroizing::new(spake.finish(spake_b).map_err(|_| Error::Authentication)?);
+                let keys = Keys::derive(&k, &spake_a, spake_b)?;
+                // Explicit key confirmation first: a wrong code stops here.
+                Keys::check_mac(&keys.confirm_toy, &[&keys.th], confirm)?;
+                let block = Keys::open(&keys.seal_toy, 0, &keys.th, sealed)?;
+                let (toy, sig, rest) = split_identity(&block)?;
+                verify_transcript(&toy, SIG_CONTEXT_TOY, &keys.th, &sig)?;
+                if toy.role() != Role::Toy {
+                    return Err(Error::WrongPeer("the peer is not a toy"));
+                }
+                if let Some(fp) = self.expect.fingerprint
+                    && toy.device_id() != fp
+                {
+                    return Err(Error::WrongPeer("the toy does not match its QR code"));
+                }
+                let attested = match rest {
+                    [0] => false,
+                    [1, att @ ..] if att.len() == 32 + SIGNATURE_LEN => {
+                        let (key, sig) = att.split_at(32);
+                        let a = MakerAttestation {
+                            maker_key: key.try_into().map_err(|_| Error::Malformed("maker"))?,
+                            signature: Signature::from_bytes(
+                                sig.try_into()
+                                    .map_err(|_| Error::Malformed("attestation"))?,
+                            ),
+                        };
+                        self.expect.maker_roots.contains(&a.maker_key) && a.verify(&toy)
+                    }
+                    _ => return Err(Error::Malformed("attestation field")),
+                };
+                if self.expect.require_attestation && !attested {
+                    return Err(Error::Attestation);
+                }
+                let sealed_hash = digest::digest(&digest::SHA256, sealed);
+                let confirm_phone =
+                    Keys::mac(&keys.confirm_phone, &[&keys.th, sealed_hash.as_ref()]);
+                let mut block = me.public().to_bytes().to_vec();
+                block
+                    .extend_from_slice(sign_transcript(me, SIG_CONTEXT_PHONE, &keys.th).as_bytes());
+                let sealed_phone = Keys::seal(&keys.seal_phone, 0, &keys.th, &block)?;
+                let frame = Frame::PairConfirm {
+                    confirm: &confirm_phone,
+                    sealed: &sealed_phone,
+                }
+                .encode();
+                self.stage = PhoneStage::AwaitDone {
+                    keys,
+                    toy: PairedToy {
+                        identity: toy,
+                        attested,
+                    },
+                };
+                Ok(PhoneStep::Send(frame))
+            }
+            (PhoneStage::AwaitDone { keys, toy }, Frame::PairDone { sealed }) => {
+                let ack = Keys::open(&keys.seal_toy, 1, &keys.th, sealed)?;
+                if ack.as_slice() != me.device_id().as_bytes() {
+                    return Err(Error::Authentication);
+                }
+                Ok(PhoneStep::Paired(toy))
+            }
+            _ => Err(Error::UnexpectedMessage),
+        }
+    }
+}
+
+/// The toy's side of one pairing attempt (responder), created from a PAIR_REQUEST.
+pub struct ToyPairing {
+    keys: Keys,
+    sealed_toy_hash: digest::Digest,
+}
+
+impl ToyPairing {
+    /// Answers a PAIR_REQUEST with PAIR_RESPONSE.
+    pub fn respond(
+        me: &DeviceIdentity,
+        code: &PairingCode,
+        attestation: Option<&MakerAttestation>,
+        request: &[u8],
+        rng: &mut impl CryptoRng,
+    ) -> Result<(Self, Vec<u8>), Error> {
+        let Frame::PairRequest { version, spake } = Frame::decode(request)? else {
+            return Err(Error::UnexpectedMessage);
+        };
+        if version != PROTOCOL_VERSION {
+            return Err(Error::Malformed("unsupported protocol version"));
+        }
+        let (state, msg) = Spake2::<Ed25519Group>::start_b_with_rng(
+            &spake_password(code),
+            &Identity::new(SPAKE_ID_PHONE),
+            &Identity::new(SPAKE_ID_TOY),
+            Drawn::new(rng, SPAKE_RANDOM),
+        );
+        let spake_b: [u8; SPAKE_MSG_LEN] = msg
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::Malformed("spake2 message length"))?;
+        let k = Zeroizing::new(state.finish(spake).map_err(|_| Error::Authentication)?);
+        let keys = Keys::derive(&k, spake, &spake_b)?;
+        let confirm = Keys::mac(&keys.confirm_toy, &[&keys.th]);
+        let mut block = me.public().to_bytes().to_vec();
+        block.extend_from_slice(sign_transcript(me, SIG_CONTEXT_TOY, &keys.th).as_bytes());
+        match attestation {
+            None => block.push(0),
+            Some(a) => {
+                block.push(1);
+                block.extend_from_slice(&a.maker_key);
+                block.extend_from_slice(a.signature.as_bytes());
+            }
+        }
+        let sealed = Keys::seal(&keys.seal_toy, 0, &keys.th, &block)?;
+        let frame = Frame::PairResponse {
+            spake: &spake_b,
+            confirm: &confirm,
+            sealed: &sealed,
+        }
+        .encode();
+        Ok((
+            Self {
+                sealed_toy_hash: digest::digest(&digest::SHA256, &sealed),
+                keys,
+            },
+            frame,
+        ))
+    }
+
+    /// Checks PAIR_CONFIRM; on success returns the phone to pin and the PAIR_DONE frame.
+    pub fn confirm(self, frame: &[u8]) -> Result<(PublicIdentity, Vec<u8>), Error> {
+        let Frame::PairConfirm { confirm, sealed } = Frame::decode(frame)? else {
+            return Err(Error::UnexpectedMessage);
+        };
+        let keys = &self.keys;
+        Keys::check_mac(
+            &keys.confirm_phone,
+            &[&keys.th, self.sealed_toy_hash.as_ref()],
+            confirm,
+        )?;
+        let block = Keys::open(&keys.seal_phone, 0, &keys.th, sealed)?;
+        let (phone, sig, rest) = split_identity(&block)?;
+        if !rest.is_empty() {
+            return Err(Error::Malformed("trailing bytes in identity block"));
+        }
+        verify_transcript(&phone, SIG_CONTEXT_PHONE, &keys.th, &sig)?;
+        if phone.role() != Role::Guardian {
+            return Err(Error::WrongPeer("only a guardian's phone can pair"));
+        }
+        let ack = Keys::seal(&keys.seal_toy, 1, &keys.th, phone.device_id().as_bytes())?;
+        Ok((phone, Frame::PairDone { sealed: &ack }.encode()))
+    }
+}
+
+const _: () = assert!(TAG_LEN == 16);
