@@ -58,7 +58,11 @@ impl FileKeyStore {
 /// `tempfile` creates the temporary file with mode 0600 in the same directory, so the rename is
 /// atomic and the secret is never world-readable, not even for an instant.
 pub(crate) fn write_secret_atomically(path: &Path, contents: &[u8]) -> Result<(), Error> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    // `Path::parent` of a bare file name is `Some("")`: that means the current directory.
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(contents)?;
     tmp.as_file().sync_all()?;
@@ -150,6 +154,19 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn write_key_file_accepts_a_bare_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = std::env::current_dir().unwrap();
+        std::env::set_current_dir(dir.path()).unwrap();
+        let a = DeviceIdentity::generate(Role::Toy, &mut ChaCha20Rng::from_seed([4; 32]));
+        let r = a.write_key_file(Path::new("bare.key"));
+        std::env::set_current_dir(before).unwrap();
+        r.unwrap();
+        let back = DeviceIdentity::read_key_file(&dir.path().join("bare.key")).unwrap();
+        assert_eq!(back.public(), a.public());
     }
 
     #[test]

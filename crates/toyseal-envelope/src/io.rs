@@ -69,6 +69,7 @@ pub struct OpenReader<'a, R: Read> {
     pos: usize,
     input: Vec<u8>,
     opened: Option<Opened>,
+    failed: Option<io::ErrorKind>,
 }
 
 impl<'a, R: Read> OpenReader<'a, R> {
@@ -86,6 +87,7 @@ impl<'a, R: Read> OpenReader<'a, R> {
             pos: 0,
             input: vec![0; 64 * 1024],
             opened: None,
+            failed: None,
         }
     }
 
@@ -97,6 +99,23 @@ impl<'a, R: Read> OpenReader<'a, R> {
 
 impl<R: Read> Read for OpenReader<'_, R> {
     fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
+        // Once failed, always failed: a retrying caller must never see a clean end of file.
+        if let Some(kind) = self.failed {
+            return Err(io::Error::new(kind, Error::StreamClosed));
+        }
+        let r = self.read_inner(dst);
+        if let Err(e) = &r
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            self.failed = Some(e.kind());
+            self.opener = None;
+        }
+        r
+    }
+}
+
+impl<R: Read> OpenReader<'_, R> {
+    fn read_inner(&mut self, dst: &mut [u8]) -> io::Result<usize> {
         loop {
             if self.pos < self.out.len() {
                 let n = (self.out.len() - self.pos).min(dst.len());

@@ -61,3 +61,37 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn open_reader_never_reports_end_of_file_after_an_error() {
+    use std::io::Read;
+    let fam = Family::new(1);
+    let env = seal(
+        &fam.toy,
+        &fam.recipients(),
+        &SealOptions::default(),
+        &recording(10_000),
+        &mut rng(4),
+    )
+    .unwrap();
+    let truncated = &env[..env.len() - 10];
+    let trusted = fam.toy_public();
+    let mut r = OpenReader::new(truncated, &fam.phones[0], &trusted, OpenOptions::default());
+    let mut buf = vec![0u8; 100_000];
+    let mut saw_error = false;
+    for _ in 0..10 {
+        match r.read(&mut buf) {
+            Ok(0) => panic!("end of file reported for a truncated envelope"),
+            Ok(_) => {}
+            Err(_) => saw_error = true,
+        }
+        if saw_error {
+            // Reading again must keep failing.
+            assert!(r.read(&mut buf).is_err());
+            assert!(r.read(&mut buf).is_err());
+            break;
+        }
+    }
+    assert!(saw_error);
+    assert!(r.opened().is_none());
+}

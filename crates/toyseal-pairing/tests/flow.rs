@@ -1,0 +1,181 @@
+//! End to end through the real state machines, frames passed directly: pair a phone with a
+//! toy using the printed code, reconnect with Noise KK, exchange session messages.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use chacha20::ChaCha20Rng;
+use rand_core::SeedableRng;
+use toyseal_core::{DeviceIdentity, Role};
+use toyseal_pairing::*;
+
+fn t(ms: u64) -> Timestamp {
+    Timestamp::from_millis(ms)
+}
+
+struct World {
+    toy: Toy<MemoryFailureStore>,
+    phone: DeviceIdentity,
+    code: PairingCode,
+    rng: ChaCha20Rng,
+    maker: MakerKey,
+}
+
+fn world(attested: bool) -> World {
+    let mut rng = ChaCha20Rng::from_seed([11; 32]);
+    let toy_id = DeviceIdentity::generate(Role::Toy, &mut rng);
+    let maker = MakerKey::generate(&mut rng).unwrap();
+    let att = attested.then(|| maker.attest(toy_id.public()));
+    let code = PairingCode::parse("4821-3957").unwrap();
+    let toy = Toy::new(
+        toy_id,
+        code.clone(),
+        att,
+        vec![],
+        PairingWindow::new(WindowPolicy::default(), MemoryFailureStore::default()),
+        SessionConfig::default(),
+    );
+    World {
+        toy,
+        phone: DeviceIdentity::generate(Role::Guardian, &mut rng),
+        code,
+        rng,
+        maker,
+    }
+}
+
+/// Runs a full pairing; returns the phone's result and the number of round trips used.
+fn pair(
+    w: &mut World,
+    code: &PairingCode,
+    expect: PairingExpectations,
+) -> (Result<PairedToy, Error>, usize) {
+    let (mut phone, mut frame) = PhonePairing::start(code, expect, &mut w.rng).unwrap();
+    let mut round_trips = 0;
+    loop {
+        round_trips += 1;
+        let out = w.toy.handle(&frame, t(1000), &mut w.rng);
+        let Some(reply) = out.replies.into_iter().next() else {
+            return (Err(Error::Timeout), round_trips);
+        };
+        match phone.handle(&w.phone, &reply) {
+            Ok(PhoneStep::Send(next)) => frame = next,
+            Ok(PhoneStep::Paired(toy)) => return (Ok(toy), round_trips),
+            Ok(other) => panic!("unexpected step {other:?}"),
+            Err(e) => {
+                // The phone gives up: tell the toy, as a real app does.
+                w.toy.handle(
+                    &Frame::Abort(AbortReason::Authentication).encode(),
+                    t(1000),
+                    &mut w.rng,
+                );
+                return (Err(e), round_trips);
+            }
+        }
+    }
+}
+
+#[test]
+fn pair_then_reconnect_then_talk() {
+    let mut w = world(true);
+    w.toy.press_pair_button(t(0)).unwrap();
+    let expect = PairingExpectations {
+        fingerprint: Some(w.toy.identity().device_id()),
+        maker_roots: vec![w.maker.public_key()],
+        require_attestation: true,
+    };
+    let code = w.code.clone();
+    let (paired, round_trips) = pair(&mut w, &code, expect);
+    let paired = paired.unwrap();
+    assert_eq!(
+        round_trips, 2,
+        "pairing takes two round trips after connect"
+    );
+    assert!(paired.attested);
+    assert_eq!(&paired.identity, w.toy.identity().public());
+    assert_eq!(w.toy.pinned(), &[w.phone.public().clone()]);
+    assert_eq!(w.toy.window().total_failures().unwrap(), 0);
+
+    // Reconnect: one round trip.
+    let (init, hello) = Initiator::start(
+        &w.phone,
+        &paired.identity,
+        SessionConfig::default(),
+        &mut w.rng,
+    )
+    .unwrap();
+    let out = w.toy.handle(&hello, t(2000), &mut w.rng);
+    assert_eq!(
+        out.events,
+        vec![ToyEvent::SessionOpened(w.phone.device_id())]
+    );
+    let mut session = init.finish(&out.replies[0], t(2000)).unwrap();
+
+    // Ping/pong and a command, across a rekey boundary.
+    for i in 0..2100u64 {
+        let f = session
+            .seal(&SessionMessage::Ping { nonce: i }, t(3000))
+            .unwrap();
+        let out = w.toy.handle(&f, t(3000), &mut w.rng);
+        assert_eq!(
+            session.open(&out.replies[0], t(3000)).unwrap(),
+            SessionMessage::Pong { nonce: i }
+        );
+    }
+    let f = session
+        .seal(&SessionMessage::Control(Control::StartRecording), t(4000))
+        .unwrap();
+    let out = w.toy.handle(&f, t(4000), &mut w.rng);
+    assert_eq!(
+        out.events,
+        vec![ToyEvent::Message(SessionMessage::Control(
+            Control::StartRecording
+        ))]
+    );
+    let reply = w
+        .toy
+        .send(&SessionMessage::ControlAck { ok: true }, t(4000))
+        .unwrap();
+    assert_eq!(
+        session.open(&reply, t(4000)).unwrap(),
+        SessionMessage::ControlAck { ok: true }
+    );
+}
+
+#[test]
+fn wrong_code_fails_on_both_sides_and_is_counted() {
+    let mut w = world(false);
+    w.toy.press_pair_button(t(0)).unwrap();
+    let wrong = PairingCode::parse("48213958").unwrap();
+    let (r, _) = pair(&mut w, &wrong, PairingExpectations::default());
+    assert!(matches!(r, Err(Error::Authentication)), "{r:?}");
+    assert!(w.toy.pinned().is_empty());
+    assert_eq!(w.toy.window().total_failures().unwrap(), 1);
+    // The right code still works in the same window.
+    let code = w.code.clone();
+    let (r, _) = pair(&mut w, &code, PairingExpectations::default());
+    assert!(r.is_ok());
+    assert_eq!(w.toy.window().total_failures().unwrap(), 1);
+}
+
+#[test]
+fn attestation_and_fingerprint_are_enforced() {
+    let mut w = world(false);
+    w.toy.press_pair_button(t(0)).unwrap();
+    let code = w.code.clone();
+    let expect = PairingExpectations {
+        maker_roots: vec![w.maker.public_key()],
+        require_attestation: true,
+        ..Default::default()
+    };
+    assert!(matches!(
+        pair(&mut w, &code, expect).0,
+        Err(Error::Attestation)
+    ));
+    let expect = PairingExpectations {
+        fingerprint: Some(toyseal_core::DeviceId::from_bytes([1; 16])),
+        ..Default::default()
+    };
+    assert!(matches!(
+        pair(&mut w, &code, expect).0,
+        Err(Error::WrongPeer(_))
+    ));
+}
