@@ -1,6 +1,8 @@
 //! Arbitrary UTF-8 into every text parser of `toyseal-core`: public keys, secret keys, key
 //! files, device ids and family ids. Nothing may panic; whatever parses must round-trip through
-//! its own text form to an equal value.
+//! its own text form to an equal value, and a key's text form must be canonical: the parser
+//! accepts only the string `Display` / export would write (up to case and surrounding
+//! whitespace), so one key never has two spellings.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -13,10 +15,13 @@ fuzz_target!(|s: &str| {
         assert_eq!(back, public);
         assert_eq!(back.to_string(), text);
         assert_eq!(back.device_id(), public.device_id());
+        assert_eq!(text, s.trim().to_ascii_lowercase(), "non-canonical key text accepted");
     }
 
     if let Ok(id) = DeviceIdentity::from_secret_key_text(s) {
         round_trip_secret(&id);
+        let text = id.export_secret_key_text().expect("export");
+        assert_eq!(*text, s.trim().to_ascii_uppercase(), "non-canonical key text accepted");
     }
     if let Ok(id) = DeviceIdentity::from_key_file(s) {
         round_trip_secret(&id);
