@@ -4,3 +4,4 @@
 
 pub use toyseal_core as core;
 pub use toyseal_envelope as envelope;
+pub use toyseal_pairing as pairing;
