@@ -1,0 +1,60 @@
+//! The one error type of `toyseal-roster`.
+
+/// Why a roster was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The bytes are not a roster (magic, lengths, counts).
+    #[error("malformed roster: {0}")]
+    Malformed(&'static str),
+    /// The roster format version is unknown.
+    #[error("unsupported roster format {0}")]
+    UnsupportedFormat(u8),
+    /// More members than allowed, or none.
+    #[error("a roster has 1 to {max} members, this one has {count}")]
+    MemberCount {
+        /// Members declared.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The same device appears twice.
+    #[error("a device appears twice in the roster")]
+    DuplicateMember,
+    /// Members or signatures are not in canonical (ascending device id) order.
+    #[error("roster entries are not in canonical order")]
+    NotCanonical,
+    /// A roster must keep at least one guardian.
+    #[error("a roster must have at least one guardian")]
+    NoGuardian,
+    /// A signature does not verify, or its signer is not allowed to sign this roster.
+    #[error("a roster signature is invalid or from a device that may not sign it")]
+    Signature,
+    /// The signatures the rules require are missing (founding guardian + toy for version 1; a
+    /// guardian of the previous version for later ones).
+    #[error("the roster lacks a required signature: {0}")]
+    Unauthorized(&'static str),
+    /// The roster belongs to another family.
+    #[error("the roster belongs to another family")]
+    WrongFamily,
+    /// The version does not follow the current one (replay, rollback or a gap).
+    #[error("roster version {got} does not follow version {current}")]
+    NotNextVersion {
+        /// The verified current version.
+        current: u64,
+        /// The offered version.
+        got: u64,
+    },
+    /// The previous-version hash does not match the verified previous roster.
+    #[error("the roster does not chain to the previous version")]
+    BrokenChain,
+    /// The sender of an envelope is not a member of the roster.
+    #[error("the device is not a member of this roster")]
+    NotAMember,
+    /// An envelope operation failed.
+    #[error(transparent)]
+    Envelope(#[from] toyseal_envelope::Error),
+    /// A key inside the roster is invalid.
+    #[error("invalid key in roster: {0}")]
+    Key(#[from] toyseal_core::Error),
+}
