@@ -70,6 +70,9 @@ fn check(chain: &[Vec<u8>], candidate: &[u8]) -> Result<u64, Error> {
         .map(|r| r.version())
 }
 
+/// (name, description, chain before the candidate, candidate)
+type RawCase = (String, String, Vec<Vec<u8>>, Vec<u8>);
+
 fn generate() -> File {
     let mut rng = ChaCha20Rng::from_seed([0x52; 32]);
     let names = [
@@ -101,7 +104,7 @@ fn generate() -> File {
     let r3 = r2.verify_next(v3.clone()).unwrap();
 
     let e = |s: &SignedRoster| s.encode();
-    let mut cases: Vec<(String, String, Vec<Vec<u8>>, Vec<u8>)> = vec![
+    let mut cases: Vec<RawCase> = vec![
         (
             "v1".into(),
             "Founding roster {mum, toy}, signed by mum and co-signed by the toy.".into(),
