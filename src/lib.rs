@@ -5,3 +5,4 @@
 pub use toyseal_core as core;
 pub use toyseal_envelope as envelope;
 pub use toyseal_pairing as pairing;
+pub use toyseal_ble as ble;
