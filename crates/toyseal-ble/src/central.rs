@@ -3,7 +3,7 @@
 //!
 //! The Bluetooth stack sits behind the narrow [`GattClient`] trait (scan, connect, discover,
 //! read, subscribe, write without response, MTU, disconnect); the `btleplug` feature
-//! implements it with btleplug ([`crate::btleplug::BtleplugClient`]). Everything above the
+//! implements it with btleplug (`btleplug::BtleplugClient`). Everything above the
 //! trait — the connection procedure of docs/spec/gatt.md with its timeouts, the profile and
 //! version checks, the MTU clamp, the bounded notification queue and the async→sync bridge —
 //! is here and unit-tested against a fake client.
@@ -28,7 +28,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_cha
 use std::time::Duration;
 
 /// A BLE central's operations, as the toyseal profile needs them. Implemented by
-/// [`crate::btleplug::BtleplugClient`], and by fakes in tests.
+/// `btleplug::BtleplugClient` (feature `btleplug`), and by fakes in tests.
 pub trait GattClient: Send + Sync + 'static {
     /// A discovered peripheral.
     type Device: Clone + Send + Sync + std::fmt::Debug + 'static;
