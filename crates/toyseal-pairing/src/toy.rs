@@ -116,6 +116,16 @@ impl<S: FailureStore> Toy<S> {
         out
     }
 
+    /// Ends the current session only (e.g. the peer broke an application rule); pairing state
+    /// and the link are untouched.
+    pub fn close_session(&mut self) -> ToyOutput {
+        let mut out = ToyOutput::default();
+        if self.session.take().is_some() {
+            out.events.push(ToyEvent::SessionClosed);
+        }
+        out
+    }
+
     /// Timers: attempt timeout, window expiry, idle session.
     pub fn poll(&mut self, now: Timestamp) -> ToyOutput {
         let mut out = ToyOutput::default();
@@ -153,6 +163,10 @@ impl<S: FailureStore> Toy<S> {
             Ok(Frame::HandshakeInit { .. }) => {
                 match session::respond(&self.identity, &self.pinned, frame, self.config, now, rng) {
                     Ok((session, reply)) => {
+                        // A new handshake from a pinned phone replaces the current session.
+                        if self.session.take().is_some() {
+                            out.events.push(ToyEvent::SessionClosed);
+                        }
                         out.events
                             .push(ToyEvent::SessionOpened(session.peer().device_id()));
                         self.session = Some(session);

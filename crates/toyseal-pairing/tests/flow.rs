@@ -179,3 +179,53 @@ fn attestation_and_fingerprint_are_enforced() {
         Err(Error::WrongPeer(_))
     ));
 }
+
+#[test]
+fn a_new_handshake_replaces_the_session_and_close_session_ends_it() {
+    let mut w = world(false);
+    w.toy.press_pair_button(t(0)).unwrap();
+    let code = w.code.clone();
+    let paired = pair(&mut w, &code, PairingExpectations::default())
+        .0
+        .unwrap();
+    let connect = |w: &mut World| {
+        let (init, hello) = Initiator::start(
+            &w.phone,
+            &paired.identity,
+            SessionConfig::default(),
+            &mut w.rng,
+        )
+        .unwrap();
+        let out = w.toy.handle(&hello, t(2000), &mut w.rng);
+        (init.finish(&out.replies[0], t(2000)).unwrap(), out.events)
+    };
+    let (mut old, events) = connect(&mut w);
+    assert_eq!(events, vec![ToyEvent::SessionOpened(w.phone.device_id())]);
+    let (mut new, events) = connect(&mut w);
+    assert_eq!(
+        events,
+        vec![
+            ToyEvent::SessionClosed,
+            ToyEvent::SessionOpened(w.phone.device_id())
+        ]
+    );
+    // The old session's frames are now garbage to the toy (and tear the new one down).
+    let stale = old
+        .seal(&SessionMessage::Ping { nonce: 1 }, t(2100))
+        .unwrap();
+    let fresh = new
+        .seal(&SessionMessage::Ping { nonce: 2 }, t(2100))
+        .unwrap();
+    let out = w.toy.handle(&fresh, t(2100), &mut w.rng);
+    assert_eq!(
+        new.open(&out.replies[0], t(2100)).unwrap(),
+        SessionMessage::Pong { nonce: 2 }
+    );
+    let out = w.toy.handle(&stale, t(2200), &mut w.rng);
+    assert_eq!(out.events, vec![ToyEvent::SessionClosed]);
+    assert!(w.toy.session().is_none());
+    // close_session on demand.
+    let (_s, _) = connect(&mut w);
+    assert_eq!(w.toy.close_session().events, vec![ToyEvent::SessionClosed]);
+    assert!(w.toy.close_session().events.is_empty());
+}
