@@ -146,6 +146,18 @@ pub enum Command {
   toyseal inspect --json < note.tsl | jq .signature_valid", "\n\n", exit_status!())
     )]
     Inspect(InspectArgs),
+
+    /// Run the reference server (SQLite + a blob directory under --data by default).
+    #[command(
+        long_about = "Run the toyseal reference server: signed requests only, roster-checked \
+            authorization, envelopes stored create-only. By default everything lives under \
+            --data (an SQLite file and a blob directory); use --database-url for PostgreSQL \
+            and --s3-bucket for S3. Stops gracefully on ctrl-c or SIGTERM.",
+        after_help = "Examples:
+  toyseal serve --data ./toyseal-data
+  toyseal serve --listen 0.0.0.0:8080 --database-url postgres://toyseal@db/toyseal --s3-bucket voices"
+    )]
+    Serve(toyseal_server::ServeArgs),
 }
 
 /// A device role on the command line.

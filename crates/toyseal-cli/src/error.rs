@@ -89,6 +89,9 @@ pub enum Error {
     /// The recipients or sealing options were refused by the envelope library.
     #[error("cannot seal: {0}")]
     Seal(toyseal_envelope::Error),
+    /// `toyseal serve` could not start or stopped with an error.
+    #[error("serve: {0}")]
+    Serve(String),
     /// Reading the envelope in `place` failed.
     #[error("{place}: {source}")]
     Envelope {
@@ -104,7 +107,7 @@ impl Error {
     pub fn exit(&self) -> Exit {
         use toyseal_envelope::Error as E;
         match self {
-            Error::Io { .. } | Error::Exists(_) => Exit::Io,
+            Error::Io { .. } | Error::Exists(_) | Error::Serve(_) => Exit::Io,
             Error::Usage(_) => Exit::Usage,
             Error::KeyFile { .. } | Error::PublicKey { .. } => Exit::Key,
             Error::Seal(e) => match e {

@@ -47,6 +47,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         cli::Command::Seal(a) => seal::seal(a, progress),
         cli::Command::Open(a) => open::open(a, progress),
         cli::Command::Inspect(a) => inspect::inspect(a, progress),
+        cli::Command::Serve(a) => toyseal_server::run(a).map_err(|e| Error::Serve(e.to_string())),
     }
 }
 

@@ -1,0 +1,320 @@
+//! Configuration: the resolved [`Config`] the server runs with, and [`ServeArgs`], the
+//! `toyseal serve` command line (flags, then environment variables, then a JSON config file,
+//! then defaults — in that order of precedence).
+
+use crate::Error;
+use clap::Args;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Default listen address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default data directory (SQLite file `toyseal.db` and blob directory `blobs/`).
+pub const DEFAULT_DATA_DIR: &str = "./toyseal-data";
+/// Default request body limit (bytes): 16 MiB, a few minutes of compressed voice.
+pub const DEFAULT_BODY_LIMIT: usize = 16 << 20;
+/// Default per-device request rate (requests per second).
+pub const DEFAULT_RATE_PER_SEC: u32 = 20;
+/// Default per-device burst.
+pub const DEFAULT_RATE_BURST: u32 = 40;
+/// Default timeout for a whole request, body included (seconds).
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
+/// Default database timeout: pool acquire and SQLite busy wait (milliseconds).
+pub const DEFAULT_DB_TIMEOUT_MS: u64 = 5000;
+
+/// Where envelope blobs live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlobConfig {
+    /// A local directory (object_store `LocalFileSystem`: temp file, then rename).
+    Dir(PathBuf),
+    /// An S3-compatible bucket; credentials from `AWS_ACCESS_KEY_ID` /
+    /// `AWS_SECRET_ACCESS_KEY`.
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// Endpoint URL (`None`: AWS). Plain `http://` is allowed only for a loopback host.
+        endpoint: Option<String>,
+        /// Region.
+        region: String,
+    },
+}
+
+/// The resolved configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Address to listen on (used by [`run`](crate::run); an embedder brings its own
+    /// listener).
+    pub listen: SocketAddr,
+    /// Data directory; holds the SQLite file when `database_url` is `None`.
+    pub data_dir: PathBuf,
+    /// `sqlite:…` or `postgres://…`; `None`: `sqlite:<data_dir>/toyseal.db`.
+    pub database_url: Option<String>,
+    /// Blob store.
+    pub blobs: BlobConfig,
+    /// Largest accepted request body, in bytes (413 beyond).
+    pub body_limit: usize,
+    /// Per-device sustained rate (requests per second); 0 disables rate limiting.
+    pub rate_per_sec: u32,
+    /// Per-device burst.
+    pub rate_burst: u32,
+    /// Timeout for a whole request including its body (408 beyond).
+    pub request_timeout: Duration,
+    /// Database pool acquire timeout and SQLite busy timeout.
+    pub db_timeout: Duration,
+    /// Largest number of pooled database connections.
+    pub db_max_connections: u32,
+}
+
+impl Config {
+    /// Embedded defaults under `data_dir`: SQLite file and blob directory inside it.
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            blobs: BlobConfig::Dir(data_dir.join("blobs")),
+            data_dir,
+            database_url: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+            rate_per_sec: DEFAULT_RATE_PER_SEC,
+            rate_burst: DEFAULT_RATE_BURST,
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
+            db_timeout: Duration::from_millis(DEFAULT_DB_TIMEOUT_MS),
+            db_max_connections: 8,
+        }
+    }
+
+    /// The database URL in force.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("toyseal.db").display()
+            ),
+        }
+    }
+
+    /// Sets the listen address.
+    pub fn with_listen(mut self, listen: SocketAddr) -> Self {
+        self.listen = listen;
+        self
+    }
+    /// Sets the database URL.
+    pub fn with_database_url(mut self, url: impl Into<String>) -> Self {
+        self.database_url = Some(url.into());
+        self
+    }
+    /// Sets the blob store.
+    pub fn with_blobs(mut self, blobs: BlobConfig) -> Self {
+        self.blobs = blobs;
+        self
+    }
+    /// Sets the body limit.
+    pub fn with_body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+    /// Sets the per-device rate limit (0: off).
+    pub fn with_rate_limit(mut self, per_sec: u32, burst: u32) -> Self {
+        self.rate_per_sec = per_sec;
+        self.rate_burst = burst;
+        self
+    }
+    /// Sets the request timeout.
+    pub fn with_request_timeout(mut self, t: Duration) -> Self {
+        self.request_timeout = t;
+        self
+    }
+    /// Sets the database timeout.
+    pub fn with_db_timeout(mut self, t: Duration) -> Self {
+        self.db_timeout = t;
+        self
+    }
+}
+
+/// `toyseal serve`: command-line flags, each also readable from an environment variable.
+#[derive(Clone, Debug, Default, Args)]
+pub struct ServeArgs {
+    /// JSON config file with any of the keys below (snake_case, e.g. `"body_limit"`); flags and
+    /// environment variables override it.
+    #[arg(long, env = "TOYSEAL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "TOYSEAL_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Data directory: the SQLite file and the blob directory [default: ./toyseal-data].
+    #[arg(long, env = "TOYSEAL_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Database URL: `sqlite:…` or `postgres://…` [default: SQLite file under --data].
+    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Blob directory [default: <data>/blobs]; ignored with --s3-bucket.
+    #[arg(long, env = "TOYSEAL_BLOB_DIR", value_name = "DIR")]
+    pub blob_dir: Option<PathBuf>,
+    /// Store blobs in this S3 bucket (credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+    #[arg(long, env = "TOYSEAL_S3_BUCKET", value_name = "BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// S3 endpoint URL (http:// only for a loopback host).
+    #[arg(long, env = "TOYSEAL_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region [default: us-east-1].
+    #[arg(long, env = "TOYSEAL_S3_REGION", value_name = "REGION")]
+    pub s3_region: Option<String>,
+    /// Largest request body in bytes [default: 16777216].
+    #[arg(long, env = "TOYSEAL_BODY_LIMIT", value_name = "BYTES")]
+    pub body_limit: Option<usize>,
+    /// Per-device requests per second, per server instance; 0 disables [default: 20].
+    #[arg(long, env = "TOYSEAL_RATE_PER_SEC", value_name = "N")]
+    pub rate_per_sec: Option<u32>,
+    /// Per-device burst [default: 40].
+    #[arg(long, env = "TOYSEAL_RATE_BURST", value_name = "N")]
+    pub rate_burst: Option<u32>,
+    /// Whole-request timeout in seconds, body included [default: 30].
+    #[arg(long, env = "TOYSEAL_REQUEST_TIMEOUT", value_name = "SECS")]
+    pub request_timeout: Option<u64>,
+    /// Database acquire / busy timeout in milliseconds [default: 5000].
+    #[arg(long, env = "TOYSEAL_DB_TIMEOUT_MS", value_name = "MS")]
+    pub db_timeout_ms: Option<u64>,
+}
+
+/// The config file: the same keys as the flags, all optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data: Option<PathBuf>,
+    database_url: Option<String>,
+    blob_dir: Option<PathBuf>,
+    s3_bucket: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    body_limit: Option<usize>,
+    rate_per_sec: Option<u32>,
+    rate_burst: Option<u32>,
+    request_timeout: Option<u64>,
+    db_timeout_ms: Option<u64>,
+}
+
+fn read_file_config(path: &Path) -> Result<FileConfig, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+}
+
+impl ServeArgs {
+    /// Resolves flags, environment (already folded in by clap), config file and defaults.
+    pub fn resolve(&self) -> Result<Config, Error> {
+        let file = match &self.config {
+            Some(p) => read_file_config(p)?,
+            None => FileConfig::default(),
+        };
+        let data = self
+            .data
+            .clone()
+            .or(file.data)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let mut cfg = Config::embedded(&data);
+        if let Some(l) = self.listen.or(file.listen) {
+            cfg.listen = l;
+        }
+        cfg.database_url = self.database_url.clone().or(file.database_url);
+        let bucket = self.s3_bucket.clone().or(file.s3_bucket);
+        cfg.blobs = match bucket {
+            Some(bucket) => BlobConfig::S3 {
+                bucket,
+                endpoint: self.s3_endpoint.clone().or(file.s3_endpoint),
+                region: self
+                    .s3_region
+                    .clone()
+                    .or(file.s3_region)
+                    .unwrap_or_else(|| "us-east-1".to_owned()),
+            },
+            None => BlobConfig::Dir(
+                self.blob_dir
+                    .clone()
+                    .or(file.blob_dir)
+                    .unwrap_or_else(|| data.join("blobs")),
+            ),
+        };
+        if let Some(v) = self.body_limit.or(file.body_limit) {
+            cfg.body_limit = v;
+        }
+        if let Some(v) = self.rate_per_sec.or(file.rate_per_sec) {
+            cfg.rate_per_sec = v;
+        }
+        if let Some(v) = self.rate_burst.or(file.rate_burst) {
+            cfg.rate_burst = v;
+        }
+        if let Some(v) = self.request_timeout.or(file.request_timeout) {
+            cfg.request_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = self.db_timeout_ms.or(file.db_timeout_ms) {
+            cfg.db_timeout = Duration::from_millis(v);
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+impl Config {
+    /// Refuses settings that cannot work.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.body_limit == 0 {
+            return Err(Error::Config("body_limit must be positive".into()));
+        }
+        if self.request_timeout.is_zero() {
+            return Err(Error::Config("request_timeout must be positive".into()));
+        }
+        if self.rate_per_sec > 0 && self.rate_burst == 0 {
+            return Err(Error::Config("rate_burst must be positive".into()));
+        }
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+            {
+                return Err(Error::Config(
+                    "database URL must start with sqlite: or postgres://".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn flags_override_file_and_defaults_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.json");
+        std::fs::write(
+            &file,
+            r#"{"listen":"127.0.0.1:9999","body_limit":1000,"rate_per_sec":5}"#,
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            body_limit: Some(2000),
+            ..ServeArgs::default()
+        };
+        let cfg = args.resolve().unwrap();
+        assert_eq!(cfg.listen.port(), 9999);
+        assert_eq!(cfg.body_limit, 2000);
+        assert_eq!(cfg.rate_per_sec, 5);
+        assert_eq!(cfg.rate_burst, DEFAULT_RATE_BURST);
+        assert_eq!(
+            cfg.blobs,
+            BlobConfig::Dir(PathBuf::from(DEFAULT_DATA_DIR).join("blobs"))
+        );
+        std::fs::write(&file, r#"{"lisen":"127.0.0.1:9999"}"#).unwrap();
+        assert!(matches!(args.resolve(), Err(Error::Config(_))));
+    }
+}

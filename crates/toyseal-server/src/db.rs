@@ -1,0 +1,455 @@
+//! The metadata database: one code path over `sqlx::Any` for SQLite (embedded default) and
+//! PostgreSQL. Both dialects accept the same statements (`$n` placeholders, `ON CONFLICT`);
+//! only the schema differs (BLOB/BYTEA, AUTOINCREMENT/BIGSERIAL), so each has its own
+//! migration directory, embedded at compile time.
+//!
+//! Every multi-row write is one transaction, so a failure never leaves half of it behind.
+
+use crate::Error;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+use std::time::Duration;
+
+/// Which SQL backend a pool talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The database handle (cheap to clone).
+#[derive(Clone, Debug)]
+pub(crate) struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// A device's current membership in one family.
+pub(crate) struct Membership {
+    pub role: String,
+    pub public_key: Vec<u8>,
+}
+
+/// One stored envelope's row.
+pub(crate) struct EnvelopeRow {
+    pub seq: i64,
+    pub id: String,
+    pub sender: String,
+    pub size: i64,
+    pub roster_version: i64,
+    pub received_at: i64,
+    pub blob_key: String,
+}
+
+/// A member as written to the `devices` table.
+pub(crate) struct DeviceRow {
+    pub device_id: String,
+    pub public_key: Vec<u8>,
+    pub role: String,
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
+impl Db {
+    /// Connects, configures SQLite, and runs the embedded migrations.
+    pub(crate) async fn connect(
+        url: &str,
+        timeout: Duration,
+        max_connections: u32,
+    ) -> Result<Self, Error> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let busy_ms = timeout.as_millis().min(600_000) as u64;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+                        // WAL: readers never block the writer; NORMAL is durable across a
+                        // process crash (T61). secure_delete overwrites deleted rows with
+                        // zeros so that erased data does not linger in free pages (T15).
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL".to_owned(),
+                            "PRAGMA synchronous = NORMAL".to_owned(),
+                            "PRAGMA foreign_keys = ON".to_owned(),
+                            "PRAGMA secure_delete = ON".to_owned(),
+                            format!("PRAGMA busy_timeout = {busy_ms}"),
+                        ] {
+                            sqlx::query(&pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .map_err(|e| Error::Config(format!("cannot open the database: {e}")))?;
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+        };
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| Error::Config(format!("database migration failed: {e}")))?;
+        Ok(Self { pool, backend })
+    }
+
+    /// The backend.
+    #[allow(dead_code)]
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the pool (graceful shutdown).
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Cheap liveness probe.
+    pub(crate) async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // --- registry and authorization ---
+
+    /// The public key of a device that is a current member of at least one family.
+    pub(crate) async fn registry_key(&self, device: &str) -> Result<Option<Vec<u8>>, Error> {
+        let row = sqlx::query(
+            "SELECT public_key FROM devices WHERE device_id = $1 AND until_version IS NULL LIMIT 1",
+        )
+        .bind(device)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get::<Vec<u8>, _>(0)?),
+            None => None,
+        })
+    }
+
+    /// The device's membership in the family's current roster.
+    pub(crate) async fn membership(
+        &self,
+        family: &str,
+        device: &str,
+    ) -> Result<Option<Membership>, Error> {
+        let row = sqlx::query(
+            "SELECT role, public_key FROM devices \
+             WHERE family = $1 AND device_id = $2 AND until_version IS NULL",
+        )
+        .bind(family)
+        .bind(device)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(Membership {
+                role: r.try_get(0)?,
+                public_key: r.try_get(1)?,
+            }),
+            None => None,
+        })
+    }
+
+    /// Records a nonce; `false` if this device used it before (a replay, T03).
+    pub(crate) async fn record_nonce(
+        &self,
+        device: &str,
+        nonce: &str,
+        expires: i64,
+    ) -> Result<bool, Error> {
+        let r = sqlx::query("INSERT INTO nonces (device, nonce, expires) VALUES ($1, $2, $3)")
+            .bind(device)
+            .bind(nonce)
+            .bind(expires)
+            .execute(&self.pool)
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes nonces that expired before `now`: their requests are refused as stale anyway.
+    pub(crate) async fn purge_nonces(&self, now: i64) -> Result<u64, Error> {
+        let r = sqlx::query("DELETE FROM nonces WHERE expires < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    // --- families and rosters ---
+
+    /// Creates a family from its verified version 1; `false` if the family exists.
+    pub(crate) async fn create_family(
+        &self,
+        family: &str,
+        roster: &[u8],
+        hash: &[u8],
+        members: &[DeviceRow],
+        now: i64,
+    ) -> Result<bool, Error> {
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query(
+            "INSERT INTO families (family, current_version, created_at) VALUES ($1, 1, $2)",
+        )
+        .bind(family)
+        .bind(now)
+        .execute(&mut *tx)
+        .await;
+        match r {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        sqlx::query(
+            "INSERT INTO roster_versions (family, version, bytes, hash) VALUES ($1, 1, $2, $3)",
+        )
+        .bind(family)
+        .bind(roster.to_vec())
+        .bind(hash.to_vec())
+        .execute(&mut *tx)
+        .await?;
+        for m in members {
+            insert_device(&mut tx, family, m, 1).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Every roster version of the family, oldest first (wire bytes).
+    pub(crate) async fn roster_chain(&self, family: &str) -> Result<Vec<Vec<u8>>, Error> {
+        let rows =
+            sqlx::query("SELECT bytes FROM roster_versions WHERE family = $1 ORDER BY version")
+                .bind(family)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| r.try_get::<Vec<u8>, _>(0).map_err(Error::from))
+            .collect()
+    }
+
+    /// Appends the verified `version` (= current + 1) and moves the device ranges; `false` if
+    /// another update won the race.
+    pub(crate) async fn update_roster(
+        &self,
+        family: &str,
+        version: i64,
+        roster: &[u8],
+        hash: &[u8],
+        members: &[DeviceRow],
+    ) -> Result<bool, Error> {
+        let mut tx = self.pool.begin().await?;
+        // Write first: on SQLite this takes the write lock before any read.
+        let moved = sqlx::query(
+            "UPDATE families SET current_version = $1 WHERE family = $2 AND current_version = $3",
+        )
+        .bind(version)
+        .bind(family)
+        .bind(version - 1)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let r = sqlx::query(
+            "INSERT INTO roster_versions (family, version, bytes, hash) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(family)
+        .bind(version)
+        .bind(roster.to_vec())
+        .bind(hash.to_vec())
+        .execute(&mut *tx)
+        .await;
+        match r {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        let current = sqlx::query(
+            "SELECT device_id, public_key FROM devices WHERE family = $1 AND until_version IS NULL",
+        )
+        .bind(family)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut kept = Vec::new();
+        for row in &current {
+            let id: String = row.try_get(0)?;
+            let key: Vec<u8> = row.try_get(1)?;
+            let stays = members
+                .iter()
+                .any(|m| m.device_id == id && m.public_key == key);
+            if stays {
+                kept.push(id);
+            } else {
+                sqlx::query(
+                    "UPDATE devices SET until_version = $1 \
+                     WHERE family = $2 AND device_id = $3 AND until_version IS NULL",
+                )
+                .bind(version)
+                .bind(family)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for m in members.iter().filter(|m| !kept.contains(&m.device_id)) {
+            insert_device(&mut tx, family, m, version).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Deletes every row of the family (envelopes, devices, rosters, the family).
+    pub(crate) async fn delete_family(&self, family: &str) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["envelopes", "devices", "roster_versions", "families"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE family = $1"))
+                .bind(family)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // --- envelopes ---
+
+    /// The envelope `id` of `family`, if stored.
+    pub(crate) async fn envelope(
+        &self,
+        family: &str,
+        id: &str,
+    ) -> Result<Option<EnvelopeRow>, Error> {
+        let row = sqlx::query(
+            "SELECT seq, id, sender, size, roster_version, received_at, blob_key \
+             FROM envelopes WHERE family = $1 AND id = $2",
+        )
+        .bind(family)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| envelope_row(&r)).transpose()
+    }
+
+    /// Inserts an envelope row; `false` if it exists already (an identical re-upload).
+    pub(crate) async fn insert_envelope(
+        &self,
+        family: &str,
+        row: &EnvelopeRow,
+    ) -> Result<bool, Error> {
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query(
+            "INSERT INTO envelopes (family, id, sender, size, roster_version, received_at, blob_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(family)
+        .bind(&row.id)
+        .bind(&row.sender)
+        .bind(row.size)
+        .bind(row.roster_version)
+        .bind(row.received_at)
+        .bind(&row.blob_key)
+        .execute(&mut *tx)
+        .await;
+        match r {
+            Ok(_) => {
+                tx.commit().await?;
+                Ok(true)
+            }
+            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Up to `limit` envelopes of the family after `after_seq`, oldest first.
+    pub(crate) async fn list_envelopes(
+        &self,
+        family: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<EnvelopeRow>, Error> {
+        let rows = sqlx::query(
+            "SELECT seq, id, sender, size, roster_version, received_at, blob_key \
+             FROM envelopes WHERE family = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(family)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(envelope_row).collect()
+    }
+
+    /// Deletes one envelope row.
+    pub(crate) async fn delete_envelope(&self, family: &str, id: &str) -> Result<(), Error> {
+        sqlx::query("DELETE FROM envelopes WHERE family = $1 AND id = $2")
+            .bind(family)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Blob keys of every envelope of the family.
+    pub(crate) async fn family_blob_keys(&self, family: &str) -> Result<Vec<String>, Error> {
+        let rows = sqlx::query("SELECT blob_key FROM envelopes WHERE family = $1")
+            .bind(family)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(Error::from))
+            .collect()
+    }
+
+    /// Whether a row points to this blob key.
+    pub(crate) async fn blob_referenced(&self, key: &str) -> Result<bool, Error> {
+        let row = sqlx::query("SELECT 1 FROM envelopes WHERE blob_key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+}
+
+async fn insert_device(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    family: &str,
+    m: &DeviceRow,
+    from_version: i64,
+) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO devices (family, device_id, public_key, role, from_version, until_version) \
+         VALUES ($1, $2, $3, $4, $5, NULL)",
+    )
+    .bind(family)
+    .bind(&m.device_id)
+    .bind(m.public_key.clone())
+    .bind(&m.role)
+    .bind(from_version)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn envelope_row(r: &sqlx::any::AnyRow) -> Result<EnvelopeRow, Error> {
+    Ok(EnvelopeRow {
+        seq: r.try_get(0)?,
+        id: r.try_get(1)?,
+        sender: r.try_get(2)?,
+        size: r.try_get(3)?,
+        roster_version: r.try_get(4)?,
+        received_at: r.try_get(5)?,
+        blob_key: r.try_get(6)?,
+    })
+}

@@ -1,0 +1,290 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod auth;
+mod blobs;
+pub mod config;
+mod db;
+mod error;
+mod rate;
+pub mod routes;
+
+pub use config::{BlobConfig, Config, ServeArgs};
+pub use error::Error;
+pub use routes::{Access, OPENAPI_JSON, ROUTES, Route, RouteId};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tracing::{Span, field::Empty};
+
+/// How often expired nonces are purged while serving.
+pub const NONCE_PURGE_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the orphan-blob sweeper runs while serving.
+pub const ORPHAN_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
+/// Orphan blobs younger than this are left alone: their upload may still be in flight.
+pub const ORPHAN_MIN_AGE: Duration = Duration::from_secs(3600);
+
+/// Shared state of one server instance.
+#[derive(Debug)]
+pub(crate) struct App {
+    pub(crate) db: db::Db,
+    pub(crate) blobs: blobs::Blobs,
+    pub(crate) limiter: rate::RateLimiter,
+    pub(crate) body_limit: usize,
+    pub(crate) verify_signatures: bool,
+}
+
+/// Builds a [`Server`] from a [`Config`].
+#[derive(Debug)]
+#[must_use]
+pub struct ServerBuilder {
+    config: Config,
+    verify_signatures: bool,
+}
+
+/// A running-ready server: its [`router`](Self::router) can be embedded, or it can
+/// [`serve`](Self::serve) a listener itself.
+#[derive(Clone, Debug)]
+pub struct Server {
+    app: Arc<App>,
+    config: Config,
+}
+
+impl Server {
+    /// Starts building a server.
+    pub fn builder(config: Config) -> ServerBuilder {
+        ServerBuilder {
+            config,
+            verify_signatures: true,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The axum router with every route of [`ROUTES`] and the limit, timeout and tracing
+    /// layers.
+    pub fn router(&self) -> Router {
+        let limit = self.config.body_limit;
+        // Router::layer: the last one added is the outermost.
+        routes::router(self.app.clone())
+            .fallback(routes::fallback)
+            .layer(DefaultBodyLimit::max(limit))
+            .layer(RequestBodyLimitLayer::new(limit))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                self.config.request_timeout,
+            ))
+            .layer(axum::middleware::map_response(json_errors))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(make_span)
+                    .on_request(())
+                    .on_response(on_response)
+                    .on_failure(()),
+            )
+    }
+
+    /// Serves `listener` until `shutdown` completes, then finishes the requests in flight.
+    /// Also purges expired nonces every [`NONCE_PURGE_INTERVAL`] and sweeps orphan blobs every
+    /// [`ORPHAN_SWEEP_INTERVAL`].
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let router = self.router();
+        let housekeeping = {
+            let this = self.clone();
+            tokio::spawn(async move { this.housekeeping().await })
+        };
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        housekeeping.abort();
+        self.app.db.close().await;
+        served.map_err(Error::Io)
+    }
+
+    async fn housekeeping(&self) {
+        let mut purge = tokio::time::interval(NONCE_PURGE_INTERVAL);
+        let mut sweep = tokio::time::interval(ORPHAN_SWEEP_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = purge.tick() => {
+                    if let Err(e) = self.purge_expired_nonces().await {
+                        tracing::warn!(error = %e, "nonce purge failed");
+                    }
+                }
+                _ = sweep.tick() => {
+                    if let Err(e) = self.sweep_orphan_blobs(ORPHAN_MIN_AGE).await {
+                        tracing::warn!(error = %e, "orphan sweep failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Deletes nonces whose signatures have expired (a replay of them fails the freshness
+    /// check anyway). Returns how many were deleted.
+    pub async fn purge_expired_nonces(&self) -> Result<u64, Error> {
+        let now = i64::try_from(auth::now_unix()).unwrap_or(i64::MAX);
+        self.app.db.purge_nonces(now).await
+    }
+
+    /// Deletes blobs that no row points to and that are older than `older_than` (left by a
+    /// crash between the blob write and the row insert; never visible, since downloads go
+    /// through rows). Returns how many were deleted.
+    pub async fn sweep_orphan_blobs(&self, older_than: Duration) -> Result<u64, Error> {
+        let mut n = 0;
+        for (key, age) in self.app.blobs.list("envelopes").await? {
+            if age >= older_than && !self.app.db.blob_referenced(&key).await? {
+                self.app.blobs.delete(&key).await?;
+                n += 1;
+            }
+        }
+        if n > 0 {
+            tracing::info!(count = n, "orphan blobs deleted");
+        }
+        Ok(n)
+    }
+}
+
+impl ServerBuilder {
+    /// Opens the database (running migrations) and the blob store.
+    pub async fn build(self) -> Result<Server, Error> {
+        let config = self.config;
+        config.validate()?;
+        if config.database_url.is_none() {
+            blobs::create_private_dir(&config.data_dir)?;
+        }
+        let db = db::Db::connect(
+            &config.effective_database_url(),
+            config.db_timeout,
+            config.db_max_connections,
+        )
+        .await?;
+        let blobs = blobs::Blobs::open(&config.blobs)?;
+        let app = App {
+            db,
+            blobs,
+            limiter: rate::RateLimiter::new(config.rate_per_sec, config.rate_burst),
+            body_limit: config.body_limit,
+            verify_signatures: self.verify_signatures,
+        };
+        Ok(Server {
+            app: Arc::new(app),
+            config,
+        })
+    }
+
+    /// **DANGEROUS — benchmarks only.** Skips the Ed25519 check of request signatures (the
+    /// digest, freshness, nonce and every authorization check still run), so that a load run
+    /// can measure what verification costs. Exists only with the `bench-unverified` feature;
+    /// no command-line flag or config key reaches it.
+    #[cfg(any(test, feature = "bench-unverified"))]
+    pub fn dangerous_skip_signature_verification(mut self) -> Self {
+        self.verify_signatures = false;
+        self
+    }
+}
+
+fn make_span(req: &Request) -> Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_owned();
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        route = %route,
+        device = Empty,
+        status = Empty,
+        latency_ms = Empty,
+    )
+}
+
+fn on_response(resp: &Response, latency: Duration, span: &Span) {
+    span.record("status", resp.status().as_u16());
+    span.record("latency_ms", latency.as_millis() as u64);
+    tracing::info!("response");
+}
+
+/// Every error answer is JSON, including those made by layers (408, 413, 405).
+async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let msg = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "request body too large",
+            StatusCode::REQUEST_TIMEOUT => "request timeout",
+            StatusCode::METHOD_NOT_ALLOWED => "method not allowed",
+            StatusCode::NOT_FOUND => "not found",
+            s if s.is_server_error() => "internal error",
+            _ => "bad request",
+        };
+        return error::error_response(status, msg.to_owned());
+    }
+    resp
+}
+
+/// Runs `toyseal serve`: logs to stderr (`RUST_LOG`, default `info`), binds
+/// [`Config::listen`], serves until ctrl-c or SIGTERM, then drains.
+pub fn run(args: &ServeArgs) -> Result<(), Error> {
+    let config = args.resolve()?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let server = Server::builder(config).build().await?;
+        let listener = TcpListener::bind(server.config().listen).await?;
+        tracing::info!(addr = %listener.local_addr()?, "toyseal server listening");
+        server.serve(listener, shutdown_signal()).await
+    })
+}
+
+/// Completes on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
