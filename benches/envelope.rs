@@ -99,7 +99,14 @@ impl Fixture {
         let recipients: Vec<_> = phones.iter().map(|p| p.public().clone()).collect();
         let trusted = vec![toy.public().clone()];
         let content = content(len);
-        let envelope = seal(&toy, &recipients, &SealOptions::default(), &content, &mut rng).unwrap();
+        let envelope = seal(
+            &toy,
+            &recipients,
+            &SealOptions::default(),
+            &content,
+            &mut rng,
+        )
+        .unwrap();
 
         let age_ids: Vec<_> = (0..n).map(|_| age::x25519::Identity::generate()).collect();
         let age_recipients: Vec<_> = age_ids.iter().map(|i| i.to_public()).collect();
@@ -111,7 +118,9 @@ impl Fixture {
         let ed_public = ed.public_key().as_ref().to_vec();
         let eph_secrets: Vec<[u8; 32]> = (0..n).map(|i| [i as u8 + 11; 32]).collect();
         let recipient_x = (0..n)
-            .map(|i| x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([i as u8 + 50; 32])))
+            .map(|i| {
+                x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([i as u8 + 50; 32]))
+            })
             .collect();
         let my_x = x25519_dalek::StaticSecret::from([99; 32]);
         let peer_x = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([98; 32]));
@@ -273,7 +282,16 @@ fn bench_case<M: Measurement>(c: &mut Criterion<M>, label: &str, len: usize, n: 
     configure(&mut g, len);
     g.throughput(Throughput::Bytes(len as u64));
     g.bench_function("toyseal", |b| {
-        b.iter(|| seal(&f.toy, &f.recipients, &opts, black_box(&f.content), &mut OsRng).unwrap())
+        b.iter(|| {
+            seal(
+                &f.toy,
+                &f.recipients,
+                &opts,
+                black_box(&f.content),
+                &mut OsRng,
+            )
+            .unwrap()
+        })
     });
     let mut sink = Vec::with_capacity(4 * CHUNK);
     g.bench_function("toyseal_stream", |b| {
@@ -305,7 +323,15 @@ fn bench_case<M: Measurement>(c: &mut Criterion<M>, label: &str, len: usize, n: 
     configure(&mut g, len);
     g.throughput(Throughput::Bytes(len as u64));
     g.bench_function("toyseal", |b| {
-        b.iter(|| open(me, &f.trusted, black_box(&f.envelope), OpenOptions::default()).unwrap())
+        b.iter(|| {
+            open(
+                me,
+                &f.trusted,
+                black_box(&f.envelope),
+                OpenOptions::default(),
+            )
+            .unwrap()
+        })
     });
     g.bench_function("toyseal_stream", |b| {
         b.iter(|| {
@@ -321,11 +347,7 @@ fn bench_case<M: Measurement>(c: &mut Criterion<M>, label: &str, len: usize, n: 
         })
     });
     g.bench_function("floor", |b| {
-        b.iter_batched_ref(
-            || f.floor_ct.clone(),
-            |ct| floor_open(&f, ct),
-            batch(len),
-        )
+        b.iter_batched_ref(|| f.floor_ct.clone(), |ct| floor_open(&f, ct), batch(len))
     });
     let mut out = Vec::with_capacity(len + 4096);
     for (line, who) in [("age", 0), ("age_last", n - 1)] {

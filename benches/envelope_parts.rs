@@ -63,11 +63,17 @@ fn parts<M: Measurement>(c: &mut Criterion<M>) {
     g.bench_function("ring_chacha20poly1305_seal", |b| {
         b.iter(|| {
             ring_key
-                .seal_in_place_separate_tag(Nonce::assume_unique_for_key([0; 12]), Aad::empty(), &mut buf)
+                .seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key([0; 12]),
+                    Aad::empty(),
+                    &mut buf,
+                )
                 .unwrap()
         })
     });
-    g.bench_function("ring_sha256", |b| b.iter(|| digest(&SHA256, black_box(&buf))));
+    g.bench_function("ring_sha256", |b| {
+        b.iter(|| digest(&SHA256, black_box(&buf)))
+    });
     {
         use chacha20poly1305::{AeadInOut, KeyInit};
         let rc = chacha20poly1305::ChaCha20Poly1305::new(&[7u8; 32].into());

@@ -49,8 +49,8 @@ struct Family {
 fn seal_stream(f: &Family, total: u64, mut sink: impl FnMut(&[u8])) -> (u64, usize) {
     let mut piece = vec![0u8; PIECE];
     let mut out = Vec::with_capacity(2 * PIECE);
-    let mut sealer = Sealer::new(&f.toy, &f.recipients, &SealOptions::default(), &mut OsRng)
-        .expect("sealer");
+    let mut sealer =
+        Sealer::new(&f.toy, &f.recipients, &SealOptions::default(), &mut OsRng).expect("sealer");
     let mut done = 0u64;
     let mut written = 0u64;
     while done < total {
@@ -121,7 +121,9 @@ fn main() {
             released += plain.len() as u64;
             plain.clear();
         });
-        let opened = opener.finish(&mut plain).expect("finish: signature and stream verified");
+        let opened = opener
+            .finish(&mut plain)
+            .expect("finish: signature and stream verified");
         released += plain.len() as u64;
         assert_eq!(opened.content_len, released);
         (dhat::HeapStats::get().max_bytes, before_finish, released)
