@@ -43,4 +43,49 @@ pub enum Error {
     /// A key or identity is invalid.
     #[error("invalid key: {0}")]
     Key(#[from] toyseal_core::Error),
+    /// The server answered with an HTTP status the operation does not accept. The response
+    /// body is not kept (it is the server's, and may be large or hostile).
+    #[error("the server answered HTTP {status}")]
+    #[non_exhaustive]
+    Status {
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// The request could not be sent or its answer not received (connect, timeout, TLS, a
+    /// cut connection). Only the kind is kept: no URL, no header, no body.
+    #[error("transport failure: {0}")]
+    Transport(&'static str),
+    /// The server's answer does not match what was asked: another envelope id than the
+    /// SHA-256 of the bytes, another family's roster, a response over its size limit.
+    #[error("the server's answer failed an integrity check: {0}")]
+    Integrity(&'static str),
+    /// A roster from the server does not verify (docs/spec/roster.md): never trusted.
+    #[error("roster refused: {0}")]
+    Roster(#[from] toyseal_roster::Error),
+    /// Bytes given to the outbox are not a complete, validly signed envelope.
+    #[error("not a sealed envelope: {0}")]
+    Envelope(#[from] toyseal_envelope::Error),
+    /// The outbox directory could not be read or written.
+    #[error("outbox I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// The HTTP status, for [`Error::Status`].
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether the same operation may succeed later without any change (server or network
+    /// trouble: transport errors, 408, 429, 5xx).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport(_) => true,
+            Self::Status { status } => matches!(status, 408 | 429 | 500..=599),
+            _ => false,
+        }
+    }
 }

@@ -3,8 +3,15 @@
 #![deny(missing_docs)]
 
 pub mod api;
+#[cfg(feature = "client")]
+pub mod client;
 mod error;
+pub mod outbox;
 pub mod signing;
+
+#[cfg(feature = "client")]
+pub use client::{Client, ClientConfig, Uploaded};
+pub use outbox::Outbox;
 
 pub use error::Error;
 pub use signing::{

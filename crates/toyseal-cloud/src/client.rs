@@ -1,0 +1,590 @@
+//! The async client for the toyseal API (docs/spec/signed-requests.md §6), feature `client`.
+//!
+//! Every request is signed with [`sign_request`] by the device's identity, afresh for each
+//! attempt (new nonce, new `created`), so a retry is never a replay. The client trusts nothing
+//! the server says without checking: roster chains are verified from version 1 with
+//! [`Roster::verify_chain`], uploaded and downloaded envelopes are checked against their
+//! content hash.
+//!
+//! Retries (exponential backoff with jitter, `Retry-After` respected) happen only for
+//! idempotent operations — reads, envelope uploads (content-addressed) and deletes — and only
+//! on transport errors, 408, 429 and 5xx.
+
+use crate::api::{self, EnvelopeCreated, EnvelopeId, EnvelopePage, Health, MAX_PAGE, RosterChain};
+use crate::{Error, RequestTarget, sign_request};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use reqwest::{Method, StatusCode, Url};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use toyseal_core::{DeviceIdentity, FamilyId, OsRng};
+use toyseal_roster::{Roster, SignedRoster};
+
+/// Timeouts, retries and limits of a [`Client`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// Time to establish a connection.
+    pub connect_timeout: Duration,
+    /// Time for one whole attempt (request and response body).
+    pub request_timeout: Duration,
+    /// Attempts for an idempotent operation, the first included (at least 1).
+    pub max_attempts: u32,
+    /// Backoff before the second attempt; doubles each time.
+    pub initial_backoff: Duration,
+    /// Longest wait between attempts (also caps `Retry-After`).
+    pub max_backoff: Duration,
+    /// Validity of each signature, 1..=300 s.
+    pub signature_validity_secs: u64,
+    /// Largest envelope the client downloads.
+    pub max_envelope_bytes: u64,
+    /// Largest JSON answer the client reads.
+    pub max_json_bytes: u64,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            // The longest the profile allows: tolerates clock skew; the server's nonce store
+            // makes the window useless for replays.
+            signature_validity_secs: crate::signing::MAX_VALIDITY_SECS,
+            max_envelope_bytes: 256 << 20,
+            max_json_bytes: 1 << 20,
+        }
+    }
+}
+
+/// A client of one toyseal server, acting as one device.
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    authority: String,
+    identity: DeviceIdentity,
+    config: ClientConfig,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .field("device", &self.identity.device_id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an upload did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Uploaded {
+    /// The envelope's id (checked against the server's answer).
+    pub id: EnvelopeId,
+    /// `true` for 201 (stored now), `false` for 200 (it was already stored).
+    pub created: bool,
+}
+
+/// Whether an operation may be retried.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Idempotent {
+    Yes,
+    No,
+}
+
+struct Answer {
+    status: StatusCode,
+    body: Vec<u8>,
+}
+
+impl Client {
+    /// A client for `base_url` (`https://host[:port]`, or `http://` for loopback tests) acting
+    /// as `identity`, with the default [`ClientConfig`].
+    pub fn new(base_url: &str, identity: DeviceIdentity) -> Result<Self, Error> {
+        Self::with_config(base_url, identity, ClientConfig::default())
+    }
+
+    /// As [`new`](Self::new), with explicit timeouts, retries and limits.
+    pub fn with_config(
+        base_url: &str,
+        identity: DeviceIdentity,
+        config: ClientConfig,
+    ) -> Result<Self, Error> {
+        let base = Url::parse(base_url).map_err(|_| Error::Malformed("base URL"))?;
+        if !matches!(base.scheme(), "https" | "http")
+            || base.path() != "/"
+            || base.query().is_some()
+            || base.fragment().is_some()
+            || !base.username().is_empty()
+            || base.password().is_some()
+        {
+            return Err(Error::Malformed(
+                "base URL must be http(s)://host[:port] with no path, query or credentials",
+            ));
+        }
+        let host = base.host_str().ok_or(Error::Malformed("base URL host"))?;
+        // What reqwest sends as `Host` (the port only when it is not the scheme's default),
+        // hence what the server sees as `@authority`.
+        let authority = match base.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_owned(),
+        };
+        if config.max_attempts == 0
+            || config.signature_validity_secs == 0
+            || config.signature_validity_secs > crate::signing::MAX_VALIDITY_SECS
+        {
+            return Err(Error::Malformed("client config"));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            // A redirect would send the signed request's body elsewhere unsigned for the new
+            // authority: refuse it.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|_| Error::Transport("building the HTTP client"))?;
+        Ok(Self {
+            http,
+            base,
+            authority,
+            identity,
+            config,
+        })
+    }
+
+    /// The device this client signs as.
+    pub fn identity(&self) -> &DeviceIdentity {
+        &self.identity
+    }
+
+    /// `GET /v1/health` (unsigned).
+    pub async fn health(&self) -> Result<Health, Error> {
+        let a = self
+            .send(Method::GET, "/v1/health", None, &[], false, Idempotent::Yes)
+            .await?;
+        expect(&a, &[StatusCode::OK])?;
+        self.json(&a)
+    }
+
+    /// `POST /v1/families/{family}`: creates the family with roster version 1, which this
+    /// client checks first (a founding guardian and the toy must have signed it).
+    pub async fn create_family(&self, roster: &SignedRoster) -> Result<Roster, Error> {
+        let verified = Roster::verify_founding(roster.clone())?;
+        let path = api::family_path(verified.family());
+        let a = self
+            .send(
+                Method::POST,
+                &path,
+                None,
+                &roster.encode(),
+                true,
+                Idempotent::No,
+            )
+            .await?;
+        expect(&a, &[StatusCode::CREATED])?;
+        Ok(verified)
+    }
+
+    /// `GET …/roster`, verified here from version 1 ([`Roster::verify_chain`]); the server's
+    /// word is never taken. Returns the latest verified version.
+    pub async fn roster(&self, family: FamilyId) -> Result<Roster, Error> {
+        let chain = self.roster_chain(family).await?;
+        let roster = Roster::verify_chain(&chain)?;
+        if roster.family() != family {
+            return Err(Error::Integrity("roster of another family"));
+        }
+        Ok(roster)
+    }
+
+    /// As [`roster`](Self::roster), for a device that already trusts `current`: the chain must
+    /// contain `current` unchanged (the server cannot rewrite history) and may only move
+    /// forward (no rollback).
+    pub async fn roster_update(&self, current: &Roster) -> Result<Roster, Error> {
+        let chain = self.roster_chain(current.family()).await?;
+        let latest = Roster::verify_chain(&chain)?;
+        let known = usize::try_from(current.version())
+            .ok()
+            .and_then(|v| v.checked_sub(1))
+            .and_then(|i| chain.get(i))
+            .ok_or(Error::Integrity(
+                "roster chain shorter than the known version",
+            ))?;
+        if known.hash() != current.signed().hash() || latest.family() != current.family() {
+            return Err(Error::Integrity(
+                "roster chain forks from the known version",
+            ));
+        }
+        Ok(latest)
+    }
+
+    /// The raw chain, decoded but not verified.
+    async fn roster_chain(&self, family: FamilyId) -> Result<Vec<SignedRoster>, Error> {
+        let a = self
+            .send(
+                Method::GET,
+                &api::roster_path(family),
+                None,
+                &[],
+                true,
+                Idempotent::Yes,
+            )
+            .await?;
+        expect(&a, &[StatusCode::OK])?;
+        let chain: RosterChain = self.json(&a)?;
+        chain
+            .versions
+            .iter()
+            .map(|v| {
+                let bytes = STANDARD
+                    .decode(v)
+                    .map_err(|_| Error::Malformed("roster base64"))?;
+                Ok(SignedRoster::decode(&bytes)?)
+            })
+            .collect()
+    }
+
+    /// `POST …/roster`: uploads the next roster version (this client's guardian signed it).
+    pub async fn update_roster(&self, next: &SignedRoster) -> Result<(), Error> {
+        let path = api::roster_path(next.proposal().family());
+        let a = self
+            .send(
+                Method::POST,
+                &path,
+                None,
+                &next.encode(),
+                true,
+                Idempotent::No,
+            )
+            .await?;
+        expect(&a, &[StatusCode::OK])
+    }
+
+    /// `POST …/envelopes`. Idempotent: 201 (stored now) and 200 (already stored) both mean
+    /// stored; the returned id must be the SHA-256 of `envelope`.
+    pub async fn upload(&self, family: FamilyId, envelope: &[u8]) -> Result<Uploaded, Error> {
+        let id = EnvelopeId::of(envelope);
+        let a = self
+            .send(
+                Method::POST,
+                &api::envelopes_path(family),
+                None,
+                envelope,
+                true,
+                Idempotent::Yes,
+            )
+            .await?;
+        expect(&a, &[StatusCode::CREATED, StatusCode::OK])?;
+        let created: EnvelopeCreated = self.json(&a)?;
+        if created.id != id || created.size != envelope.len() as u64 {
+            return Err(Error::Integrity("the server stored other bytes"));
+        }
+        Ok(Uploaded {
+            id,
+            created: a.status == StatusCode::CREATED,
+        })
+    }
+
+    /// `GET …/envelopes?cursor=&limit=`: one page, oldest first. `limit` is capped at
+    /// [`MAX_PAGE`]; `cursor` is a previous page's `next_cursor`.
+    pub async fn list(
+        &self,
+        family: FamilyId,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<EnvelopePage, Error> {
+        let mut query = Vec::new();
+        if let Some(c) = cursor {
+            query.push(format!("cursor={}", percent_encode(c)));
+        }
+        if let Some(l) = limit {
+            query.push(format!("limit={}", l.clamp(1, MAX_PAGE)));
+        }
+        let query = (!query.is_empty()).then(|| query.join("&"));
+        let a = self
+            .send(
+                Method::GET,
+                &api::envelopes_path(family),
+                query.as_deref(),
+                &[],
+                true,
+                Idempotent::Yes,
+            )
+            .await?;
+        expect(&a, &[StatusCode::OK])?;
+        self.json(&a)
+    }
+
+    /// `GET …/envelopes/{id}`: the envelope's bytes, whose SHA-256 must be `id`. (Opening it,
+    /// with the sender checked against the verified roster, is `Roster::open`.)
+    pub async fn download(&self, family: FamilyId, id: &EnvelopeId) -> Result<Vec<u8>, Error> {
+        let a = self
+            .send(
+                Method::GET,
+                &api::envelope_path(family, id),
+                None,
+                &[],
+                true,
+                Idempotent::Yes,
+            )
+            .await?;
+        expect(&a, &[StatusCode::OK])?;
+        if EnvelopeId::of(&a.body) != *id {
+            return Err(Error::Integrity("downloaded bytes do not hash to the id"));
+        }
+        Ok(a.body)
+    }
+
+    /// `DELETE …/envelopes/{id}` (guardians). A retry that finds the envelope gone counts as
+    /// success: an earlier attempt deleted it.
+    pub async fn delete_envelope(&self, family: FamilyId, id: &EnvelopeId) -> Result<(), Error> {
+        self.delete(&api::envelope_path(family, id)).await
+    }
+
+    /// `DELETE /v1/families/{family}` (guardians): the family, its rosters and envelopes.
+    pub async fn delete_family(&self, family: FamilyId) -> Result<(), Error> {
+        self.delete(&api::family_path(family)).await
+    }
+
+    async fn delete(&self, path: &str) -> Result<(), Error> {
+        match self
+            .send_counting(Method::DELETE, path, None, &[], true, Idempotent::Yes)
+            .await?
+        {
+            (a, _) if a.status == StatusCode::NO_CONTENT => Ok(()),
+            (a, attempts) if a.status == StatusCode::NOT_FOUND && attempts > 1 => Ok(()),
+            (a, _) => Err(Error::Status {
+                status: a.status.as_u16(),
+            }),
+        }
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(&self, a: &Answer) -> Result<T, Error> {
+        serde_json::from_slice(&a.body).map_err(|_| Error::Malformed("JSON answer"))
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        body: &[u8],
+        signed: bool,
+        idempotent: Idempotent,
+    ) -> Result<Answer, Error> {
+        self.send_counting(method, path, query, body, signed, idempotent)
+            .await
+            .map(|(a, _)| a)
+    }
+
+    /// Sends with retries; returns the final answer (any status) and the attempts made.
+    async fn send_counting(
+        &self,
+        method: Method,
+        path: &str,
+        query: Option<&str>,
+        body: &[u8],
+        signed: bool,
+        idempotent: Idempotent,
+    ) -> Result<(Answer, u32), Error> {
+        let mut url = self.base.clone();
+        url.set_path(path);
+        url.set_query(query);
+        let limit = if path.contains("/envelopes/") && method == Method::GET {
+            self.config.max_envelope_bytes
+        } else {
+            self.config.max_json_bytes
+        };
+        let attempts = match idempotent {
+            Idempotent::Yes => self.config.max_attempts,
+            Idempotent::No => 1,
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = self
+                .attempt(method.clone(), &url, path, query, body, signed, limit)
+                .await;
+            let retry_after = match &outcome {
+                Ok((a, retry_after)) if retryable_status(a.status) => *retry_after,
+                Err(e) if e.is_transient() => None,
+                _ => return outcome.map(|(a, _)| (a, attempt)),
+            };
+            if attempt >= attempts {
+                return outcome.map(|(a, _)| (a, attempt));
+            }
+            tokio::time::sleep(self.backoff(attempt, retry_after)).await;
+        }
+    }
+
+    /// Exponential backoff with jitter: uniformly in [d/2, d] for d = initial · 2^(n−1),
+    /// capped; a server's `Retry-After` raises the wait (also capped).
+    fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let exp = self
+            .config
+            .initial_backoff
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(self.config.max_backoff);
+        let frac = f64::from(random_u32(&mut OsRng)) / f64::from(u32::MAX);
+        let jittered = exp.mul_f64(0.5 + 0.5 * frac);
+        match retry_after {
+            Some(ra) => jittered.max(ra.min(self.config.max_backoff)),
+            None => jittered,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &self,
+        method: Method,
+        url: &Url,
+        path: &str,
+        query: Option<&str>,
+        body: &[u8],
+        signed: bool,
+        limit: u64,
+    ) -> Result<(Answer, Option<Duration>), Error> {
+        let mut req = self.http.request(method.clone(), url.clone());
+        if signed {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_err(|_| Error::Malformed("system clock before 1970"))?
+                .as_secs();
+            let target = RequestTarget {
+                method: method.as_str(),
+                authority: &self.authority,
+                path,
+                query,
+            };
+            // A fresh nonce for every attempt: a retry is a new request, never a replay.
+            let h = sign_request(
+                &self.identity,
+                &target,
+                body,
+                now,
+                self.config.signature_validity_secs,
+                &mut OsRng,
+            )?;
+            req = req
+                .header("content-digest", h.content_digest)
+                .header("signature-input", h.signature_input)
+                .header("signature", h.signature);
+        }
+        if !body.is_empty() {
+            req = req
+                .header("content-type", "application/octet-stream")
+                .body(body.to_vec());
+        }
+        let mut resp = req.send().await.map_err(transport)?;
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        if resp.content_length().is_some_and(|n| n > limit) {
+            return Err(Error::Integrity("answer larger than its limit"));
+        }
+        let mut out = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+            if (out.len() + chunk.len()) as u64 > limit {
+                return Err(Error::Integrity("answer larger than its limit"));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok((Answer { status, body: out }, retry_after))
+    }
+}
+
+fn random_u32(rng: &mut impl toyseal_core::CryptoRng) -> u32 {
+    let mut r = [0u8; 4];
+    rng.fill_bytes(&mut r);
+    u32::from_le_bytes(r)
+}
+
+fn retryable_status(s: StatusCode) -> bool {
+    s == StatusCode::REQUEST_TIMEOUT || s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()
+}
+
+fn expect(a: &Answer, ok: &[StatusCode]) -> Result<(), Error> {
+    if ok.contains(&a.status) {
+        Ok(())
+    } else {
+        Err(Error::Status {
+            status: a.status.as_u16(),
+        })
+    }
+}
+
+/// Keeps only the kind of a reqwest error: its text may carry the URL.
+fn transport(e: reqwest::Error) -> Error {
+    Error::Transport(if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_body() || e.is_decode() {
+        "reading the answer"
+    } else {
+        "request"
+    })
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, so the signed query is
+/// exactly the one sent.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encoding_keeps_unreserved() {
+        assert_eq!(percent_encode("AZaz09-._~"), "AZaz09-._~");
+        assert_eq!(percent_encode("a b&c=d/"), "a%20b%26c%3Dd%2F");
+    }
+
+    #[test]
+    fn base_url_rules() {
+        let id = || DeviceIdentity::generate(toyseal_core::Role::Toy, &mut OsRng);
+        assert!(Client::new("https://api.example", id()).is_ok());
+        let c = Client::new("http://127.0.0.1:8080/", id()).unwrap_or_else(|_| unreachable!());
+        assert_eq!(c.authority, "127.0.0.1:8080");
+        let c = Client::new("https://API.example:443", id()).unwrap_or_else(|_| unreachable!());
+        assert_eq!(c.authority, "api.example");
+        for bad in [
+            "ftp://x",
+            "https://x/prefix",
+            "https://x/?q=1",
+            "https://u:p@x",
+            "not a url",
+        ] {
+            assert!(Client::new(bad, id()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_respects_retry_after() {
+        let c = Client::new(
+            "http://127.0.0.1:1",
+            DeviceIdentity::generate(toyseal_core::Role::Toy, &mut OsRng),
+        )
+        .unwrap_or_else(|_| unreachable!());
+        let b1 = c.backoff(1, None);
+        assert!(b1 >= Duration::from_millis(100) && b1 <= Duration::from_millis(200));
+        let b4 = c.backoff(4, None);
+        assert!(b4 >= Duration::from_millis(800) && b4 <= Duration::from_millis(1600));
+        assert!(c.backoff(30, None) <= Duration::from_secs(10));
+        assert!(c.backoff(1, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
+        assert!(c.backoff(1, Some(Duration::from_secs(3600))) <= Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,237 @@
+//! T60: kill -9 the toy's uploader at random points, many times. The uploader
+//! (`examples/outbox_uploader.rs`) runs as a child process against a loopback test server
+//! (tests/support: signed requests verified, envelopes verified, content-addressed
+//! create-only storage that counts every create). After every kill no queued file may be
+//! partial; a scanner thread watches the outbox directory the whole time for the recordings'
+//! plaintext marker. In the end every sealed envelope must be stored exactly once, none lost,
+//! and the outbox must be empty.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+#[allow(dead_code)]
+#[path = "../examples/outbox_uploader.rs"]
+mod uploader;
+
+use chacha20::ChaCha20Rng;
+use rand_core::{Rng, SeedableRng};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use support::{TestServer, founding};
+use toyseal_cloud::api::EnvelopeId;
+use toyseal_core::{DeviceIdentity, FamilyId, Role};
+
+const ENVELOPES: u64 = 400;
+const KILLS: usize = 30;
+const SEED: u64 = 60;
+
+/// The uploader example binary, built by `cargo test --features client` (which builds
+/// examples); built here if this test was selected alone.
+fn uploader_binary() -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let profile_dir = deps.parent().unwrap().parent().unwrap();
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("outbox_uploader{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "-p",
+                "toyseal-cloud",
+                "--features",
+                "client",
+                "--example",
+                "outbox_uploader",
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the uploader example failed");
+    }
+    assert!(bin.exists(), "{} missing", bin.display());
+    bin
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn t60_outbox_survives_kill9() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(TestServer::start());
+
+    let mut rng = ChaCha20Rng::seed_from_u64(SEED);
+    let toy = DeviceIdentity::generate(Role::Toy, &mut rng);
+    let phone = DeviceIdentity::generate(Role::Guardian, &mut rng);
+    let family = FamilyId::generate(&mut rng);
+    server.add_family(founding(family, &phone, &toy));
+
+    let work = tempfile::tempdir().unwrap();
+    let outbox = work.path().join("outbox");
+    let state = work.path().join("progress");
+    let key = work.path().join("toy.key");
+    std::fs::write(&key, toy.export_secret_key_text().unwrap().as_bytes()).unwrap();
+    let bin = uploader_binary();
+    let spawn = || -> Child {
+        Command::new(&bin)
+            .args(["--server", &server.url])
+            .arg("--outbox")
+            .arg(&outbox)
+            .arg("--state")
+            .arg(&state)
+            .arg("--key")
+            .arg(&key)
+            .args(["--recipient", &phone.public().to_string()])
+            .args(["--family", &family.to_string()])
+            .args(["--count", &ENVELOPES.to_string()])
+            .args(["--seed", &SEED.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+
+    // Watch the outbox directory for plaintext the whole time.
+    let stop = Arc::new(AtomicBool::new(false));
+    let leaks = Arc::new(AtomicU64::new(0));
+    let scans = Arc::new(AtomicU64::new(0));
+    let scanner = {
+        let (stop, leaks, scans, dir) =
+            (stop.clone(), leaks.clone(), scans.clone(), outbox.clone());
+        std::thread::spawn(move || {
+            let marker = uploader::PLAINTEXT_MARKER.as_bytes();
+            while !stop.load(Ordering::Relaxed) {
+                for f in files_under(&dir) {
+                    if let Ok(bytes) = std::fs::read(&f)
+                        && contains(&bytes, marker)
+                    {
+                        leaks.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                scans.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+
+    let mut delays = ChaCha20Rng::seed_from_u64(SEED + 1);
+    let mut killed_while_running = 0;
+    for _ in 0..KILLS {
+        let mut child = spawn();
+        let delay = 5 + u64::from(delays.next_u32() % 150);
+        std::thread::sleep(Duration::from_millis(delay));
+        if child.try_wait().unwrap().is_none() {
+            killed_while_running += 1;
+        }
+        child.kill().unwrap(); // SIGKILL on Unix: no destructor, no flush.
+        child.wait().unwrap();
+        // Whatever is visible under a final name is a complete envelope named by its hash.
+        for f in files_under(&outbox) {
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            if let Some(id) = name.strip_suffix(".tse") {
+                let bytes = std::fs::read(&f).unwrap();
+                assert_eq!(
+                    EnvelopeId::of(&bytes).to_string(),
+                    id,
+                    "partial file visible"
+                );
+                toyseal_envelope::verify(&bytes, Default::default()).unwrap();
+            }
+        }
+    }
+    // A last run without interruption.
+    let mut child = spawn();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "uploader did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    stop.store(true, Ordering::Relaxed);
+    scanner.join().unwrap();
+    assert!(status.success(), "final uploader run failed: {status}");
+
+    // Exactly once, none lost: the server stored each of the sealed envelopes once.
+    let expected: Vec<EnvelopeId> = (0..ENVELOPES)
+        .map(|i| {
+            EnvelopeId::of(
+                &uploader::seal_recording(&toy, phone.public(), family, SEED, i).unwrap(),
+            )
+        })
+        .collect();
+    let st = server.state.lock().unwrap();
+    let lost = expected
+        .iter()
+        .filter(|id| !st.creates.contains_key(id))
+        .count();
+    let duplicated = st.creates.values().filter(|n| **n > 1).count();
+    let unexpected = st
+        .creates
+        .keys()
+        .filter(|id| !expected.contains(id))
+        .count();
+    eprintln!(
+        "T60: {KILLS} kills ({killed_while_running} while running), {ENVELOPES} envelopes, \
+         {} stored, {duplicated} duplicated, {lost} lost, {} re-uploads answered 200, \
+         {} plaintext scans",
+        st.creates.len(),
+        st.already_stored,
+        scans.load(Ordering::Relaxed)
+    );
+    assert_eq!(lost, 0);
+    assert_eq!(duplicated, 0);
+    assert_eq!(unexpected, 0);
+    assert_eq!(st.creates.len() as u64, ENVELOPES);
+    assert!(
+        killed_while_running >= KILLS / 2,
+        "kills mostly landed after exit"
+    );
+    // The outbox holds nothing, not even a temporary file.
+    assert!(
+        files_under(&outbox).is_empty(),
+        "{:?}",
+        files_under(&outbox)
+    );
+    assert_eq!(
+        leaks.load(Ordering::Relaxed),
+        0,
+        "plaintext seen in the outbox"
+    );
+    // Neither does the server's storage hold plaintext.
+    for f in files_under(&server.blobs) {
+        assert!(!contains(
+            &std::fs::read(&f).unwrap(),
+            uploader::PLAINTEXT_MARKER.as_bytes()
+        ));
+    }
+    drop(st);
+    drop(server);
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
