@@ -63,9 +63,18 @@ fn seal_stream(f: &Family, total: u64, mut sink: impl FnMut(&[u8])) -> (u64, usi
         done += n as u64;
     }
     let before_finish = dhat::HeapStats::get().max_bytes;
-    sealer.finish(&mut out).expect("finish");
-    sink(&out);
-    (written + out.len() as u64, before_finish)
+    // The end (Padmé padding, up to 12 %) is written one chunk per step and drained each time.
+    let mut finishing = sealer.finish_in_steps(&mut out).expect("finish");
+    loop {
+        let progress = finishing.step(&mut out).expect("finish step");
+        sink(&out);
+        written += out.len() as u64;
+        out.clear();
+        if progress == toyseal::envelope::Progress::Complete {
+            break;
+        }
+    }
+    (written, before_finish)
 }
 
 fn main() {

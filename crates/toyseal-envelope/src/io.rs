@@ -32,11 +32,19 @@ impl<'a, W: Write> SealWriter<'a, W> {
         })
     }
 
-    /// Writes the end of the envelope and the signature; returns the inner writer (flushed).
+    /// Writes the end of the envelope (padding chunk by chunk, so memory stays bounded) and
+    /// the signature; returns the inner writer (flushed).
     pub fn finish(mut self) -> io::Result<W> {
         self.buf.clear();
-        self.sealer.finish(&mut self.buf).map_err(to_io)?;
-        self.inner.write_all(&self.buf)?;
+        let mut finishing = self.sealer.finish_in_steps(&mut self.buf).map_err(to_io)?;
+        loop {
+            let progress = finishing.step(&mut self.buf).map_err(to_io)?;
+            self.inner.write_all(&self.buf)?;
+            self.buf.clear();
+            if progress == crate::Progress::Complete {
+                break;
+            }
+        }
         self.inner.flush()?;
         Ok(self.inner)
     }

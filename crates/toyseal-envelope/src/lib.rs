@@ -24,7 +24,7 @@ pub use io::{OpenReader, SealWriter};
 pub use metadata::Metadata;
 pub use open::{DEFAULT_SIZE_LIMIT, OpenOptions, Opened, Opener, open};
 pub use padding::padme;
-pub use seal::{SealOptions, Sealer, seal};
+pub use seal::{Finishing, Progress, SealOptions, Sealer, seal};
 pub use verify::{Verifier, verify};
 
 /// Parses an envelope's header without any key (what `toyseal inspect` shows).

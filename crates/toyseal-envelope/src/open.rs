@@ -70,7 +70,7 @@ struct Content {
 }
 
 impl Content {
-    fn feed(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+    fn feed(&mut self, mut data: &[u8], out: &mut dyn FnMut(&[u8])) -> Result<(), Error> {
         while self.metadata.is_none() {
             let need = match self.prelude.as_slice() {
                 [hi, lo, ..] => {
@@ -96,12 +96,14 @@ impl Content {
             data = rest;
         }
         self.released += data.len() as u64;
-        out.extend_from_slice(data);
+        if !data.is_empty() {
+            out(data);
+        }
         Ok(())
     }
 
     /// Processes one decrypted chunk.
-    fn chunk(&mut self, pt: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), Error> {
+    fn chunk(&mut self, pt: &[u8], last: bool, out: &mut dyn FnMut(&[u8])) -> Result<(), Error> {
         let (&kind, body) = pt.split_first().ok_or(Error::Decrypt)?;
         match kind {
             KIND_DATA if !self.seen_end && !last => self.feed(body, out),
@@ -147,14 +149,20 @@ impl<'a> Opener<'a> {
 
     /// Feeds ciphertext; appends any content it authenticates to `out`.
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-        let r = self.push_inner(input, out);
+        self.push_with(input, |content| out.extend_from_slice(content))
+    }
+
+    /// Feeds ciphertext; hands each piece of authenticated content to `sink`, straight from
+    /// the decryption buffer (no copy into an intermediate `Vec`).
+    pub fn push_with(&mut self, input: &[u8], mut sink: impl FnMut(&[u8])) -> Result<(), Error> {
+        let r = self.push_inner(input, &mut sink);
         if r.is_err() {
             self.framer.close();
         }
         r
     }
 
-    fn push_inner(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+    fn push_inner(&mut self, mut input: &[u8], out: &mut dyn FnMut(&[u8])) -> Result<(), Error> {
         loop {
             match self.framer.step(&mut input)? {
                 Step::NeedMore => return Ok(()),
@@ -198,7 +206,8 @@ impl<'a> Opener<'a> {
             .open_chunk(tail.counter, true, tail.final_ct)
             .map_err(|_| Error::Decrypt)?;
         let mut last = Vec::with_capacity(pt.len());
-        self.content.chunk(pt, true, &mut last)?;
+        self.content
+            .chunk(pt, true, &mut |d: &[u8]| last.extend_from_slice(d))?;
         let metadata = self.content.metadata.take().ok_or(Error::Decrypt)?;
         if !self.content.seen_end {
             return Err(Error::Decrypt);

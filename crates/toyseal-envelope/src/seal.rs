@@ -139,11 +139,11 @@ impl<'a> Sealer<'a> {
         Ok(sealer)
     }
 
-    /// Encrypts and appends one chunk (`kind || body`) to `out`.
+    /// Encrypts and appends one chunk (`kind || parts… || zeros up to pad_to`) to `out`.
     fn emit(
         &mut self,
         kind: u8,
-        body: &[u8],
+        parts: &[&[u8]],
         pad_to: usize,
         last: bool,
         out: &mut Vec<u8>,
@@ -155,8 +155,11 @@ impl<'a> Sealer<'a> {
         }
         let start = out.len();
         out.push(kind);
-        out.extend_from_slice(body);
-        out.resize(start + pad_to.max(1 + body.len()), 0);
+        for p in parts {
+            out.extend_from_slice(p);
+        }
+        let len = (out.len() - start).max(pad_to);
+        out.resize(start + len, 0);
         let tag = self
             .key
             .seal_chunk(self.counter, last, out.get_mut(start..).unwrap_or_default());
@@ -167,28 +170,25 @@ impl<'a> Sealer<'a> {
     }
 
     /// Appends content, emitting every full DATA chunk. A full chunk is never the last one
-    /// (the END chunk always follows), so it can leave at once.
+    /// (the END chunk always follows), so it can leave at once. Content goes from the input
+    /// straight into `out`; only a trailing partial chunk is buffered.
     fn append(&mut self, mut content: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         let body_len = self.chunk_size - 1;
-        while !content.is_empty() {
-            if self.buf.is_empty() && content.len() >= body_len {
-                // Fast path: a whole chunk straight from the input, one copy.
-                let (body, rest) = content.split_at(body_len);
-                self.emit(KIND_DATA, body, self.chunk_size, false, out)?;
-                content = rest;
-                continue;
-            }
-            let take = (body_len - self.buf.len()).min(content.len());
-            let (now, rest) = content.split_at(take);
-            self.buf.extend_from_slice(now);
+        if !self.buf.is_empty() && self.buf.len() + content.len() >= body_len {
+            // Complete the buffered chunk from the input without copying the input twice.
+            let (now, rest) = content.split_at(body_len - self.buf.len());
+            let buf = std::mem::take(&mut self.buf);
+            self.emit(KIND_DATA, &[&buf, now], self.chunk_size, false, out)?;
+            self.buf = buf;
+            self.buf.clear();
             content = rest;
-            if self.buf.len() == body_len {
-                let body = std::mem::take(&mut self.buf);
-                self.emit(KIND_DATA, &body, self.chunk_size, false, out)?;
-                self.buf = body;
-                self.buf.clear();
-            }
         }
+        while content.len() >= body_len {
+            let (body, rest) = content.split_at(body_len);
+            self.emit(KIND_DATA, &[body], self.chunk_size, false, out)?;
+            content = rest;
+        }
+        self.buf.extend_from_slice(content);
         Ok(())
     }
 
@@ -200,8 +200,19 @@ impl<'a> Sealer<'a> {
         self.append(content, out)
     }
 
-    /// Writes the END chunk, Padmé padding and the sender's signature.
-    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<(), Error> {
+    /// Writes the END chunk, Padmé padding and the sender's signature, all into `out`.
+    ///
+    /// Padding can be up to 12 % of the message; to keep memory bounded by one chunk for large
+    /// messages, use [`finish_in_steps`](Self::finish_in_steps) and drain `out` between steps.
+    pub fn finish(self, out: &mut Vec<u8>) -> Result<(), Error> {
+        let mut f = self.finish_in_steps(out)?;
+        while f.step(out)? == Progress::More {}
+        Ok(())
+    }
+
+    /// Starts finishing: appends any pending header to `out` and returns a [`Finishing`] that
+    /// writes the rest one chunk per [`Finishing::step`].
+    pub fn finish_in_steps(mut self, out: &mut Vec<u8>) -> Result<Finishing<'a>, Error> {
         if !self.pending_out.is_empty() {
             out.append(&mut self.pending_out);
         }
@@ -213,16 +224,56 @@ impl<'a> Sealer<'a> {
         let mut remaining = padme(minimal) - minimal;
         let end_len = (1 + end.len() as u64 + remaining).min(c);
         remaining -= end_len - 1 - end.len() as u64;
-        self.emit(KIND_END, &end, end_len as usize, remaining == 0, out)?;
-        while remaining > 0 {
-            let len = remaining.min(c);
-            remaining -= len;
-            self.emit(KIND_PAD, &[], len as usize, remaining == 0, out)?;
+        Ok(Finishing {
+            sealer: self,
+            end: Some((end, end_len as usize)),
+            remaining,
+            signed: false,
+        })
+    }
+}
+
+/// Whether a [`Finishing`] has more to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Call [`Finishing::step`] again.
+    More,
+    /// The envelope is complete (the signature has been written).
+    Complete,
+}
+
+/// The end of an envelope, written one chunk at a time: the END chunk, each padding chunk,
+/// then the signature. Memory stays bounded by one chunk whatever the padding.
+pub struct Finishing<'a> {
+    sealer: Sealer<'a>,
+    end: Option<(Vec<u8>, usize)>,
+    remaining: u64,
+    signed: bool,
+}
+
+impl Finishing<'_> {
+    /// Appends the next piece to `out`.
+    pub fn step(&mut self, out: &mut Vec<u8>) -> Result<Progress, Error> {
+        if let Some((end, end_len)) = self.end.take() {
+            let last = self.remaining == 0;
+            self.sealer.emit(KIND_END, &[&end], end_len, last, out)?;
+            return Ok(Progress::More);
         }
-        let digest = self.hasher.clone().finish();
-        let signature = self.sender.sign(&signed_message(digest.as_ref()));
-        out.extend_from_slice(signature.as_bytes());
-        Ok(())
+        if self.remaining > 0 {
+            let c = self.sealer.chunk_size as u64;
+            let len = self.remaining.min(c);
+            self.remaining -= len;
+            let last = self.remaining == 0;
+            self.sealer.emit(KIND_PAD, &[], len as usize, last, out)?;
+            return Ok(Progress::More);
+        }
+        if !self.signed {
+            let digest = self.sealer.hasher.clone().finish();
+            let signature = self.sealer.sender.sign(&signed_message(digest.as_ref()));
+            out.extend_from_slice(signature.as_bytes());
+            self.signed = true;
+        }
+        Ok(Progress::Complete)
     }
 }
 

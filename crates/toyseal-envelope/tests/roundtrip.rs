@@ -95,3 +95,41 @@ fn open_reader_never_reports_end_of_file_after_an_error() {
     assert!(saw_error);
     assert!(r.opened().is_none());
 }
+
+#[test]
+fn finishing_in_steps_writes_at_most_one_chunk_per_step() {
+    // 3 MiB at 1 KiB chunks: Padmé adds tens of KiB of padding, i.e. many PAD chunks.
+    let fam = Family::new(1);
+    let opts = SealOptions::default().with_chunk_size_log2(10).unwrap();
+    let recips = fam.recipients();
+    let mut s = Sealer::new(&fam.toy, &recips, &opts, &mut rng(8)).unwrap();
+    let mut env = Vec::new();
+    let content = recording(3 << 20);
+    let mut out = Vec::new();
+    s.update(&content, &mut out).unwrap();
+    env.append(&mut out);
+    let mut f = s.finish_in_steps(&mut out).unwrap();
+    env.append(&mut out);
+    let mut steps = 0;
+    loop {
+        let p = f.step(&mut out).unwrap();
+        assert!(out.len() <= 1024 + 16, "a step wrote {} bytes", out.len());
+        env.append(&mut out);
+        steps += 1;
+        if p == Progress::Complete {
+            break;
+        }
+    }
+    assert!(
+        steps > 10,
+        "expected many padding chunks, got {steps} steps"
+    );
+    let (opened, _) = open(
+        &fam.phones[0],
+        &fam.toy_public(),
+        &env,
+        OpenOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(opened, content);
+}
