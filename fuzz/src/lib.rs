@@ -2,6 +2,8 @@
 //! family (deterministic keys from a seeded ChaCha20 generator, never real ones), input
 //! piecing, and byte-level mutations.
 
+pub mod cloud;
+
 use std::sync::LazyLock;
 
 use arbitrary::Arbitrary;
