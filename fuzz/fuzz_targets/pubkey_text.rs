@@ -15,13 +15,21 @@ fuzz_target!(|s: &str| {
         assert_eq!(back, public);
         assert_eq!(back.to_string(), text);
         assert_eq!(back.device_id(), public.device_id());
-        assert_eq!(text, s.trim().to_ascii_lowercase(), "non-canonical key text accepted");
+        assert_eq!(
+            text,
+            s.trim().to_ascii_lowercase(),
+            "non-canonical key text accepted"
+        );
     }
 
     if let Ok(id) = DeviceIdentity::from_secret_key_text(s) {
         round_trip_secret(&id);
         let text = id.export_secret_key_text().expect("export");
-        assert_eq!(*text, s.trim().to_ascii_uppercase(), "non-canonical key text accepted");
+        assert_eq!(
+            *text,
+            s.trim().to_ascii_uppercase(),
+            "non-canonical key text accepted"
+        );
     }
     if let Ok(id) = DeviceIdentity::from_key_file(s) {
         round_trip_secret(&id);
