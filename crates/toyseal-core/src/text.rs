@@ -35,13 +35,25 @@ pub(crate) fn encode_upper(hrp: &str, data: &[u8]) -> Result<String, Error> {
 
 /// Decodes a Bech32m string whose human-readable part must equal `expected_hrp`
 /// (case-insensitive, but not mixed case, per BIP 173).
+///
+/// Only the canonical spelling is accepted: Bech32m's checksum also validates strings whose
+/// unused final bits are non-zero or that carry an extra 5-bit group, which would give every
+/// key many valid spellings (found by the `pubkey_text` fuzz target). The decoded bytes are
+/// re-encoded and must give back the input, ignoring case.
 pub(crate) fn decode(s: &str, expected_hrp: &str) -> Result<Vec<u8>, Error> {
-    let checked = CheckedHrpstring::new::<Bech32mLong>(s.trim())
+    let s = s.trim();
+    let checked = CheckedHrpstring::new::<Bech32mLong>(s)
         .map_err(|_| Error::KeyText("not valid Bech32m or the checksum does not match"))?;
     if !checked.hrp().as_str().eq_ignore_ascii_case(expected_hrp) {
         return Err(Error::KeyText("wrong prefix for this kind of key"));
     }
-    Ok(checked.byte_iter().collect())
+    let bytes: Vec<u8> = checked.byte_iter().collect();
+    let canonical = bech32::encode_lower::<Bech32mLong>(checked.hrp(), &bytes)
+        .map_err(|_| Error::KeyText("too long"))?;
+    if !canonical.eq_ignore_ascii_case(s) {
+        return Err(Error::KeyText("not the canonical spelling of a key"));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -73,6 +85,27 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn non_canonical_spellings_are_rejected() {
+        // The fuzzer's reproducers: non-zero padding bits, and an extra 5-bit group.
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz/corpus/pubkey_text");
+        let mut checked = 0;
+        for name in [
+            "public-key-extra-data-character",
+            "public-key-nonzero-padding-bits",
+            "secret-key-extra-data-character",
+            "secret-key-nonzero-padding-bits",
+        ] {
+            let text = std::fs::read_to_string(format!("{dir}/{name}")).unwrap();
+            let text = text.trim();
+            let r1 = text.parse::<crate::PublicIdentity>();
+            let r2 = crate::DeviceIdentity::from_secret_key_text(text);
+            assert!(r1.is_err() && r2.is_err(), "{name} accepted");
+            checked += 1;
+        }
+        assert_eq!(checked, 4);
     }
 
     #[test]

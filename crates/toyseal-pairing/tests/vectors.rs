@@ -13,7 +13,7 @@ use toyseal_pairing::*;
 
 /// A generator that records what it hands out, or replays recorded bytes.
 enum Tape {
-    Record(ChaCha20Rng, Vec<u8>),
+    Record(Box<ChaCha20Rng>, Vec<u8>),
     Replay(VecDeque<u8>),
 }
 
@@ -238,7 +238,7 @@ fn generate() -> File {
             let mut v = run(name, &toy_id, &phone_id, toy_code, phone_code, |_| {
                 next += 1;
                 Tape::Record(
-                    ChaCha20Rng::from_seed(seeds[next % seeds.len()]),
+                    Box::new(ChaCha20Rng::from_seed(seeds[next % seeds.len()])),
                     Vec::new(),
                 )
             });

@@ -43,6 +43,9 @@ impl RosterProposal {
         previous: [u8; 32],
         mut members: Vec<PublicIdentity>,
     ) -> Result<Self, Error> {
+        if family.as_bytes() == &[0; 16] {
+            return Err(Error::Malformed("zero family id"));
+        }
         if members.is_empty() || members.len() > MAX_MEMBERS {
             return Err(Error::MemberCount {
                 count: members.len(),
