@@ -44,6 +44,8 @@ pub enum Exit {
     Auth = 5,
     /// 6: the sender is not trusted (`--from`), or this identity is not a recipient.
     Untrusted = 6,
+    /// 7: `toyseal demo` failed, or a property it checks did not hold.
+    Demo = 7,
 }
 
 impl From<Exit> for ExitCode {
@@ -92,6 +94,9 @@ pub enum Error {
     /// `toyseal serve` could not start or stopped with an error.
     #[error("serve: {0}")]
     Serve(String),
+    /// `toyseal demo` failed.
+    #[error("demo: {0}")]
+    Demo(String),
     /// Reading the envelope in `place` failed.
     #[error("{place}: {source}")]
     Envelope {
@@ -108,6 +113,7 @@ impl Error {
         use toyseal_envelope::Error as E;
         match self {
             Error::Io { .. } | Error::Exists(_) | Error::Serve(_) => Exit::Io,
+            Error::Demo(_) => Exit::Demo,
             Error::Usage(_) => Exit::Usage,
             Error::KeyFile { .. } | Error::PublicKey { .. } => Exit::Key,
             Error::Seal(e) => match e {

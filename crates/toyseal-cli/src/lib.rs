@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+mod demo;
 mod error;
 mod files;
 mod inspect;
@@ -48,6 +49,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         cli::Command::Open(a) => open::open(a, progress),
         cli::Command::Inspect(a) => inspect::inspect(a, progress),
         cli::Command::Serve(a) => toyseal_server::run(a).map_err(|e| Error::Serve(e.to_string())),
+        cli::Command::Demo(a) => demo::run(a).map_err(|e| Error::Demo(e.to_string())),
     }
 }
 
