@@ -3,6 +3,7 @@
 //! piecing, and byte-level mutations.
 
 pub mod cloud;
+pub mod pairing;
 
 use std::sync::LazyLock;
 
