@@ -100,20 +100,17 @@ fuzz_target!(|input: (u64, Vec<Action>)| {
                 }
                 let out = toy.handle(&hello, Timestamp::from_millis(now), &mut rng);
                 events.extend(out.events);
-                if let Some(reply) = out.replies.first() {
-                    if let Ok(mut s) = init.finish(reply, Timestamp::from_millis(now)) {
-                        if let Ok(mut f) = s.seal(
-                            &SessionMessage::Ping { nonce: now },
-                            Timestamp::from_millis(now),
-                        ) {
-                            if let Some(m) = mutate.get(1) {
-                                m.apply(&mut f);
-                            }
-                            events.extend(
-                                toy.handle(&f, Timestamp::from_millis(now), &mut rng).events,
-                            );
-                        }
+                if let Some(reply) = out.replies.first()
+                    && let Ok(mut s) = init.finish(reply, Timestamp::from_millis(now))
+                    && let Ok(mut f) = s.seal(
+                        &SessionMessage::Ping { nonce: now },
+                        Timestamp::from_millis(now),
+                    )
+                {
+                    if let Some(m) = mutate.get(1) {
+                        m.apply(&mut f);
                     }
+                    events.extend(toy.handle(&f, Timestamp::from_millis(now), &mut rng).events);
                 }
             }
         }
