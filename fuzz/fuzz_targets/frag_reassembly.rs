@@ -45,12 +45,12 @@ fuzz_target!(|input: (u8, Vec<Step>)| {
                 let which = usize::from(which) % packets.len().max(1);
                 let mut got = None;
                 for (i, mut p) in packets.into_iter().enumerate() {
-                    if i == which {
-                        if let Some(e) = &edit {
-                            let before = p.clone();
-                            e.apply(&mut p);
-                            clean &= p == before;
-                        }
+                    if i == which
+                        && let Some(e) = &edit
+                    {
+                        let before = p.clone();
+                        e.apply(&mut p);
+                        clean &= p == before;
                     }
                     match reasm.push(&p, Timestamp::from_millis(now)) {
                         Ok(Some(f)) => got = Some(f),
