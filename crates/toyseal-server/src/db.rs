@@ -103,12 +103,6 @@ impl Db {
         Ok(Self { pool, backend })
     }
 
-    /// The backend.
-    #[allow(dead_code)]
-    pub(crate) fn backend(&self) -> Backend {
-        self.backend
-    }
-
     /// Closes the pool (graceful shutdown).
     pub(crate) async fn close(&self) {
         self.pool.close().await;
@@ -320,7 +314,22 @@ impl Db {
                 .await?;
         }
         tx.commit().await?;
+        self.flush_erasure().await;
         Ok(())
+    }
+
+    /// SQLite: moves the zeroed pages (secure_delete) from the WAL into the main file and
+    /// truncates the WAL, so erased rows leave no copy in either file. Best effort: a busy
+    /// database checkpoints later by itself.
+    pub(crate) async fn flush_erasure(&self) {
+        if self.backend == Backend::Sqlite {
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await
+            {
+                tracing::debug!(error = %e, "checkpoint after erasure deferred");
+            }
+        }
     }
 
     // --- envelopes ---

@@ -91,12 +91,16 @@ impl Conn {
         let mut bytes = req.encode_head(true);
         bytes.extend_from_slice(&req.body);
         self.stream.get_mut().write_all(&bytes).await?;
-        read_response(&mut self.stream).await
+        let mut r = read_response(&mut self.stream, req.method == "HEAD").await?;
+        if req.method == "HEAD" {
+            r.body.clear();
+        }
+        Ok(r)
     }
 }
 
 /// Reads one response (Content-Length bodies, or to EOF).
-pub async fn read_response(r: &mut BufReader<TcpStream>) -> std::io::Result<Resp> {
+pub async fn read_response(r: &mut BufReader<TcpStream>, head: bool) -> std::io::Result<Resp> {
     let mut line = String::new();
     r.read_line(&mut line).await?;
     if line.is_empty() {
@@ -127,7 +131,7 @@ pub async fn read_response(r: &mut BufReader<TcpStream>) -> std::io::Result<Resp
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, v)| v.parse::<usize>().ok());
     let mut body = Vec::new();
-    let len = if status == 204 || status == 304 || (100..200).contains(&status) {
+    let len = if head || status == 204 || status == 304 || (100..200).contains(&status) {
         Some(0)
     } else {
         len

@@ -1,0 +1,745 @@
+//! Storage threats (THREATS.md T09–T15, T61, T62) against a real server and real storage:
+//! every test scans the database and the blob store itself. Runs on PostgreSQL / S3 when their
+//! env vars are set (tests that need the local blob directory or SQLite file say so).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::http::{self, RawRequest};
+use common::*;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use toyseal_cloud::api::{EnvelopeCreated, EnvelopeId, EnvelopePage, MAX_PAGE};
+use toyseal_core::{DeviceIdentity, OsRng, Role};
+
+async fn assert_nothing_stored(env: &Env) {
+    assert_eq!(env.count("envelopes").await, 0, "no envelope row");
+    let blobs = env.dump_blobs().await;
+    assert!(
+        blobs.is_empty(),
+        "no blob: {:?}",
+        blobs.iter().map(|b| &b.0).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn t09_sender_mismatch_or_bad_signature_upload() {
+    let env = Env::new().await;
+    let s = env.start().await;
+    let fam = Family::new();
+    fam.create(&s).await;
+    // Sealed by the guardian, uploaded by the toy: the sender is not the signer.
+    let by_guardian = fam.seal(&fam.guardian, b"not from the toy");
+    let r = s
+        .call(&fam.toy, "POST", &fam.envelopes_path(), &by_guardian)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("sender"), "{}", r.text());
+    // A flipped bit anywhere breaks the sender signature.
+    let good = fam.seal(&fam.toy, &recording("flip"));
+    for pos in [10, good.len() / 2, good.len() - 1] {
+        let mut bad = good.clone();
+        bad[pos] ^= 0x01;
+        let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &bad).await;
+        assert_eq!(r.status, 400, "bit {pos}: {}", r.text());
+    }
+    // Truncated.
+    let r = s
+        .call(
+            &fam.toy,
+            "POST",
+            &fam.envelopes_path(),
+            &good[..good.len() - 20],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    // An outsider's validly signed envelope naming this family, uploaded by a member.
+    let stranger = DeviceIdentity::generate(Role::Toy, &mut OsRng);
+    let opts = toyseal_envelope::SealOptions::default().with_family(fam.id, 1);
+    let foreign = toyseal_envelope::seal(
+        &stranger,
+        &[fam.guardian.public().clone()],
+        &opts,
+        b"spoof",
+        &mut OsRng,
+    )
+    .unwrap();
+    let r = s
+        .call(&fam.toy, "POST", &fam.envelopes_path(), &foreign)
+        .await;
+    assert_eq!(r.status, 403);
+    // The member's envelope for another family.
+    let other = Family::new();
+    let r = s
+        .call(
+            &fam.toy,
+            "POST",
+            &fam.envelopes_path(),
+            &other.seal(&other.toy, b"x"),
+        )
+        .await;
+    assert!(r.status == 403 || r.status == 400, "{}", r.status);
+    assert_nothing_stored(&env).await;
+    // And the good one is accepted.
+    fam.upload(&s, &fam.toy, &good).await;
+    assert_eq!(env.count("envelopes").await, 1);
+}
+
+#[tokio::test]
+async fn t10_no_overwrite() {
+    let env = Env::new().await;
+    let s = env.start().await;
+    let fam = Family::new();
+    fam.create(&s).await;
+    let e1 = fam.seal(&fam.toy, b"first");
+    let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &e1).await;
+    assert_eq!(r.status, 201);
+    let c: EnvelopeCreated = r.json();
+    // Identical bytes: 200, same id, one row.
+    let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &e1).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json::<EnvelopeCreated>(), c);
+    assert_eq!(env.count("envelopes").await, 1);
+    // Other bytes can never land on that id: the id is their hash.
+    let e2 = fam.seal(&fam.toy, b"second");
+    let id2 = fam.upload(&s, &fam.toy, &e2).await;
+    assert_ne!(id2, c.id.to_string());
+    let got = s
+        .call(
+            &fam.guardian,
+            "GET",
+            &fam.envelope_path(&c.id.to_string()),
+            b"",
+        )
+        .await;
+    assert_eq!(got.body, e1);
+    // The store itself is create-only: a second write at an existing key is refused.
+    let key = format!("envelopes/{}/{}", fam.id, c.id);
+    let store: Box<dyn object_store::ObjectStore> = match &env.config.blobs {
+        toyseal_server::BlobConfig::Dir(d) => {
+            Box::new(object_store::local::LocalFileSystem::new_with_prefix(d).unwrap())
+        }
+        other => Box::new(s3_store(other)),
+    };
+    let put = store
+        .put_opts(
+            &object_store::path::Path::from(key.as_str()),
+            object_store::PutPayload::from(e2.clone()),
+            object_store::PutOptions {
+                mode: object_store::PutMode::Create,
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(
+        matches!(put, Err(object_store::Error::AlreadyExists { .. })),
+        "{put:?}"
+    );
+    let got = s
+        .call(
+            &fam.guardian,
+            "GET",
+            &fam.envelope_path(&c.id.to_string()),
+            b"",
+        )
+        .await;
+    assert_eq!(got.body, e1);
+}
+
+#[tokio::test]
+async fn t11_limits() {
+    let env = Env::new().await;
+    let config = env
+        .config
+        .clone()
+        .with_body_limit(64 * 1024)
+        .with_request_timeout(Duration::from_secs(1))
+        .with_rate_limit(20, 40);
+    let s = env.start_with(config).await;
+    let fam = Family::new();
+    fam.create(&s).await;
+    // Oversized body: 413, nothing stored.
+    let big = vec![7u8; 128 * 1024];
+    let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &big).await;
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert_eq!(r.text(), r#"{"error":"request body too large"}"#);
+    // Slow body: headers, a few bytes, then silence → 408.
+    let req = s.signed(&fam.toy, "POST", &fam.envelopes_path(), &[1u8; 1000]);
+    let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    tcp.write_all(&req.encode_head(false)).await.unwrap();
+    tcp.write_all(&[1u8; 10]).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A burst: 429 after the bucket empties, and the server still answers.
+    let mut statuses = Vec::new();
+    for _ in 0..120 {
+        statuses.push(
+            s.call(&fam.guardian, "GET", &fam.envelopes_path(), b"")
+                .await
+                .status,
+        );
+    }
+    let limited = statuses.iter().filter(|&&c| c == 429).count();
+    assert!(limited > 0, "no 429 in {statuses:?}");
+    assert!(statuses.iter().all(|&c| c == 200 || c == 429));
+    let r = s
+        .call(&fam.guardian, "GET", &fam.envelopes_path(), b"")
+        .await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    // Another device is not affected; the health route still answers.
+    assert_eq!(
+        s.call(&fam.toy, "GET", &fam.envelopes_path(), b"")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(s.unsigned("GET", "/v1/health", b"").await.status, 200);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        s.call(&fam.guardian, "GET", &fam.envelopes_path(), b"")
+            .await
+            .status,
+        200
+    );
+    drop(s);
+
+    // A huge limit is capped at MAX_PAGE; cursors walk the rest.
+    let s = env.start().await;
+    let n = MAX_PAGE as usize + 5;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let e = fam.seal(&fam.toy, format!("note {i}").as_bytes());
+        ids.push(fam.upload(&s, &fam.toy, &e).await);
+    }
+    let r = s
+        .call(
+            &fam.guardian,
+            "GET",
+            &format!("{}?limit=100000", fam.envelopes_path()),
+            b"",
+        )
+        .await;
+    let page: EnvelopePage = r.json();
+    assert_eq!(page.items.len(), MAX_PAGE as usize);
+    assert!(page.next_cursor.is_some());
+    // Oldest first, every id exactly once.
+    assert_eq!(fam.list_all(&s, &fam.guardian).await, ids);
+}
+
+#[tokio::test]
+async fn t12_dump_contains_no_plaintext() {
+    let env = Env::new().await;
+    let s = env.start().await;
+    let marker = "MARKER: Teddy says hello to Alice, age 5, at 12 Acacia Road";
+    let dad = DeviceIdentity::generate(Role::Guardian, &mut OsRng);
+    let mut fam = Family::new();
+    fam.create(&s).await;
+    // A family's life: recordings, playback, a new member, a reply, a deletion.
+    let voice = recording(marker);
+    let e1 = fam.seal(&fam.toy, &voice);
+    let id1 = fam.upload(&s, &fam.toy, &e1).await;
+    let got = s
+        .call(&fam.guardian, "GET", &fam.envelope_path(&id1), b"")
+        .await;
+    let (plain, _) = fam
+        .roster
+        .open(&fam.guardian, &got.body, Default::default())
+        .unwrap();
+    assert_eq!(plain, voice);
+    let mut members = fam.core();
+    members.push(dad.public().clone());
+    let v2 = fam.next_roster(members);
+    assert_eq!(
+        s.call(&fam.guardian, "POST", &fam.roster_path(), &v2)
+            .await
+            .status,
+        200
+    );
+    let reply = recording("MARKER: bedtime story from dad");
+    let e2 = fam.seal(&dad, &reply);
+    fam.upload(&s, &dad, &e2).await;
+    let e3 = fam.seal(&fam.toy, &recording(marker));
+    let id3 = fam.upload(&s, &fam.toy, &e3).await;
+    assert_eq!(
+        s.call(&dad, "DELETE", &fam.envelope_path(&id3), b"")
+            .await
+            .status,
+        204
+    );
+
+    // Dump everything: every cell of every table, the raw SQLite files, every blob.
+    let mut dump = env.dump_db().await;
+    dump.extend(env.raw_db_files());
+    dump.extend(env.dump_blobs().await);
+    assert!(dump.len() > 10);
+    let needles: Vec<(&str, Vec<u8>)> = vec![
+        ("marker", marker.as_bytes().to_vec()),
+        ("dad's marker", b"bedtime story".to_vec()),
+        ("'Alice'", b"Alice".to_vec()),
+        (
+            "audio samples",
+            voice[marker.len() + 200..marker.len() + 264].to_vec(),
+        ),
+        ("reply samples", reply[40..104].to_vec()),
+        ("content type", b"audio/wav".to_vec()),
+        ("codec", b"pcm_s16le".to_vec()),
+    ];
+    for (where_, bytes) in &dump {
+        for (what, needle) in &needles {
+            assert!(!contains(bytes, needle), "{what} found in {where_}");
+        }
+    }
+    // Only routing columns exist: no names, ages, or profile fields anywhere.
+    let allowed = [
+        "family",
+        "current_version",
+        "created_at",
+        "version",
+        "bytes",
+        "hash",
+        "device_id",
+        "public_key",
+        "role",
+        "from_version",
+        "until_version",
+        "seq",
+        "id",
+        "sender",
+        "size",
+        "roster_version",
+        "received_at",
+        "blob_key",
+        "device",
+        "nonce",
+        "expires",
+    ];
+    for (col, _) in env.dump_db().await {
+        let name = col.split('.').nth(1).unwrap();
+        assert!(allowed.contains(&name), "unexpected column {col}");
+    }
+    // What is there is ciphertext: the blobs are exactly the uploaded envelopes.
+    let blobs: Vec<Vec<u8>> = env.dump_blobs().await.into_iter().map(|b| b.1).collect();
+    assert_eq!(blobs.len(), 2);
+    assert!(blobs.contains(&e1) && blobs.contains(&e2));
+}
+
+#[tokio::test]
+async fn t13_blob_store_not_anonymously_readable() {
+    let env = Env::new().await;
+    let s = env.start().await;
+    let fam = Family::new();
+    fam.create(&s).await;
+    let e = fam.seal(&fam.toy, b"private");
+    let id = fam.upload(&s, &fam.toy, &e).await;
+    let key = format!("envelopes/{}/{id}", fam.id);
+    // The only way to the bytes is the signed download route.
+    for target in [
+        format!("/{key}"),
+        format!("/blobs/{key}"),
+        format!("/v1/blobs/{}/{id}", fam.id),
+        format!("/data/blobs/{key}"),
+        format!("/toyseal-data/blobs/{key}"),
+        format!("/v1/families/{}/envelopes/{id}/raw", fam.id),
+        format!("/v1/families/{}/envelopes/../../../blobs/{key}", fam.id),
+        format!("/v1/families/{}/envelopes/{id}?download=1", fam.id),
+        fam.envelope_path(&id),
+    ] {
+        for m in ["GET", "HEAD"] {
+            let r = s.unsigned(m, &target, b"").await;
+            assert!(
+                matches!(r.status, 401 | 404 | 405),
+                "{m} {target}: {}",
+                r.status
+            );
+            assert!(
+                !contains(&r.body, &e[..64]),
+                "{m} {target} returned the blob"
+            );
+        }
+    }
+    // Local store: the data and blob directories are the server user's only.
+    if let Some(dir) = env.blob_dir() {
+        use std::os::unix::fs::PermissionsExt;
+        for d in [env.data_dir(), dir] {
+            let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", d.display());
+        }
+    }
+    // S3: the object is written without a public ACL, so an anonymous GET of it (and of its
+    // ACL) is denied by the store itself (moto and AWS both evaluate object ACLs for anonymous
+    // requests; a `public-read` object would answer 200).
+    if let Some((endpoint, bucket)) = &env.s3 {
+        let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+        for target in [format!("/{bucket}/{key}"), format!("/{bucket}/{key}?acl")] {
+            let r = http::send(
+                host.parse().unwrap(),
+                &RawRequest {
+                    method: "GET".into(),
+                    target: target.clone(),
+                    host: host.into(),
+                    headers: vec![],
+                    body: vec![],
+                },
+            )
+            .await;
+            assert_eq!(r.status, 403, "anonymous {target}: {}", r.text());
+            assert!(!contains(&r.body, &e[..64]));
+        }
+    }
+}
+
+#[tokio::test]
+async fn t14_malformed_input() {
+    let env = Env::new().await;
+    let s = env.start().await;
+    let fam = Family::new();
+    fam.create(&s).await;
+    let p = fam.envelopes_path();
+    let cases: Vec<(&str, RawRequest, &str)> = vec![
+        (
+            "invalid UTF-8 header",
+            {
+                let mut r = s.signed(&fam.toy, "GET", &p, b"");
+                r.headers[1].1 = b"toyseal=(\xff\xfe)".to_vec();
+                r
+            },
+            "not valid",
+        ),
+        (
+            "bad family id",
+            s.signed(&fam.toy, "GET", "/v1/families/XYZ/envelopes", b""),
+            "family id",
+        ),
+        (
+            "short family id",
+            s.signed(&fam.toy, "GET", "/v1/families/abcd/roster", b""),
+            "family id",
+        ),
+        (
+            "bad envelope id",
+            s.signed(&fam.toy, "GET", &format!("{p}/nothex"), b""),
+            "envelope id",
+        ),
+        (
+            "upper-case envelope id",
+            s.signed(&fam.toy, "GET", &format!("{p}/{}", "AB".repeat(32)), b""),
+            "envelope id",
+        ),
+        (
+            "limit not a number",
+            s.signed(&fam.toy, "GET", &format!("{p}?limit=abc"), b""),
+            "query",
+        ),
+        (
+            "negative limit",
+            s.signed(&fam.toy, "GET", &format!("{p}?limit=-1"), b""),
+            "query",
+        ),
+        (
+            "unknown query field",
+            s.signed(&fam.toy, "GET", &format!("{p}?limit=5&admin=1"), b""),
+            "query",
+        ),
+        (
+            "bad cursor",
+            s.signed(&fam.toy, "GET", &format!("{p}?cursor=zz"), b""),
+            "cursor",
+        ),
+        (
+            "JSON instead of an envelope",
+            s.signed(&fam.toy, "POST", &p, br#"{"id": 1, "audio": "..."}"#),
+            "envelope",
+        ),
+        (
+            "bad JSON",
+            s.signed(&fam.toy, "POST", &p, b"{\"id\": "),
+            "envelope",
+        ),
+        (
+            "JSON instead of a roster",
+            s.signed(
+                &fam.guardian,
+                "POST",
+                &fam.roster_path(),
+                br#"{"members": []}"#,
+            ),
+            "roster",
+        ),
+        (
+            "garbage family creation",
+            s.signed(
+                &fam.guardian,
+                "POST",
+                &Family::new().path(),
+                b"\x00\x01garbage",
+            ),
+            "roster",
+        ),
+        (
+            "body on a GET",
+            s.signed(&fam.toy, "GET", &p, b"unexpected"),
+            "no body",
+        ),
+    ];
+    for (what, req, needle) in cases {
+        let r = http::send(s.addr, &req).await;
+        assert_eq!(r.status, 400, "{what}: {}", r.text());
+        let body: toyseal_cloud::api::ErrorBody = r.json();
+        assert!(body.error.contains(needle), "{what}: {}", body.error);
+    }
+    // Nothing half-written: one family, one roster version, no envelope, no blob.
+    assert_eq!(env.count("families").await, 1);
+    assert_eq!(env.count("roster_versions").await, 1);
+    assert_nothing_stored(&env).await;
+    assert_eq!(s.unsigned("GET", "/v1/health", b"").await.status, 200);
+}
+
+#[tokio::test]
+async fn t15_deletion_erases_everything() {
+    let env = Env::new().await;
+    let s = env.start().await;
+    let fam = Family::new();
+    let other = Family::new();
+    fam.create(&s).await;
+    other.create(&s).await;
+    let e1 = fam.seal(&fam.toy, &recording("one"));
+    let e2 = fam.seal(&fam.toy, &recording("two"));
+    let kept = other.seal(&other.toy, &recording("other family"));
+    let id1 = fam.upload(&s, &fam.toy, &e1).await;
+    let id2 = fam.upload(&s, &fam.toy, &e2).await;
+    let kept_id = other.upload(&s, &other.toy, &kept).await;
+
+    // Delete one message.
+    assert_eq!(
+        s.call(&fam.guardian, "DELETE", &fam.envelope_path(&id1), b"")
+            .await
+            .status,
+        204
+    );
+    let blobs = env.dump_blobs().await;
+    assert!(!blobs.iter().any(|b| b.1 == e1 || b.0.contains(&id1)));
+    assert!(blobs.iter().any(|b| b.1 == e2));
+    assert!(
+        !env.dump_db()
+            .await
+            .iter()
+            .any(|c| contains(&c.1, id1.as_bytes()))
+    );
+    assert_eq!(
+        s.call(&fam.guardian, "GET", &fam.envelope_path(&id1), b"")
+            .await
+            .status,
+        404
+    );
+
+    // Delete the family.
+    assert_eq!(
+        s.call(&fam.guardian, "DELETE", &fam.path(), b"")
+            .await
+            .status,
+        204
+    );
+    let family_hex = fam.id.to_string();
+    let mut needles: Vec<(String, Vec<u8>)> = vec![
+        ("family id".into(), family_hex.clone().into_bytes()),
+        ("family id bytes".into(), fam.id.as_bytes().to_vec()),
+        ("envelope id".into(), id2.clone().into_bytes()),
+        ("roster".into(), fam.v1()[..80].to_vec()),
+        ("toy key".into(), fam.toy.public().to_bytes().to_vec()),
+        (
+            "guardian key".into(),
+            fam.guardian.public().to_bytes().to_vec(),
+        ),
+    ];
+    needles.push(("ciphertext".into(), e2[200..264].to_vec()));
+    let mut dump = env.dump_db().await;
+    dump.extend(env.raw_db_files());
+    dump.extend(env.dump_blobs().await);
+    for (where_, bytes) in &dump {
+        for (what, needle) in &needles {
+            assert!(!contains(bytes, needle), "{what} still in {where_}");
+        }
+        assert!(!where_.contains(&family_hex), "{where_}");
+    }
+    // Blob store: only the other family's envelope is left.
+    let blobs = env.dump_blobs().await;
+    assert_eq!(blobs.len(), 1);
+    assert_eq!(blobs[0].1, kept);
+    if let Some(dir) = env.blob_dir() {
+        assert!(!walk_dirs(&dir).iter().any(|d| d.contains(&family_hex)));
+    }
+    // The family's devices are gone from the registry: 401.
+    let r = s.call(&fam.guardian, "GET", &fam.roster_path(), b"").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(other.list_all(&s, &other.guardian).await, vec![kept_id]);
+}
+
+fn walk_dirs(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.path().is_dir() {
+                out.push(e.path().display().to_string());
+                out.extend(walk_dirs(&e.path()));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn t61_server_killed_mid_upload() {
+    let env = Env::new().await;
+    let s = env.start().await;
+    let fam = Family::new();
+    fam.create(&s).await;
+    let e = fam.seal(&fam.toy, &vec![3u8; 200_000]);
+    let id = EnvelopeId::of(&e).to_string();
+    // Send headers and half the body, then kill the server mid-upload.
+    let req = s.signed(&fam.toy, "POST", &fam.envelopes_path(), &e);
+    let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    tcp.write_all(&req.encode_head(false)).await.unwrap();
+    tcp.write_all(&e[..e.len() / 2]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.crash();
+    drop(tcp);
+    // No partial blob anywhere, no row.
+    assert_nothing_stored(&env).await;
+    // A restarted instance: the envelope is not visible; the retry succeeds.
+    let s = env.start().await;
+    assert!(fam.list_all(&s, &fam.guardian).await.is_empty());
+    assert_eq!(
+        s.call(&fam.guardian, "GET", &fam.envelope_path(&id), b"")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(fam.upload(&s, &fam.toy, &e).await, id);
+    assert_eq!(
+        s.call(&fam.guardian, "GET", &fam.envelope_path(&id), b"")
+            .await
+            .body,
+        e
+    );
+
+    // A crash between blob and row leaves an orphan blob: invisible, reused by the retry.
+    let e2 = fam.seal(&fam.toy, b"orphaned once");
+    let id2 = EnvelopeId::of(&e2).to_string();
+    let store: Box<dyn object_store::ObjectStore> = match &env.config.blobs {
+        toyseal_server::BlobConfig::Dir(d) => {
+            Box::new(object_store::local::LocalFileSystem::new_with_prefix(d).unwrap())
+        }
+        other => Box::new(s3_store(other)),
+    };
+    let key = object_store::path::Path::from(format!("envelopes/{}/{id2}", fam.id));
+    store.put(&key, e2.clone().into()).await.unwrap();
+    assert_eq!(fam.list_all(&s, &fam.guardian).await, vec![id.clone()]);
+    assert_eq!(
+        s.call(&fam.guardian, "GET", &fam.envelope_path(&id2), b"")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(fam.upload(&s, &fam.toy, &e2).await, id2);
+    assert_eq!(
+        s.call(&fam.guardian, "GET", &fam.envelope_path(&id2), b"")
+            .await
+            .body,
+        e2
+    );
+    // A corrupt orphan at the key is replaced, never served.
+    let e3 = fam.seal(&fam.toy, b"corrupted orphan");
+    let id3 = EnvelopeId::of(&e3).to_string();
+    let key3 = object_store::path::Path::from(format!("envelopes/{}/{id3}", fam.id));
+    store.put(&key3, e3[..100].to_vec().into()).await.unwrap();
+    assert_eq!(fam.upload(&s, &fam.toy, &e3).await, id3);
+    assert_eq!(
+        s.call(&fam.guardian, "GET", &fam.envelope_path(&id3), b"")
+            .await
+            .body,
+        e3
+    );
+    // The sweeper removes orphans no row points to, and nothing else.
+    let key4 = object_store::path::Path::from(format!("envelopes/{}/{}", fam.id, random_hex(32)));
+    store.put(&key4, b"orphan".to_vec().into()).await.unwrap();
+    assert_eq!(
+        s.server.sweep_orphan_blobs(Duration::ZERO).await.unwrap(),
+        1
+    );
+    assert_eq!(env.dump_blobs().await.len(), 3);
+    assert_eq!(fam.list_all(&s, &fam.guardian).await.len(), 3);
+}
+
+#[tokio::test]
+async fn t62_storage_unavailable() {
+    let env = Env::hermetic().await;
+    let config = env
+        .config
+        .clone()
+        .with_db_timeout(Duration::from_millis(300));
+    let s = env.start_with(config).await;
+    let fam = Family::new();
+    fam.create(&s).await;
+    let before = fam.seal(&fam.toy, b"stored before the outage");
+    let before_id = fam.upload(&s, &fam.toy, &before).await;
+
+    // Blob store down: the blob directory is replaced by a file.
+    let dir = env.blob_dir().unwrap();
+    let aside = dir.with_extension("aside");
+    std::fs::rename(&dir, &aside).unwrap();
+    std::fs::write(&dir, b"not a directory").unwrap();
+    let e = fam.seal(&fam.toy, b"during the blob outage");
+    let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &e).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.text(), r#"{"error":"service unavailable, retry later"}"#);
+    let r = s
+        .call(&fam.guardian, "GET", &fam.envelope_path(&before_id), b"")
+        .await;
+    assert_eq!(r.status, 503);
+    // Back: the retry succeeds, nothing was lost, no restart.
+    std::fs::remove_file(&dir).unwrap();
+    std::fs::rename(&aside, &dir).unwrap();
+    let id = fam.upload(&s, &fam.toy, &e).await;
+    assert_eq!(
+        s.call(&fam.guardian, "GET", &fam.envelope_path(&before_id), b"")
+            .await
+            .body,
+        before
+    );
+    assert_eq!(
+        s.call(&fam.guardian, "GET", &fam.envelope_path(&id), b"")
+            .await
+            .body,
+        e
+    );
+
+    // Database down: another process holds the write lock past the busy timeout.
+    let db = env.db().await;
+    let mut locker = db.acquire().await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut *locker)
+        .await
+        .unwrap();
+    let e2 = fam.seal(&fam.toy, b"during the database outage");
+    let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &e2).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.text(), r#"{"error":"service unavailable, retry later"}"#);
+    sqlx::query("ROLLBACK").execute(&mut *locker).await.unwrap();
+    drop(locker);
+    db.close().await;
+    // Recovered without a restart; the failed upload left nothing; the retry works.
+    assert_eq!(
+        fam.list_all(&s, &fam.guardian).await,
+        vec![before_id.clone(), id.clone()]
+    );
+    let id2 = fam.upload(&s, &fam.toy, &e2).await;
+    assert_eq!(
+        fam.list_all(&s, &fam.guardian).await,
+        vec![before_id, id, id2]
+    );
+}
