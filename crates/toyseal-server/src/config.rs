@@ -152,7 +152,7 @@ pub struct ServeArgs {
     /// Database URL: `sqlite:…` or `postgres://…` [default: SQLite file under --data].
     #[arg(long, env = "DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
-    /// Blob directory [default: <data>/blobs]; ignored with --s3-bucket.
+    /// Blob directory [default: DATA/blobs]; ignored with --s3-bucket.
     #[arg(long, env = "TOYSEAL_BLOB_DIR", value_name = "DIR")]
     pub blob_dir: Option<PathBuf>,
     /// Store blobs in this S3 bucket (credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
@@ -272,15 +272,14 @@ impl Config {
         if self.rate_per_sec > 0 && self.rate_burst == 0 {
             return Err(Error::Config("rate_burst must be positive".into()));
         }
-        if let Some(url) = &self.database_url {
-            if !(url.starts_with("sqlite:")
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:")
                 || url.starts_with("postgres://")
                 || url.starts_with("postgresql://"))
-            {
-                return Err(Error::Config(
-                    "database URL must start with sqlite: or postgres://".into(),
-                ));
-            }
+        {
+            return Err(Error::Config(
+                "database URL must start with sqlite: or postgres://".into(),
+            ));
         }
         Ok(())
     }

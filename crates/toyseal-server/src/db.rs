@@ -322,13 +322,12 @@ impl Db {
     /// truncates the WAL, so erased rows leave no copy in either file. Best effort: a busy
     /// database checkpoints later by itself.
     pub(crate) async fn flush_erasure(&self) {
-        if self.backend == Backend::Sqlite {
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        if self.backend == Backend::Sqlite
+            && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                 .execute(&self.pool)
                 .await
-            {
-                tracing::debug!(error = %e, "checkpoint after erasure deferred");
-            }
+        {
+            tracing::debug!(error = %e, "checkpoint after erasure deferred");
         }
     }
 

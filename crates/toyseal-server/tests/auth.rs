@@ -218,6 +218,7 @@ async fn t03_replay_same_and_second_instance() {
 }
 
 /// Builds signature headers by hand (for parameters `sign_request` refuses to produce).
+#[allow(clippy::too_many_arguments)]
 fn forge(
     who: &DeviceIdentity,
     keyid: &str,

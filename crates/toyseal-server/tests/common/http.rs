@@ -1,5 +1,6 @@
 //! A tiny HTTP/1.1 client over a raw TCP stream: full control over headers (invalid UTF-8,
 //! a replayed `Host`), slow or cut-off bodies, and keep-alive for the load run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
