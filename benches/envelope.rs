@@ -29,7 +29,10 @@
 //! docs/benchmarks.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+mod common;
+
+use common::ThreadCpu;
+use criterion::measurement::{Measurement, WallTime};
 use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput};
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use ring::digest::{Context, SHA256};
@@ -215,38 +218,6 @@ fn floor_open(f: &Fixture, ct: &mut [u8]) {
     // The signature is over a fixed message; verification costs the same either way.
     let ok = UnparsedPublicKey::new(&ED25519, &f.ed_public).verify(&msg, &f.floor_sig);
     black_box(ok.is_ok());
-}
-
-/// CPU time of the calling thread, in nanoseconds.
-struct ThreadCpu(WallTime);
-
-impl Measurement for ThreadCpu {
-    type Intermediate = u128;
-    type Value = u128;
-    fn start(&self) -> u128 {
-        cpu_now()
-    }
-    fn end(&self, start: u128) -> u128 {
-        cpu_now().saturating_sub(start)
-    }
-    fn add(&self, a: &u128, b: &u128) -> u128 {
-        a + b
-    }
-    fn zero(&self) -> u128 {
-        0
-    }
-    fn to_f64(&self, v: &u128) -> f64 {
-        *v as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        // Nanoseconds, formatted like wall time.
-        self.0.formatter()
-    }
-}
-
-fn cpu_now() -> u128 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    t.tv_sec as u128 * 1_000_000_000 + t.tv_nsec as u128
 }
 
 fn configure<M: Measurement>(g: &mut BenchmarkGroup<'_, M>, len: usize) {

@@ -7,7 +7,10 @@
 //! envelope_parts`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+mod common;
+
+use common::ThreadCpu;
+use criterion::measurement::{Measurement, WallTime};
 use criterion::{Criterion, Throughput};
 use hpke::{
     Deserializable, Kem as _, OpModeR, OpModeS, Serializable, aead::ChaCha20Poly1305,
@@ -19,37 +22,6 @@ use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use std::hint::black_box;
 use std::time::Duration;
 use toyseal::core::OsRng;
-
-/// CPU time of the calling thread, in nanoseconds.
-struct ThreadCpu(WallTime);
-
-impl Measurement for ThreadCpu {
-    type Intermediate = u128;
-    type Value = u128;
-    fn start(&self) -> u128 {
-        cpu_now()
-    }
-    fn end(&self, start: u128) -> u128 {
-        cpu_now().saturating_sub(start)
-    }
-    fn add(&self, a: &u128, b: &u128) -> u128 {
-        a + b
-    }
-    fn zero(&self) -> u128 {
-        0
-    }
-    fn to_f64(&self, v: &u128) -> f64 {
-        *v as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        self.0.formatter()
-    }
-}
-
-fn cpu_now() -> u128 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    t.tv_sec as u128 * 1_000_000_000 + t.tv_nsec as u128
-}
 
 const CHUNK: usize = 64 * 1024;
 
