@@ -293,12 +293,7 @@ pub(crate) const CHECKPOINT_CONTEXT: &[u8] = b"toyseal/v2/checkpoint\x00";
 /// The chain value of checkpoint `index` (docs/spec/envelope.md §3.6):
 /// `SHA-256(CHAIN_CONTEXT || previous || index (8) || final (1) || digest)`, with `previous` 32
 /// zero bytes for checkpoint 0.
-pub(crate) fn chain_value(
-    previous: &[u8; 32],
-    index: u64,
-    last: bool,
-    digest: &[u8],
-) -> [u8; 32] {
+pub(crate) fn chain_value(previous: &[u8; 32], index: u64, last: bool, digest: &[u8]) -> [u8; 32] {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     ctx.update(CHAIN_CONTEXT);
     ctx.update(previous);

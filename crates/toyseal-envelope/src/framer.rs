@@ -202,20 +202,31 @@ impl Framer {
                 let kind = b.buf.first().copied().ok_or(Error::Truncated)?;
                 match (kind, b.expect) {
                     (RECORD_CHUNK | RECORD_LAST_CHUNK, Expect::Any) => {
-                        if b.chunks_in_segment >= b.segment_chunks || b.counter >= MAX_CHUNKS {
+                        if b.counter >= MAX_CHUNKS {
+                            return Err(Error::TooLarge { limit });
+                        }
+                        if b.chunks_in_segment >= b.segment_chunks {
                             return Err(Error::Decrypt);
                         }
                         if !Self::fill(&mut b.buf, CHUNK_RECORD_HEADER_LEN, input, seen, limit)? {
                             return Ok(Step::NeedMore);
                         }
                         let len = match b.buf.as_slice() {
-                            [_, x, y, z, ..] => usize::from(*x) << 16 | usize::from(*y) << 8 | usize::from(*z),
+                            [_, x, y, z, ..] => {
+                                usize::from(*x) << 16 | usize::from(*y) << 8 | usize::from(*z)
+                            }
                             _ => return Err(Error::Truncated),
                         };
                         if !(TAG_LEN + 1..=b.max_ct).contains(&len) {
                             return Err(Error::Decrypt);
                         }
-                        if !Self::fill(&mut b.buf, CHUNK_RECORD_HEADER_LEN + len, input, seen, limit)? {
+                        if !Self::fill(
+                            &mut b.buf,
+                            CHUNK_RECORD_HEADER_LEN + len,
+                            input,
+                            seen,
+                            limit,
+                        )? {
                             return Ok(Step::NeedMore);
                         }
                         b.segment.update(&b.buf);
@@ -235,7 +246,8 @@ impl Framer {
                             return Ok(Step::NeedMore);
                         }
                         let last = kind == RECORD_FINAL;
-                        let digest = std::mem::replace(&mut b.segment, Context::new(&SHA256)).finish();
+                        let digest =
+                            std::mem::replace(&mut b.segment, Context::new(&SHA256)).finish();
                         let buf = std::mem::take(&mut b.buf);
                         b.checkpoint(buf.get(1..).unwrap_or_default(), digest.as_ref(), last)?;
                         b.buf = buf;
@@ -264,7 +276,12 @@ impl Framer {
                     counter,
                     ..
                 } = &mut **b;
-                Some((*counter, last, buf.get_mut(CHUNK_RECORD_HEADER_LEN..)?, &*parsed))
+                Some((
+                    *counter,
+                    last,
+                    buf.get_mut(CHUNK_RECORD_HEADER_LEN..)?,
+                    &*parsed,
+                ))
             }
             _ => None,
         }

@@ -218,7 +218,9 @@ impl<'a, P: TrustedSenders + ?Sized> Opener<'a, P> {
                     let key = self.key.as_ref().ok_or(Error::StreamClosed)?;
                     let (counter, last, ct, _) =
                         self.framer.chunk_mut().ok_or(Error::StreamClosed)?;
-                    let pt = key.open_chunk(counter, last, ct).map_err(|_| Error::Decrypt)?;
+                    let pt = key
+                        .open_chunk(counter, last, ct)
+                        .map_err(|_| Error::Decrypt)?;
                     self.content.chunk(pt, last, &mut self.held)?;
                 }
                 Step::Checkpoint { last } => {

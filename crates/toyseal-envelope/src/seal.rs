@@ -143,6 +143,14 @@ impl<'a> Sealer<'a> {
         if options.segment_log2 < options.chunk_size_log2 {
             return Err(Error::SegmentSize(options.segment_log2));
         }
+        if let Some((family, _)) = options.family
+            && family.as_bytes() == &[0; 16]
+        {
+            // The all-zero id means "no family" on the wire.
+            return Err(Error::ApiMisuse(
+                "the all-zero family id is reserved for no family",
+            ));
+        }
         let prelude = options.metadata.encode()?;
         let mut file_key = Zeroizing::new([0u8; FILE_KEY_LEN]);
         rng.fill_bytes(file_key.as_mut());
@@ -198,7 +206,11 @@ impl<'a> Sealer<'a> {
     fn sign_checkpoint(&mut self, digest: &[u8], last: bool, out: &mut Vec<u8>) {
         let chain = chain_value(&self.chain, self.checkpoints, last, digest);
         let signature = self.sender.sign(&checkpoint_message(&chain));
-        out.push(if last { RECORD_FINAL } else { RECORD_CHECKPOINT });
+        out.push(if last {
+            RECORD_FINAL
+        } else {
+            RECORD_CHECKPOINT
+        });
         out.extend_from_slice(signature.as_bytes());
         self.chain = chain;
         self.checkpoints += 1;
@@ -227,7 +239,11 @@ impl<'a> Sealer<'a> {
             });
         }
         let record = out.len();
-        out.push(if last { RECORD_LAST_CHUNK } else { RECORD_CHUNK });
+        out.push(if last {
+            RECORD_LAST_CHUNK
+        } else {
+            RECORD_CHUNK
+        });
         out.extend_from_slice(&[0; 3]);
         let start = out.len();
         out.push(kind);
@@ -236,7 +252,9 @@ impl<'a> Sealer<'a> {
         }
         let len = (out.len() - start).max(pad_to);
         if len > self.chunk_size {
-            return Err(Error::Internal("chunk plaintext larger than the chunk size"));
+            return Err(Error::Internal(
+                "chunk plaintext larger than the chunk size",
+            ));
         }
         out.resize(start + len, 0);
         let tag = match out.get_mut(start..) {

@@ -12,9 +12,9 @@
 //! and prove they carry the same file key (the Fujisaki–Okamoto re-encryption check), and a test
 //! vector needs no randomness beyond the file key and the payload nonce.
 
+use crate::Error;
 use crate::format::{FIXED_HEADER_LEN, STANZA_LEN, Stanza, key_id};
 use crate::schedule::{FILE_KEY_LEN, KeySchedule};
-use crate::Error;
 use hpke::{
     Deserializable, Kem as _, OpModeR, OpModeS, Serializable, aead::ChaCha20Poly1305,
     kdf::HkdfSha256, kem::X25519HkdfSha256,
