@@ -12,6 +12,7 @@ mod padding;
 mod schedule;
 mod seal;
 mod senders;
+mod sequence;
 mod verify;
 mod wrap;
 
@@ -32,6 +33,7 @@ pub use open::{DEFAULT_SIZE_LIMIT, OpenOptions, Opened, Opener, open};
 pub use padding::padme;
 pub use seal::{Finishing, Progress, SealOptions, Sealer, seal};
 pub use senders::TrustedSenders;
+pub use sequence::{Freshness, SequenceTracker};
 pub use verify::{VerifiedHeader, Verifier, verify};
 
 /// Parses an envelope's header without any key and without checking any signature (what

@@ -1177,7 +1177,7 @@ fn open_streaming(
             };
         }
     }
-    let result = opener.finish(&mut content);
+    let result = opener.finish();
     Outcome { content, result }
 }
 
