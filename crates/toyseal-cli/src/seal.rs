@@ -1,7 +1,7 @@
 //! `toyseal seal`: streaming encryption with [`toyseal_envelope::SealWriter`].
 
 use crate::cli::SealArgs;
-use crate::error::{Error, envelope_error};
+use crate::error::{Error, Place, envelope_error};
 use crate::files::{COPY_BUF, Input, Output, ProgressReader, named};
 use crate::keys::{parse_public_args, read_identity, read_recipients_file};
 use std::io::{self, Read, Write};
@@ -49,9 +49,33 @@ pub fn seal(args: &SealArgs, progress: bool) -> Result<(), Error> {
     if let Some(d) = args.duration_ms {
         metadata = metadata.with_duration_ms(d);
     }
+    let sequence = match (args.sequence, named(Some(&args.identity))) {
+        (Some(n), _) => n,
+        (None, Some(key)) => {
+            let mut counter = key.as_os_str().to_owned();
+            counter.push(".seq");
+            let counter = std::path::PathBuf::from(counter);
+            toyseal_core::reserve_sequence(&counter).map_err(|source| Error::Sequence {
+                place: Place::File(counter.clone()),
+                source,
+            })?
+        }
+        (None, None) => {
+            return Err(Error::Usage(
+                "give --sequence N when the key file comes from standard input".into(),
+            ));
+        }
+    };
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let mut options = SealOptions::default()
         .with_chunk_size_log2(args.chunk_size_log2)
         .map_err(Error::Seal)?
+        .with_segment_size_log2(args.segment_size_log2)
+        .map_err(Error::Seal)?
+        .with_sequence(sequence)
+        .with_created(created)
         .with_metadata(metadata);
     if let Some(family) = args.family {
         options = options.with_family(family, args.roster_version);

@@ -119,8 +119,17 @@ impl KeyStore for FileKeyStore {
 /// process at a time may seal under a name.
 impl SequenceStore for FileKeyStore {
     fn next_sequence(&self, name: &str) -> Result<u64, Error> {
-        let path = self.path(name)?.with_extension("seq");
-        let last = match fs::read_to_string(&path) {
+        reserve_sequence(&self.path(name)?.with_extension("seq"))
+    }
+}
+
+/// Reserves the next sender sequence number in the counter file at `path` (decimal text; a
+/// missing file counts as 0), durably: the file is replaced atomically (temporary + fsync +
+/// rename + directory fsync) before the number is returned. What [`FileKeyStore`] and the CLI
+/// use; one process at a time may use a counter file.
+pub fn reserve_sequence(path: &Path) -> Result<u64, Error> {
+    {
+        let last = match fs::read_to_string(path) {
             Ok(s) => s
                 .trim()
                 .parse::<u64>()
@@ -131,7 +140,7 @@ impl SequenceStore for FileKeyStore {
         let next = last
             .checked_add(1)
             .ok_or(Error::KeyFile("the sequence counter is exhausted"))?;
-        write_secret_atomically(&path, format!("{next}\n").as_bytes())?;
+        write_secret_atomically(path, format!("{next}\n").as_bytes())?;
         Ok(next)
     }
 }

@@ -45,9 +45,8 @@ fn wycheproof_x25519() {
             // reduce silently, are refused at parse time (docs/spec/envelope.md §2.1). Decided here
             // from the bytes alone, independently of the code under test.
             let high_bit = public[31] & 0x80 != 0;
-            let at_least_p = public[31] == 0x7f
-                && public[1..31].iter().all(|&b| b == 0xff)
-                && public[0] >= 0xed;
+            let at_least_p =
+                public[31] == 0x7f && public[1..31].iter().all(|&b| b == 0xff) && public[0] >= 0xed;
             if high_bit || at_least_p {
                 assert!(
                     matches!(
