@@ -9,6 +9,8 @@ mod io;
 mod metadata;
 mod open;
 mod padding;
+#[cfg(feature = "parallel")]
+mod parallel;
 mod schedule;
 mod seal;
 mod senders;
@@ -31,6 +33,8 @@ pub use io::{OpenReader, SealWriter};
 pub use metadata::Metadata;
 pub use open::{DEFAULT_SIZE_LIMIT, OpenOptions, Opened, Opener, open};
 pub use padding::padme;
+#[cfg(feature = "parallel")]
+pub use parallel::{open_parallel, seal_parallel};
 pub use seal::{Finishing, Progress, SealOptions, Sealer, seal};
 pub use senders::TrustedSenders;
 pub use sequence::{Freshness, SequenceTracker};

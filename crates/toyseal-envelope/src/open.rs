@@ -69,11 +69,11 @@ pub struct Opened {
 
 /// Decodes the content stream: prelude, content, END marker, padding.
 #[derive(Default)]
-struct Content {
+pub(crate) struct Content {
     prelude: Vec<u8>,
-    metadata: Option<Metadata>,
-    seen_end: bool,
-    released: u64,
+    pub(crate) metadata: Option<Metadata>,
+    pub(crate) seen_end: bool,
+    pub(crate) released: u64,
 }
 
 impl Content {
@@ -108,7 +108,7 @@ impl Content {
     }
 
     /// Processes one decrypted chunk.
-    fn chunk(&mut self, pt: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), Error> {
+    pub(crate) fn chunk(&mut self, pt: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), Error> {
         let (&kind, body) = pt.split_first().ok_or(Error::Decrypt)?;
         match kind {
             KIND_DATA if !self.seen_end && !last => self.feed(body, out),
@@ -136,8 +136,8 @@ pub struct Opener<'a, P: TrustedSenders + ?Sized = [PublicIdentity]> {
     me: &'a DeviceIdentity,
     trusted: &'a P,
     recipients: &'a [PublicIdentity],
-    framer: Framer,
-    key: Option<StreamKey>,
+    pub(crate) framer: Framer,
+    pub(crate) key: Option<StreamKey>,
     content: Content,
     held: Vec<u8>,
 }

@@ -100,18 +100,18 @@ impl SealOptions {
 /// missing, so every reader reports it truncated (while releasing what earlier checkpoints
 /// proved).
 pub struct Sealer<'a> {
-    sender: &'a DeviceIdentity,
-    key: StreamKey,
-    segment: Context,
-    chain: [u8; 32],
-    checkpoints: u64,
-    chunks_in_segment: u64,
-    segment_chunks: u64,
-    pending_out: Vec<u8>,
-    chunk_size: usize,
-    buf: Vec<u8>,
-    counter: u64,
-    plaintext_total: u64,
+    pub(crate) sender: &'a DeviceIdentity,
+    pub(crate) key: StreamKey,
+    pub(crate) segment: Context,
+    pub(crate) chain: [u8; 32],
+    pub(crate) checkpoints: u64,
+    pub(crate) chunks_in_segment: u64,
+    pub(crate) segment_chunks: u64,
+    pub(crate) pending_out: Vec<u8>,
+    pub(crate) chunk_size: usize,
+    pub(crate) buf: Vec<u8>,
+    pub(crate) counter: u64,
+    pub(crate) plaintext_total: u64,
 }
 
 impl<'a> Sealer<'a> {
@@ -421,6 +421,6 @@ pub fn seal(
     Ok(out)
 }
 
-fn sealed_len_hint(content: usize, recipients: usize) -> usize {
+pub(crate) fn sealed_len_hint(content: usize, recipients: usize) -> usize {
     content + content / 8 + 4096 + recipients * crate::format::STANZA_LEN
 }
