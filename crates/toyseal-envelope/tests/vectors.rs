@@ -42,9 +42,9 @@ const VECTORS_PATH: &str = concat!(
 /// How many vectors the file holds: valid (re-sealable) and must-fail. A vector silently lost
 /// or added fails the test.
 const VALID_COUNT: usize = 15;
-const MUST_FAIL_COUNT: usize = 92;
+const MUST_FAIL_COUNT: usize = 101;
 /// How many openings (opener, trust policy, re-encryption check) the vectors state in all.
-const OPEN_COUNT: usize = 117;
+const OPEN_COUNT: usize = 126;
 
 /// A fixed synthetic creation time (2025-11-24T16:00:00Z).
 const CREATED: u64 = 1_764_000_000;
@@ -214,6 +214,8 @@ struct Forge {
     no_auto_checkpoints: bool,
     /// A checkpoint mark always writes a checkpoint, even after no chunk.
     empty_checkpoints: bool,
+    /// Emit these chunk plaintexts (and last flags) instead of the content stream.
+    raw_chunks: Option<Vec<(Vec<u8>, bool)>>,
 }
 
 /// Everything a sealer draws or is given (§10): the test vector's `seal` object.
@@ -462,7 +464,15 @@ fn spec_seal(i: &SealInput) -> Sealed {
     );
     body.out = header;
     body.checkpoint(&header_hash, false);
-    body.seal_content(&i.prelude, &i.content, &i.checkpoint_after);
+    match &i.forge.raw_chunks {
+        Some(chunks) => {
+            for (pt, last) in chunks {
+                body.chunk(pt.clone(), *last);
+            }
+            body.end_segment(true);
+        }
+        None => body.seal_content(&i.prelude, &i.content, &i.checkpoint_after),
+    }
     Sealed {
         envelope: body.out,
         commitment,
@@ -1864,6 +1874,64 @@ fn generate() -> Vec<Vector> {
         "ok",
         None,
     );
+
+    // --- chunk plaintexts (signed by the toy) ------------------------------------------------
+    let end = |body: &[u8]| [&[KIND_END, 0, 0][..], body, &[END_MARKER]].concat();
+    for (name, desc, chunks) in [
+        (
+            "chunk_data_last",
+            "one DATA chunk as the last chunk: no END",
+            vec![(vec![KIND_DATA, 0, 0, b'a'], true)],
+        ),
+        (
+            "chunk_end_without_marker",
+            "END whose last non-zero byte is not 0x80",
+            vec![(vec![KIND_END, 0, 0, b'a', 0], true)],
+        ),
+        (
+            "chunk_end_all_zero",
+            "END with an all-zero body",
+            vec![(vec![KIND_END, 0, 0, 0], true)],
+        ),
+        (
+            "chunk_pad_nonzero",
+            "a PAD chunk with a non-zero byte",
+            vec![(end(b"a"), false), (vec![KIND_PAD, 0, 1], true)],
+        ),
+        (
+            "chunk_second_end",
+            "two END chunks",
+            vec![(end(b"a"), false), (vec![KIND_END, END_MARKER], true)],
+        ),
+        (
+            "chunk_pad_before_end",
+            "PAD before END",
+            vec![(vec![KIND_PAD, 0], false), (end(b"a"), true)],
+        ),
+        (
+            "chunk_data_after_end",
+            "DATA after END",
+            vec![
+                (end(b"a"), false),
+                (vec![KIND_DATA, b'x'], false),
+                (vec![KIND_PAD, 0], true),
+            ],
+        ),
+        (
+            "chunk_unknown_kind",
+            "a chunk of kind 0x03",
+            vec![(vec![0x03, 0, 0], false), (end(b"a"), true)],
+        ),
+        (
+            "chunk_prelude_unfinished",
+            "the content stream ends inside the prelude (length 5, 1 byte given)",
+            vec![(vec![KIND_END, 0, 5, 1, END_MARKER], true)],
+        ),
+    ] {
+        let mut i = small_spec().input();
+        i.forge.raw_chunks = Some(chunks);
+        signed_fail(&mut g, name, desc, spec_seal(&i).envelope, "Decrypt", "ok");
+    }
 
     // --- trust policies -----------------------------------------------------------------------
     g.fail(
