@@ -2065,7 +2065,7 @@ struct FileJson {
 
 fn render(vectors: &[Vector]) -> String {
     let doc = FileJson {
-        comment: "toyseal envelope v2 test vectors (docs/spec/envelope.md §13). Every key in this file, public and secret, is a SYNTHETIC TEST KEY derived from a fixed seed: never use one for anything real. Hex is lower case. `identities` is the cast every vector names. A vector with `seal` is valid: `seal` holds every input and drawn value (file key, payload nonce, sequence, created, sizes, family, metadata, prelude, content, and the content offsets after which the sender called checkpoint), `intermediates` every derived value; re-sealing from them must give `envelope_hex` byte for byte. A vector without `seal` must fail for at least one opener or for the keyless verifier. Each entry of `opens` is one opener (`opener` decrypts, admitting senders in `trust.senders`, up to `trust.last_sequence` if set, never a sequence in `trust.seen_sequences`; if `check_recipients` is non-empty it runs the re-encryption check over those identities): `expected.released` is how many content bytes a streaming opener releases before it finishes or fails. `server_verify` is what the keyless verifier returns. Error names are those of docs/spec/envelope.md §12; `Key(x)` names the key rule that failed.",
+        comment: "toyseal envelope v2 test vectors (docs/spec/envelope.md §16). Every key in this file, public and secret, is a SYNTHETIC TEST KEY derived from a fixed seed: never use one for anything real. Hex is lower case. `identities` is the cast every vector names. A vector with `seal` is valid: `seal` holds every input and drawn value (file key, payload nonce, sequence, created, sizes, family, metadata, prelude, content, and the content offsets after which the sender called checkpoint), `intermediates` every derived value; re-sealing from them must give `envelope_hex` byte for byte. A vector without `seal` must fail for at least one opener or for the keyless verifier. Each entry of `opens` is one opener (`opener` decrypts, admitting senders in `trust.senders`, up to `trust.last_sequence` if set, never a sequence in `trust.seen_sequences`; if `check_recipients` is non-empty it runs the re-encryption check over those identities): `expected.released` is how many content bytes a streaming opener releases before it finishes or fails. `server_verify` is what the keyless verifier returns. Error names are those of docs/spec/envelope.md §12; `Key(x)` names the key rule that failed.",
         format: "toyseal envelope v2, suite 0x0001",
         generator: "crates/toyseal-envelope/tests/vectors.rs (TOYSEAL_REGENERATE_VECTORS=1 rewrites this file)",
         identities: CAST
@@ -2395,4 +2395,59 @@ fn committed_vectors_reseal_and_open_as_stated() {
     }
     assert_eq!((valid, must_fail), (VALID_COUNT, MUST_FAIL_COUNT));
     assert_eq!(opens, OPEN_COUNT);
+}
+
+/// T50 and T49, read from the committed file: the forgeries built from the spec release not one
+/// content byte to any opener, and the split-key envelope is refused by the recipient with the
+/// uncommitted key and by a recipient that runs the re-encryption check over the family.
+#[test]
+fn forgeries_release_nothing_and_split_keys_are_refused() {
+    let committed = std::fs::read_to_string(VECTORS_PATH).unwrap();
+    let doc: Value = serde_json::from_str(&committed).unwrap();
+    let ids = identities(&doc);
+    let vector = |name: &str| -> &Value {
+        doc["vectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap()
+    };
+    for name in [
+        "outsider_names_the_toy",
+        "co_recipient_reencryption",
+        "checkpoint0_signed_by_another_key",
+    ] {
+        let v = vector(name);
+        let env = hex::decode(v["envelope_hex"].as_str().unwrap()).unwrap();
+        let me = &find(&ids, &json!("phone-a")).device;
+        let toy = find(&ids, &json!("toy")).device.public().clone();
+        let policy = Policy {
+            senders: vec![toy],
+            last_sequence: None,
+            seen_sequences: Vec::new(),
+        };
+        for piece in [1, 64, 1040, env.len()] {
+            let (released, r) = open_streaming(me, &policy, &[], &env, piece);
+            assert_eq!(released.len(), 0, "{name}: {piece}-byte pieces");
+            assert!(matches!(r, Err(Error::Signature)), "{name}");
+        }
+    }
+    let v = vector("split_key");
+    let env = hex::decode(v["envelope_hex"].as_str().unwrap()).unwrap();
+    let toy = find(&ids, &json!("toy")).device.public().clone();
+    let policy = Policy {
+        senders: vec![toy],
+        last_sequence: None,
+        seen_sequences: Vec::new(),
+    };
+    let a = &find(&ids, &json!("phone-a")).device;
+    let b = &find(&ids, &json!("phone-b")).device;
+    let family = [a.public().clone(), b.public().clone()];
+    let (released, r) = open_streaming(b, &policy, &[], &env, 97);
+    assert!(released.is_empty() && matches!(r, Err(Error::Decrypt)));
+    let (released, r) = open_streaming(a, &policy, &family, &env, 97);
+    assert!(released.is_empty() && matches!(r, Err(Error::Decrypt)));
+    // The keyless verifier cannot tell (docs/spec/envelope.md §5.4).
+    assert!(verify(&env, OpenOptions::default()).is_ok());
 }
