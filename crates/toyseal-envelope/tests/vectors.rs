@@ -877,6 +877,38 @@ fn library_seal(
     out
 }
 
+/// The library's options for a recorded seal input.
+fn library_options(input: &SealInput, metadata: Metadata) -> SealOptions {
+    let mut options = SealOptions::default()
+        .with_chunk_size_log2(input.chunk_size_log2)
+        .unwrap()
+        .with_segment_size_log2(input.segment_size_log2)
+        .unwrap()
+        .with_sequence(input.sequence)
+        .with_created(input.created)
+        .with_metadata(metadata);
+    if input.family != [0; 16] {
+        options = options.with_family(FamilyId::from_bytes(input.family), input.roster_version);
+    }
+    options
+}
+
+impl ValidSpec {
+    /// Seals `input` (made by [`ValidSpec::input`]) with the library.
+    fn seal_with_library(&self, input: &SealInput) -> Vec<u8> {
+        let recipients: Vec<PublicIdentity> = self.recipients.iter().map(|r| public(r)).collect();
+        library_seal(
+            &identity(self.sender),
+            &recipients,
+            &library_options(input, self.metadata.clone()),
+            &input.file_key,
+            &input.payload_nonce,
+            &self.content,
+            &self.checkpoint_after,
+        )
+    }
+}
+
 fn seal_json(i: &SealInput, s: &ValidSpec) -> Value {
     json!({
         "recipients": s.recipients,
@@ -960,27 +992,7 @@ impl Gen {
         let input = s.input();
         let sealed = spec_seal(&input);
         if s.raw_prelude.is_none() {
-            let mut options = SealOptions::default()
-                .with_chunk_size_log2(s.chunk_log2)
-                .unwrap()
-                .with_segment_size_log2(s.segment_log2)
-                .unwrap()
-                .with_sequence(input.sequence)
-                .with_created(input.created)
-                .with_metadata(s.metadata.clone());
-            if let Some(v) = s.family {
-                options = options.with_family(family(), v);
-            }
-            let recipients: Vec<PublicIdentity> = s.recipients.iter().map(|r| public(r)).collect();
-            let lib = library_seal(
-                &identity(s.sender),
-                &recipients,
-                &options,
-                &input.file_key,
-                &input.payload_nonce,
-                &s.content,
-                &s.checkpoint_after,
-            );
+            let lib = s.seal_with_library(&input);
             assert!(
                 lib == sealed.envelope,
                 "{name}: library and spec sealer differ"
@@ -2225,17 +2237,7 @@ fn check_reseal(name: &str, v: &Value, ids: &[FileIdentity], env: &[u8]) {
         input.prelude,
         "{name}: prelude"
     );
-    let mut options = SealOptions::default()
-        .with_chunk_size_log2(input.chunk_size_log2)
-        .unwrap()
-        .with_segment_size_log2(input.segment_size_log2)
-        .unwrap()
-        .with_sequence(input.sequence)
-        .with_created(input.created)
-        .with_metadata(metadata);
-    if input.family != [0; 16] {
-        options = options.with_family(FamilyId::from_bytes(input.family), input.roster_version);
-    }
+    let options = library_options(&input, metadata);
     let recipients: Vec<PublicIdentity> = recipients
         .iter()
         .map(|r| r.device.public().clone())
@@ -2494,27 +2496,7 @@ fn spec_sealer_matches_the_library_on_many_shapes() {
         s.checkpoint_after = marks;
         let input = s.input();
         let sealed = spec_seal(&input);
-        let mut options = SealOptions::default()
-            .with_chunk_size_log2(s.chunk_log2)
-            .unwrap()
-            .with_segment_size_log2(s.segment_log2)
-            .unwrap()
-            .with_sequence(input.sequence)
-            .with_created(input.created)
-            .with_metadata(s.metadata.clone());
-        if let Some(v) = s.family {
-            options = options.with_family(family(), v);
-        }
-        let recipients: Vec<PublicIdentity> = s.recipients.iter().map(|r| public(r)).collect();
-        let lib = library_seal(
-            &toy,
-            &recipients,
-            &options,
-            &input.file_key,
-            &input.payload_nonce,
-            &s.content,
-            &s.checkpoint_after,
-        );
+        let lib = s.seal_with_library(&input);
         assert!(
             lib == sealed.envelope,
             "round {round}: library and spec sealer differ"
