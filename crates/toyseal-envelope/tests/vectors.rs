@@ -42,9 +42,9 @@ const VECTORS_PATH: &str = concat!(
 /// How many vectors the file holds: valid (re-sealable) and must-fail. A vector silently lost
 /// or added fails the test.
 const VALID_COUNT: usize = 15;
-const MUST_FAIL_COUNT: usize = 101;
+const MUST_FAIL_COUNT: usize = 102;
 /// How many openings (opener, trust policy, re-encryption check) the vectors state in all.
-const OPEN_COUNT: usize = 126;
+const OPEN_COUNT: usize = 127;
 
 /// A fixed synthetic creation time (2025-11-24T16:00:00Z).
 const CREATED: u64 = 1_764_000_000;
@@ -1552,15 +1552,32 @@ fn generate() -> Vec<Vector> {
     let chain0 = chain_value(&[0; 32], 0, false, &sha256(&b[..bhl]));
     let chain1 = chain_value(&chain0, 1, false, &sha256(&b[at(1)..at(3)]));
     let chain2 = chain_value(&chain1, 2, true, &sha256(&b[at(4)..at(5)]));
-    let forged_final = stranger.sign(&[CHECKPOINT_CONTEXT, &chain2].concat());
-    g.fail(
-        "final_checkpoint_signed_by_another_key",
-        "the final checkpoint signed by the stranger over the right chain value: segment 1 is released, nothing after it",
-        set(&b, at(5) + 1, forged_final.as_ref()),
-        vec![opens("phone-a", &["toy"], "Signature")],
-        "Signature",
-        Some(seg1),
-    );
+    for (name, desc, record, chain, released) in [
+        (
+            "checkpoint1_signed_by_another_key",
+            "the middle checkpoint (1) signed by the stranger over the right chain value: nothing is released",
+            3,
+            chain1,
+            0,
+        ),
+        (
+            "final_checkpoint_signed_by_another_key",
+            "the final checkpoint signed by the stranger over the right chain value: segment 1 is released, nothing after it",
+            5,
+            chain2,
+            seg1,
+        ),
+    ] {
+        let forged = stranger.sign(&[CHECKPOINT_CONTEXT, &chain].concat());
+        g.fail(
+            name,
+            desc,
+            set(&b, at(record) + 1, forged.as_ref()),
+            vec![opens("phone-a", &["toy"], "Signature")],
+            "Signature",
+            Some(released),
+        );
+    }
     let tb = |g: &mut Gen, n: &str, d: &str, e: Vec<u8>, open: &str, server: &str| {
         g.tampered(n, d, e, open, server)
     };
