@@ -2,7 +2,7 @@
 
 use crate::cli::SealArgs;
 use crate::error::{Error, Place, envelope_error};
-use crate::files::{COPY_BUF, Input, Output, ProgressReader, named};
+use crate::files::{COPY_BUF, Input, Output, PARALLEL_SIZES, ProgressReader, named, read_all};
 use crate::keys::{parse_public_args, read_identity, read_recipients_file};
 use std::io::{self, Read, Write};
 use toyseal_core::OsRng;
@@ -83,8 +83,21 @@ pub fn seal(args: &SealArgs, progress: bool) -> Result<(), Error> {
 
     let input = Input::open(args.input.as_deref())?;
     let in_place = input.place.clone();
+    let size = input.size;
     let mut reader = ProgressReader::new(input.reader, input.size, progress);
     let mut output = Output::create(args.output.as_deref(), false)?;
+    if let Some(size) = size.filter(|s| PARALLEL_SIZES.contains(s)) {
+        let content = read_all(&mut reader, size, &in_place)?;
+        reader.finish();
+        let envelope =
+            toyseal_envelope::seal_parallel(&identity, &recipients, &options, &content, &mut OsRng)
+                .map_err(Error::Seal)?;
+        let out_place = output.place();
+        output
+            .write_all(&envelope)
+            .map_err(|e| Error::io(out_place, e))?;
+        return output.commit();
+    }
     let out_place = output.place();
     // An envelope error inside an io::Error is the sealer's (e.g. too large); anything else
     // is the output's.

@@ -53,7 +53,7 @@ pub(crate) const CHECKPOINT_RECORD_LEN: usize = 1 + SIGNATURE_LEN;
 /// One recipient's entry: which key it is for, and the file key wrapped to that key with HPKE.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stanza {
-    /// First 8 bytes of `SHA-256("toyseal/v1/recipient-key-id" || recipient X25519 key)`.
+    /// First 8 bytes of `SHA-256("toyseal/v2/recipient-key-id" || recipient X25519 key)`.
     pub key_id: [u8; 8],
     /// HPKE encapsulated key (the ephemeral X25519 public key).
     pub enc: [u8; 32],
@@ -124,7 +124,7 @@ impl Header {
         FIXED_HEADER_LEN + STANZA_LEN * self.stanzas.len()
     }
 
-    /// The fixed 120-byte part; also the HPKE `aad` prefix of every stanza.
+    /// The fixed 169-byte part; also the HPKE `aad` prefix of every stanza.
     pub(crate) fn encode_fixed(&self) -> [u8; FIXED_HEADER_LEN] {
         self.encode_fixed_with_count(self.stanzas.len())
     }

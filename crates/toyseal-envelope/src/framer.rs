@@ -203,7 +203,9 @@ impl Framer {
                 match (kind, b.expect) {
                     (RECORD_CHUNK | RECORD_LAST_CHUNK, Expect::Any) => {
                         if b.counter >= MAX_CHUNKS {
-                            return Err(Error::TooLarge { limit });
+                            return Err(Error::TooLarge {
+                                limit: MAX_CHUNKS.saturating_mul(b.max_ct as u64),
+                            });
                         }
                         if b.chunks_in_segment >= b.segment_chunks {
                             return Err(Error::Decrypt);

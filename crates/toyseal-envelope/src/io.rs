@@ -78,6 +78,7 @@ pub struct OpenReader<'a, R: Read, P: TrustedSenders + ?Sized = [PublicIdentity]
     input: Vec<u8>,
     opened: Option<Opened>,
     failed: Option<io::ErrorKind>,
+    deferred: Option<io::Error>,
 }
 
 impl<'a, R: Read, P: TrustedSenders + ?Sized> OpenReader<'a, R, P> {
@@ -91,6 +92,7 @@ impl<'a, R: Read, P: TrustedSenders + ?Sized> OpenReader<'a, R, P> {
             input: vec![0; 64 * 1024],
             opened: None,
             failed: None,
+            deferred: None,
         }
     }
 
@@ -128,6 +130,9 @@ impl<R: Read, P: TrustedSenders + ?Sized> OpenReader<'_, R, P> {
             }
             self.out.clear();
             self.pos = 0;
+            if let Some(e) = self.deferred.take() {
+                return Err(e);
+            }
             let Some(opener) = self.opener.as_mut() else {
                 return Ok(0);
             };
@@ -142,11 +147,14 @@ impl<R: Read, P: TrustedSenders + ?Sized> OpenReader<'_, R, P> {
                     .take()
                     .ok_or_else(|| to_io(Error::StreamClosed))?;
                 self.opened = Some(opener.finish().map_err(to_io)?);
-            } else {
-                opener.push(&self.input[..n], &mut self.out).map_err(|e| {
-                    self.opener = None;
-                    to_io(e)
-                })?;
+            } else if let Err(e) = opener.push(&self.input[..n], &mut self.out) {
+                self.opener = None;
+                // Content a checkpoint proved before the failure is served first; the error
+                // comes with the next read (and every read after it).
+                if self.out.is_empty() {
+                    return Err(to_io(e));
+                }
+                self.deferred = Some(to_io(e));
             }
         }
     }

@@ -132,11 +132,14 @@ impl<'a> Sealer<'a> {
             });
         }
         // Keys are canonical (core refuses other spellings), so byte equality is key equality.
+        // Distinct key ids too: readers refuse a header with two equal key ids, so two keys
+        // that collide on 64 bits must not be sealed to together.
         for (i, r) in recipients.iter().enumerate() {
-            if recipients[..i]
-                .iter()
-                .any(|o| o.agreement_key() == r.agreement_key())
-            {
+            let id = crate::format::key_id(r.agreement_key());
+            if recipients[..i].iter().any(|o| {
+                o.agreement_key() == r.agreement_key()
+                    || crate::format::key_id(o.agreement_key()) == id
+            }) {
                 return Err(Error::DuplicateRecipient);
             }
         }
