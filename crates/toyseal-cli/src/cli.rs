@@ -284,6 +284,11 @@ pub struct OpenArgs {
     /// A sender public key (toyseal1…) to accept; repeatable. Envelopes from anyone else fail.
     #[arg(long = "from", value_name = "SENDER_PUBKEY", required = true)]
     pub from: Vec<String>,
+    /// A file of the other recipients' public keys (one per line, `#` comments; e.g. the
+    /// family's members): proves they all received the same file key as this identity (the
+    /// re-encryption check), so a sender cannot show different recipients different content.
+    #[arg(long = "check-recipients", value_name = "FILE")]
+    pub check_recipients: Option<PathBuf>,
     /// Write the content to OUT, only once the envelope fully verified.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,

@@ -3,19 +3,31 @@
 use crate::cli::OpenArgs;
 use crate::error::{Error, Place};
 use crate::files::{COPY_BUF, Input, Output, PARALLEL_SIZES, ProgressReader, named, read_all};
-use crate::keys::{parse_public_args, read_identity};
+use crate::keys::{parse_public_args, read_identity, read_recipients_file};
 use std::io::{self, Read, Write};
 use toyseal_envelope::{OpenOptions, OpenReader, Opened};
 
 /// Opens the envelope; the output is complete (and, for `-o`, exists) only on success.
 pub fn open(args: &OpenArgs, progress: bool) -> Result<(), Error> {
-    if named(Some(&args.identity)).is_none() && named(args.input.as_deref()).is_none() {
+    let stdin_users = [
+        named(Some(&args.identity)).is_none(),
+        named(args.input.as_deref()).is_none(),
+        args.check_recipients
+            .as_deref()
+            .is_some_and(|p| named(Some(p)).is_none()),
+    ];
+    if stdin_users.iter().filter(|&&b| b).count() > 1 {
         return Err(Error::Usage(
-            "standard input can feed only one of --identity and the envelope".into(),
+            "standard input can feed only one of --identity, --check-recipients and the envelope"
+                .into(),
         ));
     }
     let identity = read_identity(Some(&args.identity))?;
     let trusted = parse_public_args(&args.from, "--from")?;
+    let others = match &args.check_recipients {
+        Some(file) => Some(read_recipients_file(file)?),
+        None => None,
+    };
 
     let input = Input::open(args.input.as_deref())?;
     let in_place = input.place.clone();
@@ -24,7 +36,9 @@ pub fn open(args: &OpenArgs, progress: bool) -> Result<(), Error> {
     let mut output = Output::create(args.output.as_deref(), true)?;
     let out_place = output.place();
     let options = OpenOptions::default().with_size_limit(args.max_size);
-    if let Some(size) = size.filter(|s| PARALLEL_SIZES.contains(s) && *s <= args.max_size) {
+    if let Some(size) =
+        size.filter(|s| PARALLEL_SIZES.contains(s) && *s <= args.max_size && others.is_none())
+    {
         // In memory on every core: nothing reaches the output before every checkpoint verified.
         let envelope = read_all(&mut progress, size, &in_place)?;
         progress.finish();
@@ -45,6 +59,9 @@ pub fn open(args: &OpenArgs, progress: bool) -> Result<(), Error> {
         return Ok(());
     }
     let mut reader = OpenReader::new(progress, &identity, &trusted, options);
+    if let Some(others) = &others {
+        reader = reader.check_recipients(others);
+    }
 
     let mut buf = vec![0u8; COPY_BUF];
     loop {

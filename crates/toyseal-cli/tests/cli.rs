@@ -938,3 +938,38 @@ fn large_files_take_the_parallel_path_with_the_same_results() {
         "the parallel path writes only after every checkpoint"
     );
 }
+
+#[test]
+fn open_can_prove_every_family_member_got_the_same_key() {
+    // The re-encryption check over the other recipients' keys: an honest envelope passes it,
+    // through the streaming path (stdin) and for a named file.
+    let fam = Family::new();
+    let env = fam.seal_file(3, "env.tsl");
+    let list = format!(
+        "# the family\n{}\n{}\n{}\n",
+        fam.guardian_pubs[0], fam.guardian_pubs[1], fam.guardian_pubs[2]
+    );
+    fs::write(fam.path("family.txt"), list).unwrap();
+    let args = [
+        "open",
+        "-i",
+        "g2.key",
+        "--from",
+        &fam.toy_pub,
+        "--check-recipients",
+        "family.txt",
+    ];
+    let o = fam.run(&args, Some(&env));
+    assert_ok(&o);
+    assert_eq!(o.stdout, fam.wav);
+    let mut with_file = args.to_vec();
+    with_file.push("env.tsl");
+    let o = fam.run(&with_file, None);
+    assert_ok(&o);
+    assert_eq!(o.stdout, fam.wav);
+    // Standard input cannot feed both the list and the envelope.
+    let mut both = args.to_vec();
+    both[6] = "-";
+    let o = fam.run(&both, Some(&env));
+    assert_fails(&o, 2, "standard input");
+}

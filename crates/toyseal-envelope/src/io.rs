@@ -96,6 +96,13 @@ impl<'a, R: Read, P: TrustedSenders + ?Sized> OpenReader<'a, R, P> {
         }
     }
 
+    /// Runs the re-encryption check over `recipients` (see [`Opener::check_recipients`]):
+    /// an envelope whose listed recipients did not all receive the same file key fails.
+    pub fn check_recipients(mut self, recipients: &'a [PublicIdentity]) -> Self {
+        self.opener = self.opener.take().map(|o| o.check_recipients(recipients));
+        self
+    }
+
     /// What was proved, once `read` has returned end of file.
     pub fn opened(&self) -> Option<&Opened> {
         self.opened.as_ref()
