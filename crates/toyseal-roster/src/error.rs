@@ -50,6 +50,10 @@ pub enum Error {
     /// A family deletion names a roster version that is not the current one.
     #[error("the deletion was decided under another roster version")]
     NotCurrentRoster,
+    /// A chain does not pass through the device's anchor (roster.md §6): the version at the
+    /// anchor's number is another one, or the chain ends before it.
+    #[error("the roster chain does not pass through this device's anchor")]
+    NotAnchored,
     /// The roster belongs to another family.
     #[error("the roster belongs to another family")]
     WrongFamily,

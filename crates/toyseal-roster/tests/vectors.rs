@@ -22,7 +22,9 @@ struct Device {
 struct Case {
     /// "roster": verify `candidate` after `chain`; "deletion": verify the deletion statement
     /// `candidate` against `chain`'s last version; "admission": `candidate` is a sender's
-    /// public identity (hex) and `sequence` its envelope sequence, checked against the chain.
+    /// public identity (hex) and `sequence` its envelope sequence, checked against the chain;
+    /// "anchored": `candidate` is an invitation's text (hex of its UTF-8) and `chain` the whole
+    /// chain a server hands the invited device, which must pass through the anchor.
     kind: String,
     name: String,
     description: String,
@@ -69,6 +71,7 @@ fn err_name(e: &Error) -> &'static str {
         Error::Ungovernable => "Ungovernable",
         Error::RecoveryKey(_) => "RecoveryKey",
         Error::NotCurrentRoster => "NotCurrentRoster",
+        Error::NotAnchored => "NotAnchored",
         Error::WrongFamily => "WrongFamily",
         Error::NotNextVersion { .. } => "NotNextVersion",
         Error::BrokenChain => "BrokenChain",
@@ -95,6 +98,16 @@ fn check(kind: &str, chain: &[Vec<u8>], candidate: &[u8], sequence: Option<u64>)
         }),
         "deletion" => {
             FamilyDeletion::decode(candidate).and_then(|d| verified(chain).verify_deletion(&d))
+        }
+        "anchored" => {
+            let text = std::str::from_utf8(candidate).unwrap();
+            text.parse::<Invitation>().and_then(|inv| {
+                let chain: Vec<SignedRoster> = chain
+                    .iter()
+                    .map(|b| SignedRoster::decode(b))
+                    .collect::<Result<_, _>>()?;
+                Roster::verify_anchored_chain(&chain, inv.anchor()).map(drop)
+            })
         }
         "admission" => {
             let sender = PublicIdentity::from_bytes(candidate).unwrap();
@@ -157,6 +170,13 @@ fn signed_by(p: RosterProposal, signers: &[&DeviceIdentity]) -> SignedRoster {
     s
 }
 
+/// The server's own v2 after the real v1, signed by itself only.
+fn stolen_add_v2(r1: &Roster, server: &DeviceIdentity) -> SignedRoster {
+    let mut members = r1.members().to_vec();
+    members.push(server.public().clone());
+    RosterProposal::next(r1, members).unwrap().sign(server)
+}
+
 /// (kind, name, description, chain before the candidate, candidate, sequence)
 type RawCase = (
     &'static str,
@@ -175,6 +195,7 @@ fn generate() -> File {
         ("toy", Role::Toy),
         ("server", Role::Guardian),
         ("gran", Role::Guardian),
+        ("server_fake_toy", Role::Toy),
     ];
     let devs: Vec<DeviceIdentity> = names
         .iter()
@@ -503,6 +524,43 @@ fn generate() -> File {
         None,
     ));
 
+    // Anchored joining: dad's invitation names v2 (the version that adds him).
+    let invite = Invitation::new(&v2, Some("https://api.toyseal.example"))
+        .unwrap()
+        .to_string()
+        .into_bytes();
+    let c4 = vec![e(&v1), e(&v2), e(&v3), e(&v4)];
+    cases.push((
+        "anchored",
+        "anchored_chain_through_invitation",
+        "The real chain v1..v4 through dad's invitation (v2).",
+        c4.clone(),
+        invite.clone(),
+        None,
+    ));
+    // The server fabricates the family: its own guardian and "toy" found v1 under the same
+    // family id, and its v2 adds one more of its keys: a valid chain by itself.
+    let fake_toy = &devs[5];
+    let f1 = signed_by(
+        RosterProposal::founding(family, p(&[server, fake_toy])).unwrap(),
+        &[server, fake_toy],
+    );
+    let fr1 = Roster::verify_founding(f1.clone()).unwrap();
+    let f2 = signed_by(
+        RosterProposal::next(&fr1, p(&[server, fake_toy, gran])).unwrap(),
+        &[server, fake_toy, gran],
+    );
+    cases.push(("anchored", "fabricated_chain_refused", "A chain the server fabricated (its own guardian and toy, a valid chain by itself) offered to dad: it does not pass through his anchor (T16).", vec![e(&f1), e(&f2)], invite.clone(), None));
+    cases.push((
+        "anchored",
+        "chain_ending_before_anchor",
+        "The server hands only v1: the chain ends before the anchor (T16).",
+        c1.clone(),
+        invite.clone(),
+        None,
+    ));
+    cases.push(("anchored", "real_prefix_fabricated_anchor_version", "Real v1, then a server-made v2 in its place: refused at v2 (quorum) before the anchor is even compared.", c1.clone().into_iter().chain([e(&stolen_add_v2(&r1, server))]).collect(), invite, None));
+
     let id = |d: &DeviceIdentity| d.public().to_bytes().to_vec();
     cases.push((
         "admission",
@@ -620,6 +678,10 @@ fn roster_vectors_reproduce_and_verify() {
         ("delete_stolen_phone", "Unauthorized"),
         ("delete_stale_version", "NotCurrentRoster"),
         ("delete_by_removed_guardian", "Signature"),
+        ("anchored_chain_through_invitation", "ok"),
+        ("fabricated_chain_refused", "NotAnchored"),
+        ("chain_ending_before_anchor", "NotAnchored"),
+        ("real_prefix_fabricated_anchor_version", "Unauthorized"),
         ("admit_member", "Member"),
         ("admit_departed_earlier", "DepartedEarlier"),
         ("refuse_departed_later", "Refused"),
@@ -640,7 +702,7 @@ fn roster_vectors_reproduce_and_verify() {
         assert_eq!(got, expect, "{name}");
         ran += 1;
     }
-    assert_eq!(ran, 32);
+    assert_eq!(ran, 36);
     // The recovery key re-derives from its printed form alone.
     let k = RecoveryKey::from_printable(&file.recovery_key.printable).unwrap();
     assert_eq!(
