@@ -161,7 +161,21 @@ fn t43_server_cannot_add_itself_or_replay_an_old_version() {
         .unwrap()
         .sign(&f.mum);
     assert!(current.verify_next(fork).is_err());
-    // 6. The toy and the phones agree: the current roster is still v3 without the server.
+    // 6. It enrols a recovery key of its own, signing with it and its device key: neither is
+    //    an authority of v3.
+    let mut rng = ChaCha20Rng::from_seed([5; 32]);
+    let servers_recovery = RecoveryKey::generate(&mut rng).unwrap();
+    let mut evil = RosterProposal::next(&current, ids(&[&f.mum, &f.toy, &f.server]))
+        .unwrap()
+        .with_recovery_key(Some(*servers_recovery.public()))
+        .unwrap()
+        .sign(&f.server);
+    evil.cosign_recovery(&servers_recovery);
+    assert!(matches!(
+        current.verify_next(evil),
+        Err(Error::Unauthorized(_))
+    ));
+    // 7. The toy and the phones agree: the current roster is still v3 without the server.
     assert!(!current.contains(f.server.public()));
 }
 
