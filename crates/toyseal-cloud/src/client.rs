@@ -190,7 +190,8 @@ impl Client {
     /// (roster.md §6: the version that added it, from its invitation; version 1 for the
     /// founding devices): the chain is verified from version 1 and must pass through the
     /// anchor, which must list this device. A new or reinstalled device calls this with the
-    /// anchor it keeps beside its keys; the server's word is never taken (T16). Memory is one
+    /// anchor it keeps beside its keys ([`crate::AnchorStore`]); the server's word is never
+    /// taken (T16). Memory is one
     /// roster and one page whatever the chain's length. Returns the latest verified version.
     pub async fn roster(&self, anchor: &Anchor) -> Result<Roster, Error> {
         let mut follower = ChainFollower::new(*anchor);

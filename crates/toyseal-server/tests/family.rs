@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use toyseal_cloud::api::{MAX_ROSTER_PAGE, RosterChain};
-use toyseal_cloud::{Client, Error as ClientError};
+use toyseal_cloud::{AnchorStore, Client, Error as ClientError};
 use toyseal_core::{DeviceIdentity, OsRng, Role};
 use toyseal_roster::{
     Anchor, Error as RosterError, FamilyDeletion, Invitation, Roster, RosterProposal, SignedRoster,
@@ -52,7 +52,18 @@ async fn t16_server_fabricated_roster_refused() {
         .unwrap();
     let honest = client(&s, &dad).roster(invitation.anchor()).await.unwrap();
     assert_eq!(honest, fam.roster);
-    let mum_anchor: Anchor = Anchor::of(&fam.chain[0]).to_string().parse().unwrap();
+    // Mum's app kept its anchor (v1, which it signed) beside its keys; after a reinstall it
+    // reads it back from there.
+    let keys = tempfile::tempdir().unwrap();
+    AnchorStore::open(keys.path())
+        .unwrap()
+        .store(&Anchor::of(&fam.chain[0]))
+        .unwrap();
+    let mum_anchor = AnchorStore::open(keys.path())
+        .unwrap()
+        .load(fam.id)
+        .unwrap()
+        .unwrap();
     assert_eq!(
         client(&s, &fam.guardian).roster(&mum_anchor).await.unwrap(),
         fam.roster
