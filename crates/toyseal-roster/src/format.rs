@@ -78,6 +78,8 @@ impl RosterProposal {
     /// every member of `current` that `members` leaves out is recorded as departed with last
     /// sequence 0 (nothing accepted) until [`RosterProposal::with_last_sequence`] says more;
     /// earlier departed records are carried over unchanged (a re-added device leaves them).
+    /// If that makes more than [`MAX_DEPARTED`] records, drop old ones with
+    /// [`RosterProposal::forget_departed`] before signing: a version over the limit is refused.
     pub fn next(current: &crate::Roster, members: Vec<PublicIdentity>) -> Result<Self, Error> {
         let cur = current.signed().proposal();
         let mut members = members;
@@ -110,7 +112,7 @@ impl RosterProposal {
             recovery: cur.recovery,
             departed,
         };
-        p.check()?;
+        p.check_but_departed_count()?;
         Ok(p)
     }
 
@@ -173,7 +175,16 @@ impl RosterProposal {
     }
 
     /// The structural rules of §1 that one version can be checked against by itself.
-    fn check(&self) -> Result<(), Error> {
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if self.departed.len() > MAX_DEPARTED {
+            return Err(Error::Departure("more departed records than allowed"));
+        }
+        self.check_but_departed_count()
+    }
+
+    /// [`Self::check`] without the departed-record limit: a proposal from
+    /// [`RosterProposal::next`] may exceed it until the caller forgets old records.
+    fn check_but_departed_count(&self) -> Result<(), Error> {
         if self.family.as_bytes() == &[0; 16] {
             return Err(Error::Malformed("zero family id"));
         }
@@ -189,9 +200,6 @@ impl RosterProposal {
             });
         }
         ascending(self.members.iter().map(PublicIdentity::device_id))?;
-        if self.departed.len() > MAX_DEPARTED {
-            return Err(Error::Departure("more departed records than allowed"));
-        }
         ascending(self.departed.iter().map(|d| d.identity.device_id()))?;
         if self.version == 1 && !self.departed.is_empty() {
             return Err(Error::Malformed("version 1 has no departed devices"));

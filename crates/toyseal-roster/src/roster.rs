@@ -163,6 +163,8 @@ impl Roster {
     /// Verifies a founding (version 1) roster.
     pub fn verify_founding(signed: SignedRoster) -> Result<Self, Error> {
         let p = &signed.proposal;
+        // A locally built version has not been through `decode`: check its structure too.
+        p.check()?;
         if p.version != 1 {
             return Err(Error::NotNextVersion {
                 current: 0,
@@ -195,6 +197,7 @@ impl Roster {
     pub fn verify_next(&self, next: SignedRoster) -> Result<Self, Error> {
         let cur = &self.signed.proposal;
         let p = &next.proposal;
+        p.check()?;
         if p.family != cur.family {
             return Err(Error::WrongFamily);
         }

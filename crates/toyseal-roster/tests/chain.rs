@@ -543,3 +543,48 @@ fn t52_removed_device_earlier_envelopes_admitted_later_ones_not() {
     assert!(!r3.admits_sender(f.gran.public(), 0));
     assert!(!r3.admits_sender(f.server.public(), 0));
 }
+
+#[test]
+fn departed_records_are_bounded_and_old_ones_can_be_forgotten() {
+    let f = family();
+    let (_, mut r) = two_guardians(&f);
+    let mut rng = ChaCha20Rng::from_seed([6; 32]);
+    // Add 20 devices, remove them, twice: 1 + 20 + 20 records would exceed the limit.
+    for _ in 0..2 {
+        let extra: Vec<DeviceIdentity> = (0..20)
+            .map(|_| DeviceIdentity::generate(Role::Toy, &mut rng))
+            .collect();
+        let mut members = ids(&[&f.mum, &f.dad, &f.toy]);
+        members.extend(extra.iter().map(|d| d.public().clone()));
+        let mut signers: Vec<&DeviceIdentity> = vec![&f.mum, &f.dad];
+        signers.extend(extra.iter());
+        r = r
+            .verify_next(signed_by(
+                RosterProposal::next(&r, members).unwrap(),
+                &signers,
+            ))
+            .unwrap();
+        let p = RosterProposal::next(&r, ids(&[&f.mum, &f.dad, &f.toy])).unwrap();
+        if p.departed().len() <= MAX_DEPARTED {
+            r = r.verify_next(signed_by(p, &[&f.mum, &f.dad])).unwrap();
+            continue;
+        }
+        // Over the limit: refused as it is, accepted once old records are forgotten.
+        assert!(matches!(
+            r.verify_next(signed_by(p.clone(), &[&f.mum, &f.dad])),
+            Err(Error::Departure(_))
+        ));
+        let old: Vec<_> = r
+            .departed()
+            .iter()
+            .map(|d| d.identity().device_id())
+            .collect();
+        let trimmed = old.into_iter().fold(p, |p, id| p.forget_departed(id));
+        assert_eq!(trimmed.departed().len(), 20);
+        r = r
+            .verify_next(signed_by(trimmed, &[&f.mum, &f.dad]))
+            .unwrap();
+    }
+    assert_eq!(r.departed().len(), 20);
+    assert!(SignedRoster::decode(&r.signed().encode()).is_ok());
+}
