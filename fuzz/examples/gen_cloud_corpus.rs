@@ -1,5 +1,6 @@
-//! Writes the seed corpora of `signed_request_parse`, `roster_decode` and `roster_chain` from
-//! the JSON vectors in `docs/spec/vectors/` (signed-requests.json, roster.json).
+//! Writes the seed corpora of `signed_request_parse`, `roster_decode`, `roster_chain` and
+//! `roster_governance` from the JSON vectors in `docs/spec/vectors/` (signed-requests.json,
+//! roster.json).
 //! Deterministic: re-running it rewrites identical files.
 //!
 //! ```text
@@ -69,6 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
     ] {
         write("roster_chain", name, &bytes)?;
+        write("roster_governance", name, &bytes)?;
     }
     Ok(())
 }

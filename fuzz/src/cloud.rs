@@ -7,8 +7,8 @@ use std::sync::LazyLock;
 use arbitrary::Arbitrary;
 use chacha20::ChaCha20Rng;
 use rand_core::SeedableRng;
-use toyseal_core::{DeviceIdentity, FamilyId, PublicIdentity, Role};
-use toyseal_roster::SignedRoster;
+use toyseal_core::{DeviceId, DeviceIdentity, FamilyId, PublicIdentity, Role, Signature};
+use toyseal_roster::{RecoveryKey, SignedRoster};
 
 /// The verifier's registered key: the vectors' `toy` (docs/spec/vectors/signed-requests.json,
 /// seed `[0x71; 32]`), so the valid vectors used as seeds verify.
@@ -109,6 +109,25 @@ pub static DEVICES: LazyLock<Vec<DeviceIdentity>> = LazyLock::new(|| {
     .collect()
 });
 
+/// The family's recovery key in fuzzed chains (fixed, so a listed key can sign).
+pub static RECOVERY: LazyLock<RecoveryKey> = LazyLock::new(|| {
+    RecoveryKey::generate(&mut ChaCha20Rng::from_seed([0x73; 32]))
+        .expect("a recovery key from a fixed seed")
+});
+
+/// How a built version records the devices it removes (docs/spec/roster.md §3.5).
+#[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Departures {
+    /// Removed devices recorded with `last_sequence`, earlier records carried unchanged.
+    Correct,
+    /// Removed devices not recorded.
+    OmitRemoved,
+    /// Earlier records carried with their last sequence raised by one.
+    RaiseCarried,
+    /// Earlier records dropped (allowed).
+    DropCarried,
+}
+
 /// One version of a fuzzed chain.
 #[derive(Arbitrary, Debug)]
 pub enum VersionSpec {
@@ -118,6 +137,14 @@ pub enum VersionSpec {
         members: u8,
         /// Signers: bit `i` makes `DEVICES[i]` sign (members or not).
         signers: u8,
+        /// Whether the version lists [`RECOVERY`].
+        recovery: bool,
+        /// Whether [`RECOVERY`] signs.
+        recovery_signs: bool,
+        /// How removals are recorded.
+        departures: Departures,
+        /// The last sequence recorded for devices removed now.
+        last_sequence: u8,
         /// Added to the correct version number.
         version_delta: i8,
         /// Use a wrong previous hash.
@@ -151,25 +178,36 @@ fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     out
 }
 
-/// Builds the wire form of a roster by hand (docs/spec/roster.md §1–2), so versions,
-/// previous hashes and signer sets can be anything.
-fn build(family: [u8; 16], version: u64, previous: [u8; 32], members: u8, signers: u8) -> Vec<u8> {
-    let devices = &*DEVICES;
-    let pick = |mask: u8| -> Vec<&DeviceIdentity> {
-        let mut v: Vec<&DeviceIdentity> = devices
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| mask & (1 << i) != 0)
-            .map(|(_, d)| d)
-            .collect();
-        v.sort_by_key(|d| d.device_id());
-        v
-    };
+/// The devices selected by `mask` (bit `i` = `DEVICES[i]`), in canonical order.
+pub fn pick(mask: u8) -> Vec<&'static DeviceIdentity> {
+    let mut v: Vec<&DeviceIdentity> = DEVICES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .map(|(_, d)| d)
+        .collect();
+    v.sort_by_key(|d| d.device_id());
+    v
+}
+
+/// Builds the wire form of a format-2 roster by hand (docs/spec/roster.md §1–2), so versions,
+/// previous hashes, departed records and signer sets can be anything.
+#[allow(clippy::too_many_arguments)]
+fn build(
+    family: [u8; 16],
+    version: u64,
+    previous: [u8; 32],
+    members: u8,
+    recovery: bool,
+    departed: &[(PublicIdentity, u64)],
+    signers: u8,
+    recovery_signs: bool,
+) -> Vec<u8> {
     let mut member_list = pick(members);
     if member_list.is_empty() {
-        member_list.push(&devices[0]);
+        member_list.push(&DEVICES[0]);
     }
-    let mut body = b"tsroster\x01".to_vec();
+    let mut body = b"tsroster\x02".to_vec();
     body.extend_from_slice(&family);
     body.extend_from_slice(&version.to_be_bytes());
     body.extend_from_slice(&previous);
@@ -177,17 +215,52 @@ fn build(family: [u8; 16], version: u64, previous: [u8; 32], members: u8, signer
     for m in &member_list {
         body.extend_from_slice(&m.public().to_bytes());
     }
+    if recovery {
+        body.push(1);
+        body.extend_from_slice(RECOVERY.public().as_bytes());
+    } else {
+        body.push(0);
+    }
+    body.push(departed.len() as u8);
+    for (d, seq) in departed {
+        body.extend_from_slice(&d.to_bytes());
+        body.extend_from_slice(&seq.to_be_bytes());
+    }
     let digest = sha256(&[&body]);
-    let mut message = b"toyseal/v1/roster-signature\x00".to_vec();
+    let mut message = b"toyseal/v2/roster-signature\x00".to_vec();
     message.extend_from_slice(&digest);
-    let signer_list = pick(signers);
+    let mut sigs: Vec<(DeviceId, Signature)> = pick(signers)
+        .into_iter()
+        .map(|s| (s.device_id(), s.sign(&message)))
+        .collect();
+    if recovery_signs && let Some(sig) = recovery_signature(&body, &message) {
+        sigs.push((RECOVERY.public().id(), sig));
+    }
+    sigs.sort_by_key(|(id, _)| *id);
     let mut out = body;
-    out.push(signer_list.len() as u8);
-    for s in signer_list {
-        out.extend_from_slice(s.device_id().as_bytes());
-        out.extend_from_slice(s.sign(&message).as_bytes());
+    out.push(sigs.len() as u8);
+    for (id, sig) in sigs {
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(sig.as_bytes());
     }
     out
+}
+
+/// [`RECOVERY`]'s signature over `body`, made through the public API (`cosign_recovery` on a
+/// decoded copy carrying one device signature); `None` if the body does not decode.
+fn recovery_signature(body: &[u8], message: &[u8]) -> Option<Signature> {
+    let mut probe = body.to_vec();
+    probe.push(1);
+    probe.extend_from_slice(DEVICES[0].device_id().as_bytes());
+    probe.extend_from_slice(DEVICES[0].sign(message).as_bytes());
+    let mut signed = SignedRoster::decode(&probe).ok()?;
+    signed.cosign_recovery(&RECOVERY);
+    let encoded = signed.encode();
+    let entries = encoded.get(body.len() + 1..)?;
+    entries.chunks_exact(80).find_map(|e| {
+        (e[..16] == RECOVERY.public().id().as_bytes()[..])
+            .then(|| Signature::from_bytes(e[16..].try_into().expect("64 bytes")))
+    })
 }
 
 /// The chain described by `input`: versions that do not decode are skipped.
@@ -198,6 +271,10 @@ pub fn build_chain(input: &ChainInput) -> Vec<SignedRoster> {
             VersionSpec::Built {
                 members,
                 signers,
+                recovery,
+                recovery_signs,
+                departures,
+                last_sequence,
                 version_delta,
                 bad_previous,
                 other_family,
@@ -210,7 +287,22 @@ pub fn build_chain(input: &ChainInput) -> Vec<SignedRoster> {
                     None => [0xcd; 32],
                 };
                 let family = if *other_family { OTHER_FAMILY } else { FAMILY };
-                build(family, version, previous, *members, *signers)
+                let departed = match chain.last() {
+                    Some(prev) if version != 1 => {
+                        departed_after(prev, *members, *departures, u64::from(*last_sequence))
+                    }
+                    _ => Vec::new(),
+                };
+                build(
+                    family,
+                    version,
+                    previous,
+                    *members,
+                    *recovery,
+                    &departed,
+                    *signers,
+                    *recovery_signs,
+                )
             }
             VersionSpec::Raw(b) => b.clone(),
         };
@@ -219,6 +311,43 @@ pub fn build_chain(input: &ChainInput) -> Vec<SignedRoster> {
         }
     }
     chain
+}
+
+/// The departed records of a version with `members` after `prev`, per `how`.
+fn departed_after(
+    prev: &SignedRoster,
+    members: u8,
+    how: Departures,
+    last_sequence: u64,
+) -> Vec<(PublicIdentity, u64)> {
+    let mut now: Vec<PublicIdentity> = pick(members).iter().map(|d| d.public().clone()).collect();
+    if now.is_empty() {
+        now.push(DEVICES[0].public().clone());
+    }
+    let is_member = |p: &PublicIdentity| now.iter().any(|m| m == p);
+    let mut out: Vec<(PublicIdentity, u64)> = Vec::new();
+    if how != Departures::DropCarried {
+        let bump = u64::from(how == Departures::RaiseCarried);
+        out.extend(
+            prev.proposal()
+                .departed()
+                .iter()
+                .filter(|d| !is_member(d.identity()))
+                .map(|d| (d.identity().clone(), d.last_sequence().saturating_add(bump))),
+        );
+    }
+    if how != Departures::OmitRemoved {
+        out.extend(
+            prev.proposal()
+                .members()
+                .iter()
+                .filter(|m| !is_member(m))
+                .map(|m| (m.clone(), last_sequence)),
+        );
+    }
+    out.sort_by_key(|(p, _)| p.device_id());
+    out.dedup_by_key(|(p, _)| p.device_id());
+    out
 }
 
 /// The public identities of [`DEVICES`].

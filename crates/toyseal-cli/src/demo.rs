@@ -28,7 +28,7 @@ use toyseal_pairing::{
     MakerKey, MemoryFailureStore, PairingCode, PairingExpectations, PairingWindow, QrPayload,
     SessionConfig, SessionMessage, Toy, ToyEvent, WindowPolicy,
 };
-use toyseal_roster::{Roster, RosterProposal, SignedRoster};
+use toyseal_roster::{Invitation, Roster, RosterProposal, SignedRoster};
 use toyseal_server::{Config, Server};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -258,8 +258,9 @@ async fn story(data: &Path) -> Result<()> {
     let roster_v1 = mums_client.create_family(&v1).await?;
     say!("family {family} created on the server from roster v1 (mum + toy, both signed)");
 
-    // v2 adds dad, signed by mum; the server and the toy both verify the chain.
-    let v2 = RosterProposal::next(
+    // v2 adds dad: mum and the toy (a quorum of v1: one phone alone changes nothing) sign,
+    // and dad proves possession of his key; the server and the toy both verify the chain.
+    let mut v2 = RosterProposal::next(
         &roster_v1,
         vec![
             mum.public().clone(),
@@ -268,7 +269,11 @@ async fn story(data: &Path) -> Result<()> {
         ],
     )?
     .sign(&mum);
+    v2.cosign(&toy_id);
+    v2.cosign(&dad);
     mums_client.update_roster(&v2).await?;
+    // Mum's screen shows dad a QR code: the invitation anchors him at v2.
+    let invitation = Invitation::new(&v2, Some(&base))?.to_string();
     let toys_roster = Roster::verify_founding(v1)?.verify_next(v2.clone())?;
     mums_phone.send(
         &SessionMessage::RosterUpdate {
@@ -277,7 +282,9 @@ async fn story(data: &Path) -> Result<()> {
         link.now(),
     )?;
     run_until_idle(&mut mums_phone, &mut toy, &link, &mut rng)?;
-    say!("roster v2 adds dad (signed by mum); toy and server follow the chain");
+    say!(
+        "roster v2 adds dad (signed by mum and the toy, and by dad); toy and server follow the chain"
+    );
 
     // ── 4. The toy records, seals to the family, queues and uploads. ──
     let recording = synthetic_voice_wav(3);
@@ -309,7 +316,9 @@ async fn story(data: &Path) -> Result<()> {
 
     // ── 5. Dad's phone: list, download, verify the roster chain, open. ──
     let dads_client = Client::new(&base, dup(&dad)?)?;
-    let dads_roster = dads_client.roster(family).await?; // verified chain, not trusted
+    // Verified chain through dad's anchor, not trusted.
+    let invitation: Invitation = invitation.parse()?;
+    let dads_roster = dads_client.roster(invitation.anchor()).await?;
     let page = dads_client.list(family, None, None).await?;
     let first = page.items.first().ok_or("the family's listing is empty")?;
     let downloaded = dads_client.download(family, &first.id).await?;
@@ -367,7 +376,7 @@ async fn story(data: &Path) -> Result<()> {
     let evil = RosterProposal::next(&dads_roster, vec![mum.public().clone(), toy_public.clone()])?
         .sign(&toy_id);
     say!(
-        "the toy uploads a roster without a guardian's signature: {}",
+        "the toy uploads a roster without a guardian's signature (no quorum): {}",
         outcome(toys_client.update_roster(&evil).await)
     );
     let stored = files(&data.join("server"));

@@ -6,9 +6,9 @@
 //! | GET | `/v1/health` | — | none | 200 [`Health`] |
 //! | GET | `/openapi.json` | — | none | 200 OpenAPI 3.1 |
 //! | POST | `/v1/families/{family}` | roster v1 (octet-stream) | a guardian in it | 201 |
-//! | GET | `/v1/families/{family}/roster` | — | member | 200 [`RosterChain`] |
-//! | POST | `/v1/families/{family}/roster` | next roster version | guardian | 200 |
-//! | DELETE | `/v1/families/{family}` | — | guardian | 204 |
+//! | GET | `/v1/families/{family}/roster?since=` | — | member | 200 [`RosterChain`] (≤ [`MAX_ROSTER_PAGE`] versions after `since`) |
+//! | POST | `/v1/families/{family}/roster` | next roster version | guardian | 200 [`RosterChain`] (the new version) |
+//! | DELETE | `/v1/families/{family}` | family deletion statement (roster.md §5) | guardian, with a quorum in the body | 204 |
 //! | POST | `/v1/families/{family}/envelopes` | envelope (octet-stream) | member = sender | 201 / 200 [`EnvelopeCreated`] |
 //! | GET | `/v1/families/{family}/envelopes?cursor=&limit=` | — | member | 200 [`EnvelopePage`] |
 //! | GET | `/v1/families/{family}/envelopes/{id}` | — | member | 200 octet-stream |
@@ -25,6 +25,9 @@ use toyseal_core::FamilyId;
 pub const MAX_PAGE: u32 = 100;
 /// Page size when `limit` is absent.
 pub const DEFAULT_PAGE: u32 = 50;
+/// Most roster versions in one `GET …/roster` answer: a fetch is bounded whatever the chain's
+/// length (a client pages with `since`).
+pub const MAX_ROSTER_PAGE: u64 = 64;
 
 /// Path of a family.
 pub fn family_path(family: FamilyId) -> String {
@@ -116,8 +119,11 @@ pub struct Health {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RosterChain {
-    /// Base64 (RFC 4648 §4) roster versions, version 1 first.
+    /// Base64 (RFC 4648 §4) roster versions, consecutive, oldest first.
     pub versions: Vec<String>,
+    /// Whether later versions exist than the last one here (ask again with `since` = it).
+    #[serde(default)]
+    pub more: bool,
 }
 
 /// Answer to an envelope upload.

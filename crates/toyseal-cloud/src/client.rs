@@ -2,9 +2,10 @@
 //!
 //! Every request is signed with [`sign_request`] by the device's identity, afresh for each
 //! attempt (new nonce, new `created`), so a retry is never a replay. The client trusts nothing
-//! the server says without checking: roster chains are verified from version 1 with
-//! [`Roster::verify_chain`], uploaded and downloaded envelopes are checked against their
-//! content hash.
+//! the server says without checking: roster chains are verified from version 1 and must pass
+//! through the device's anchor (roster.md §6), later versions are fetched incrementally and
+//! verified from the last trusted one, uploaded and downloaded envelopes are checked against
+//! their content hash.
 //!
 //! Retries (exponential backoff with jitter, `Retry-After` respected) happen only for
 //! idempotent operations — reads, envelope uploads (content-addressed) and deletes — and only
@@ -17,7 +18,7 @@ use base64::engine::general_purpose::STANDARD;
 use reqwest::{Method, StatusCode, Url};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use toyseal_core::{DeviceIdentity, FamilyId, OsRng};
-use toyseal_roster::{Roster, SignedRoster};
+use toyseal_roster::{Anchor, ChainFollower, FamilyDeletion, Roster, SignedRoster};
 
 /// Timeouts, retries and limits of a [`Client`].
 #[derive(Clone, Debug)]
@@ -185,45 +186,62 @@ impl Client {
         Ok(verified)
     }
 
-    /// `GET …/roster`, verified here from version 1 ([`Roster::verify_chain`]); the server's
-    /// word is never taken. Returns the latest verified version.
-    pub async fn roster(&self, family: FamilyId) -> Result<Roster, Error> {
-        let chain = self.roster_chain(family).await?;
-        let roster = Roster::verify_chain(&chain)?;
-        if roster.family() != family {
-            return Err(Error::Integrity("roster of another family"));
+    /// `GET …/roster?since=`, paged, for a device that trusts nothing but its **anchor**
+    /// (roster.md §6: the version that added it, from its invitation; version 1 for the
+    /// founding devices): the chain is verified from version 1 and must pass through the
+    /// anchor, which must list this device. A new or reinstalled device calls this with the
+    /// anchor it keeps beside its keys ([`crate::AnchorStore`]); the server's word is never
+    /// taken (T16). Memory is one
+    /// roster and one page whatever the chain's length. Returns the latest verified version.
+    pub async fn roster(&self, anchor: &Anchor) -> Result<Roster, Error> {
+        let mut follower = ChainFollower::new(*anchor);
+        loop {
+            let (page, more) = self.roster_page(anchor.family(), follower.since()).await?;
+            for v in page {
+                follower.push(v)?;
+            }
+            if !more {
+                break;
+            }
         }
-        Ok(roster)
-    }
-
-    /// As [`roster`](Self::roster), for a device that already trusts `current`: the chain must
-    /// contain `current` unchanged (the server cannot rewrite history) and may only move
-    /// forward (no rollback).
-    pub async fn roster_update(&self, current: &Roster) -> Result<Roster, Error> {
-        let chain = self.roster_chain(current.family()).await?;
-        let latest = Roster::verify_chain(&chain)?;
-        let known = usize::try_from(current.version())
-            .ok()
-            .and_then(|v| v.checked_sub(1))
-            .and_then(|i| chain.get(i))
-            .ok_or(Error::Integrity(
-                "roster chain shorter than the known version",
-            ))?;
-        if known.hash() != current.signed().hash() || latest.family() != current.family() {
+        let anchored = follower
+            .anchored()
+            .ok_or(toyseal_roster::Error::NotAnchored)?;
+        if !anchored.contains(self.identity.public()) {
             return Err(Error::Integrity(
-                "roster chain forks from the known version",
+                "the anchored roster version does not list this device",
             ));
         }
-        Ok(latest)
+        Ok(follower.finish()?)
     }
 
-    /// The raw chain, decoded but not verified.
-    async fn roster_chain(&self, family: FamilyId) -> Result<Vec<SignedRoster>, Error> {
+    /// The versions after `current`, fetched with `since` and verified from `current`: the
+    /// server cannot rewrite history (each version chains to the one before) nor roll back.
+    /// Returns `current` itself when nothing is newer.
+    pub async fn roster_update(&self, current: &Roster) -> Result<Roster, Error> {
+        let mut latest = current.clone();
+        loop {
+            let (page, more) = self.roster_page(current.family(), latest.version()).await?;
+            latest = latest.advance(&page)?;
+            if !more {
+                return Ok(latest);
+            }
+        }
+    }
+
+    /// One page of versions after `since`, decoded but not verified; a page that claims more
+    /// but brings nothing would loop forever: refused.
+    async fn roster_page(
+        &self,
+        family: FamilyId,
+        since: u64,
+    ) -> Result<(Vec<SignedRoster>, bool), Error> {
+        let query = format!("since={since}");
         let a = self
             .send(
                 Method::GET,
                 &api::roster_path(family),
-                None,
+                Some(&query),
                 &[],
                 true,
                 Idempotent::Yes,
@@ -231,7 +249,12 @@ impl Client {
             .await?;
         expect(&a, &[StatusCode::OK])?;
         let chain: RosterChain = self.json(&a)?;
-        chain
+        if chain.versions.len() as u64 > api::MAX_ROSTER_PAGE
+            || (chain.more && chain.versions.is_empty())
+        {
+            return Err(Error::Integrity("roster page out of bounds"));
+        }
+        let page = chain
             .versions
             .iter()
             .map(|v| {
@@ -240,7 +263,8 @@ impl Client {
                     .map_err(|_| Error::Malformed("roster base64"))?;
                 Ok(SignedRoster::decode(&bytes)?)
             })
-            .collect()
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok((page, chain.more))
     }
 
     /// `POST …/roster`: uploads the next roster version (this client's guardian signed it).
@@ -340,14 +364,21 @@ impl Client {
         self.delete(&api::envelope_path(family, id)).await
     }
 
-    /// `DELETE /v1/families/{family}` (guardians): the family, its rosters and envelopes.
-    pub async fn delete_family(&self, family: FamilyId) -> Result<(), Error> {
-        self.delete(&api::family_path(family)).await
+    /// `DELETE /v1/families/{family}` (guardians): the family, its rosters and envelopes. The
+    /// body is `deletion`, signed by a quorum of the current roster (roster.md §5): one
+    /// guardian alone cannot delete a family (T17).
+    pub async fn delete_family(&self, deletion: &FamilyDeletion) -> Result<(), Error> {
+        self.delete_with(&api::family_path(deletion.family()), &deletion.encode())
+            .await
     }
 
     async fn delete(&self, path: &str) -> Result<(), Error> {
+        self.delete_with(path, &[]).await
+    }
+
+    async fn delete_with(&self, path: &str, body: &[u8]) -> Result<(), Error> {
         match self
-            .send_counting(Method::DELETE, path, None, &[], true, Idempotent::Yes)
+            .send_counting(Method::DELETE, path, None, body, true, Idempotent::Yes)
             .await?
         {
             (a, _) if a.status == StatusCode::NO_CONTENT => Ok(()),

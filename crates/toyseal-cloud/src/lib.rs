@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod anchors;
 pub mod api;
 #[cfg(feature = "client")]
 pub mod client;
@@ -9,6 +10,7 @@ mod error;
 pub mod outbox;
 pub mod signing;
 
+pub use anchors::AnchorStore;
 #[cfg(feature = "client")]
 pub use client::{Client, ClientConfig, Uploaded};
 pub use outbox::Outbox;

@@ -109,18 +109,7 @@ impl Outbox {
             "{TEMP_PREFIX}{id}-{}",
             random_hex8(&mut toyseal_core::OsRng)
         ));
-        let written = (|| -> Result<(), Error> {
-            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-            f.write_all(envelope)?;
-            f.sync_all()?;
-            Ok(())
-        })();
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-        fs::rename(&tmp, &path)?;
-        sync_dir(&family_dir)?;
+        replace_durably(&family_dir, &tmp, &path, envelope)?;
         Ok(id)
     }
 
@@ -220,6 +209,28 @@ impl Outbox {
     }
 }
 
+/// Writes `bytes` to the new file `tmp` in `dir`, fsyncs it, renames it to `path` and makes
+/// the rename durable: a reader sees the old file or the whole new one, never a part.
+pub(crate) fn replace_durably(
+    dir: &Path,
+    tmp: &Path,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(), Error> {
+    let written = (|| -> Result<(), Error> {
+        let mut f = OpenOptions::new().write(true).create_new(true).open(tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(tmp);
+        return Err(e);
+    }
+    fs::rename(tmp, path)?;
+    sync_dir(dir)
+}
+
 /// Makes a rename or removal in `dir` durable.
 fn sync_dir(dir: &Path) -> Result<(), Error> {
     #[cfg(unix)]
@@ -230,7 +241,7 @@ fn sync_dir(dir: &Path) -> Result<(), Error> {
 }
 
 /// A random suffix, so two writers of the same envelope never share a temporary file.
-fn random_hex8(rng: &mut impl toyseal_core::CryptoRng) -> String {
+pub(crate) fn random_hex8(rng: &mut impl toyseal_core::CryptoRng) -> String {
     let mut b = [0u8; 8];
     rng.fill_bytes(&mut b);
     b.iter().map(|x| format!("{x:02x}")).collect()

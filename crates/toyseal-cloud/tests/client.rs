@@ -11,7 +11,7 @@ use toyseal_cloud::api::EnvelopeId;
 use toyseal_cloud::{Client, ClientConfig, Error};
 use toyseal_core::{DeviceIdentity, FamilyId, OsRng, Role};
 use toyseal_envelope::SealOptions;
-use toyseal_roster::{Roster, RosterProposal};
+use toyseal_roster::{Anchor, FamilyDeletion, Roster, RosterProposal};
 
 struct Fixture {
     server: TestServer,
@@ -19,6 +19,8 @@ struct Fixture {
     guardian: Client,
     toy: Client,
     roster: Roster,
+    /// The founding devices' anchor: version 1.
+    anchor: Anchor,
 }
 
 fn fast() -> ClientConfig {
@@ -39,6 +41,7 @@ async fn fixture() -> Fixture {
     let toy = Client::with_config(&server.url, t, fast()).unwrap();
     let roster = guardian.create_family(&v1).await.unwrap();
     Fixture {
+        anchor: Anchor::of(&v1),
         server,
         family,
         guardian,
@@ -63,8 +66,9 @@ async fn every_route_round_trips() {
     let f = fixture().await;
     assert_eq!(f.toy.health().await.unwrap().status, "ok");
 
-    // Roster: verified by the client from version 1.
-    let r = f.toy.roster(f.family).await.unwrap();
+    // Roster: verified by the client from version 1, through its anchor (version 1 for the
+    // founding toy).
+    let r = f.toy.roster(&f.anchor).await.unwrap();
     assert_eq!(r.version(), 1);
     assert_eq!(r, f.roster);
 
@@ -103,9 +107,11 @@ async fn every_route_round_trips() {
     let phone = DeviceIdentity::generate(Role::Guardian, &mut OsRng);
     let mut members = r.members().to_vec();
     members.push(phone.public().clone());
-    let v2 = RosterProposal::next(&r, members)
+    let mut v2 = RosterProposal::next(&r, members)
         .unwrap()
         .sign(f.guardian.identity());
+    v2.cosign(f.toy.identity());
+    v2.cosign(&phone);
     f.guardian.update_roster(&v2).await.unwrap();
     let r2 = f.toy.roster_update(&r).await.unwrap();
     assert_eq!(r2.version(), 2);
@@ -133,10 +139,22 @@ async fn every_route_round_trips() {
             .status(),
         Some(404)
     );
-    f.guardian.delete_family(f.family).await.unwrap();
+    // One guardian cannot delete the family (T17); with the toy's co-signature it can.
+    let mut deletion = FamilyDeletion::new(&r2);
+    deletion.cosign(f.guardian.identity());
+    assert_eq!(
+        f.guardian
+            .delete_family(&deletion)
+            .await
+            .unwrap_err()
+            .status(),
+        Some(403)
+    );
+    deletion.cosign(f.toy.identity());
+    f.guardian.delete_family(&deletion).await.unwrap();
     // The family's devices are in no roster any more: their keys are unknown (401).
     assert_eq!(
-        f.toy.roster(f.family).await.unwrap_err().status(),
+        f.toy.roster(&f.anchor).await.unwrap_err().status(),
         Some(401)
     );
 }
@@ -154,7 +172,8 @@ async fn other_families_look_like_nothing() {
     let b = Client::with_config(&a.server.url, g, fast()).unwrap();
     let unknown = FamilyId::generate(&mut OsRng);
     for fam in [a.family, unknown] {
-        assert_eq!(b.roster(fam).await.unwrap_err().status(), Some(404));
+        let anchor: Anchor = format!("{fam}:1:{}", "ab".repeat(32)).parse().unwrap();
+        assert_eq!(b.roster(&anchor).await.unwrap_err().status(), Some(404));
         assert_eq!(
             b.list(fam, None, None).await.unwrap_err().status(),
             Some(404)
@@ -192,9 +211,10 @@ async fn idempotent_operations_retry_with_a_fresh_signature() {
 
     // Not idempotent: a roster update is not retried.
     f.server.state.lock().unwrap().fail_next = vec![503];
-    let v2 = RosterProposal::next(&f.roster, f.roster.members().to_vec())
+    let mut v2 = RosterProposal::next(&f.roster, f.roster.members().to_vec())
         .unwrap()
         .sign(f.guardian.identity());
+    v2.cosign(f.toy.identity());
     let e = f.guardian.update_roster(&v2).await.unwrap_err();
     assert_eq!(e.status(), Some(503));
     assert!(e.is_transient());
@@ -213,7 +233,7 @@ async fn the_client_does_not_trust_the_server() {
     // T43 from the client's side: the server appends a version adding its own key.
     f.server.state.lock().unwrap().tamper = Tamper::RosterAddsServer;
     assert!(matches!(
-        f.toy.roster(f.family).await,
+        f.toy.roster(&f.anchor).await,
         Err(Error::Roster(_))
     ));
     assert!(matches!(

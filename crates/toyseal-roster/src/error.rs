@@ -31,9 +31,29 @@ pub enum Error {
     #[error("a roster signature is invalid or from a device that may not sign it")]
     Signature,
     /// The signatures the rules require are missing (founding guardian + toy for version 1; a
-    /// guardian of the previous version for later ones).
+    /// quorum of the previous version for later ones and for a family deletion).
     #[error("the roster lacks a required signature: {0}")]
     Unauthorized(&'static str),
+    /// A member or recovery key that this version adds did not sign it (proof of possession).
+    #[error("a member or recovery key added by this version did not sign it")]
+    ProofOfPossession,
+    /// The version's departed records do not match its removals.
+    #[error("departed devices: {0}")]
+    Departure(&'static str),
+    /// The version would leave the family unable to reach a quorum ever again (one guardian,
+    /// no toy, no recovery key).
+    #[error("the roster leaves no quorum: add a second guardian, a toy or a recovery key")]
+    Ungovernable,
+    /// A recovery key is invalid (weak public key, or a printed form that does not parse).
+    #[error("invalid recovery key: {0}")]
+    RecoveryKey(&'static str),
+    /// A family deletion names a roster version that is not the current one.
+    #[error("the deletion was decided under another roster version")]
+    NotCurrentRoster,
+    /// A chain does not pass through the device's anchor (roster.md §6): the version at the
+    /// anchor's number is another one, or the chain ends before it.
+    #[error("the roster chain does not pass through this device's anchor")]
+    NotAnchored,
     /// The roster belongs to another family.
     #[error("the roster belongs to another family")]
     WrongFamily,

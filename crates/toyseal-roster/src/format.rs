@@ -1,26 +1,51 @@
-//! The roster's wire format (docs/spec/roster.md §Format): an unsigned body, then signatures.
+//! The roster's wire format (docs/spec/roster.md §1–2): an unsigned body, then signatures.
 //!
 //! ```text
-//! body      = "tsroster" || 0x01 || family id (16) || version (8) || previous hash (32)
-//!             || member count (1) || members (66 each, ascending device id)
-//! roster    = body || signature count (1) || signatures (80 each, ascending signer id)
-//! signature = signer device id (16) || Ed25519 (64) over
-//!             "toyseal/v1/roster-signature" || 0x00 || SHA-256(body)
+//! body      = "tsroster" || 0x02 || family id (16) || version (8) || previous hash (32)
+//!             || m (1) || m × member identity (66), ascending device id
+//!             || r (1) || r × recovery public key (32)                    (r ≤ 1)
+//!             || d (1) || d × (departed identity (66) || last sequence (8)), ascending device id
+//! roster    = body || s (1) || s × (signer id (16) || Ed25519 signature (64)), ascending signer id
+//! signature over "toyseal/v2/roster-signature" || 0x00 || SHA-256(body)
 //! hash      = SHA-256("toyseal/v1/roster-hash" || body)      (the next version's previous hash)
 //! ```
 
-use crate::Error;
+use crate::{Error, RecoveryKey, RecoveryPublicKey};
 use ring::digest::{Context, SHA256};
 use toyseal_core::{DeviceId, DeviceIdentity, FamilyId, PublicIdentity, Role, Signature};
 
 /// Most members a roster may have.
 pub const MAX_MEMBERS: usize = 32;
+/// Most departed-device records a roster may carry (§1.3); older ones may be dropped by a
+/// later version.
+pub const MAX_DEPARTED: usize = 32;
+/// Most recovery keys a roster may list.
+pub const MAX_RECOVERY_KEYS: usize = 1;
 const MAGIC: &[u8; 8] = b"tsroster";
-const FORMAT: u8 = 1;
-const SIGNATURE_CONTEXT: &[u8] = b"toyseal/v1/roster-signature\x00";
+const FORMAT: u8 = 2;
+const SIGNATURE_CONTEXT: &[u8] = b"toyseal/v2/roster-signature\x00";
 const HASH_CONTEXT: &[u8] = b"toyseal/v1/roster-hash";
-const FIXED: usize = 8 + 1 + 16 + 8 + 32 + 1;
 const SIG_ENTRY: usize = 16 + 64;
+const DEPARTED_ENTRY: usize = PublicIdentity::LEN + 8;
+
+/// A device a version removed, and the last envelope sequence number the family still accepts
+/// from it (docs/spec/roster.md §1.3): what it sealed before its removal stays openable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Departed {
+    pub(crate) identity: PublicIdentity,
+    pub(crate) last_sequence: u64,
+}
+
+impl Departed {
+    /// The departed device's public identity.
+    pub fn identity(&self) -> &PublicIdentity {
+        &self.identity
+    }
+    /// The highest sender sequence number accepted from it.
+    pub fn last_sequence(&self) -> u64 {
+        self.last_sequence
+    }
+}
 
 /// An unsigned roster version: what a guardian proposes and then signs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,59 +54,99 @@ pub struct RosterProposal {
     pub(crate) version: u64,
     pub(crate) previous: [u8; 32],
     pub(crate) members: Vec<PublicIdentity>,
+    pub(crate) recovery: Option<RecoveryPublicKey>,
+    pub(crate) departed: Vec<Departed>,
 }
 
 impl RosterProposal {
     /// Version 1 of a new family. Members are put in canonical order.
     pub fn founding(family: FamilyId, members: Vec<PublicIdentity>) -> Result<Self, Error> {
-        Self::new(family, 1, [0; 32], members)
-    }
-
-    fn new(
-        family: FamilyId,
-        version: u64,
-        previous: [u8; 32],
-        mut members: Vec<PublicIdentity>,
-    ) -> Result<Self, Error> {
-        if family.as_bytes() == &[0; 16] {
-            return Err(Error::Malformed("zero family id"));
-        }
-        if members.is_empty() || members.len() > MAX_MEMBERS {
-            return Err(Error::MemberCount {
-                count: members.len(),
-                max: MAX_MEMBERS,
-            });
-        }
-        members.sort_by_key(PublicIdentity::device_id);
-        if members
-            .windows(2)
-            .any(|w| w[0].device_id() == w[1].device_id())
-        {
-            return Err(Error::DuplicateMember);
-        }
-        if !members.iter().any(|m| m.role() == Role::Guardian) {
-            return Err(Error::NoGuardian);
-        }
-        Ok(Self {
+        let mut p = Self {
             family,
-            version,
-            previous,
+            version: 1,
+            previous: [0; 32],
             members,
-        })
+            recovery: None,
+            departed: Vec::new(),
+        };
+        p.members.sort_by_key(PublicIdentity::device_id);
+        p.check()?;
+        Ok(p)
     }
 
-    /// The version after `current`, with the given members.
+    /// The version after `current`, with the given members. The recovery key is carried over;
+    /// every member of `current` that `members` leaves out is recorded as departed with last
+    /// sequence 0 (nothing accepted) until [`RosterProposal::with_last_sequence`] says more;
+    /// earlier departed records are carried over unchanged (a re-added device leaves them).
+    /// If that makes more than [`MAX_DEPARTED`] records, drop old ones with
+    /// [`RosterProposal::forget_departed`] before signing: a version over the limit is refused.
     pub fn next(current: &crate::Roster, members: Vec<PublicIdentity>) -> Result<Self, Error> {
-        let cur = current.signed();
-        Self::new(
-            cur.proposal.family,
-            cur.proposal
+        let cur = current.signed().proposal();
+        let mut members = members;
+        members.sort_by_key(PublicIdentity::device_id);
+        let is_member = |id: DeviceId| members.iter().any(|m| m.device_id() == id);
+        let mut departed: Vec<Departed> = cur
+            .departed
+            .iter()
+            .filter(|d| !is_member(d.identity.device_id()))
+            .cloned()
+            .collect();
+        departed.extend(
+            cur.members
+                .iter()
+                .filter(|m| !is_member(m.device_id()))
+                .map(|m| Departed {
+                    identity: m.clone(),
+                    last_sequence: 0,
+                }),
+        );
+        departed.sort_by_key(|d| d.identity.device_id());
+        let p = Self {
+            family: cur.family,
+            version: cur
                 .version
                 .checked_add(1)
                 .ok_or(Error::Malformed("version overflow"))?,
-            cur.hash(),
+            previous: current.signed().hash(),
             members,
-        )
+            recovery: cur.recovery,
+            departed,
+        };
+        p.check_but_departed_count()?;
+        Ok(p)
+    }
+
+    /// Records `last_sequence` for a device this version removes: the highest sender sequence
+    /// the removing guardian has seen from it (its envelopes up to that number stay openable).
+    pub fn with_last_sequence(
+        mut self,
+        device: DeviceId,
+        last_sequence: u64,
+    ) -> Result<Self, Error> {
+        let entry = self
+            .departed
+            .iter_mut()
+            .find(|d| d.identity.device_id() == device)
+            .ok_or(Error::Departure(
+                "the device is not departed in this version",
+            ))?;
+        entry.last_sequence = last_sequence;
+        Ok(self)
+    }
+
+    /// Enrols, replaces (`Some`) or removes (`None`) the family's recovery key. A newly
+    /// enrolled key must co-sign the version ([`SignedRoster::cosign_recovery`]).
+    pub fn with_recovery_key(mut self, key: Option<RecoveryPublicKey>) -> Result<Self, Error> {
+        self.recovery = key;
+        self.check()?;
+        Ok(self)
+    }
+
+    /// Drops a departed record (the family gives up opening that device's old envelopes),
+    /// e.g. to make room under [`MAX_DEPARTED`].
+    pub fn forget_departed(mut self, device: DeviceId) -> Self {
+        self.departed.retain(|d| d.identity.device_id() != device);
+        self
     }
 
     /// The family.
@@ -100,32 +165,140 @@ impl RosterProposal {
     pub fn members(&self) -> &[PublicIdentity] {
         &self.members
     }
+    /// The family's recovery key, if it enrolled one.
+    pub fn recovery_key(&self) -> Option<&RecoveryPublicKey> {
+        self.recovery.as_ref()
+    }
+    /// Departed devices with their last accepted sequence, in canonical order.
+    pub fn departed(&self) -> &[Departed] {
+        &self.departed
+    }
+
+    /// The structural rules of §1 that one version can be checked against by itself.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if self.departed.len() > MAX_DEPARTED {
+            return Err(Error::Departure("more departed records than allowed"));
+        }
+        self.check_but_departed_count()
+    }
+
+    /// [`Self::check`] without the departed-record limit: a proposal from
+    /// [`RosterProposal::next`] may exceed it until the caller forgets old records.
+    fn check_but_departed_count(&self) -> Result<(), Error> {
+        if self.family.as_bytes() == &[0; 16] {
+            return Err(Error::Malformed("zero family id"));
+        }
+        if self.version == 0 || (self.version == 1) != (self.previous == [0; 32]) {
+            return Err(Error::Malformed(
+                "version 1 has a zero previous hash, later ones not",
+            ));
+        }
+        if self.members.is_empty() || self.members.len() > MAX_MEMBERS {
+            return Err(Error::MemberCount {
+                count: self.members.len(),
+                max: MAX_MEMBERS,
+            });
+        }
+        ascending(self.members.iter().map(PublicIdentity::device_id))?;
+        ascending(self.departed.iter().map(|d| d.identity.device_id()))?;
+        if self.version == 1 && !self.departed.is_empty() {
+            return Err(Error::Malformed("version 1 has no departed devices"));
+        }
+        if self.departed.iter().any(|d| {
+            self.members
+                .iter()
+                .any(|m| m.device_id() == d.identity.device_id())
+        }) {
+            return Err(Error::Departure("a device is both a member and departed"));
+        }
+        let guardians = self
+            .members
+            .iter()
+            .filter(|m| m.role() == Role::Guardian)
+            .count();
+        let toys = self
+            .members
+            .iter()
+            .filter(|m| m.role() == Role::Toy)
+            .count();
+        if guardians == 0 {
+            return Err(Error::NoGuardian);
+        }
+        // §3.3: some quorum must remain possible, or the family could never change again.
+        if guardians < 2 && self.recovery.is_none() && toys == 0 {
+            return Err(Error::Ungovernable);
+        }
+        Ok(())
+    }
 
     fn encode_body(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(FIXED + 66 * self.members.len());
+        let mut b = Vec::with_capacity(
+            8 + 1
+                + 16
+                + 8
+                + 32
+                + 3
+                + PublicIdentity::LEN * self.members.len()
+                + 32
+                + DEPARTED_ENTRY * self.departed.len(),
+        );
         b.extend_from_slice(MAGIC);
         b.push(FORMAT);
         b.extend_from_slice(self.family.as_bytes());
         b.extend_from_slice(&self.version.to_be_bytes());
         b.extend_from_slice(&self.previous);
-        // Invariant: 1 <= members.len() <= MAX_MEMBERS (checked by every constructor).
+        // Invariant: counts are bounded by MAX_MEMBERS / MAX_RECOVERY_KEYS / MAX_DEPARTED
+        // (checked by every constructor), all below 256.
         b.push(self.members.len() as u8);
         for m in &self.members {
             b.extend_from_slice(&m.to_bytes());
+        }
+        b.push(u8::from(self.recovery.is_some()));
+        if let Some(r) = &self.recovery {
+            b.extend_from_slice(r.as_bytes());
+        }
+        b.push(self.departed.len() as u8);
+        for d in &self.departed {
+            b.extend_from_slice(&d.identity.to_bytes());
+            b.extend_from_slice(&d.last_sequence.to_be_bytes());
         }
         b
     }
 
     /// Signs the proposal, giving a roster with one signature.
     pub fn sign(self, signer: &DeviceIdentity) -> SignedRoster {
+        let mut s = self.into_signed();
+        s.cosign(signer);
+        s
+    }
+
+    /// Signs the proposal with the family's recovery key.
+    pub fn sign_with_recovery(self, key: &RecoveryKey) -> SignedRoster {
+        let mut s = self.into_signed();
+        s.cosign_recovery(key);
+        s
+    }
+
+    fn into_signed(self) -> SignedRoster {
         let body = self.encode_body();
-        let mut s = SignedRoster {
+        SignedRoster {
             proposal: self,
             body,
             signatures: Vec::new(),
-        };
-        s.cosign(signer);
-        s
+        }
+    }
+}
+
+/// Device ids strictly ascending: canonical order, hence no duplicates.
+fn ascending(ids: impl Iterator<Item = DeviceId>) -> Result<(), Error> {
+    let ids: Vec<DeviceId> = ids.collect();
+    if ids.windows(2).all(|w| w[0] < w[1]) {
+        return Ok(());
+    }
+    if ids.windows(2).any(|w| w[0] == w[1]) {
+        Err(Error::DuplicateMember)
+    } else {
+        Err(Error::NotCanonical)
     }
 }
 
@@ -144,7 +317,7 @@ impl SignedRoster {
         &self.proposal
     }
 
-    /// Signers' device ids, ascending.
+    /// Signers' ids (device ids, and the recovery key's id), ascending.
     pub fn signers(&self) -> impl Iterator<Item = DeviceId> + '_ {
         self.signatures.iter().map(|(id, _)| *id)
     }
@@ -159,10 +332,13 @@ impl SignedRoster {
     /// Adds (or replaces) `signer`'s signature.
     pub fn cosign(&mut self, signer: &DeviceIdentity) {
         let sig = signer.sign(&self.signed_message());
-        let id = signer.device_id();
-        self.signatures.retain(|(s, _)| *s != id);
-        self.signatures.push((id, sig));
-        self.signatures.sort_by_key(|(id, _)| *id);
+        insert_signature(&mut self.signatures, signer.device_id(), sig);
+    }
+
+    /// Adds (or replaces) the recovery key's signature.
+    pub fn cosign_recovery(&mut self, key: &RecoveryKey) {
+        let sig = key.sign(&self.signed_message());
+        insert_signature(&mut self.signatures, key.public().id(), sig);
     }
 
     /// `SHA-256("toyseal/v1/roster-hash" || body)`: names this version; the next one chains to it.
@@ -178,109 +354,57 @@ impl SignedRoster {
     /// The wire form.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = self.body.clone();
-        // Invariant: at most one signature per member of this or the previous version, and the
-        // verifier refuses more than 255; encoding a larger set is a programming error caught
-        // by decode on the other side.
-        out.push(self.signatures.len().min(255) as u8);
-        for (id, sig) in self.signatures.iter().take(255) {
-            out.extend_from_slice(id.as_bytes());
-            out.extend_from_slice(sig.as_bytes());
-        }
+        encode_signatures(&mut out, &self.signatures);
         out
     }
 
     /// Parses the wire form (structure only; see [`crate::Roster`] for trust).
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
-        let (fixed, rest) = bytes
-            .split_first_chunk::<FIXED>()
-            .ok_or(Error::Malformed("shorter than a roster header"))?;
-        if &fixed[0..8] != MAGIC {
-            return Err(Error::Malformed("not a roster (magic)"));
-        }
-        if fixed[8] != FORMAT {
-            return Err(Error::UnsupportedFormat(fixed[8]));
-        }
-        let family: [u8; 16] = fixed[9..25]
-            .try_into()
-            .map_err(|_| Error::Malformed("family"))?;
-        if family == [0; 16] {
-            return Err(Error::Malformed("zero family id"));
-        }
-        let version = u64::from_be_bytes(
-            fixed[25..33]
-                .try_into()
-                .map_err(|_| Error::Malformed("version"))?,
-        );
-        let previous: [u8; 32] = fixed[33..65]
-            .try_into()
-            .map_err(|_| Error::Malformed("previous hash"))?;
-        if version == 0 || (version == 1) != (previous == [0; 32]) {
-            return Err(Error::Malformed(
-                "version 1 has a zero previous hash, later ones not",
-            ));
-        }
-        let count = usize::from(fixed[65]);
+        let mut r = Reader(bytes);
+        r.preamble(MAGIC, FORMAT, "not a roster (magic)")?;
+        let family = FamilyId::from_bytes(r.array()?);
+        let version = u64::from_be_bytes(r.array()?);
+        let previous: [u8; 32] = r.array()?;
+        let count = usize::from(r.byte()?);
         if count == 0 || count > MAX_MEMBERS {
             return Err(Error::MemberCount {
                 count,
                 max: MAX_MEMBERS,
             });
         }
-        let (members_bytes, rest) = rest
-            .split_at_checked(count * PublicIdentity::LEN)
-            .ok_or(Error::Malformed("members truncated"))?;
-        let members = members_bytes
-            .chunks_exact(PublicIdentity::LEN)
-            .map(PublicIdentity::from_bytes)
-            .collect::<Result<Vec<_>, _>>()?;
-        if !members
-            .windows(2)
-            .all(|w| w[0].device_id() < w[1].device_id())
-        {
-            return Err(
-                if members
-                    .windows(2)
-                    .any(|w| w[0].device_id() == w[1].device_id())
-                {
-                    Error::DuplicateMember
-                } else {
-                    Error::NotCanonical
-                },
-            );
+        let members = (0..count)
+            .map(|_| Ok(PublicIdentity::from_bytes(r.take(PublicIdentity::LEN)?)?))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let recovery = match r.byte()? {
+            0 => None,
+            1 => Some(RecoveryPublicKey::from_bytes(r.array()?)?),
+            _ => return Err(Error::Malformed("at most one recovery key")),
+        };
+        let departed_count = usize::from(r.byte()?);
+        if departed_count > MAX_DEPARTED {
+            return Err(Error::Departure("more departed records than allowed"));
         }
-        if !members.iter().any(|m| m.role() == Role::Guardian) {
-            return Err(Error::NoGuardian);
-        }
-        let (&sig_count, sigs) = rest
-            .split_first()
-            .ok_or(Error::Malformed("no signature count"))?;
-        if sigs.len() != usize::from(sig_count) * SIG_ENTRY {
-            return Err(Error::Malformed("signature section length"));
-        }
-        if sig_count == 0 {
-            return Err(Error::Unauthorized("no signatures"));
-        }
-        let signatures = sigs
-            .chunks_exact(SIG_ENTRY)
-            .map(|e| {
-                let (id, sig) = e.split_at(16);
-                Ok((
-                    DeviceId::from_bytes(id.try_into().map_err(|_| Error::Malformed("signer"))?),
-                    Signature::from_bytes(sig.try_into().map_err(|_| Error::Malformed("sig"))?),
-                ))
+        let departed = (0..departed_count)
+            .map(|_| {
+                Ok(Departed {
+                    identity: PublicIdentity::from_bytes(r.take(PublicIdentity::LEN)?)?,
+                    last_sequence: u64::from_be_bytes(r.array()?),
+                })
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        if !signatures.windows(2).all(|w| w[0].0 < w[1].0) {
-            return Err(Error::NotCanonical);
-        }
-        let body_len = FIXED + count * PublicIdentity::LEN;
+        let body_len = bytes.len() - r.0.len();
+        let proposal = RosterProposal {
+            family,
+            version,
+            previous,
+            members,
+            recovery,
+            departed,
+        };
+        proposal.check()?;
+        let signatures = decode_signatures(r.0)?;
         Ok(Self {
-            proposal: RosterProposal {
-                family: FamilyId::from_bytes(family),
-                version,
-                previous,
-                members,
-            },
+            proposal,
             body: bytes
                 .get(..body_len)
                 .ok_or(Error::Malformed("body"))?
@@ -288,4 +412,95 @@ impl SignedRoster {
             signatures,
         })
     }
+}
+
+/// A bounds-checked cursor over input bytes.
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
+
+impl<'a> Reader<'a> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
+        let (head, rest) = self
+            .0
+            .split_at_checked(n)
+            .ok_or(Error::Malformed("truncated"))?;
+        self.0 = rest;
+        Ok(head)
+    }
+    /// `magic || format`: a wrong magic is `Malformed(not_this)`, another format
+    /// `UnsupportedFormat`.
+    pub(crate) fn preamble(
+        &mut self,
+        magic: &[u8; 8],
+        format: u8,
+        not_this: &'static str,
+    ) -> Result<(), Error> {
+        if self.take(8)? != magic {
+            return Err(Error::Malformed(not_this));
+        }
+        match self.byte()? {
+            f if f == format => Ok(()),
+            other => Err(Error::UnsupportedFormat(other)),
+        }
+    }
+    pub(crate) fn byte(&mut self) -> Result<u8, Error> {
+        let [b] = self.array::<1>()?;
+        Ok(b)
+    }
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+        let (head, rest) = self
+            .0
+            .split_first_chunk::<N>()
+            .ok_or(Error::Malformed("truncated"))?;
+        self.0 = rest;
+        Ok(*head)
+    }
+}
+
+pub(crate) fn insert_signature(
+    signatures: &mut Vec<(DeviceId, Signature)>,
+    id: DeviceId,
+    sig: Signature,
+) {
+    signatures.retain(|(s, _)| *s != id);
+    signatures.push((id, sig));
+    signatures.sort_by_key(|(id, _)| *id);
+}
+
+/// `s (1) || s × (signer id (16) || signature (64))`.
+pub(crate) fn encode_signatures(out: &mut Vec<u8>, signatures: &[(DeviceId, Signature)]) {
+    // Invariant: one signature per allowed signer (at most 2 × (MAX_MEMBERS + 1)); a larger
+    // set can only come from a caller co-signing with unrelated keys, and decode on the other
+    // side refuses what does not verify.
+    out.push(signatures.len().min(255) as u8);
+    for (id, sig) in signatures.iter().take(255) {
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(sig.as_bytes());
+    }
+}
+
+/// The signature section, which must end the input: at least one, strictly ascending ids.
+pub(crate) fn decode_signatures(bytes: &[u8]) -> Result<Vec<(DeviceId, Signature)>, Error> {
+    let (&count, sigs) = bytes
+        .split_first()
+        .ok_or(Error::Malformed("no signature count"))?;
+    if sigs.len() != usize::from(count) * SIG_ENTRY {
+        return Err(Error::Malformed("signature section length"));
+    }
+    if count == 0 {
+        return Err(Error::Unauthorized("no signatures"));
+    }
+    let signatures: Vec<(DeviceId, Signature)> = sigs
+        .chunks_exact(SIG_ENTRY)
+        .map(|e| {
+            let mut r = Reader(e);
+            Ok((
+                DeviceId::from_bytes(r.array()?),
+                Signature::from_bytes(r.array()?),
+            ))
+        })
+        .collect::<Result<_, Error>>()?;
+    if !signatures.windows(2).all(|w| w[0].0 < w[1].0) {
+        return Err(Error::NotCanonical);
+    }
+    Ok(signatures)
 }

@@ -2,10 +2,18 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod deletion;
 mod error;
 mod format;
+mod invitation;
+mod recovery;
 mod roster;
 
+pub use deletion::FamilyDeletion;
 pub use error::Error;
-pub use format::{MAX_MEMBERS, RosterProposal, SignedRoster};
-pub use roster::Roster;
+pub use format::{
+    Departed, MAX_DEPARTED, MAX_MEMBERS, MAX_RECOVERY_KEYS, RosterProposal, SignedRoster,
+};
+pub use invitation::{Anchor, ChainFollower, Invitation};
+pub use recovery::{RecoveryKey, RecoveryPublicKey};
+pub use roster::{Admission, Roster};

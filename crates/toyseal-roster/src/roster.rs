@@ -1,14 +1,19 @@
-//! A verified roster and the chain rules (docs/spec/roster.md §Rules):
+//! A verified roster and the chain rules (docs/spec/roster.md §3):
 //!
-//! - version 1: every signature verifies and comes from a member; at least one guardian
-//!   member (the founding guardian) and one toy member (the toy co-signs at pairing) signed;
-//! - version n + 1: same family, previous hash = hash of the verified version n, version
-//!   exactly n + 1; every signature verifies and comes from a member of version n or n + 1; at
-//!   least one guardian **of version n** signed. The server holds no member key, so it cannot
-//!   produce a version that adds itself; replaying an old version fails the version rule.
+//! - version 1: every member and the recovery key (if any) signed it — the founding guardian and
+//!   the toy among them;
+//! - version n + 1: same family, version exactly n + 1, previous hash = hash of version n;
+//!   every signature verifies and comes from a member or the recovery key of version n or
+//!   n + 1; a **quorum of version n** signed (two guardians, or a guardian and a toy, the
+//!   recovery key counting as a guardian); every member and recovery key that version n + 1
+//!   adds signed it (proof of possession); every device it removes is recorded as departed
+//!   and earlier departed records are carried over unchanged or dropped.
+//!
+//! The server holds no member key, so it cannot produce a version that adds itself; one stolen
+//! phone is one authority, never a quorum; replaying an old version fails the version rule.
 
-use crate::{Error, SignedRoster};
-use toyseal_core::{CryptoRng, DeviceId, DeviceIdentity, PublicIdentity, Role};
+use crate::{Departed, Error, FamilyDeletion, RecoveryPublicKey, RosterProposal, SignedRoster};
+use toyseal_core::{CryptoRng, DeviceId, DeviceIdentity, PublicIdentity, Role, Signature};
 use toyseal_envelope::{OpenOptions, Opened, SealOptions};
 
 /// A roster whose whole chain has been verified. Only the verification functions make one.
@@ -17,50 +22,173 @@ pub struct Roster {
     signed: SignedRoster,
 }
 
+/// Whether the family accepts an envelope from a sender at a sequence number
+/// ([`Roster::admission`], docs/spec/roster.md §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Admission {
+    /// The sender is a current member.
+    Member,
+    /// The sender was removed, and this envelope's sequence is at most the last one the
+    /// removal recorded: sealed before the removal, it stays openable.
+    DepartedEarlier {
+        /// The last sequence the family accepts from the departed device.
+        last_sequence: u64,
+    },
+    /// Not a member, and not a departed device's earlier envelope.
+    Refused,
+}
+
+impl Admission {
+    /// `Member` or `DepartedEarlier`.
+    pub fn is_admitted(self) -> bool {
+        !matches!(self, Admission::Refused)
+    }
+}
+
 fn find(members: &[PublicIdentity], id: DeviceId) -> Option<&PublicIdentity> {
     members.iter().find(|m| m.device_id() == id)
 }
 
-/// Checks every signature against `allowed` signers; returns the verified signers.
-fn verified_signers<'a>(
-    signed: &SignedRoster,
-    allowed: &[&'a [PublicIdentity]],
-) -> Result<Vec<&'a PublicIdentity>, Error> {
-    let msg = signed.signed_message();
-    signed
-        .signatures
+/// Who may have made a signature: a device, or a recovery key.
+#[derive(Clone, Copy)]
+enum Signer<'a> {
+    Device(&'a PublicIdentity),
+    Recovery(&'a RecoveryPublicKey),
+}
+
+impl Signer<'_> {
+    fn verify(&self, msg: &[u8], sig: &Signature) -> Result<(), Error> {
+        match self {
+            Signer::Device(d) => d.verify(msg, sig).map_err(|_| Error::Signature),
+            Signer::Recovery(r) => r.verify(msg, sig),
+        }
+    }
+}
+
+/// The signer with `id` among a version's members and recovery key.
+fn signer_in(p: &RosterProposal, id: DeviceId) -> Option<Signer<'_>> {
+    find(&p.members, id).map(Signer::Device).or_else(|| {
+        p.recovery
+            .as_ref()
+            .filter(|r| r.id() == id)
+            .map(Signer::Recovery)
+    })
+}
+
+/// Checks every signature against the members and recovery keys of `allowed` versions;
+/// returns the (distinct, ascending) ids that verified. One bad or foreign signature refuses
+/// the whole statement.
+fn verified_signers(
+    signatures: &[(DeviceId, Signature)],
+    msg: &[u8],
+    allowed: &[&RosterProposal],
+) -> Result<Vec<DeviceId>, Error> {
+    signatures
         .iter()
         .map(|(id, sig)| {
             let who = allowed
                 .iter()
-                .find_map(|set| find(set, *id))
+                .find_map(|p| signer_in(p, *id))
                 .ok_or(Error::Signature)?;
-            who.verify(&msg, sig).map_err(|_| Error::Signature)?;
-            Ok(who)
+            who.verify(msg, sig)?;
+            Ok(*id)
         })
         .collect()
+}
+
+/// §3.3: two distinct authorities of `version` signed, at least one a guardian or the recovery
+/// key (two guardians; a guardian and the recovery key; a guardian or the recovery key and a
+/// toy). Two toys are not a quorum; one stolen phone is one authority.
+fn quorum(version: &RosterProposal, signers: &[DeviceId]) -> bool {
+    let (mut guardians, mut toys) = (0usize, 0usize);
+    for id in signers {
+        match signer_in(version, *id) {
+            Some(Signer::Recovery(_)) => guardians += 1,
+            Some(Signer::Device(d)) if d.role() == Role::Guardian => guardians += 1,
+            Some(Signer::Device(d)) if d.role() == Role::Toy => toys += 1,
+            _ => {}
+        }
+    }
+    guardians >= 2 || (guardians >= 1 && toys >= 1)
+}
+
+/// §3.4: every member and recovery key `next` adds to `current` (or, for version 1, every one)
+/// signed it.
+fn possession_proved(
+    current: Option<&RosterProposal>,
+    next: &RosterProposal,
+    signers: &[DeviceId],
+) -> bool {
+    let new_members = next
+        .members
+        .iter()
+        .filter(|m| current.is_none_or(|c| find(&c.members, m.device_id()).is_none()))
+        .map(PublicIdentity::device_id);
+    let new_recovery = next
+        .recovery
+        .filter(|r| current.is_none_or(|c| c.recovery != Some(*r)))
+        .map(|r| r.id());
+    new_members
+        .chain(new_recovery)
+        .all(|id| signers.contains(&id))
+}
+
+/// §3.5: the departed records of `next` are exactly the devices it removes (with any last
+/// sequence) plus records carried unchanged from `current` (some may be dropped).
+fn departures_recorded(current: &RosterProposal, next: &RosterProposal) -> Result<(), Error> {
+    let in_next = |id: DeviceId| find(&next.members, id).is_some();
+    let record = |id: DeviceId| next.departed.iter().find(|d| d.identity.device_id() == id);
+    for removed in current.members.iter().filter(|m| !in_next(m.device_id())) {
+        if record(removed.device_id()).is_none() {
+            return Err(Error::Departure(
+                "a removed device is not recorded as departed",
+            ));
+        }
+    }
+    for d in &next.departed {
+        let id = d.identity.device_id();
+        let removed_now = find(&current.members, id).is_some();
+        let carried = current.departed.iter().any(|c| c == d);
+        if !removed_now && !carried {
+            return Err(Error::Departure(
+                "a departed record is neither a removal of this version nor carried unchanged",
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Roster {
     /// Verifies a founding (version 1) roster.
     pub fn verify_founding(signed: SignedRoster) -> Result<Self, Error> {
         let p = &signed.proposal;
+        // A locally built version has not been through `decode`: check its structure too.
+        p.check()?;
         if p.version != 1 {
             return Err(Error::NotNextVersion {
                 current: 0,
                 got: p.version,
             });
         }
-        let signers = verified_signers(&signed, &[&p.members])?;
-        if !signers.iter().any(|s| s.role() == Role::Guardian) {
+        let signers = verified_signers(&signed.signatures, &signed.signed_message(), &[p])?;
+        let signed_by = |role| {
+            signers
+                .iter()
+                .any(|id| find(&p.members, *id).is_some_and(|m| m.role() == role))
+        };
+        if !signed_by(Role::Guardian) {
             return Err(Error::Unauthorized(
                 "version 1 must be signed by its founding guardian",
             ));
         }
-        if !signers.iter().any(|s| s.role() == Role::Toy) {
+        if !signed_by(Role::Toy) {
             return Err(Error::Unauthorized(
                 "version 1 must be co-signed by the toy",
             ));
+        }
+        if !possession_proved(None, p, &signers) {
+            return Err(Error::ProofOfPossession);
         }
         Ok(Self { signed })
     }
@@ -69,6 +197,7 @@ impl Roster {
     pub fn verify_next(&self, next: SignedRoster) -> Result<Self, Error> {
         let cur = &self.signed.proposal;
         let p = &next.proposal;
+        p.check()?;
         if p.family != cur.family {
             return Err(Error::WrongFamily);
         }
@@ -81,14 +210,16 @@ impl Roster {
         if p.previous != self.signed.hash() {
             return Err(Error::BrokenChain);
         }
-        let signers = verified_signers(&next, &[&cur.members, &p.members])?;
-        let by_previous_guardian = signers
-            .iter()
-            .any(|s| s.role() == Role::Guardian && find(&cur.members, s.device_id()).is_some());
-        if !by_previous_guardian {
+        let signers = verified_signers(&next.signatures, &next.signed_message(), &[cur, p])?;
+        departures_recorded(cur, p)?;
+        if !quorum(cur, &signers) {
             return Err(Error::Unauthorized(
-                "a new version must be signed by a guardian of the previous one",
+                "a new version needs two guardians of the previous one, or one and the toy \
+                 (the recovery key counts as a guardian)",
             ));
+        }
+        if !possession_proved(Some(cur), p, &signers) {
+            return Err(Error::ProofOfPossession);
         }
         Ok(Self { signed: next })
     }
@@ -111,6 +242,62 @@ impl Roster {
             current = current.verify_next(next.clone())?;
         }
         Ok(current)
+    }
+
+    /// Verifies a family deletion against this (current) version: same family, decided under
+    /// this very version, every signature from a member or the recovery key of this version,
+    /// and a quorum (§5) — the same rule as a membership change.
+    pub fn verify_deletion(&self, deletion: &FamilyDeletion) -> Result<(), Error> {
+        if deletion.family != self.family() {
+            return Err(Error::WrongFamily);
+        }
+        if deletion.roster_hash != self.signed.hash() {
+            return Err(Error::NotCurrentRoster);
+        }
+        let cur = &self.signed.proposal;
+        let signers = verified_signers(&deletion.signatures, &deletion.signed_message(), &[cur])?;
+        if !quorum(cur, &signers) {
+            return Err(Error::Unauthorized(
+                "deleting a family needs two guardians, or one and the toy \
+                 (the recovery key counts as a guardian)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether this version's signatures already make a quorum of `self` for a change: lets a
+    /// phone tell the user whose co-signature is still missing.
+    pub fn has_quorum(&self, next: &SignedRoster) -> bool {
+        let msg = next.signed_message();
+        let signers: Vec<DeviceId> = next
+            .signatures
+            .iter()
+            .filter(|(id, sig)| {
+                signer_in(&self.signed.proposal, *id).is_some_and(|s| s.verify(&msg, sig).is_ok())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        quorum(&self.signed.proposal, &signers)
+    }
+
+    /// Whether the family accepts an envelope from `sender` with sender sequence `sequence`
+    /// (§4): a current member always; a departed device only for `sequence` at most the last
+    /// sequence its removal recorded; anyone else never.
+    pub fn admission(&self, sender: &PublicIdentity, sequence: u64) -> Admission {
+        if self.contains(sender) {
+            return Admission::Member;
+        }
+        match self.departed().iter().find(|d| &d.identity == sender) {
+            Some(d) if sequence <= d.last_sequence => Admission::DepartedEarlier {
+                last_sequence: d.last_sequence,
+            },
+            _ => Admission::Refused,
+        }
+    }
+
+    /// [`Roster::admission`] as a yes/no.
+    pub fn admits_sender(&self, sender: &PublicIdentity, sequence: u64) -> bool {
+        self.admission(sender, sequence).is_admitted()
     }
 
     /// The signed form.
@@ -140,6 +327,14 @@ impl Roster {
     /// Members with the guardian role.
     pub fn guardians(&self) -> impl Iterator<Item = &PublicIdentity> {
         self.members().iter().filter(|m| m.role() == Role::Guardian)
+    }
+    /// The family's recovery key, if it enrolled one.
+    pub fn recovery_key(&self) -> Option<&RecoveryPublicKey> {
+        self.signed.proposal.recovery.as_ref()
+    }
+    /// Devices removed from the family, with the last sequence accepted from each.
+    pub fn departed(&self) -> &[Departed] {
+        &self.signed.proposal.departed
     }
 
     /// Seals `content` from `sender` to every other member of this roster, recording the family

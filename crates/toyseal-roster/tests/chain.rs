@@ -1,5 +1,7 @@
-//! Roster chain rules, and the threats they answer: T43 (the server appends its own key, or
-//! replays an old version) and T44 (a removed phone cannot open what is sealed after removal).
+//! Roster chain rules, and the threats they answer: T17 (a stolen phone cannot take the family
+//! over), T43 (the server appends its own key, or replays an old version), T44 (a removed phone
+//! cannot open what is sealed after removal) and the roster half of T52 (a removed device's
+//! earlier envelopes stay admitted, later ones do not).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chacha20::ChaCha20Rng;
@@ -35,20 +37,38 @@ fn ids(list: &[&DeviceIdentity]) -> Vec<PublicIdentity> {
     list.iter().map(|d| d.public().clone()).collect()
 }
 
-/// v1 {mum, toy}; v2 {mum, toy, dad}; v3 {mum, toy} (dad's phone removed).
+fn signed_by(p: RosterProposal, signers: &[&DeviceIdentity]) -> SignedRoster {
+    let (first, rest) = signers.split_first().unwrap();
+    let mut s = p.sign(first);
+    for d in rest {
+        s.cosign(d);
+    }
+    s
+}
+
+/// Dad's phone had sealed up to sequence 7 when it was removed.
+const DAD_LAST: u64 = 7;
+
+/// v1 {mum, toy}; v2 {mum, toy, dad} (mum + toy, dad proves possession); v3 {mum, toy} (dad's
+/// phone removed by mum + dad, his last sequence recorded).
 fn chain(f: &Family) -> Vec<SignedRoster> {
-    let mut v1 = RosterProposal::founding(f.id, ids(&[&f.mum, &f.toy]))
-        .unwrap()
-        .sign(&f.mum);
-    v1.cosign(&f.toy);
+    let v1 = signed_by(
+        RosterProposal::founding(f.id, ids(&[&f.mum, &f.toy])).unwrap(),
+        &[&f.mum, &f.toy],
+    );
     let r1 = Roster::verify_founding(v1.clone()).unwrap();
-    let v2 = RosterProposal::next(&r1, ids(&[&f.mum, &f.toy, &f.dad]))
-        .unwrap()
-        .sign(&f.mum);
+    let v2 = signed_by(
+        RosterProposal::next(&r1, ids(&[&f.mum, &f.toy, &f.dad])).unwrap(),
+        &[&f.mum, &f.toy, &f.dad],
+    );
     let r2 = r1.verify_next(v2.clone()).unwrap();
-    let v3 = RosterProposal::next(&r2, ids(&[&f.mum, &f.toy]))
-        .unwrap()
-        .sign(&f.dad);
+    let v3 = signed_by(
+        RosterProposal::next(&r2, ids(&[&f.mum, &f.toy]))
+            .unwrap()
+            .with_last_sequence(f.dad.device_id(), DAD_LAST)
+            .unwrap(),
+        &[&f.mum, &f.dad],
+    );
     vec![v1, v2, v3]
 }
 
@@ -141,7 +161,21 @@ fn t43_server_cannot_add_itself_or_replay_an_old_version() {
         .unwrap()
         .sign(&f.mum);
     assert!(current.verify_next(fork).is_err());
-    // 6. The toy and the phones agree: the current roster is still v3 without the server.
+    // 6. It enrols a recovery key of its own, signing with it and its device key: neither is
+    //    an authority of v3.
+    let mut rng = ChaCha20Rng::from_seed([5; 32]);
+    let servers_recovery = RecoveryKey::generate(&mut rng).unwrap();
+    let mut evil = RosterProposal::next(&current, ids(&[&f.mum, &f.toy, &f.server]))
+        .unwrap()
+        .with_recovery_key(Some(*servers_recovery.public()))
+        .unwrap()
+        .sign(&f.server);
+    evil.cosign_recovery(&servers_recovery);
+    assert!(matches!(
+        current.verify_next(evil),
+        Err(Error::Unauthorized(_))
+    ));
+    // 7. The toy and the phones agree: the current roster is still v3 without the server.
     assert!(!current.contains(f.server.public()));
 }
 
@@ -150,19 +184,23 @@ fn removed_guardian_cannot_sign_later_versions() {
     let f = family();
     let c = chain(&f);
     let current = Roster::verify_chain(&c).unwrap();
-    // Dad was removed in v3: his signature alone cannot make v4 (gran added).
-    let v4 = RosterProposal::next(&current, ids(&[&f.mum, &f.toy, &f.gran]))
-        .unwrap()
-        .sign(&f.dad);
-    assert!(current.verify_next(v4).is_err());
-    let v4 = RosterProposal::next(&current, ids(&[&f.mum, &f.toy, &f.gran]))
-        .unwrap()
-        .sign(&f.mum);
+    // Dad was removed in v3: he may not even sign v4, and without him the toy and the newcomer
+    // are no quorum.
+    let p4 = || RosterProposal::next(&current, ids(&[&f.mum, &f.toy, &f.gran])).unwrap();
+    assert!(matches!(
+        current.verify_next(signed_by(p4(), &[&f.dad, &f.toy, &f.gran])),
+        Err(Error::Signature)
+    ));
+    assert!(matches!(
+        current.verify_next(signed_by(p4(), &[&f.toy, &f.gran])),
+        Err(Error::Unauthorized(_))
+    ));
+    let v4 = signed_by(p4(), &[&f.mum, &f.toy, &f.gran]);
     assert_eq!(current.verify_next(v4).unwrap().version(), 4);
 }
 
 #[test]
-fn t44_removed_phone_cannot_open_messages_sealed_after_removal() {
+fn t44_removed_phone_cannot_open_later_messages() {
     let mut f = family();
     let c = chain(&f);
     let v2 = Roster::verify_chain(&c[..2]).unwrap();
@@ -204,6 +242,10 @@ fn t44_removed_phone_cannot_open_messages_sealed_after_removal() {
         )
         .is_err()
     );
+    // The removal recorded dad's last sequence: what he sealed up to it stays admitted for the
+    // family, anything later (sealed with his still-valid key after removal) is refused.
+    assert!(v3.admits_sender(f.dad.public(), DAD_LAST));
+    assert!(!v3.admits_sender(f.dad.public(), DAD_LAST + 1));
     // Mum still can; the header names family and roster version 3.
     let (content, opened) = v3.open(&f.mum, &after, OpenOptions::default()).unwrap();
     assert_eq!(content, b"sealed after dad's phone was removed");
@@ -229,9 +271,320 @@ fn decode_rejects_malformed_input() {
         Err(Error::Malformed(_))
     ));
     let mut bad_format = good;
-    bad_format[8] = 2;
+    bad_format[8] = 1;
     assert!(matches!(
         SignedRoster::decode(&bad_format),
-        Err(Error::UnsupportedFormat(2))
+        Err(Error::UnsupportedFormat(1))
     ));
+}
+
+/// v1 {mum, toy}; v2 {mum, dad, toy}: a family with two guardians.
+fn two_guardians(f: &Family) -> (Vec<SignedRoster>, Roster) {
+    let c = chain(f);
+    let r2 = Roster::verify_chain(&c[..2]).unwrap();
+    (c[..2].to_vec(), r2)
+}
+
+#[test]
+fn t17_stolen_phone_cannot_take_over() {
+    let f = family();
+    let (_, r2) = two_guardians(&f);
+    // The thief holds dad's phone (dad's key) and its own device.
+    let thief = &f.server;
+    // 1. Remove mum (the other guardian), signed with dad's key alone — and with the thief's
+    //    own device "proving possession" of nothing that counts.
+    let remove_mum = RosterProposal::next(&r2, ids(&[&f.dad, &f.toy])).unwrap();
+    assert!(matches!(
+        r2.verify_next(signed_by(remove_mum.clone(), &[&f.dad])),
+        Err(Error::Unauthorized(_))
+    ));
+    // 2. Add a device of its own (it proves possession, but that is no authority).
+    let add_thief = RosterProposal::next(&r2, ids(&[&f.mum, &f.dad, &f.toy, thief])).unwrap();
+    assert!(matches!(
+        r2.verify_next(signed_by(add_thief.clone(), &[&f.dad, thief])),
+        Err(Error::Unauthorized(_))
+    ));
+    // 3. Replace itself as the toy: a fresh "toy" key of its own, added and signing, is not a
+    //    toy of version 2.
+    let fake_toy = DeviceIdentity::generate(Role::Toy, &mut ChaCha20Rng::from_seed([3; 32]));
+    let swap_toy = RosterProposal::next(&r2, ids(&[&f.dad, &fake_toy])).unwrap();
+    assert!(matches!(
+        r2.verify_next(signed_by(swap_toy, &[&f.dad, &fake_toy])),
+        Err(Error::Unauthorized(_))
+    ));
+    // 4. Delete the family.
+    let mut deletion = FamilyDeletion::new(&r2);
+    deletion.cosign(&f.dad);
+    let deletion = FamilyDeletion::decode(&deletion.encode()).unwrap();
+    assert!(matches!(
+        r2.verify_deletion(&deletion),
+        Err(Error::Unauthorized(_))
+    ));
+    // The family keeps control: mum and the toy (physical presence) remove the stolen phone.
+    let remove_dad = RosterProposal::next(&r2, ids(&[&f.mum, &f.toy])).unwrap();
+    let r3 = r2
+        .verify_next(signed_by(remove_dad, &[&f.mum, &f.toy]))
+        .unwrap();
+    assert!(!r3.contains(f.dad.public()));
+    // ...after which the thief's whole toolbox is void: dad is no authority of version 3.
+    let readd = RosterProposal::next(&r3, ids(&[&f.mum, &f.toy, &f.dad])).unwrap();
+    assert!(r3.verify_next(signed_by(readd, &[&f.dad, &f.toy])).is_err());
+    let mut deletion = FamilyDeletion::new(&r3);
+    deletion.cosign(&f.dad);
+    deletion.cosign(&f.toy);
+    assert!(matches!(
+        r3.verify_deletion(&deletion),
+        Err(Error::Signature)
+    ));
+    // The real family deletes with its quorum (mum + toy).
+    let mut deletion = FamilyDeletion::new(&r3);
+    deletion.cosign(&f.mum);
+    deletion.cosign(&f.toy);
+    r3.verify_deletion(&deletion).unwrap();
+    // A statement decided under version 2 does not count at version 3.
+    let mut stale = FamilyDeletion::new(&r2);
+    stale.cosign(&f.mum);
+    stale.cosign(&f.dad);
+    assert!(matches!(
+        r3.verify_deletion(&stale),
+        Err(Error::NotCurrentRoster)
+    ));
+}
+
+#[test]
+fn quorums_that_count() {
+    let f = family();
+    let (_, r2) = two_guardians(&f);
+    let p = || RosterProposal::next(&r2, ids(&[&f.mum, &f.dad, &f.toy, &f.gran])).unwrap();
+    // Two guardians; a guardian and the toy: yes (gran proves possession).
+    for signers in [[&f.mum, &f.dad], [&f.dad, &f.toy], [&f.mum, &f.toy]] {
+        let mut s = signed_by(p(), &signers);
+        s.cosign(&f.gran);
+        assert!(r2.has_quorum(&s));
+        r2.verify_next(s).unwrap();
+    }
+    // The toy and the new member only: no.
+    assert!(matches!(
+        r2.verify_next(signed_by(p(), &[&f.toy, &f.gran])),
+        Err(Error::Unauthorized(_))
+    ));
+    // Two guardians, but gran does not prove possession of her key.
+    assert!(matches!(
+        r2.verify_next(signed_by(p(), &[&f.mum, &f.dad])),
+        Err(Error::ProofOfPossession)
+    ));
+    // Two toys are not a quorum.
+    let mut rng = ChaCha20Rng::from_seed([4; 32]);
+    let toy2 = DeviceIdentity::generate(Role::Toy, &mut rng);
+    let r3 = r2
+        .verify_next(signed_by(
+            RosterProposal::next(&r2, ids(&[&f.mum, &f.dad, &f.toy, &toy2])).unwrap(),
+            &[&f.mum, &f.dad, &toy2],
+        ))
+        .unwrap();
+    let p4 = RosterProposal::next(&r3, ids(&[&f.mum, &f.toy, &toy2])).unwrap();
+    assert!(matches!(
+        r3.verify_next(signed_by(p4, &[&f.toy, &toy2])),
+        Err(Error::Unauthorized(_))
+    ));
+}
+
+#[test]
+fn recovery_key_is_a_second_authority() {
+    let mut f = family();
+    let recovery = RecoveryKey::generate(&mut f.rng).unwrap();
+    // Founding with a recovery key: it proves possession like every founding member.
+    let p1 = RosterProposal::founding(f.id, ids(&[&f.mum, &f.toy]))
+        .unwrap()
+        .with_recovery_key(Some(*recovery.public()))
+        .unwrap();
+    assert!(matches!(
+        Roster::verify_founding(signed_by(p1.clone(), &[&f.mum, &f.toy])),
+        Err(Error::ProofOfPossession)
+    ));
+    let mut v1 = signed_by(p1, &[&f.mum, &f.toy]);
+    v1.cosign_recovery(&recovery);
+    let r1 = Roster::verify_founding(SignedRoster::decode(&v1.encode()).unwrap()).unwrap();
+    assert_eq!(r1.recovery_key(), Some(recovery.public()));
+    // The recovery key is no member: it is never a recipient.
+    assert_eq!(r1.members().len(), 2);
+    // Mum's phone alone: no. Mum + the printed recovery key: yes (the toy is away).
+    let p2 = || RosterProposal::next(&r1, ids(&[&f.mum, &f.toy, &f.dad])).unwrap();
+    assert!(r1.verify_next(signed_by(p2(), &[&f.mum, &f.dad])).is_err());
+    let mut v2 = signed_by(p2(), &[&f.mum, &f.dad]);
+    v2.cosign_recovery(&recovery);
+    let r2 = r1.verify_next(v2).unwrap();
+    assert_eq!(r2.recovery_key(), Some(recovery.public()));
+    // Mum's phone lost: the recovery key and the toy remove it.
+    let printed = recovery.export_printable().unwrap();
+    let from_paper = RecoveryKey::from_printable(&printed).unwrap();
+    let p3 = RosterProposal::next(&r2, ids(&[&f.dad, &f.toy])).unwrap();
+    let mut v3 = p3.sign_with_recovery(&from_paper);
+    v3.cosign(&f.toy);
+    let r3 = r2.verify_next(v3).unwrap();
+    // The recovery key alone, or a stranger's "recovery key": no.
+    let p4 = RosterProposal::next(&r3, ids(&[&f.dad, &f.toy, &f.gran])).unwrap();
+    let mut alone = p4.clone().sign_with_recovery(&recovery);
+    alone.cosign(&f.gran);
+    assert!(matches!(r3.verify_next(alone), Err(Error::Unauthorized(_))));
+    let stranger = RecoveryKey::generate(&mut f.rng).unwrap();
+    let mut forged = p4.sign_with_recovery(&stranger);
+    forged.cosign(&f.toy);
+    forged.cosign(&f.gran);
+    assert!(matches!(r3.verify_next(forged), Err(Error::Signature)));
+    // A family deletion with dad + the recovery key.
+    let mut deletion = FamilyDeletion::new(&r3);
+    deletion.cosign(&f.dad);
+    deletion.cosign_recovery(&recovery);
+    r3.verify_deletion(&FamilyDeletion::decode(&deletion.encode()).unwrap())
+        .unwrap();
+    // Replacing the recovery key: the new one proves possession.
+    let new_key = RecoveryKey::generate(&mut f.rng).unwrap();
+    let p4 = RosterProposal::next(&r3, ids(&[&f.dad, &f.toy]))
+        .unwrap()
+        .with_recovery_key(Some(*new_key.public()))
+        .unwrap();
+    assert!(matches!(
+        r3.verify_next(signed_by(p4.clone(), &[&f.dad, &f.toy])),
+        Err(Error::ProofOfPossession)
+    ));
+    let mut v4 = signed_by(p4, &[&f.dad, &f.toy]);
+    v4.cosign_recovery(&new_key);
+    r3.verify_next(v4).unwrap();
+}
+
+#[test]
+fn a_family_that_could_never_change_again_is_refused() {
+    let f = family();
+    let (_, r2) = two_guardians(&f);
+    // {mum} alone: one guardian, no toy, no recovery key.
+    assert!(matches!(
+        RosterProposal::next(&r2, ids(&[&f.mum])),
+        Err(Error::Ungovernable)
+    ));
+    // Two guardians and no toy is fine.
+    RosterProposal::next(&r2, ids(&[&f.mum, &f.dad])).unwrap();
+}
+
+#[test]
+fn removals_are_recorded_and_carried() {
+    let f = family();
+    let c = chain(&f);
+    let r3 = Roster::verify_chain(&c).unwrap();
+    assert_eq!(r3.departed().len(), 1);
+    assert_eq!(r3.departed()[0].identity(), f.dad.public());
+    assert_eq!(r3.departed()[0].last_sequence(), DAD_LAST);
+    // Carried over to v4 unchanged...
+    let p4 = || RosterProposal::next(&r3, ids(&[&f.mum, &f.toy, &f.gran])).unwrap();
+    let r4 = r3
+        .verify_next(signed_by(p4(), &[&f.mum, &f.toy, &f.gran]))
+        .unwrap();
+    assert_eq!(r4.departed(), r3.departed());
+    // ...and never raised later (the server or a guardian cannot re-open later envelopes).
+    let raised = p4().with_last_sequence(f.dad.device_id(), 1000).unwrap();
+    assert!(matches!(
+        r3.verify_next(signed_by(raised, &[&f.mum, &f.toy, &f.gran])),
+        Err(Error::Departure(_))
+    ));
+    // A removal without its record is refused.
+    let r2 = Roster::verify_chain(&c[..2]).unwrap();
+    let unrecorded = RosterProposal::next(&r2, ids(&[&f.mum, &f.toy]))
+        .unwrap()
+        .forget_departed(f.dad.device_id());
+    assert!(matches!(
+        r2.verify_next(signed_by(unrecorded, &[&f.mum, &f.toy])),
+        Err(Error::Departure(_))
+    ));
+    // Dropping an old record later is allowed (the family gives those envelopes up).
+    let forget = p4().forget_departed(f.dad.device_id());
+    let r4 = r3
+        .verify_next(signed_by(forget, &[&f.mum, &f.toy, &f.gran]))
+        .unwrap();
+    assert!(r4.departed().is_empty());
+    assert!(!r4.admits_sender(f.dad.public(), 1));
+    // Re-adding a departed device removes its record (it proves possession again).
+    let readd = RosterProposal::next(&r3, ids(&[&f.mum, &f.toy, &f.dad])).unwrap();
+    assert!(readd.departed().is_empty());
+    let r4 = r3
+        .verify_next(signed_by(readd, &[&f.mum, &f.toy, &f.dad]))
+        .unwrap();
+    assert_eq!(r4.admission(f.dad.public(), 10_000), Admission::Member);
+}
+
+#[test]
+fn t52_removed_device_earlier_envelopes_admitted_later_ones_not() {
+    let f = family();
+    let c = chain(&f);
+    let r2 = Roster::verify_chain(&c[..2]).unwrap();
+    let r3 = Roster::verify_chain(&c).unwrap();
+    // Before the removal dad's phone is a member at any sequence.
+    assert_eq!(r2.admission(f.dad.public(), 1), Admission::Member);
+    assert_eq!(
+        r2.admission(f.dad.public(), DAD_LAST + 1),
+        Admission::Member
+    );
+    // After it: up to the recorded last sequence yes, beyond it no.
+    for seq in [0, 1, DAD_LAST] {
+        assert_eq!(
+            r3.admission(f.dad.public(), seq),
+            Admission::DepartedEarlier {
+                last_sequence: DAD_LAST
+            }
+        );
+        assert!(r3.admits_sender(f.dad.public(), seq));
+    }
+    for seq in [DAD_LAST + 1, u64::MAX] {
+        assert_eq!(r3.admission(f.dad.public(), seq), Admission::Refused);
+        assert!(!r3.admits_sender(f.dad.public(), seq));
+    }
+    // Current members are admitted; strangers, and a key that shares only dad's device role,
+    // are not.
+    assert!(r3.admits_sender(f.mum.public(), 1));
+    assert!(!r3.admits_sender(f.gran.public(), 0));
+    assert!(!r3.admits_sender(f.server.public(), 0));
+}
+
+#[test]
+fn departed_records_are_bounded_and_old_ones_can_be_forgotten() {
+    let f = family();
+    let (_, mut r) = two_guardians(&f);
+    let mut rng = ChaCha20Rng::from_seed([6; 32]);
+    // Add 20 devices, remove them, twice: 1 + 20 + 20 records would exceed the limit.
+    for _ in 0..2 {
+        let extra: Vec<DeviceIdentity> = (0..20)
+            .map(|_| DeviceIdentity::generate(Role::Toy, &mut rng))
+            .collect();
+        let mut members = ids(&[&f.mum, &f.dad, &f.toy]);
+        members.extend(extra.iter().map(|d| d.public().clone()));
+        let mut signers: Vec<&DeviceIdentity> = vec![&f.mum, &f.dad];
+        signers.extend(extra.iter());
+        r = r
+            .verify_next(signed_by(
+                RosterProposal::next(&r, members).unwrap(),
+                &signers,
+            ))
+            .unwrap();
+        let p = RosterProposal::next(&r, ids(&[&f.mum, &f.dad, &f.toy])).unwrap();
+        if p.departed().len() <= MAX_DEPARTED {
+            r = r.verify_next(signed_by(p, &[&f.mum, &f.dad])).unwrap();
+            continue;
+        }
+        // Over the limit: refused as it is, accepted once old records are forgotten.
+        assert!(matches!(
+            r.verify_next(signed_by(p.clone(), &[&f.mum, &f.dad])),
+            Err(Error::Departure(_))
+        ));
+        let old: Vec<_> = r
+            .departed()
+            .iter()
+            .map(|d| d.identity().device_id())
+            .collect();
+        let trimmed = old.into_iter().fold(p, |p, id| p.forget_departed(id));
+        assert_eq!(trimmed.departed().len(), 20);
+        r = r
+            .verify_next(signed_by(trimmed, &[&f.mum, &f.dad]))
+            .unwrap();
+    }
+    assert_eq!(r.departed().len(), 20);
+    assert!(SignedRoster::decode(&r.signed().encode()).is_ok());
 }

@@ -20,15 +20,23 @@ struct Device {
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
 struct Case {
+    /// "roster": verify `candidate` after `chain`; "deletion": verify the deletion statement
+    /// `candidate` against `chain`'s last version; "admission": `candidate` is a sender's
+    /// public identity (hex) and `sequence` its envelope sequence, checked against the chain;
+    /// "anchored": `candidate` is an invitation's text (hex of its UTF-8) and `chain` the whole
+    /// chain a server hands the invited device, which must pass through the anchor.
+    kind: String,
     name: String,
     description: String,
     /// Hex rosters: the verified chain before the candidate (may be empty).
     chain: Vec<String>,
-    /// Hex roster to check against the chain's last version (or as version 1).
+    /// Hex roster, deletion statement or public identity.
     candidate: String,
-    /// Hash of the candidate body (hex), when it decodes.
+    /// Hash of the candidate roster body (hex), when it decodes.
     candidate_hash: Option<String>,
-    /// "ok" or the error name.
+    /// The sender sequence ("admission" cases).
+    sequence: Option<u64>,
+    /// "ok", the error name, or for "admission" `Member` / `DepartedEarlier` / `Refused`.
     expect: String,
 }
 
@@ -36,7 +44,16 @@ struct Case {
 struct File {
     comment: String,
     devices: Vec<Device>,
+    /// The family's recovery key, printed form (secret, published on purpose) and public key.
+    recovery_key: RecoveryVector,
     cases: Vec<Case>,
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct RecoveryVector {
+    printable: String,
+    public_key: String,
+    signer_id: String,
 }
 
 fn err_name(e: &Error) -> &'static str {
@@ -49,6 +66,12 @@ fn err_name(e: &Error) -> &'static str {
         Error::NoGuardian => "NoGuardian",
         Error::Signature => "Signature",
         Error::Unauthorized(_) => "Unauthorized",
+        Error::ProofOfPossession => "ProofOfPossession",
+        Error::Departure(_) => "Departure",
+        Error::Ungovernable => "Ungovernable",
+        Error::RecoveryKey(_) => "RecoveryKey",
+        Error::NotCurrentRoster => "NotCurrentRoster",
+        Error::NotAnchored => "NotAnchored",
         Error::WrongFamily => "WrongFamily",
         Error::NotNextVersion { .. } => "NotNextVersion",
         Error::BrokenChain => "BrokenChain",
@@ -56,22 +79,113 @@ fn err_name(e: &Error) -> &'static str {
     }
 }
 
-fn check(chain: &[Vec<u8>], candidate: &[u8]) -> Result<u64, Error> {
+fn verified(chain: &[Vec<u8>]) -> Roster {
     let chain: Vec<SignedRoster> = chain
         .iter()
         .map(|b| SignedRoster::decode(b).unwrap())
         .collect();
-    let cand = SignedRoster::decode(candidate)?;
-    if chain.is_empty() {
-        return Roster::verify_founding(cand).map(|r| r.version());
-    }
-    Roster::verify_chain(&chain)?
-        .verify_next(cand)
-        .map(|r| r.version())
+    Roster::verify_chain(&chain).unwrap()
 }
 
-/// (name, description, chain before the candidate, candidate)
-type RawCase = (String, String, Vec<Vec<u8>>, Vec<u8>);
+fn check(kind: &str, chain: &[Vec<u8>], candidate: &[u8], sequence: Option<u64>) -> String {
+    let outcome = match kind {
+        "roster" => SignedRoster::decode(candidate).and_then(|cand| {
+            if chain.is_empty() {
+                Roster::verify_founding(cand).map(drop)
+            } else {
+                verified(chain).verify_next(cand).map(drop)
+            }
+        }),
+        "deletion" => {
+            FamilyDeletion::decode(candidate).and_then(|d| verified(chain).verify_deletion(&d))
+        }
+        "anchored" => {
+            let text = std::str::from_utf8(candidate).unwrap();
+            text.parse::<Invitation>().and_then(|inv| {
+                let chain: Vec<SignedRoster> = chain
+                    .iter()
+                    .map(|b| SignedRoster::decode(b))
+                    .collect::<Result<_, _>>()?;
+                Roster::verify_anchored_chain(&chain, inv.anchor()).map(drop)
+            })
+        }
+        "admission" => {
+            let sender = PublicIdentity::from_bytes(candidate).unwrap();
+            return match verified(chain).admission(&sender, sequence.unwrap()) {
+                Admission::Member => "Member",
+                Admission::DepartedEarlier { .. } => "DepartedEarlier",
+                Admission::Refused => "Refused",
+                _ => "Other",
+            }
+            .into();
+        }
+        other => panic!("unknown case kind {other}"),
+    };
+    match outcome {
+        Ok(()) => "ok".into(),
+        Err(e) => err_name(&e).into(),
+    }
+}
+
+/// A roster body assembled by hand (for structurally invalid versions the API refuses to
+/// build), followed by one all-zero signature from `signer`.
+fn raw_roster(
+    family: FamilyId,
+    version: u64,
+    previous: [u8; 32],
+    members: &[&DeviceIdentity],
+    recovery: Option<[u8; 32]>,
+    signer: &DeviceIdentity,
+) -> Vec<u8> {
+    let mut members: Vec<PublicIdentity> = members.iter().map(|d| d.public().clone()).collect();
+    members.sort_by_key(PublicIdentity::device_id);
+    let mut b = b"tsroster\x02".to_vec();
+    b.extend_from_slice(family.as_bytes());
+    b.extend_from_slice(&version.to_be_bytes());
+    b.extend_from_slice(&previous);
+    b.push(members.len() as u8);
+    for m in &members {
+        b.extend_from_slice(&m.to_bytes());
+    }
+    match recovery {
+        Some(r) => {
+            b.push(1);
+            b.extend_from_slice(&r);
+        }
+        None => b.push(0),
+    }
+    b.push(0);
+    b.push(1);
+    b.extend_from_slice(signer.device_id().as_bytes());
+    b.extend_from_slice(&[0; 64]);
+    b
+}
+
+fn signed_by(p: RosterProposal, signers: &[&DeviceIdentity]) -> SignedRoster {
+    let (first, rest) = signers.split_first().unwrap();
+    let mut s = p.sign(first);
+    for d in rest {
+        s.cosign(d);
+    }
+    s
+}
+
+/// The server's own v2 after the real v1, signed by itself only.
+fn stolen_add_v2(r1: &Roster, server: &DeviceIdentity) -> SignedRoster {
+    let mut members = r1.members().to_vec();
+    members.push(server.public().clone());
+    RosterProposal::next(r1, members).unwrap().sign(server)
+}
+
+/// (kind, name, description, chain before the candidate, candidate, sequence)
+type RawCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Vec<Vec<u8>>,
+    Vec<u8>,
+    Option<u64>,
+);
 
 fn generate() -> File {
     let mut rng = ChaCha20Rng::from_seed([0x52; 32]);
@@ -80,148 +194,427 @@ fn generate() -> File {
         ("dad", Role::Guardian),
         ("toy", Role::Toy),
         ("server", Role::Guardian),
+        ("gran", Role::Guardian),
+        ("server_fake_toy", Role::Toy),
     ];
     let devs: Vec<DeviceIdentity> = names
         .iter()
         .map(|(_, r)| DeviceIdentity::generate(*r, &mut rng))
         .collect();
-    let (mum, dad, toy, server) = (&devs[0], &devs[1], &devs[2], &devs[3]);
+    let (mum, dad, toy, server, gran) = (&devs[0], &devs[1], &devs[2], &devs[3], &devs[4]);
     let family = FamilyId::generate(&mut rng);
+    let recovery = RecoveryKey::generate(&mut rng).unwrap();
     let p = |d: &[&DeviceIdentity]| -> Vec<PublicIdentity> {
         d.iter().map(|x| x.public().clone()).collect()
     };
-
-    let mut v1 = RosterProposal::founding(family, p(&[mum, toy]))
-        .unwrap()
-        .sign(mum);
-    v1.cosign(toy);
-    let r1 = Roster::verify_founding(v1.clone()).unwrap();
-    let v2 = RosterProposal::next(&r1, p(&[mum, toy, dad]))
-        .unwrap()
-        .sign(mum);
-    let r2 = r1.verify_next(v2.clone()).unwrap();
-    let v3 = RosterProposal::next(&r2, p(&[mum, toy])).unwrap().sign(dad);
-    let r3 = r2.verify_next(v3.clone()).unwrap();
-
     let e = |s: &SignedRoster| s.encode();
+
+    // The valid chain: v1 {mum, toy} + recovery key; v2 adds dad; v3 removes dad (his last
+    // sequence 7); v4 adds gran with the recovery key and the toy (mum's phone away).
+    let founding = || {
+        RosterProposal::founding(family, p(&[mum, toy]))
+            .unwrap()
+            .with_recovery_key(Some(*recovery.public()))
+            .unwrap()
+    };
+    let mut v1 = signed_by(founding(), &[mum, toy]);
+    v1.cosign_recovery(&recovery);
+    let r1 = Roster::verify_founding(v1.clone()).unwrap();
+    let v2 = signed_by(
+        RosterProposal::next(&r1, p(&[mum, toy, dad])).unwrap(),
+        &[mum, toy, dad],
+    );
+    let r2 = r1.verify_next(v2.clone()).unwrap();
+    let remove_dad = || {
+        RosterProposal::next(&r2, p(&[mum, toy]))
+            .unwrap()
+            .with_last_sequence(dad.device_id(), 7)
+            .unwrap()
+    };
+    let v3 = signed_by(remove_dad(), &[mum, dad]);
+    let r3 = r2.verify_next(v3.clone()).unwrap();
+    let add_gran = || RosterProposal::next(&r3, p(&[mum, toy, gran])).unwrap();
+    let mut v4 = add_gran().sign_with_recovery(&recovery);
+    v4.cosign(toy);
+    v4.cosign(gran);
+    let c1 = vec![e(&v1)];
+    let c2 = vec![e(&v1), e(&v2)];
+    let c3 = vec![e(&v1), e(&v2), e(&v3)];
+
     let mut cases: Vec<RawCase> = vec![
         (
-            "v1".into(),
-            "Founding roster {mum, toy}, signed by mum and co-signed by the toy.".into(),
+            "roster",
+            "v1",
+            "Founding roster {mum, toy} with a recovery key; signed by mum, the toy and the recovery key.",
             vec![],
             e(&v1),
+            None,
         ),
         (
-            "v2_add_dad".into(),
-            "Version 2 adds dad; signed by mum (a guardian of v1).".into(),
-            vec![e(&v1)],
+            "roster",
+            "v2_add_dad",
+            "Version 2 adds dad; signed by mum and the toy (quorum of v1) and by dad (possession).",
+            c1.clone(),
             e(&v2),
+            None,
         ),
         (
-            "v3_remove_dad".into(),
-            "Version 3 removes dad; signed by dad (a guardian of v2).".into(),
-            vec![e(&v1), e(&v2)],
+            "roster",
+            "v3_remove_dad",
+            "Version 3 removes dad, recording his last sequence 7; signed by mum and dad (two guardians of v2).",
+            c2.clone(),
             e(&v3),
+            None,
+        ),
+        (
+            "roster",
+            "v4_add_gran_recovery_and_toy",
+            "Version 4 adds gran; signed by the recovery key and the toy (quorum of v3) and by gran.",
+            c3.clone(),
+            e(&v4),
+            None,
         ),
     ];
-    let only_mum = RosterProposal::founding(family, p(&[mum, toy]))
-        .unwrap()
-        .sign(mum);
+    let mut only_mum = founding().sign(mum);
+    only_mum.cosign_recovery(&recovery);
     cases.push((
-        "v1_without_toy".into(),
-        "Version 1 not co-signed by the toy.".into(),
+        "roster",
+        "v1_without_toy",
+        "Version 1 not co-signed by the toy.",
         vec![],
         e(&only_mum),
+        None,
+    ));
+    let v1_dad_silent = signed_by(
+        RosterProposal::founding(family, p(&[mum, toy, dad])).unwrap(),
+        &[mum, toy],
+    );
+    cases.push((
+        "roster",
+        "v1_member_did_not_sign",
+        "Version 1 {mum, dad, toy} signed by mum and the toy only: dad does not prove possession.",
+        vec![],
+        e(&v1_dad_silent),
+        None,
+    ));
+    cases.push((
+        "roster",
+        "v1_recovery_did_not_sign",
+        "Version 1 enrols a recovery key that did not sign it.",
+        vec![],
+        e(&signed_by(founding(), &[mum, toy])),
+        None,
+    ));
+    let mut rng_weak = [0u8; 32];
+    rng_weak[0] = 1;
+    cases.push(("roster", "v1_small_order_recovery_key", "Version 1 whose recovery key is the identity point (small order: anyone could forge its signatures).", vec![], raw_roster(family, 1, [0; 32], &[mum, toy], Some(rng_weak), mum), None));
+    cases.push((
+        "roster",
+        "v2_ungovernable",
+        "Version 2 with mum alone: one guardian, no toy, no recovery key (body built by hand).",
+        c1.clone(),
+        raw_roster(family, 2, r1.signed().hash(), &[mum], None, mum),
+        None,
+    ));
+    let stolen_add = signed_by(
+        RosterProposal::next(&r2, p(&[mum, dad, toy, server])).unwrap(),
+        &[dad, server],
+    );
+    cases.push(("roster", "v3_stolen_phone_adds_device", "Dad's stolen phone adds the thief's device (which signs): one guardian of v2 is no quorum (T17).", c2.clone(), e(&stolen_add), None));
+    let stolen_remove = RosterProposal::next(&r2, p(&[dad, toy])).unwrap().sign(dad);
+    cases.push((
+        "roster",
+        "v3_stolen_phone_removes_mum",
+        "Dad's stolen phone removes mum, the other guardian (T17).",
+        c2.clone(),
+        e(&stolen_remove),
+        None,
+    ));
+    let silent_dad = signed_by(
+        RosterProposal::next(&r1, p(&[mum, toy, dad])).unwrap(),
+        &[mum, toy],
+    );
+    cases.push((
+        "roster",
+        "v2_new_member_did_not_sign",
+        "Version 2 adds dad with a quorum, but dad does not sign (no proof of possession).",
+        c1.clone(),
+        e(&silent_dad),
+        None,
+    ));
+    let toy_and_newcomer = signed_by(
+        RosterProposal::next(&r1, p(&[mum, toy, dad])).unwrap(),
+        &[toy, dad],
+    );
+    cases.push((
+        "roster",
+        "v2_toy_and_newcomer",
+        "Version 2 signed by the toy and the added device only: no guardian of v1.",
+        c1.clone(),
+        e(&toy_and_newcomer),
+        None,
+    ));
+    let unrecorded = signed_by(
+        RosterProposal::next(&r2, p(&[mum, toy]))
+            .unwrap()
+            .forget_departed(dad.device_id()),
+        &[mum, toy],
+    );
+    cases.push((
+        "roster",
+        "v3_removal_not_recorded",
+        "Version 3 removes dad without a departed record.",
+        c2.clone(),
+        e(&unrecorded),
+        None,
+    ));
+    let raised = signed_by(
+        add_gran()
+            .with_last_sequence(dad.device_id(), 1000)
+            .unwrap(),
+        &[mum, toy, gran],
+    );
+    cases.push((
+        "roster",
+        "v4_departed_sequence_raised",
+        "Version 4 raises dad's recorded last sequence from 7 to 1000.",
+        c3.clone(),
+        e(&raised),
+        None,
     ));
     let evil = RosterProposal::next(&r3, p(&[mum, toy, server]))
         .unwrap()
         .sign(server);
     cases.push((
-        "v4_server_adds_itself".into(),
-        "The server proposes v4 with its own key and signs it (T43).".into(),
-        vec![e(&v1), e(&v2), e(&v3)],
+        "roster",
+        "v4_server_adds_itself",
+        "The server proposes v4 with its own key and signs it (T43).",
+        c3.clone(),
         e(&evil),
+        None,
     ));
-    let by_removed = RosterProposal::next(&r3, p(&[mum, toy, dad]))
-        .unwrap()
-        .sign(dad);
+    let by_removed = signed_by(
+        RosterProposal::next(&r3, p(&[mum, toy, dad])).unwrap(),
+        &[dad, toy],
+    );
     cases.push((
-        "v4_signed_by_removed_guardian".into(),
-        "Dad, removed in v3, signs v4 that re-adds him.".into(),
-        vec![e(&v1), e(&v2), e(&v3)],
+        "roster",
+        "v4_signed_by_removed_guardian",
+        "Dad, removed in v3, and the toy sign v4 that re-adds him: dad is no authority of v3.",
+        c3.clone(),
         e(&by_removed),
+        None,
     ));
     cases.push((
-        "replay_v2_after_v3".into(),
-        "Replay of version 2 to a device at version 3 (T43).".into(),
-        vec![e(&v1), e(&v2), e(&v3)],
+        "roster",
+        "replay_v2_after_v3",
+        "Replay of version 2 to a device at version 3 (T43).",
+        c3.clone(),
         e(&v2),
+        None,
     ));
-    let fork = RosterProposal::next(&r1, p(&[mum, toy, server]))
-        .unwrap()
-        .sign(mum);
-    let _ = fork;
-    let mut skip = RosterProposal::next(&r3, p(&[mum, toy])).unwrap();
-    let skipped = {
-        let r4 = r3.verify_next(skip.clone().sign(mum)).unwrap();
-        skip = RosterProposal::next(&r4, p(&[mum, toy, dad])).unwrap();
-        skip.sign(mum)
-    };
+    let r4 = r3.verify_next(v4.clone()).unwrap();
+    let v5 = signed_by(
+        RosterProposal::next(&r4, p(&[mum, toy, gran, dad])).unwrap(),
+        &[mum, gran, dad],
+    );
     cases.push((
-        "gap_v5_after_v3".into(),
-        "Version 5 offered to a device at version 3.".into(),
-        vec![e(&v1), e(&v2), e(&v3)],
-        e(&skipped),
+        "roster",
+        "gap_v5_after_v3",
+        "Version 5 offered to a device at version 3.",
+        c3.clone(),
+        e(&v5),
+        None,
     ));
     // The server swaps dad for itself in v2's member list (a well-formed, canonical body) and
-    // keeps mum's signature from the real v2.
-    let swapped = RosterProposal::next(&r1, p(&[mum, toy, server]))
-        .unwrap()
-        .sign(mum);
+    // keeps the real v2's signatures.
+    let swapped = signed_by(
+        RosterProposal::next(&r1, p(&[mum, toy, server])).unwrap(),
+        &[mum, toy, server],
+    );
     let mut tampered = e(&swapped);
     let real = e(&v2);
     let (tn, rn) = (tampered.len(), real.len());
-    tampered[tn - 80..].copy_from_slice(&real[rn - 80..]);
-    cases.push(("v2_members_swapped_keeping_signature".into(), "v2 with dad replaced by the server's key, carrying mum's signature from the real v2 (T43).".into(), vec![e(&v1)], tampered));
+    tampered[tn - 3 * 80..].copy_from_slice(&real[rn - 3 * 80..]);
+    cases.push((
+        "roster",
+        "v2_members_swapped_keeping_signatures",
+        "v2 with dad replaced by the server's key, carrying the real v2's signatures (T43).",
+        c1.clone(),
+        tampered,
+        None,
+    ));
     let mut flipped_sig = e(&v2);
     let n = flipped_sig.len();
     flipped_sig[n - 1] ^= 0x80;
     cases.push((
-        "v2_signature_flipped".into(),
-        "A bit of mum's signature on v2 flipped.".into(),
-        vec![e(&v1)],
+        "roster",
+        "v2_signature_flipped",
+        "A bit of the last signature on v2 flipped.",
+        c1.clone(),
         flipped_sig,
+        None,
     ));
     let mut trailing = e(&v1);
     trailing.push(0);
     cases.push((
-        "v1_trailing_byte".into(),
-        "A byte after the last signature.".into(),
+        "roster",
+        "v1_trailing_byte",
+        "A byte after the last signature.",
         vec![],
         trailing,
+        None,
+    ));
+    let mut format1 = e(&v1);
+    format1[8] = 1;
+    cases.push((
+        "roster",
+        "v1_format_1",
+        "Format byte 1 (the retired format without governance records).",
+        vec![],
+        format1,
+        None,
+    ));
+
+    let deletion = |r: &Roster, signers: &[&DeviceIdentity]| {
+        let mut d = FamilyDeletion::new(r);
+        for s in signers {
+            d.cosign(s);
+        }
+        d.encode()
+    };
+    cases.push((
+        "deletion",
+        "delete_two_guardians",
+        "Mum and dad delete the family at version 2.",
+        c2.clone(),
+        deletion(&r2, &[mum, dad]),
+        None,
+    ));
+    cases.push((
+        "deletion",
+        "delete_guardian_and_toy",
+        "Mum and the toy delete the family at version 3.",
+        c3.clone(),
+        deletion(&r3, &[mum, toy]),
+        None,
+    ));
+    cases.push((
+        "deletion",
+        "delete_stolen_phone",
+        "Dad's stolen phone alone deletes the family at version 2 (T17).",
+        c2.clone(),
+        deletion(&r2, &[dad]),
+        None,
+    ));
+    cases.push((
+        "deletion",
+        "delete_stale_version",
+        "A deletion signed by mum and dad under version 2, presented at version 3.",
+        c3.clone(),
+        deletion(&r2, &[mum, dad]),
+        None,
+    ));
+    cases.push((
+        "deletion",
+        "delete_by_removed_guardian",
+        "Dad, removed in v3, and the toy delete the family at version 3.",
+        c3.clone(),
+        deletion(&r3, &[dad, toy]),
+        None,
+    ));
+
+    // Anchored joining: dad's invitation names v2 (the version that adds him).
+    let invite = Invitation::new(&v2, Some("https://api.toyseal.example"))
+        .unwrap()
+        .to_string()
+        .into_bytes();
+    let c4 = vec![e(&v1), e(&v2), e(&v3), e(&v4)];
+    cases.push((
+        "anchored",
+        "anchored_chain_through_invitation",
+        "The real chain v1..v4 through dad's invitation (v2).",
+        c4.clone(),
+        invite.clone(),
+        None,
+    ));
+    // The server fabricates the family: its own guardian and "toy" found v1 under the same
+    // family id, and its v2 adds one more of its keys: a valid chain by itself.
+    let fake_toy = &devs[5];
+    let f1 = signed_by(
+        RosterProposal::founding(family, p(&[server, fake_toy])).unwrap(),
+        &[server, fake_toy],
+    );
+    let fr1 = Roster::verify_founding(f1.clone()).unwrap();
+    let f2 = signed_by(
+        RosterProposal::next(&fr1, p(&[server, fake_toy, gran])).unwrap(),
+        &[server, fake_toy, gran],
+    );
+    cases.push(("anchored", "fabricated_chain_refused", "A chain the server fabricated (its own guardian and toy, a valid chain by itself) offered to dad: it does not pass through his anchor (T16).", vec![e(&f1), e(&f2)], invite.clone(), None));
+    cases.push((
+        "anchored",
+        "chain_ending_before_anchor",
+        "The server hands only v1: the chain ends before the anchor (T16).",
+        c1.clone(),
+        invite.clone(),
+        None,
+    ));
+    cases.push(("anchored", "real_prefix_fabricated_anchor_version", "Real v1, then a server-made v2 in its place: refused at v2 (quorum) before the anchor is even compared.", c1.clone().into_iter().chain([e(&stolen_add_v2(&r1, server))]).collect(), invite, None));
+
+    let id = |d: &DeviceIdentity| d.public().to_bytes().to_vec();
+    cases.push((
+        "admission",
+        "admit_member",
+        "Mum, a member of v3, at sequence 1.",
+        c3.clone(),
+        id(mum),
+        Some(1),
+    ));
+    cases.push((
+        "admission",
+        "admit_departed_earlier",
+        "Dad, removed in v3 with last sequence 7, at sequence 7: sealed before his removal.",
+        c3.clone(),
+        id(dad),
+        Some(7),
+    ));
+    cases.push((
+        "admission",
+        "refuse_departed_later",
+        "Dad at sequence 8: sealed after his removal.",
+        c3.clone(),
+        id(dad),
+        Some(8),
+    ));
+    cases.push((
+        "admission",
+        "refuse_stranger",
+        "The server's key, never a member, at sequence 0.",
+        c3.clone(),
+        id(server),
+        Some(0),
     ));
 
     let cases = cases
         .into_iter()
-        .map(|(name, description, chain, candidate)| {
-            let outcome = check(&chain, &candidate);
-            Case {
-                name,
-                description,
-                candidate_hash: SignedRoster::decode(&candidate)
-                    .ok()
+        .map(
+            |(kind, name, description, chain, candidate, sequence)| Case {
+                kind: kind.into(),
+                name: name.into(),
+                description: description.into(),
+                candidate_hash: (kind == "roster")
+                    .then(|| SignedRoster::decode(&candidate).ok())
+                    .flatten()
                     .map(|s| hex::encode(s.hash())),
+                expect: check(kind, &chain, &candidate, sequence),
                 chain: chain.iter().map(hex::encode).collect(),
                 candidate: hex::encode(&candidate),
-                expect: match outcome {
-                    Ok(_) => "ok".into(),
-                    Err(e) => err_name(&e).into(),
-                },
-            }
-        })
+                sequence,
+            },
+        )
         .collect();
     File {
-        comment: "toyseal roster format 1 vectors (docs/spec/roster.md). Synthetic test devices; secret keys published on purpose. Generated by crates/toyseal-roster/tests/vectors.rs.".into(),
+        comment: "toyseal roster format 2 vectors (docs/spec/roster.md). Synthetic test devices; secret keys published on purpose: every drawn value (device keys, family id, recovery key) is here, and Ed25519 signatures are deterministic, so every valid case can be re-signed byte for byte. Generated by crates/toyseal-roster/tests/vectors.rs.".into(),
         devices: names
             .iter()
             .zip(&devs)
@@ -233,6 +626,11 @@ fn generate() -> File {
                 secret_key: d.export_secret_key_text().unwrap().to_string(),
             })
             .collect(),
+        recovery_key: RecoveryVector {
+            printable: recovery.export_printable().unwrap().to_string(),
+            public_key: hex::encode(recovery.public().as_bytes()),
+            signer_id: recovery.public().id().to_string(),
+        },
         cases,
     }
 }
@@ -255,28 +653,61 @@ fn roster_vectors_reproduce_and_verify() {
         ("v1", "ok"),
         ("v2_add_dad", "ok"),
         ("v3_remove_dad", "ok"),
+        ("v4_add_gran_recovery_and_toy", "ok"),
         ("v1_without_toy", "Unauthorized"),
+        ("v1_member_did_not_sign", "ProofOfPossession"),
+        ("v1_recovery_did_not_sign", "ProofOfPossession"),
+        ("v1_small_order_recovery_key", "RecoveryKey"),
+        ("v2_ungovernable", "Ungovernable"),
+        ("v3_stolen_phone_adds_device", "Unauthorized"),
+        ("v3_stolen_phone_removes_mum", "Unauthorized"),
+        ("v2_new_member_did_not_sign", "ProofOfPossession"),
+        ("v2_toy_and_newcomer", "Unauthorized"),
+        ("v3_removal_not_recorded", "Departure"),
+        ("v4_departed_sequence_raised", "Departure"),
         ("v4_server_adds_itself", "Unauthorized"),
         ("v4_signed_by_removed_guardian", "Unauthorized"),
         ("replay_v2_after_v3", "NotNextVersion"),
         ("gap_v5_after_v3", "NotNextVersion"),
-        ("v2_members_swapped_keeping_signature", "Signature"),
+        ("v2_members_swapped_keeping_signatures", "Signature"),
         ("v2_signature_flipped", "Signature"),
         ("v1_trailing_byte", "Malformed"),
+        ("v1_format_1", "UnsupportedFormat"),
+        ("delete_two_guardians", "ok"),
+        ("delete_guardian_and_toy", "ok"),
+        ("delete_stolen_phone", "Unauthorized"),
+        ("delete_stale_version", "NotCurrentRoster"),
+        ("delete_by_removed_guardian", "Signature"),
+        ("anchored_chain_through_invitation", "ok"),
+        ("fabricated_chain_refused", "NotAnchored"),
+        ("chain_ending_before_anchor", "NotAnchored"),
+        ("real_prefix_fabricated_anchor_version", "Unauthorized"),
+        ("admit_member", "Member"),
+        ("admit_departed_earlier", "DepartedEarlier"),
+        ("refuse_departed_later", "Refused"),
+        ("refuse_stranger", "Refused"),
     ];
+    assert_eq!(file.cases.len(), expected.len());
     let mut ran = 0;
     for (case, (name, expect)) in file.cases.iter().zip(expected) {
         assert_eq!(case.name, name);
         assert_eq!(case.expect, expect, "{name}");
         let chain: Vec<Vec<u8>> = case.chain.iter().map(|h| hex::decode(h).unwrap()).collect();
-        let got = check(&chain, &hex::decode(&case.candidate).unwrap());
-        assert_eq!(
-            got.as_ref().map(|_| "ok").unwrap_or_else(err_name),
-            expect,
-            "{name}"
+        let got = check(
+            &case.kind,
+            &chain,
+            &hex::decode(&case.candidate).unwrap(),
+            case.sequence,
         );
+        assert_eq!(got, expect, "{name}");
         ran += 1;
     }
-    assert_eq!(ran, 11);
-    assert_eq!(file.cases.len(), 11);
+    assert_eq!(ran, 36);
+    // The recovery key re-derives from its printed form alone.
+    let k = RecoveryKey::from_printable(&file.recovery_key.printable).unwrap();
+    assert_eq!(
+        hex::encode(k.public().as_bytes()),
+        file.recovery_key.public_key
+    );
+    assert_eq!(k.public().id().to_string(), file.recovery_key.signer_id);
 }

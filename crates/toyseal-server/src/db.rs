@@ -221,16 +221,30 @@ impl Db {
         Ok(true)
     }
 
-    /// Every roster version of the family, oldest first (wire bytes).
-    pub(crate) async fn roster_chain(&self, family: &str) -> Result<Vec<Vec<u8>>, Error> {
-        let rows =
-            sqlx::query("SELECT bytes FROM roster_versions WHERE family = $1 ORDER BY version")
-                .bind(family)
-                .fetch_all(&self.pool)
-                .await?;
+    /// At most `limit` roster versions (wire bytes) after `since`, oldest first.
+    pub(crate) async fn roster_page(
+        &self,
+        family: &str,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<Vec<u8>>, Error> {
+        let rows = sqlx::query(
+            "SELECT bytes FROM roster_versions WHERE family = $1 AND version > $2 \
+             ORDER BY version LIMIT $3",
+        )
+        .bind(family)
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| r.try_get::<Vec<u8>, _>(0).map_err(Error::from))
             .collect()
+    }
+
+    /// The whole chain, version 1 first (the server's own verification).
+    pub(crate) async fn roster_chain(&self, family: &str) -> Result<Vec<Vec<u8>>, Error> {
+        self.roster_page(family, 0, i64::MAX).await
     }
 
     /// Appends the verified `version` (= current + 1) and moves the device ranges; `false` if

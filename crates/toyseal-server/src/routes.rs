@@ -19,11 +19,11 @@ use serde::Deserialize;
 use std::sync::Arc;
 use toyseal_cloud::api::{
     DEFAULT_PAGE, EnvelopeCreated, EnvelopeId, EnvelopePage, EnvelopeSummary, Health, MAX_PAGE,
-    RosterChain,
+    MAX_ROSTER_PAGE, RosterChain,
 };
 use toyseal_core::FamilyId;
 use toyseal_envelope::OpenOptions;
-use toyseal_roster::{Roster, SignedRoster};
+use toyseal_roster::{FamilyDeletion, Roster, SignedRoster};
 
 /// What a route does; one handler each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -260,9 +260,10 @@ async fn chain(app: &App, family: &str) -> Result<(Vec<Vec<u8>>, Roster), Error>
     Ok((versions, roster))
 }
 
-fn chain_json(versions: &[Vec<u8>]) -> RosterChain {
+fn chain_json(versions: &[Vec<u8>], more: bool) -> RosterChain {
     RosterChain {
         versions: versions.iter().map(|v| STANDARD.encode(v)).collect(),
+        more,
     }
 }
 
@@ -320,17 +321,37 @@ async fn create_family(State(app): Shared, req: Request) -> Result<Response, Err
         return Err(Error::Conflict("the family already exists"));
     }
     tracing::info!(family = %fam, "family created");
-    Ok((StatusCode::CREATED, Json(chain_json(&[body.to_vec()]))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(chain_json(&[body.to_vec()], false)),
+    )
+        .into_response())
 }
 
 async fn delete_family(State(app): Shared, req: Request) -> Result<StatusCode, Error> {
     let (parts, body) = read(req).await?;
     let caller = authenticate(&app, &parts, &body, KeySource::Registry).await?;
     let family = family_at(&parts, 2)?;
-    no_body(&body)?;
     no_query(&parts)?;
     authorize(&app, &caller, family, true).await?;
     let fam = family.to_string();
+    // T17: one guardian's key is not enough. The body is a family deletion statement signed by
+    // a quorum of the current roster (roster.md §5); nothing is erased unless it verifies.
+    let deletion = FamilyDeletion::decode(&body)
+        .map_err(|e| Error::bad(format!("body is not a family deletion statement: {e}")))?;
+    let (_, current) = chain(&app, &fam).await?;
+    current.verify_deletion(&deletion).map_err(|e| match e {
+        toyseal_roster::Error::NotCurrentRoster => {
+            Error::Conflict("the deletion was signed under an older roster version")
+        }
+        toyseal_roster::Error::Unauthorized(_) | toyseal_roster::Error::Signature => {
+            Error::Forbidden(
+                "deleting a family needs two guardians, or a guardian and the toy \
+                 (or the recovery key)",
+            )
+        }
+        other => Error::bad(format!("the family deletion does not verify: {other}")),
+    })?;
     // Blobs first: if one delete fails the rows still point at the rest and a retry finishes
     // the job; then every orphan under the family's prefix (from crashed uploads); then the
     // rows, in one transaction (T15).
@@ -350,10 +371,20 @@ async fn get_roster(State(app): Shared, req: Request) -> Result<Json<RosterChain
     let caller = authenticate(&app, &parts, &body, KeySource::Registry).await?;
     let family = family_at(&parts, 2)?;
     no_body(&body)?;
-    no_query(&parts)?;
+    let Query(q) = Query::<RosterQuery>::try_from_uri(&parts.uri)
+        .map_err(|e| Error::bad(format!("query: {}", e.body_text())))?;
+    let since =
+        i64::try_from(q.since.unwrap_or(0)).map_err(|_| Error::bad("since is a roster version"))?;
     authorize(&app, &caller, family, false).await?;
-    let versions = app.db.roster_chain(&family.to_string()).await?;
-    Ok(Json(chain_json(&versions)))
+    // Bounded whatever the chain's length: one page, and whether more follow.
+    let page = i64::try_from(MAX_ROSTER_PAGE).unwrap_or(i64::MAX);
+    let mut versions = app
+        .db
+        .roster_page(&family.to_string(), since, page + 1)
+        .await?;
+    let more = versions.len() > MAX_ROSTER_PAGE as usize;
+    versions.truncate(MAX_ROSTER_PAGE as usize);
+    Ok(Json(chain_json(&versions, more)))
 }
 
 async fn update_roster(State(app): Shared, req: Request) -> Result<Json<RosterChain>, Error> {
@@ -365,7 +396,7 @@ async fn update_roster(State(app): Shared, req: Request) -> Result<Json<RosterCh
     let next = SignedRoster::decode(&body)
         .map_err(|e| Error::bad(format!("body is not a roster: {e}")))?;
     let fam = family.to_string();
-    let (mut versions, current) = chain(&app, &fam).await?;
+    let (_, current) = chain(&app, &fam).await?;
     let next = current.verify_next(next).map_err(|e| match e {
         toyseal_roster::Error::NotNextVersion { .. } => {
             Error::Conflict("the roster is not the version after the current one")
@@ -387,8 +418,7 @@ async fn update_roster(State(app): Shared, req: Request) -> Result<Json<RosterCh
         return Err(Error::Conflict("the roster changed concurrently"));
     }
     tracing::info!(family = %fam, version, "roster updated");
-    versions.push(body.to_vec());
-    Ok(Json(chain_json(&versions)))
+    Ok(Json(chain_json(&[body.to_vec()], false)))
 }
 
 async fn upload_envelope(State(app): Shared, req: Request) -> Result<Response, Error> {
@@ -456,6 +486,13 @@ async fn store_envelope(
     } else {
         Ok(answer(StatusCode::OK))
     }
+}
+
+/// `?since=` (a roster version); unknown parameters are refused.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RosterQuery {
+    since: Option<u64>,
 }
 
 /// `?cursor=&limit=`; unknown parameters are refused.

@@ -52,8 +52,10 @@ async fn upload_list_download_delete_roundtrip() {
         .await;
     assert_eq!(d.status, 204, "{}", d.text());
     assert!(fam.list_all(&s, &fam.toy).await.is_empty());
-    let d = s.call(&fam.guardian, "DELETE", &fam.path(), b"").await;
-    assert_eq!(d.status, 204);
+    let d = s
+        .call(&fam.guardian, "DELETE", &fam.path(), &fam.deletion())
+        .await;
+    assert_eq!(d.status, 204, "{}", d.text());
 }
 
 #[tokio::test]
@@ -102,7 +104,7 @@ fn route_request(
         RouteId::Health => ("GET", "/v1/health".into(), vec![]),
         RouteId::OpenApi => ("GET", "/openapi.json".into(), vec![]),
         RouteId::CreateFamily => ("POST", fam.path(), body_roster.to_vec()),
-        RouteId::DeleteFamily => ("DELETE", fam.path(), vec![]),
+        RouteId::DeleteFamily => ("DELETE", fam.path(), fam.deletion()),
         RouteId::GetRoster => ("GET", fam.roster_path(), vec![]),
         RouteId::UpdateRoster => ("POST", fam.roster_path(), body_roster.to_vec()),
         RouteId::UploadEnvelope => ("POST", fam.envelopes_path(), b"not an envelope".to_vec()),
@@ -148,8 +150,8 @@ async fn t02_unknown_or_removed_device() {
     let env = Env::new().await;
     let s = env.start().await;
     let dad = DeviceIdentity::generate(Role::Guardian, &mut OsRng);
-    let mut a = Family::new_with(vec![dad.public().clone()]);
-    let mut b = Family::new_with(vec![dad.public().clone()]);
+    let mut a = Family::new_with(&[&dad]);
+    let mut b = Family::new_with(&[&dad]);
     a.create(&s).await;
     b.create(&s).await;
     // A key in no roster: 401.
@@ -157,7 +159,7 @@ async fn t02_unknown_or_removed_device() {
     let r = s.call(&stranger, "GET", &a.envelopes_path(), b"").await;
     assert_eq!((r.status, r.text().as_str()), (401, UNAUTHENTICATED));
     // Removed from B, still in A: B's routes answer 404 (like a missing family), A's work.
-    let v2 = b.next_roster(b.core());
+    let v2 = b.next_roster(b.core(), &[]);
     let r = s.call(&b.guardian, "POST", &b.roster_path(), &v2).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let r = s.call(&dad, "GET", &b.envelopes_path(), b"").await;
@@ -169,7 +171,7 @@ async fn t02_unknown_or_removed_device() {
         200
     );
     // Removed from its last family: unknown to the registry, 401 everywhere.
-    let v2 = a.next_roster(a.core());
+    let v2 = a.next_roster(a.core(), &[]);
     assert_eq!(
         s.call(&a.guardian, "POST", &a.roster_path(), &v2)
             .await
@@ -438,7 +440,7 @@ async fn t07_cross_family_matrix() {
     let b_id = b.upload(&s, &b.toy, &b_env).await;
     let ghost = Family::new(); // never created
     let guessed = random_hex(32);
-    let a_v2 = a.next_roster(a.core());
+    let a_v2 = a.next_roster(a.core(), &[]);
     // An envelope sealed by A's toy but naming family B in its header.
     let forged_b = {
         let opts = toyseal_envelope::SealOptions::default().with_family(b.id, 1);
@@ -644,10 +646,10 @@ async fn t08_toy_cannot_delete_or_update_roster() {
     let newcomer = DeviceIdentity::generate(Role::Guardian, &mut OsRng);
     let mut members = fam.core();
     members.push(newcomer.public().clone());
-    let v2 = fam.next_roster(members);
+    let v2 = fam.next_roster(members, &[&newcomer]);
     for (m, p, b) in [
         ("DELETE", fam.envelope_path(&id), vec![]),
-        ("DELETE", fam.path(), vec![]),
+        ("DELETE", fam.path(), fam.deletion()),
         ("POST", fam.roster_path(), v2.clone()),
     ] {
         let r = s.call(&fam.toy, m, &p, &b).await;

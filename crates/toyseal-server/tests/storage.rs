@@ -253,7 +253,7 @@ async fn t12_dump_contains_no_plaintext() {
     assert_eq!(plain, voice);
     let mut members = fam.core();
     members.push(dad.public().clone());
-    let v2 = fam.next_roster(members);
+    let v2 = fam.next_roster(members, &[&dad]);
     assert_eq!(
         s.call(&fam.guardian, "POST", &fam.roster_path(), &v2)
             .await
@@ -539,7 +539,7 @@ async fn t15_deletion_erases_everything() {
 
     // Delete the family.
     assert_eq!(
-        s.call(&fam.guardian, "DELETE", &fam.path(), b"")
+        s.call(&fam.guardian, "DELETE", &fam.path(), &fam.deletion())
             .await
             .status,
         204

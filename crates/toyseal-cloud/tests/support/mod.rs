@@ -20,7 +20,7 @@ use toyseal_cloud::api::{
 };
 use toyseal_cloud::{ReceivedRequest, RequestTarget, UnverifiedRequest};
 use toyseal_core::{DeviceId, DeviceIdentity, FamilyId, PublicIdentity, Role};
-use toyseal_roster::{Roster, RosterProposal, SignedRoster};
+use toyseal_roster::{FamilyDeletion, Roster, RosterProposal, SignedRoster};
 
 /// Ways the server misbehaves on purpose.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -290,6 +290,13 @@ async fn handle(
             if !is_guardian {
                 return forbidden();
             }
+            // A family deletion statement signed by a quorum (roster.md §5).
+            let quorum = FamilyDeletion::decode(&body)
+                .ok()
+                .is_some_and(|d| st.families[&f].roster.verify_deletion(&d).is_ok());
+            if !quorum {
+                return forbidden();
+            }
             let fam = st.families.remove(&f).unwrap();
             for (id, ..) in fam.envelopes {
                 let _ = std::fs::remove_file(s.blobs.join(id.to_string()));
@@ -298,6 +305,11 @@ async fn handle(
         }
         (Method::GET, Route::Roster(_)) => {
             let fam = &st.families[&f];
+            let since: u64 = uri
+                .query()
+                .and_then(|q| q.strip_prefix("since="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
             let mut chain = fam.chain.clone();
             if st.tamper == Tamper::RosterAddsServer {
                 let mut members = fam.roster.members().to_vec();
@@ -312,7 +324,12 @@ async fn handle(
             json(
                 StatusCode::OK,
                 &RosterChain {
-                    versions: chain.iter().map(|r| b64.encode(r.encode())).collect(),
+                    versions: chain
+                        .iter()
+                        .filter(|r| r.proposal().version() > since)
+                        .map(|r| b64.encode(r.encode()))
+                        .collect(),
+                    more: false,
                 },
             )
         }

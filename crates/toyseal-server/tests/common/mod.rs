@@ -13,7 +13,7 @@ use std::time::Duration;
 use toyseal_cloud::{RequestTarget, sign_request};
 use toyseal_core::{DeviceIdentity, FamilyId, OsRng, PublicIdentity, Role};
 use toyseal_envelope::{Metadata, SealOptions};
-use toyseal_roster::{Roster, RosterProposal, SignedRoster};
+use toyseal_roster::{FamilyDeletion, Roster, RosterProposal, SignedRoster};
 use toyseal_server::{BlobConfig, Config, Server};
 
 pub fn now() -> u64 {
@@ -438,17 +438,21 @@ pub struct Family {
 }
 
 impl Family {
-    /// Guardian + toy (+ extra members, passed in) in roster v1.
-    pub fn new_with(extra: Vec<PublicIdentity>) -> Self {
+    /// Guardian + toy (+ extra members, who co-sign to prove possession) in roster v1.
+    pub fn new_with(extra_devices: &[&DeviceIdentity]) -> Self {
         let guardian = DeviceIdentity::generate(Role::Guardian, &mut OsRng);
         let toy = DeviceIdentity::generate(Role::Toy, &mut OsRng);
         let id = FamilyId::generate(&mut OsRng);
+        let extra: Vec<PublicIdentity> = extra_devices.iter().map(|d| d.public().clone()).collect();
         let mut members = vec![guardian.public().clone(), toy.public().clone()];
         members.extend(extra.iter().cloned());
         let mut v1 = RosterProposal::founding(id, members)
             .unwrap()
             .sign(&guardian);
         v1.cosign(&toy);
+        for d in extra_devices {
+            v1.cosign(d);
+        }
         let roster = Roster::verify_founding(v1.clone()).unwrap();
         Self {
             id,
@@ -461,7 +465,7 @@ impl Family {
     }
 
     pub fn new() -> Self {
-        Self::new_with(Vec::new())
+        Self::new_with(&[])
     }
 
     pub fn v1(&self) -> Vec<u8> {
@@ -481,6 +485,15 @@ impl Family {
         format!("{}/{id}", self.envelopes_path())
     }
 
+    /// A family deletion statement for the current roster, signed by the guardian and the toy
+    /// (a quorum, roster.md §5).
+    pub fn deletion(&self) -> Vec<u8> {
+        let mut d = FamilyDeletion::new(&self.roster);
+        d.cosign(&self.guardian);
+        d.cosign(&self.toy);
+        d.encode()
+    }
+
     /// Creates the family on the server (201).
     pub async fn create(&self, s: &TestServer) {
         let r = s
@@ -489,11 +502,20 @@ impl Family {
         assert_eq!(r.status, 201, "{}", r.text());
     }
 
-    /// The next roster version with `members`, signed by the guardian; not uploaded.
-    pub fn next_roster(&mut self, members: Vec<PublicIdentity>) -> Vec<u8> {
-        let next = RosterProposal::next(&self.roster, members)
+    /// The next roster version with `members`, signed by the guardian and the toy (a quorum)
+    /// and by the `newcomers` it adds (proof of possession); not uploaded.
+    pub fn next_roster(
+        &mut self,
+        members: Vec<PublicIdentity>,
+        newcomers: &[&DeviceIdentity],
+    ) -> Vec<u8> {
+        let mut next = RosterProposal::next(&self.roster, members)
             .unwrap()
             .sign(&self.guardian);
+        next.cosign(&self.toy);
+        for d in newcomers {
+            next.cosign(d);
+        }
         self.roster = self.roster.verify_next(next.clone()).unwrap();
         self.chain.push(next.clone());
         next.encode()
