@@ -281,14 +281,16 @@ impl Roster {
     }
 
     /// Whether the family accepts an envelope from `sender` with sender sequence `sequence`
-    /// (§4): a current member always; a departed device only for `sequence` at most the last
-    /// sequence its removal recorded; anyone else never.
+    /// (§4): a current member always; a departed device only for `1 ≤ sequence ≤` the last
+    /// sequence its removal recorded (sequence 0 means "unsequenced", envelope.md §11, and
+    /// would otherwise let a removed device pass any new envelope off as an earlier one);
+    /// anyone else never.
     pub fn admission(&self, sender: &PublicIdentity, sequence: u64) -> Admission {
         if self.contains(sender) {
             return Admission::Member;
         }
         match self.departed().iter().find(|d| &d.identity == sender) {
-            Some(d) if sequence <= d.last_sequence => Admission::DepartedEarlier {
+            Some(d) if (1..=d.last_sequence).contains(&sequence) => Admission::DepartedEarlier {
                 last_sequence: d.last_sequence,
             },
             _ => Admission::Refused,
@@ -365,7 +367,8 @@ impl Roster {
         )?)
     }
 
-    /// Opens an envelope of this family, accepting only current members as senders, and
+    /// Opens an envelope of this family, accepting current members as senders and departed
+    /// devices for the envelopes they sealed before their removal ([`Roster::admission`]), and
     /// proving with the re-encryption check (docs/spec/envelope.md §3.2) that every member the
     /// envelope lists received the same file key (THREATS T49): one HPKE encapsulation per other
     /// listed member.
@@ -379,11 +382,18 @@ impl Roster {
         if header.family() != Some(self.family()) {
             return Err(Error::WrongFamily);
         }
-        let mut opener = toyseal_envelope::Opener::new(me, self.members(), options)
-            .check_recipients(self.members());
+        let mut opener =
+            toyseal_envelope::Opener::new(me, self, options).check_recipients(self.members());
         let mut content = Vec::with_capacity(envelope.len());
         opener.push(envelope, &mut content)?;
         let opened = opener.finish()?;
         Ok((content, opened))
+    }
+}
+
+/// A roster is the opener's sender policy (docs/spec/envelope.md §11): [`Roster::admits_sender`].
+impl toyseal_envelope::TrustedSenders for Roster {
+    fn admits(&self, sender: &PublicIdentity, sequence: u64) -> bool {
+        self.admits_sender(sender, sequence)
     }
 }

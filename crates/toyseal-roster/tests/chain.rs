@@ -523,8 +523,9 @@ fn t52_removed_device_earlier_envelopes_admitted_later_ones_not() {
         r2.admission(f.dad.public(), DAD_LAST + 1),
         Admission::Member
     );
-    // After it: up to the recorded last sequence yes, beyond it no.
-    for seq in [0, 1, DAD_LAST] {
+    // After it: from 1 up to the recorded last sequence yes; beyond it, and the unsequenced 0
+    // (which would let a removed device pass anything off as "earlier"), no.
+    for seq in [1, DAD_LAST] {
         assert_eq!(
             r3.admission(f.dad.public(), seq),
             Admission::DepartedEarlier {
@@ -533,10 +534,36 @@ fn t52_removed_device_earlier_envelopes_admitted_later_ones_not() {
         );
         assert!(r3.admits_sender(f.dad.public(), seq));
     }
-    for seq in [DAD_LAST + 1, u64::MAX] {
+    for seq in [0, DAD_LAST + 1, u64::MAX] {
         assert_eq!(r3.admission(f.dad.public(), seq), Admission::Refused);
         assert!(!r3.admits_sender(f.dad.public(), seq));
     }
+    // End to end through Roster::open: dad's phone sealed to the family before its removal
+    // (sequence DAD_LAST) and after it (DAD_LAST + 1, a stolen phone keeps its key). Mum, on
+    // the roster that removed dad, opens the first and refuses the second before any content.
+    let mut rng = ChaCha20Rng::from_seed([52; 32]);
+    let sealed = |seq: u64, rng: &mut ChaCha20Rng| {
+        r2.seal(
+            &f.dad,
+            toyseal_envelope::SealOptions::default().with_sequence(seq),
+            b"synthetic goodnight",
+            rng,
+        )
+        .unwrap()
+    };
+    let earlier = sealed(DAD_LAST, &mut rng);
+    let later = sealed(DAD_LAST + 1, &mut rng);
+    let (content, opened) = r3
+        .open(&f.mum, &earlier, toyseal_envelope::OpenOptions::default())
+        .unwrap();
+    assert_eq!(content, b"synthetic goodnight");
+    assert_eq!(opened.sequence, DAD_LAST);
+    assert!(matches!(
+        r3.open(&f.mum, &later, toyseal_envelope::OpenOptions::default()),
+        Err(toyseal_roster::Error::Envelope(
+            toyseal_envelope::Error::UntrustedSender
+        ))
+    ));
     // Current members are admitted; strangers, and a key that shares only dad's device role,
     // are not.
     assert!(r3.admits_sender(f.mum.public(), 1));
