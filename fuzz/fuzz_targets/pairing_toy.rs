@@ -1,7 +1,7 @@
 //! The toy's whole endpoint (`Toy`) under a sequence of actions: attacker frames, a real
 //! phone's frames (with the right or a wrong code, optionally mutated), button presses,
 //! disconnects and time passing. Never panics, and the protocol's promises hold after every
-//! step: no message reaches the app without an open session; nothing is pinned except through
+//! step: no message reaches the app without an open session; no founder appears except through
 //! a `Paired` event; the lifetime failure counter never decreases except by exactly one on a
 //! success, and never exceeds the policy once pairing is disabled.
 #![no_main]
@@ -41,7 +41,7 @@ fuzz_target!(|input: (u64, Vec<Action>)| {
     let mut toy = toy();
     let mut now = 0u64;
     let mut session_open = false;
-    let mut pinned = toy.pinned().len();
+    let mut pinned = usize::from(toy.founder().is_some());
     for action in actions.into_iter().take(64) {
         let failures_before = toy.window().total_failures().unwrap_or(0);
         let mut events = Vec::new();
@@ -116,7 +116,7 @@ fuzz_target!(|input: (u64, Vec<Action>)| {
         }
         for e in &events {
             match e {
-                ToyEvent::Paired(_) => pinned += 1,
+                ToyEvent::Paired { .. } => pinned += 1,
                 ToyEvent::SessionOpened(_) => session_open = true,
                 ToyEvent::SessionClosed => session_open = false,
                 ToyEvent::Message(_) => assert!(session_open, "a message without a session"),
@@ -124,11 +124,13 @@ fuzz_target!(|input: (u64, Vec<Action>)| {
             }
         }
         assert!(
-            toy.pinned().len() <= pinned,
-            "pinned without a Paired event"
+            usize::from(toy.founder().is_some()) <= pinned,
+            "a founder without a Paired event"
         );
         let failures = toy.window().total_failures().unwrap_or(0);
-        let paired_now = events.iter().any(|e| matches!(e, ToyEvent::Paired(_)));
+        let paired_now = events
+            .iter()
+            .any(|e| matches!(e, ToyEvent::Paired { .. }));
         if paired_now {
             assert!(
                 failures + 1 >= failures_before,

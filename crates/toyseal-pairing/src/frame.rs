@@ -75,14 +75,10 @@ pub enum Frame<'a> {
         /// The phone's SPAKE2 message.
         spake: &'a [u8; SPAKE_MSG_LEN],
     },
-    /// Toy → phone: SPAKE2 reply, toy's key confirmation, sealed toy identity.
+    /// Toy → phone: the toy's SPAKE2 message.
     PairResponse {
         /// The toy's SPAKE2 message.
         spake: &'a [u8; SPAKE_MSG_LEN],
-        /// HMAC proving the toy derived the same key.
-        confirm: &'a [u8; CONFIRM_LEN],
-        /// AEAD-sealed toy identity block.
-        sealed: &'a [u8],
     },
     /// Phone → toy: phone's key confirmation, sealed phone identity.
     PairConfirm {
@@ -91,9 +87,11 @@ pub enum Frame<'a> {
         /// AEAD-sealed phone identity block.
         sealed: &'a [u8],
     },
-    /// Toy → phone: the phone is pinned.
+    /// Toy → phone: the toy's key confirmation and sealed identity; the phone is paired.
     PairDone {
-        /// AEAD-sealed acknowledgement.
+        /// HMAC proving the toy derived the same key (bound to the phone's sealed block).
+        confirm: &'a [u8; CONFIRM_LEN],
+        /// AEAD-sealed toy identity block.
         sealed: &'a [u8],
     },
     /// Either side gives up.
@@ -139,26 +137,23 @@ impl<'a> Frame<'a> {
                     spake: spake.try_into().map_err(|_| Error::Malformed("spake"))?,
                 }
             }
-            kind::PAIR_RESPONSE => {
-                let (spake, rest) = body
-                    .split_first_chunk::<SPAKE_MSG_LEN>()
-                    .ok_or(Error::Malformed("short pair response"))?;
-                let (confirm, sealed) = rest
-                    .split_first_chunk::<CONFIRM_LEN>()
-                    .ok_or(Error::Malformed("short pair response"))?;
-                Frame::PairResponse {
-                    spake,
-                    confirm,
-                    sealed,
-                }
-            }
+            kind::PAIR_RESPONSE => Frame::PairResponse {
+                spake: fixed(SPAKE_MSG_LEN)?
+                    .try_into()
+                    .map_err(|_| Error::Malformed("spake"))?,
+            },
             kind::PAIR_CONFIRM => {
                 let (confirm, sealed) = body
                     .split_first_chunk::<CONFIRM_LEN>()
                     .ok_or(Error::Malformed("short pair confirm"))?;
                 Frame::PairConfirm { confirm, sealed }
             }
-            kind::PAIR_DONE => Frame::PairDone { sealed: body },
+            kind::PAIR_DONE => {
+                let (confirm, sealed) = body
+                    .split_first_chunk::<CONFIRM_LEN>()
+                    .ok_or(Error::Malformed("short pair done"))?;
+                Frame::PairDone { confirm, sealed }
+            }
             kind::ABORT => Frame::Abort(AbortReason::from_byte(
                 *fixed(1)?.first().ok_or(Error::Malformed("short"))?,
             )),
@@ -200,23 +195,18 @@ impl<'a> Frame<'a> {
                 out.push(*version);
                 out.extend_from_slice(&spake[..]);
             }
-            Frame::PairResponse {
-                spake,
-                confirm,
-                sealed,
-            } => {
+            Frame::PairResponse { spake } => {
                 out.push(kind::PAIR_RESPONSE);
                 out.extend_from_slice(&spake[..]);
-                out.extend_from_slice(&confirm[..]);
-                out.extend_from_slice(sealed);
             }
             Frame::PairConfirm { confirm, sealed } => {
                 out.push(kind::PAIR_CONFIRM);
                 out.extend_from_slice(&confirm[..]);
                 out.extend_from_slice(sealed);
             }
-            Frame::PairDone { sealed } => {
+            Frame::PairDone { confirm, sealed } => {
                 out.push(kind::PAIR_DONE);
+                out.extend_from_slice(&confirm[..]);
                 out.extend_from_slice(sealed);
             }
             Frame::Abort(r) => {

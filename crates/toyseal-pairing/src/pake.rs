@@ -23,6 +23,7 @@ const LABEL_CONFIRM_TOY: &[u8] = b"toyseal/v1/pairing/confirm-toy";
 const LABEL_CONFIRM_PHONE: &[u8] = b"toyseal/v1/pairing/confirm-phone";
 const LABEL_SEAL_TOY: &[u8] = b"toyseal/v1/pairing/seal-toy";
 const LABEL_SEAL_PHONE: &[u8] = b"toyseal/v1/pairing/seal-phone";
+const LABEL_SAS: &[u8] = b"toyseal/v1/pairing/sas";
 const SIG_CONTEXT_TOY: &[u8] = b"toyseal/v1/pairing/identity-toy";
 const SIG_CONTEXT_PHONE: &[u8] = b"toyseal/v1/pairing/identity-phone";
 const ATTESTATION_CONTEXT: &[u8] = b"toyseal/v1/attestation";
@@ -120,9 +121,36 @@ pub struct PairedToy {
     pub attested: bool,
 }
 
+/// The short authentication string of one pairing: six decimal digits both sides derive from
+/// the PAKE key and the transcript (docs/spec/pairing.md §5.3). The toy speaks or blinks it,
+/// the phone shows it; a device that knows the code but sits in the middle (or poses as the
+/// toy) ran a different transcript with each side, so the strings differ (p = 10⁻⁶ to match).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sas(u32);
+
+impl Sas {
+    /// The number, 0..=999_999.
+    pub fn value(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for Sas {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:06}", self.0)
+    }
+}
+
+impl fmt::Debug for Sas {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sas({self})")
+    }
+}
+
 /// Keys derived from the SPAKE2 secret and the transcript.
 struct Keys {
     th: [u8; 32],
+    sas: Sas,
     confirm_toy: Zeroizing<[u8; 32]>,
     confirm_phone: Zeroizing<[u8; 32]>,
     seal_toy: Zeroizing<[u8; 32]>,
@@ -153,8 +181,18 @@ impl Keys {
                 .map_err(|_| Error::Authentication)?;
             Ok(k)
         };
+        let mut sas = [0u8; 4];
+        prk.expand(&[LABEL_SAS], Len32)
+            .and_then(|okm| {
+                let mut full = [0u8; 32];
+                okm.fill(&mut full)?;
+                sas.copy_from_slice(&full[..4]);
+                Ok(())
+            })
+            .map_err(|_| Error::Authentication)?;
         Ok(Self {
             th,
+            sas: Sas(u32::from_be_bytes(sas) % 1_000_000),
             confirm_toy: expand(LABEL_CONFIRM_TOY)?,
             confirm_phone: expand(LABEL_CONFIRM_PHONE)?,
             seal_toy: expand(LABEL_SEAL_TOY)?,
@@ -257,7 +295,7 @@ enum PhoneStage {
     },
     AwaitDone {
         keys: Keys,
-        toy: PairedToy,
+        sealed_phone_hash: digest::Digest,
     },
     Finished,
 }
@@ -266,6 +304,7 @@ enum PhoneStage {
 pub struct PhonePairing {
     expect: PairingExpectations,
     stage: PhoneStage,
+    sas: Option<Sas>,
 }
 
 /// What the phone should do after a frame.
@@ -279,6 +318,12 @@ pub enum PhoneStep {
 }
 
 impl PhonePairing {
+    /// The short authentication string, once PAIR_RESPONSE arrived: show it next to the
+    /// toy's.
+    pub fn sas(&self) -> Option<Sas> {
+        self.sas
+    }
+
     /// Starts pairing with the code typed or scanned; returns the PAIR_REQUEST frame.
     pub fn start(
         code: &PairingCode,
@@ -303,6 +348,7 @@ impl PhonePairing {
         Ok((
             Self {
                 expect,
+                sas: None,
                 stage: PhoneStage::AwaitResponse {
                     spake: Box::new(spake),
                     spake_a,
@@ -319,19 +365,49 @@ impl PhonePairing {
         match (stage, Frame::decode(frame)?) {
             (_, Frame::NotPairable) => Err(Error::NotPairable),
             (_, Frame::Abort(AbortReason::Busy)) => Err(Error::Busy),
+            (_, Frame::Abort(AbortReason::WrongPeer)) => {
+                Err(Error::WrongPeer("the toy already has a guardian"))
+            }
             (_, Frame::Abort(_)) => Err(Error::Authentication),
             (
                 PhoneStage::AwaitResponse { spake, spake_a },
-                Frame::PairResponse {
-                    spake: spake_b,
-                    confirm,
-                    sealed,
-                },
+                Frame::PairResponse { spake: spake_b },
             ) => {
                 let k = Zeroizing::new(spake.finish(spake_b).map_err(|_| Error::Authentication)?);
                 let keys = Keys::derive(&k, &spake_a, spake_b)?;
-                // Explicit key confirmation first: a wrong code stops here.
-                Keys::check_mac(&keys.confirm_toy, &[&keys.th], confirm)?;
+                self.sas = Some(keys.sas);
+                // The phone confirms first: a toy without the code learns one guess from it,
+                // which is why the phone limits its own attempts (§5.5).
+                let confirm_phone = Keys::mac(&keys.confirm_phone, &[&keys.th]);
+                let mut block = me.public().to_bytes().to_vec();
+                block
+                    .extend_from_slice(sign_transcript(me, SIG_CONTEXT_PHONE, &keys.th).as_bytes());
+                let sealed_phone = Keys::seal(&keys.seal_phone, 0, &keys.th, &block)?;
+                let frame = Frame::PairConfirm {
+                    confirm: &confirm_phone,
+                    sealed: &sealed_phone,
+                }
+                .encode();
+                self.stage = PhoneStage::AwaitDone {
+                    keys,
+                    sealed_phone_hash: digest::digest(&digest::SHA256, &sealed_phone),
+                };
+                Ok(PhoneStep::Send(frame))
+            }
+            (
+                PhoneStage::AwaitDone {
+                    keys,
+                    sealed_phone_hash,
+                },
+                Frame::PairDone { confirm, sealed },
+            ) => {
+                // Explicit key confirmation first: a toy (or a man in the middle) without the
+                // code stops here.
+                Keys::check_mac(
+                    &keys.confirm_toy,
+                    &[&keys.th, sealed_phone_hash.as_ref()],
+                    confirm,
+                )?;
                 let block = Keys::open(&keys.seal_toy, 0, &keys.th, sealed)?;
                 let (toy, sig, rest) = split_identity(&block)?;
                 verify_transcript(&toy, SIG_CONTEXT_TOY, &keys.th, &sig)?;
@@ -345,14 +421,16 @@ impl PhonePairing {
                 }
                 let attested = match rest {
                     [0] => false,
-                    [1, att @ ..] if att.len() == 32 + SIGNATURE_LEN => {
-                        let (key, sig) = att.split_at(32);
+                    [1, att @ ..] => {
+                        let (key, sig) = att
+                            .split_first_chunk::<32>()
+                            .ok_or(Error::Malformed("attestation field"))?;
+                        let sig: &[u8; SIGNATURE_LEN] = sig
+                            .try_into()
+                            .map_err(|_| Error::Malformed("attestation field"))?;
                         let a = MakerAttestation {
-                            maker_key: key.try_into().map_err(|_| Error::Malformed("maker"))?,
-                            signature: Signature::from_bytes(
-                                sig.try_into()
-                                    .map_err(|_| Error::Malformed("attestation"))?,
-                            ),
+                            maker_key: *key,
+                            signature: Signature::from_bytes(*sig),
                         };
                         self.expect.maker_roots.contains(&a.maker_key) && a.verify(&toy)
                     }
@@ -361,33 +439,10 @@ impl PhonePairing {
                 if self.expect.require_attestation && !attested {
                     return Err(Error::Attestation);
                 }
-                let sealed_hash = digest::digest(&digest::SHA256, sealed);
-                let confirm_phone =
-                    Keys::mac(&keys.confirm_phone, &[&keys.th, sealed_hash.as_ref()]);
-                let mut block = me.public().to_bytes().to_vec();
-                block
-                    .extend_from_slice(sign_transcript(me, SIG_CONTEXT_PHONE, &keys.th).as_bytes());
-                let sealed_phone = Keys::seal(&keys.seal_phone, 0, &keys.th, &block)?;
-                let frame = Frame::PairConfirm {
-                    confirm: &confirm_phone,
-                    sealed: &sealed_phone,
-                }
-                .encode();
-                self.stage = PhoneStage::AwaitDone {
-                    keys,
-                    toy: PairedToy {
-                        identity: toy,
-                        attested,
-                    },
-                };
-                Ok(PhoneStep::Send(frame))
-            }
-            (PhoneStage::AwaitDone { keys, toy }, Frame::PairDone { sealed }) => {
-                let ack = Keys::open(&keys.seal_toy, 1, &keys.th, sealed)?;
-                if ack.as_slice() != me.device_id().as_bytes() {
-                    return Err(Error::Authentication);
-                }
-                Ok(PhoneStep::Paired(toy))
+                Ok(PhoneStep::Paired(PairedToy {
+                    identity: toy,
+                    attested,
+                }))
             }
             _ => Err(Error::UnexpectedMessage),
         }
@@ -397,11 +452,12 @@ impl PhonePairing {
 /// The toy's side of one pairing attempt (responder), created from a PAIR_REQUEST.
 pub struct ToyPairing {
     keys: Keys,
-    sealed_toy_hash: digest::Digest,
+    sealed_toy: Vec<u8>,
 }
 
 impl ToyPairing {
-    /// Answers a PAIR_REQUEST with PAIR_RESPONSE.
+    /// Answers a PAIR_REQUEST with PAIR_RESPONSE (the toy's SPAKE2 message only: nothing
+    /// in it depends on the code in a way the phone could test, §5.4).
     pub fn respond(
         me: &DeviceIdentity,
         code: &PairingCode,
@@ -427,7 +483,6 @@ impl ToyPairing {
             .map_err(|_| Error::Malformed("spake2 message length"))?;
         let k = Zeroizing::new(state.finish(spake).map_err(|_| Error::Authentication)?);
         let keys = Keys::derive(&k, spake, &spake_b)?;
-        let confirm = Keys::mac(&keys.confirm_toy, &[&keys.th]);
         let mut block = me.public().to_bytes().to_vec();
         block.extend_from_slice(sign_transcript(me, SIG_CONTEXT_TOY, &keys.th).as_bytes());
         match attestation {
@@ -438,33 +493,24 @@ impl ToyPairing {
                 block.extend_from_slice(a.signature.as_bytes());
             }
         }
-        let sealed = Keys::seal(&keys.seal_toy, 0, &keys.th, &block)?;
-        let frame = Frame::PairResponse {
-            spake: &spake_b,
-            confirm: &confirm,
-            sealed: &sealed,
-        }
-        .encode();
-        Ok((
-            Self {
-                sealed_toy_hash: digest::digest(&digest::SHA256, &sealed),
-                keys,
-            },
-            frame,
-        ))
+        let sealed_toy = Keys::seal(&keys.seal_toy, 0, &keys.th, &block)?;
+        let frame = Frame::PairResponse { spake: &spake_b }.encode();
+        Ok((Self { keys, sealed_toy }, frame))
     }
 
-    /// Checks PAIR_CONFIRM; on success returns the phone to pin and the PAIR_DONE frame.
+    /// The short authentication string of this attempt.
+    pub fn sas(&self) -> Sas {
+        self.keys.sas
+    }
+
+    /// Checks PAIR_CONFIRM (this is where a guess is tested); on success returns the phone
+    /// and the PAIR_DONE frame.
     pub fn confirm(self, frame: &[u8]) -> Result<(PublicIdentity, Vec<u8>), Error> {
         let Frame::PairConfirm { confirm, sealed } = Frame::decode(frame)? else {
             return Err(Error::UnexpectedMessage);
         };
         let keys = &self.keys;
-        Keys::check_mac(
-            &keys.confirm_phone,
-            &[&keys.th, self.sealed_toy_hash.as_ref()],
-            confirm,
-        )?;
+        Keys::check_mac(&keys.confirm_phone, &[&keys.th], confirm)?;
         let block = Keys::open(&keys.seal_phone, 0, &keys.th, sealed)?;
         let (phone, sig, rest) = split_identity(&block)?;
         if !rest.is_empty() {
@@ -474,8 +520,16 @@ impl ToyPairing {
         if phone.role() != Role::Guardian {
             return Err(Error::WrongPeer("only a guardian's phone can pair"));
         }
-        let ack = Keys::seal(&keys.seal_toy, 1, &keys.th, phone.device_id().as_bytes())?;
-        Ok((phone, Frame::PairDone { sealed: &ack }.encode()))
+        let sealed_hash = digest::digest(&digest::SHA256, sealed);
+        let confirm_toy = Keys::mac(&keys.confirm_toy, &[&keys.th, sealed_hash.as_ref()]);
+        Ok((
+            phone,
+            Frame::PairDone {
+                confirm: &confirm_toy,
+                sealed: &self.sealed_toy,
+            }
+            .encode(),
+        ))
     }
 }
 
