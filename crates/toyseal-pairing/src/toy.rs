@@ -549,6 +549,14 @@ impl<S: FailureStore> Toy<S> {
             return;
         }
         if newest == Some(current.version()) {
+            // Nothing newer. The same version with other contents is a fork: refused.
+            let same = decoded
+                .iter()
+                .filter(|r| r.proposal().version() == current.version())
+                .all(|r| r.hash() == current.signed().hash());
+            if !same {
+                self.io.event(ToyEvent::RosterRefused);
+            }
             return;
         }
         match self.apply_rosters(&decoded, now) {
