@@ -1,8 +1,10 @@
-//! Pairing with the printed code: SPAKE2 (RFC 9382, `spake2` crate, Ed25519 group), then
-//! HKDF-SHA256 (RFC 5869), explicit key confirmation in both directions (HMAC-SHA256, RFC 2104)
-//! bound to the transcript, then the long-term public identities exchanged and authenticated
-//! under the PAKE keys (ChaCha20-Poly1305, RFC 8439) with a signature proving possession of each
-//! identity key. Two round trips after connect. Spec: docs/spec/pairing.md §Pairing.
+//! Pairing with a code: SPAKE2 as python-spake2 0.9 and the `spake2` crate 0.4 build it over
+//! the Ed25519 group (not RFC 9382: other M and N, another password hash and key transcript),
+//! then HKDF-SHA256 (RFC 5869), explicit key confirmation in both directions (HMAC-SHA256,
+//! RFC 2104) bound to the transcript (the phone confirms first), a short authentication string,
+//! and the long-term public identities exchanged under the PAKE keys (ChaCha20-Poly1305,
+//! RFC 8439) with a signature proving possession of each identity key. Two round trips after
+//! connect. Spec: docs/spec/pairing.md §5.
 
 use crate::frame::{AbortReason, CONFIRM_LEN, Frame, PROTOCOL_VERSION, SPAKE_MSG_LEN};
 use crate::rng::Drawn;
@@ -284,6 +286,35 @@ fn split_identity(block: &[u8]) -> Result<(PublicIdentity, Signature, &[u8]), Er
     ))
 }
 
+/// The peer's SPAKE2 message: its side byte, then a canonical encoding of a point of the
+/// prime-order subgroup other than the identity (§5.2). The `spake2` crate checks only the
+/// side byte and that the point decompresses; a point with a small-order component would let
+/// a peer learn `x mod 8` from the key, so it is refused here first.
+fn check_spake_message(msg: &[u8; SPAKE_MSG_LEN], side: u8) -> Result<(), Error> {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use curve25519_dalek::traits::IsIdentity;
+    let (first, point) = msg
+        .split_first_chunk::<1>()
+        .ok_or(Error::Malformed("spake2 message"))?;
+    let point: [u8; 32] = point
+        .try_into()
+        .map_err(|_| Error::Malformed("spake2 message"))?;
+    if first[0] != side {
+        return Err(Error::Authentication);
+    }
+    let p = CompressedEdwardsY(point)
+        .decompress()
+        .ok_or(Error::Authentication)?;
+    if p.compress().to_bytes() != point || !p.is_torsion_free() || p.is_identity() {
+        return Err(Error::Authentication);
+    }
+    Ok(())
+}
+
+/// Side bytes of the SPAKE2 messages (python-spake2's `A` and `B`).
+const SIDE_PHONE: u8 = 0x41;
+const SIDE_TOY: u8 = 0x42;
+
 fn spake_password(code: &PairingCode) -> Password {
     Password::new(code.digits().as_bytes())
 }
@@ -373,6 +404,7 @@ impl PhonePairing {
                 PhoneStage::AwaitResponse { spake, spake_a },
                 Frame::PairResponse { spake: spake_b },
             ) => {
+                check_spake_message(spake_b, SIDE_TOY)?;
                 let k = Zeroizing::new(spake.finish(spake_b).map_err(|_| Error::Authentication)?);
                 let keys = Keys::derive(&k, &spake_a, spake_b)?;
                 self.sas = Some(keys.sas);
@@ -471,6 +503,7 @@ impl ToyPairing {
         if version != PROTOCOL_VERSION {
             return Err(Error::Malformed("unsupported protocol version"));
         }
+        check_spake_message(spake, SIDE_PHONE)?;
         let (state, msg) = Spake2::<Ed25519Group>::start_b_with_rng(
             &spake_password(code),
             &Identity::new(SPAKE_ID_PHONE),
@@ -534,3 +567,54 @@ impl ToyPairing {
 }
 
 const _: () = assert!(TAG_LEN == 16);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+
+    fn message(side: u8, point: [u8; 32]) -> [u8; SPAKE_MSG_LEN] {
+        let mut m = [0u8; SPAKE_MSG_LEN];
+        m[0] = side;
+        m[1..].copy_from_slice(&point);
+        m
+    }
+
+    #[test]
+    fn m_and_n_are_prime_order_points_as_the_spec_says() {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        for hex_point in [
+            "15cfd18e385952982b6a8f8c7854963b58e34388c8e6dae891db756481a02312",
+            "f04f2e7eb734b2a8f8b472eaf9c3c632576ac64aea650b496a8a20ff00e583c3",
+        ] {
+            let bytes: [u8; 32] = hex::decode(hex_point).unwrap().try_into().unwrap();
+            let p = CompressedEdwardsY(bytes).decompress().unwrap();
+            assert!(p.is_torsion_free());
+        }
+    }
+
+    #[test]
+    fn spake_messages_must_be_canonical_prime_order_points() {
+        let good = ED25519_BASEPOINT_POINT.compress().to_bytes();
+        assert!(check_spake_message(&message(SIDE_PHONE, good), SIDE_PHONE).is_ok());
+        assert!(check_spake_message(&message(SIDE_TOY, good), SIDE_PHONE).is_err());
+        // Every small-order point, and the base point plus each torsion component.
+        for t in EIGHT_TORSION {
+            let small = message(SIDE_PHONE, t.compress().to_bytes());
+            assert!(check_spake_message(&small, SIDE_PHONE).is_err());
+            let mixed = (ED25519_BASEPOINT_POINT + t).compress().to_bytes();
+            let is_identity_torsion = t.compress().to_bytes() == {
+                let mut one = [0u8; 32];
+                one[0] = 1;
+                one
+            };
+            let r = check_spake_message(&message(SIDE_PHONE, mixed), SIDE_PHONE);
+            assert_eq!(r.is_ok(), is_identity_torsion);
+        }
+        // A non-canonical encoding of a valid point (y + p for small y) and a non-point.
+        let mut non_canonical = [0xffu8; 32];
+        non_canonical[0] = 0xee;
+        non_canonical[31] = 0x7f;
+        assert!(check_spake_message(&message(SIDE_PHONE, non_canonical), SIDE_PHONE).is_err());
+    }
+}

@@ -234,15 +234,29 @@ impl Phone {
         }
     }
 
-    /// Pushes roster versions (oldest first) to the toy now.
+    /// Pushes roster versions (oldest first) to the toy now: the newest
+    /// [`MAX_ROSTERS_PER_UPDATE`] that fit in one session message.
     pub fn push_rosters(&mut self, rosters: &[SignedRoster], now: Timestamp) -> Result<(), Error> {
         let start = rosters.len().saturating_sub(MAX_ROSTERS_PER_UPDATE);
-        let tail = rosters.get(start..).unwrap_or_default();
-        if tail.is_empty() {
-            return Ok(());
+        let mut encoded: Vec<Vec<u8>> = rosters
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .map(SignedRoster::encode)
+            .collect();
+        while !encoded.is_empty() {
+            let msg = SessionMessage::RosterUpdate {
+                rosters: encoded.clone(),
+            };
+            match msg.encode() {
+                // Too big for one message: leave the oldest out.
+                Err(Error::TooLarge { .. }) => {
+                    encoded.remove(0);
+                }
+                _ => return self.send(&msg, now),
+            }
         }
-        let rosters = tail.iter().map(SignedRoster::encode).collect();
-        self.send(&SessionMessage::RosterUpdate { rosters }, now)
+        Ok(())
     }
 
     /// Opens a pairing window on the toy for one new phone: generates a fresh one-time code,
