@@ -128,9 +128,7 @@ fuzz_target!(|input: (u64, Vec<Action>)| {
             "a founder without a Paired event"
         );
         let failures = toy.window().total_failures().unwrap_or(0);
-        let paired_now = events
-            .iter()
-            .any(|e| matches!(e, ToyEvent::Paired { .. }));
+        let paired_now = events.iter().any(|e| matches!(e, ToyEvent::Paired { .. }));
         if paired_now {
             assert!(
                 failures + 1 >= failures_before,

@@ -287,6 +287,67 @@ impl SessionMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn any_control() -> impl Strategy<Value = Control> {
+        prop_oneof![
+            any::<[u8; 32]>().prop_map(|envelope_id| Control::Play { envelope_id }),
+            Just(Control::StartRecording),
+            Just(Control::StopRecording),
+            Just(Control::Stop),
+        ]
+    }
+
+    fn any_message() -> impl Strategy<Value = SessionMessage> {
+        let chunk = (
+            any::<u32>(),
+            any::<u32>(),
+            proptest::collection::vec(any::<u8>(), 1..2000),
+        )
+            .prop_flat_map(|(transfer, extra, data)| {
+                let len = data.len() as u32;
+                (0..=u32::MAX - len).prop_map(move |offset| SessionMessage::EnvelopeChunk {
+                    transfer,
+                    total: offset + len + extra % (u32::MAX - offset - len).max(1),
+                    offset,
+                    data: data.clone(),
+                })
+            });
+        prop_oneof![
+            any::<u64>().prop_map(|nonce| SessionMessage::Ping { nonce }),
+            any::<u64>().prop_map(|nonce| SessionMessage::Pong { nonce }),
+            chunk,
+            (any::<u32>(), any::<u32>()).prop_map(|(transfer, received)| {
+                SessionMessage::EnvelopeAck { transfer, received }
+            }),
+            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..=16)
+                .prop_map(|rosters| SessionMessage::RosterUpdate { rosters }),
+            "[0-9]{8,16}".prop_filter_map("trivial code", |d| PairingCode::parse(&d)
+                .ok()
+                .map(|code| SessionMessage::OpenPairingWindow { code })),
+            any_control().prop_map(SessionMessage::Control),
+            any::<bool>().prop_map(|ok| SessionMessage::ControlAck { ok }),
+            any::<u8>().prop_map(|reason| SessionMessage::Close { reason }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_message_round_trips(m in any_message()) {
+            let e = m.encode().unwrap();
+            prop_assert!(e.len() <= MAX_MESSAGE_LEN);
+            prop_assert_eq!(SessionMessage::decode(&e).unwrap(), m);
+        }
+
+        #[test]
+        fn whatever_decodes_encodes_back_to_the_same_bytes(
+            bytes in proptest::collection::vec(any::<u8>(), 0..400),
+        ) {
+            if let Ok(m) = SessionMessage::decode(&bytes) {
+                prop_assert_eq!(m.encode().unwrap(), bytes);
+            }
+        }
+    }
 
     #[test]
     fn round_trips_and_rejects_trailing_bytes() {
