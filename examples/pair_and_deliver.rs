@@ -16,7 +16,8 @@ use toyseal::ble::{
 use toyseal::core::{DeviceIdentity, FamilyId, OsRng, Role};
 use toyseal::envelope::{Metadata, OpenOptions, SealOptions};
 use toyseal::pairing::{
-    MemoryFailureStore, PairingCode, PairingExpectations, Phone, PhoneEvent, Toy, ToyEvent,
+    EnvelopeEvent, MemoryFailureStore, PairingCode, PairingExpectations, Phone, PhoneEvent, Toy,
+    ToyEvent,
 };
 use toyseal::roster::RosterProposal;
 
@@ -162,7 +163,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut opened = 0;
     for e in &p.phone {
-        if let DriverEvent::Endpoint(PhoneEvent::EnvelopeReceived { envelope, .. }) = e {
+        if let DriverEvent::Endpoint(PhoneEvent::Envelope(EnvelopeEvent::Received {
+            envelope,
+            ..
+        })) = e
+        {
             let (content, info) = roster.open(&parent, envelope, OpenOptions::default())?;
             assert_eq!(content, recording);
             println!(
@@ -174,7 +179,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     for e in &p.toy {
-        if let DriverEvent::Endpoint(ToyEvent::EnvelopeReceived { envelope, .. }) = e {
+        if let DriverEvent::Endpoint(ToyEvent::Envelope(EnvelopeEvent::Received {
+            envelope, ..
+        })) = e
+        {
             let (content, _) = roster.open(&toy_identity, envelope, OpenOptions::default())?;
             println!(
                 "toy opened the parent's message: {:?}",

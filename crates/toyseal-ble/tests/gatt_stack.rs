@@ -14,7 +14,9 @@ use toyseal_ble::gatt::{RX_UUID, TX_UUID, Uuid128, VERSION_UUID, VERSION_VALUE};
 use toyseal_ble::{
     DriverConfig, DriverEvent, Error, GattPeripheral, Link, PeripheralLink, PhoneDriver, ToyDriver,
 };
-use toyseal_pairing::{MemoryFailureStore, PairingExpectations, PhoneEvent, Timestamp, ToyEvent};
+use toyseal_pairing::{
+    EnvelopeEvent, MemoryFailureStore, PairingExpectations, PhoneEvent, Timestamp, ToyEvent,
+};
 
 /// The toy's BLE stack: notifications go straight into the central's sink.
 struct FakeRadio {
@@ -210,12 +212,12 @@ fn pair_reconnect_and_deliver_through_central_and_peripheral_adapters() {
     run_phone(&mut phone, |e| {
         matches!(
             e,
-            DriverEvent::Endpoint(PhoneEvent::EnvelopeDelivered { .. })
+            DriverEvent::Endpoint(PhoneEvent::Envelope(EnvelopeEvent::Delivered { .. }))
         )
     });
     assert!(toy_side.lock().unwrap().events.iter().any(|e| matches!(
         e,
-        DriverEvent::Endpoint(ToyEvent::EnvelopeReceived { envelope, .. }) if *envelope == to_toy
+        DriverEvent::Endpoint(ToyEvent::Envelope(EnvelopeEvent::Received { envelope, .. })) if *envelope == to_toy
     )));
     let to_phone: Vec<u8> = (0..30_000u32).map(|i| (i / 3) as u8).collect();
     toy_side
@@ -229,18 +231,21 @@ fn pair_reconnect_and_deliver_through_central_and_peripheral_adapters() {
     let ev = run_phone(&mut phone, |e| {
         matches!(
             e,
-            DriverEvent::Endpoint(PhoneEvent::EnvelopeReceived { .. })
+            DriverEvent::Endpoint(PhoneEvent::Envelope(EnvelopeEvent::Received { .. }))
         )
     });
     assert!(ev.iter().any(|e| matches!(
         e,
-        DriverEvent::Endpoint(PhoneEvent::EnvelopeReceived { envelope, .. }) if *envelope == to_phone
+        DriverEvent::Endpoint(PhoneEvent::Envelope(EnvelopeEvent::Received { envelope, .. })) if *envelope == to_phone
     )));
     // The phone's acks reach the toy as writes; the toy learns the envelope was delivered.
     toy_side.lock().unwrap().poll();
     assert!(toy_side.lock().unwrap().events.iter().any(|e| matches!(
         e,
-        DriverEvent::Endpoint(ToyEvent::EnvelopeDelivered { len: 30_000, .. })
+        DriverEvent::Endpoint(ToyEvent::Envelope(EnvelopeEvent::Delivered {
+            len: 30_000,
+            ..
+        }))
     )));
     phone.disconnect();
 }

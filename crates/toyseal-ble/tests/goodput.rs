@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use toyseal_ble::{DriverEvent, MemoryLinkConfig};
-use toyseal_pairing::PhoneEvent;
+use toyseal_pairing::{EnvelopeEvent, PhoneEvent};
 
 #[test]
 fn goodput_60kb_envelope_at_mtu_23_185_247() {
@@ -32,7 +32,7 @@ fn goodput_60kb_envelope_at_mtu_23_185_247() {
         let after = w.medium.stats();
         assert!(p.phone.iter().any(|e| matches!(
             e,
-            DriverEvent::Endpoint(PhoneEvent::EnvelopeReceived { envelope: got, .. }) if *got == envelope
+            DriverEvent::Endpoint(PhoneEvent::Envelope(EnvelopeEvent::Received { envelope: got, .. })) if *got == envelope
         )));
         let att = after.att_bytes() - before.att_bytes();
         let packets = after.total_packets() - before.total_packets();

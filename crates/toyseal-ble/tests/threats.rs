@@ -15,8 +15,9 @@ use toyseal_ble::{
 use toyseal_core::{DeviceIdentity, Role};
 use toyseal_pairing::frag::{Fragmenter, Reassembler};
 use toyseal_pairing::{
-    AbortReason, Control, Frame, PairingCode, PairingExpectations, PhoneEvent, PhoneFailure,
-    PhonePairing, PhoneStep, SessionConfig, SessionMessage, Timestamp, ToyEvent, ToyPairing,
+    AbortReason, Control, EnvelopeEvent, Frame, PairingCode, PairingExpectations, PhoneEvent,
+    PhoneFailure, PhonePairing, PhoneStep, SessionConfig, SessionMessage, Timestamp, ToyEvent,
+    ToyPairing,
 };
 
 fn cfg() -> MemoryLinkConfig {
@@ -557,11 +558,11 @@ fn t25_eavesdrop_reconnect_session() {
     );
     assert!(phone_saw(
         &p,
-        |e| matches!(e, DriverEvent::Endpoint(PhoneEvent::EnvelopeReceived { envelope, .. }) if *envelope == from_toy)
+        |e| matches!(e, DriverEvent::Endpoint(PhoneEvent::Envelope(EnvelopeEvent::Received { envelope, .. })) if *envelope == from_toy)
     ));
     assert!(toy_saw(
         &p,
-        |e| matches!(e, DriverEvent::Endpoint(ToyEvent::EnvelopeReceived { envelope, .. }) if *envelope == from_phone)
+        |e| matches!(e, DriverEvent::Endpoint(ToyEvent::Envelope(EnvelopeEvent::Received { envelope, .. })) if *envelope == from_phone)
     ));
 
     // ...yet the tap holds neither the marker nor any plaintext of the session layer: not

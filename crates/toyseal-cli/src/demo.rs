@@ -25,8 +25,8 @@ use toyseal_cloud::{Client, api::EnvelopeId, outbox::Outbox};
 use toyseal_core::{DeviceIdentity, FamilyId, OsRng, Role};
 use toyseal_envelope::{Metadata, OpenOptions, SealOptions};
 use toyseal_pairing::{
-    MakerKey, MemoryFailureStore, PairingCode, PairingExpectations, Phone, PhoneEvent, QrPayload,
-    Toy, ToyEvent,
+    EnvelopeEvent, MakerKey, MemoryFailureStore, PairingCode, PairingExpectations, Phone,
+    PhoneEvent, QrPayload, Toy, ToyEvent,
 };
 use toyseal_roster::{Roster, RosterProposal};
 use toyseal_server::{Config, Server};
@@ -296,9 +296,9 @@ async fn story(data: &Path) -> Result<()> {
         .toy
         .iter()
         .find_map(|e| match e {
-            DriverEvent::Endpoint(ToyEvent::EnvelopeReceived { envelope, .. }) => {
-                Some(envelope.clone())
-            }
+            DriverEvent::Endpoint(ToyEvent::Envelope(EnvelopeEvent::Received {
+                envelope, ..
+            })) => Some(envelope.clone()),
             _ => None,
         })
         .ok_or("the reply did not arrive")?;

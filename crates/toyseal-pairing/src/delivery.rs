@@ -222,6 +222,32 @@ impl DeliveryConfig {
     }
 }
 
+/// What happened to an envelope in transit, reported the same way by both endpoints.
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EnvelopeEvent {
+    /// A whole envelope arrived from the peer (complete and within the bound; open it with
+    /// the roster).
+    Received {
+        /// The sender's transfer id.
+        transfer: u32,
+        /// The envelope bytes.
+        envelope: Vec<u8>,
+    },
+    /// The peer acknowledged every byte of an envelope this side sent.
+    Delivered {
+        /// The transfer id `send_envelope` returned.
+        transfer: u32,
+        /// Its length.
+        len: usize,
+    },
+    /// The session ended before an outgoing envelope was acknowledged.
+    Aborted {
+        /// Its transfer id.
+        transfer: u32,
+    },
+}
+
 /// What one session frame meant, after the channel handled pings, chunks and acks itself.
 #[derive(Debug)]
 pub(crate) enum Inbound {
@@ -229,10 +255,8 @@ pub(crate) enum Inbound {
     Nothing,
     /// An application message.
     Message(SessionMessage),
-    /// A whole envelope arrived.
-    EnvelopeReceived { transfer: u32, envelope: Vec<u8> },
-    /// The peer acknowledged every byte of an envelope.
-    EnvelopeDelivered { transfer: u32, len: usize },
+    /// An envelope arrived, or was delivered.
+    Envelope(EnvelopeEvent),
     /// The peer closed the session in order.
     Closed,
 }
@@ -271,6 +295,12 @@ impl Channel {
     /// ends).
     pub fn pending_transfer(&self) -> Option<u32> {
         self.outgoing.as_ref().map(Outgoing::id)
+    }
+
+    /// The event to report when the channel ends with an outgoing envelope unacknowledged.
+    pub fn abandoned(&self) -> Option<EnvelopeEvent> {
+        self.pending_transfer()
+            .map(|transfer| EnvelopeEvent::Aborted { transfer })
     }
 
     /// Seals one message into a TRANSPORT frame.
@@ -332,7 +362,8 @@ impl Channel {
                 let (ack, inbound) = match r {
                     Received::Partial(ack) => (ack, Inbound::Nothing),
                     Received::Complete(ack, transfer, envelope) => {
-                        (ack, Inbound::EnvelopeReceived { transfer, envelope })
+                        let received = EnvelopeEvent::Received { transfer, envelope };
+                        (ack, Inbound::Envelope(received))
                     }
                 };
                 out.push(self.session.seal(&ack, now)?);
@@ -346,7 +377,7 @@ impl Channel {
                 if o.on_ack(transfer, received)? {
                     let len = o.len();
                     self.outgoing = None;
-                    Inbound::EnvelopeDelivered { transfer, len }
+                    Inbound::Envelope(EnvelopeEvent::Delivered { transfer, len })
                 } else {
                     self.pump(now, out)?;
                     Inbound::Nothing

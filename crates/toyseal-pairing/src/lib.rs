@@ -18,7 +18,7 @@ mod toy;
 mod window;
 
 pub use code::{PairingCode, QrPayload};
-pub use delivery::DeliveryConfig;
+pub use delivery::{DeliveryConfig, EnvelopeEvent};
 pub use endpoint::Endpoint;
 pub use error::Error;
 pub use frame::{AbortReason, Frame, PROTOCOL_VERSION};

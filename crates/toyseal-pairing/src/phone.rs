@@ -2,7 +2,7 @@
 //! sessions with a paired toy, envelope delivery, roster pushes, and opening a pairing window
 //! for another phone. Sans-IO like [`crate::Toy`]; `toyseal-ble` only moves its frames.
 
-use crate::delivery::{Channel, DeliveryConfig, Inbound};
+use crate::delivery::{Channel, DeliveryConfig, EnvelopeEvent, Inbound};
 use crate::endpoint::{Endpoint, Queues};
 use crate::frame::{AbortReason, Frame};
 use crate::message::{MAX_ROSTERS_PER_UPDATE, SessionMessage};
@@ -45,25 +45,8 @@ pub enum PhoneEvent {
     Rosters(Vec<SignedRoster>),
     /// The toy acknowledged a pairing window this phone opened (`true`) or refused it.
     PairingWindowAck(bool),
-    /// A whole envelope arrived from the toy (complete and within the bound).
-    EnvelopeReceived {
-        /// The toy's transfer id.
-        transfer: u32,
-        /// The envelope bytes.
-        envelope: Vec<u8>,
-    },
-    /// The toy acknowledged every byte of an envelope the phone sent.
-    EnvelopeDelivered {
-        /// The transfer id [`Phone::send_envelope`] returned.
-        transfer: u32,
-        /// Its length.
-        len: usize,
-    },
-    /// The session ended before an outgoing envelope was acknowledged.
-    EnvelopeAborted {
-        /// Its transfer id.
-        transfer: u32,
-    },
+    /// An envelope arrived, was delivered, or was abandoned with the session.
+    Envelope(EnvelopeEvent),
 }
 
 /// Why a pairing or handshake failed, as the phone's application sees it (coarse on purpose).
@@ -311,8 +294,8 @@ impl Phone {
     fn end_session(&mut self) {
         self.awaiting_window_ack = false;
         if let PhoneState::Session(c) = std::mem::replace(&mut self.state, PhoneState::Idle) {
-            if let Some(transfer) = c.pending_transfer() {
-                self.io.event(PhoneEvent::EnvelopeAborted { transfer });
+            if let Some(e) = c.abandoned() {
+                self.io.event(PhoneEvent::Envelope(e));
             }
             self.io.event(PhoneEvent::SessionClosed);
         }
@@ -380,12 +363,7 @@ impl Phone {
                 match r {
                     Ok(Inbound::Nothing) => {}
                     Ok(Inbound::Closed) => self.end_session(),
-                    Ok(Inbound::EnvelopeReceived { transfer, envelope }) => self
-                        .io
-                        .event(PhoneEvent::EnvelopeReceived { transfer, envelope }),
-                    Ok(Inbound::EnvelopeDelivered { transfer, len }) => self
-                        .io
-                        .event(PhoneEvent::EnvelopeDelivered { transfer, len }),
+                    Ok(Inbound::Envelope(e)) => self.io.event(PhoneEvent::Envelope(e)),
                     Ok(Inbound::Message(SessionMessage::RosterUpdate { rosters })) => {
                         let decoded: Result<Vec<_>, _> =
                             rosters.iter().map(|r| SignedRoster::decode(r)).collect();

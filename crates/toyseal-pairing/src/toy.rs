@@ -3,7 +3,7 @@
 //! its allow-list. Outside a window, and before a session exists, its only answer is
 //! NOT_PAIRABLE; it acts on no command without a session (docs/spec/pairing.md §9).
 
-use crate::delivery::{Channel, DeliveryConfig, Inbound};
+use crate::delivery::{Channel, DeliveryConfig, EnvelopeEvent, Inbound};
 use crate::endpoint::{Endpoint, Queues};
 use crate::frame::{AbortReason, Frame};
 use crate::message::SessionMessage;
@@ -57,26 +57,8 @@ pub enum ToyEvent {
     SessionClosed,
     /// An authenticated application message from the phone in session (commands, pongs).
     Message(SessionMessage),
-    /// A whole envelope arrived from the phone in session (complete and within the bound;
-    /// open it with the roster).
-    EnvelopeReceived {
-        /// The sender's transfer id.
-        transfer: u32,
-        /// The envelope bytes.
-        envelope: Vec<u8>,
-    },
-    /// The phone acknowledged every byte of an envelope the toy sent.
-    EnvelopeDelivered {
-        /// The transfer id [`Toy::send_envelope`] returned.
-        transfer: u32,
-        /// Its length.
-        len: usize,
-    },
-    /// The session ended before an outgoing envelope was acknowledged.
-    EnvelopeAborted {
-        /// Its transfer id.
-        transfer: u32,
-    },
+    /// An envelope arrived, was delivered, or was abandoned with the session.
+    Envelope(EnvelopeEvent),
     /// The toy verified and applied a newer roster: persist it. Sessions of devices it no
     /// longer admits have already ended.
     RosterApplied(Roster),
@@ -296,7 +278,7 @@ impl<S: FailureStore> Toy<S> {
     }
 
     /// Starts delivering `envelope` to the phone in session; returns its transfer id.
-    /// [`ToyEvent::EnvelopeDelivered`] follows when the phone acknowledged every byte.
+    /// [`ToyEvent::Envelope`] ([`EnvelopeEvent::Delivered`]) follows when the phone acknowledged every byte.
     pub fn send_envelope(&mut self, envelope: Vec<u8>, now: Timestamp) -> Result<u32, Error> {
         let c = self.channel.as_mut().ok_or(Error::Closed)?;
         let id = c.start_envelope(envelope)?;
@@ -354,8 +336,8 @@ impl<S: FailureStore> Toy<S> {
         if let Some(c) = self.channel.take()
             && report
         {
-            if let Some(transfer) = c.pending_transfer() {
-                self.io.event(ToyEvent::EnvelopeAborted { transfer });
+            if let Some(e) = c.abandoned() {
+                self.io.event(ToyEvent::Envelope(e));
             }
             self.io.event(ToyEvent::SessionClosed);
         }
@@ -492,12 +474,7 @@ impl<S: FailureStore> Toy<S> {
         match r {
             Ok(Inbound::Nothing) => {}
             Ok(Inbound::Closed) => self.end_channel(true),
-            Ok(Inbound::EnvelopeReceived { transfer, envelope }) => self
-                .io
-                .event(ToyEvent::EnvelopeReceived { transfer, envelope }),
-            Ok(Inbound::EnvelopeDelivered { transfer, len }) => {
-                self.io.event(ToyEvent::EnvelopeDelivered { transfer, len })
-            }
+            Ok(Inbound::Envelope(e)) => self.io.event(ToyEvent::Envelope(e)),
             Ok(Inbound::Message(SessionMessage::RosterUpdate { rosters })) => {
                 self.on_rosters(&peer, &rosters, now)
             }
