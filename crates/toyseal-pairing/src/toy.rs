@@ -432,11 +432,6 @@ impl<S: FailureStore> Toy<S> {
     }
 
     fn on_handshake(&mut self, frame: &[u8], now: Timestamp, rng: &mut impl CryptoRng) {
-        if self.session().is_some() {
-            // A replayed or injected HANDSHAKE_INIT must not cost the live session anything:
-            // a phone that wants a new session closes this one or reconnects (§6.3).
-            return;
-        }
         let Ok(Frame::HandshakeInit { initiator, .. }) = Frame::decode(frame) else {
             self.not_pairable();
             return;
@@ -617,7 +612,14 @@ impl<S: FailureStore> Endpoint for Toy<S> {
 
     fn handle_frame(&mut self, frame: &[u8], now: Timestamp, rng: &mut impl CryptoRng) {
         self.handle_timeout(now);
-        match Frame::decode(frame) {
+        let decoded = Frame::decode(frame);
+        if self.session().is_some() && !matches!(decoded, Ok(Frame::Transport { .. })) {
+            // A live session carries only TRANSPORT frames. Anything else (a replayed
+            // HANDSHAKE_INIT, pairing frames, garbage) is injected: ignored, so that it costs
+            // the session nothing (T32); a phone that wants a new session reconnects (§6.3).
+            return;
+        }
+        match decoded {
             Ok(Frame::PairRequest { .. }) => self.on_pair_request(frame, now, rng),
             Ok(Frame::PairConfirm { .. }) => self.on_pair_confirm(frame),
             Ok(Frame::HandshakeInit { .. }) => self.on_handshake(frame, now, rng),
@@ -627,13 +629,8 @@ impl<S: FailureStore> Endpoint for Toy<S> {
                 let _ = self.window.abandon_attempt();
                 self.io.event(ToyEvent::PairingFailed);
             }
-            Ok(_) | Err(_) => {
-                // Garbage, or a frame a phone never sends. A live session ignores it: an
-                // injected frame must not end it (T32); otherwise the only answer.
-                if self.session().is_none() {
-                    self.not_pairable();
-                }
-            }
+            // Garbage, or a frame a phone never sends: the only answer.
+            Ok(_) | Err(_) => self.not_pairable(),
         }
     }
 
