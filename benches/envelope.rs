@@ -313,7 +313,7 @@ fn bench_case<M: Measurement>(c: &mut Criterion<M>, label: &str, len: usize, n: 
                 black_box(&sink);
             }
             sink.clear();
-            o.finish(&mut sink).unwrap();
+            o.finish().unwrap();
             black_box(&sink);
         })
     });

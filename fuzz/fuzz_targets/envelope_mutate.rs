@@ -1,13 +1,15 @@
 //! "Any change is detected": seal fuzzer content to 1..=4 recipients with a seeded generator,
 //! apply a list of byte-level edits (bit flips, truncation, deleted / duplicated / swapped
 //! ranges, appended bytes), then open and verify. If the bytes changed, both must fail; if the
-//! edits cancelled out, opening must give back exactly the content and metadata sealed.
+//! edits cancelled out, opening must give back exactly the content and metadata sealed. Whatever
+//! a streaming opener releases before it fails must be a prefix of the sealed content (v2:
+//! nothing is released that the sender did not sign).
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use toyseal_core::FamilyId;
-use toyseal_envelope::{Error, Metadata, OpenOptions, SealOptions, open, seal, verify};
+use toyseal_envelope::{Error, Metadata, OpenOptions, Opener, SealOptions, open, seal, verify};
 use toyseal_fuzz::{FAMILY, Mutation, clip, rng};
 
 #[derive(Arbitrary, Debug)]
@@ -15,6 +17,9 @@ struct Input {
     seed: u64,
     /// 10 + this % 3: 1 KiB ..= 4 KiB chunks, so small inputs still span several chunks.
     chunk_size_log2: u8,
+    /// Segment = chunk size × 2^(this % 3): checkpoints every 1, 2 or 4 chunks.
+    segment_extra_log2: u8,
+    sequence: u64,
     /// 1 + this % 4 recipients.
     recipients: u8,
     /// Which recipient opens.
@@ -36,20 +41,31 @@ fuzz_target!(|input: Input| {
     let me = &fam.phones[usize::from(input.me) % n];
 
     let mut metadata = Metadata::default();
-    if let Some(t) = input.content_type {
-        metadata = metadata.with_content_type(clip(t, 64));
+    // Empty text is refused by the sealer (absent is the one spelling of "none").
+    if let Some(t) = input
+        .content_type
+        .map(|t| clip(t, 64))
+        .filter(|t| !t.is_empty())
+    {
+        metadata = metadata.with_content_type(t);
     }
-    if let Some(c) = input.codec {
-        metadata = metadata.with_codec(clip(c, 64));
+    if let Some(c) = input.codec.map(|c| clip(c, 64)).filter(|c| !c.is_empty()) {
+        metadata = metadata.with_codec(c);
     }
     if let Some(d) = input.duration_ms {
         metadata = metadata.with_duration_ms(d);
     }
+    let chunk_log2 = 10 + input.chunk_size_log2 % 3;
     let mut options = SealOptions::default()
         .with_metadata(metadata.clone())
-        .with_chunk_size_log2(10 + input.chunk_size_log2 % 3)
-        .expect("10..=12 is a valid chunk size");
-    if let Some((id, version)) = input.family {
+        .with_chunk_size_log2(chunk_log2)
+        .expect("10..=12 is a valid chunk size")
+        .with_segment_size_log2(chunk_log2 + input.segment_extra_log2 % 3)
+        .expect("10..=14 is a valid segment size")
+        .with_sequence(input.sequence);
+    // The all-zero family id means "no family" and is refused as a family.
+    let family = input.family.filter(|(id, _)| *id != [0; 16]);
+    if let Some((id, version)) = family {
         options = options.with_family(FamilyId::from_bytes(id), version);
     }
     let content = input.content.repeat(1 + usize::from(input.repeat % 4));
@@ -68,6 +84,17 @@ fuzz_target!(|input: Input| {
     }
 
     let opened = open(me, &fam.trusted, &mutated, OpenOptions::default());
+    let mut released = Vec::new();
+    let mut opener = Opener::new(me, &fam.trusted, OpenOptions::default());
+    let streamed = opener.push(&mutated, &mut released);
+    assert!(
+        content.starts_with(&released),
+        "released bytes the sender did not seal: {:?}",
+        input.mutations
+    );
+    if streamed.is_err() || opener.finish().is_err() {
+        assert!(opened.is_err(), "one-shot opened what streaming refused");
+    }
     let verified = verify(&mutated, OpenOptions::default());
     if mutated != original {
         assert!(
@@ -86,12 +113,12 @@ fuzz_target!(|input: Input| {
         assert_eq!(opened.content_len, content.len() as u64);
         assert_eq!(opened.metadata, metadata);
         assert_eq!(&opened.sender, fam.toy.public());
-        // An all-zero family id is how the header encodes "no family" (see the fuzz README).
-        let family = input
-            .family
-            .and_then(|(id, _)| (id != [0; 16]).then(|| FamilyId::from_bytes(id)));
-        assert_eq!(opened.family, family);
-        assert_eq!(opened.roster_version, input.family.map_or(0, |(_, v)| v));
+        assert_eq!(
+            opened.family,
+            family.map(|(id, _)| FamilyId::from_bytes(id))
+        );
+        assert_eq!(opened.roster_version, family.map_or(0, |(_, v)| v));
+        assert_eq!(opened.sequence, input.sequence);
         verified.expect("the unchanged envelope must verify");
         // Only recipients can open it.
         assert!(matches!(

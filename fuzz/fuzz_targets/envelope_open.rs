@@ -1,7 +1,8 @@
 //! Raw bytes as an envelope: `inspect`, `verify` (one-shot and streaming) and `Opener` (fed in
 //! pieces whose sizes come from the input) for a fixed synthetic recipient trusting a fixed
 //! sender. Nothing may panic; the streaming and one-shot paths must agree; a successful open
-//! implies a valid signature and reports exactly the content it released.
+//! implies valid checkpoints and reports exactly the content it released; content is released
+//! only by an opener whose header checkpoint verified under the trusted sender.
 //!
 //! Input layout: see `toyseal_fuzz::split_control`.
 #![no_main]
@@ -26,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
         .and_then(|()| verifier.finish());
     same_outcome(&verified, &streamed_verify);
     if let Ok(header) = &verified {
-        assert_eq!(inspected.as_ref().ok(), Some(header));
+        assert_eq!(inspected.as_ref().ok(), Some(header.header()));
         assert_eq!(streamed_verify.as_ref().ok(), Some(header));
     }
 
@@ -35,7 +36,14 @@ fuzz_target!(|data: &[u8]| {
     let mut opener = Opener::new(me, &fam.trusted, options);
     let streamed = Pieces::new(envelope, &sizes)
         .try_for_each(|piece| opener.push(piece, &mut content))
-        .and_then(|()| opener.finish(&mut content));
+        .and_then(|()| opener.finish());
+    if !content.is_empty() {
+        // Nothing is released before the header's checkpoint proved the trusted sender.
+        let header = inspected
+            .as_ref()
+            .expect("content released from an unparsable header");
+        assert_eq!(header.sender(), fam.toy.public());
+    }
     let one_shot = open(me, &fam.trusted, envelope, options);
     same_outcome(&streamed, &one_shot);
     if let Ok(opened) = streamed {

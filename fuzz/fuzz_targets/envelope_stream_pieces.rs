@@ -1,7 +1,10 @@
 //! Streaming equivalence. Seal fuzzer content one-shot and with `Sealer::update` in
 //! fuzzer-chosen pieces (same seeded generator): the bytes must be identical. Then open with
 //! `Opener::push` and verify with `Verifier::push` in other fuzzer-chosen pieces, empty pushes
-//! included: both must succeed, with exactly the sealed content.
+//! included: both must succeed, with exactly the sealed content. A third seal checkpoints early
+//! (`Sealer::checkpoint`, as a live recorder does on a timer) after fuzzer-chosen pieces: it must
+//! open to the same content, and the opener must have released each piece by the checkpoint
+//! that followed it.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -19,6 +22,8 @@ struct Input {
     /// The content is repeated 1 + this % 8 times.
     repeat: u8,
     seal_pieces: Vec<u16>,
+    /// Checkpoint after piece i when bit (i % 64) is set.
+    checkpoint_mask: u64,
     open_pieces: Vec<u16>,
     content: Vec<u8>,
 }
@@ -73,10 +78,34 @@ fuzz_target!(|input: Input| {
             .expect("verifier push of a valid envelope");
     }
     opener.push(&[], &mut out).expect("empty push at the end");
-    let opened = opener.finish(&mut out).expect("a valid envelope must open");
+    let opened = opener.finish().expect("a valid envelope must open");
     assert!(out == content, "streamed content differs");
     assert_eq!(opened.content_len, content.len() as u64);
     assert_eq!(&opened.sender, fam.toy.public());
     let header = verifier.finish().expect("a valid envelope must verify");
     assert_eq!(header.sender(), fam.toy.public());
+
+    // Live sealing with early checkpoints, opened as it is produced.
+    let mut sealer =
+        Sealer::new(&fam.toy, &recipients, &options, &mut rng(input.seed)).expect("sealer");
+    let mut opener = Opener::new(me, &fam.trusted, OpenOptions::default());
+    let (mut wire, mut released, mut sealed_so_far) = (Vec::new(), Vec::new(), 0usize);
+    for (i, piece) in Pieces::new(&content, &seal_sizes).enumerate() {
+        sealer.update(piece, &mut wire).expect("update");
+        sealed_so_far += piece.len();
+        if input.checkpoint_mask & (1 << (i % 64)) != 0 {
+            sealer.checkpoint(&mut wire).expect("checkpoint");
+            opener.push(&wire, &mut released).expect("push");
+            wire.clear();
+            // Everything sealed so far (after the prelude) is out, and nothing else.
+            assert!(
+                released == content[..sealed_so_far],
+                "checkpoint did not release"
+            );
+        }
+    }
+    sealer.finish(&mut wire).expect("finish");
+    opener.push(&wire, &mut released).expect("push");
+    opener.finish().expect("a checkpointed envelope must open");
+    assert!(released == content, "checkpointed content differs");
 });

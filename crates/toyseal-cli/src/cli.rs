@@ -4,7 +4,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use toyseal_core::{FamilyId, Role};
-use toyseal_envelope::{DEFAULT_CHUNK_SIZE_LOG2, DEFAULT_SIZE_LIMIT};
+use toyseal_envelope::{DEFAULT_CHUNK_SIZE_LOG2, DEFAULT_SEGMENT_LOG2, DEFAULT_SIZE_LIMIT};
 
 /// The exit-status table, shared by the long help of every command and the README.
 macro_rules! exit_status {
@@ -251,6 +251,16 @@ pub struct SealArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_CHUNK_SIZE_LOG2,
           value_parser = clap::value_parser!(u8).range(10..=20))]
     pub chunk_size_log2: u8,
+    /// Content bytes between two signed checkpoints, 2^N, from the chunk size to 24 (16 MiB).
+    /// Openers hold back at most this much before releasing proved content.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_SEGMENT_LOG2,
+          value_parser = clap::value_parser!(u8).range(10..=24))]
+    pub segment_size_log2: u8,
+    /// The sender's sequence number for this envelope. Default: the next number from the
+    /// counter file KEYFILE.seq beside the key file (created at 1, reserved durably before
+    /// sealing). Required when the key comes from standard input.
+    #[arg(long, value_name = "N")]
+    pub sequence: Option<u64>,
     /// Family id (32 hex digits) the recipients belong to, recorded in the public header.
     #[arg(long, value_name = "FAMILY_ID")]
     pub family: Option<FamilyId>,

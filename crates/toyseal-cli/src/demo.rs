@@ -33,6 +33,9 @@ use toyseal_server::{Config, Server};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+/// When the demo's envelopes say they were sealed (Unix seconds; a fixed synthetic time).
+const DEMO_TIME: u64 = 1_767_225_600;
+
 /// Prints a line; a closed stdout is not an error worth failing the demo for.
 macro_rules! say {
     ($($arg:tt)*) => {{
@@ -249,9 +252,13 @@ async fn story(data: &Path) -> Result<()> {
         .with_content_type("audio/wav")
         .with_codec("pcm_s16le")
         .with_duration_ms(3000);
+    // The toy's first envelope: sequence 1 (a real toy takes it from its SequenceStore).
     let envelope = toys_roster.seal(
         &toy_id,
-        SealOptions::default().with_metadata(metadata),
+        SealOptions::default()
+            .with_metadata(metadata)
+            .with_sequence(1)
+            .with_created(DEMO_TIME),
         &recording,
         &mut rng,
     )?;
@@ -286,7 +293,9 @@ async fn story(data: &Path) -> Result<()> {
     // ── 6. Mum replies to the toy over the BLE session. ──
     let reply = toys_roster.seal(
         &mum,
-        SealOptions::default(),
+        SealOptions::default()
+            .with_sequence(1)
+            .with_created(DEMO_TIME + 60),
         b"Goodnight, sleep tight!",
         &mut rng,
     )?;

@@ -88,6 +88,14 @@ pub enum Error {
         /// The cause.
         reason: String,
     },
+    /// The sender's sequence counter file could not be read or advanced.
+    #[error("{place}: cannot reserve the next sequence number: {source}")]
+    Sequence {
+        /// The counter file.
+        place: Place,
+        /// The cause.
+        source: toyseal_core::Error,
+    },
     /// The recipients or sealing options were refused by the envelope library.
     #[error("cannot seal: {0}")]
     Seal(toyseal_envelope::Error),
@@ -116,8 +124,9 @@ impl Error {
             Error::Demo(_) => Exit::Demo,
             Error::Usage(_) => Exit::Usage,
             Error::KeyFile { .. } | Error::PublicKey { .. } => Exit::Key,
+            Error::Sequence { .. } => Exit::Io,
             Error::Seal(e) => match e {
-                E::Metadata(_) | E::ChunkSize(_) => Exit::Usage,
+                E::Metadata(_) | E::ChunkSize(_) | E::SegmentSize(_) => Exit::Usage,
                 E::TooLarge { .. } => Exit::Envelope,
                 _ => Exit::Key,
             },
@@ -173,7 +182,7 @@ mod tests {
         assert_eq!(e.exit(), Exit::Auth);
         assert_eq!(
             e.to_string(),
-            "<stdin>: the sender's signature over the envelope is invalid"
+            "<stdin>: a checkpoint signature of the sender is invalid"
         );
         let plain = Error::io(Place::Stdout, io::Error::from(io::ErrorKind::BrokenPipe));
         assert_eq!(plain.exit(), Exit::Io);

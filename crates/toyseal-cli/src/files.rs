@@ -13,6 +13,19 @@ use std::{
 pub(crate) const PROGRESS_THRESHOLD: u64 = 8 << 20;
 /// Size of the copy buffer between input and output.
 pub(crate) const COPY_BUF: usize = 64 * 1024;
+/// Regular files between these sizes are sealed and opened in memory on every core
+/// (`toyseal_envelope::seal_parallel` / `open_parallel`, same bytes and same checks as the
+/// streaming path); smaller ones gain nothing, larger ones and pipes stream in bounded memory.
+pub(crate) const PARALLEL_SIZES: std::ops::RangeInclusive<u64> = (4 << 20)..=(256 << 20);
+
+/// Reads all of `reader` (of known `size`) into memory, for the parallel path.
+pub(crate) fn read_all(mut reader: impl Read, size: u64, place: &Place) -> Result<Vec<u8>, Error> {
+    let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    reader
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(place.clone(), e))?;
+    Ok(buf)
+}
 
 /// `None` for standard input/output (`-` or no path), else the path.
 pub(crate) fn named(path: Option<&Path>) -> Option<&Path> {

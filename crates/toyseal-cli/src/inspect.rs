@@ -29,15 +29,24 @@ pub struct Report {
     pub family: Option<String>,
     /// The roster version (0: none).
     pub roster_version: u64,
+    /// The sender's sequence number for this envelope.
+    pub sequence: u64,
+    /// When the sender sealed it (Unix seconds, the sender's clock).
+    pub created: u64,
+    /// The key commitment, hex.
+    pub key_commitment: String,
     /// Number of recipient stanzas.
     pub recipients: usize,
     /// Chunk size in bytes.
     pub chunk_size: usize,
+    /// Most content bytes between two signed checkpoints.
+    pub segment_size: usize,
     /// Header size in bytes.
     pub header_size: usize,
     /// Bytes read (the whole envelope, unless reading stopped at an error).
     pub total_size: u64,
-    /// Whether the sender's signature over the whole envelope verified.
+    /// Whether every checkpoint signature of the sender, from the header's to the final one,
+    /// verified (the whole envelope is the sender's).
     pub signature_valid: bool,
     /// Why the envelope did not verify, if it did not.
     pub error: Option<String>,
@@ -116,8 +125,16 @@ fn build_report(
         sender_role: sender.role().to_string(),
         family: header.family().map(|f| f.to_string()),
         roster_version: header.roster_version(),
+        sequence: header.sequence(),
+        created: header.created(),
+        key_commitment: header
+            .key_commitment()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
         recipients: header.stanzas().len(),
         chunk_size: header.chunk_size(),
+        segment_size: header.segment_size(),
         header_size: header.encoded_len(),
         total_size: total,
         signature_valid: error.is_none(),
@@ -134,7 +151,7 @@ fn render(r: &Report, json: bool) -> Result<(), Error> {
     } else {
         let signature = match &r.error {
             None => {
-                "valid (sender verified over the whole envelope; content not decrypted)".to_owned()
+                "valid (every checkpoint of the sender verified; content not decrypted)".to_owned()
             }
             Some(e) => format!("INVALID: {e}"),
         };
@@ -147,8 +164,12 @@ fn render(r: &Report, json: bool) -> Result<(), Error> {
             format!("sender role: {}", r.sender_role),
             format!("family: {}", r.family.as_deref().unwrap_or("none")),
             format!("roster version: {}", r.roster_version),
+            format!("sequence: {}", r.sequence),
+            format!("created: {} (Unix seconds, sender's clock)", r.created),
+            format!("key commitment: {}", r.key_commitment),
             format!("recipients: {}", r.recipients),
             format!("chunk size: {} bytes", r.chunk_size),
+            format!("segment size: {} bytes", r.segment_size),
             format!("header size: {} bytes", r.header_size),
             format!("total size: {} bytes", r.total_size),
             format!("signature: {signature}"),

@@ -1,8 +1,8 @@
 //! `toyseal seal`: streaming encryption with [`toyseal_envelope::SealWriter`].
 
 use crate::cli::SealArgs;
-use crate::error::{Error, envelope_error};
-use crate::files::{COPY_BUF, Input, Output, ProgressReader, named};
+use crate::error::{Error, Place, envelope_error};
+use crate::files::{COPY_BUF, Input, Output, PARALLEL_SIZES, ProgressReader, named, read_all};
 use crate::keys::{parse_public_args, read_identity, read_recipients_file};
 use std::io::{self, Read, Write};
 use toyseal_core::OsRng;
@@ -49,9 +49,33 @@ pub fn seal(args: &SealArgs, progress: bool) -> Result<(), Error> {
     if let Some(d) = args.duration_ms {
         metadata = metadata.with_duration_ms(d);
     }
+    let sequence = match (args.sequence, named(Some(&args.identity))) {
+        (Some(n), _) => n,
+        (None, Some(key)) => {
+            let mut counter = key.as_os_str().to_owned();
+            counter.push(".seq");
+            let counter = std::path::PathBuf::from(counter);
+            toyseal_core::reserve_sequence(&counter).map_err(|source| Error::Sequence {
+                place: Place::File(counter.clone()),
+                source,
+            })?
+        }
+        (None, None) => {
+            return Err(Error::Usage(
+                "give --sequence N when the key file comes from standard input".into(),
+            ));
+        }
+    };
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let mut options = SealOptions::default()
         .with_chunk_size_log2(args.chunk_size_log2)
         .map_err(Error::Seal)?
+        .with_segment_size_log2(args.segment_size_log2)
+        .map_err(Error::Seal)?
+        .with_sequence(sequence)
+        .with_created(created)
         .with_metadata(metadata);
     if let Some(family) = args.family {
         options = options.with_family(family, args.roster_version);
@@ -59,8 +83,21 @@ pub fn seal(args: &SealArgs, progress: bool) -> Result<(), Error> {
 
     let input = Input::open(args.input.as_deref())?;
     let in_place = input.place.clone();
+    let size = input.size;
     let mut reader = ProgressReader::new(input.reader, input.size, progress);
     let mut output = Output::create(args.output.as_deref(), false)?;
+    if let Some(size) = size.filter(|s| PARALLEL_SIZES.contains(s)) {
+        let content = read_all(&mut reader, size, &in_place)?;
+        reader.finish();
+        let envelope =
+            toyseal_envelope::seal_parallel(&identity, &recipients, &options, &content, &mut OsRng)
+                .map_err(Error::Seal)?;
+        let out_place = output.place();
+        output
+            .write_all(&envelope)
+            .map_err(|e| Error::io(out_place, e))?;
+        return output.commit();
+    }
     let out_place = output.place();
     // An envelope error inside an io::Error is the sealer's (e.g. too large); anything else
     // is the output's.

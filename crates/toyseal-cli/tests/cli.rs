@@ -192,6 +192,8 @@ impl Family {
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
+        // The toy's sequence counter appears once it has sealed.
+        names.retain(|n| n != "toy.key.seq");
         names.sort();
         let mut want: Vec<String> = ["g1.key", "g2.key", "g3.key", "note.wav", "toy.key"]
             .iter()
@@ -440,40 +442,42 @@ fn recipients_files_with_comments_are_accepted() {
 fn every_flipped_byte_fails_with_the_documented_code_and_no_output() {
     let fam = Family::new();
     let env = fam.seal_file(3, "env.tsl");
-    let header_len = 120 + 3 * 72;
-    let chunk = (1 << 16) + 16;
+    // Envelope v2 layout (docs/spec/envelope.md §3): 169-byte fixed header, 72-byte stanzas,
+    // the header checkpoint (65 bytes), then chunk records (4-byte record header) and checkpoints.
+    let header_len = 169 + 3 * 72;
+    let first_chunk = header_len + 65;
+    let chunk_record = 4 + (1 << 16) + 16;
     let len = env.len();
     // (what, position, exit code, message) — opened by guardian 1, whose stanza is the first.
+    // Every header byte is covered by checkpoint 0, so a change there is a signature failure
+    // found before any key is used or any content released.
     let cases: &[(&str, usize, i32, &str)] = &[
         ("magic", 0, 4, "not a toyseal envelope"),
         ("version", 7, 4, "unsupported envelope version"),
-        ("sender role", 53, 4, "unknown device role"),
-        ("sender signing key", 60, 6, "not a trusted sender"),
-        ("payload nonce", 40, 5, "could not be decrypted"),
-        ("own stanza key id", 120, 6, "not a recipient"),
-        ("own stanza enc", 120 + 8 + 3, 5, "could not be decrypted"),
+        ("sender role", 102, 4, "unknown device role"),
+        ("sequence", 44, 5, "signature"),
+        ("payload nonce", 55, 5, "signature"),
+        ("key commitment", 80, 5, "signature"),
+        ("own stanza key id", 169, 5, "signature"),
+        ("own stanza enc", 169 + 8 + 3, 5, "signature"),
+        ("another's stanza", 169 + 72 + 20, 5, "signature"),
+        ("header checkpoint", header_len + 10, 5, "signature"),
         (
-            "own stanza wrapped key",
-            120 + 40 + 3,
+            "first record type",
+            first_chunk,
             5,
             "could not be decrypted",
         ),
-        (
-            "another's stanza",
-            120 + 72 + 20,
-            5,
-            "could not be decrypted",
-        ),
-        ("first chunk", header_len + 5, 5, "could not be decrypted"),
+        ("first chunk", first_chunk + 9, 5, "could not be decrypted"),
         (
             "middle chunk",
-            header_len + chunk + 1000,
+            first_chunk + chunk_record + 1000,
             5,
             "could not be decrypted",
         ),
-        ("last chunk", len - 64 - 10, 5, "signature"),
-        ("signature", len - 1, 5, "signature"),
-        ("signature start", len - 64, 5, "signature"),
+        ("last chunk", len - 65 - 10, 5, "could not be decrypted"),
+        ("final checkpoint", len - 1, 5, "signature"),
+        ("final checkpoint start", len - 64, 5, "signature"),
     ];
     for &(what, pos, code, needle) in cases {
         eprintln!("case: {what} at {pos}");
@@ -482,13 +486,47 @@ fn every_flipped_byte_fails_with_the_documented_code_and_no_output() {
 }
 
 #[test]
+fn t50_an_outsiders_envelope_naming_the_toy_streams_zero_bytes_to_stdout() {
+    // The outsider knows only public keys: it seals its own content to guardian 1 with its own
+    // key, then names the toy as the sender (the toy's public identity, copied from any
+    // envelope the toy sealed).
+    let fam = Family::new();
+    let genuine = fam.seal_file(1, "env.tsl");
+    assert_ok(&fam.run(&["keygen", "--role", "toy", "-o", "stranger.key"], None));
+    let stranger_content = vec![0x5a; 262_144];
+    fs::write(fam.path("stranger.raw"), &stranger_content).unwrap();
+    let o = fam.run(
+        &[
+            "seal",
+            "-i",
+            "stranger.key",
+            "-r",
+            &fam.guardian_pubs[0],
+            "-o",
+            "forged.tse",
+            "stranger.raw",
+        ],
+        None,
+    );
+    assert_ok(&o);
+    let mut forged = fs::read(fam.path("forged.tse")).unwrap();
+    forged[101..167].copy_from_slice(&genuine[101..167]);
+    fs::write(fam.path("forged.tse"), &forged).unwrap();
+    let o = fam.open_to_stdout(1, &forged);
+    assert_fails(&o, 5, "signature");
+    assert_eq!(o.stdout.len(), 0, "forged bytes reached stdout");
+    let o = fam.run(&["inspect", "forged.tse"], None);
+    assert_fails(&o, 5, "signature");
+}
+
+#[test]
 fn truncated_envelopes_fail_and_never_release_the_whole_content() {
     let fam = Family::new();
     let env = fam.seal_file(1, "env.tsl");
-    let header_len = 120 + 72;
+    let header_len = 169 + 72;
     let len = env.len();
     // In the header: always "truncated" (4).
-    for cut in [0, 10, 119, 150, header_len] {
+    for cut in [0, 10, 168, 200, header_len, header_len + 64] {
         eprintln!("cut to {cut}");
         fam.assert_open_fails(1, &env[..cut], 4, "truncated");
     }
@@ -741,7 +779,7 @@ fn inspect_names_the_sender_and_recipients_and_checks_the_signature() {
     assert_ok(&o);
     let text = stdout_text(&o);
     for line in [
-        "version: 1".to_owned(),
+        "version: 2".to_owned(),
         "suite: 0x0001".to_owned(),
         format!("sender: {}", fam.toy_pub),
         format!("sender device id: {device_id}"),
@@ -761,7 +799,7 @@ fn inspect_names_the_sender_and_recipients_and_checks_the_signature() {
     assert_ok(&o);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["file"], "<stdin>");
-    assert_eq!(v["version"], 1);
+    assert_eq!(v["version"], 2);
     assert_eq!(v["sender"], fam.toy_pub.as_str());
     assert_eq!(v["sender_device_id"], device_id.as_str());
     assert_eq!(v["sender_role"], "toy");
@@ -819,4 +857,84 @@ fn help_works_for_every_command_and_documents_the_exit_codes() {
     assert_eq!(o.status.code(), Some(2));
     let o = run_in(dir.path(), &["open", "-i", "x.key"], None);
     assert_eq!(o.status.code(), Some(2), "--from is required");
+}
+
+#[test]
+fn large_files_take_the_parallel_path_with_the_same_results() {
+    // 5 MiB: above the in-memory parallel threshold for named files; through pipes the same
+    // bytes stream in bounded memory. Both must agree, and a tampered file must fail alike.
+    let fam = Family::new();
+    let big: Vec<u8> = (0..5 << 20).map(|i: u32| (i * 7 % 251) as u8).collect();
+    fs::write(fam.path("big.raw"), &big).unwrap();
+    let mut a = vec!["seal", "-i", "toy.key", "--sequence", "7"];
+    a.extend([
+        "-r",
+        fam.guardian_pubs[0].as_str(),
+        "-o",
+        "big.tse",
+        "big.raw",
+    ]);
+    assert_ok(&fam.run(&a, None));
+    let env = fs::read(fam.path("big.tse")).unwrap();
+    // Parallel open (named file) and streaming open (stdin) give the same content.
+    let o = fam.run(
+        &[
+            "open",
+            "-i",
+            "g1.key",
+            "--from",
+            &fam.toy_pub,
+            "-o",
+            "big.out",
+            "big.tse",
+        ],
+        None,
+    );
+    assert_ok(&o);
+    assert!(fs::read(fam.path("big.out")).unwrap() == big);
+    let o = fam.open_to_stdout(1, &env);
+    assert_ok(&o);
+    assert!(o.stdout == big);
+    // Sealing through a pipe (streaming) opens to the same content.
+    let mut a = vec!["seal", "-i", "toy.key", "--sequence", "8"];
+    a.extend(["-r", fam.guardian_pubs[0].as_str()]);
+    let o = fam.run(&a, Some(&big));
+    assert_ok(&o);
+    fs::write(fam.path("piped.tse"), &o.stdout).unwrap();
+    let o = fam.run(
+        &["open", "-i", "g1.key", "--from", &fam.toy_pub, "piped.tse"],
+        None,
+    );
+    assert_ok(&o);
+    assert!(o.stdout == big);
+    // A flipped byte in the middle: the parallel path fails like the streaming one, and
+    // writes nothing.
+    let mut bad = env.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 1;
+    fs::write(fam.path("bad.tse"), &bad).unwrap();
+    let o = fam.run(
+        &[
+            "open",
+            "-i",
+            "g1.key",
+            "--from",
+            &fam.toy_pub,
+            "-o",
+            "bad.out",
+            "bad.tse",
+        ],
+        None,
+    );
+    assert_fails(&o, 5, "could not be decrypted");
+    assert!(!fam.path("bad.out").exists());
+    let o = fam.run(
+        &["open", "-i", "g1.key", "--from", &fam.toy_pub, "bad.tse"],
+        None,
+    );
+    assert_fails(&o, 5, "could not be decrypted");
+    assert!(
+        o.stdout.is_empty(),
+        "the parallel path writes only after every checkpoint"
+    );
 }

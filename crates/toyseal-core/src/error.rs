@@ -22,6 +22,15 @@ pub enum Error {
     /// (RFC 7748 §6.1), so it is refused wherever a key enters the system.
     #[error("X25519 public key has low order (it would give an all-zero shared secret)")]
     WeakX25519Key,
+    /// An X25519 public key that is not in canonical form: bit 255 set, or a u-coordinate
+    /// `≥ 2^255 − 19`. RFC 7748 would silently reduce it; toyseal refuses it so that every key
+    /// has one spelling.
+    #[error("X25519 public key is not canonically encoded (bit 255 set or u >= 2^255 - 19)")]
+    NonCanonicalX25519Key,
+    /// An Ed25519 public key that is not a canonical encoding of a point (RFC 8032 §5.1.3
+    /// strict decoding), or a point of small order (anyone could forge signatures for it).
+    #[error("Ed25519 public key is non-canonical or of small order")]
+    WeakEd25519Key,
     /// An Ed25519 signature did not verify under the claimed key.
     #[error("signature verification failed")]
     BadSignature,

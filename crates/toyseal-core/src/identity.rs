@@ -180,8 +180,11 @@ impl PublicIdentity {
     /// Length of the binary form.
     pub const LEN: usize = 66;
 
-    /// Assembles a public identity from its parts, validating the X25519 key.
+    /// Assembles a public identity from its parts, validating both keys: the Ed25519 key must
+    /// be a canonical encoding of a point that is not of small order, and the X25519 key must be
+    /// canonical and not of low order (docs/spec/envelope.md §2.1).
     pub fn new(role: Role, signing: [u8; 32], agreement: [u8; 32]) -> Result<Self, Error> {
+        check_ed25519_public(&signing)?;
         Ok(Self {
             role,
             signing,
@@ -288,6 +291,28 @@ impl<'de> serde::Deserialize<'de> for PublicIdentity {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
     }
+}
+
+/// Strict Ed25519 public-key decoding: RFC 8032 §5.1.3 decoding, then two refusals that the RFC's
+/// "cofactorless, lenient" verifiers omit (the rule the ed25519-speccheck cases call "strict"):
+///
+/// 1. the encoding must be canonical: re-encoding the decoded point (RFC 8032 §5.1.2) gives the
+///    same 32 bytes, which refuses `y ≥ p` and `x = 0` with the sign bit set;
+/// 2. the point must not be of small order (one of the 8 torsion points): for such a key a
+///    "signature" with a small-order `R` and `S = 0` passes the verification equation
+///    `[S]B = R + [k]A` for one message in eight (for every message when `A` is the identity),
+///    with no secret at all.
+///
+/// Mixed-order keys (a torsion component added to a valid key) decode and are accepted: they
+/// cannot be produced by `DeviceIdentity::generate`, and verifying with cofactorless RFC 8032
+/// equations keeps their signatures unforgeable without the secret scalar.
+fn check_ed25519_public(key: &[u8; 32]) -> Result<(), Error> {
+    let compressed = edwards25519::edwards::CompressedEdwardsY(*key);
+    let point = compressed.decompress().ok_or(Error::WeakEd25519Key)?;
+    if point.compress().as_bytes() != key || point.is_small_order() {
+        return Err(Error::WeakEd25519Key);
+    }
+    Ok(())
 }
 
 /// A device's secret keys: what a toy keeps in its secure storage and a phone in its keychain.
@@ -485,6 +510,43 @@ mod tests {
             Err(Error::UnknownRole(9))
         ));
         assert!(PublicIdentity::from_bytes(&b[..65]).is_err());
+    }
+
+    #[test]
+    fn small_order_and_non_canonical_ed25519_keys_are_refused() {
+        let x = *DeviceIdentity::generate(Role::Toy, &mut rng())
+            .public()
+            .agreement_key()
+            .as_bytes();
+        // The eight points of small order (the 8-torsion subgroup).
+        for p in edwards25519::constants::EIGHT_TORSION {
+            let enc = p.compress().to_bytes();
+            assert!(matches!(
+                PublicIdentity::new(Role::Toy, enc, x),
+                Err(Error::WeakEd25519Key)
+            ));
+        }
+        // Non-canonical encodings: y = p + 1 (the identity again), and x = 0 with the sign bit
+        // set (RFC 8032 §5.1.3 step 4), and a y that is on no point.
+        let mut y_p_plus_1 = [0xff; 32];
+        y_p_plus_1[0] = 0xee;
+        y_p_plus_1[31] = 0x7f;
+        let mut neg_zero = [0u8; 32];
+        neg_zero[0] = 1;
+        neg_zero[31] = 0x80;
+        let mut not_on_curve = [0u8; 32];
+        not_on_curve[0] = 2;
+        for enc in [y_p_plus_1, neg_zero, not_on_curve] {
+            assert!(matches!(
+                PublicIdentity::new(Role::Toy, enc, x),
+                Err(Error::WeakEd25519Key)
+            ));
+        }
+        // A real key passes.
+        let good = *DeviceIdentity::generate(Role::Toy, &mut rng())
+            .public()
+            .signing_key();
+        assert!(PublicIdentity::new(Role::Toy, good, x).is_ok());
     }
 
     #[test]

@@ -19,6 +19,17 @@ pub trait KeyStore {
     fn delete(&self, name: &str) -> Result<bool, Error>;
 }
 
+/// Durable sender sequence numbers: every envelope a device seals carries a signed per-sender
+/// sequence (docs/spec/envelope.md §3.1), and a device must never use one twice, not even across
+/// a crash or a reinstall that keeps its keys. Firmware implements this over flash (a counter
+/// written before the envelope leaves), phones over their keychain or database.
+pub trait SequenceStore {
+    /// Reserves the next sequence number for the identity stored under `name` and makes the
+    /// reservation durable before returning it. The first number is 1; numbers only grow. A
+    /// crash after the reservation leaves a gap, never a repeat.
+    fn next_sequence(&self, name: &str) -> Result<u64, Error>;
+}
+
 /// A directory of key files (`NAME.key`), each readable by the owner only (mode 0600 on Unix),
 /// written with write-to-temporary + fsync + rename + fsync of the directory.
 #[derive(Debug, Clone)]
@@ -103,6 +114,37 @@ impl KeyStore for FileKeyStore {
     }
 }
 
+/// `NAME.seq` beside the key file holds the last reserved number in decimal, replaced atomically
+/// (temporary file + fsync + rename + directory fsync) before the new number is returned. One
+/// process at a time may seal under a name.
+impl SequenceStore for FileKeyStore {
+    fn next_sequence(&self, name: &str) -> Result<u64, Error> {
+        reserve_sequence(&self.path(name)?.with_extension("seq"))
+    }
+}
+
+/// Reserves the next sender sequence number in the counter file at `path` (decimal text; a
+/// missing file counts as 0), durably: the file is replaced atomically (temporary + fsync +
+/// rename + directory fsync) before the number is returned. What [`FileKeyStore`] and the CLI
+/// use; one process at a time may use a counter file.
+pub fn reserve_sequence(path: &Path) -> Result<u64, Error> {
+    {
+        let last = match fs::read_to_string(path) {
+            Ok(s) => s
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| Error::KeyFile("the sequence file does not hold a number"))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(e.into()),
+        };
+        let next = last
+            .checked_add(1)
+            .ok_or(Error::KeyFile("the sequence counter is exhausted"))?;
+        write_secret_atomically(path, format!("{next}\n").as_bytes())?;
+        Ok(next)
+    }
+}
+
 /// Writes a key file to an arbitrary path with the same guarantees as [`FileKeyStore`].
 impl DeviceIdentity {
     /// Writes this identity's key file to `path`: owner-only permissions, atomic replace.
@@ -167,6 +209,20 @@ mod tests {
         r.unwrap();
         let back = DeviceIdentity::read_key_file(&dir.path().join("bare.key")).unwrap();
         assert_eq!(back.public(), a.public());
+    }
+
+    #[test]
+    fn sequences_start_at_one_grow_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let ks = FileKeyStore::open(dir.path()).unwrap();
+        assert_eq!(ks.next_sequence("toy").unwrap(), 1);
+        assert_eq!(ks.next_sequence("toy").unwrap(), 2);
+        assert_eq!(ks.next_sequence("other").unwrap(), 1);
+        let again = FileKeyStore::open(dir.path()).unwrap();
+        assert_eq!(again.next_sequence("toy").unwrap(), 3);
+        fs::write(dir.path().join("toy.seq"), "garbage").unwrap();
+        assert!(matches!(again.next_sequence("toy"), Err(Error::KeyFile(_))));
+        assert!(matches!(again.next_sequence("../x"), Err(Error::KeyName)));
     }
 
     #[test]

@@ -61,13 +61,30 @@ fn has_low_order(u: &[u8; 32]) -> bool {
     LOW_ORDER.contains(&masked)
 }
 
-/// An X25519 public key that is not of low order.
+/// Whether `u` is the canonical encoding of a u-coordinate: bit 255 clear and `u < p`
+/// (p = 2^255 − 19). RFC 7748 §5 tells receivers to mask bit 255 and reduce mod p; toyseal
+/// refuses such encodings instead, so one key has exactly one spelling (a recipient listed twice
+/// under two spellings is a duplicate, and a key that its owner's software would decode
+/// differently is never sealed to).
+fn is_canonical(u: &[u8; 32]) -> bool {
+    if u[31] & 0x80 != 0 {
+        return false;
+    }
+    // u >= p iff u[31] == 0x7f, u[1..31] all 0xff and u[0] >= 0xed.
+    !(u[31] == 0x7f && u[1..31].iter().all(|&b| b == 0xff) && u[0] >= 0xed)
+}
+
+/// An X25519 public key in canonical encoding (bit 255 clear, `u < p`) and not of low order.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct X25519PublicKey([u8; 32]);
 
 impl X25519PublicKey {
-    /// Parses 32 bytes, refusing the low-order points (RFC 7748 §6.1; Wycheproof "ZeroSharedSecret").
+    /// Parses 32 bytes, refusing non-canonical encodings (bit 255 set, or `u ≥ p`) and the
+    /// low-order points (RFC 7748 §6.1; Wycheproof "ZeroSharedSecret").
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, Error> {
+        if !is_canonical(&bytes) {
+            return Err(Error::NonCanonicalX25519Key);
+        }
         if has_low_order(&bytes) {
             return Err(Error::WeakX25519Key);
         }
@@ -116,6 +133,34 @@ mod tests {
             hi[31] |= 0x80;
             assert!(X25519PublicKey::from_bytes(hi).is_err());
         }
+    }
+
+    #[test]
+    fn non_canonical_encodings_are_refused() {
+        let mut good = [0u8; 32];
+        good[0] = 9; // the base point
+        assert!(X25519PublicKey::from_bytes(good).is_ok());
+        let mut hi = good;
+        hi[31] |= 0x80;
+        assert!(matches!(
+            X25519PublicKey::from_bytes(hi),
+            Err(Error::NonCanonicalX25519Key)
+        ));
+        // p + 2 ..= 2^255 - 1 (p - 1, p and p + 1 are also low order).
+        for low in 0xef..=0xffu8 {
+            let mut u = [0xff; 32];
+            u[0] = low;
+            u[31] = 0x7f;
+            assert!(matches!(
+                X25519PublicKey::from_bytes(u),
+                Err(Error::NonCanonicalX25519Key)
+            ));
+        }
+        // p - 2 is canonical (and not low order).
+        let mut u = [0xff; 32];
+        u[0] = 0xeb;
+        u[31] = 0x7f;
+        assert!(X25519PublicKey::from_bytes(u).is_ok());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `std::io` adapters over the sans-IO [`Sealer`] and [`Opener`], for files and pipes.
 
-use crate::{Error, OpenOptions, Opened, Opener, SealOptions, Sealer};
+use crate::{Error, OpenOptions, Opened, Opener, SealOptions, Sealer, TrustedSenders};
 use std::io::{self, Read, Write};
 use toyseal_core::{CryptoRng, DeviceIdentity, PublicIdentity};
 
@@ -67,27 +67,23 @@ impl<W: Write> Write for SealWriter<'_, W> {
 
 /// Reads content out of an envelope read from `R`.
 ///
-/// `read` returns `Ok(0)` (end of file) only after the whole envelope verified; any failure,
-/// including truncation and a bad signature, is an `Err` of kind `InvalidData` wrapping the
-/// envelope [`Error`], and the final chunk's content is never returned in that case.
-pub struct OpenReader<'a, R: Read> {
+/// `read` returns only content that a verified checkpoint proved the sender's, and `Ok(0)`
+/// (end of file) only after the final checkpoint verified; any failure, including truncation
+/// and a bad signature, is an `Err` of kind `InvalidData` wrapping the envelope [`Error`].
+pub struct OpenReader<'a, R: Read, P: TrustedSenders + ?Sized = [PublicIdentity]> {
     inner: R,
-    opener: Option<Opener<'a>>,
+    opener: Option<Opener<'a, P>>,
     out: Vec<u8>,
     pos: usize,
     input: Vec<u8>,
     opened: Option<Opened>,
     failed: Option<io::ErrorKind>,
+    deferred: Option<io::Error>,
 }
 
-impl<'a, R: Read> OpenReader<'a, R> {
-    /// Opens the envelope read from `inner`, for `me`, accepting only `trusted` senders.
-    pub fn new(
-        inner: R,
-        me: &'a DeviceIdentity,
-        trusted: &'a [PublicIdentity],
-        options: OpenOptions,
-    ) -> Self {
+impl<'a, R: Read, P: TrustedSenders + ?Sized> OpenReader<'a, R, P> {
+    /// Opens the envelope read from `inner`, for `me`, accepting only senders `trusted` admits.
+    pub fn new(inner: R, me: &'a DeviceIdentity, trusted: &'a P, options: OpenOptions) -> Self {
         Self {
             inner,
             opener: Some(Opener::new(me, trusted, options)),
@@ -96,6 +92,7 @@ impl<'a, R: Read> OpenReader<'a, R> {
             input: vec![0; 64 * 1024],
             opened: None,
             failed: None,
+            deferred: None,
         }
     }
 
@@ -105,7 +102,7 @@ impl<'a, R: Read> OpenReader<'a, R> {
     }
 }
 
-impl<R: Read> Read for OpenReader<'_, R> {
+impl<R: Read, P: TrustedSenders + ?Sized> Read for OpenReader<'_, R, P> {
     fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
         // Once failed, always failed: a retrying caller must never see a clean end of file.
         if let Some(kind) = self.failed {
@@ -122,7 +119,7 @@ impl<R: Read> Read for OpenReader<'_, R> {
     }
 }
 
-impl<R: Read> OpenReader<'_, R> {
+impl<R: Read, P: TrustedSenders + ?Sized> OpenReader<'_, R, P> {
     fn read_inner(&mut self, dst: &mut [u8]) -> io::Result<usize> {
         loop {
             if self.pos < self.out.len() {
@@ -133,6 +130,9 @@ impl<R: Read> OpenReader<'_, R> {
             }
             self.out.clear();
             self.pos = 0;
+            if let Some(e) = self.deferred.take() {
+                return Err(e);
+            }
             let Some(opener) = self.opener.as_mut() else {
                 return Ok(0);
             };
@@ -146,12 +146,15 @@ impl<R: Read> OpenReader<'_, R> {
                     .opener
                     .take()
                     .ok_or_else(|| to_io(Error::StreamClosed))?;
-                self.opened = Some(opener.finish(&mut self.out).map_err(to_io)?);
-            } else {
-                opener.push(&self.input[..n], &mut self.out).map_err(|e| {
-                    self.opener = None;
-                    to_io(e)
-                })?;
+                self.opened = Some(opener.finish().map_err(to_io)?);
+            } else if let Err(e) = opener.push(&self.input[..n], &mut self.out) {
+                self.opener = None;
+                // Content a checkpoint proved before the failure is served first; the error
+                // comes with the next read (and every read after it).
+                if self.out.is_empty() {
+                    return Err(to_io(e));
+                }
+                self.deferred = Some(to_io(e));
             }
         }
     }

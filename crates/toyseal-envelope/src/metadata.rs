@@ -53,6 +53,10 @@ impl Metadata {
                 if t.len() > MAX_TEXT_LEN {
                     return Err(Error::Metadata("text fields are at most 64 bytes"));
                 }
+                if t.is_empty() {
+                    // Absent and empty must not be two spellings of one thing: absent it is.
+                    return Err(Error::Metadata("text fields are absent or 1 to 64 bytes"));
+                }
                 body.push(tag);
                 body.push(t.len() as u8);
                 body.extend_from_slice(t.as_bytes());
@@ -69,9 +73,10 @@ impl Metadata {
         Ok(out)
     }
 
-    /// Parses a prelude body (without its length prefix). Unknown tags are skipped (they are
-    /// authenticated; a newer sealer may add fields); known tags must be well-formed, tags must
-    /// ascend strictly.
+    /// Parses a prelude body (without its length prefix). Unknown tags `0x04..=0xff` are
+    /// skipped (they are authenticated; a newer sealer may add fields); tag `0x00` is reserved
+    /// and refused (it can never ascend); known tags must be well-formed (text 1..=64 bytes of
+    /// UTF-8, duration exactly 4 bytes); tags must ascend strictly.
     pub(crate) fn decode(mut body: &[u8]) -> Result<Self, ()> {
         let mut m = Metadata::default();
         let mut last_tag = 0u8;
@@ -98,7 +103,7 @@ impl Metadata {
 }
 
 fn text(value: &[u8]) -> Result<String, ()> {
-    if value.len() > MAX_TEXT_LEN {
+    if value.is_empty() || value.len() > MAX_TEXT_LEN {
         return Err(());
     }
     String::from_utf8(value.to_vec()).map_err(|_| ())
@@ -131,6 +136,8 @@ mod tests {
         assert!(Metadata::decode(&[3, 3, 0, 0, 0]).is_err()); // duration not 4 bytes
         assert!(Metadata::decode(&[1, 1, 0xff]).is_err()); // invalid UTF-8
         assert!(Metadata::decode(&[9]).is_err()); // dangling byte
+        assert!(Metadata::decode(&[0, 0]).is_err()); // reserved tag 0
+        assert!(Metadata::decode(&[1, 0]).is_err()); // empty text
         assert_eq!(
             Metadata::decode(&[0x7f, 1, 0]).unwrap(),
             Metadata::default()
@@ -140,6 +147,8 @@ mod tests {
     #[test]
     fn too_long_text_is_refused() {
         let m = Metadata::default().with_codec("x".repeat(65));
+        assert!(matches!(m.encode(), Err(Error::Metadata(_))));
+        let m = Metadata::default().with_content_type("");
         assert!(matches!(m.encode(), Err(Error::Metadata(_))));
     }
 }

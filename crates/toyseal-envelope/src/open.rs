@@ -1,16 +1,19 @@
 //! Opening: a streaming opener with bounded memory, and a one-shot helper.
 //!
-//! The opener releases the content of each non-final chunk once its AEAD tag verifies, so
-//! playback can start early; but [`Opener::finish`] is the only way to learn that the stream
-//! was complete and signed by the sender, and the final chunk's content is released only after
-//! that signature has verified. A truncated or forged envelope therefore never yields its
-//! complete content, and never an `Opened`.
+//! Content is released only up to the last verified checkpoint: the opener decrypts each chunk
+//! as it arrives but holds its content back until the sender's signed checkpoint after it has
+//! verified (docs/spec/envelope.md §4). A forged envelope — an outsider naming the toy as sender,
+//! a co-recipient re-encrypting under the toy's header — therefore releases nothing, and a
+//! truncated one releases only what the sender proved. [`Opener::finish`] is the only way to
+//! learn that the stream was complete.
 
-use crate::format::{END_MARKER, KIND_DATA, KIND_END, KIND_PAD, PAYLOAD_INFO, signed_message};
+use crate::format::{END_MARKER, KIND_DATA, KIND_END, KIND_PAD};
 use crate::framer::{Framer, Step};
 use crate::metadata::MAX_PRELUDE_LEN;
+use crate::schedule::KeySchedule;
+use crate::senders::TrustedSenders;
 use crate::stream::StreamKey;
-use crate::wrap::unwrap;
+use crate::wrap::{check_stanzas, unwrap};
 use crate::{Error, Metadata};
 use toyseal_core::{DeviceIdentity, FamilyId, PublicIdentity};
 
@@ -43,8 +46,8 @@ impl OpenOptions {
     }
 }
 
-/// What a successful open proves: the sender (verified signature, trusted), the metadata, and
-/// the routing facts of the header.
+/// What a successful open proves: the sender (verified signatures, trusted), the metadata, and
+/// the signed facts of the header. Only the opener constructs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Opened {
@@ -56,21 +59,25 @@ pub struct Opened {
     pub family: Option<FamilyId>,
     /// The roster version named in the header (0: none).
     pub roster_version: u64,
+    /// The sender's sequence number (signed).
+    pub sequence: u64,
+    /// When the sender sealed it, Unix seconds by its clock (signed).
+    pub created: u64,
     /// Number of content bytes released.
     pub content_len: u64,
 }
 
 /// Decodes the content stream: prelude, content, END marker, padding.
 #[derive(Default)]
-struct Content {
+pub(crate) struct Content {
     prelude: Vec<u8>,
-    metadata: Option<Metadata>,
-    seen_end: bool,
-    released: u64,
+    pub(crate) metadata: Option<Metadata>,
+    pub(crate) seen_end: bool,
+    pub(crate) released: u64,
 }
 
 impl Content {
-    fn feed(&mut self, mut data: &[u8], out: &mut dyn FnMut(&[u8])) -> Result<(), Error> {
+    fn feed(&mut self, mut data: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         while self.metadata.is_none() {
             let need = match self.prelude.as_slice() {
                 [hi, lo, ..] => {
@@ -96,14 +103,12 @@ impl Content {
             data = rest;
         }
         self.released += data.len() as u64;
-        if !data.is_empty() {
-            out(data);
-        }
+        out.extend_from_slice(data);
         Ok(())
     }
 
     /// Processes one decrypted chunk.
-    fn chunk(&mut self, pt: &[u8], last: bool, out: &mut dyn FnMut(&[u8])) -> Result<(), Error> {
+    pub(crate) fn chunk(&mut self, pt: &[u8], last: bool, out: &mut Vec<u8>) -> Result<(), Error> {
         let (&kind, body) = pt.split_first().ok_or(Error::Decrypt)?;
         match kind {
             KIND_DATA if !self.seen_end && !last => self.feed(body, out),
@@ -123,41 +128,56 @@ impl Content {
 
 /// A streaming opener. Push ciphertext with [`push`](Self::push) in pieces of any size; drain
 /// the content it appends to your buffer; call [`finish`](Self::finish) at end of input.
-pub struct Opener<'a> {
+///
+/// Content appears only at checkpoints (by default every 1 MiB of content, or whenever a live
+/// sender checkpoints), each piece proved the sender's; the opener holds at most one segment
+/// (the header's `segment_size`) back.
+pub struct Opener<'a, P: TrustedSenders + ?Sized = [PublicIdentity]> {
     me: &'a DeviceIdentity,
-    trusted: &'a [PublicIdentity],
-    framer: Framer,
-    key: Option<StreamKey>,
+    trusted: &'a P,
+    recipients: &'a [PublicIdentity],
+    pub(crate) framer: Framer,
+    pub(crate) key: Option<StreamKey>,
     content: Content,
+    held: Vec<u8>,
 }
 
-impl<'a> Opener<'a> {
-    /// Starts opening an envelope addressed to `me`, accepting only senders in `trusted`.
-    pub fn new(
-        me: &'a DeviceIdentity,
-        trusted: &'a [PublicIdentity],
-        options: OpenOptions,
-    ) -> Self {
+impl<'a, P: TrustedSenders + ?Sized> Opener<'a, P> {
+    /// Starts opening an envelope addressed to `me`, accepting only senders that `trusted`
+    /// admits (a list of identities, or a family roster).
+    pub fn new(me: &'a DeviceIdentity, trusted: &'a P, options: OpenOptions) -> Self {
         Self {
             me,
             trusted,
+            recipients: &[],
             framer: Framer::new(options.size_limit),
             key: None,
             content: Content::default(),
+            held: Vec::new(),
         }
     }
 
-    /// Feeds ciphertext; appends any content it authenticates to `out`.
+    /// Also proves that every recipient in `recipients` that the header lists received the
+    /// same file key as this device (the re-encryption check of docs/spec/envelope.md §3.2):
+    /// a sender that wrapped different keys to different recipients is refused. Costs one HPKE
+    /// encapsulation per listed recipient; pass the family's members (the roster).
+    pub fn check_recipients(mut self, recipients: &'a [PublicIdentity]) -> Self {
+        self.recipients = recipients;
+        self
+    }
+
+    /// Feeds ciphertext; appends any content that a checkpoint has proved to `out`.
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
         self.push_with(input, |content| out.extend_from_slice(content))
     }
 
-    /// Feeds ciphertext; hands each piece of authenticated content to `sink`, straight from
-    /// the decryption buffer (no copy into an intermediate `Vec`).
+    /// Feeds ciphertext; hands each proved piece of content to `sink` (one slice per
+    /// checkpoint, straight from the opener's buffer).
     pub fn push_with(&mut self, input: &[u8], mut sink: impl FnMut(&[u8])) -> Result<(), Error> {
         let r = self.push_inner(input, &mut sink);
         if r.is_err() {
             self.framer.close();
+            self.held.clear();
         }
         r
     }
@@ -168,71 +188,83 @@ impl<'a> Opener<'a> {
                 Step::NeedMore => return Ok(()),
                 Step::Header => {
                     let parsed = self.framer.parsed().ok_or(Error::StreamClosed)?;
-                    // Trust is decided before any content is released.
-                    if !self.trusted.contains(&parsed.header.sender) {
+                    let header = &parsed.header;
+                    // The header's checkpoint has verified: the sender is proved. Trust is
+                    // decided before any key is unwrapped or content released.
+                    if !self.trusted.admits(&header.sender, header.sequence) {
                         return Err(Error::UntrustedSender);
                     }
-                    let file_key = unwrap(&parsed.fixed, &parsed.header.stanzas, self.me)?;
-                    self.key = Some(StreamKey::derive(
-                        file_key.as_ref(),
-                        &parsed.header.payload_nonce,
-                        &[PAYLOAD_INFO, parsed.header_hash.as_ref()],
-                    ));
+                    let file_key = unwrap(&parsed.fixed, &header.stanzas, self.me)?;
+                    let schedule = KeySchedule::new(&file_key, &header.payload_nonce);
+                    // Key commitment: a file key other than the one the signed header commits
+                    // to is refused, so every recipient that opens sees the same payload.
+                    let commitment = schedule.commitment();
+                    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+                        &commitment[..],
+                        &header.commitment[..],
+                    )) {
+                        return Err(Error::Decrypt);
+                    }
+                    check_stanzas(
+                        &parsed.fixed,
+                        &header.stanzas,
+                        self.recipients,
+                        &file_key,
+                        &schedule,
+                    )?;
+                    self.key = Some(schedule.payload_key(parsed.header_hash.as_ref()));
                 }
                 Step::Chunk => {
                     let key = self.key.as_ref().ok_or(Error::StreamClosed)?;
-                    let (counter, ct, _) = self.framer.chunk_mut().ok_or(Error::StreamClosed)?;
+                    let (counter, last, ct, _) =
+                        self.framer.chunk_mut().ok_or(Error::StreamClosed)?;
                     let pt = key
-                        .open_chunk(counter, false, ct)
+                        .open_chunk(counter, last, ct)
                         .map_err(|_| Error::Decrypt)?;
-                    self.content.chunk(pt, false, out)?;
+                    self.content.chunk(pt, last, &mut self.held)?;
+                }
+                Step::Checkpoint { last } => {
+                    if last && (self.content.metadata.is_none() || !self.content.seen_end) {
+                        return Err(Error::Decrypt);
+                    }
+                    if !self.held.is_empty() {
+                        out(&self.held);
+                        self.held.clear();
+                    }
                 }
             }
         }
     }
 
-    /// Ends the input. Verifies the sender's signature over the whole envelope, then decrypts
-    /// the final chunk and appends its content to `out`. Only an `Ok` here means the content
-    /// is complete and from the sender.
-    pub fn finish(mut self, out: &mut Vec<u8>) -> Result<Opened, Error> {
-        let key = self.key.take().ok_or(Error::Truncated)?;
-        let tail = self.framer.finish()?;
-        let header = &tail.parsed.header;
-        header
-            .sender
-            .verify(&signed_message(tail.digest.as_ref()), &tail.signature)
-            .map_err(|_| Error::Signature)?;
-        let pt = key
-            .open_chunk(tail.counter, true, tail.final_ct)
-            .map_err(|_| Error::Decrypt)?;
-        let mut last = Vec::with_capacity(pt.len());
-        self.content
-            .chunk(pt, true, &mut |d: &[u8]| last.extend_from_slice(d))?;
+    /// Ends the input. `Ok` only if the final checkpoint verified: the content released is
+    /// complete and the sender's. A stream that ended early is [`Error::Truncated`] (what the
+    /// earlier checkpoints proved has been released; nothing after them).
+    pub fn finish(mut self) -> Result<Opened, Error> {
+        let parsed = self.framer.finish()?;
+        let header = &parsed.header;
         let metadata = self.content.metadata.take().ok_or(Error::Decrypt)?;
-        if !self.content.seen_end {
-            return Err(Error::Decrypt);
-        }
-        out.extend_from_slice(&last);
         Ok(Opened {
             sender: header.sender.clone(),
             metadata,
             family: header.family,
             roster_version: header.roster_version,
+            sequence: header.sequence,
+            created: header.created,
             content_len: self.content.released,
         })
     }
 }
 
 /// Opens a whole envelope in memory. Returns the content only if everything verified.
-pub fn open(
+pub fn open<P: TrustedSenders + ?Sized>(
     me: &DeviceIdentity,
-    trusted: &[PublicIdentity],
+    trusted: &P,
     envelope: &[u8],
     options: OpenOptions,
 ) -> Result<(Vec<u8>, Opened), Error> {
     let mut opener = Opener::new(me, trusted, options);
     let mut content = Vec::with_capacity(envelope.len());
     opener.push(envelope, &mut content)?;
-    let opened = opener.finish(&mut content)?;
+    let opened = opener.finish()?;
     Ok((content, opened))
 }

@@ -1,23 +1,29 @@
-//! Sealing: a streaming sealer with bounded memory (encrypt while recording), and a one-shot
-//! helper.
+//! Sealing: a streaming sealer with bounded memory (encrypt while recording, signed
+//! checkpoints as it goes), and a one-shot helper.
 
 use crate::format::{
-    DEFAULT_CHUNK_SIZE_LOG2, END_MARKER, Header, KIND_DATA, KIND_END, KIND_PAD,
-    MAX_CHUNK_SIZE_LOG2, MAX_RECIPIENTS, MIN_CHUNK_SIZE_LOG2, PAYLOAD_INFO, signed_message,
+    DEFAULT_CHUNK_SIZE_LOG2, DEFAULT_SEGMENT_LOG2, END_MARKER, Header, KIND_DATA, KIND_END,
+    KIND_PAD, MAX_CHUNK_SIZE_LOG2, MAX_RECIPIENTS, MAX_SEGMENT_LOG2, MIN_CHUNK_SIZE_LOG2,
+    RECORD_CHECKPOINT, RECORD_CHUNK, RECORD_FINAL, RECORD_LAST_CHUNK, chain_value,
+    checkpoint_message,
 };
+use crate::schedule::{FILE_KEY_LEN, KeySchedule};
 use crate::stream::{MAX_CHUNKS, StreamKey};
-use crate::wrap::{FILE_KEY_LEN, wrap};
+use crate::wrap::wrap;
 use crate::{Error, Metadata, padding::padme};
 use ring::digest::{Context, SHA256};
 use toyseal_core::{CryptoRng, DeviceIdentity, FamilyId, PublicIdentity};
 use zeroize::Zeroizing;
 
-/// How to seal: chunk size, the family and roster version the recipients came from, and the
-/// metadata that travels encrypted.
+/// How to seal: chunk size, checkpoint interval, the family and roster version the recipients
+/// came from, the sender's sequence number and clock, and the metadata that travels encrypted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealOptions {
     chunk_size_log2: u8,
+    segment_log2: u8,
     family: Option<(FamilyId, u64)>,
+    sequence: u64,
+    created: u64,
     metadata: Metadata,
 }
 
@@ -25,7 +31,10 @@ impl Default for SealOptions {
     fn default() -> Self {
         Self {
             chunk_size_log2: DEFAULT_CHUNK_SIZE_LOG2,
+            segment_log2: DEFAULT_SEGMENT_LOG2,
             family: None,
+            sequence: 0,
+            created: 0,
             metadata: Metadata::default(),
         }
     }
@@ -42,9 +51,36 @@ impl SealOptions {
         Ok(self)
     }
 
+    /// At most `2^log2` plaintext bytes between two signed checkpoints (default 2^20, 1 MiB;
+    /// at least the chunk size, at most 2^24). An opener buffers up to this much before it may
+    /// release content, so it bounds the reader's memory and the delay before playback; each
+    /// checkpoint costs the sender one Ed25519 signature and the reader one verification.
+    /// For live audio, [`Sealer::checkpoint`] also ends a segment early (by time).
+    pub fn with_segment_size_log2(mut self, log2: u8) -> Result<Self, Error> {
+        if !(MIN_CHUNK_SIZE_LOG2..=MAX_SEGMENT_LOG2).contains(&log2) {
+            return Err(Error::SegmentSize(log2));
+        }
+        self.segment_log2 = log2;
+        Ok(self)
+    }
+
     /// Records the family and roster version the recipients were taken from.
     pub fn with_family(mut self, family: FamilyId, roster_version: u64) -> Self {
         self.family = Some((family, roster_version));
+        self
+    }
+
+    /// The sender's sequence number for this envelope: a sender never uses one twice (take it
+    /// from a [`toyseal_core::SequenceStore`]). Openers use it to detect replays and reordering,
+    /// and a roster that removes the sender uses it to tell earlier envelopes from later ones.
+    pub fn with_sequence(mut self, sequence: u64) -> Self {
+        self.sequence = sequence;
+        self
+    }
+
+    /// When the envelope was sealed, in Unix seconds by the sender's clock.
+    pub fn with_created(mut self, unix_seconds: u64) -> Self {
+        self.created = unix_seconds;
         self
     }
 
@@ -56,19 +92,26 @@ impl SealOptions {
 }
 
 /// A streaming sealer. Feed content with [`update`](Self::update) as it is recorded; call
-/// [`finish`](Self::finish) once. Ciphertext is appended to the caller's buffer chunk by chunk;
-/// memory use is one chunk whatever the message size.
+/// [`finish`](Self::finish) (or [`finish_in_steps`](Self::finish_in_steps)) once. Ciphertext
+/// is appended to the caller's buffer record by record, with a signed checkpoint after every
+/// segment; memory use is one chunk whatever the message size.
 ///
-/// Dropping a sealer without `finish` produces no valid envelope: the final chunk and the
-/// signature are missing, so every reader rejects it.
+/// Dropping a sealer without finishing produces no valid envelope: the final checkpoint is
+/// missing, so every reader reports it truncated (while releasing what earlier checkpoints
+/// proved).
 pub struct Sealer<'a> {
-    sender: &'a DeviceIdentity,
-    key: StreamKey,
-    hasher: Context,
-    pending_out: Vec<u8>,
-    chunk_size: usize,
-    buf: Vec<u8>,
-    counter: u64,
+    pub(crate) sender: &'a DeviceIdentity,
+    pub(crate) key: StreamKey,
+    pub(crate) segment: Context,
+    pub(crate) chain: [u8; 32],
+    pub(crate) checkpoints: u64,
+    pub(crate) chunks_in_segment: u64,
+    pub(crate) segment_chunks: u64,
+    pub(crate) pending_out: Vec<u8>,
+    pub(crate) chunk_size: usize,
+    pub(crate) buf: Vec<u8>,
+    pub(crate) counter: u64,
+    pub(crate) plaintext_total: u64,
 }
 
 impl<'a> Sealer<'a> {
@@ -88,58 +131,103 @@ impl<'a> Sealer<'a> {
                 max: MAX_RECIPIENTS,
             });
         }
+        // Keys are canonical (core refuses other spellings), so byte equality is key equality.
+        // Distinct key ids too: readers refuse a header with two equal key ids, so two keys
+        // that collide on 64 bits must not be sealed to together.
         for (i, r) in recipients.iter().enumerate() {
-            if recipients[..i]
-                .iter()
-                .any(|o| o.agreement_key() == r.agreement_key())
-            {
+            let id = crate::format::key_id(r.agreement_key());
+            if recipients[..i].iter().any(|o| {
+                o.agreement_key() == r.agreement_key()
+                    || crate::format::key_id(o.agreement_key()) == id
+            }) {
                 return Err(Error::DuplicateRecipient);
             }
+        }
+        if options.segment_log2 < options.chunk_size_log2 {
+            return Err(Error::SegmentSize(options.segment_log2));
+        }
+        if let Some((family, _)) = options.family
+            && family.as_bytes() == &[0; 16]
+        {
+            // The all-zero id means "no family" on the wire.
+            return Err(Error::ApiMisuse(
+                "the all-zero family id is reserved for no family",
+            ));
         }
         let prelude = options.metadata.encode()?;
         let mut file_key = Zeroizing::new([0u8; FILE_KEY_LEN]);
         rng.fill_bytes(file_key.as_mut());
         let mut payload_nonce = [0u8; 16];
         rng.fill_bytes(&mut payload_nonce);
+        let schedule = KeySchedule::new(&file_key, &payload_nonce);
 
         let mut header = Header {
             chunk_size_log2: options.chunk_size_log2,
+            segment_log2: options.segment_log2,
             family: options.family.map(|(f, _)| f),
             roster_version: options.family.map_or(0, |(_, v)| v),
+            sequence: options.sequence,
+            created: options.created,
             payload_nonce,
+            commitment: schedule.commitment(),
             sender: sender.public().clone(),
             stanzas: Vec::with_capacity(recipients.len()),
         };
         let fixed = header.encode_fixed_with_count(recipients.len());
         for r in recipients {
-            header.stanzas.push(wrap(&fixed, r, &file_key, rng)?);
+            header
+                .stanzas
+                .push(wrap(&fixed, r.agreement_key(), &file_key, &schedule)?);
         }
         let header_bytes = header.encode();
         let header_hash = ring::digest::digest(&SHA256, &header_bytes);
-        let key = StreamKey::derive(
-            file_key.as_ref(),
-            &payload_nonce,
-            &[PAYLOAD_INFO, header_hash.as_ref()],
-        );
-        let mut hasher = Context::new(&SHA256);
-        hasher.update(&header_bytes);
+        let key = schedule.payload_key(header_hash.as_ref());
         let chunk_size = header.chunk_size();
         let mut sealer = Self {
             sender,
             key,
-            hasher,
-            pending_out: header_bytes,
+            segment: Context::new(&SHA256),
+            chain: [0; 32],
+            checkpoints: 0,
+            chunks_in_segment: 0,
+            segment_chunks: header.segment_chunks(),
+            pending_out: Vec::new(),
             chunk_size,
             buf: Vec::with_capacity(chunk_size),
             counter: 0,
+            plaintext_total: 0,
         };
-        let mut out = std::mem::take(&mut sealer.pending_out);
+        let mut out = header_bytes;
+        // Checkpoint 0 covers the header: a reader refuses a forged header before any chunk.
+        sealer.sign_checkpoint(header_hash.as_ref(), false, &mut out);
         sealer.append(&prelude, &mut out)?;
         sealer.pending_out = out;
         Ok(sealer)
     }
 
-    /// Encrypts and appends one chunk (`kind || parts… || zeros up to pad_to`) to `out`.
+    /// Appends the checkpoint record for a segment with this digest.
+    fn sign_checkpoint(&mut self, digest: &[u8], last: bool, out: &mut Vec<u8>) {
+        let chain = chain_value(&self.chain, self.checkpoints, last, digest);
+        let signature = self.sender.sign(&checkpoint_message(&chain));
+        out.push(if last {
+            RECORD_FINAL
+        } else {
+            RECORD_CHECKPOINT
+        });
+        out.extend_from_slice(signature.as_bytes());
+        self.chain = chain;
+        self.checkpoints += 1;
+        self.chunks_in_segment = 0;
+    }
+
+    /// Ends the current segment with a checkpoint record.
+    fn end_segment(&mut self, last: bool, out: &mut Vec<u8>) {
+        let digest = std::mem::replace(&mut self.segment, Context::new(&SHA256)).finish();
+        self.sign_checkpoint(digest.as_ref(), last, out);
+    }
+
+    /// Encrypts and appends one chunk record (`kind || parts… || zeros up to pad_to`) to `out`;
+    /// after a non-last chunk that fills the segment, the segment's checkpoint follows at once.
     fn emit(
         &mut self,
         kind: u8,
@@ -153,19 +241,44 @@ impl<'a> Sealer<'a> {
                 limit: MAX_CHUNKS.saturating_mul(self.chunk_size as u64),
             });
         }
+        let record = out.len();
+        out.push(if last {
+            RECORD_LAST_CHUNK
+        } else {
+            RECORD_CHUNK
+        });
+        out.extend_from_slice(&[0; 3]);
         let start = out.len();
         out.push(kind);
         for p in parts {
             out.extend_from_slice(p);
         }
         let len = (out.len() - start).max(pad_to);
+        if len > self.chunk_size {
+            return Err(Error::Internal(
+                "chunk plaintext larger than the chunk size",
+            ));
+        }
         out.resize(start + len, 0);
-        let tag = self
-            .key
-            .seal_chunk(self.counter, last, out.get_mut(start..).unwrap_or_default());
+        let tag = match out.get_mut(start..) {
+            Some(pt) => self.key.seal_chunk(self.counter, last, pt),
+            None => return Err(Error::Internal("chunk slice out of range")),
+        };
         out.extend_from_slice(&tag);
-        self.hasher.update(out.get(start..).unwrap_or_default());
+        // Invariant: len + 16 <= 2^20 + 16 < 2^24, so the length fits 3 bytes.
+        let ct_len = (len + tag.len()) as u32;
+        if let Some(l) = out.get_mut(record + 1..record + 4) {
+            l.copy_from_slice(&ct_len.to_be_bytes()[1..]);
+        }
+        if let Some(r) = out.get(record..) {
+            self.segment.update(r);
+        }
         self.counter += 1;
+        self.plaintext_total += len as u64;
+        self.chunks_in_segment += 1;
+        if !last && self.chunks_in_segment == self.segment_chunks {
+            self.end_segment(false, out);
+        }
         Ok(())
     }
 
@@ -200,7 +313,28 @@ impl<'a> Sealer<'a> {
         self.append(content, out)
     }
 
-    /// Writes the END chunk, Padmé padding and the sender's signature, all into `out`.
+    /// Ends the current segment now: seals any buffered content as a short chunk and appends
+    /// a signed checkpoint, so an opener can release everything sealed so far. For live audio,
+    /// call it on a timer ("every released second proved the toy's"); a no-op when nothing was
+    /// sealed since the last checkpoint. Each call costs one signature; a short chunk reveals
+    /// how much content the interval held (use a constant-bit-rate codec when that matters).
+    pub fn checkpoint(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
+        if !self.pending_out.is_empty() {
+            out.append(&mut self.pending_out);
+        }
+        if !self.buf.is_empty() {
+            let buf = std::mem::take(&mut self.buf);
+            self.emit(KIND_DATA, &[&buf], 0, false, out)?;
+            self.buf = buf;
+            self.buf.clear();
+        }
+        if self.chunks_in_segment > 0 {
+            self.end_segment(false, out);
+        }
+        Ok(())
+    }
+
+    /// Writes the END chunk, Padmé padding and the final checkpoint, all into `out`.
     ///
     /// Padding can be up to 12 % of the message; to keep memory bounded by one chunk for large
     /// messages, use [`finish_in_steps`](Self::finish_in_steps) and drain `out` between steps.
@@ -220,7 +354,7 @@ impl<'a> Sealer<'a> {
         // buf holds at most chunk_size - 2 bytes: a full body would have been emitted.
         let mut end = std::mem::take(&mut self.buf);
         end.push(END_MARKER);
-        let minimal = self.counter * c + 1 + end.len() as u64;
+        let minimal = self.plaintext_total + 1 + end.len() as u64;
         let mut remaining = padme(minimal) - minimal;
         let end_len = (1 + end.len() as u64 + remaining).min(c);
         remaining -= end_len - 1 - end.len() as u64;
@@ -238,12 +372,12 @@ impl<'a> Sealer<'a> {
 pub enum Progress {
     /// Call [`Finishing::step`] again.
     More,
-    /// The envelope is complete (the signature has been written).
+    /// The envelope is complete (the final checkpoint has been written).
     Complete,
 }
 
 /// The end of an envelope, written one chunk at a time: the END chunk, each padding chunk,
-/// then the signature. Memory stays bounded by one chunk whatever the padding.
+/// then the final checkpoint. Memory stays bounded by one chunk whatever the padding.
 pub struct Finishing<'a> {
     sealer: Sealer<'a>,
     end: Option<(Vec<u8>, usize)>,
@@ -268,9 +402,7 @@ impl Finishing<'_> {
             return Ok(Progress::More);
         }
         if !self.signed {
-            let digest = self.sealer.hasher.clone().finish();
-            let signature = self.sealer.sender.sign(&signed_message(digest.as_ref()));
-            out.extend_from_slice(signature.as_bytes());
+            self.sealer.end_segment(true, out);
             self.signed = true;
         }
         Ok(Progress::Complete)
@@ -292,6 +424,6 @@ pub fn seal(
     Ok(out)
 }
 
-fn sealed_len_hint(content: usize, recipients: usize) -> usize {
+pub(crate) fn sealed_len_hint(content: usize, recipients: usize) -> usize {
     content + content / 8 + 4096 + recipients * crate::format::STANZA_LEN
 }

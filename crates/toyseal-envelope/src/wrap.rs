@@ -2,23 +2,29 @@
 //! single-shot), suite DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / ChaCha20-Poly1305
 //! (KEM 0x0020, KDF 0x0001, AEAD 0x0003).
 //!
-//! `info` is the fixed string below; `aad` is the header's fixed 120 bytes followed by the
-//! stanza's key id, so a stanza cannot be moved to another envelope, another sender, another
-//! family or another recipient slot.
+//! `info` is the fixed string below; `aad` is the header's fixed part followed by the stanza's
+//! key id, so a stanza cannot be moved to another envelope, sender, family or recipient slot.
+//!
+//! The encapsulation is **derandomized**: the ephemeral key pair is `DeriveKeyPair(ikmE)`
+//! (RFC 9180 §7.1.3, exactly as the RFC's own test vectors derive theirs) with `ikmE` from the
+//! envelope's key schedule. Every stanza is then a function of the file key and the recipient's
+//! public key, so a recipient that knows the other recipients' keys can re-compute their stanzas
+//! and prove they carry the same file key (the Fujisaki–Okamoto re-encryption check), and a test
+//! vector needs no randomness beyond the file key and the payload nonce.
 
-use crate::format::{STANZA_LEN, Stanza, key_id};
-use crate::{Error, format::FIXED_HEADER_LEN};
+use crate::Error;
+use crate::format::{FIXED_HEADER_LEN, STANZA_LEN, Stanza, key_id};
+use crate::schedule::{FILE_KEY_LEN, KeySchedule};
 use hpke::{
-    Deserializable, OpModeR, OpModeS, Serializable, aead::ChaCha20Poly1305, kdf::HkdfSha256,
-    kem::X25519HkdfSha256,
+    Deserializable, Kem as _, OpModeR, OpModeS, Serializable, aead::ChaCha20Poly1305,
+    kdf::HkdfSha256, kem::X25519HkdfSha256,
 };
-use toyseal_core::{CryptoRng, DeviceIdentity, PublicIdentity};
+use rand_core::{TryCryptoRng, TryRng};
+use toyseal_core::{DeviceIdentity, PublicIdentity, X25519PublicKey};
 use zeroize::Zeroizing;
 
 /// HPKE `info` for file-key wrapping.
-pub const WRAP_INFO: &[u8] = b"toyseal/v1/file-key";
-/// Length of the per-envelope file key.
-pub const FILE_KEY_LEN: usize = 16;
+pub const WRAP_INFO: &[u8] = b"toyseal/v2/file-key";
 
 type Kem = X25519HkdfSha256;
 
@@ -29,16 +35,48 @@ fn aad(fixed: &[u8; FIXED_HEADER_LEN], key_id: &[u8; 8]) -> [u8; FIXED_HEADER_LE
     aad
 }
 
-/// Wraps `file_key` to `recipient`.
+/// Hands `hpke` the 32 bytes of `ikmE` as its randomness: `gen_keypair` draws exactly `Nsk` = 32
+/// bytes and derives the key pair from them (checked against the RFC 9180 vectors in
+/// tests/external_rfc9180.rs, and after every wrap below). Past them it yields zeros, which the
+/// post-wrap check turns into an error rather than a silently different stanza.
+struct Replay<'a>(&'a [u8]);
+
+impl TryRng for Replay<'_> {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        let n = dst.len().min(self.0.len());
+        let (now, rest) = self.0.split_at(n);
+        dst[..n].copy_from_slice(now);
+        dst[n..].fill(0);
+        self.0 = rest;
+        Ok(())
+    }
+}
+
+impl TryCryptoRng for Replay<'_> {}
+
+/// Wraps `file_key` to `recipient`; deterministic given the key schedule.
 pub(crate) fn wrap(
     fixed: &[u8; FIXED_HEADER_LEN],
-    recipient: &PublicIdentity,
+    recipient: &X25519PublicKey,
     file_key: &[u8; FILE_KEY_LEN],
-    rng: &mut impl CryptoRng,
+    schedule: &KeySchedule,
 ) -> Result<Stanza, Error> {
-    let key_id = key_id(recipient.agreement_key());
-    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(recipient.agreement_key().as_bytes())
+    let key_id = key_id(recipient);
+    let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(recipient.as_bytes())
         .map_err(|_| Error::Key(toyseal_core::Error::WeakX25519Key))?;
+    let ikm = schedule.stanza_ikm(recipient);
+    let (_, expected_enc) = Kem::derive_keypair(ikm.as_ref());
     // hpke refuses an all-zero DH result (RFC 9180 §7.1.4) with an error, never a panic.
     let (enc, ct) = hpke::single_shot_seal_with_rng::<ChaCha20Poly1305, HkdfSha256, Kem>(
         &OpModeS::Base,
@@ -46,15 +84,23 @@ pub(crate) fn wrap(
         WRAP_INFO,
         file_key,
         &aad(fixed, &key_id),
-        rng,
+        &mut Replay(ikm.as_ref()),
     )
     .map_err(|_| Error::Key(toyseal_core::Error::WeakX25519Key))?;
     let enc: [u8; 32] = enc
         .to_bytes()
         .as_slice()
         .try_into()
-        .map_err(|_| Error::Decrypt)?;
-    let wrapped_key: [u8; 32] = ct.as_slice().try_into().map_err(|_| Error::Decrypt)?;
+        .map_err(|_| Error::Internal("HPKE enc is not 32 bytes"))?;
+    if enc.as_slice() != expected_enc.to_bytes().as_slice() {
+        return Err(Error::Internal(
+            "hpke did not derive the ephemeral key from ikmE",
+        ));
+    }
+    let wrapped_key: [u8; 32] = ct
+        .as_slice()
+        .try_into()
+        .map_err(|_| Error::Internal("HPKE ciphertext is not 32 bytes"))?;
     Ok(Stanza {
         key_id,
         enc,
@@ -62,39 +108,57 @@ pub(crate) fn wrap(
     })
 }
 
-/// Finds this device's stanzas (by key id) and unwraps the file key from the first that opens.
+/// Finds this device's stanza (by key id) and unwraps the file key.
 pub(crate) fn unwrap(
     fixed: &[u8; FIXED_HEADER_LEN],
     stanzas: &[Stanza],
     me: &DeviceIdentity,
 ) -> Result<Zeroizing<[u8; FILE_KEY_LEN]>, Error> {
     let my_id = key_id(me.public().agreement_key());
-    let mut candidates = stanzas.iter().filter(|s| s.key_id == my_id).peekable();
-    if candidates.peek().is_none() {
-        return Err(Error::NotARecipient);
-    }
+    // Key ids are distinct within a header (checked at parse), so there is at most one.
+    let s = stanzas
+        .iter()
+        .find(|s| s.key_id == my_id)
+        .ok_or(Error::NotARecipient)?;
     let secret = me.expose_x25519_secret();
     let sk =
         <Kem as hpke::Kem>::PrivateKey::from_bytes(secret.as_ref()).map_err(|_| Error::Decrypt)?;
-    for s in candidates {
-        let Ok(enc) = <Kem as hpke::Kem>::EncappedKey::from_bytes(&s.enc) else {
-            continue;
-        };
-        if let Ok(pt) = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(
-            &OpModeR::Base,
-            &sk,
-            &enc,
-            WRAP_INFO,
-            &s.wrapped_key,
-            &aad(fixed, &s.key_id),
-        ) {
-            let pt = Zeroizing::new(pt);
-            if let Ok(k) = <[u8; FILE_KEY_LEN]>::try_from(pt.as_slice()) {
-                return Ok(Zeroizing::new(k));
+    let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&s.enc).map_err(|_| Error::Decrypt)?;
+    let pt = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(
+        &OpModeR::Base,
+        &sk,
+        &enc,
+        WRAP_INFO,
+        &s.wrapped_key,
+        &aad(fixed, &s.key_id),
+    )
+    .map_err(|_| Error::Decrypt)?;
+    let pt = Zeroizing::new(pt);
+    let k = <[u8; FILE_KEY_LEN]>::try_from(pt.as_slice()).map_err(|_| Error::Decrypt)?;
+    Ok(Zeroizing::new(k))
+}
+
+/// The Fujisaki–Okamoto re-encryption check: re-computes the stanza of every `recipient` whose
+/// key id the header lists and requires it to be byte-identical, which proves that recipient
+/// received the same file key. A sender that wrapped different keys to different recipients
+/// ("invisible salamanders") is caught by any recipient that checks.
+pub(crate) fn check_stanzas(
+    fixed: &[u8; FIXED_HEADER_LEN],
+    stanzas: &[Stanza],
+    recipients: &[PublicIdentity],
+    file_key: &[u8; FILE_KEY_LEN],
+    schedule: &KeySchedule,
+) -> Result<(), Error> {
+    for r in recipients {
+        let id = key_id(r.agreement_key());
+        if let Some(s) = stanzas.iter().find(|s| s.key_id == id) {
+            let expected = wrap(fixed, r.agreement_key(), file_key, schedule)?;
+            if &expected != s {
+                return Err(Error::Decrypt);
             }
         }
     }
-    Err(Error::Decrypt)
+    Ok(())
 }
 
 const _: () = assert!(STANZA_LEN == 8 + 32 + FILE_KEY_LEN + 16);

@@ -55,7 +55,7 @@ proptest! {
             let mut o = Opener::new(phone, &trusted, OpenOptions::default());
             let mut out = Vec::new();
             for c in env.chunks(read_piece) { o.push(c, &mut out).unwrap(); }
-            let opened = o.finish(&mut out).unwrap();
+            let opened = o.finish().unwrap();
             prop_assert_eq!(&out, &content);
             prop_assert_eq!(opened.content_len, len as u64);
         }
@@ -113,7 +113,13 @@ fn finishing_in_steps_writes_at_most_one_chunk_per_step() {
     let mut steps = 0;
     loop {
         let p = f.step(&mut out).unwrap();
-        assert!(out.len() <= 1024 + 16, "a step wrote {} bytes", out.len());
+        // One chunk record (4-byte record header, chunk, tag), and the checkpoint record (65
+        // bytes) when that chunk ends a segment.
+        assert!(
+            out.len() <= 4 + 1024 + 16 + 65,
+            "a step wrote {} bytes",
+            out.len()
+        );
         env.append(&mut out);
         steps += 1;
         if p == Progress::Complete {
@@ -132,4 +138,34 @@ fn finishing_in_steps_writes_at_most_one_chunk_per_step() {
     )
     .unwrap();
     assert_eq!(opened, content);
+}
+
+#[test]
+fn open_reader_serves_proved_content_before_the_error() {
+    use std::io::Read;
+    // One byte after the final checkpoint: everything was proved by the sender's checkpoints and
+    // is served, then the error (never end of file).
+    let fam = Family::new(1);
+    let content = recording(5000);
+    let opts = SealOptions::default()
+        .with_chunk_size_log2(10)
+        .unwrap()
+        .with_segment_size_log2(11)
+        .unwrap();
+    let mut env = seal(&fam.toy, &fam.recipients(), &opts, &content, &mut rng(4)).unwrap();
+    env.push(0);
+    let trusted = fam.toy_public();
+    let mut r = OpenReader::new(&env[..], &fam.phones[0], &trusted, OpenOptions::default());
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    let err = loop {
+        match r.read(&mut buf) {
+            Ok(0) => panic!("end of file after trailing data"),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    assert_eq!(got, content);
+    assert!(r.read(&mut buf).is_err());
 }

@@ -170,7 +170,10 @@ impl Roster {
         )?)
     }
 
-    /// Opens an envelope of this family, accepting only current members as senders.
+    /// Opens an envelope of this family, accepting only current members as senders, and
+    /// proving with the re-encryption check (docs/spec/envelope.md §3.2) that every member the
+    /// envelope lists received the same file key (THREATS T49): one HPKE encapsulation per other
+    /// listed member.
     pub fn open(
         &self,
         me: &DeviceIdentity,
@@ -181,11 +184,11 @@ impl Roster {
         if header.family() != Some(self.family()) {
             return Err(Error::WrongFamily);
         }
-        Ok(toyseal_envelope::open(
-            me,
-            self.members(),
-            envelope,
-            options,
-        )?)
+        let mut opener = toyseal_envelope::Opener::new(me, self.members(), options)
+            .check_recipients(self.members());
+        let mut content = Vec::with_capacity(envelope.len());
+        opener.push(envelope, &mut content)?;
+        let opened = opener.finish()?;
+        Ok((content, opened))
     }
 }

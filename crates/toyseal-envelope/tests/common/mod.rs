@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod forge;
+
 use chacha20::ChaCha20Rng;
 use rand_core::SeedableRng;
 use toyseal_core::{DeviceIdentity, PublicIdentity, Role};
@@ -41,4 +43,27 @@ pub fn recording(len: usize) -> Vec<u8> {
         v[len / 2..len / 2 + marker.len()].copy_from_slice(marker);
     }
     v
+}
+
+/// The byte ranges of an envelope's records after the header and checkpoint 0, read from the
+/// spec's record layer: `(type, range)`.
+pub fn records(env: &[u8]) -> (usize, Vec<(u8, std::ops::Range<usize>)>) {
+    let header = toyseal_envelope::inspect(env).unwrap().encoded_len();
+    let mut at = header + 65;
+    let mut out = Vec::new();
+    while at < env.len() {
+        let kind = env[at];
+        let len = match kind {
+            0x01 | 0x02 => {
+                4 + (usize::from(env[at + 1]) << 16
+                    | usize::from(env[at + 2]) << 8
+                    | usize::from(env[at + 3]))
+            }
+            0x10 | 0x11 => 65,
+            other => panic!("record type {other:#x}"),
+        };
+        out.push((kind, at..at + len));
+        at += len;
+    }
+    (header, out)
 }
