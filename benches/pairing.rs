@@ -11,21 +11,29 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use curve25519_dalek::{constants::ED25519_BASEPOINT_POINT, scalar::Scalar};
 use std::hint::black_box;
+use std::sync::Arc;
 use toyseal::core::{DeviceIdentity, OsRng, Role};
 use toyseal::pairing::{
-    Initiator, MemoryFailureStore, PairingCode, PairingExpectations, PairingWindow, PhonePairing,
-    PhoneStep, SessionConfig, Timestamp, Toy, WindowPolicy,
+    Initiator, MemoryFailureStore, PairingCode, PairingExpectations, PhonePairing, PhoneStep,
+    SessionConfig, Timestamp, Toy,
 };
 
-fn toy(code: &PairingCode, pinned: Vec<toyseal::core::PublicIdentity>) -> Toy<MemoryFailureStore> {
-    Toy::new(
-        DeviceIdentity::generate(Role::Toy, &mut OsRng),
+fn toy(
+    identity: DeviceIdentity,
+    code: &PairingCode,
+    founder: Option<toyseal::core::PublicIdentity>,
+) -> Toy<MemoryFailureStore> {
+    let b = Toy::builder(
+        Arc::new(identity),
         code.clone(),
-        None,
-        pinned,
-        PairingWindow::new(WindowPolicy::default(), MemoryFailureStore::default()),
-        SessionConfig::default(),
-    )
+        MemoryFailureStore::default(),
+    );
+    match founder {
+        Some(f) => b.founder(f),
+        None => b,
+    }
+    .build()
+    .unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -34,7 +42,8 @@ fn bench(c: &mut Criterion) {
     let phone = DeviceIdentity::generate(Role::Guardian, &mut OsRng);
     let mut g = c.benchmark_group("pairing");
     g.bench_function("toyseal pairing (both sides)", |b| {
-        let mut t = toy(&code, vec![]);
+        // The same phone each time: the toy admits its founder again until roster v1 exists.
+        let mut t = toy(DeviceIdentity::generate(Role::Toy, &mut OsRng), &code, None);
         b.iter(|| {
             t.press_pair_button(now).unwrap();
             let (mut p, mut frame) =
@@ -73,14 +82,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("reconnect");
     let toy_id = DeviceIdentity::generate(Role::Toy, &mut OsRng);
     let toy_public = toy_id.public().clone();
-    let mut t = Toy::new(
-        toy_id,
-        code.clone(),
-        None,
-        vec![phone.public().clone()],
-        PairingWindow::new(WindowPolicy::default(), MemoryFailureStore::default()),
-        SessionConfig::default(),
-    );
+    let mut t = toy(toy_id, &code, Some(phone.public().clone()));
     g.bench_function("toyseal Noise KK reconnect (both sides)", |b| {
         b.iter(|| {
             let (init, hello) =
@@ -88,6 +90,8 @@ fn bench(c: &mut Criterion) {
                     .unwrap();
             let reply = t.handle(&hello, now, &mut OsRng).replies.remove(0);
             black_box(init.finish(&reply, now).unwrap());
+            // A live session ignores new handshakes (T32): end it, as a disconnect would.
+            t.close_session();
         })
     });
     g.bench_function("floor (X25519 operations, both sides)", |b| {

@@ -1,26 +1,29 @@
 //! A toy and a parent's phone over an in-memory BLE link: pair with the code printed on the
-//! toy, reconnect with Noise KK, then deliver a sealed voice note toy → phone and a sealed
-//! message phone → toy, and open both.
+//! toy (both show the same short authentication string), reconnect with Noise KK, found the
+//! family (roster v1, co-signed by the toy), then deliver a sealed voice note toy → phone and a
+//! sealed message phone → toy, and open both.
 //!
 //! ```text
 //! cargo run --example pair_and_deliver
 //! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 use toyseal::ble::{
-    DriverConfig, MemoryLink, MemoryLinkConfig, PhoneDriver, PhoneDriverEvent, Pumped, ToyDriver,
-    ToyDriverEvent, run_until_idle,
+    DriverConfig, DriverEvent, MemoryLink, MemoryLinkConfig, PhoneDriver, Pumped, ToyDriver,
+    run_until_idle,
 };
-use toyseal::core::{DeviceIdentity, OsRng, Role};
-use toyseal::envelope::{Metadata, OpenOptions, SealOptions, open, seal};
+use toyseal::core::{DeviceIdentity, FamilyId, OsRng, Role};
+use toyseal::envelope::{Metadata, OpenOptions, SealOptions};
 use toyseal::pairing::{
-    MemoryFailureStore, PairingCode, PairingExpectations, PairingWindow, SessionConfig, Toy,
-    WindowPolicy,
+    EnvelopeEvent, MemoryFailureStore, PairingCode, PairingExpectations, Phone, PhoneEvent, Toy,
+    ToyEvent,
 };
+use toyseal::roster::RosterProposal;
 
 const LATENCY: Duration = Duration::from_millis(30);
 
-fn round_trips(p: &Pumped) -> f64 {
+fn round_trips<P, T>(p: &Pumped<P, T>) -> f64 {
     p.elapsed.as_secs_f64() / (2.0 * LATENCY.as_secs_f64())
 }
 
@@ -28,29 +31,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = OsRng;
 
     // Factory: the toy's identity and the code printed on its tag.
-    let toy_identity = DeviceIdentity::generate(Role::Toy, &mut rng);
+    let toy_identity = Arc::new(DeviceIdentity::generate(Role::Toy, &mut rng));
     let code = PairingCode::generate(8, &mut rng);
-    let toy = Toy::new(
-        toy_identity,
+    let toy = Toy::builder(
+        toy_identity.clone(),
         code.clone(),
-        None,
-        vec![],
-        PairingWindow::new(WindowPolicy::default(), MemoryFailureStore::default()),
-        SessionConfig::default(),
-    );
+        MemoryFailureStore::default(),
+    )
+    .build()?;
     let mut toy = ToyDriver::new(toy, DriverConfig::default());
-    let mut phone = PhoneDriver::new(
-        DeviceIdentity::generate(Role::Guardian, &mut rng),
-        SessionConfig::default(),
-        DriverConfig::default(),
-    );
+    let parent = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut rng));
+    let mut phone = PhoneDriver::new(Phone::new(parent.clone()), DriverConfig::default());
     let config = MemoryLinkConfig::default()
         .with_att_mtu(247)
         .with_latency(LATENCY);
     println!(
         "toy {} / phone {} / {}-digit code on the tag / ATT MTU 247, {} ms one way",
-        toy.toy().identity().device_id(),
-        phone.identity().device_id(),
+        toy_identity.device_id(),
+        parent.device_id(),
         code.digits().len(),
         LATENCY.as_millis()
     );
@@ -60,21 +58,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let link = central.medium();
     phone.connect(central);
     toy.connect(peripheral);
-    toy.toy_mut().press_pair_button(link.now())?;
-    phone.pair(&code, PairingExpectations::default(), &mut rng)?;
+    toy.endpoint_mut().press_pair_button(link.now())?;
+    phone
+        .endpoint_mut()
+        .pair(&code, PairingExpectations::default(), &mut rng)?;
     let p = run_until_idle(&mut phone, &mut toy, &link, &mut rng)?;
+    let phone_sas = p.phone.iter().find_map(|e| match e {
+        DriverEvent::Endpoint(PhoneEvent::Sas(s)) => Some(*s),
+        _ => None,
+    });
+    let toy_sas = p.toy.iter().find_map(|e| match e {
+        DriverEvent::Endpoint(ToyEvent::Sas(s)) => Some(*s),
+        _ => None,
+    });
     let paired = p
         .phone
         .iter()
         .find_map(|e| match e {
-            PhoneDriverEvent::Paired(t) => Some(t.clone()),
+            DriverEvent::Endpoint(PhoneEvent::Paired(t)) => Some(t.clone()),
             _ => None,
         })
         .ok_or("pairing failed")?;
+    if phone_sas.is_none() || phone_sas != toy_sas {
+        return Err("the short authentication strings differ".into());
+    }
     println!(
-        "paired in {:.0} round trips, {} bytes on the link; both sides pinned each other",
+        "paired in {:.0} round trips, {} bytes on the link; the toy says {}, the phone shows {}",
         round_trips(&p),
-        link.stats().att_bytes()
+        link.stats().att_bytes(),
+        toy_sas.map(|s| s.to_string()).unwrap_or_default(),
+        phone_sas.map(|s| s.to_string()).unwrap_or_default(),
     );
     phone.disconnect();
     toy.disconnect();
@@ -84,7 +97,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let link = central.medium();
     phone.connect(central);
     toy.connect(peripheral);
-    phone.open_session(&paired.identity, &mut rng)?;
+    phone
+        .endpoint_mut()
+        .open_session(&paired.identity, &mut rng)?;
     let p = run_until_idle(&mut phone, &mut toy, &link, &mut rng)?;
     println!(
         "session open in {:.0} round trip, {} bytes",
@@ -92,14 +107,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         link.stats().att_bytes()
     );
 
-    // 3. Toy → phone: a synthetic 3-second recording, sealed to the phone, signed by the toy.
+    // 3. The family: roster v1 {parent, toy}, signed by the parent, co-signed by the toy over
+    //    the session. From now on the toy admits only the roster's guardians.
+    let family = FamilyId::generate(&mut rng);
+    let v1 = RosterProposal::founding(
+        family,
+        vec![parent.public().clone(), toy_identity.public().clone()],
+    )?
+    .sign(&parent);
+    phone
+        .endpoint_mut()
+        .push_rosters(std::slice::from_ref(&v1), link.now())?;
+    run_until_idle(&mut phone, &mut toy, &link, &mut rng)?;
+    let roster = toy
+        .endpoint()
+        .roster()
+        .cloned()
+        .ok_or("the toy did not co-sign roster v1")?;
+    println!(
+        "roster v{} of family {family}: {} members, co-signed by the toy",
+        roster.version(),
+        roster.members().len()
+    );
+
+    // 4. Toy → phone: a synthetic 3-second recording, sealed to the family, signed by the toy.
     let recording: Vec<u8> = (0..48_000u32)
         .map(|i| ((i as f64 * 0.05).sin() * 100.0) as i8 as u8)
         .collect();
-    let voice_note = seal(
-        toy.toy().identity(),
-        &[phone.identity().public().clone()],
-        &SealOptions::default().with_metadata(
+    let voice_note = roster.seal(
+        &toy_identity,
+        SealOptions::default().with_metadata(
             Metadata::default()
                 .with_content_type("audio/L8")
                 .with_duration_ms(3000),
@@ -107,30 +144,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &recording,
         &mut rng,
     )?;
-    // 4. Phone → toy: a parent's message, sealed to the toy.
-    let goodnight = seal(
-        phone.identity(),
-        &[toy.toy().identity().public().clone()],
-        &SealOptions::default(),
+    // 5. Phone → toy: a parent's message, sealed to the family.
+    let goodnight = roster.seal(
+        &parent,
+        SealOptions::default(),
         b"Goodnight, sleep tight!",
         &mut rng,
     )?;
     let before = link.stats();
-    toy.send_envelope(voice_note.clone(), link.now())?;
-    phone.send_envelope(goodnight.clone(), link.now())?;
+    toy.endpoint_mut()
+        .send_envelope(voice_note.clone(), link.now())?;
+    phone
+        .endpoint_mut()
+        .send_envelope(goodnight.clone(), link.now())?;
     let p = run_until_idle(&mut phone, &mut toy, &link, &mut rng)?;
     let link_bytes = link.stats().att_bytes() - before.att_bytes();
     let moved = voice_note.len() + goodnight.len();
 
     let mut opened = 0;
     for e in &p.phone {
-        if let PhoneDriverEvent::EnvelopeReceived { envelope, .. } = e {
-            let (content, info) = open(
-                phone.identity(),
-                std::slice::from_ref(&paired.identity),
-                envelope,
-                OpenOptions::default(),
-            )?;
+        if let DriverEvent::Endpoint(PhoneEvent::Envelope(EnvelopeEvent::Received {
+            envelope,
+            ..
+        })) = e
+        {
+            let (content, info) = roster.open(&parent, envelope, OpenOptions::default())?;
             assert_eq!(content, recording);
             println!(
                 "phone opened the toy's voice note: {} bytes of {}, signed by the toy",
@@ -141,14 +179,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     for e in &p.toy {
-        if let ToyDriverEvent::EnvelopeReceived { envelope, .. } = e {
-            let parent = phone.identity().public().clone();
-            let (content, _) = open(
-                toy.toy().identity(),
-                &[parent],
-                envelope,
-                OpenOptions::default(),
-            )?;
+        if let DriverEvent::Endpoint(ToyEvent::Envelope(EnvelopeEvent::Received {
+            envelope, ..
+        })) = e
+        {
+            let (content, _) = roster.open(&toy_identity, envelope, OpenOptions::default())?;
             println!(
                 "toy opened the parent's message: {:?}",
                 String::from_utf8_lossy(&content)
@@ -164,7 +199,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         round_trips(&p),
         100.0 * moved as f64 / link_bytes as f64
     );
-    phone.close_session(link.now())?;
+    phone.endpoint_mut().close_session(link.now())?;
     run_until_idle(&mut phone, &mut toy, &link, &mut rng)?;
     Ok(())
 }

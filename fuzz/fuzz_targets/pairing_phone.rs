@@ -1,14 +1,20 @@
-//! The phone's side of pairing fed a real toy's answers, mutated by the fuzzer, or raw
-//! attacker frames. Never panics; if it ever reports `Paired`, the identity is the real toy's
+//! The phone's whole endpoint (`Phone`) pairing with the real toy, whose answers the fuzzer
+//! mutates or replaces with raw attacker frames, then opening a session over the same
+//! channel. Never panics; if the phone ever reports `Paired`, the identity is the real toy's
 //! (an attacker cannot make the phone pin a key of its choosing), and only when every frame
-//! came unmodified from the real toy with the right code.
+//! came unmodified from the real toy with the right code; a `SessionOpened` only follows a
+//! real pairing; the phone never exceeds its own limit of failed pairings.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use std::sync::Arc;
+use toyseal_core::{DeviceIdentity, Role};
 use toyseal_fuzz::pairing::{PAIRING, toy};
 use toyseal_fuzz::{Mutation, rng};
-use toyseal_pairing::{PairingExpectations, PhonePairing, PhoneStep, Timestamp};
+use toyseal_pairing::{
+    DEFAULT_MAX_FAILED_PAIRINGS, PairingExpectations, Phone, PhoneEvent, Timestamp,
+};
 
 #[derive(Arbitrary, Debug)]
 enum Reply {
@@ -18,20 +24,30 @@ enum Reply {
     Raw(Vec<u8>),
 }
 
-fuzz_target!(|input: (u64, Vec<Reply>)| {
-    let (seed, replies) = input;
+fuzz_target!(|input: (u64, bool, Vec<Reply>)| {
+    let (seed, open_session, replies) = input;
     let p = &*PAIRING;
     let mut rng = rng(seed);
     let mut toy = toy();
     let now = Timestamp::from_millis(0);
+    let _ = toy.factory_reset();
     let _ = toy.press_pair_button(now);
-    let Ok((mut phone, mut frame)) =
-        PhonePairing::start(&p.code, PairingExpectations::default(), &mut rng)
-    else {
+    let id = DeviceIdentity::generate(Role::Guardian, &mut rng);
+    let mut phone = Phone::new(Arc::new(id));
+    if phone
+        .pair(&p.code, PairingExpectations::default(), &mut rng)
+        .is_err()
+    {
         return;
-    };
+    }
+    let mut to_toy = phone.drain().frames;
     let mut untouched = true;
-    for reply in replies.into_iter().take(6) {
+    let mut paired = None;
+    for reply in replies.into_iter().take(8) {
+        let Some(frame) = to_toy.first().cloned() else {
+            break;
+        };
+        to_toy.remove(0);
         let real = toy
             .handle(&frame, now, &mut rng)
             .replies
@@ -52,18 +68,33 @@ fuzz_target!(|input: (u64, Vec<Reply>)| {
                 b
             }
         };
-        match phone.handle(&p.phone, &bytes) {
-            Ok(PhoneStep::Send(next)) => frame = next,
-            Ok(PhoneStep::Paired(t)) => {
-                assert_eq!(
-                    &t.identity,
-                    p.toy_identity.public(),
-                    "paired with a forged identity"
-                );
-                assert!(untouched, "paired although a frame was changed");
-                return;
+        let out = phone.handle(&bytes, now);
+        to_toy.extend(out.frames);
+        for e in out.events {
+            match e {
+                PhoneEvent::Paired(t) => {
+                    assert_eq!(
+                        &t.identity,
+                        p.toy_identity.public(),
+                        "paired with a forged identity"
+                    );
+                    assert!(untouched, "paired although a frame was changed");
+                    paired = Some(t);
+                }
+                PhoneEvent::SessionOpened(_) => {
+                    assert!(paired.is_some(), "a session without a pairing");
+                }
+                _ => {}
             }
-            Ok(_) | Err(_) => return,
         }
+        if open_session
+            && let Some(t) = &paired
+            && phone.session().is_none()
+            && to_toy.is_empty()
+        {
+            let _ = phone.open_session(&t.identity, &mut rng);
+            to_toy.extend(phone.drain().frames);
+        }
+        assert!(phone.failed_pairings() <= DEFAULT_MAX_FAILED_PAIRINGS);
     }
 });

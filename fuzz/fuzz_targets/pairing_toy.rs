@@ -1,19 +1,23 @@
 //! The toy's whole endpoint (`Toy`) under a sequence of actions: attacker frames, a real
 //! phone's frames (with the right or a wrong code, optionally mutated), button presses,
 //! disconnects and time passing. Never panics, and the protocol's promises hold after every
-//! step: no message reaches the app without an open session; nothing is pinned except through
+//! step: no message reaches the app without an open session; no founder appears except through
 //! a `Paired` event; the lifetime failure counter never decreases except by exactly one on a
-//! success, and never exceeds the policy once pairing is disabled.
+//! success, and never exceeds the policy once pairing is disabled; roster updates (the real
+//! founding version, or fuzzer bytes) only ever move the toy's roster forward, a roster
+//! replaces the founder, and the toy admits exactly the roster's guardians.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use toyseal_core::FamilyId;
 use toyseal_fuzz::pairing::{PAIRING, toy};
 use toyseal_fuzz::{Mutation, rng};
 use toyseal_pairing::{
     Initiator, PairingCode, PairingExpectations, PhonePairing, PhoneStep, SessionConfig,
     SessionMessage, Timestamp, ToyEvent,
 };
+use toyseal_roster::RosterProposal;
 
 #[derive(Arbitrary, Debug)]
 enum Action {
@@ -32,6 +36,12 @@ enum Action {
     Reconnect {
         mutate: Vec<Mutation>,
     },
+    /// The founding phone reconnects and pushes roster versions: the real founding version
+    /// (signed by it, listing it and the toy) if the flag is set, then these raw versions.
+    Rosters {
+        founding: bool,
+        raw: Vec<Vec<u8>>,
+    },
 }
 
 fuzz_target!(|input: (u64, Vec<Action>)| {
@@ -41,7 +51,8 @@ fuzz_target!(|input: (u64, Vec<Action>)| {
     let mut toy = toy();
     let mut now = 0u64;
     let mut session_open = false;
-    let mut pinned = toy.pinned().len();
+    let mut roster_version = 0u64;
+    let mut pinned = usize::from(toy.founder().is_some());
     for action in actions.into_iter().take(64) {
         let failures_before = toy.window().total_failures().unwrap_or(0);
         let mut events = Vec::new();
@@ -113,10 +124,39 @@ fuzz_target!(|input: (u64, Vec<Action>)| {
                     events.extend(toy.handle(&f, Timestamp::from_millis(now), &mut rng).events);
                 }
             }
+            Action::Rosters { founding, raw } => {
+                let t = Timestamp::from_millis(now);
+                events.extend(toy.disconnect().events);
+                let Ok((init, hello)) = Initiator::start(
+                    &p.phone,
+                    p.toy_identity.public(),
+                    SessionConfig::default(),
+                    &mut rng,
+                ) else {
+                    continue;
+                };
+                let out = toy.handle(&hello, t, &mut rng);
+                events.extend(out.events);
+                let Some(Ok(mut s)) = out.replies.first().map(|r| init.finish(r, t)) else {
+                    continue;
+                };
+                let mut rosters: Vec<Vec<u8>> = Vec::new();
+                if founding {
+                    let members = vec![p.phone.public().clone(), p.toy_identity.public().clone()];
+                    if let Ok(v1) = RosterProposal::founding(FamilyId::from_bytes([7; 16]), members)
+                    {
+                        rosters.push(v1.sign(&p.phone).encode());
+                    }
+                }
+                rosters.extend(raw.into_iter().take(15));
+                if let Ok(f) = s.seal(&SessionMessage::RosterUpdate { rosters }, t) {
+                    events.extend(toy.handle(&f, t, &mut rng).events);
+                }
+            }
         }
         for e in &events {
             match e {
-                ToyEvent::Paired(_) => pinned += 1,
+                ToyEvent::Paired { .. } => pinned += 1,
                 ToyEvent::SessionOpened(_) => session_open = true,
                 ToyEvent::SessionClosed => session_open = false,
                 ToyEvent::Message(_) => assert!(session_open, "a message without a session"),
@@ -124,11 +164,11 @@ fuzz_target!(|input: (u64, Vec<Action>)| {
             }
         }
         assert!(
-            toy.pinned().len() <= pinned,
-            "pinned without a Paired event"
+            usize::from(toy.founder().is_some()) <= pinned,
+            "a founder without a Paired event"
         );
         let failures = toy.window().total_failures().unwrap_or(0);
-        let paired_now = events.iter().any(|e| matches!(e, ToyEvent::Paired(_)));
+        let paired_now = events.iter().any(|e| matches!(e, ToyEvent::Paired { .. }));
         if paired_now {
             assert!(
                 failures + 1 >= failures_before,
@@ -141,5 +181,15 @@ fuzz_target!(|input: (u64, Vec<Action>)| {
             );
         }
         assert!(failures <= toy.window().policy().max_failures_total + 1);
+        let version = toy.roster().map(|r| r.version()).unwrap_or(0);
+        assert!(version >= roster_version, "the roster went backwards");
+        roster_version = version;
+        if let Some(r) = toy.roster() {
+            assert!(toy.founder().is_none(), "a founder beside a roster");
+            for m in r.members() {
+                let admitted = toy.admitted(m.device_id()).is_some();
+                assert_eq!(admitted, m.role() == toyseal_core::Role::Guardian);
+            }
+        }
     }
 });

@@ -2,7 +2,8 @@
 //! channel: each step the phone seals a message, and the channel delivers frames replayed,
 //! reordered, dropped, mutated or injected. Never panics, and the toy's application only ever
 //! sees messages the phone sealed, each at most once and in the order sealed (no replay, no
-//! reordering, no injection); after any rejected frame the session is closed.
+//! reordering, no injection). A rejected TRANSPORT frame closes the session; other injected
+//! frames (a replayed handshake, garbage) are ignored while it is live.
 #![no_main]
 
 use arbitrary::Arbitrary;

@@ -2,8 +2,8 @@
 
 /// Why a link, driver or GATT operation failed.
 ///
-/// Protocol failures (pairing, session, fragmentation) keep the `toyseal-pairing` error, which
-/// is coarse on purpose for anything cryptographic.
+/// Protocol failures (pairing, session, envelope delivery, fragmentation) keep the
+/// `toyseal-pairing` error, which is coarse on purpose for anything cryptographic.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -13,9 +13,6 @@ pub enum Error {
     /// The connection is gone (either side disconnected, or the link was torn down).
     #[error("the link is disconnected")]
     Disconnected,
-    /// No connection is attached to the driver.
-    #[error("no connection")]
-    NotConnected,
     /// The link cannot take another packet now; nothing was sent. Retry after the peer drained
     /// its queue (the drivers do this on their next poll).
     #[error("the link's queue is full")]
@@ -37,26 +34,6 @@ pub enum Error {
     /// The central has not enabled notifications on `tx` (CCCD), so the toy cannot answer.
     #[error("the central has not subscribed to tx")]
     NotSubscribed,
-    /// A pairing or handshake is already running, or a session is already open.
-    #[error("a pairing or session is already in progress")]
-    Busy,
-    /// The operation needs an open session.
-    #[error("no session is open")]
-    NoSession,
-    /// An envelope transfer is already running in this direction.
-    #[error("an envelope transfer is already in progress")]
-    TransferInProgress,
-    /// The peer broke the envelope transfer rules (offsets, totals, ids, acks).
-    #[error("envelope transfer: {0}")]
-    Transfer(&'static str),
-    /// An envelope is larger than the receiver's bound (or than a transfer can describe).
-    #[error("envelope of {len} bytes exceeds the limit of {limit}")]
-    EnvelopeTooLarge {
-        /// The declared or attempted size.
-        len: u64,
-        /// The limit in force.
-        limit: u64,
-    },
     /// The peripheral does not expose the toyseal GATT profile (docs/spec/gatt.md).
     #[error("not a toyseal GATT profile: {0}")]
     Profile(&'static str),

@@ -12,10 +12,9 @@ pub mod gatt;
 pub mod link;
 pub mod memory;
 pub mod peripheral;
-mod transfer;
 
 pub use driver::{
-    DriverConfig, PhoneDriver, PhoneDriverEvent, Pumped, ToyDriver, ToyDriverEvent, run_until_idle,
+    Driver, DriverConfig, DriverEvent, PhoneDriver, Pumped, ToyDriver, run_until_idle,
 };
 pub use error::Error;
 pub use link::{Direction, Link};

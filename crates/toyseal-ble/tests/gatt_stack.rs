@@ -12,10 +12,11 @@ use std::sync::{Arc, Mutex};
 use toyseal_ble::central::{CentralConfig, CentralLink, GattClient, NotificationSink};
 use toyseal_ble::gatt::{RX_UUID, TX_UUID, Uuid128, VERSION_UUID, VERSION_VALUE};
 use toyseal_ble::{
-    DriverConfig, Error, GattPeripheral, Link, PeripheralLink, PhoneDriver, PhoneDriverEvent,
-    ToyDriver, ToyDriverEvent,
+    DriverConfig, DriverEvent, Error, GattPeripheral, Link, PeripheralLink, PhoneDriver, ToyDriver,
 };
-use toyseal_pairing::{MemoryFailureStore, PairingExpectations, SessionConfig, Timestamp};
+use toyseal_pairing::{
+    EnvelopeEvent, MemoryFailureStore, PairingExpectations, PhoneEvent, Timestamp, ToyEvent,
+};
 
 /// The toy's BLE stack: notifications go straight into the central's sink.
 struct FakeRadio {
@@ -130,7 +131,7 @@ fn run_phone(
 ) -> Vec<PhoneDriverEvent> {
     let mut all = Vec::new();
     for i in 0..10_000u64 {
-        let ev = phone.poll(Timestamp::from_millis(i));
+        let ev = phone.poll(Timestamp::from_millis(i), &mut common::rng(62));
         let done = ev.iter().any(&until);
         all.extend(ev);
         if done {
@@ -144,20 +145,19 @@ fn run_phone(
 fn pair_reconnect_and_deliver_through_central_and_peripheral_adapters() {
     let mut rng = rng(60);
     let code = toyseal_pairing::PairingCode::generate(8, &mut rng);
-    let toy = toyseal_pairing::Toy::new(
-        toyseal_core::DeviceIdentity::generate(toyseal_core::Role::Toy, &mut rng),
+    let toy = toyseal_pairing::Toy::builder(
+        Arc::new(toyseal_core::DeviceIdentity::generate(
+            toyseal_core::Role::Toy,
+            &mut rng,
+        )),
         code.clone(),
-        None,
-        vec![],
-        toyseal_pairing::PairingWindow::new(
-            toyseal_pairing::WindowPolicy::default(),
-            MemoryFailureStore::default(),
-        ),
-        SessionConfig::default(),
-    );
+        MemoryFailureStore::default(),
+    )
+    .build()
+    .unwrap();
     let mut driver = ToyDriver::new(toy, DriverConfig::default());
     driver
-        .toy_mut()
+        .endpoint_mut()
         .press_pair_button(Timestamp::default())
         .unwrap();
     let toy_side = Arc::new(Mutex::new(ToySide {
@@ -177,8 +177,10 @@ fn pair_reconnect_and_deliver_through_central_and_peripheral_adapters() {
     };
 
     let mut phone: Phone = PhoneDriver::new(
-        toyseal_core::DeviceIdentity::generate(toyseal_core::Role::Guardian, &mut rng),
-        SessionConfig::default(),
+        toyseal_pairing::Phone::new(Arc::new(toyseal_core::DeviceIdentity::generate(
+            toyseal_core::Role::Guardian,
+            &mut rng,
+        ))),
         DriverConfig::default(),
     );
     phone.connect(connect(&client));
@@ -186,12 +188,14 @@ fn pair_reconnect_and_deliver_through_central_and_peripheral_adapters() {
     phone
         .pair(&code, PairingExpectations::default(), &mut rng)
         .unwrap();
-    let ev = run_phone(&mut phone, |e| matches!(e, PhoneDriverEvent::Paired(_)));
-    let PhoneDriverEvent::Paired(paired) = ev.last().unwrap() else {
+    let ev = run_phone(&mut phone, |e| {
+        matches!(e, DriverEvent::Endpoint(PhoneEvent::Paired(_)))
+    });
+    let DriverEvent::Endpoint(PhoneEvent::Paired(paired)) = ev.last().unwrap() else {
         panic!()
     };
     let paired = paired.clone();
-    assert_eq!(toy_side.lock().unwrap().driver.toy().pinned().len(), 1);
+    assert!(toy_side.lock().unwrap().driver.endpoint().has_guardian());
 
     // Reconnect over a fresh central connection, then envelopes both ways.
     phone.disconnect();
@@ -199,18 +203,21 @@ fn pair_reconnect_and_deliver_through_central_and_peripheral_adapters() {
     phone.connect(connect(&client));
     phone.open_session(&paired.identity, &mut rng).unwrap();
     run_phone(&mut phone, |e| {
-        matches!(e, PhoneDriverEvent::SessionOpened(_))
+        matches!(e, DriverEvent::Endpoint(PhoneEvent::SessionOpened(_)))
     });
     let to_toy: Vec<u8> = (0..20_000u32).map(|i| i as u8).collect();
     phone
         .send_envelope(to_toy.clone(), Timestamp::default())
         .unwrap();
     run_phone(&mut phone, |e| {
-        matches!(e, PhoneDriverEvent::EnvelopeDelivered { .. })
+        matches!(
+            e,
+            DriverEvent::Endpoint(PhoneEvent::Envelope(EnvelopeEvent::Delivered { .. }))
+        )
     });
     assert!(toy_side.lock().unwrap().events.iter().any(|e| matches!(
         e,
-        ToyDriverEvent::EnvelopeReceived { envelope, .. } if *envelope == to_toy
+        DriverEvent::Endpoint(ToyEvent::Envelope(EnvelopeEvent::Received { envelope, .. })) if *envelope == to_toy
     )));
     let to_phone: Vec<u8> = (0..30_000u32).map(|i| (i / 3) as u8).collect();
     toy_side
@@ -219,22 +226,26 @@ fn pair_reconnect_and_deliver_through_central_and_peripheral_adapters() {
         .driver
         .send_envelope(to_phone.clone(), Timestamp::default())
         .unwrap();
+    // What the endpoint queued goes out at the driver's next poll.
+    toy_side.lock().unwrap().poll();
     let ev = run_phone(&mut phone, |e| {
-        matches!(e, PhoneDriverEvent::EnvelopeReceived { .. })
+        matches!(
+            e,
+            DriverEvent::Endpoint(PhoneEvent::Envelope(EnvelopeEvent::Received { .. }))
+        )
     });
     assert!(ev.iter().any(|e| matches!(
         e,
-        PhoneDriverEvent::EnvelopeReceived { envelope, .. } if *envelope == to_phone
+        DriverEvent::Endpoint(PhoneEvent::Envelope(EnvelopeEvent::Received { envelope, .. })) if *envelope == to_phone
     )));
     // The phone's acks reach the toy as writes; the toy learns the envelope was delivered.
     toy_side.lock().unwrap().poll();
-    assert!(
-        toy_side
-            .lock()
-            .unwrap()
-            .events
-            .iter()
-            .any(|e| matches!(e, ToyDriverEvent::EnvelopeDelivered { len: 30_000, .. }))
-    );
+    assert!(toy_side.lock().unwrap().events.iter().any(|e| matches!(
+        e,
+        DriverEvent::Endpoint(ToyEvent::Envelope(EnvelopeEvent::Delivered {
+            len: 30_000,
+            ..
+        }))
+    )));
     phone.disconnect();
 }

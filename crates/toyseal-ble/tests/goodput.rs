@@ -6,7 +6,8 @@
 mod common;
 
 use common::*;
-use toyseal_ble::{MemoryLinkConfig, PhoneDriverEvent};
+use toyseal_ble::{DriverEvent, MemoryLinkConfig};
+use toyseal_pairing::{EnvelopeEvent, PhoneEvent};
 
 #[test]
 fn goodput_60kb_envelope_at_mtu_23_185_247() {
@@ -14,10 +15,10 @@ fn goodput_60kb_envelope_at_mtu_23_185_247() {
     for mtu in [23, 185, 247] {
         let mut w = world(47, MemoryLinkConfig::default().with_att_mtu(mtu));
         w.in_session();
-        let phone = w.phone.identity().public().clone();
+        let phone = w.phone.endpoint().identity().public().clone();
         let recording: Vec<u8> = (0..60_000u32).map(|i| (i * 7 % 256) as u8).collect();
         let envelope = toyseal_envelope::seal(
-            w.toy.toy().identity(),
+            w.toy.endpoint().identity(),
             &[phone],
             &toyseal_envelope::SealOptions::default(),
             &recording,
@@ -25,12 +26,13 @@ fn goodput_60kb_envelope_at_mtu_23_185_247() {
         )
         .unwrap();
         let before = w.medium.stats();
-        w.toy.send_envelope(envelope.clone(), w.now()).unwrap();
+        let now = w.now();
+        w.toy.send_envelope(envelope.clone(), now).unwrap();
         let p = w.pump();
         let after = w.medium.stats();
         assert!(p.phone.iter().any(|e| matches!(
             e,
-            PhoneDriverEvent::EnvelopeReceived { envelope: got, .. } if *got == envelope
+            DriverEvent::Endpoint(PhoneEvent::Envelope(EnvelopeEvent::Received { envelope: got, .. })) if *got == envelope
         )));
         let att = after.att_bytes() - before.att_bytes();
         let packets = after.total_packets() - before.total_packets();

@@ -10,14 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use toyseal_ble::memory::{Packet, frame_mitm};
 use toyseal_ble::{
-    Direction, DriverConfig, Error, MemoryLink, MemoryLinkConfig, PhoneDriverEvent, ToyDriverEvent,
-    run_until_idle,
+    Direction, DriverConfig, DriverEvent, Error, MemoryLink, MemoryLinkConfig, run_until_idle,
 };
 use toyseal_core::{DeviceIdentity, Role};
 use toyseal_pairing::frag::{Fragmenter, Reassembler};
 use toyseal_pairing::{
-    AbortReason, Control, Frame, PairingCode, PairingExpectations, PhonePairing, PhoneStep,
-    SessionConfig, SessionMessage, Timestamp, ToyEvent, ToyPairing,
+    AbortReason, Control, EnvelopeEvent, Frame, PairingCode, PairingExpectations, PhoneEvent,
+    PhoneFailure, PhonePairing, PhoneStep, SessionConfig, SessionMessage, Timestamp, ToyEvent,
+    ToyPairing,
 };
 
 fn cfg() -> MemoryLinkConfig {
@@ -40,7 +40,7 @@ fn every_session_message() -> Vec<SessionMessage> {
             received: 4,
         },
         SessionMessage::RosterUpdate {
-            roster: b"attacker is a guardian".to_vec(),
+            rosters: vec![b"attacker is a guardian".to_vec()],
         },
         SessionMessage::Control(Control::Play {
             envelope_id: [7; 32],
@@ -78,7 +78,7 @@ fn t20_command_without_session() {
     let stranger = DeviceIdentity::generate(Role::Guardian, &mut rng);
     let (_, hello) = toyseal_pairing::Initiator::start(
         &stranger,
-        toy.toy().identity().public(),
+        toy.endpoint().identity().public(),
         SessionConfig::default(),
         &mut rng,
     )
@@ -91,7 +91,13 @@ fn t20_command_without_session() {
         }
         .encode(),
     );
-    frames.push(Frame::PairDone { sealed: &[3; 40] }.encode());
+    frames.push(
+        Frame::PairDone {
+            confirm: &[3; 32],
+            sealed: &[3; 40],
+        }
+        .encode(),
+    );
     frames.push(Frame::HandshakeResp { noise: &[4; 48] }.encode());
     frames.push(Frame::Abort(AbortReason::Authentication).encode());
     frames.push(Frame::NotPairable.encode());
@@ -121,14 +127,14 @@ fn t20_command_without_session() {
             &frame[..frame.len().min(8)]
         );
         assert!(events.is_empty(), "no event at all: {events:?}");
-        assert!(toy.toy().session().is_none());
-        assert!(toy.toy().pinned().is_empty(), "no pinned peer");
+        assert!(toy.endpoint().session().is_none());
+        assert!(!toy.endpoint().has_guardian(), "no pinned peer");
         assert_eq!(
-            toy.toy().window().total_failures().unwrap(),
+            toy.endpoint().window().total_failures().unwrap(),
             0,
             "no state change"
         );
-        assert!(!toy.toy().window().attempt_in_progress());
+        assert!(!toy.endpoint().window().attempt_in_progress());
     }
     assert!(toy.is_connected());
     println!(
@@ -148,11 +154,14 @@ fn t21_pair_outside_window() {
     let p = w.pump();
     assert!(phone_saw(&p, |e| matches!(
         e,
-        PhoneDriverEvent::PairingFailed(toyseal_pairing::Error::NotPairable)
+        DriverEvent::Endpoint(PhoneEvent::PairingFailed(PhoneFailure::NotPairable))
     )));
     assert!(paired(&p).is_none());
     // Pressed, but the 3-minute window has expired.
-    w.toy.toy_mut().press_pair_button(w.medium.now()).unwrap();
+    w.toy
+        .endpoint_mut()
+        .press_pair_button(w.medium.now())
+        .unwrap();
     w.medium.advance(Duration::from_secs(181));
     w.phone
         .pair(&code, PairingExpectations::default(), &mut w.rng)
@@ -160,7 +169,7 @@ fn t21_pair_outside_window() {
     let p = w.pump();
     assert!(phone_saw(&p, |e| matches!(
         e,
-        PhoneDriverEvent::PairingFailed(toyseal_pairing::Error::NotPairable)
+        DriverEvent::Endpoint(PhoneEvent::PairingFailed(PhoneFailure::NotPairable))
     )));
     // A window that was used once is closed: a second phone with the right code is refused.
     let first = w.try_pair(&code);
@@ -176,14 +185,14 @@ fn t21_pair_outside_window() {
     let p = run_until_idle(&mut second, &mut w.toy, &medium, &mut w.rng).unwrap();
     assert!(phone_saw(&p, |e| matches!(
         e,
-        PhoneDriverEvent::PairingFailed(toyseal_pairing::Error::NotPairable)
+        DriverEvent::Endpoint(PhoneEvent::PairingFailed(PhoneFailure::NotPairable))
     )));
     assert_eq!(
-        w.toy.toy().pinned().len(),
-        1,
+        w.toy.endpoint().founder(),
+        Some(w.phone.endpoint().identity().public()),
         "only the phone paired in the window"
     );
-    assert_eq!(w.toy.toy().window().total_failures().unwrap(), 0);
+    assert_eq!(w.toy.endpoint().window().total_failures().unwrap(), 0);
 }
 
 #[test]
@@ -201,11 +210,16 @@ fn t22_online_code_guessing() {
         }
     };
     for window in 0..5 {
-        w.toy.toy_mut().press_pair_button(w.medium.now()).unwrap();
+        w.toy
+            .endpoint_mut()
+            .press_pair_button(w.medium.now())
+            .unwrap();
         for i in 0..20 {
             let guess = next_guess();
-            // A full attempt: PAIR_REQUEST, the toy's SPAKE2 reply, the phone's failed check.
-            // Half the time the attacker just disconnects instead of aborting: still counted.
+            // A real guess: PAIR_REQUEST, the toy's SPAKE2 reply, the phone's PAIR_CONFIRM,
+            // refused. Every other time the attacker then reconnects: still counted.
+            // (An attacker's phone ignores the limit an honest phone puts on its own tries.)
+            w.phone.endpoint_mut().reset_pairing_attempts();
             w.phone
                 .pair(&guess, PairingExpectations::default(), &mut w.rng)
                 .unwrap();
@@ -214,15 +228,15 @@ fn t22_online_code_guessing() {
             assert!(
                 phone_saw(&p, |e| matches!(
                     e,
-                    PhoneDriverEvent::PairingFailed(toyseal_pairing::Error::Authentication)
+                    DriverEvent::Endpoint(PhoneEvent::PairingFailed(PhoneFailure::Authentication))
                 )),
                 "{p:?}"
             );
             assert!(toy_saw(&p, |e| matches!(
                 e,
-                ToyDriverEvent::Toy(ToyEvent::PairingFailed)
+                DriverEvent::Endpoint(ToyEvent::PairingFailed)
             )));
-            assert_eq!(w.toy.toy().window().total_failures().unwrap(), guesses);
+            assert_eq!(w.toy.endpoint().window().total_failures().unwrap(), guesses);
             if i % 2 == 1 {
                 w.reconnect();
             }
@@ -236,17 +250,17 @@ fn t22_online_code_guessing() {
         );
     }
     // 100 failures in the toy's life: pairing is disabled until factory reset.
-    assert_eq!(w.toy.toy().window().total_failures().unwrap(), 100);
+    assert_eq!(w.toy.endpoint().window().total_failures().unwrap(), 100);
     assert!(matches!(
-        w.toy.toy_mut().press_pair_button(w.medium.now()),
+        w.toy.endpoint_mut().press_pair_button(w.medium.now()),
         Err(toyseal_pairing::Error::PairingDisabled)
     ));
     let code = w.code.clone();
     let p = w.try_pair_without_press(&code);
     assert!(paired(&p).is_none());
-    assert!(w.toy.toy().pinned().is_empty());
+    assert!(!w.toy.endpoint().has_guardian());
     // Only a factory reset (physical access) re-enables it.
-    w.toy.toy_mut().factory_reset().unwrap();
+    w.toy.endpoint_mut().factory_reset().unwrap();
     assert!(paired(&w.try_pair(&code)).is_some());
 
     let keyspace = PairingCode::keyspace(8);
@@ -259,7 +273,7 @@ fn t22_online_code_guessing() {
 }
 
 impl World {
-    fn try_pair_without_press(&mut self, code: &PairingCode) -> toyseal_ble::Pumped {
+    fn try_pair_without_press(&mut self, code: &PairingCode) -> Pumped {
         self.phone
             .pair(code, PairingExpectations::default(), &mut self.rng)
             .unwrap();
@@ -290,7 +304,7 @@ fn t23_offline_guessing_from_recorded_pairing() {
     let mut w = world(23, cfg());
     w.pair();
     let first = w.medium.tap();
-    w.toy.toy_mut().factory_reset().unwrap();
+    w.toy.endpoint_mut().factory_reset().unwrap();
     w.reconnect();
     w.pair();
     let second = w.medium.tap();
@@ -356,10 +370,13 @@ fn t23_offline_guessing_from_recorded_pairing() {
     let attacker_toy = DeviceIdentity::generate(Role::Toy, &mut rng);
     let attacker_phone = DeviceIdentity::generate(Role::Guardian, &mut rng);
     for candidate in &candidates {
-        // As the phone: check the recorded toy confirmation with the candidate.
+        // As the phone: check the recorded toy confirmation with the candidate. The toy's
+        // PAIR_RESPONSE alone carries nothing to check (§5.4).
         let (mut as_phone, _) =
             PhonePairing::start(candidate, PairingExpectations::default(), &mut rng).unwrap();
         let r = as_phone.handle(&attacker_phone, &down1[0]);
+        assert!(matches!(r, Ok(PhoneStep::Send(_))), "{r:?}");
+        let r = as_phone.handle(&attacker_phone, &down1[1]);
         assert!(
             matches!(r, Err(toyseal_pairing::Error::Authentication)),
             "{r:?}"
@@ -444,20 +461,24 @@ fn t24_mitm_during_pairing_without_code() {
         assert!(
             phone_saw(&p, |e| matches!(
                 e,
-                PhoneDriverEvent::PairingFailed(toyseal_pairing::Error::Authentication)
+                DriverEvent::Endpoint(PhoneEvent::PairingFailed(PhoneFailure::Authentication))
             )),
             "{p:?}"
         );
         assert!(toy_saw(&p, |e| matches!(
             e,
-            ToyDriverEvent::Toy(ToyEvent::PairingFailed)
+            DriverEvent::Endpoint(ToyEvent::PairingFailed)
         )));
         assert!(!toy_saw(&p, |e| matches!(
             e,
-            ToyDriverEvent::Toy(ToyEvent::Paired(_))
+            DriverEvent::Endpoint(ToyEvent::Paired { .. })
         )));
-        assert!(w.toy.toy().pinned().is_empty(), "toy pinned nothing");
-        assert_eq!(w.toy.toy().window().total_failures().unwrap(), 1, "counted");
+        assert!(!w.toy.endpoint().has_guardian(), "toy pinned nothing");
+        assert_eq!(
+            w.toy.endpoint().window().total_failures().unwrap(),
+            1,
+            "counted"
+        );
     }
 }
 
@@ -478,14 +499,14 @@ fn t25_eavesdrop_reconnect_session() {
     w.open_session(&paired.identity);
 
     let mut rng = rng(125);
-    let phone_public = w.phone.identity().public().clone();
-    let toy_public = w.toy.toy().identity().public().clone();
+    let phone_public = w.phone.endpoint().identity().public().clone();
+    let toy_public = w.toy.endpoint().identity().public().clone();
     // A synthetic recording with the marker, sealed by the toy to the phone.
     let mut recording = format!("RIFF....WAVEfmt {MARKER} ").into_bytes();
     recording.extend((0..20_000u32).map(|i| (i % 251) as u8));
     recording.extend_from_slice(MARKER.as_bytes());
     let from_toy = toyseal_envelope::seal(
-        w.toy.toy().identity(),
+        w.toy.endpoint().identity(),
         &[phone_public],
         &toyseal_envelope::SealOptions::default(),
         &recording,
@@ -493,7 +514,7 @@ fn t25_eavesdrop_reconnect_session() {
     )
     .unwrap();
     let from_phone = toyseal_envelope::seal(
-        w.phone.identity(),
+        w.phone.endpoint().identity(),
         &[toy_public],
         &toyseal_envelope::SealOptions::default(),
         format!("Goodnight! {MARKER}").as_bytes(),
@@ -502,7 +523,7 @@ fn t25_eavesdrop_reconnect_session() {
     .unwrap();
     let messages = vec![
         SessionMessage::RosterUpdate {
-            roster: MARKER.as_bytes().to_vec(),
+            rosters: vec![MARKER.as_bytes().to_vec()],
         },
         SessionMessage::Control(Control::Play {
             envelope_id: *b"MARKER-teddy-secret-7f3a-0123456",
@@ -518,7 +539,7 @@ fn t25_eavesdrop_reconnect_session() {
     w.toy
         .send(
             &SessionMessage::RosterUpdate {
-                roster: MARKER.as_bytes().to_vec(),
+                rosters: vec![MARKER.as_bytes().to_vec()],
             },
             now,
         )
@@ -527,18 +548,21 @@ fn t25_eavesdrop_reconnect_session() {
     w.phone.send_envelope(from_phone.clone(), now).unwrap();
     let p = w.pump();
     // It all arrived (so the marker really crossed the air)...
-    assert_eq!(
-        toy_messages(&p).len(),
-        2,
-        "roster + play (the ping is answered)"
+    assert_eq!(toy_messages(&p).len(), 1, "play (the ping is answered)");
+    assert!(
+        toy_saw(&p, |e| matches!(
+            e,
+            DriverEvent::Endpoint(ToyEvent::RosterRefused)
+        )),
+        "the toy read the (bogus) roster update"
     );
     assert!(phone_saw(
         &p,
-        |e| matches!(e, PhoneDriverEvent::EnvelopeReceived { envelope, .. } if *envelope == from_toy)
+        |e| matches!(e, DriverEvent::Endpoint(PhoneEvent::Envelope(EnvelopeEvent::Received { envelope, .. })) if *envelope == from_toy)
     ));
     assert!(toy_saw(
         &p,
-        |e| matches!(e, ToyDriverEvent::EnvelopeReceived { envelope, .. } if *envelope == from_phone)
+        |e| matches!(e, DriverEvent::Endpoint(ToyEvent::Envelope(EnvelopeEvent::Received { envelope, .. })) if *envelope == from_phone)
     ));
 
     // ...yet the tap holds neither the marker nor any plaintext of the session layer: not
@@ -645,7 +669,7 @@ fn t26_replay_reorder_drop_inject_session_frames() {
                     .phone
                     .iter()
                     .filter_map(|e| match e {
-                        PhoneDriverEvent::Message(m) => Some(m.clone()),
+                        DriverEvent::Endpoint(PhoneEvent::Message(m)) => Some(m.clone()),
                         _ => None,
                     })
                     .collect(),
@@ -668,29 +692,34 @@ fn t26_replay_reorder_drop_inject_session_frames() {
                     assert!(
                         toy_saw(&p, |e| matches!(
                             e,
-                            ToyDriverEvent::Toy(ToyEvent::SessionClosed)
+                            DriverEvent::Endpoint(ToyEvent::SessionClosed)
                         )),
                         "{label}: toy tears the session down"
                     );
-                    assert!(w.toy.toy().session().is_none());
+                    assert!(w.toy.endpoint().session().is_none());
                     // The phone learns it the next time it speaks (the toy answers frames
                     // without a session with NOT_PAIRABLE), possibly already above.
-                    let closed_before =
-                        phone_saw(&p, |e| matches!(e, PhoneDriverEvent::SessionClosed));
+                    let closed_before = phone_saw(&p, |e| {
+                        matches!(e, DriverEvent::Endpoint(PhoneEvent::SessionClosed))
+                    });
                     let _ = w.phone.send(&play(9), w.now());
                     let p = w.pump();
                     assert!(toy_messages(&p).is_empty());
-                    let closed_now =
-                        phone_saw(&p, |e| matches!(e, PhoneDriverEvent::SessionClosed));
+                    let closed_now = phone_saw(&p, |e| {
+                        matches!(e, DriverEvent::Endpoint(PhoneEvent::SessionClosed))
+                    });
                     assert!(closed_before || closed_now, "{label}");
-                    assert!(w.phone.session().is_none(), "{label}");
+                    assert!(w.phone.endpoint().session().is_none(), "{label}");
                 }
                 Direction::ToyToPhone => {
                     assert!(
-                        phone_saw(&p, |e| matches!(e, PhoneDriverEvent::SessionClosed)),
+                        phone_saw(&p, |e| matches!(
+                            e,
+                            DriverEvent::Endpoint(PhoneEvent::SessionClosed)
+                        )),
                         "{label}: phone tears the session down"
                     );
-                    assert!(w.phone.session().is_none());
+                    assert!(w.phone.endpoint().session().is_none());
                 }
             }
         }
@@ -716,7 +745,7 @@ fn t26_replay_reorder_drop_inject_session_frames() {
         assert!(
             toy_saw(&p, |e| matches!(
                 e,
-                ToyDriverEvent::TornDown(Error::Protocol(toyseal_pairing::Error::Fragment(_)))
+                DriverEvent::TornDown(Error::Protocol(toyseal_pairing::Error::Fragment(_)))
             )),
             "{p:?}"
         );
@@ -728,7 +757,7 @@ fn t26_replay_reorder_drop_inject_session_frames() {
 fn t27_impersonation_with_other_static_key() {
     let mut w = world(27, cfg());
     let paired = w.pair();
-    let real_phone_id = w.phone.identity().device_id();
+    let real_phone_id = w.phone.endpoint().identity().device_id();
     let mut rng = rng(127);
 
     // A phone with another key claiming the pinned phone's device id.
@@ -751,24 +780,21 @@ fn t27_impersonation_with_other_static_key() {
     medium.advance(Duration::from_millis(20));
     assert_eq!(attacker.recv_frames(), vec![not_pairable()]);
     assert!(events.is_empty(), "{events:?}");
-    assert!(w.toy.toy().session().is_none());
+    assert!(w.toy.endpoint().session().is_none());
 
     // A fake toy with another key (it even pins the real phone, whose key is public) answering
     // the real phone, which expects the pinned toy.
-    let real_phone_public = w.phone.identity().public().clone();
+    let real_phone_public = w.phone.endpoint().identity().public().clone();
     let fake_code = PairingCode::generate(8, &mut rng);
     let mut fake: TestToy = toyseal_ble::ToyDriver::new(
-        toyseal_pairing::Toy::new(
-            DeviceIdentity::generate(Role::Toy, &mut rng),
+        toyseal_pairing::Toy::builder(
+            std::sync::Arc::new(DeviceIdentity::generate(Role::Toy, &mut rng)),
             fake_code,
-            None,
-            vec![real_phone_public],
-            toyseal_pairing::PairingWindow::new(
-                toyseal_pairing::WindowPolicy::default(),
-                toyseal_pairing::MemoryFailureStore::default(),
-            ),
-            SessionConfig::default(),
-        ),
+            toyseal_pairing::MemoryFailureStore::default(),
+        )
+        .founder(real_phone_public)
+        .build()
+        .unwrap(),
         DriverConfig::default(),
     );
     let (central, peripheral) = MemoryLink::pair(cfg());
@@ -778,19 +804,22 @@ fn t27_impersonation_with_other_static_key() {
     w.phone.open_session(&paired.identity, &mut w.rng).unwrap();
     let p = run_until_idle(&mut w.phone, &mut fake, &medium, &mut w.rng).unwrap();
     assert!(
-        phone_saw(&p, |e| matches!(e, PhoneDriverEvent::SessionFailed(_))),
+        phone_saw(&p, |e| matches!(
+            e,
+            DriverEvent::Endpoint(PhoneEvent::SessionFailed(_))
+        )),
         "{p:?}"
     );
     assert!(!phone_saw(&p, |e| matches!(
         e,
-        PhoneDriverEvent::SessionOpened(_)
+        DriverEvent::Endpoint(PhoneEvent::SessionOpened(_))
     )));
     assert!(!toy_saw(&p, |e| matches!(
         e,
-        ToyDriverEvent::Toy(ToyEvent::SessionOpened(_))
+        DriverEvent::Endpoint(ToyEvent::SessionOpened(_))
     )));
-    assert!(fake.toy().session().is_none());
-    assert!(w.phone.session().is_none());
+    assert!(fake.endpoint().session().is_none());
+    assert!(w.phone.endpoint().session().is_none());
 
     // Neither attempt left a trace: the real phone and toy still open a session.
     w.reconnect();
@@ -800,9 +829,8 @@ fn t27_impersonation_with_other_static_key() {
 #[test]
 fn t28_malformed_oversized_endless_fragments() {
     const LIMIT: usize = 4096;
-    let driver = DriverConfig::default()
-        .with_max_frame(LIMIT)
-        .with_max_envelope_len(32 * 1024);
+    let driver = DriverConfig::default().with_max_frame(LIMIT);
+    let delivery = toyseal_pairing::DeliveryConfig::default().with_max_envelope_len(32 * 1024);
     let mut rng = rng(28);
     let code = PairingCode::generate(8, &mut rng);
     let mut toy = new_toy(&mut rng, code, driver.clone());
@@ -820,7 +848,7 @@ fn t28_malformed_oversized_endless_fragments() {
     };
     let torn_down = |events: &[ToyDriverEvent]| {
         events.iter().find_map(|e| match e {
-            ToyDriverEvent::TornDown(err) => Some(format!("{err:?}")),
+            DriverEvent::TornDown(err) => Some(format!("{err:?}")),
             _ => None,
         })
     };
@@ -893,8 +921,8 @@ fn t28_malformed_oversized_endless_fragments() {
                 break;
             }
         }
-        assert!(toy.toy().pinned().is_empty());
-        assert!(toy.toy().session().is_none());
+        assert!(!toy.endpoint().has_guardian());
+        assert!(toy.endpoint().session().is_none());
     }
     println!("T28: error kinds from 2000 garbage connections: {errors:?}");
 
@@ -912,7 +940,7 @@ fn t28_malformed_oversized_endless_fragments() {
     assert!(refused > 0);
 
     // Oversized envelope inside a session: refused before any byte is buffered.
-    let mut w = world_with(128, MemoryLinkConfig::default(), driver);
+    let mut w = world_full(128, MemoryLinkConfig::default(), driver, delivery);
     w.in_session();
     w.phone
         .send(
@@ -929,7 +957,7 @@ fn t28_malformed_oversized_endless_fragments() {
     assert!(
         toy_saw(&p, |e| matches!(
             e,
-            ToyDriverEvent::TornDown(Error::EnvelopeTooLarge { .. })
+            DriverEvent::TornDown(Error::Protocol(toyseal_pairing::Error::TooLarge { .. }))
         )),
         "{p:?}"
     );
@@ -941,11 +969,11 @@ fn t28_malformed_oversized_endless_fragments() {
     w.phone.connect(central);
     let mut evil = RawPeer::new(toy_end);
     evil.send_packet(&first(u32::MAX, 0, &[0; 10])).unwrap();
-    let ev = w.phone.poll(m.now());
+    let ev = w.phone.poll(m.now(), &mut w.rng);
     assert!(
         ev.iter().any(|e| matches!(
             e,
-            PhoneDriverEvent::TornDown(Error::Protocol(toyseal_pairing::Error::TooLarge { .. }))
+            DriverEvent::TornDown(Error::Protocol(toyseal_pairing::Error::TooLarge { .. }))
         )),
         "{ev:?}"
     );
@@ -963,7 +991,7 @@ fn t29_forward_secrecy() {
     w.phone
         .send(
             &SessionMessage::RosterUpdate {
-                roster: MARKER.as_bytes().to_vec(),
+                rosters: vec![MARKER.as_bytes().to_vec()],
             },
             now,
         )
@@ -971,14 +999,18 @@ fn t29_forward_secrecy() {
     w.toy
         .send(
             &SessionMessage::RosterUpdate {
-                roster: MARKER.as_bytes().to_vec(),
+                rosters: vec![MARKER.as_bytes().to_vec()],
             },
             now,
         )
         .unwrap();
     let p = w.pump();
-    assert_eq!(toy_messages(&p).len(), 1);
-    w.phone.close_session(w.now()).unwrap();
+    assert!(toy_saw(&p, |e| matches!(
+        e,
+        DriverEvent::Endpoint(ToyEvent::RosterRefused)
+    )));
+    let now = w.now();
+    w.phone.endpoint_mut().close_session(now).unwrap();
     w.pump();
     let recording = w.medium.tap();
     assert!(!recording.contains(MARKER.as_bytes()));
@@ -988,8 +1020,18 @@ fn t29_forward_secrecy() {
     let (up_transport, down_transport) = (&up[1], &down[1]);
 
     // Today: the attacker steals both long-term keys.
-    let phone_text = w.phone.identity().export_secret_key_text().unwrap();
-    let toy_text = w.toy.toy().identity().export_secret_key_text().unwrap();
+    let phone_text = w
+        .phone
+        .endpoint()
+        .identity()
+        .export_secret_key_text()
+        .unwrap();
+    let toy_text = w
+        .toy
+        .endpoint()
+        .identity()
+        .export_secret_key_text()
+        .unwrap();
     let stolen_phone = DeviceIdentity::from_secret_key_text(&phone_text).unwrap();
     let stolen_toy = DeviceIdentity::from_secret_key_text(&toy_text).unwrap();
     let mut rng = rng(129);

@@ -17,18 +17,18 @@
 use crate::cli::DemoArgs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use toyseal_ble::{
-    DriverConfig, MemoryLink, MemoryLinkConfig, PhoneDriver, PhoneDriverEvent, Pumped, ToyDriver,
-    ToyDriverEvent, run_until_idle,
+    DriverConfig, DriverEvent, MemoryLink, MemoryLinkConfig, PhoneDriver, ToyDriver, run_until_idle,
 };
 use toyseal_cloud::{Client, api::EnvelopeId, outbox::Outbox};
 use toyseal_core::{DeviceIdentity, FamilyId, OsRng, Role};
 use toyseal_envelope::{Metadata, OpenOptions, SealOptions};
 use toyseal_pairing::{
-    MakerKey, MemoryFailureStore, PairingCode, PairingExpectations, PairingWindow, QrPayload,
-    SessionConfig, SessionMessage, Toy, ToyEvent, WindowPolicy,
+    EnvelopeEvent, MakerKey, MemoryFailureStore, PairingCode, PairingExpectations, Phone,
+    PhoneEvent, QrPayload, Toy, ToyEvent,
 };
-use toyseal_roster::{Invitation, Roster, RosterProposal, SignedRoster};
+use toyseal_roster::{Invitation, Roster, RosterProposal};
 use toyseal_server::{Config, Server};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -107,10 +107,6 @@ fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
-fn toy_events(p: &Pumped) -> impl Iterator<Item = &ToyDriverEvent> {
-    p.toy.iter()
-}
-
 /// Runs the demo; any failed step or property is an error.
 pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -140,7 +136,7 @@ async fn story(data: &Path) -> Result<()> {
 
     // ── 1. Factory. ──
     let maker = MakerKey::generate(&mut rng)?;
-    let toy_id = DeviceIdentity::generate(Role::Toy, &mut rng);
+    let toy_id = Arc::new(DeviceIdentity::generate(Role::Toy, &mut rng));
     let attestation = maker.attest(toy_id.public());
     let code = PairingCode::generate(8, &mut rng);
     let qr = QrPayload {
@@ -149,23 +145,14 @@ async fn story(data: &Path) -> Result<()> {
     };
     let toy_public = toy_id.public().clone();
     let mut toy = ToyDriver::new(
-        Toy::new(
-            dup(&toy_id)?,
-            code,
-            Some(attestation),
-            vec![],
-            PairingWindow::new(WindowPolicy::default(), MemoryFailureStore::default()),
-            SessionConfig::default(),
-        ),
+        Toy::builder(toy_id.clone(), code, MemoryFailureStore::default())
+            .attestation(attestation)
+            .build()?,
         DriverConfig::default(),
     );
-    let mum = DeviceIdentity::generate(Role::Guardian, &mut rng);
+    let mum = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut rng));
     let dad = DeviceIdentity::generate(Role::Guardian, &mut rng);
-    let mut mums_phone = PhoneDriver::new(
-        dup(&mum)?,
-        SessionConfig::default(),
-        DriverConfig::default(),
-    );
+    let mut mums_phone = PhoneDriver::new(Phone::new(mum.clone()), DriverConfig::default());
     say!(
         "toy {} (maker-attested, QR on the tag)",
         toy_public.device_id()
@@ -178,20 +165,22 @@ async fn story(data: &Path) -> Result<()> {
     let link = central.medium();
     mums_phone.connect(central);
     toy.connect(peripheral);
-    toy.toy_mut().press_pair_button(link.now())?;
+    toy.endpoint_mut().press_pair_button(link.now())?;
     let scanned = QrPayload::parse(&qr.to_qr_text())?;
     let expect = PairingExpectations {
         fingerprint: Some(scanned.fingerprint),
         maker_roots: vec![maker.public_key()],
         require_attestation: true,
     };
-    mums_phone.pair(&scanned.code, expect, &mut rng)?;
+    mums_phone
+        .endpoint_mut()
+        .pair(&scanned.code, expect, &mut rng)?;
     let p = run_until_idle(&mut mums_phone, &mut toy, &link, &mut rng)?;
     let paired = p
         .phone
         .iter()
         .find_map(|e| match e {
-            PhoneDriverEvent::Paired(t) => Some(t.clone()),
+            DriverEvent::Endpoint(PhoneEvent::Paired(t)) => Some(t.clone()),
             _ => None,
         })
         .ok_or("pairing failed")?;
@@ -205,7 +194,9 @@ async fn story(data: &Path) -> Result<()> {
     let link = central.medium();
     mums_phone.connect(central);
     toy.connect(peripheral);
-    mums_phone.open_session(&paired.identity, &mut rng)?;
+    mums_phone
+        .endpoint_mut()
+        .open_session(&paired.identity, &mut rng)?;
     run_until_idle(&mut mums_phone, &mut toy, &link, &mut rng)?;
     say!("reconnected: Noise KK session with the pinned keys");
 
@@ -213,47 +204,20 @@ async fn story(data: &Path) -> Result<()> {
     let family = FamilyId::generate(&mut rng);
     let v1 = RosterProposal::founding(family, vec![mum.public().clone(), toy_public.clone()])?
         .sign(&mum);
-    mums_phone.send(
-        &SessionMessage::RosterUpdate {
-            roster: v1.encode(),
-        },
-        link.now(),
-    )?;
-    let p = run_until_idle(&mut mums_phone, &mut toy, &link, &mut rng)?;
-    let proposal = toy_events(&p)
-        .find_map(|e| match e {
-            ToyDriverEvent::Toy(ToyEvent::Message(SessionMessage::RosterUpdate { roster })) => {
-                Some(roster.clone())
-            }
-            _ => None,
-        })
-        .ok_or("the toy got no roster")?;
-    // The toy co-signs only a founding roster that contains itself and was signed by the
-    // guardian it just paired with.
-    let mut proposal = SignedRoster::decode(&proposal)?;
-    let signed_by_paired_phone = proposal.signers().any(|s| s == mum.device_id());
-    if !proposal.proposal().members().contains(&toy_public) || !signed_by_paired_phone {
-        return Err("the toy refused the roster".into());
-    }
-    proposal.cosign(&toy_id);
-    toy.send(
-        &SessionMessage::RosterUpdate {
-            roster: proposal.encode(),
-        },
-        link.now(),
-    )?;
+    // The toy co-signs version 1 (its rule, in toyseal-pairing) and sends it back.
+    mums_phone
+        .endpoint_mut()
+        .push_rosters(std::slice::from_ref(&v1), link.now())?;
     let p = run_until_idle(&mut mums_phone, &mut toy, &link, &mut rng)?;
     let cosigned = p
         .phone
         .iter()
         .find_map(|e| match e {
-            PhoneDriverEvent::Message(SessionMessage::RosterUpdate { roster }) => {
-                Some(roster.clone())
-            }
+            DriverEvent::Endpoint(PhoneEvent::Rosters(r)) => r.first().cloned(),
             _ => None,
         })
         .ok_or("no co-signed roster came back")?;
-    let v1 = SignedRoster::decode(&cosigned)?;
+    let v1 = cosigned;
     let mums_client = Client::new(&base, dup(&mum)?)?;
     let roster_v1 = mums_client.create_family(&v1).await?;
     say!("family {family} created on the server from roster v1 (mum + toy, both signed)");
@@ -274,14 +238,17 @@ async fn story(data: &Path) -> Result<()> {
     mums_client.update_roster(&v2).await?;
     // Mum's screen shows dad a QR code: the invitation anchors him at v2.
     let invitation = Invitation::new(&v2, Some(&base))?.to_string();
-    let toys_roster = Roster::verify_founding(v1)?.verify_next(v2.clone())?;
-    mums_phone.send(
-        &SessionMessage::RosterUpdate {
-            roster: v2.encode(),
-        },
-        link.now(),
-    )?;
+    let toys_roster = Roster::verify_founding(v1.clone())?.verify_next(v2.clone())?;
+    mums_phone
+        .endpoint_mut()
+        .set_rosters(vec![v1.clone(), v2.clone()]);
+    mums_phone
+        .endpoint_mut()
+        .push_rosters(&[v1.clone(), v2.clone()], link.now())?;
     run_until_idle(&mut mums_phone, &mut toy, &link, &mut rng)?;
+    if toy.endpoint().roster() != Some(&toys_roster) {
+        return Err("the toy did not follow the chain".into());
+    }
     say!(
         "roster v2 adds dad (signed by mum and the toy, and by dad); toy and server follow the chain"
     );
@@ -341,11 +308,15 @@ async fn story(data: &Path) -> Result<()> {
         b"Goodnight, sleep tight!",
         &mut rng,
     )?;
-    mums_phone.send_envelope(reply, link.now())?;
+    mums_phone.endpoint_mut().send_envelope(reply, link.now())?;
     let p = run_until_idle(&mut mums_phone, &mut toy, &link, &mut rng)?;
-    let received = toy_events(&p)
+    let received = p
+        .toy
+        .iter()
         .find_map(|e| match e {
-            ToyDriverEvent::EnvelopeReceived { envelope, .. } => Some(envelope.clone()),
+            DriverEvent::Endpoint(ToyEvent::Envelope(EnvelopeEvent::Received {
+                envelope, ..
+            })) => Some(envelope.clone()),
             _ => None,
         })
         .ok_or("the reply did not arrive")?;

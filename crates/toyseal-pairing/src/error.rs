@@ -57,6 +57,15 @@ pub enum Error {
         /// The limit in force.
         limit: usize,
     },
+    /// An envelope transfer is already running in this direction.
+    #[error("an envelope transfer is already in progress")]
+    TransferInProgress,
+    /// The peer broke the envelope transfer rules (offsets, totals, ids, acks).
+    #[error("envelope transfer: {0}")]
+    Transfer(&'static str),
+    /// A roster did not verify or did not chain from the one held.
+    #[error("roster: {0}")]
+    Roster(#[from] toyseal_roster::Error),
     /// The ATT MTU is outside 23..=247.
     #[error("ATT MTU {0} is outside 23..=247")]
     Mtu(usize),
@@ -66,4 +75,15 @@ pub enum Error {
     /// A key or identity was invalid.
     #[error("invalid key: {0}")]
     Key(#[from] toyseal_core::Error),
+}
+
+impl Error {
+    /// Whether an authenticated peer broke the envelope delivery rules (§8): that ends the
+    /// connection, not only the session.
+    pub(crate) fn breaks_delivery_rules(&self) -> bool {
+        matches!(
+            self,
+            Error::Transfer(_) | Error::TooLarge { .. } | Error::TransferInProgress
+        )
+    }
 }

@@ -21,6 +21,10 @@ pub const ATT_OVERHEAD: usize = 3;
 pub const DEFAULT_MAX_FRAME: usize = 65_536;
 /// Default time allowed between two packets of one frame.
 pub const DEFAULT_REASSEMBLY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default limit on one whole frame, from its first packet to its last: a 65 536-byte frame
+/// must arrive at 2.2 kB/s or more (one 20-byte packet per 7.5 ms connection event at the
+/// smallest MTU does), so one slow frame cannot hold the toy's only connection.
+pub const DEFAULT_FRAME_DEADLINE: Duration = Duration::from_secs(30);
 
 const FIRST: u8 = 0x80;
 const LAST: u8 = 0x40;
@@ -91,11 +95,13 @@ impl Fragmenter {
 }
 
 /// Reassembles packets into frames with bounded memory: at most `max_frame` bytes are ever
-/// buffered, and a frame that stalls longer than the timeout is dropped with an error.
+/// buffered, a frame that stalls longer than the timeout between two packets is dropped with
+/// an error, and so is a frame not complete within the whole-frame deadline.
 #[derive(Debug)]
 pub struct Reassembler {
     max_frame: usize,
     timeout: Duration,
+    deadline: Duration,
     seq: u8,
     partial: Option<Partial>,
 }
@@ -104,6 +110,7 @@ pub struct Reassembler {
 struct Partial {
     total: usize,
     buf: Vec<u8>,
+    first_packet: Timestamp,
     last_packet: Timestamp,
 }
 
@@ -119,9 +126,16 @@ impl Reassembler {
         Self {
             max_frame,
             timeout,
+            deadline: DEFAULT_FRAME_DEADLINE,
             seq: 0,
             partial: None,
         }
+    }
+
+    /// With this whole-frame deadline (first packet to last).
+    pub fn with_frame_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// Bytes currently buffered.
@@ -168,6 +182,7 @@ impl Reassembler {
             self.partial = Some(Partial {
                 total,
                 buf: Vec::with_capacity(total.min(4096)),
+                first_packet: now,
                 last_packet: now,
             });
             rest
@@ -198,10 +213,11 @@ impl Reassembler {
         }
     }
 
-    /// Drops a frame whose packets stopped arriving.
+    /// Drops a frame whose packets stopped arriving, or that is taking too long as a whole.
     pub fn poll(&mut self, now: Timestamp) -> Result<(), Error> {
         if let Some(p) = &self.partial
-            && now.since(p.last_packet) > self.timeout
+            && (now.since(p.last_packet) > self.timeout
+                || now.since(p.first_packet) > self.deadline)
         {
             self.partial = None;
             return Err(Error::Timeout);

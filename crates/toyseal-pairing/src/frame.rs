@@ -75,14 +75,10 @@ pub enum Frame<'a> {
         /// The phone's SPAKE2 message.
         spake: &'a [u8; SPAKE_MSG_LEN],
     },
-    /// Toy → phone: SPAKE2 reply, toy's key confirmation, sealed toy identity.
+    /// Toy → phone: the toy's SPAKE2 message.
     PairResponse {
         /// The toy's SPAKE2 message.
         spake: &'a [u8; SPAKE_MSG_LEN],
-        /// HMAC proving the toy derived the same key.
-        confirm: &'a [u8; CONFIRM_LEN],
-        /// AEAD-sealed toy identity block.
-        sealed: &'a [u8],
     },
     /// Phone → toy: phone's key confirmation, sealed phone identity.
     PairConfirm {
@@ -91,9 +87,11 @@ pub enum Frame<'a> {
         /// AEAD-sealed phone identity block.
         sealed: &'a [u8],
     },
-    /// Toy → phone: the phone is pinned.
+    /// Toy → phone: the toy's key confirmation and sealed identity; the phone is paired.
     PairDone {
-        /// AEAD-sealed acknowledgement.
+        /// HMAC proving the toy derived the same key (bound to the phone's sealed block).
+        confirm: &'a [u8; CONFIRM_LEN],
+        /// AEAD-sealed toy identity block.
         sealed: &'a [u8],
     },
     /// Either side gives up.
@@ -139,26 +137,23 @@ impl<'a> Frame<'a> {
                     spake: spake.try_into().map_err(|_| Error::Malformed("spake"))?,
                 }
             }
-            kind::PAIR_RESPONSE => {
-                let (spake, rest) = body
-                    .split_first_chunk::<SPAKE_MSG_LEN>()
-                    .ok_or(Error::Malformed("short pair response"))?;
-                let (confirm, sealed) = rest
-                    .split_first_chunk::<CONFIRM_LEN>()
-                    .ok_or(Error::Malformed("short pair response"))?;
-                Frame::PairResponse {
-                    spake,
-                    confirm,
-                    sealed,
-                }
-            }
+            kind::PAIR_RESPONSE => Frame::PairResponse {
+                spake: fixed(SPAKE_MSG_LEN)?
+                    .try_into()
+                    .map_err(|_| Error::Malformed("spake"))?,
+            },
             kind::PAIR_CONFIRM => {
                 let (confirm, sealed) = body
                     .split_first_chunk::<CONFIRM_LEN>()
                     .ok_or(Error::Malformed("short pair confirm"))?;
                 Frame::PairConfirm { confirm, sealed }
             }
-            kind::PAIR_DONE => Frame::PairDone { sealed: body },
+            kind::PAIR_DONE => {
+                let (confirm, sealed) = body
+                    .split_first_chunk::<CONFIRM_LEN>()
+                    .ok_or(Error::Malformed("short pair done"))?;
+                Frame::PairDone { confirm, sealed }
+            }
             kind::ABORT => Frame::Abort(AbortReason::from_byte(
                 *fixed(1)?.first().ok_or(Error::Malformed("short"))?,
             )),
@@ -200,23 +195,18 @@ impl<'a> Frame<'a> {
                 out.push(*version);
                 out.extend_from_slice(&spake[..]);
             }
-            Frame::PairResponse {
-                spake,
-                confirm,
-                sealed,
-            } => {
+            Frame::PairResponse { spake } => {
                 out.push(kind::PAIR_RESPONSE);
                 out.extend_from_slice(&spake[..]);
-                out.extend_from_slice(&confirm[..]);
-                out.extend_from_slice(sealed);
             }
             Frame::PairConfirm { confirm, sealed } => {
                 out.push(kind::PAIR_CONFIRM);
                 out.extend_from_slice(&confirm[..]);
                 out.extend_from_slice(sealed);
             }
-            Frame::PairDone { sealed } => {
+            Frame::PairDone { confirm, sealed } => {
                 out.push(kind::PAIR_DONE);
+                out.extend_from_slice(&confirm[..]);
                 out.extend_from_slice(sealed);
             }
             Frame::Abort(r) => {
@@ -239,5 +229,69 @@ impl<'a> Frame<'a> {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A frame of each kind, its variable parts drawn by the strategy.
+    fn any_frame_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let bytes = |n: std::ops::Range<usize>| proptest::collection::vec(any::<u8>(), n);
+        (
+            0u8..9,
+            any::<[u8; SPAKE_MSG_LEN]>(),
+            any::<[u8; CONFIRM_LEN]>(),
+            any::<[u8; 16]>(),
+            any::<[u8; HANDSHAKE_LEN]>(),
+            bytes(16..600),
+            any::<u8>(),
+        )
+            .prop_map(|(k, spake, confirm, id, noise, body, b)| match k {
+                0 => Frame::PairRequest {
+                    version: b,
+                    spake: &spake,
+                }
+                .encode(),
+                1 => Frame::PairResponse { spake: &spake }.encode(),
+                2 => Frame::PairConfirm {
+                    confirm: &confirm,
+                    sealed: &body,
+                }
+                .encode(),
+                3 => Frame::PairDone {
+                    confirm: &confirm,
+                    sealed: &body,
+                }
+                .encode(),
+                4 => Frame::Abort(AbortReason::from_byte(b)).encode(),
+                5 => Frame::NotPairable.encode(),
+                6 => Frame::HandshakeInit {
+                    initiator: DeviceId::from_bytes(id),
+                    noise: &noise,
+                }
+                .encode(),
+                7 => Frame::HandshakeResp { noise: &noise }.encode(),
+                _ => Frame::Transport { noise: &body }.encode(),
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn every_frame_round_trips(bytes in any_frame_bytes()) {
+            let frame = Frame::decode(&bytes).unwrap();
+            prop_assert_eq!(frame.encode(), bytes);
+        }
+
+        #[test]
+        fn whatever_decodes_encodes_back_to_the_same_bytes(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            if let Ok(frame) = Frame::decode(&bytes) {
+                prop_assert_eq!(frame.encode(), bytes);
+            }
+        }
     }
 }

@@ -3,11 +3,14 @@
 #![deny(missing_docs)]
 
 mod code;
+mod delivery;
+mod endpoint;
 mod error;
 pub mod frag;
 mod frame;
 mod message;
 mod pake;
+mod phone;
 mod rng;
 pub mod session;
 mod time;
@@ -15,13 +18,21 @@ mod toy;
 mod window;
 
 pub use code::{PairingCode, QrPayload};
+pub use delivery::{DeliveryConfig, EnvelopeEvent};
+pub use endpoint::Endpoint;
 pub use error::Error;
 pub use frame::{AbortReason, Frame, PROTOCOL_VERSION};
-pub use message::{Control, MAX_CHUNK_DATA, MAX_MESSAGE_LEN, SessionMessage};
+pub use message::{
+    Control, MAX_CHUNK_DATA, MAX_MESSAGE_LEN, MAX_ROSTERS_PER_UPDATE, SessionMessage,
+};
 pub use pake::{
-    MakerAttestation, MakerKey, PairedToy, PairingExpectations, PhonePairing, PhoneStep, ToyPairing,
+    MakerAttestation, MakerKey, PairedToy, PairingExpectations, PhonePairing, PhoneStep, Sas,
+    ToyPairing,
+};
+pub use phone::{
+    DEFAULT_MAX_FAILED_PAIRINGS, ONE_TIME_CODE_DIGITS, Phone, PhoneEvent, PhoneFailure, PhoneOutput,
 };
 pub use session::{Initiator, Session, SessionConfig};
 pub use time::Timestamp;
-pub use toy::{Toy, ToyEvent, ToyOutput};
+pub use toy::{CLOSE_REMOVED, CodeKind, Toy, ToyBuilder, ToyEvent, ToyOutput};
 pub use window::{FailureStore, MemoryFailureStore, PairingWindow, WindowPolicy};

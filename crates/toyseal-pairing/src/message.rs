@@ -1,7 +1,7 @@
 //! Session messages: what travels inside an established Noise session
 //! (docs/spec/pairing.md §Session messages). `type (1) || fields`, integers big-endian.
 
-use crate::Error;
+use crate::{Error, PairingCode};
 
 /// Largest session message plaintext: a Noise message (65535 bytes) less its 16-byte tag.
 pub const MAX_MESSAGE_LEN: usize = 65_535 - 16;
@@ -14,10 +14,14 @@ mod ty {
     pub const ENVELOPE_CHUNK: u8 = 0x10;
     pub const ENVELOPE_ACK: u8 = 0x11;
     pub const ROSTER_UPDATE: u8 = 0x20;
+    pub const OPEN_PAIRING_WINDOW: u8 = 0x28;
     pub const CONTROL: u8 = 0x30;
     pub const CONTROL_ACK: u8 = 0x31;
     pub const CLOSE: u8 = 0x7f;
 }
+
+/// Most roster versions one [`SessionMessage::RosterUpdate`] carries.
+pub const MAX_ROSTERS_PER_UPDATE: usize = 16;
 
 /// A command from a phone to the toy. The toy acts on none without a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,10 +72,17 @@ pub enum SessionMessage {
         /// Bytes received so far (all of them when equal to the total).
         received: u32,
     },
-    /// A signed roster (opaque here; verified by the roster crate).
+    /// Consecutive signed roster versions, oldest first (encoded by `toyseal-roster`; the
+    /// receiver verifies them as a chain from the version it holds).
     RosterUpdate {
-        /// The encoded roster.
-        roster: Vec<u8>,
+        /// The encoded versions (1 to [`MAX_ROSTERS_PER_UPDATE`]).
+        rosters: Vec<Vec<u8>>,
+    },
+    /// Guardian → toy: open a pairing window for one new phone, admitted only with this
+    /// one-time code (generated and shown by the guardian's phone).
+    OpenPairingWindow {
+        /// The one-time code.
+        code: PairingCode,
     },
     /// A command.
     Control(Control),
@@ -125,9 +136,27 @@ impl SessionMessage {
                 out.extend_from_slice(&transfer.to_be_bytes());
                 out.extend_from_slice(&received.to_be_bytes());
             }
-            SessionMessage::RosterUpdate { roster } => {
+            SessionMessage::RosterUpdate { rosters } => {
                 out.push(ty::ROSTER_UPDATE);
-                out.extend_from_slice(roster);
+                if rosters.is_empty() || rosters.len() > MAX_ROSTERS_PER_UPDATE {
+                    return Err(Error::Malformed("a roster update carries 1 to 16 versions"));
+                }
+                // Invariant: checked just above.
+                out.push(rosters.len() as u8);
+                for r in rosters {
+                    let len = u16::try_from(r.len()).map_err(|_| Error::TooLarge {
+                        len: r.len(),
+                        limit: usize::from(u16::MAX),
+                    })?;
+                    out.extend_from_slice(&len.to_be_bytes());
+                    out.extend_from_slice(r);
+                }
+            }
+            SessionMessage::OpenPairingWindow { code } => {
+                out.push(ty::OPEN_PAIRING_WINDOW);
+                // Invariant: a PairingCode has 8 to 16 digits.
+                out.push(code.digits().len() as u8);
+                out.extend_from_slice(code.digits().as_bytes());
             }
             SessionMessage::Control(c) => {
                 out.push(ty::CONTROL);
@@ -193,9 +222,37 @@ impl SessionMessage {
                 transfer: u32::from_be_bytes(*take::<4>(&mut b)?),
                 received: u32::from_be_bytes(*take::<4>(&mut b)?),
             },
-            ty::ROSTER_UPDATE => SessionMessage::RosterUpdate {
-                roster: std::mem::take(&mut b).to_vec(),
-            },
+            ty::ROSTER_UPDATE => {
+                let [count] = *take::<1>(&mut b)?;
+                if count == 0 || usize::from(count) > MAX_ROSTERS_PER_UPDATE {
+                    return Err(Error::Malformed("a roster update carries 1 to 16 versions"));
+                }
+                let mut rosters = Vec::with_capacity(usize::from(count));
+                for _ in 0..count {
+                    let len = usize::from(u16::from_be_bytes(*take::<2>(&mut b)?));
+                    let (r, rest) = b
+                        .split_at_checked(len)
+                        .ok_or(Error::Malformed("session message too short"))?;
+                    rosters.push(r.to_vec());
+                    b = rest;
+                }
+                SessionMessage::RosterUpdate { rosters }
+            }
+            ty::OPEN_PAIRING_WINDOW => {
+                let [len] = *take::<1>(&mut b)?;
+                let (digits, rest) = b
+                    .split_at_checked(usize::from(len))
+                    .ok_or(Error::Malformed("session message too short"))?;
+                b = rest;
+                let digits =
+                    std::str::from_utf8(digits).map_err(|_| Error::Malformed("code digits"))?;
+                if !digits.bytes().all(|c| c.is_ascii_digit()) {
+                    return Err(Error::Malformed("code digits"));
+                }
+                SessionMessage::OpenPairingWindow {
+                    code: PairingCode::parse(digits)?,
+                }
+            }
             ty::CONTROL => {
                 let [c] = *take::<1>(&mut b)?;
                 SessionMessage::Control(match c {
@@ -230,6 +287,67 @@ impl SessionMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn any_control() -> impl Strategy<Value = Control> {
+        prop_oneof![
+            any::<[u8; 32]>().prop_map(|envelope_id| Control::Play { envelope_id }),
+            Just(Control::StartRecording),
+            Just(Control::StopRecording),
+            Just(Control::Stop),
+        ]
+    }
+
+    fn any_message() -> impl Strategy<Value = SessionMessage> {
+        let chunk = (
+            any::<u32>(),
+            any::<u32>(),
+            proptest::collection::vec(any::<u8>(), 1..2000),
+        )
+            .prop_flat_map(|(transfer, extra, data)| {
+                let len = data.len() as u32;
+                (0..=u32::MAX - len).prop_map(move |offset| SessionMessage::EnvelopeChunk {
+                    transfer,
+                    total: offset + len + extra % (u32::MAX - offset - len).max(1),
+                    offset,
+                    data: data.clone(),
+                })
+            });
+        prop_oneof![
+            any::<u64>().prop_map(|nonce| SessionMessage::Ping { nonce }),
+            any::<u64>().prop_map(|nonce| SessionMessage::Pong { nonce }),
+            chunk,
+            (any::<u32>(), any::<u32>()).prop_map(|(transfer, received)| {
+                SessionMessage::EnvelopeAck { transfer, received }
+            }),
+            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..=16)
+                .prop_map(|rosters| SessionMessage::RosterUpdate { rosters }),
+            "[0-9]{8,16}".prop_filter_map("trivial code", |d| PairingCode::parse(&d)
+                .ok()
+                .map(|code| SessionMessage::OpenPairingWindow { code })),
+            any_control().prop_map(SessionMessage::Control),
+            any::<bool>().prop_map(|ok| SessionMessage::ControlAck { ok }),
+            any::<u8>().prop_map(|reason| SessionMessage::Close { reason }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_message_round_trips(m in any_message()) {
+            let e = m.encode().unwrap();
+            prop_assert!(e.len() <= MAX_MESSAGE_LEN);
+            prop_assert_eq!(SessionMessage::decode(&e).unwrap(), m);
+        }
+
+        #[test]
+        fn whatever_decodes_encodes_back_to_the_same_bytes(
+            bytes in proptest::collection::vec(any::<u8>(), 0..400),
+        ) {
+            if let Ok(m) = SessionMessage::decode(&bytes) {
+                prop_assert_eq!(m.encode().unwrap(), bytes);
+            }
+        }
+    }
 
     #[test]
     fn round_trips_and_rejects_trailing_bytes() {
@@ -246,7 +364,12 @@ mod tests {
                 transfer: 1,
                 received: 7,
             },
-            SessionMessage::RosterUpdate { roster: vec![9; 5] },
+            SessionMessage::RosterUpdate {
+                rosters: vec![vec![9; 5], vec![]],
+            },
+            SessionMessage::OpenPairingWindow {
+                code: PairingCode::parse("48213957").unwrap(),
+            },
             SessionMessage::Control(Control::Play {
                 envelope_id: [3; 32],
             }),
@@ -257,10 +380,7 @@ mod tests {
         for m in msgs {
             let mut e = m.encode().unwrap();
             assert_eq!(SessionMessage::decode(&e).unwrap(), m);
-            if !matches!(
-                m,
-                SessionMessage::EnvelopeChunk { .. } | SessionMessage::RosterUpdate { .. }
-            ) {
+            if !matches!(m, SessionMessage::EnvelopeChunk { .. }) {
                 e.push(0);
                 assert!(SessionMessage::decode(&e).is_err(), "{m:?}");
             }

@@ -1,8 +1,10 @@
-//! Pairing with the printed code: SPAKE2 (RFC 9382, `spake2` crate, Ed25519 group), then
-//! HKDF-SHA256 (RFC 5869), explicit key confirmation in both directions (HMAC-SHA256, RFC 2104)
-//! bound to the transcript, then the long-term public identities exchanged and authenticated
-//! under the PAKE keys (ChaCha20-Poly1305, RFC 8439) with a signature proving possession of each
-//! identity key. Two round trips after connect. Spec: docs/spec/pairing.md §Pairing.
+//! Pairing with a code: SPAKE2 as python-spake2 0.9 and the `spake2` crate 0.4 build it over
+//! the Ed25519 group (not RFC 9382: other M and N, another password hash and key transcript),
+//! then HKDF-SHA256 (RFC 5869), explicit key confirmation in both directions (HMAC-SHA256,
+//! RFC 2104) bound to the transcript (the phone confirms first), a short authentication string,
+//! and the long-term public identities exchanged under the PAKE keys (ChaCha20-Poly1305,
+//! RFC 8439) with a signature proving possession of each identity key. Two round trips after
+//! connect. Spec: docs/spec/pairing.md §5.
 
 use crate::frame::{AbortReason, CONFIRM_LEN, Frame, PROTOCOL_VERSION, SPAKE_MSG_LEN};
 use crate::rng::Drawn;
@@ -23,6 +25,7 @@ const LABEL_CONFIRM_TOY: &[u8] = b"toyseal/v1/pairing/confirm-toy";
 const LABEL_CONFIRM_PHONE: &[u8] = b"toyseal/v1/pairing/confirm-phone";
 const LABEL_SEAL_TOY: &[u8] = b"toyseal/v1/pairing/seal-toy";
 const LABEL_SEAL_PHONE: &[u8] = b"toyseal/v1/pairing/seal-phone";
+const LABEL_SAS: &[u8] = b"toyseal/v1/pairing/sas";
 const SIG_CONTEXT_TOY: &[u8] = b"toyseal/v1/pairing/identity-toy";
 const SIG_CONTEXT_PHONE: &[u8] = b"toyseal/v1/pairing/identity-phone";
 const ATTESTATION_CONTEXT: &[u8] = b"toyseal/v1/attestation";
@@ -120,9 +123,36 @@ pub struct PairedToy {
     pub attested: bool,
 }
 
+/// The short authentication string of one pairing: six decimal digits both sides derive from
+/// the PAKE key and the transcript (docs/spec/pairing.md §5.3). The toy speaks or blinks it,
+/// the phone shows it; a device that knows the code but sits in the middle (or poses as the
+/// toy) ran a different transcript with each side, so the strings differ (p = 10⁻⁶ to match).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sas(u32);
+
+impl Sas {
+    /// The number, 0..=999_999.
+    pub fn value(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for Sas {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:06}", self.0)
+    }
+}
+
+impl fmt::Debug for Sas {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sas({self})")
+    }
+}
+
 /// Keys derived from the SPAKE2 secret and the transcript.
 struct Keys {
     th: [u8; 32],
+    sas: Sas,
     confirm_toy: Zeroizing<[u8; 32]>,
     confirm_phone: Zeroizing<[u8; 32]>,
     seal_toy: Zeroizing<[u8; 32]>,
@@ -153,8 +183,18 @@ impl Keys {
                 .map_err(|_| Error::Authentication)?;
             Ok(k)
         };
+        let mut sas = [0u8; 4];
+        prk.expand(&[LABEL_SAS], Len32)
+            .and_then(|okm| {
+                let mut full = [0u8; 32];
+                okm.fill(&mut full)?;
+                sas.copy_from_slice(&full[..4]);
+                Ok(())
+            })
+            .map_err(|_| Error::Authentication)?;
         Ok(Self {
             th,
+            sas: Sas(u32::from_be_bytes(sas) % 1_000_000),
             confirm_toy: expand(LABEL_CONFIRM_TOY)?,
             confirm_phone: expand(LABEL_CONFIRM_PHONE)?,
             seal_toy: expand(LABEL_SEAL_TOY)?,
@@ -246,6 +286,35 @@ fn split_identity(block: &[u8]) -> Result<(PublicIdentity, Signature, &[u8]), Er
     ))
 }
 
+/// The peer's SPAKE2 message: its side byte, then a canonical encoding of a point of the
+/// prime-order subgroup other than the identity (§5.2). The `spake2` crate checks only the
+/// side byte and that the point decompresses; a point with a small-order component would let
+/// a peer learn `x mod 8` from the key, so it is refused here first.
+fn check_spake_message(msg: &[u8; SPAKE_MSG_LEN], side: u8) -> Result<(), Error> {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use curve25519_dalek::traits::IsIdentity;
+    let (first, point) = msg
+        .split_first_chunk::<1>()
+        .ok_or(Error::Malformed("spake2 message"))?;
+    let point: [u8; 32] = point
+        .try_into()
+        .map_err(|_| Error::Malformed("spake2 message"))?;
+    if first[0] != side {
+        return Err(Error::Authentication);
+    }
+    let p = CompressedEdwardsY(point)
+        .decompress()
+        .ok_or(Error::Authentication)?;
+    if p.compress().to_bytes() != point || !p.is_torsion_free() || p.is_identity() {
+        return Err(Error::Authentication);
+    }
+    Ok(())
+}
+
+/// Side bytes of the SPAKE2 messages (python-spake2's `A` and `B`).
+const SIDE_PHONE: u8 = 0x41;
+const SIDE_TOY: u8 = 0x42;
+
 fn spake_password(code: &PairingCode) -> Password {
     Password::new(code.digits().as_bytes())
 }
@@ -257,7 +326,7 @@ enum PhoneStage {
     },
     AwaitDone {
         keys: Keys,
-        toy: PairedToy,
+        sealed_phone_hash: digest::Digest,
     },
     Finished,
 }
@@ -266,6 +335,7 @@ enum PhoneStage {
 pub struct PhonePairing {
     expect: PairingExpectations,
     stage: PhoneStage,
+    sas: Option<Sas>,
 }
 
 /// What the phone should do after a frame.
@@ -279,6 +349,12 @@ pub enum PhoneStep {
 }
 
 impl PhonePairing {
+    /// The short authentication string, once PAIR_RESPONSE arrived: show it next to the
+    /// toy's.
+    pub fn sas(&self) -> Option<Sas> {
+        self.sas
+    }
+
     /// Starts pairing with the code typed or scanned; returns the PAIR_REQUEST frame.
     pub fn start(
         code: &PairingCode,
@@ -303,6 +379,7 @@ impl PhonePairing {
         Ok((
             Self {
                 expect,
+                sas: None,
                 stage: PhoneStage::AwaitResponse {
                     spake: Box::new(spake),
                     spake_a,
@@ -319,19 +396,50 @@ impl PhonePairing {
         match (stage, Frame::decode(frame)?) {
             (_, Frame::NotPairable) => Err(Error::NotPairable),
             (_, Frame::Abort(AbortReason::Busy)) => Err(Error::Busy),
+            (_, Frame::Abort(AbortReason::WrongPeer)) => {
+                Err(Error::WrongPeer("the toy already has a guardian"))
+            }
             (_, Frame::Abort(_)) => Err(Error::Authentication),
             (
                 PhoneStage::AwaitResponse { spake, spake_a },
-                Frame::PairResponse {
-                    spake: spake_b,
-                    confirm,
-                    sealed,
-                },
+                Frame::PairResponse { spake: spake_b },
             ) => {
+                check_spake_message(spake_b, SIDE_TOY)?;
                 let k = Zeroizing::new(spake.finish(spake_b).map_err(|_| Error::Authentication)?);
                 let keys = Keys::derive(&k, &spake_a, spake_b)?;
-                // Explicit key confirmation first: a wrong code stops here.
-                Keys::check_mac(&keys.confirm_toy, &[&keys.th], confirm)?;
+                self.sas = Some(keys.sas);
+                // The phone confirms first: a toy without the code learns one guess from it,
+                // which is why the phone limits its own attempts (§5.5).
+                let confirm_phone = Keys::mac(&keys.confirm_phone, &[&keys.th]);
+                let mut block = me.public().to_bytes().to_vec();
+                block
+                    .extend_from_slice(sign_transcript(me, SIG_CONTEXT_PHONE, &keys.th).as_bytes());
+                let sealed_phone = Keys::seal(&keys.seal_phone, 0, &keys.th, &block)?;
+                let frame = Frame::PairConfirm {
+                    confirm: &confirm_phone,
+                    sealed: &sealed_phone,
+                }
+                .encode();
+                self.stage = PhoneStage::AwaitDone {
+                    keys,
+                    sealed_phone_hash: digest::digest(&digest::SHA256, &sealed_phone),
+                };
+                Ok(PhoneStep::Send(frame))
+            }
+            (
+                PhoneStage::AwaitDone {
+                    keys,
+                    sealed_phone_hash,
+                },
+                Frame::PairDone { confirm, sealed },
+            ) => {
+                // Explicit key confirmation first: a toy (or a man in the middle) without the
+                // code stops here.
+                Keys::check_mac(
+                    &keys.confirm_toy,
+                    &[&keys.th, sealed_phone_hash.as_ref()],
+                    confirm,
+                )?;
                 let block = Keys::open(&keys.seal_toy, 0, &keys.th, sealed)?;
                 let (toy, sig, rest) = split_identity(&block)?;
                 verify_transcript(&toy, SIG_CONTEXT_TOY, &keys.th, &sig)?;
@@ -345,14 +453,16 @@ impl PhonePairing {
                 }
                 let attested = match rest {
                     [0] => false,
-                    [1, att @ ..] if att.len() == 32 + SIGNATURE_LEN => {
-                        let (key, sig) = att.split_at(32);
+                    [1, att @ ..] => {
+                        let (key, sig) = att
+                            .split_first_chunk::<32>()
+                            .ok_or(Error::Malformed("attestation field"))?;
+                        let sig: &[u8; SIGNATURE_LEN] = sig
+                            .try_into()
+                            .map_err(|_| Error::Malformed("attestation field"))?;
                         let a = MakerAttestation {
-                            maker_key: key.try_into().map_err(|_| Error::Malformed("maker"))?,
-                            signature: Signature::from_bytes(
-                                sig.try_into()
-                                    .map_err(|_| Error::Malformed("attestation"))?,
-                            ),
+                            maker_key: *key,
+                            signature: Signature::from_bytes(*sig),
                         };
                         self.expect.maker_roots.contains(&a.maker_key) && a.verify(&toy)
                     }
@@ -361,33 +471,10 @@ impl PhonePairing {
                 if self.expect.require_attestation && !attested {
                     return Err(Error::Attestation);
                 }
-                let sealed_hash = digest::digest(&digest::SHA256, sealed);
-                let confirm_phone =
-                    Keys::mac(&keys.confirm_phone, &[&keys.th, sealed_hash.as_ref()]);
-                let mut block = me.public().to_bytes().to_vec();
-                block
-                    .extend_from_slice(sign_transcript(me, SIG_CONTEXT_PHONE, &keys.th).as_bytes());
-                let sealed_phone = Keys::seal(&keys.seal_phone, 0, &keys.th, &block)?;
-                let frame = Frame::PairConfirm {
-                    confirm: &confirm_phone,
-                    sealed: &sealed_phone,
-                }
-                .encode();
-                self.stage = PhoneStage::AwaitDone {
-                    keys,
-                    toy: PairedToy {
-                        identity: toy,
-                        attested,
-                    },
-                };
-                Ok(PhoneStep::Send(frame))
-            }
-            (PhoneStage::AwaitDone { keys, toy }, Frame::PairDone { sealed }) => {
-                let ack = Keys::open(&keys.seal_toy, 1, &keys.th, sealed)?;
-                if ack.as_slice() != me.device_id().as_bytes() {
-                    return Err(Error::Authentication);
-                }
-                Ok(PhoneStep::Paired(toy))
+                Ok(PhoneStep::Paired(PairedToy {
+                    identity: toy,
+                    attested,
+                }))
             }
             _ => Err(Error::UnexpectedMessage),
         }
@@ -397,11 +484,12 @@ impl PhonePairing {
 /// The toy's side of one pairing attempt (responder), created from a PAIR_REQUEST.
 pub struct ToyPairing {
     keys: Keys,
-    sealed_toy_hash: digest::Digest,
+    sealed_toy: Vec<u8>,
 }
 
 impl ToyPairing {
-    /// Answers a PAIR_REQUEST with PAIR_RESPONSE.
+    /// Answers a PAIR_REQUEST with PAIR_RESPONSE (the toy's SPAKE2 message only: nothing
+    /// in it depends on the code in a way the phone could test, §5.4).
     pub fn respond(
         me: &DeviceIdentity,
         code: &PairingCode,
@@ -415,6 +503,7 @@ impl ToyPairing {
         if version != PROTOCOL_VERSION {
             return Err(Error::Malformed("unsupported protocol version"));
         }
+        check_spake_message(spake, SIDE_PHONE)?;
         let (state, msg) = Spake2::<Ed25519Group>::start_b_with_rng(
             &spake_password(code),
             &Identity::new(SPAKE_ID_PHONE),
@@ -427,7 +516,6 @@ impl ToyPairing {
             .map_err(|_| Error::Malformed("spake2 message length"))?;
         let k = Zeroizing::new(state.finish(spake).map_err(|_| Error::Authentication)?);
         let keys = Keys::derive(&k, spake, &spake_b)?;
-        let confirm = Keys::mac(&keys.confirm_toy, &[&keys.th]);
         let mut block = me.public().to_bytes().to_vec();
         block.extend_from_slice(sign_transcript(me, SIG_CONTEXT_TOY, &keys.th).as_bytes());
         match attestation {
@@ -438,33 +526,24 @@ impl ToyPairing {
                 block.extend_from_slice(a.signature.as_bytes());
             }
         }
-        let sealed = Keys::seal(&keys.seal_toy, 0, &keys.th, &block)?;
-        let frame = Frame::PairResponse {
-            spake: &spake_b,
-            confirm: &confirm,
-            sealed: &sealed,
-        }
-        .encode();
-        Ok((
-            Self {
-                sealed_toy_hash: digest::digest(&digest::SHA256, &sealed),
-                keys,
-            },
-            frame,
-        ))
+        let sealed_toy = Keys::seal(&keys.seal_toy, 0, &keys.th, &block)?;
+        let frame = Frame::PairResponse { spake: &spake_b }.encode();
+        Ok((Self { keys, sealed_toy }, frame))
     }
 
-    /// Checks PAIR_CONFIRM; on success returns the phone to pin and the PAIR_DONE frame.
+    /// The short authentication string of this attempt.
+    pub fn sas(&self) -> Sas {
+        self.keys.sas
+    }
+
+    /// Checks PAIR_CONFIRM (this is where a guess is tested); on success returns the phone
+    /// and the PAIR_DONE frame.
     pub fn confirm(self, frame: &[u8]) -> Result<(PublicIdentity, Vec<u8>), Error> {
         let Frame::PairConfirm { confirm, sealed } = Frame::decode(frame)? else {
             return Err(Error::UnexpectedMessage);
         };
         let keys = &self.keys;
-        Keys::check_mac(
-            &keys.confirm_phone,
-            &[&keys.th, self.sealed_toy_hash.as_ref()],
-            confirm,
-        )?;
+        Keys::check_mac(&keys.confirm_phone, &[&keys.th], confirm)?;
         let block = Keys::open(&keys.seal_phone, 0, &keys.th, sealed)?;
         let (phone, sig, rest) = split_identity(&block)?;
         if !rest.is_empty() {
@@ -474,9 +553,68 @@ impl ToyPairing {
         if phone.role() != Role::Guardian {
             return Err(Error::WrongPeer("only a guardian's phone can pair"));
         }
-        let ack = Keys::seal(&keys.seal_toy, 1, &keys.th, phone.device_id().as_bytes())?;
-        Ok((phone, Frame::PairDone { sealed: &ack }.encode()))
+        let sealed_hash = digest::digest(&digest::SHA256, sealed);
+        let confirm_toy = Keys::mac(&keys.confirm_toy, &[&keys.th, sealed_hash.as_ref()]);
+        Ok((
+            phone,
+            Frame::PairDone {
+                confirm: &confirm_toy,
+                sealed: &self.sealed_toy,
+            }
+            .encode(),
+        ))
     }
 }
 
 const _: () = assert!(TAG_LEN == 16);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+
+    fn message(side: u8, point: [u8; 32]) -> [u8; SPAKE_MSG_LEN] {
+        let mut m = [0u8; SPAKE_MSG_LEN];
+        m[0] = side;
+        m[1..].copy_from_slice(&point);
+        m
+    }
+
+    #[test]
+    fn m_and_n_are_prime_order_points_as_the_spec_says() {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        for hex_point in [
+            "15cfd18e385952982b6a8f8c7854963b58e34388c8e6dae891db756481a02312",
+            "f04f2e7eb734b2a8f8b472eaf9c3c632576ac64aea650b496a8a20ff00e583c3",
+        ] {
+            let bytes: [u8; 32] = hex::decode(hex_point).unwrap().try_into().unwrap();
+            let p = CompressedEdwardsY(bytes).decompress().unwrap();
+            assert!(p.is_torsion_free());
+        }
+    }
+
+    #[test]
+    fn spake_messages_must_be_canonical_prime_order_points() {
+        let good = ED25519_BASEPOINT_POINT.compress().to_bytes();
+        assert!(check_spake_message(&message(SIDE_PHONE, good), SIDE_PHONE).is_ok());
+        assert!(check_spake_message(&message(SIDE_TOY, good), SIDE_PHONE).is_err());
+        // Every small-order point, and the base point plus each torsion component.
+        for t in EIGHT_TORSION {
+            let small = message(SIDE_PHONE, t.compress().to_bytes());
+            assert!(check_spake_message(&small, SIDE_PHONE).is_err());
+            let mixed = (ED25519_BASEPOINT_POINT + t).compress().to_bytes();
+            let is_identity_torsion = t.compress().to_bytes() == {
+                let mut one = [0u8; 32];
+                one[0] = 1;
+                one
+            };
+            let r = check_spake_message(&message(SIDE_PHONE, mixed), SIDE_PHONE);
+            assert_eq!(r.is_ok(), is_identity_torsion);
+        }
+        // A non-canonical encoding of a valid point (y + p for small y) and a non-point.
+        let mut non_canonical = [0xffu8; 32];
+        non_canonical[0] = 0xee;
+        non_canonical[31] = 0x7f;
+        assert!(check_spake_message(&message(SIDE_PHONE, non_canonical), SIDE_PHONE).is_err());
+    }
+}

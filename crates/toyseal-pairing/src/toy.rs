@@ -1,32 +1,73 @@
 //! The toy's endpoint: one sans-IO object that owns the pairing window, at most one pairing
-//! attempt and at most one session, and answers every frame. Outside a window, and before a
-//! session exists, its only answer is NOT_PAIRABLE; it acts on no command without a session.
+//! attempt, at most one session with its envelope transfers, and the family roster that is
+//! its allow-list. Outside a window, and before a session exists, its only answer is
+//! NOT_PAIRABLE; it acts on no command without a session (docs/spec/pairing.md §9).
 
+use crate::delivery::{Channel, DeliveryConfig, EnvelopeEvent, Inbound};
+use crate::endpoint::{Endpoint, Queues};
 use crate::frame::{AbortReason, Frame};
 use crate::message::SessionMessage;
 use crate::pake::{MakerAttestation, ToyPairing};
 use crate::session::{self, Session, SessionConfig};
-use crate::window::{FailureStore, PairingWindow};
-use crate::{Error, PairingCode, Timestamp};
-use toyseal_core::{CryptoRng, DeviceId, DeviceIdentity, PublicIdentity};
+use crate::window::{FailureStore, PairingWindow, WindowPolicy};
+use crate::{Error, PairingCode, Sas, Timestamp};
+use std::sync::Arc;
+use toyseal_core::{CryptoRng, DeviceId, DeviceIdentity, PublicIdentity, Role};
+use toyseal_roster::{Roster, SignedRoster};
+
+/// `Close` reason the toy sends to a phone the roster no longer lists.
+pub const CLOSE_REMOVED: u8 = 1;
+
+/// Which code a pairing used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodeKind {
+    /// The code printed on the tag: only while the toy has no guardian.
+    Printed,
+    /// A one-time code a guardian sent over its session (docs/spec/pairing.md §5.5).
+    OneTime,
+}
 
 /// Something the toy's application must act on.
 #[derive(Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ToyEvent {
-    /// A phone paired: persist it as pinned.
-    Paired(PublicIdentity),
+    /// A phone paired. With [`CodeKind::Printed`] it is the founding guardian: persist it
+    /// (and restore it with [`ToyBuilder::founder`]) until roster version 1 replaces it.
+    Paired {
+        /// The phone.
+        phone: PublicIdentity,
+        /// Which code admitted it.
+        code: CodeKind,
+    },
+    /// The short authentication string of the pairing in progress: speak or blink it; the
+    /// parent compares it with the phone's screen.
+    Sas(Sas),
     /// A pairing attempt failed (wrong code, tampering, timeout, disconnect).
     PairingFailed,
-    /// A pinned phone opened a session.
+    /// A guardian opened a pairing window for one new phone (one-time code).
+    PairingWindowOpened {
+        /// The guardian who opened it.
+        by: DeviceId,
+    },
+    /// A phone the roster (or, before roster version 1, the founding pairing) admits opened a
+    /// session.
     SessionOpened(DeviceId),
-    /// The session ended (idle, tampering, close).
+    /// The session ended (idle, tampering, close, the peer was removed from the roster).
     SessionClosed,
-    /// An authenticated message from the phone in session.
+    /// An authenticated application message from the phone in session (commands, pongs).
     Message(SessionMessage),
+    /// An envelope arrived, was delivered, or was abandoned with the session.
+    Envelope(EnvelopeEvent),
+    /// The toy verified and applied a newer roster: persist it. Sessions of devices it no
+    /// longer admits have already ended.
+    RosterApplied(Roster),
+    /// A roster update did not chain from the toy's roster (or was not acceptable as version
+    /// 1); nothing changed.
+    RosterRefused,
 }
 
-/// Frames to send back, and events for the application.
+/// Frames to send back, and events for the application (what [`Toy::handle`] returns).
 #[derive(Debug, Default)]
 pub struct ToyOutput {
     /// Frames for the phone, in order.
@@ -35,49 +76,150 @@ pub struct ToyOutput {
     pub events: Vec<ToyEvent>,
 }
 
+/// Builds a [`Toy`]: what the factory gave it, and what it persisted.
+pub struct ToyBuilder<S: FailureStore> {
+    identity: Arc<DeviceIdentity>,
+    code: PairingCode,
+    store: S,
+    attestation: Option<MakerAttestation>,
+    window: WindowPolicy,
+    session: SessionConfig,
+    delivery: DeliveryConfig,
+    founder: Option<PublicIdentity>,
+    roster: Option<Roster>,
+}
+
+impl<S: FailureStore> ToyBuilder<S> {
+    /// The maker's attestation of this toy.
+    pub fn attestation(mut self, attestation: MakerAttestation) -> Self {
+        self.attestation = Some(attestation);
+        self
+    }
+    /// Pairing window limits.
+    pub fn window_policy(mut self, policy: WindowPolicy) -> Self {
+        self.window = policy;
+        self
+    }
+    /// Session limits.
+    pub fn session_config(mut self, config: SessionConfig) -> Self {
+        self.session = config;
+        self
+    }
+    /// Envelope delivery limits.
+    pub fn delivery(mut self, config: DeliveryConfig) -> Self {
+        self.delivery = config;
+        self
+    }
+    /// The founding guardian persisted from [`ToyEvent::Paired`] (before roster version 1).
+    pub fn founder(mut self, phone: PublicIdentity) -> Self {
+        self.founder = Some(phone);
+        self
+    }
+    /// The roster persisted from [`ToyEvent::RosterApplied`] (verify the stored chain with
+    /// `Roster::verify_chain` first).
+    pub fn roster(mut self, roster: Roster) -> Self {
+        self.roster = Some(roster);
+        self
+    }
+
+    /// The toy. Refused when the identity is not a toy's, the founder not a guardian's, or
+    /// the roster does not list this toy.
+    pub fn build(self) -> Result<Toy<S>, Error> {
+        if self.identity.role() != Role::Toy {
+            return Err(Error::WrongPeer(
+                "the toy's identity must have the toy role",
+            ));
+        }
+        if self
+            .founder
+            .as_ref()
+            .is_some_and(|f| f.role() != Role::Guardian)
+        {
+            return Err(Error::WrongPeer("the founder must be a guardian"));
+        }
+        if let Some(r) = &self.roster
+            && !r.contains(self.identity.public())
+        {
+            return Err(Error::WrongPeer("the roster does not list this toy"));
+        }
+        Ok(Toy {
+            identity: self.identity,
+            printed_code: self.code,
+            one_time_code: None,
+            attestation: self.attestation,
+            window: PairingWindow::new(self.window, self.store),
+            pairing: None,
+            founder: self.founder,
+            roster: self.roster,
+            channel: None,
+            session_config: self.session,
+            delivery: self.delivery,
+            io: Queues::default(),
+        })
+    }
+}
+
 /// The toy's protocol endpoint.
 pub struct Toy<S: FailureStore> {
-    identity: DeviceIdentity,
-    code: PairingCode,
+    identity: Arc<DeviceIdentity>,
+    printed_code: PairingCode,
+    one_time_code: Option<PairingCode>,
     attestation: Option<MakerAttestation>,
     window: PairingWindow<S>,
-    pairing: Option<ToyPairing>,
-    pinned: Vec<PublicIdentity>,
-    session: Option<Session>,
-    config: SessionConfig,
+    pairing: Option<(ToyPairing, CodeKind)>,
+    founder: Option<PublicIdentity>,
+    roster: Option<Roster>,
+    channel: Option<Channel>,
+    session_config: SessionConfig,
+    delivery: DeliveryConfig,
+    io: Queues<ToyEvent>,
 }
 
 impl<S: FailureStore> Toy<S> {
-    /// A toy with its identity, the code printed on its tag, its optional maker attestation,
-    /// the phones it has already pinned, and its window (with the persistent failure store).
-    pub fn new(
-        identity: DeviceIdentity,
-        code: PairingCode,
-        attestation: Option<MakerAttestation>,
-        pinned: Vec<PublicIdentity>,
-        window: PairingWindow<S>,
-        config: SessionConfig,
-    ) -> Self {
-        Self {
+    /// Starts building a toy from its identity, the code printed on its tag and the durable
+    /// store of its lifetime pairing-failure counter.
+    pub fn builder(identity: Arc<DeviceIdentity>, code: PairingCode, store: S) -> ToyBuilder<S> {
+        ToyBuilder {
             identity,
             code,
-            attestation,
-            window,
-            pairing: None,
-            pinned,
-            session: None,
-            config,
+            store,
+            attestation: None,
+            window: WindowPolicy::default(),
+            session: SessionConfig::default(),
+            delivery: DeliveryConfig::default(),
+            founder: None,
+            roster: None,
         }
     }
 
     /// The toy's identity.
-    pub fn identity(&self) -> &DeviceIdentity {
+    pub fn identity(&self) -> &Arc<DeviceIdentity> {
         &self.identity
     }
 
-    /// Phones pinned so far.
-    pub fn pinned(&self) -> &[PublicIdentity] {
-        &self.pinned
+    /// The verified roster, once version 1 exists.
+    pub fn roster(&self) -> Option<&Roster> {
+        self.roster.as_ref()
+    }
+
+    /// The founding guardian before roster version 1 exists.
+    pub fn founder(&self) -> Option<&PublicIdentity> {
+        self.founder.as_ref()
+    }
+
+    /// Whether the toy has a guardian (a founding pairing or a roster). From then on the
+    /// printed code admits no one.
+    pub fn has_guardian(&self) -> bool {
+        self.founder.is_some() || self.roster.is_some()
+    }
+
+    /// The device this toy admits to a session with this id: a guardian of the current
+    /// roster or, before version 1, the founding guardian. This is the whole allow-list.
+    pub fn admitted(&self, id: DeviceId) -> Option<&PublicIdentity> {
+        match &self.roster {
+            Some(r) => r.member(id).filter(|m| m.role() == Role::Guardian),
+            None => self.founder.as_ref().filter(|f| f.device_id() == id),
+        }
     }
 
     /// The window (failure counts, state).
@@ -87,209 +229,460 @@ impl<S: FailureStore> Toy<S> {
 
     /// The current session, if any.
     pub fn session(&self) -> Option<&Session> {
-        self.session.as_ref().filter(|s| s.is_open())
+        self.channel
+            .as_ref()
+            .map(Channel::session)
+            .filter(|s| s.is_open())
     }
 
-    /// The pairing button was held: open a window.
+    /// The pairing button was held: opens a window for the printed code. Refused once the
+    /// toy has a roster (then only a guardian opens windows, with a one-time code). Between
+    /// the founding pairing and roster version 1 the window admits only the founding phone
+    /// again (its PAIR_DONE may have been lost).
     pub fn press_pair_button(&mut self, now: Timestamp) -> Result<(), Error> {
+        if self.roster.is_some() {
+            return Err(Error::NotPairable);
+        }
         self.window.open(now)
     }
 
-    /// Factory reset: forget pinned phones and the failure counter.
+    /// Factory reset: forgets the founder, the roster, the session and the failure counter.
     pub fn factory_reset(&mut self) -> Result<(), Error> {
-        self.pinned.clear();
-        self.session = None;
+        self.founder = None;
+        self.roster = None;
+        self.one_time_code = None;
         self.pairing = None;
+        self.end_channel(false);
         self.window.factory_reset()
     }
 
-    /// The link dropped: an unfinished pairing attempt counts as failed; the session ends.
-    pub fn disconnect(&mut self) -> ToyOutput {
-        let mut out = ToyOutput::default();
-        if self.pairing.take().is_some() {
-            let _ = self.window.fail_attempt();
-            out.events.push(ToyEvent::PairingFailed);
-        }
-        if self.session.take().is_some() {
-            out.events.push(ToyEvent::SessionClosed);
-        }
-        out
-    }
-
-    /// Ends the current session only (e.g. the peer broke an application rule); pairing state
-    /// and the link are untouched.
+    /// Ends the current session only (e.g. the peer broke an application rule).
     pub fn close_session(&mut self) -> ToyOutput {
-        let mut out = ToyOutput::default();
-        if self.session.take().is_some() {
-            out.events.push(ToyEvent::SessionClosed);
-        }
-        out
-    }
-
-    /// Timers: attempt timeout, window expiry, idle session.
-    pub fn poll(&mut self, now: Timestamp) -> ToyOutput {
-        let mut out = ToyOutput::default();
-        let _ = self.window.poll(now);
-        if self.pairing.is_some() && !self.window.attempt_in_progress() {
-            self.pairing = None;
-            out.events.push(ToyEvent::PairingFailed);
-        }
-        if let Some(s) = &mut self.session
-            && s.poll(now).is_err()
-        {
-            self.session = None;
-            out.events.push(ToyEvent::SessionClosed);
-        }
-        out
+        self.end_channel(true);
+        self.drain()
     }
 
     /// Sends a message to the phone in session.
-    pub fn send(&mut self, msg: &SessionMessage, now: Timestamp) -> Result<Vec<u8>, Error> {
-        let s = self.session.as_mut().ok_or(Error::Closed)?;
-        let r = s.seal(msg, now);
-        if r.is_err() {
-            self.session = None;
-        }
-        r
-    }
-
-    /// Handles one reassembled frame from the phone.
-    pub fn handle(&mut self, frame: &[u8], now: Timestamp, rng: &mut impl CryptoRng) -> ToyOutput {
-        let mut out = self.poll(now);
-        let decoded = Frame::decode(frame);
-        match decoded {
-            Ok(Frame::PairRequest { .. }) => self.on_pair_request(frame, now, rng, &mut out),
-            Ok(Frame::PairConfirm { .. }) => self.on_pair_confirm(frame, &mut out),
-            Ok(Frame::HandshakeInit { .. }) => {
-                match session::respond(&self.identity, &self.pinned, frame, self.config, now, rng) {
-                    Ok((session, reply)) => {
-                        // A new handshake from a pinned phone replaces the current session.
-                        if self.session.take().is_some() {
-                            out.events.push(ToyEvent::SessionClosed);
-                        }
-                        out.events
-                            .push(ToyEvent::SessionOpened(session.peer().device_id()));
-                        self.session = Some(session);
-                        out.replies.push(reply);
-                    }
-                    Err(_) => out.replies.push(Frame::NotPairable.encode()),
-                }
+    pub fn send(&mut self, msg: &SessionMessage, now: Timestamp) -> Result<(), Error> {
+        let c = self.channel.as_mut().ok_or(Error::Closed)?;
+        match c.seal(msg, now) {
+            Ok(f) => {
+                self.io.send(f);
+                Ok(())
             }
-            Ok(Frame::Transport { .. }) => self.on_transport(frame, now, &mut out),
-            Ok(Frame::Abort(_)) if self.pairing.is_some() => {
-                self.pairing = None;
-                let _ = self.window.fail_attempt();
-                out.events.push(ToyEvent::PairingFailed);
-            }
-            Ok(_) | Err(_) => {
-                // Garbage or a frame a phone never sends. In session, that is tampering.
-                if self.session.take().is_some() {
-                    out.events.push(ToyEvent::SessionClosed);
-                } else {
-                    out.replies.push(Frame::NotPairable.encode());
-                }
+            Err(e) => {
+                self.end_channel(true);
+                Err(e)
             }
         }
-        out
     }
 
-    fn on_pair_request(
+    /// Starts delivering `envelope` to the phone in session; returns its transfer id.
+    /// [`ToyEvent::Envelope`] ([`EnvelopeEvent::Delivered`]) follows when the phone acknowledged every byte.
+    pub fn send_envelope(&mut self, envelope: Vec<u8>, now: Timestamp) -> Result<u32, Error> {
+        let c = self.channel.as_mut().ok_or(Error::Closed)?;
+        let id = c.start_envelope(envelope)?;
+        let mut frames = Vec::new();
+        let r = c.pump(now, &mut frames);
+        self.io.transmit.extend(frames);
+        r.map(|()| id)
+    }
+
+    /// Applies roster versions learned outside a session (a Wi-Fi toy's cloud pull): they
+    /// must chain from the toy's roster. Sessions of removed devices end at once.
+    pub fn apply_rosters(
         &mut self,
-        frame: &[u8],
+        rosters: &[SignedRoster],
         now: Timestamp,
-        rng: &mut impl CryptoRng,
-        out: &mut ToyOutput,
-    ) {
+    ) -> Result<&Roster, Error> {
+        let current = self.roster.as_ref().ok_or(Error::UnexpectedMessage)?;
+        let newer: Vec<SignedRoster> = rosters
+            .iter()
+            .filter(|r| r.proposal().version() > current.version())
+            .cloned()
+            .collect();
+        let next = current.advance(&newer)?;
+        self.install(next, now);
+        self.roster.as_ref().ok_or(Error::Closed)
+    }
+
+    /// Handles one reassembled frame and returns what to send and what happened.
+    pub fn handle(&mut self, frame: &[u8], now: Timestamp, rng: &mut impl CryptoRng) -> ToyOutput {
+        self.handle_frame(frame, now, rng);
+        self.drain()
+    }
+
+    /// Runs the timers and returns what happened.
+    pub fn poll(&mut self, now: Timestamp) -> ToyOutput {
+        self.handle_timeout(now);
+        self.drain()
+    }
+
+    /// The link dropped: an unfinished pairing attempt ends, the session ends.
+    pub fn disconnect(&mut self) -> ToyOutput {
+        self.handle_disconnect();
+        self.drain()
+    }
+
+    fn drain(&mut self) -> ToyOutput {
+        ToyOutput {
+            replies: self.io.transmit.drain(..).collect(),
+            events: self.io.events.drain(..).collect(),
+        }
+    }
+
+    /// Ends the channel, reporting it (and an abandoned outgoing envelope).
+    fn end_channel(&mut self, report: bool) {
+        if let Some(c) = self.channel.take()
+            && report
+        {
+            if let Some(e) = c.abandoned() {
+                self.io.event(ToyEvent::Envelope(e));
+            }
+            self.io.event(ToyEvent::SessionClosed);
+        }
+    }
+
+    fn not_pairable(&mut self) {
+        self.io.send(Frame::NotPairable.encode());
+    }
+
+    fn on_pair_request(&mut self, frame: &[u8], now: Timestamp, rng: &mut impl CryptoRng) {
         if self.pairing.is_some() {
-            out.replies.push(Frame::Abort(AbortReason::Busy).encode());
+            self.io.send(Frame::Abort(AbortReason::Busy).encode());
             return;
         }
+        let (code, kind) = match (&self.one_time_code, self.roster.is_some()) {
+            (Some(c), _) => (c, CodeKind::OneTime),
+            (None, false) => (&self.printed_code, CodeKind::Printed),
+            (None, true) => {
+                self.not_pairable();
+                return;
+            }
+        };
         match self.window.begin_attempt(now) {
             Ok(()) => {}
             Err(Error::Busy) => {
-                out.replies.push(Frame::Abort(AbortReason::Busy).encode());
+                self.io.send(Frame::Abort(AbortReason::Busy).encode());
                 return;
             }
             Err(_) => {
-                out.replies.push(Frame::NotPairable.encode());
+                self.not_pairable();
                 return;
             }
         }
-        match ToyPairing::respond(
-            &self.identity,
-            &self.code,
-            self.attestation.as_ref(),
-            frame,
-            rng,
-        ) {
+        match ToyPairing::respond(&self.identity, code, self.attestation.as_ref(), frame, rng) {
             Ok((pairing, reply)) => {
-                self.pairing = Some(pairing);
-                out.replies.push(reply);
+                self.io.event(ToyEvent::Sas(pairing.sas()));
+                self.pairing = Some((pairing, kind));
+                self.io.send(reply);
             }
             Err(_) => {
-                let _ = self.window.fail_attempt();
-                out.events.push(ToyEvent::PairingFailed);
-                out.replies
-                    .push(Frame::Abort(AbortReason::Authentication).encode());
+                // A malformed request tested no guess.
+                let _ = self.window.abandon_attempt();
+                self.io.event(ToyEvent::PairingFailed);
+                self.io.send(Frame::Abort(AbortReason::Unexpected).encode());
             }
         }
     }
 
-    fn on_pair_confirm(&mut self, frame: &[u8], out: &mut ToyOutput) {
-        let Some(pairing) = self.pairing.take() else {
-            out.replies.push(Frame::NotPairable.encode());
+    fn on_pair_confirm(&mut self, frame: &[u8]) {
+        let Some((pairing, kind)) = self.pairing.take() else {
+            self.not_pairable();
             return;
         };
-        match pairing.confirm(frame) {
+        // Durably counted before it is checked: cutting the power now still costs the guess.
+        if self.window.record_guess().is_err() {
+            let _ = self.window.abandon_attempt();
+            self.io.event(ToyEvent::PairingFailed);
+            self.io.send(Frame::Abort(AbortReason::Unexpected).encode());
+            return;
+        }
+        let result = pairing.confirm(frame).and_then(|(phone, reply)| {
+            // The printed code pairs the founder only; a repeat by the same phone (its
+            // PAIR_DONE was lost) is allowed until roster version 1 exists.
+            if kind == CodeKind::Printed && self.founder.as_ref().is_some_and(|f| f != &phone) {
+                return Err(Error::WrongPeer("the toy already has a guardian"));
+            }
+            Ok((phone, reply))
+        });
+        match result {
             Ok((phone, reply)) => {
                 if self.window.succeed_attempt().is_err() {
-                    out.replies
-                        .push(Frame::Abort(AbortReason::Unexpected).encode());
+                    self.io.send(Frame::Abort(AbortReason::Unexpected).encode());
                     return;
                 }
-                if !self
-                    .pinned
-                    .iter()
-                    .any(|p| p.device_id() == phone.device_id())
-                {
-                    self.pinned.push(phone.clone());
+                match kind {
+                    CodeKind::Printed => self.founder = Some(phone.clone()),
+                    CodeKind::OneTime => self.one_time_code = None,
                 }
-                out.events.push(ToyEvent::Paired(phone));
-                out.replies.push(reply);
+                self.io.event(ToyEvent::Paired { phone, code: kind });
+                self.io.send(reply);
             }
-            Err(_) => {
+            Err(e) => {
                 let _ = self.window.fail_attempt();
-                out.events.push(ToyEvent::PairingFailed);
-                out.replies
-                    .push(Frame::Abort(AbortReason::Authentication).encode());
+                self.io.event(ToyEvent::PairingFailed);
+                let reason = match e {
+                    Error::WrongPeer(_) => AbortReason::WrongPeer,
+                    _ => AbortReason::Authentication,
+                };
+                self.io.send(Frame::Abort(reason).encode());
             }
         }
     }
 
-    fn on_transport(&mut self, frame: &[u8], now: Timestamp, out: &mut ToyOutput) {
-        let Some(s) = self.session.as_mut() else {
-            out.replies.push(Frame::NotPairable.encode());
+    fn on_handshake(&mut self, frame: &[u8], now: Timestamp, rng: &mut impl CryptoRng) {
+        let Ok(Frame::HandshakeInit { initiator, .. }) = Frame::decode(frame) else {
+            self.not_pairable();
             return;
         };
-        match s.open(frame, now) {
-            Ok(SessionMessage::Ping { nonce }) => {
-                match s.seal(&SessionMessage::Pong { nonce }, now) {
-                    Ok(f) => out.replies.push(f),
-                    Err(_) => {
-                        self.session = None;
-                        out.events.push(ToyEvent::SessionClosed);
-                    }
+        let Some(peer) = self.admitted(initiator).cloned() else {
+            self.not_pairable();
+            return;
+        };
+        match session::respond(
+            &self.identity,
+            std::slice::from_ref(&peer),
+            frame,
+            self.session_config,
+            now,
+            rng,
+        ) {
+            Ok((session, reply)) => {
+                self.channel = Some(Channel::new(session, self.delivery.clone()));
+                self.io.event(ToyEvent::SessionOpened(initiator));
+                self.io.send(reply);
+            }
+            Err(_) => self.not_pairable(),
+        }
+    }
+
+    fn on_transport(&mut self, frame: &[u8], now: Timestamp) {
+        let Some(c) = self.channel.as_mut() else {
+            self.not_pairable();
+            return;
+        };
+        let peer = c.session().peer().clone();
+        let mut frames = Vec::new();
+        let r = c.open(frame, now, &mut frames);
+        self.io.transmit.extend(frames);
+        match r {
+            Ok(Inbound::Nothing) => {}
+            Ok(Inbound::Closed) => self.end_channel(true),
+            Ok(Inbound::Envelope(e)) => self.io.event(ToyEvent::Envelope(e)),
+            Ok(Inbound::Message(SessionMessage::RosterUpdate { rosters })) => {
+                self.on_rosters(&peer, &rosters, now)
+            }
+            Ok(Inbound::Message(SessionMessage::OpenPairingWindow { code })) => {
+                let ok = self.window.open(now).is_ok();
+                if ok {
+                    self.one_time_code = Some(code);
+                    self.io.event(ToyEvent::PairingWindowOpened {
+                        by: peer.device_id(),
+                    });
+                }
+                let _ = self.send(&SessionMessage::ControlAck { ok }, now);
+            }
+            Ok(Inbound::Message(msg)) => self.io.event(ToyEvent::Message(msg)),
+            Err(e) => {
+                // Tampering, replay, a broken delivery rule: the session is over. A peer that
+                // broke the delivery rules authenticated, so the connection goes too.
+                let delivery_rule = e.breaks_delivery_rules();
+                self.end_channel(true);
+                if delivery_rule {
+                    self.io.close(e);
                 }
             }
-            Ok(SessionMessage::Close { .. }) => {
-                self.session = None;
-                out.events.push(ToyEvent::SessionClosed);
-            }
-            Ok(msg) => out.events.push(ToyEvent::Message(msg)),
-            Err(_) => {
-                self.session = None;
-                out.events.push(ToyEvent::SessionClosed);
-            }
         }
+    }
+
+    /// A roster update from the guardian in session (docs/spec/pairing.md §7.2).
+    fn on_rosters(&mut self, peer: &PublicIdentity, rosters: &[Vec<u8>], now: Timestamp) {
+        let decoded: Result<Vec<SignedRoster>, _> =
+            rosters.iter().map(|r| SignedRoster::decode(r)).collect();
+        let Ok(decoded) = decoded else {
+            self.io.event(ToyEvent::RosterRefused);
+            return;
+        };
+        let Some(current) = &self.roster else {
+            self.found(peer, decoded, now);
+            return;
+        };
+        let newest = decoded.iter().map(|r| r.proposal().version()).max();
+        if newest.is_some_and(|v| v < current.version()) {
+            // The guardian is behind: tell it what the toy knows.
+            let mine = current.signed().encode();
+            let _ = self.send(
+                &SessionMessage::RosterUpdate {
+                    rosters: vec![mine],
+                },
+                now,
+            );
+            return;
+        }
+        if newest == Some(current.version()) {
+            // Nothing newer. The same version with other contents is a fork: refused.
+            let same = decoded
+                .iter()
+                .filter(|r| r.proposal().version() == current.version())
+                .all(|r| r.hash() == current.signed().hash());
+            if !same {
+                self.io.event(ToyEvent::RosterRefused);
+            }
+            return;
+        }
+        match self.apply_rosters(&decoded, now) {
+            Ok(_) => {}
+            Err(_) => self.io.event(ToyEvent::RosterRefused),
+        }
+    }
+
+    /// Roster version 1: the toy co-signs it only for its founding guardian, over that
+    /// guardian's session, when it lists both as they paired and the guardian signed it.
+    fn found(&mut self, peer: &PublicIdentity, rosters: Vec<SignedRoster>, now: Timestamp) {
+        let Some((first, rest)) = rosters.split_first() else {
+            return;
+        };
+        let founding = match Roster::verify_founding(first.clone()) {
+            Ok(r) => Some((r, false)),
+            Err(_) => {
+                let p = first.proposal();
+                let acceptable = self.founder.as_ref() == Some(peer)
+                    && p.version() == 1
+                    && p.members().contains(peer)
+                    && p.members().contains(self.identity.public())
+                    && first.signers().any(|s| s == peer.device_id());
+                if acceptable {
+                    let mut cosigned = first.clone();
+                    cosigned.cosign(&self.identity);
+                    Roster::verify_founding(cosigned).ok().map(|r| (r, true))
+                } else {
+                    None
+                }
+            }
+        };
+        let Some((v1, cosigned)) = founding else {
+            self.io.event(ToyEvent::RosterRefused);
+            return;
+        };
+        let Ok(latest) = v1.advance(rest) else {
+            self.io.event(ToyEvent::RosterRefused);
+            return;
+        };
+        if cosigned {
+            let back = v1.signed().encode();
+            let _ = self.send(
+                &SessionMessage::RosterUpdate {
+                    rosters: vec![back],
+                },
+                now,
+            );
+        }
+        self.install(latest, now);
+    }
+
+    /// Makes `roster` the allow-list; a session whose peer it no longer admits ends now.
+    fn install(&mut self, roster: Roster, now: Timestamp) {
+        self.founder = None;
+        self.roster = Some(roster.clone());
+        self.io.event(ToyEvent::RosterApplied(roster));
+        let removed = self
+            .session()
+            .map(|s| s.peer().clone())
+            .is_some_and(|p| self.admitted(p.device_id()) != Some(&p));
+        if removed {
+            if let Some(c) = self.channel.as_mut()
+                && let Ok(f) = c.seal(
+                    &SessionMessage::Close {
+                        reason: CLOSE_REMOVED,
+                    },
+                    now,
+                )
+            {
+                self.io.send(f);
+            }
+            self.end_channel(true);
+            self.io.close(Error::UnknownPeer);
+        }
+    }
+}
+
+impl<S: FailureStore> Endpoint for Toy<S> {
+    type Event = ToyEvent;
+
+    fn handle_frame(&mut self, frame: &[u8], now: Timestamp, rng: &mut impl CryptoRng) {
+        self.handle_timeout(now);
+        let decoded = Frame::decode(frame);
+        if self.session().is_some() && !matches!(decoded, Ok(Frame::Transport { .. })) {
+            // A live session carries only TRANSPORT frames. Anything else (a replayed
+            // HANDSHAKE_INIT, pairing frames, garbage) is injected: ignored, so that it costs
+            // the session nothing (T32); a phone that wants a new session reconnects (§6.3).
+            return;
+        }
+        match decoded {
+            Ok(Frame::PairRequest { .. }) => self.on_pair_request(frame, now, rng),
+            Ok(Frame::PairConfirm { .. }) => self.on_pair_confirm(frame),
+            Ok(Frame::HandshakeInit { .. }) => self.on_handshake(frame, now, rng),
+            Ok(Frame::Transport { .. }) => self.on_transport(frame, now),
+            Ok(Frame::Abort(_)) if self.pairing.is_some() => {
+                self.pairing = None;
+                let _ = self.window.abandon_attempt();
+                self.io.event(ToyEvent::PairingFailed);
+            }
+            // Garbage, or a frame a phone never sends: the only answer.
+            Ok(_) | Err(_) => self.not_pairable(),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Timestamp) {
+        let _ = self.window.poll(now);
+        if self.pairing.is_some() && !self.window.attempt_in_progress() {
+            self.pairing = None;
+            self.io.event(ToyEvent::PairingFailed);
+        }
+        if self.one_time_code.is_some() && !self.window.is_open(now) {
+            self.one_time_code = None;
+        }
+        if let Some(c) = &mut self.channel
+            && c.poll(now).is_err()
+        {
+            self.end_channel(true);
+        }
+    }
+
+    fn handle_disconnect(&mut self) {
+        if self.pairing.take().is_some() {
+            let _ = self.window.abandon_attempt();
+            self.io.event(ToyEvent::PairingFailed);
+        }
+        self.end_channel(true);
+        self.io.transmit.clear();
+        self.io.close = None;
+    }
+
+    fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.io.transmit.pop_front()
+    }
+
+    fn poll_event(&mut self) -> Option<ToyEvent> {
+        self.io.events.pop_front()
+    }
+
+    fn poll_close(&mut self) -> Option<Error> {
+        self.io.close.take()
+    }
+
+    fn buffered(&self) -> usize {
+        self.channel.as_ref().map_or(0, Channel::buffered)
+    }
+}
+
+impl<S: FailureStore> std::fmt::Debug for Toy<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Toy")
+            .field("id", &self.identity.device_id())
+            .field("roster_version", &self.roster.as_ref().map(Roster::version))
+            .field("session", &self.session())
+            .finish_non_exhaustive()
     }
 }

@@ -1,9 +1,12 @@
 //! The toy's pairing window: when pairing is possible at all, and how failures are counted.
 //!
-//! A window opens only by an explicit call (the toy's button) and lasts 3 minutes by default.
-//! One attempt runs at a time, for at most 60 s. Every attempt is counted as a failure in the
-//! persistent counter **before** the toy answers it, and un-counted only when it succeeds, so
-//! cutting the connection (or the power) mid-attempt still costs the attacker a guess.
+//! A window opens only by an explicit call (the toy's button before it has a guardian, or a
+//! guardian's session message) and lasts 3 minutes by default. One attempt runs at a time, for
+//! at most 60 s. Only a real guess counts: the toy counts an attempt as a failure in the
+//! persistent counter when PAIR_CONFIRM arrives, **before** it checks it, and un-counts it only
+//! when it succeeds, so cutting the connection (or the power) after sending the guess still
+//! costs it. An attempt that ends before PAIR_CONFIRM (ABORT, disconnect, timeout) tested no
+//! guess (PAIR_RESPONSE reveals nothing about the code) and costs nothing but its time.
 //! 20 failures close the window; 100 in the toy's life disable pairing until factory reset.
 
 use crate::{Error, Timestamp};
@@ -65,6 +68,7 @@ pub struct PairingWindow<S: FailureStore> {
     closes_at: Option<Timestamp>,
     failures_in_window: u32,
     attempt_deadline: Option<Timestamp>,
+    guessed: bool,
 }
 
 impl<S: FailureStore> PairingWindow<S> {
@@ -76,6 +80,7 @@ impl<S: FailureStore> PairingWindow<S> {
             closes_at: None,
             failures_in_window: 0,
             attempt_deadline: None,
+            guessed: false,
         }
     }
 
@@ -126,9 +131,11 @@ impl<S: FailureStore> PairingWindow<S> {
         if let Some(deadline) = self.attempt_deadline
             && now >= deadline
         {
-            // Already counted when it began; it just ends as a failure.
+            // A stalled attempt ends; it counts only if it had tested a guess.
             self.attempt_deadline = None;
-            self.after_failure()?;
+            if std::mem::take(&mut self.guessed) {
+                self.after_failure()?;
+            }
         }
         if let Some(closes) = self.closes_at
             && now >= closes
@@ -139,7 +146,7 @@ impl<S: FailureStore> PairingWindow<S> {
         Ok(())
     }
 
-    /// Starts an attempt: counts it as failed durably before anything is answered.
+    /// Starts an attempt (PAIR_REQUEST). Nothing is counted yet: no guess was tested.
     pub fn begin_attempt(&mut self, now: Timestamp) -> Result<(), Error> {
         self.poll(now)?;
         let total = self.store.load()?;
@@ -153,14 +160,36 @@ impl<S: FailureStore> PairingWindow<S> {
         if self.attempt_deadline.is_some() {
             return Err(Error::Busy);
         }
-        self.store.store(total.saturating_add(1))?;
         self.attempt_deadline = Some(now.after(self.policy.attempt_timeout));
+        self.guessed = false;
         Ok(())
     }
 
-    /// The running attempt failed.
+    /// The peer sent its guess (PAIR_CONFIRM): counts it as failed durably before the toy
+    /// checks it.
+    pub fn record_guess(&mut self) -> Result<(), Error> {
+        if self.attempt_deadline.is_none() || self.guessed {
+            return Err(Error::UnexpectedMessage);
+        }
+        let total = self.store.load()?;
+        self.store.store(total.saturating_add(1))?;
+        self.guessed = true;
+        Ok(())
+    }
+
+    /// The running attempt ended (ABORT, disconnect): a failure if it had tested a guess,
+    /// nothing otherwise.
+    pub fn abandon_attempt(&mut self) -> Result<(), Error> {
+        if self.attempt_deadline.take().is_some() && std::mem::take(&mut self.guessed) {
+            self.after_failure()?;
+        }
+        Ok(())
+    }
+
+    /// The running attempt failed (a wrong guess, or a malformed message).
     pub fn fail_attempt(&mut self) -> Result<(), Error> {
         if self.attempt_deadline.take().is_some() {
+            self.guessed = false;
             self.after_failure()?;
         }
         Ok(())
@@ -178,7 +207,7 @@ impl<S: FailureStore> PairingWindow<S> {
 
     /// The running attempt succeeded: un-count it and close the window (one pairing per press).
     pub fn succeed_attempt(&mut self) -> Result<(), Error> {
-        if self.attempt_deadline.take().is_some() {
+        if self.attempt_deadline.take().is_some() && std::mem::take(&mut self.guessed) {
             let total = self.store.load()?;
             self.store.store(total.saturating_sub(1))?;
         }
@@ -223,17 +252,27 @@ mod tests {
         w.open(t(0)).unwrap();
         w.begin_attempt(t(1)).unwrap();
         assert!(matches!(w.begin_attempt(t(2)), Err(Error::Busy)));
-        assert_eq!(w.total_failures().unwrap(), 1, "counted before answering");
-        // The attempt stalls: after 60 s it is a failure and a new one may start.
+        assert_eq!(w.total_failures().unwrap(), 0, "no guess yet");
+        w.record_guess().unwrap();
+        assert_eq!(w.total_failures().unwrap(), 1, "counted before checking");
+        // The attempt stalls after its guess: after 60 s it is a failure.
         w.begin_attempt(t(62)).unwrap();
         assert_eq!(w.failures_in_window(), 1);
+        w.abandon_attempt().unwrap();
+        assert_eq!(
+            w.failures_in_window(),
+            1,
+            "an abandoned request costs nothing"
+        );
+        w.begin_attempt(t(63)).unwrap();
+        w.record_guess().unwrap();
         w.succeed_attempt().unwrap();
         assert_eq!(
             w.total_failures().unwrap(),
             1,
-            "only the stalled one stays counted"
+            "only the stalled guess stays counted"
         );
-        assert!(!w.is_open(t(63)), "success closes the window");
+        assert!(!w.is_open(t(64)), "success closes the window");
     }
 
     #[test]
@@ -244,6 +283,7 @@ mod tests {
             w.open(t(now)).unwrap();
             for _ in 0..20 {
                 w.begin_attempt(t(now)).unwrap();
+                w.record_guess().unwrap();
                 w.fail_attempt().unwrap();
                 now += 1;
             }

@@ -25,14 +25,15 @@ fn world(attested: bool) -> World {
     let maker = MakerKey::generate(&mut rng).unwrap();
     let att = attested.then(|| maker.attest(toy_id.public()));
     let code = PairingCode::parse("4821-3957").unwrap();
-    let toy = Toy::new(
-        toy_id,
+    let mut toy = Toy::builder(
+        std::sync::Arc::new(toy_id),
         code.clone(),
-        att,
-        vec![],
-        PairingWindow::new(WindowPolicy::default(), MemoryFailureStore::default()),
-        SessionConfig::default(),
+        MemoryFailureStore::default(),
     );
+    if let Some(att) = att {
+        toy = toy.attestation(att);
+    }
+    let toy = toy.build().unwrap();
     World {
         toy,
         phone: DeviceIdentity::generate(Role::Guardian, &mut rng),
@@ -91,7 +92,7 @@ fn pair_then_reconnect_then_talk() {
     );
     assert!(paired.attested);
     assert_eq!(&paired.identity, w.toy.identity().public());
-    assert_eq!(w.toy.pinned(), &[w.phone.public().clone()]);
+    assert_eq!(w.toy.founder(), Some(w.phone.public()));
     assert_eq!(w.toy.window().total_failures().unwrap(), 0);
 
     // Reconnect: one round trip.
@@ -130,10 +131,10 @@ fn pair_then_reconnect_then_talk() {
             Control::StartRecording
         ))]
     );
-    let reply = w
-        .toy
+    w.toy
         .send(&SessionMessage::ControlAck { ok: true }, t(4000))
         .unwrap();
+    let reply = w.toy.poll(t(4000)).replies.remove(0);
     assert_eq!(
         session.open(&reply, t(4000)).unwrap(),
         SessionMessage::ControlAck { ok: true }
@@ -147,7 +148,7 @@ fn wrong_code_fails_on_both_sides_and_is_counted() {
     let wrong = PairingCode::parse("48213958").unwrap();
     let (r, _) = pair(&mut w, &wrong, PairingExpectations::default());
     assert!(matches!(r, Err(Error::Authentication)), "{r:?}");
-    assert!(w.toy.pinned().is_empty());
+    assert!(!w.toy.has_guardian());
     assert_eq!(w.toy.window().total_failures().unwrap(), 1);
     // The right code still works in the same window.
     let code = w.code.clone();
@@ -170,6 +171,10 @@ fn attestation_and_fingerprint_are_enforced() {
         pair(&mut w, &code, expect).0,
         Err(Error::Attestation)
     ));
+    // The toy accepted the phone (it checks the code, the phone checks the toy last): the
+    // same phone may try again before roster version 1 exists.
+    assert_eq!(w.toy.founder(), Some(w.phone.public()));
+    w.toy.press_pair_button(t(1)).unwrap();
     let expect = PairingExpectations {
         fingerprint: Some(toyseal_core::DeviceId::from_bytes([1; 16])),
         ..Default::default()
@@ -181,51 +186,50 @@ fn attestation_and_fingerprint_are_enforced() {
 }
 
 #[test]
-fn a_new_handshake_replaces_the_session_and_close_session_ends_it() {
+fn a_handshake_while_live_is_ignored_and_close_session_ends_it() {
     let mut w = world(false);
     w.toy.press_pair_button(t(0)).unwrap();
     let code = w.code.clone();
     let paired = pair(&mut w, &code, PairingExpectations::default())
         .0
         .unwrap();
-    let connect = |w: &mut World| {
-        let (init, hello) = Initiator::start(
+    let hello = |w: &mut World| {
+        Initiator::start(
             &w.phone,
             &paired.identity,
             SessionConfig::default(),
             &mut w.rng,
         )
-        .unwrap();
-        let out = w.toy.handle(&hello, t(2000), &mut w.rng);
-        (init.finish(&out.replies[0], t(2000)).unwrap(), out.events)
+        .unwrap()
     };
-    let (mut old, events) = connect(&mut w);
-    assert_eq!(events, vec![ToyEvent::SessionOpened(w.phone.device_id())]);
-    let (mut new, events) = connect(&mut w);
+    let (init, first) = hello(&mut w);
+    let out = w.toy.handle(&first, t(2000), &mut w.rng);
     assert_eq!(
-        events,
-        vec![
-            ToyEvent::SessionClosed,
-            ToyEvent::SessionOpened(w.phone.device_id())
-        ]
+        out.events,
+        vec![ToyEvent::SessionOpened(w.phone.device_id())]
     );
-    // The old session's frames are now garbage to the toy (and tear the new one down).
-    let stale = old
-        .seal(&SessionMessage::Ping { nonce: 1 }, t(2100))
-        .unwrap();
-    let fresh = new
+    let mut live = init.finish(&out.replies[0], t(2000)).unwrap();
+    // A second (or replayed) HANDSHAKE_INIT while the session is live: no answer, no event.
+    let (_, second) = hello(&mut w);
+    for frame in [&second, &first] {
+        let out = w.toy.handle(frame, t(2050), &mut w.rng);
+        assert!(out.replies.is_empty() && out.events.is_empty(), "{out:?}");
+    }
+    let ping = live
         .seal(&SessionMessage::Ping { nonce: 2 }, t(2100))
         .unwrap();
-    let out = w.toy.handle(&fresh, t(2100), &mut w.rng);
+    let out = w.toy.handle(&ping, t(2100), &mut w.rng);
     assert_eq!(
-        new.open(&out.replies[0], t(2100)).unwrap(),
+        live.open(&out.replies[0], t(2100)).unwrap(),
         SessionMessage::Pong { nonce: 2 }
     );
-    let out = w.toy.handle(&stale, t(2200), &mut w.rng);
-    assert_eq!(out.events, vec![ToyEvent::SessionClosed]);
-    assert!(w.toy.session().is_none());
-    // close_session on demand.
-    let (_s, _) = connect(&mut w);
+    // close_session on demand; then a new handshake is answered again.
     assert_eq!(w.toy.close_session().events, vec![ToyEvent::SessionClosed]);
     assert!(w.toy.close_session().events.is_empty());
+    let (_, third) = hello(&mut w);
+    let out = w.toy.handle(&third, t(2200), &mut w.rng);
+    assert_eq!(
+        out.events,
+        vec![ToyEvent::SessionOpened(w.phone.device_id())]
+    );
 }

@@ -80,6 +80,8 @@ struct Vector {
     toy_code: String,
     phone_code: String,
     steps: Vec<Step>,
+    /// The short authentication strings the phone and the toy derived (equal when paired).
+    sas: String,
     result: String,
 }
 
@@ -93,19 +95,17 @@ fn t(ms: u64) -> Timestamp {
     Timestamp::from_millis(ms)
 }
 
-fn toy(
-    identity: &DeviceIdentity,
-    code: &str,
-    pinned: Vec<toyseal_core::PublicIdentity>,
-) -> Toy<MemoryFailureStore> {
-    let mut toy = Toy::new(
-        DeviceIdentity::from_secret_key_text(&identity.export_secret_key_text().unwrap()).unwrap(),
+fn toy(identity: &DeviceIdentity, code: &str) -> Toy<MemoryFailureStore> {
+    // The vector's toy, from its published secret key (test identities only).
+    let identity =
+        DeviceIdentity::from_secret_key_text(&identity.export_secret_key_text().unwrap()).unwrap();
+    let mut toy = Toy::builder(
+        std::sync::Arc::new(identity),
         PairingCode::parse(code).unwrap(),
-        None,
-        pinned,
-        PairingWindow::new(WindowPolicy::default(), MemoryFailureStore::default()),
-        SessionConfig::default(),
-    );
+        MemoryFailureStore::default(),
+    )
+    .build()
+    .unwrap();
     toy.press_pair_button(t(0)).unwrap();
     toy
 }
@@ -129,7 +129,7 @@ fn run(
             bytes: hex::encode(bytes),
         })
     };
-    let mut the_toy = toy(toy_id, toy_code, vec![]);
+    let mut the_toy = toy(toy_id, toy_code);
     let mut rng = tape("phone PAIR_REQUEST");
     let (mut phone, req) = PhonePairing::start(
         &PairingCode::parse(phone_code).unwrap(),
@@ -141,23 +141,30 @@ fn run(
     let mut rng = tape("toy PAIR_RESPONSE");
     let out = the_toy.handle(&req, t(10), &mut rng);
     push("toy", "PAIR_RESPONSE", rng.take(), &out.replies[0]);
+    let toy_sas = out
+        .events
+        .iter()
+        .find_map(|e| match e {
+            ToyEvent::Sas(s) => Some(*s),
+            _ => None,
+        })
+        .unwrap();
+    let Ok(PhoneStep::Send(confirm)) = phone.handle(phone_id, &out.replies[0]) else {
+        panic!("the toy's response alone never fails")
+    };
+    let sas = format!("phone {} / toy {toy_sas}", phone.sas().unwrap());
+    push("phone", "PAIR_CONFIRM", vec![], &confirm);
+    let out = the_toy.handle(&confirm, t(20), &mut tape("none"));
     let result = match phone.handle(phone_id, &out.replies[0]) {
         Err(e) => {
-            let abort = Frame::Abort(AbortReason::Authentication).encode();
-            push("phone", "ABORT", vec![], &abort);
-            let out = the_toy.handle(&abort, t(20), &mut tape("none"));
-            assert!(out.replies.is_empty());
+            push("toy", "ABORT", vec![], &out.replies[0]);
+            // The guess was tested, so it is counted; the phone gives up.
             assert_eq!(the_toy.window().total_failures().unwrap(), 1);
             format!("phone fails: {e}")
         }
-        Ok(PhoneStep::Send(confirm)) => {
-            push("phone", "PAIR_CONFIRM", vec![], &confirm);
-            let out = the_toy.handle(&confirm, t(20), &mut tape("none"));
+        Ok(PhoneStep::Paired(paired)) => {
             push("toy", "PAIR_DONE", vec![], &out.replies[0]);
-            let Ok(PhoneStep::Paired(paired)) = phone.handle(phone_id, &out.replies[0]) else {
-                panic!("pairing did not complete")
-            };
-            // Reconnect and exchange two transport messages each way.
+            // Reconnect and exchange transport messages.
             let mut rng = tape("phone HANDSHAKE_INIT");
             let (init, hello) = Initiator::start(
                 phone_id,
@@ -174,6 +181,9 @@ fn run(
             for (i, msg) in [
                 SessionMessage::Ping { nonce: 1 },
                 SessionMessage::Control(Control::StartRecording),
+                SessionMessage::OpenPairingWindow {
+                    code: PairingCode::parse("5820193746").unwrap(),
+                },
             ]
             .iter()
             .enumerate()
@@ -181,12 +191,13 @@ fn run(
                 let f = session.seal(msg, t(40)).unwrap();
                 push("phone", "TRANSPORT", vec![], &f);
                 let out = the_toy.handle(&f, t(40), &mut tape("none"));
-                if i == 0 {
+                if i != 1 {
                     push("toy", "TRANSPORT", vec![], &out.replies[0]);
-                    assert_eq!(
-                        session.open(&out.replies[0], t(40)).unwrap(),
-                        SessionMessage::Pong { nonce: 1 }
-                    );
+                    let expected = match i {
+                        0 => SessionMessage::Pong { nonce: 1 },
+                        _ => SessionMessage::ControlAck { ok: true },
+                    };
+                    assert_eq!(session.open(&out.replies[0], t(40)).unwrap(), expected);
                 }
             }
             "paired; session established".into()
@@ -201,6 +212,7 @@ fn run(
         toy_code: toy_code.into(),
         phone_code: phone_code.into(),
         steps,
+        sas,
         result,
     }
 }
@@ -214,13 +226,13 @@ fn generate() -> File {
             "pairing_and_session",
             "48213957",
             "48213957",
-            "A full pairing with the right code (2 round trips), then a Noise KK reconnect and transport frames (Ping → Pong, Control StartRecording).",
+            "A full pairing with the right code (2 round trips; both sides show the same SAS), then a Noise KK reconnect and transport frames (Ping → Pong, Control StartRecording, OpenPairingWindow → ControlAck).",
         ),
         (
             "wrong_code",
             "48213957",
             "48213958",
-            "The phone uses a wrong code: it rejects confirm_toy in PAIR_RESPONSE and aborts; the toy counts one failure.",
+            "The phone uses a wrong code: the toy rejects confirm_phone in PAIR_CONFIRM, counts one failure and answers ABORT (authentication); the SAS differ.",
         ),
     ];
     let vectors = scenarios
@@ -247,7 +259,7 @@ fn generate() -> File {
         })
         .collect();
     File {
-        comment: "toyseal pairing v1 vectors (docs/spec/pairing.md §11). Synthetic test identities; the secret keys are published on purpose. `random` is exactly what the sender drew: 64 bytes for a SPAKE2 scalar (little-endian, reduced mod l), 32 bytes for a Noise ephemeral X25519 key. Generated by crates/toyseal-pairing/tests/vectors.rs.".into(),
+        comment: "toyseal pairing v1 vectors (docs/spec/pairing.md §12). Synthetic test identities; the secret keys are published on purpose. `random` is exactly what the sender drew: 64 bytes for a SPAKE2 scalar (little-endian, reduced mod l), 32 bytes for a Noise ephemeral X25519 key. Generated by crates/toyseal-pairing/tests/vectors.rs.".into(),
         vectors,
     }
 }
@@ -300,11 +312,12 @@ fn vectors_are_reproduced_and_replay() {
             assert_eq!(a.bytes, b.bytes, "{}: {} differs", v.name, b.frame);
             frames_checked += 1;
         }
+        assert_eq!(replayed.sas, v.sas);
         assert_eq!(replayed.result, v.result);
     }
     assert_eq!(file.vectors.len(), 2);
     assert_eq!(
-        frames_checked, 12,
-        "frames replayed: 9 in the pairing + session, 3 in the wrong-code run"
+        frames_checked, 15,
+        "frames replayed: 11 in the pairing + session, 4 in the wrong-code run"
     );
 }

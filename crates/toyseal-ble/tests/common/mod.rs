@@ -1,22 +1,26 @@
 //! Shared set-up for the integration tests: a toy and a phone with real identities and a
-//! real generated code, connected by an in-memory link.
+//! real generated code, connected by an in-memory link through the one generic driver.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chacha20::ChaCha20Rng;
 use rand_core::SeedableRng;
+use std::sync::Arc;
 use toyseal_ble::{
-    DriverConfig, Link, MemoryEnd, MemoryLink, MemoryLinkConfig, PhoneDriver, PhoneDriverEvent,
-    Pumped, ToyDriver, ToyDriverEvent, run_until_idle,
+    DriverConfig, DriverEvent, Link, MemoryEnd, MemoryLink, MemoryLinkConfig, PhoneDriver,
+    ToyDriver, run_until_idle,
 };
 use toyseal_core::{DeviceIdentity, PublicIdentity, Role};
 use toyseal_pairing::frag::{Fragmenter, Reassembler};
 use toyseal_pairing::{
-    Frame, MemoryFailureStore, PairedToy, PairingCode, PairingExpectations, PairingWindow,
-    SessionConfig, Timestamp, Toy, WindowPolicy,
+    DeliveryConfig, Frame, MemoryFailureStore, PairedToy, PairingCode, PairingExpectations, Phone,
+    PhoneEvent, SessionMessage, Timestamp, Toy, ToyEvent,
 };
 
 pub type TestToy = ToyDriver<MemoryFailureStore, MemoryEnd>;
 pub type TestPhone = PhoneDriver<MemoryEnd>;
+pub type Pumped = toyseal_ble::Pumped<PhoneEvent, ToyEvent>;
+pub type ToyDriverEvent = DriverEvent<ToyEvent>;
+pub type PhoneDriverEvent = DriverEvent<PhoneEvent>;
 
 pub fn rng(seed: u8) -> ChaCha20Rng {
     ChaCha20Rng::from_seed([seed; 32])
@@ -31,22 +35,37 @@ pub struct World {
     pub config: MemoryLinkConfig,
 }
 
-pub fn new_toy(rng: &mut ChaCha20Rng, code: PairingCode, config: DriverConfig) -> TestToy {
-    let toy = Toy::new(
-        DeviceIdentity::generate(Role::Toy, rng),
+pub fn toy_endpoint(
+    rng: &mut ChaCha20Rng,
+    code: PairingCode,
+    delivery: DeliveryConfig,
+) -> Toy<MemoryFailureStore> {
+    Toy::builder(
+        Arc::new(DeviceIdentity::generate(Role::Toy, rng)),
         code,
-        None,
-        vec![],
-        PairingWindow::new(WindowPolicy::default(), MemoryFailureStore::default()),
-        SessionConfig::default(),
-    );
-    ToyDriver::new(toy, config)
+        MemoryFailureStore::default(),
+    )
+    .delivery(delivery)
+    .build()
+    .unwrap()
+}
+
+pub fn new_toy(rng: &mut ChaCha20Rng, code: PairingCode, config: DriverConfig) -> TestToy {
+    new_toy_with(rng, code, config, DeliveryConfig::default())
+}
+
+pub fn new_toy_with(
+    rng: &mut ChaCha20Rng,
+    code: PairingCode,
+    config: DriverConfig,
+    delivery: DeliveryConfig,
+) -> TestToy {
+    ToyDriver::new(toy_endpoint(rng, code, delivery), config)
 }
 
 pub fn new_phone(rng: &mut ChaCha20Rng) -> TestPhone {
     PhoneDriver::new(
-        DeviceIdentity::generate(Role::Guardian, rng),
-        SessionConfig::default(),
+        Phone::new(Arc::new(DeviceIdentity::generate(Role::Guardian, rng))),
         DriverConfig::default(),
     )
 }
@@ -56,10 +75,23 @@ pub fn world(seed: u8, config: MemoryLinkConfig) -> World {
 }
 
 pub fn world_with(seed: u8, config: MemoryLinkConfig, driver: DriverConfig) -> World {
+    world_full(seed, config, driver, DeliveryConfig::default())
+}
+
+pub fn world_full(
+    seed: u8,
+    config: MemoryLinkConfig,
+    driver: DriverConfig,
+    delivery: DeliveryConfig,
+) -> World {
     let mut rng = rng(seed);
     let code = PairingCode::generate(8, &mut rng);
-    let toy = new_toy(&mut rng, code.clone(), driver);
-    let phone = new_phone(&mut rng);
+    let toy = new_toy_with(&mut rng, code.clone(), driver.clone(), delivery.clone());
+    let phone = PhoneDriver::new(
+        Phone::new(Arc::new(DeviceIdentity::generate(Role::Guardian, &mut rng)))
+            .with_delivery(delivery),
+        driver,
+    );
     let mut w = World {
         toy,
         phone,
@@ -70,6 +102,78 @@ pub fn world_with(seed: u8, config: MemoryLinkConfig, driver: DriverConfig) -> W
     };
     w.reconnect();
     w
+}
+
+/// The phone-side calls the tests make, forwarded to the endpoint inside the driver.
+pub trait PhoneCalls {
+    fn pair(
+        &mut self,
+        code: &PairingCode,
+        expect: PairingExpectations,
+        rng: &mut ChaCha20Rng,
+    ) -> Result<(), toyseal_pairing::Error>;
+    fn open_session(
+        &mut self,
+        toy: &PublicIdentity,
+        rng: &mut ChaCha20Rng,
+    ) -> Result<(), toyseal_pairing::Error>;
+    fn send(&mut self, msg: &SessionMessage, now: Timestamp) -> Result<(), toyseal_pairing::Error>;
+    fn send_envelope(
+        &mut self,
+        envelope: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<u32, toyseal_pairing::Error>;
+}
+
+impl<L: Link> PhoneCalls for PhoneDriver<L> {
+    fn pair(
+        &mut self,
+        code: &PairingCode,
+        expect: PairingExpectations,
+        rng: &mut ChaCha20Rng,
+    ) -> Result<(), toyseal_pairing::Error> {
+        self.endpoint_mut().pair(code, expect, rng)
+    }
+    fn open_session(
+        &mut self,
+        toy: &PublicIdentity,
+        rng: &mut ChaCha20Rng,
+    ) -> Result<(), toyseal_pairing::Error> {
+        self.endpoint_mut().open_session(toy, rng)
+    }
+    fn send(&mut self, msg: &SessionMessage, now: Timestamp) -> Result<(), toyseal_pairing::Error> {
+        self.endpoint_mut().send(msg, now)
+    }
+    fn send_envelope(
+        &mut self,
+        envelope: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<u32, toyseal_pairing::Error> {
+        self.endpoint_mut().send_envelope(envelope, now)
+    }
+}
+
+/// The same for the toy.
+pub trait ToyCalls {
+    fn send(&mut self, msg: &SessionMessage, now: Timestamp) -> Result<(), toyseal_pairing::Error>;
+    fn send_envelope(
+        &mut self,
+        envelope: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<u32, toyseal_pairing::Error>;
+}
+
+impl<L: Link> ToyCalls for ToyDriver<MemoryFailureStore, L> {
+    fn send(&mut self, msg: &SessionMessage, now: Timestamp) -> Result<(), toyseal_pairing::Error> {
+        self.endpoint_mut().send(msg, now)
+    }
+    fn send_envelope(
+        &mut self,
+        envelope: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<u32, toyseal_pairing::Error> {
+        self.endpoint_mut().send_envelope(envelope, now)
+    }
 }
 
 impl World {
@@ -92,7 +196,7 @@ impl World {
     /// Presses the button and pairs with `code`; returns what both sides saw.
     pub fn try_pair(&mut self, code: &PairingCode) -> Pumped {
         let now = self.now();
-        let _ = self.toy.toy_mut().press_pair_button(now);
+        let _ = self.toy.endpoint_mut().press_pair_button(now);
         self.phone
             .pair(code, PairingExpectations::default(), &mut self.rng)
             .unwrap();
@@ -111,7 +215,7 @@ impl World {
         assert!(
             p.phone
                 .iter()
-                .any(|e| matches!(e, PhoneDriverEvent::SessionOpened(_))),
+                .any(|e| matches!(e, DriverEvent::Endpoint(PhoneEvent::SessionOpened(_)))),
             "{p:?}"
         );
         p
@@ -128,16 +232,16 @@ impl World {
 
 pub fn paired(p: &Pumped) -> Option<PairedToy> {
     p.phone.iter().find_map(|e| match e {
-        PhoneDriverEvent::Paired(t) => Some(t.clone()),
+        DriverEvent::Endpoint(PhoneEvent::Paired(t)) => Some(t.clone()),
         _ => None,
     })
 }
 
-pub fn toy_messages(p: &Pumped) -> Vec<toyseal_pairing::SessionMessage> {
+pub fn toy_messages(p: &Pumped) -> Vec<SessionMessage> {
     p.toy
         .iter()
         .filter_map(|e| match e {
-            ToyDriverEvent::Toy(toyseal_pairing::ToyEvent::Message(m)) => Some(m.clone()),
+            DriverEvent::Endpoint(ToyEvent::Message(m)) => Some(m.clone()),
             _ => None,
         })
         .collect()

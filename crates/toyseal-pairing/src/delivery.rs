@@ -1,12 +1,13 @@
-//! Envelope delivery inside a session (docs/spec/gatt.md §Envelope delivery): the sender
+//! Envelope delivery inside a session (docs/spec/pairing.md §8 Envelope delivery): the sender
 //! cuts the envelope into `EnvelopeChunk`s at increasing offsets with a bounded window in
 //! flight; the receiver appends them in order, acknowledges each with the bytes received so
 //! far, refuses anything over its size bound, and reports the envelope only when all declared
 //! bytes arrived. The session (Noise KK) already rejects replayed, reordered, dropped and
 //! injected frames; these rules catch a buggy or hostile *authenticated* peer.
 
-use crate::Error;
-use toyseal_pairing::{MAX_CHUNK_DATA, SessionMessage};
+use crate::message::{MAX_CHUNK_DATA, SessionMessage};
+use crate::session::Session;
+use crate::{Error, Timestamp};
 
 /// Sending side of one transfer.
 #[derive(Debug)]
@@ -23,9 +24,9 @@ impl Outgoing {
             return Err(Error::Transfer("an envelope cannot be empty"));
         }
         if u32::try_from(data.len()).is_err() {
-            return Err(Error::EnvelopeTooLarge {
-                len: data.len() as u64,
-                limit: u64::from(u32::MAX),
+            return Err(Error::TooLarge {
+                len: data.len(),
+                limit: u32::MAX as usize,
             });
         }
         Ok(Self {
@@ -132,9 +133,9 @@ impl Incoming {
                     return Err(Error::Transfer("a transfer must start at offset 0"));
                 }
                 if total_len > max_len {
-                    return Err(Error::EnvelopeTooLarge {
-                        len: u64::from(total),
-                        limit: max_len as u64,
+                    return Err(Error::TooLarge {
+                        len: total_len,
+                        limit: max_len,
                     });
                 }
                 incoming.insert(Incoming {
@@ -165,8 +166,10 @@ impl Incoming {
             received: cur.buf.len() as u32,
         };
         if cur.buf.len() == cur.total {
-            let done = incoming.take().map(|c| c.buf).unwrap_or_default();
-            Ok(Received::Complete(ack, transfer, done))
+            match incoming.take() {
+                Some(done) => Ok(Received::Complete(ack, transfer, done.buf)),
+                None => Err(Error::Transfer("transfer state lost")),
+            }
         } else {
             Ok(Received::Partial(ack))
         }
@@ -175,6 +178,228 @@ impl Incoming {
     /// Bytes buffered so far.
     pub fn buffered(&self) -> usize {
         self.buf.len()
+    }
+}
+
+/// Limits of envelope delivery, the same for both endpoints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeliveryConfig {
+    /// Largest envelope accepted from the peer (default 4 MiB). A transfer declaring more is
+    /// refused before any byte is buffered.
+    pub max_envelope_len: usize,
+    /// Envelope bytes per `EnvelopeChunk` (default 4096; at most [`MAX_CHUNK_DATA`]).
+    pub chunk_len: usize,
+    /// Chunks sent ahead of the peer's acknowledgements (default 4).
+    pub window: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            max_envelope_len: 4 * 1024 * 1024,
+            chunk_len: 4096,
+            window: 4,
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// With this envelope size bound.
+    pub fn with_max_envelope_len(mut self, bytes: usize) -> Self {
+        self.max_envelope_len = bytes;
+        self
+    }
+    /// With this chunk size.
+    pub fn with_chunk_len(mut self, bytes: usize) -> Self {
+        self.chunk_len = bytes.clamp(1, MAX_CHUNK_DATA);
+        self
+    }
+    /// With this many chunks in flight.
+    pub fn with_window(mut self, chunks: usize) -> Self {
+        self.window = chunks.max(1);
+        self
+    }
+}
+
+/// What happened to an envelope in transit, reported the same way by both endpoints.
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EnvelopeEvent {
+    /// A whole envelope arrived from the peer (complete and within the bound; open it with
+    /// the roster).
+    Received {
+        /// The sender's transfer id.
+        transfer: u32,
+        /// The envelope bytes.
+        envelope: Vec<u8>,
+    },
+    /// The peer acknowledged every byte of an envelope this side sent.
+    Delivered {
+        /// The transfer id `send_envelope` returned.
+        transfer: u32,
+        /// Its length.
+        len: usize,
+    },
+    /// The session ended before an outgoing envelope was acknowledged.
+    Aborted {
+        /// Its transfer id.
+        transfer: u32,
+    },
+}
+
+/// What one session frame meant, after the channel handled pings, chunks and acks itself.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// Nothing for the application (a chunk of an unfinished envelope, an ack, a ping).
+    Nothing,
+    /// An application message.
+    Message(SessionMessage),
+    /// An envelope arrived, or was delivered.
+    Envelope(EnvelopeEvent),
+    /// The peer closed the session in order.
+    Closed,
+}
+
+/// An open session with its envelope transfers (one per direction): the part of the protocol
+/// both endpoints share once the handshake is done.
+pub(crate) struct Channel {
+    session: Session,
+    config: DeliveryConfig,
+    outgoing: Option<Outgoing>,
+    incoming: Option<Incoming>,
+    next_id: u32,
+}
+
+impl Channel {
+    pub fn new(session: Session, config: DeliveryConfig) -> Self {
+        Self {
+            session,
+            config,
+            outgoing: None,
+            incoming: None,
+            next_id: 0,
+        }
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Bytes buffered for a partial incoming envelope.
+    pub fn buffered(&self) -> usize {
+        self.incoming.as_ref().map_or(0, Incoming::buffered)
+    }
+
+    /// The transfer id of an unacknowledged outgoing envelope (abandoned when the channel
+    /// ends).
+    pub fn pending_transfer(&self) -> Option<u32> {
+        self.outgoing.as_ref().map(Outgoing::id)
+    }
+
+    /// The event to report when the channel ends with an outgoing envelope unacknowledged.
+    pub fn abandoned(&self) -> Option<EnvelopeEvent> {
+        self.pending_transfer()
+            .map(|transfer| EnvelopeEvent::Aborted { transfer })
+    }
+
+    /// Seals one message into a TRANSPORT frame.
+    pub fn seal(&mut self, msg: &SessionMessage, now: Timestamp) -> Result<Vec<u8>, Error> {
+        self.session.seal(msg, now)
+    }
+
+    /// Starts delivering `envelope`; chunks go out through [`Channel::pump`].
+    pub fn start_envelope(&mut self, envelope: Vec<u8>) -> Result<u32, Error> {
+        if self.outgoing.is_some() {
+            return Err(Error::TransferInProgress);
+        }
+        self.next_id = self.next_id.wrapping_add(1);
+        self.outgoing = Some(Outgoing::new(self.next_id, envelope)?);
+        Ok(self.next_id)
+    }
+
+    /// Seals the chunks the window allows now.
+    pub fn pump(&mut self, now: Timestamp, out: &mut Vec<Vec<u8>>) -> Result<(), Error> {
+        if let Some(o) = self.outgoing.as_mut() {
+            for msg in o.next_chunks(self.config.chunk_len, self.config.window) {
+                out.push(self.session.seal(&msg, now)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens one TRANSPORT frame. Any error means the channel is finished: the session tore
+    /// itself down (tampering) or the peer broke the delivery rules.
+    pub fn open(
+        &mut self,
+        frame: &[u8],
+        now: Timestamp,
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<Inbound, Error> {
+        Ok(match self.session.open(frame, now)? {
+            SessionMessage::Ping { nonce } => {
+                out.push(self.session.seal(&SessionMessage::Pong { nonce }, now)?);
+                Inbound::Nothing
+            }
+            SessionMessage::Close { .. } => {
+                self.session.close();
+                Inbound::Closed
+            }
+            SessionMessage::EnvelopeChunk {
+                transfer,
+                total,
+                offset,
+                data,
+            } => {
+                let r = Incoming::on_chunk(
+                    &mut self.incoming,
+                    self.config.max_envelope_len,
+                    transfer,
+                    total,
+                    offset,
+                    data,
+                )?;
+                let (ack, inbound) = match r {
+                    Received::Partial(ack) => (ack, Inbound::Nothing),
+                    Received::Complete(ack, transfer, envelope) => {
+                        let received = EnvelopeEvent::Received { transfer, envelope };
+                        (ack, Inbound::Envelope(received))
+                    }
+                };
+                out.push(self.session.seal(&ack, now)?);
+                inbound
+            }
+            SessionMessage::EnvelopeAck { transfer, received } => {
+                let o = self
+                    .outgoing
+                    .as_mut()
+                    .ok_or(Error::Transfer("acknowledgement without a transfer"))?;
+                if o.on_ack(transfer, received)? {
+                    let len = o.len();
+                    self.outgoing = None;
+                    Inbound::Envelope(EnvelopeEvent::Delivered { transfer, len })
+                } else {
+                    self.pump(now, out)?;
+                    Inbound::Nothing
+                }
+            }
+            msg => Inbound::Message(msg),
+        })
+    }
+
+    /// Runs the idle timer; an error means the session timed out.
+    pub fn poll(&mut self, now: Timestamp) -> Result<(), Error> {
+        self.session.poll(now)
+    }
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("session", &self.session)
+            .field("sending", &self.pending_transfer())
+            .field("receiving", &self.buffered())
+            .finish_non_exhaustive()
     }
 }
 
@@ -238,7 +463,7 @@ mod tests {
         let mut inc = None;
         assert!(matches!(
             feed(&mut inc, chunk(1, 2000, 0, 10), 1000),
-            Err(Error::EnvelopeTooLarge { .. })
+            Err(Error::TooLarge { .. })
         ));
         assert!(feed(&mut inc, chunk(1, 100, 5, 10), 1000).is_err(), "gap");
         feed(&mut inc, chunk(1, 100, 0, 10), 1000).unwrap();
