@@ -677,3 +677,80 @@ fn t34_code_holder_posing_as_toy_detected_by_sas() {
          the phone gave a code-less impostor {tries} tries"
     );
 }
+
+#[test]
+fn t17_toy_cosigns_the_next_version_only_for_a_guardian_in_session() {
+    // A family whose only guardian is mum (v1 {mum, toy}): any change needs mum AND the toy's
+    // co-signature, which the toy gives only over a live session with a guardian (physical
+    // presence). A stolen phone away from home cannot get it.
+    let mut w = world(17, cfg());
+    let paired = w.in_session();
+    let toy = paired.identity;
+    let mum = w.phone.endpoint().identity().clone();
+    let mut r = rng(117);
+    let v1 = founding(FamilyId::generate(&mut r), &[&mum], &toy);
+    let now = w.now();
+    w.phone
+        .endpoint_mut()
+        .push_rosters(std::slice::from_ref(&v1), now)
+        .unwrap();
+    let p = w.pump();
+    let v1 = p
+        .phone
+        .iter()
+        .find_map(|e| match e {
+            DriverEvent::Endpoint(PhoneEvent::Rosters(r)) => r.first().cloned(),
+            _ => None,
+        })
+        .expect("the toy co-signs v1");
+    let chain = vec![v1];
+    let current = toyseal_roster::Roster::verify_chain(&chain).unwrap();
+    // Mum alone signs v2 adding dad (dad proves possession): no quorum without the toy.
+    let (dad, _) = guardian_phone(&mut r);
+    let mut v2 = next(&chain, &[&mum, &dad], &toy, &[&mum]);
+    v2.cosign(&dad);
+    assert!(
+        current.verify_next(v2.clone()).is_err(),
+        "one guardian alone"
+    );
+    // Over mum's live session the toy co-signs, applies and returns it.
+    let now = w.now();
+    w.phone
+        .endpoint_mut()
+        .push_rosters(std::slice::from_ref(&v2), now)
+        .unwrap();
+    let p = w.pump();
+    let back = p
+        .phone
+        .iter()
+        .find_map(|e| match e {
+            DriverEvent::Endpoint(PhoneEvent::Rosters(r)) => {
+                r.iter().find(|r| r.proposal().version() == 2).cloned()
+            }
+            _ => None,
+        })
+        .expect("the toy co-signs v2 for the guardian in session");
+    assert!(back.signers().any(|s| s == toy.device_id()));
+    let v2_roster = current.verify_next(back).unwrap();
+    assert_eq!(w.toy.endpoint().roster(), Some(&v2_roster));
+    // A proposal that skips a version, or that the guardian in session did not sign, gets no
+    // co-signature and changes nothing.
+    let (eve, _) = guardian_phone(&mut r);
+    let chain2 = vec![chain[0].clone(), v2_roster.signed().clone()];
+    let mut unsigned_by_mum = next(&chain2, &[&mum, &dad, &eve], &toy, &[&dad]);
+    unsigned_by_mum.cosign(&eve);
+    let now = w.now();
+    w.phone
+        .endpoint_mut()
+        .push_rosters(std::slice::from_ref(&unsigned_by_mum), now)
+        .unwrap();
+    let p = w.pump();
+    assert!(toy_saw(&p, |e| matches!(
+        e,
+        DriverEvent::Endpoint(ToyEvent::RosterRefused)
+    )));
+    assert_eq!(w.toy.endpoint().roster().unwrap().version(), 2);
+    println!(
+        "T17: the toy co-signed v2 only for the guardian in session; dad's proposal alone was refused"
+    );
+}

@@ -222,8 +222,9 @@ async fn story(data: &Path) -> Result<()> {
     let roster_v1 = mums_client.create_family(&v1).await?;
     say!("family {family} created on the server from roster v1 (mum + toy, both signed)");
 
-    // v2 adds dad: mum and the toy (a quorum of v1: one phone alone changes nothing) sign,
-    // and dad proves possession of his key; the server and the toy both verify the chain.
+    // v2 adds dad: mum signs, dad proves possession of his key, and the toy co-signs over
+    // mum's live session (physical presence: one phone alone changes nothing). The toy sends
+    // the co-signed version back; mum publishes it; server and toy verify the chain.
     let mut v2 = RosterProposal::next(
         &roster_v1,
         vec![
@@ -233,8 +234,21 @@ async fn story(data: &Path) -> Result<()> {
         ],
     )?
     .sign(&mum);
-    v2.cosign(&toy_id);
     v2.cosign(&dad);
+    mums_phone
+        .endpoint_mut()
+        .push_rosters(std::slice::from_ref(&v2), link.now())?;
+    let p = run_until_idle(&mut mums_phone, &mut toy, &link, &mut rng)?;
+    let v2 = p
+        .phone
+        .iter()
+        .find_map(|e| match e {
+            DriverEvent::Endpoint(PhoneEvent::Rosters(r)) => {
+                r.iter().find(|r| r.proposal().version() == 2).cloned()
+            }
+            _ => None,
+        })
+        .ok_or("the toy did not co-sign roster v2")?;
     mums_client.update_roster(&v2).await?;
     // Mum's screen shows dad a QR code: the invitation anchors him at v2.
     let invitation = Invitation::new(&v2, Some(&base))?.to_string();
@@ -242,10 +256,6 @@ async fn story(data: &Path) -> Result<()> {
     mums_phone
         .endpoint_mut()
         .set_rosters(vec![v1.clone(), v2.clone()]);
-    mums_phone
-        .endpoint_mut()
-        .push_rosters(&[v1.clone(), v2.clone()], link.now())?;
-    run_until_idle(&mut mums_phone, &mut toy, &link, &mut rng)?;
     if toy.endpoint().roster() != Some(&toys_roster) {
         return Err("the toy did not follow the chain".into());
     }

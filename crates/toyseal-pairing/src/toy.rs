@@ -531,10 +531,48 @@ impl<S: FailureStore> Toy<S> {
             }
             return;
         }
-        match self.apply_rosters(&decoded, now) {
-            Ok(_) => {}
-            Err(_) => self.io.event(ToyEvent::RosterRefused),
+        if self.apply_rosters(&decoded, now).is_ok() {
+            return;
         }
+        // Physical presence (docs/spec/roster.md §3, docs/spec/pairing.md §7.2): the guardian
+        // in session proposes the next version, signed by it (and by every device it adds);
+        // the toy's co-signature completes the quorum. It is sent back for the guardian to
+        // publish.
+        if let Some(next) = self.cosign_next(peer, &decoded) {
+            let back = next.signed().encode();
+            self.install(next, now);
+            let _ = self.send(
+                &SessionMessage::RosterUpdate {
+                    rosters: vec![back],
+                },
+                now,
+            );
+            return;
+        }
+        self.io.event(ToyEvent::RosterRefused);
+    }
+
+    /// The toy's co-signature on the next version, when the guardian `peer` in session proposes
+    /// exactly version n + 1, signed it, and the co-signed version then verifies against the
+    /// toy's version n (so the quorum and every other rule still hold).
+    fn cosign_next(&self, peer: &PublicIdentity, proposed: &[SignedRoster]) -> Option<Roster> {
+        let current = self.roster.as_ref()?;
+        let [next] = proposed else {
+            return None;
+        };
+        let is_guardian = current.guardians().any(|g| g == peer);
+        let me_member = current.contains(self.identity.public());
+        let signed_by_peer = next.signers().any(|s| s == peer.device_id());
+        if !(is_guardian
+            && me_member
+            && signed_by_peer
+            && next.proposal().version() == current.version().checked_add(1)?)
+        {
+            return None;
+        }
+        let mut cosigned = next.clone();
+        cosigned.cosign(&self.identity);
+        current.verify_next(cosigned).ok()
     }
 
     /// Roster version 1: the toy co-signs it only for its founding guardian, over that
