@@ -79,13 +79,6 @@ fn synthetic_voice_wav(seconds: u32) -> Vec<u8> {
     wav
 }
 
-/// A second handle on the same identity (the demo plays every device in one process).
-fn dup(id: &DeviceIdentity) -> Result<DeviceIdentity> {
-    Ok(DeviceIdentity::from_secret_key_text(
-        &id.export_secret_key_text()?,
-    )?)
-}
-
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -151,7 +144,7 @@ async fn story(data: &Path) -> Result<()> {
         DriverConfig::default(),
     );
     let mum = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut rng));
-    let dad = DeviceIdentity::generate(Role::Guardian, &mut rng);
+    let dad = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut rng));
     let mut mums_phone = PhoneDriver::new(Phone::new(mum.clone()), DriverConfig::default());
     say!(
         "toy {} (maker-attested, QR on the tag)",
@@ -218,7 +211,7 @@ async fn story(data: &Path) -> Result<()> {
         })
         .ok_or("no co-signed roster came back")?;
     let v1 = cosigned;
-    let mums_client = Client::new(&base, dup(&mum)?)?;
+    let mums_client = Client::new(&base, mum.clone())?;
     let roster_v1 = mums_client.create_family(&v1).await?;
     say!("family {family} created on the server from roster v1 (mum + toy, both signed)");
 
@@ -281,7 +274,7 @@ async fn story(data: &Path) -> Result<()> {
     )?;
     let outbox = Outbox::open(data.join("toy-outbox"))?;
     outbox.enqueue(family, &envelope)?;
-    let toys_client = Client::new(&base, dup(&toy_id)?)?;
+    let toys_client = Client::new(&base, toy_id.clone())?;
     let report = outbox.upload_all(&toys_client).await?;
     say!(
         "toy sealed {} bytes of audio into a {}-byte envelope for {} devices; uploaded: {report:?}",
@@ -292,7 +285,7 @@ async fn story(data: &Path) -> Result<()> {
     let id = EnvelopeId::of(&envelope);
 
     // ── 5. Dad's phone: list, download, verify the roster chain, open. ──
-    let dads_client = Client::new(&base, dup(&dad)?)?;
+    let dads_client = Client::new(&base, dad.clone())?;
     // Verified chain through dad's anchor, not trusted.
     let invitation: Invitation = invitation.parse()?;
     let dads_roster = dads_client.roster(invitation.anchor()).await?;

@@ -64,7 +64,7 @@ pub struct Client {
     http: reqwest::Client,
     base: Url,
     authority: String,
-    identity: DeviceIdentity,
+    identity: std::sync::Arc<DeviceIdentity>,
     config: ClientConfig,
 }
 
@@ -100,17 +100,23 @@ struct Answer {
 
 impl Client {
     /// A client for `base_url` (`https://host[:port]`, or `http://` for loopback tests) acting
-    /// as `identity`, with the default [`ClientConfig`].
-    pub fn new(base_url: &str, identity: DeviceIdentity) -> Result<Self, Error> {
+    /// as `identity`, with the default [`ClientConfig`]. The identity is shared (`Arc`) with the
+    /// device's other components (its BLE endpoint, its sealer); pass a `DeviceIdentity` to
+    /// give it one of its own.
+    pub fn new(
+        base_url: &str,
+        identity: impl Into<std::sync::Arc<DeviceIdentity>>,
+    ) -> Result<Self, Error> {
         Self::with_config(base_url, identity, ClientConfig::default())
     }
 
     /// As [`new`](Self::new), with explicit timeouts, retries and limits.
     pub fn with_config(
         base_url: &str,
-        identity: DeviceIdentity,
+        identity: impl Into<std::sync::Arc<DeviceIdentity>>,
         config: ClientConfig,
     ) -> Result<Self, Error> {
+        let identity = identity.into();
         let base = Url::parse(base_url).map_err(|_| Error::Malformed("base URL"))?;
         if !matches!(base.scheme(), "https" | "http")
             || base.path() != "/"
