@@ -363,3 +363,92 @@ async fn t11_paging_while_uploads_commit_never_skips_an_envelope() {
     let missed: Vec<_> = uploaded.difference(&seen).collect();
     assert!(missed.is_empty(), "the pager skipped {missed:?}");
 }
+
+#[tokio::test]
+async fn t11_a_late_committing_upload_is_not_skipped_by_a_cursor() {
+    // Deterministic form of the race above: an upload whose row is inserted but not yet
+    // committed (held open here, in a transaction that does what `insert_envelope` does: take
+    // the family's row, then insert) while another upload of the same family commits and a
+    // member pages past it. On PostgreSQL without the family-row lock, the second upload would
+    // commit with a higher sequence number first, the cursor would move past the first one's
+    // number, and the first would never be listed.
+    // PostgreSQL only (TOYSEAL_TEST_DATABASE_URL): SQLite has one writer, so the held
+    // transaction would block the pager's own nonce insert, and no such race exists there.
+    use sqlx::Connection;
+    let env = Env::new().await;
+    if env.pg_url.is_none() {
+        return;
+    }
+    let s = std::sync::Arc::new(env.start().await);
+    let fam = std::sync::Arc::new(Family::new());
+    fam.create(&s).await;
+    let first = fam.upload(&s, &fam.toy, &fam.seal(&fam.toy, b"w")).await;
+    let late_id = random_hex(32);
+    let mut conn = sqlx::AnyConnection::connect(&env.config.effective_database_url())
+        .await
+        .unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("UPDATE families SET current_version = current_version WHERE family = $1")
+        .bind(fam.id.to_string())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO envelopes (family, id, sender, size, roster_version, received_at, blob_key) \
+         VALUES ($1, $2, $3, 1, 1, 0, $4)",
+    )
+    .bind(fam.id.to_string())
+    .bind(&late_id)
+    .bind(fam.toy.device_id().to_string())
+    .bind(format!("envelopes/{}/{late_id}", fam.id))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    // Two more uploads of the family, concurrently (two, so that a cursor can be handed out
+    // past the first of them).
+    let upload = {
+        let (s, fam) = (s.clone(), fam.clone());
+        tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for content in [b"y", b"z"] {
+                let e = fam.seal(&fam.toy, content);
+                ids.push(fam.upload(&s, &fam.toy, &e).await);
+            }
+            ids
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A member pages one at a time and keeps the last cursor it was given.
+    let mut seen = vec![];
+    let mut cursor: Option<String> = None;
+    page_to_end(&s, &fam, &mut cursor, &mut seen).await;
+    tx.commit().await.unwrap();
+    let later = upload.await.unwrap();
+    // Resume from the saved cursor until the end: both later envelopes are listed.
+    page_to_end(&s, &fam, &mut cursor, &mut seen).await;
+    for id in [&first, &late_id, &later[0], &later[1]] {
+        assert!(seen.contains(id), "{id} was skipped; seen {seen:?}");
+    }
+}
+
+/// Pages one envelope at a time from `cursor` to the end, keeping the last cursor given (as a
+/// client that saves it would).
+async fn page_to_end(
+    s: &TestServer,
+    fam: &Family,
+    cursor: &mut Option<String>,
+    seen: &mut Vec<String>,
+) {
+    for _ in 0..10 {
+        let target = match cursor.as_deref() {
+            Some(c) => format!("{}?limit=1&cursor={c}", fam.envelopes_path()),
+            None => format!("{}?limit=1", fam.envelopes_path()),
+        };
+        let page: EnvelopePage = s.call(&fam.guardian, "GET", &target, b"").await.json();
+        seen.extend(page.items.iter().map(|i| i.id.to_string()));
+        match page.next_cursor {
+            Some(c) => *cursor = Some(c),
+            None => return,
+        }
+    }
+}
