@@ -89,6 +89,35 @@ async fn openapi_documents_every_route() {
         );
     }
     assert_eq!(documented, ROUTES.len());
+    // The documented bodies and limits are the server's.
+    let e401 = &doc["components"]["responses"]["E401"]["content"]["application/json"]["example"];
+    assert_eq!(e401.to_string(), UNAUTHENTICATED);
+    let e404 = &doc["components"]["responses"]["E404"]["content"]["application/json"]["example"];
+    assert_eq!(e404.to_string(), NOT_FOUND);
+    let scheme = &doc["components"]["securitySchemes"]["toysealSignature"];
+    assert!(scheme["x-toyseal-rfc9421"]["covered-components"].is_array());
+    let list = &paths["/v1/families/{family}/envelopes"]["get"]["parameters"];
+    let limit = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap();
+    assert_eq!(limit["schema"]["minimum"], 1);
+    assert!(
+        limit["schema"].get("maximum").is_none(),
+        "larger is capped, not refused"
+    );
+    for route in ROUTES.iter().filter(|r| r.access != Access::Public) {
+        let op = &paths[route.path][route.method.as_str().to_ascii_lowercase()];
+        for code in ["400", "401", "429", "503"] {
+            assert!(
+                op["responses"].get(code).is_some(),
+                "{code} on {}",
+                route.path
+            );
+        }
+    }
 }
 
 /// One concrete request for every route of the table, on `fam`'s objects.
