@@ -36,8 +36,9 @@ pub const DEFAULT_ADDRESS_RATE_BURST: u32 = 100;
 
 /// The server's key for listing cursors (`next_cursor`): 32 bytes. Cursors are sealed under it
 /// (ChaCha20-Poly1305, bound to the family), so a cursor reveals nothing and only works for the
-/// family it was given for. Instances behind one load balancer need the same key.
-#[derive(Clone, PartialEq, Eq)]
+/// family it was given for. Instances behind one load balancer need the same key. Zeroized
+/// on drop; its `Debug` prints no key bytes.
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 pub struct CursorKey([u8; 32]);
 
 impl CursorKey {
@@ -496,6 +497,42 @@ mod tests {
             cfg.blobs,
             BlobConfig::Dir(PathBuf::from(DEFAULT_DATA_DIR).join("blobs"))
         );
+        std::fs::write(
+            &file,
+            r#"{"header_timeout":3,"connections_per_address":5,"max_connections":50,
+                "address_rate_per_sec":7,"address_rate_burst":9,
+                "public_names":["API.Example.org"],"cursor_key":"ab"}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(args.resolve(), Err(Error::Config(_))),
+            "short cursor key"
+        );
+        std::fs::write(
+            &file,
+            format!(
+                r#"{{"header_timeout":3,"connections_per_address":5,"max_connections":50,
+                    "address_rate_per_sec":7,"address_rate_burst":9,
+                    "public_names":["API.Example.org"],"cursor_key":"{}"}}"#,
+                "0f".repeat(32)
+            ),
+        )
+        .unwrap();
+        let cfg = args.resolve().unwrap();
+        assert_eq!(cfg.header_timeout, Duration::from_secs(3));
+        assert_eq!((cfg.connections_per_address, cfg.max_connections), (5, 50));
+        assert_eq!((cfg.address_rate_per_sec, cfg.address_rate_burst), (7, 9));
+        assert_eq!(cfg.public_names, vec!["api.example.org".to_owned()]);
+        assert_eq!(cfg.cursor_key, Some(CursorKey([0x0f; 32])));
+        assert!(
+            !format!("{cfg:?}").contains("15, 15"),
+            "no key bytes in Debug"
+        );
+        let flags = ServeArgs {
+            public_names: vec!["a.example".into(), "b.example:8443".into()],
+            ..args.clone()
+        };
+        assert_eq!(flags.resolve().unwrap().public_names.len(), 2);
         std::fs::write(&file, r#"{"lisen":"127.0.0.1:9999"}"#).unwrap();
         assert!(matches!(args.resolve(), Err(Error::Config(_))));
     }

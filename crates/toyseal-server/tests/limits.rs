@@ -53,6 +53,8 @@ async fn t63_half_sent_heads_and_unsigned_floods_from_one_address() {
     let s = env.start_with(config).await;
     let host = s.host();
 
+    // A socket that sends nothing at all is closed after the header timeout too.
+    let mut idle = connect_from([127, 0, 0, 3], s.addr).await;
     // 40 connections from 127.0.0.1, each sending half a request head and then nothing.
     let mut held = Vec::new();
     let mut refused = 0;
@@ -102,6 +104,9 @@ async fn t63_half_sent_heads_and_unsigned_floods_from_one_address() {
         let read = tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut buf)).await;
         assert!(read.is_ok(), "a half-sent head outlived the header timeout");
     }
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "an idle socket outlived the header timeout");
     assert!(started.elapsed() < Duration::from_secs(5));
     let again = TcpStream::connect(s.addr).await.unwrap();
     assert_eq!(health_over(again, &host).await, 200);
