@@ -125,7 +125,7 @@ pub(crate) async fn signed_request_gate(
 fn check_before_body(app: &App, parts: &Parts) -> Result<(), Error> {
     let received = received(parts)?;
     let authority = received.target.authority.to_ascii_lowercase();
-    if !app.authorities().iter().any(|a| *a == authority) {
+    if !app.authorities().contains(&authority) {
         return Err(Error::unauthenticated("signed for another authority"));
     }
     UnverifiedRequest::parse(&received, now_unix()).map_err(Error::unauthenticated)?;
