@@ -180,6 +180,11 @@ async fn t05_single_header_lines_host_and_authority_pinned() {
         assert!(r.text().contains("more than one"), "{}", r.text());
     }
 
+    // A second Host line: 400 as well.
+    let req = with_header(s.signed(&fam.toy, "GET", &p, b""), "Host", b"other.example");
+    let r = http::send(s.addr, &req).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+
     // No Host: 400 (RFC 9112 §3.2).
     let req = s.signed(&fam.toy, "GET", &p, b"");
     let mut head = format!("GET {p} HTTP/1.1\r\n").into_bytes();
