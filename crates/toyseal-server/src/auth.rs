@@ -3,7 +3,8 @@
 //! 0. the gate, before the body is read ([`signed_request_gate`]): exactly one `Host`,
 //!    `Content-Digest`, `Signature-Input` and `Signature` line (more → 400), a `Host` (none →
 //!    400, RFC 9112 §3.2), an `@authority` that is one of this server's public names (else
-//!    401), and signature headers that parse and are fresh (else 401);
+//!    401), signature headers that parse and are fresh (else 401), and on registry routes a
+//!    `keyid` the registry knows (else 401), so nobody without a key makes it read a body;
 //! 1. parse the RFC 9421 signature (profile of `toyseal_cloud::signing`) over `Host` as
 //!    `@authority`, the raw path and query, and the Content-Digest of the body → else 401;
 //! 2. look up the key: the registry is the union of the **current** members of all stored
@@ -115,21 +116,50 @@ pub(crate) async fn signed_request_gate(
     req: Request,
     next: Next,
 ) -> Response {
-    let (parts, body) = req.into_parts();
-    if let Err(e) = check_before_body(&app, &parts) {
-        return e.into_response();
+    let (mut parts, body) = req.into_parts();
+    match check_before_body(&app, &parts).await {
+        Ok(Some(key)) => {
+            parts.extensions.insert(key);
+        }
+        Ok(None) => {}
+        Err(e) => return e.into_response(),
     }
     next.run(Request::from_parts(parts, body)).await
 }
 
-fn check_before_body(app: &App, parts: &Parts) -> Result<(), Error> {
+/// A registry key the gate looked up for the request's `keyid` (so that the handler's
+/// authentication does not query it again).
+#[derive(Clone, Debug)]
+struct RegisteredKey(PublicIdentity);
+
+async fn check_before_body(app: &App, parts: &Parts) -> Result<Option<RegisteredKey>, Error> {
     let received = received(parts)?;
     let authority = received.target.authority.to_ascii_lowercase();
     if !app.authorities().contains(&authority) {
         return Err(Error::unauthenticated("signed for another authority"));
     }
-    UnverifiedRequest::parse(&received, now_unix()).map_err(Error::unauthenticated)?;
-    Ok(())
+    let unverified =
+        UnverifiedRequest::parse(&received, now_unix()).map_err(Error::unauthenticated)?;
+    // Routes whose key is in the registry: an unknown key is refused before its body is read
+    // (T63: nobody without a registered key makes the server buffer a large body). Family
+    // creation finds its key in the body, so it can only be checked after.
+    match route_of(parts)?.access {
+        Access::Member | Access::Guardian => Ok(Some(RegisteredKey(
+            registry_key(app, unverified.key_id()).await?,
+        ))),
+        Access::FoundingGuardian | Access::Public => Ok(None),
+    }
+}
+
+/// The registered key of `device`; an unknown device is a 401.
+async fn registry_key(app: &App, device: DeviceId) -> Result<PublicIdentity, Error> {
+    let bytes = app
+        .db
+        .registry_key(&device.to_string())
+        .await?
+        .ok_or_else(|| Error::unauthenticated("unknown device"))?;
+    PublicIdentity::from_bytes(&bytes)
+        .map_err(|e| Error::Internal(format!("stored key unreadable: {e}")))
 }
 
 /// Steps 1–5: who signed this request.
@@ -145,15 +175,10 @@ pub(crate) async fn authenticate(
     let device = unverified.key_id();
     tracing::Span::current().record("device", tracing::field::display(device));
     let identity = match keys {
-        KeySource::Registry => {
-            let bytes = app
-                .db
-                .registry_key(&device.to_string())
-                .await?
-                .ok_or_else(|| Error::unauthenticated("unknown device"))?;
-            PublicIdentity::from_bytes(&bytes)
-                .map_err(|e| Error::Internal(format!("stored key unreadable: {e}")))?
-        }
+        KeySource::Registry => match parts.extensions.get::<RegisteredKey>() {
+            Some(RegisteredKey(key)) if key.device_id() == device => key.clone(),
+            _ => registry_key(app, device).await?,
+        },
         KeySource::FoundingRoster => {
             // The body is looked at only once it is the one that was signed, and what is wrong
             // with it stays in the log until the signature verified.

@@ -145,6 +145,35 @@ async fn t63_half_sent_heads_and_unsigned_floods_from_one_address() {
     assert_eq!(health_over(other, &host).await, 200);
 }
 
+#[tokio::test]
+async fn t63_unknown_key_is_refused_before_its_body_is_read() {
+    let env = Env::new().await;
+    let s = env.start().await;
+    let fam = Family::new();
+    fam.create(&s).await;
+    // A well-formed signature by a key no roster lists, announcing 8 MiB: the 401 arrives
+    // while not one byte of the body was sent.
+    let stranger = DeviceIdentity::generate(Role::Toy, &mut OsRng);
+    let body = vec![0u8; 8 << 20];
+    let req = s.signed(&stranger, "POST", &fam.envelopes_path(), &body);
+    let mut stream = tokio::io::BufReader::new(TcpStream::connect(s.addr).await.unwrap());
+    stream
+        .get_mut()
+        .write_all(&req.encode_head(false))
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        http::read_response(&mut stream, false),
+    )
+    .await
+    .expect("answered without the body")
+    .unwrap();
+    assert_eq!((r.status, r.text().as_str()), (401, UNAUTHENTICATED));
+    // A member's upload still works.
+    fam.upload(&s, &fam.toy, &fam.seal(&fam.toy, b"ok")).await;
+}
+
 /// A raw request with one extra header line appended.
 fn with_header(mut req: RawRequest, name: &str, value: &[u8]) -> RawRequest {
     req.headers.push((name.into(), value.to_vec()));
