@@ -146,7 +146,8 @@ pub struct EnvelopeSummary {
     pub size: u64,
     /// The verified sender's device id.
     pub sender: String,
-    /// The roster version named in the envelope header.
+    /// The roster version named in the envelope header, as its sender signed it (the server
+    /// does not compare it with the stored roster).
     pub roster_version: u64,
     /// When the server stored it (Unix seconds).
     pub received_at: u64,
@@ -158,7 +159,8 @@ pub struct EnvelopeSummary {
 pub struct EnvelopePage {
     /// The envelopes.
     pub items: Vec<EnvelopeSummary>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
+    /// Pass as `cursor` to get the next page; absent on the last page. Opaque and bound to
+    /// this family's listing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }

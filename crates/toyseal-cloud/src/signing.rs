@@ -189,15 +189,30 @@ pub struct UnverifiedRequest {
 }
 
 /// A request whose signature verified: the caller must still check the nonce is new
-/// (`nonce`, until `expires`) and authorize the device.
+/// ([`nonce`](Self::nonce), until [`expires`](Self::expires)) and authorize the device.
+///
+/// Only [`UnverifiedRequest::verify`] makes one: holding a `VerifiedRequest` is the proof that
+/// the signature verified (its fields are private).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedRequest {
+    device: DeviceId,
+    nonce: String,
+    expires: u64,
+}
+
+impl VerifiedRequest {
     /// The authenticated device.
-    pub device: DeviceId,
+    pub fn device(&self) -> DeviceId {
+        self.device
+    }
     /// The request's nonce.
-    pub nonce: String,
+    pub fn nonce(&self) -> &str {
+        &self.nonce
+    }
     /// When the signature expires (Unix seconds); the nonce must be remembered until then.
-    pub expires: u64,
+    pub fn expires(&self) -> u64 {
+        self.expires
+    }
 }
 
 fn dict(value: Option<&str>, what: &'static str) -> Result<Dictionary, Error> {
@@ -314,6 +329,18 @@ impl UnverifiedRequest {
     /// The device the request claims to come from.
     pub fn key_id(&self) -> DeviceId {
         self.params.keyid
+    }
+
+    /// Checks the body against the signed `Content-Digest` (step 6 alone), for a server that
+    /// must find the key in the body itself (family creation: a member of the roster it
+    /// carries) and so may look at the body only once it is the one that was signed.
+    pub fn check_body(&self, body: &[u8]) -> Result<(), Error> {
+        let d = ring::digest::digest(&ring::digest::SHA256, body);
+        if self.digest.as_slice() == d.as_ref() {
+            Ok(())
+        } else {
+            Err(Error::Digest)
+        }
     }
 
     /// Verifies with the registered key of [`key_id`](Self::key_id) and the body.

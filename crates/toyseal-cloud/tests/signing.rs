@@ -64,8 +64,8 @@ fn round_trip() {
         NOW + 10,
     )
     .unwrap();
-    assert_eq!(v.device, s.id.device_id());
-    assert_eq!(v.expires, NOW + 300);
+    assert_eq!(v.device(), s.id.device_id());
+    assert_eq!(v.expires(), NOW + 300);
     assert!(s.h.signature_input.starts_with(
         "toyseal=(\"@method\" \"@authority\" \"@path\" \"@query\" \"content-digest\");created="
     ));

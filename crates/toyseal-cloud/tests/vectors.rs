@@ -890,13 +890,13 @@ fn run(ids: &[Identity], case: &Case) -> (Option<String>, Result<Verified, Strin
         .verify(&key, &body)
         .map_err(|e| err_name(&e).to_owned())
         .and_then(|v| {
-            if case.seen_nonces.contains(&v.nonce) {
+            if case.seen_nonces.iter().any(|n| n == v.nonce()) {
                 Err(err_name(&Error::Replay).to_owned())
             } else {
                 Ok(Verified {
-                    device: v.device.to_string(),
-                    nonce: v.nonce,
-                    expires: v.expires,
+                    device: v.device().to_string(),
+                    nonce: v.nonce().to_owned(),
+                    expires: v.expires(),
                 })
             }
         });

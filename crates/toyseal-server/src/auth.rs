@@ -1,27 +1,41 @@
-//! Authentication and authorization, in the order every route applies them:
+//! Authentication and authorization, in the order every signed route applies them:
 //!
+//! 0. the gate, before the body is read ([`signed_request_gate`]): exactly one `Host`,
+//!    `Content-Digest`, `Signature-Input` and `Signature` line (more → 400), a `Host` (none →
+//!    400, RFC 9112 §3.2), an `@authority` that is one of this server's public names (else
+//!    401), signature headers that parse and are fresh (else 401), and on registry routes a
+//!    `keyid` the registry knows (else 401), so nobody without a key makes it read a body;
 //! 1. parse the RFC 9421 signature (profile of `toyseal_cloud::signing`) over `Host` as
 //!    `@authority`, the raw path and query, and the Content-Digest of the body → else 401;
 //! 2. look up the key: the registry is the union of the **current** members of all stored
-//!    rosters (for family creation: the roster in the body) → unknown or removed key: 401;
+//!    rosters → unknown or removed key: 401. For family creation the key is that of a member
+//!    listed in the roster in the body, looked up only after the body matched the signed
+//!    digest; a body that is no roster is the same generic 401;
 //! 3. verify the Ed25519 signature and the digest → else 401;
 //! 4. per-device rate limit → 429;
 //! 5. record the nonce in the database (unique per device, shared by all instances) →
 //!    replay: 401;
 //! 6. the device must be in the current roster of the path's family → else 404, identical to a
 //!    family that does not exist;
-//! 7. the role (guardian for deletes and roster updates) → 403;
+//! 7. the role the route's [`Access`] rule names (guardian for deletes and roster updates) →
+//!    403;
 //! 8. the object must belong to that family → else 404.
 //!
 //! A device removed from family B that is still a member of family A passes 1–5 and gets 404
 //! on B's routes; a device removed from its only family is unknown to the registry: 401.
 
 use crate::db::Membership;
+use crate::routes::{Access, route_of};
 use crate::{App, Error};
+use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use toyseal_cloud::{ReceivedRequest, RequestTarget, UnverifiedRequest, VerifiedRequest};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use toyseal_cloud::{ReceivedRequest, RequestTarget, UnverifiedRequest};
 use toyseal_core::{DeviceId, FamilyId, PublicIdentity, Role};
+use toyseal_roster::SignedRoster;
 
 /// An authenticated device and the family it is authorized for.
 #[derive(Debug)]
@@ -31,12 +45,16 @@ pub(crate) struct Caller {
 }
 
 /// Where the key of the signing device comes from.
-pub(crate) enum KeySource<'a> {
+pub(crate) enum KeySource {
     /// The registry in the database.
     Registry,
-    /// The members of a roster in the request body (family creation).
-    Roster(&'a [PublicIdentity]),
+    /// The members of the founding roster in the request body (family creation).
+    FoundingRoster,
 }
+
+/// The headers a signed request carries exactly once (RFC 9112 §3.2 for `Host`; for the
+/// others a second line would be a parser differential with any proxy that takes the last).
+const SINGLE_LINE: [&str; 4] = ["host", "content-digest", "signature-input", "signature"];
 
 /// Unix seconds now.
 pub(crate) fn now_unix() -> u64 {
@@ -56,63 +74,143 @@ fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<&'a s
     }
 }
 
-/// Steps 1–5: who signed this request.
-pub(crate) async fn authenticate(
-    app: &App,
-    parts: &Parts,
-    body: &[u8],
-    keys: KeySource<'_>,
-) -> Result<Caller, Error> {
+/// The request's authority: `Host`, or the target's authority (absolute-form); neither is a
+/// 400 (RFC 9112 §3.2).
+fn authority(parts: &Parts) -> Result<&str, Error> {
+    match header(&parts.headers, "host")? {
+        Some(h) => Ok(h),
+        None => parts
+            .uri
+            .authority()
+            .map(|a| a.as_str())
+            .ok_or_else(|| Error::bad("missing Host header")),
+    }
+}
+
+/// The signed components and headers as received.
+fn received(parts: &Parts) -> Result<ReceivedRequest<'_>, Error> {
     let headers = &parts.headers;
-    let authority = match header(headers, "host")? {
-        Some(h) => h,
-        None => parts.uri.authority().map(|a| a.as_str()).unwrap_or(""),
-    };
-    let received = ReceivedRequest {
+    for name in SINGLE_LINE {
+        if headers.get_all(name).iter().nth(1).is_some() {
+            return Err(Error::bad(format!("more than one {name} header")));
+        }
+    }
+    Ok(ReceivedRequest {
         target: RequestTarget {
             method: parts.method.as_str(),
-            authority,
+            authority: authority(parts)?,
             path: parts.uri.path(),
             query: parts.uri.query(),
         },
         content_digest: header(headers, "content-digest")?,
         signature_input: header(headers, "signature-input")?,
         signature: header(headers, "signature")?,
-    };
+    })
+}
+
+/// Step 0, before the handler reads the body: single header lines and `Host` (400), an
+/// authority this server answers to and parseable, fresh signature headers (401). An unsigned
+/// or mis-addressed request is refused without reading its body.
+pub(crate) async fn signed_request_gate(
+    State(app): State<Arc<App>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
+    match check_before_body(&app, &parts).await {
+        Ok(Some(key)) => {
+            parts.extensions.insert(key);
+        }
+        Ok(None) => {}
+        Err(e) => return e.into_response(),
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// A registry key the gate looked up for the request's `keyid` (so that the handler's
+/// authentication does not query it again).
+#[derive(Clone, Debug)]
+struct RegisteredKey(PublicIdentity);
+
+async fn check_before_body(app: &App, parts: &Parts) -> Result<Option<RegisteredKey>, Error> {
+    let received = received(parts)?;
+    let authority = received.target.authority.to_ascii_lowercase();
+    if !app.authorities().contains(&authority) {
+        return Err(Error::unauthenticated("signed for another authority"));
+    }
+    let unverified =
+        UnverifiedRequest::parse(&received, now_unix()).map_err(Error::unauthenticated)?;
+    // Routes whose key is in the registry: an unknown key is refused before its body is read
+    // (T63: nobody without a registered key makes the server buffer a large body). Family
+    // creation finds its key in the body, so it can only be checked after.
+    match route_of(parts)?.access {
+        Access::Member | Access::Guardian => Ok(Some(RegisteredKey(
+            registry_key(app, unverified.key_id()).await?,
+        ))),
+        Access::FoundingGuardian | Access::Public => Ok(None),
+    }
+}
+
+/// The registered key of `device`; an unknown device is a 401.
+async fn registry_key(app: &App, device: DeviceId) -> Result<PublicIdentity, Error> {
+    let bytes = app
+        .db
+        .registry_key(&device.to_string())
+        .await?
+        .ok_or_else(|| Error::unauthenticated("unknown device"))?;
+    PublicIdentity::from_bytes(&bytes)
+        .map_err(|e| Error::Internal(format!("stored key unreadable: {e}")))
+}
+
+/// Steps 1–5: who signed this request.
+pub(crate) async fn authenticate(
+    app: &App,
+    parts: &Parts,
+    body: &[u8],
+    keys: KeySource,
+) -> Result<Caller, Error> {
+    let received = received(parts)?;
     let now = now_unix();
     let unverified = UnverifiedRequest::parse(&received, now).map_err(Error::unauthenticated)?;
     let device = unverified.key_id();
     tracing::Span::current().record("device", tracing::field::display(device));
     let identity = match keys {
-        KeySource::Registry => {
-            let bytes = app
-                .db
-                .registry_key(&device.to_string())
-                .await?
-                .ok_or_else(|| Error::unauthenticated("unknown device"))?;
-            PublicIdentity::from_bytes(&bytes)
-                .map_err(|e| Error::Internal(format!("stored key unreadable: {e}")))?
+        KeySource::Registry => match parts.extensions.get::<RegisteredKey>() {
+            Some(RegisteredKey(key)) if key.device_id() == device => key.clone(),
+            _ => registry_key(app, device).await?,
+        },
+        KeySource::FoundingRoster => {
+            // The body is looked at only once it is the one that was signed, and what is wrong
+            // with it stays in the log until the signature verified.
+            unverified
+                .check_body(body)
+                .map_err(Error::unauthenticated)?;
+            let roster = SignedRoster::decode(body)
+                .map_err(|e| Error::unauthenticated(format!("founding body: {e}")))?;
+            roster
+                .proposal()
+                .members()
+                .iter()
+                .find(|m| m.device_id() == device)
+                .cloned()
+                .ok_or_else(|| Error::unauthenticated("signer not in the roster"))?
         }
-        KeySource::Roster(members) => members
-            .iter()
-            .find(|m| m.device_id() == device)
-            .cloned()
-            .ok_or_else(|| Error::unauthenticated("signer not in the roster"))?,
     };
-    let verified = if app.verify_signatures {
-        unverified
+    let (nonce, expires) = if app.verify_signatures {
+        let verified = unverified
             .verify(&identity, body)
-            .map_err(Error::unauthenticated)?
+            .map_err(Error::unauthenticated)?;
+        (verified.nonce().to_owned(), verified.expires())
     } else {
-        unverified_for_benchmarks(&received, device, body, now)?
+        unverified_for_benchmarks(&received, body, now)?
     };
-    if !app.limiter.allow(verified.device) {
+    if !app.limiter.allow(device) {
         return Err(Error::RateLimited);
     }
-    let expires = i64::try_from(verified.expires).unwrap_or(i64::MAX);
+    let expires = i64::try_from(expires).unwrap_or(i64::MAX);
     if !app
         .db
-        .record_nonce(&device.to_string(), &verified.nonce, expires)
+        .record_nonce(&device.to_string(), &nonce, expires)
         .await?
     {
         return Err(Error::unauthenticated("replayed nonce"));
@@ -122,38 +220,39 @@ pub(crate) async fn authenticate(
 
 /// The benchmark path (`bench-unverified`): everything but the Ed25519 check — the digest is
 /// still compared, and a per-request unique value stands in for the nonce so that the database
-/// work is the same as in the verified path.
+/// work is the same as in the verified path. Returns (nonce, expires).
 fn unverified_for_benchmarks(
     received: &ReceivedRequest<'_>,
-    device: DeviceId,
     body: &[u8],
     now: u64,
-) -> Result<VerifiedRequest, Error> {
+) -> Result<(String, u64), Error> {
     if received.content_digest.map(str::trim) != Some(toyseal_cloud::content_digest(body).as_str())
     {
         return Err(Error::unauthenticated("digest"));
     }
+    // The signature bytes are unique per request; their hash is a fine stand-in nonce.
     let sig = received.signature.unwrap_or("");
-    let h = ring_like_hash(sig.as_bytes());
-    Ok(VerifiedRequest {
-        device,
-        nonce: h,
-        expires: now + toyseal_cloud::signing::MAX_VALIDITY_SECS,
-    })
+    let nonce = toyseal_cloud::api::EnvelopeId::of(sig.as_bytes()).to_string();
+    Ok((nonce, now + toyseal_cloud::signing::MAX_VALIDITY_SECS))
 }
 
-fn ring_like_hash(b: &[u8]) -> String {
-    // The signature bytes are unique per request; their id-hash is a fine stand-in nonce.
-    toyseal_cloud::api::EnvelopeId::of(b).to_string()
-}
-
-/// Step 6 (and 7 when `guardian_only`): the caller's current membership in `family`.
+/// Steps 6–7 for the route the request was routed to: the caller's current membership in
+/// `family`, with the role the route's [`Access`] rule names.
 pub(crate) async fn authorize(
     app: &App,
     caller: &Caller,
     family: FamilyId,
-    guardian_only: bool,
+    parts: &Parts,
 ) -> Result<Membership, Error> {
+    let needs_guardian = match route_of(parts)?.access {
+        Access::Member => false,
+        Access::Guardian => true,
+        Access::Public | Access::FoundingGuardian => {
+            return Err(Error::Internal(
+                "membership asked for on a route without a membership rule".into(),
+            ));
+        }
+    };
     let m = app
         .db
         .membership(&family.to_string(), &caller.device.to_string())
@@ -162,10 +261,24 @@ pub(crate) async fn authorize(
     if m.public_key != caller.identity.to_bytes() {
         return Err(Error::NotFound);
     }
-    if guardian_only && m.role != Role::Guardian.as_str() {
+    if needs_guardian && m.role != Role::Guardian.as_str() {
         return Err(Error::Forbidden(
             "this action needs a guardian of the family",
         ));
     }
     Ok(m)
+}
+
+/// Step 7 for family creation ([`Access::FoundingGuardian`]): the signer, a member of the
+/// founding roster, must be one of its guardians.
+pub(crate) fn authorize_founder(caller: &Caller, parts: &Parts) -> Result<(), Error> {
+    match route_of(parts)?.access {
+        Access::FoundingGuardian if caller.identity.role() == Role::Guardian => Ok(()),
+        Access::FoundingGuardian => Err(Error::Forbidden(
+            "a family is created by a guardian in its roster",
+        )),
+        Access::Public | Access::Member | Access::Guardian => Err(Error::Internal(
+            "founder check on a route that is not family creation".into(),
+        )),
+    }
 }

@@ -23,6 +23,51 @@ pub const DEFAULT_RATE_BURST: u32 = 40;
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 30;
 /// Default database timeout: pool acquire and SQLite busy wait (milliseconds).
 pub const DEFAULT_DB_TIMEOUT_MS: u64 = 5000;
+/// Default time a client has to send a complete request head (seconds; T63).
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+/// Default open connections per client address (T63).
+pub const DEFAULT_CONNECTIONS_PER_ADDRESS: u32 = 64;
+/// Default open connections in total, kept below the usual 1024 file descriptors (T63).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 900;
+/// Default requests per second per client address, signed or not (T63).
+pub const DEFAULT_ADDRESS_RATE_PER_SEC: u32 = 50;
+/// Default burst per client address.
+pub const DEFAULT_ADDRESS_RATE_BURST: u32 = 100;
+
+/// The server's key for listing cursors (`next_cursor`): 32 bytes. Cursors are sealed under it
+/// (ChaCha20-Poly1305, bound to the family), so a cursor reveals nothing and only works for the
+/// family it was given for. Instances behind one load balancer need the same key. Zeroized
+/// on drop; its `Debug` prints no key bytes.
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct CursorKey([u8; 32]);
+
+impl CursorKey {
+    /// A fresh random key (cursors then do not survive a restart or cross instances).
+    pub fn random() -> Result<Self, Error> {
+        let mut k = [0u8; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut k)
+            .map_err(|_| Error::Config("no randomness for the cursor key".into()))?;
+        Ok(Self(k))
+    }
+
+    /// From 64 hex digits.
+    pub fn from_hex(text: &str) -> Result<Self, Error> {
+        let mut k = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut k)
+            .map_err(|_| Error::Config("cursor key must be 64 hex digits".into()))?;
+        Ok(Self(k))
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for CursorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CursorKey").finish_non_exhaustive()
+    }
+}
 
 /// Where envelope blobs live.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +112,23 @@ pub struct Config {
     pub db_timeout: Duration,
     /// Largest number of pooled database connections.
     pub db_max_connections: u32,
+    /// Time a client has to send a complete request head; the connection is closed after it.
+    pub header_timeout: Duration,
+    /// Open connections per client IP address (0: unlimited); more are answered 429 and
+    /// closed at once.
+    pub connections_per_address: u32,
+    /// Open connections in total (0: unlimited); more are answered 503 and closed at once.
+    pub max_connections: u32,
+    /// Requests per second per client IP address, before authentication (0: off).
+    pub address_rate_per_sec: u32,
+    /// Per-address burst.
+    pub address_rate_burst: u32,
+    /// The authorities (`host` or `host:port`, lower case) clients sign as `@authority`;
+    /// a request signed for any other is refused with 401. Empty: the listening address's
+    /// forms (`127.0.0.1:8080`, and `localhost:8080` on loopback).
+    pub public_names: Vec<String>,
+    /// Key sealing listing cursors; `None`: a random key per process.
+    pub cursor_key: Option<CursorKey>,
 }
 
 impl Config {
@@ -84,6 +146,13 @@ impl Config {
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
             db_timeout: Duration::from_millis(DEFAULT_DB_TIMEOUT_MS),
             db_max_connections: 8,
+            header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_SECS),
+            connections_per_address: DEFAULT_CONNECTIONS_PER_ADDRESS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            address_rate_per_sec: DEFAULT_ADDRESS_RATE_PER_SEC,
+            address_rate_burst: DEFAULT_ADDRESS_RATE_BURST,
+            public_names: Vec::new(),
+            cursor_key: None,
         }
     }
 
@@ -134,6 +203,33 @@ impl Config {
         self.db_timeout = t;
         self
     }
+    /// Sets the header-read timeout.
+    pub fn with_header_timeout(mut self, t: Duration) -> Self {
+        self.header_timeout = t;
+        self
+    }
+    /// Sets the connection limits: per client address and in total (0: unlimited).
+    pub fn with_connection_limits(mut self, per_address: u32, total: u32) -> Self {
+        self.connections_per_address = per_address;
+        self.max_connections = total;
+        self
+    }
+    /// Sets the per-address request rate (0: off).
+    pub fn with_address_rate_limit(mut self, per_sec: u32, burst: u32) -> Self {
+        self.address_rate_per_sec = per_sec;
+        self.address_rate_burst = burst;
+        self
+    }
+    /// Sets the public names clients sign as `@authority`.
+    pub fn with_public_names(mut self, names: Vec<String>) -> Self {
+        self.public_names = names;
+        self
+    }
+    /// Sets the cursor key.
+    pub fn with_cursor_key(mut self, key: CursorKey) -> Self {
+        self.cursor_key = Some(key);
+        self
+    }
 }
 
 /// `toyseal serve`: command-line flags, each also readable from an environment variable.
@@ -179,6 +275,39 @@ pub struct ServeArgs {
     /// Database acquire / busy timeout in milliseconds [default: 5000].
     #[arg(long, env = "TOYSEAL_DB_TIMEOUT_MS", value_name = "MS")]
     pub db_timeout_ms: Option<u64>,
+    /// Seconds a client has to send a complete request head [default: 10].
+    #[arg(long, env = "TOYSEAL_HEADER_TIMEOUT", value_name = "SECS")]
+    pub header_timeout: Option<u64>,
+    /// Open connections per client address; 0 = unlimited [default: 64].
+    #[arg(long, env = "TOYSEAL_CONNECTIONS_PER_ADDRESS", value_name = "N")]
+    pub connections_per_address: Option<u32>,
+    /// Open connections in total; 0 = unlimited [default: 900].
+    #[arg(long, env = "TOYSEAL_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<u32>,
+    /// Requests per second per client address, before authentication; 0 disables [default: 50].
+    #[arg(long, env = "TOYSEAL_ADDRESS_RATE_PER_SEC", value_name = "N")]
+    pub address_rate_per_sec: Option<u32>,
+    /// Per-address burst [default: 100].
+    #[arg(long, env = "TOYSEAL_ADDRESS_RATE_BURST", value_name = "N")]
+    pub address_rate_burst: Option<u32>,
+    /// A name clients sign as `@authority` (`host` or `host:port`); repeat or separate with
+    /// commas [default: the listen address, and localhost:PORT on loopback].
+    #[arg(
+        long = "public-name",
+        env = "TOYSEAL_PUBLIC_NAMES",
+        value_name = "AUTHORITY",
+        value_delimiter = ','
+    )]
+    pub public_names: Vec<String>,
+    /// 64 hex digits sealing listing cursors; the same on every instance [default: random
+    /// per process].
+    #[arg(
+        long,
+        env = "TOYSEAL_CURSOR_KEY",
+        value_name = "HEX",
+        hide_env_values = true
+    )]
+    pub cursor_key: Option<String>,
 }
 
 /// The config file: the same keys as the flags, all optional, unknown keys refused.
@@ -197,6 +326,13 @@ struct FileConfig {
     rate_burst: Option<u32>,
     request_timeout: Option<u64>,
     db_timeout_ms: Option<u64>,
+    header_timeout: Option<u64>,
+    connections_per_address: Option<u32>,
+    max_connections: Option<u32>,
+    address_rate_per_sec: Option<u32>,
+    address_rate_burst: Option<u32>,
+    public_names: Option<Vec<String>>,
+    cursor_key: Option<String>,
 }
 
 fn read_file_config(path: &Path) -> Result<FileConfig, Error> {
@@ -255,6 +391,38 @@ impl ServeArgs {
         if let Some(v) = self.db_timeout_ms.or(file.db_timeout_ms) {
             cfg.db_timeout = Duration::from_millis(v);
         }
+        if let Some(v) = self.header_timeout.or(file.header_timeout) {
+            cfg.header_timeout = Duration::from_secs(v);
+        }
+        if let Some(v) = self
+            .connections_per_address
+            .or(file.connections_per_address)
+        {
+            cfg.connections_per_address = v;
+        }
+        if let Some(v) = self.max_connections.or(file.max_connections) {
+            cfg.max_connections = v;
+        }
+        if let Some(v) = self.address_rate_per_sec.or(file.address_rate_per_sec) {
+            cfg.address_rate_per_sec = v;
+        }
+        if let Some(v) = self.address_rate_burst.or(file.address_rate_burst) {
+            cfg.address_rate_burst = v;
+        }
+        if !self.public_names.is_empty() {
+            cfg.public_names = self.public_names.clone();
+        } else if let Some(v) = file.public_names {
+            cfg.public_names = v;
+        }
+        cfg.public_names = cfg
+            .public_names
+            .iter()
+            .map(|n| n.trim().to_ascii_lowercase())
+            .filter(|n| !n.is_empty())
+            .collect();
+        if let Some(k) = self.cursor_key.as_deref().or(file.cursor_key.as_deref()) {
+            cfg.cursor_key = Some(CursorKey::from_hex(k)?);
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -271,6 +439,22 @@ impl Config {
         }
         if self.rate_per_sec > 0 && self.rate_burst == 0 {
             return Err(Error::Config("rate_burst must be positive".into()));
+        }
+        if self.address_rate_per_sec > 0 && self.address_rate_burst == 0 {
+            return Err(Error::Config("address_rate_burst must be positive".into()));
+        }
+        if self.header_timeout.is_zero() {
+            return Err(Error::Config("header_timeout must be positive".into()));
+        }
+        if let Some(bad) = self.public_names.iter().find(|n| {
+            n.is_empty()
+                || n.bytes().any(|b| {
+                    !(b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.:[]".contains(&b))
+                })
+        }) {
+            return Err(Error::Config(format!(
+                "public name {bad:?} is not a lower-case host or host:port"
+            )));
         }
         if let Some(url) = &self.database_url
             && !(url.starts_with("sqlite:")
@@ -313,6 +497,42 @@ mod tests {
             cfg.blobs,
             BlobConfig::Dir(PathBuf::from(DEFAULT_DATA_DIR).join("blobs"))
         );
+        std::fs::write(
+            &file,
+            r#"{"header_timeout":3,"connections_per_address":5,"max_connections":50,
+                "address_rate_per_sec":7,"address_rate_burst":9,
+                "public_names":["API.Example.org"],"cursor_key":"ab"}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(args.resolve(), Err(Error::Config(_))),
+            "short cursor key"
+        );
+        std::fs::write(
+            &file,
+            format!(
+                r#"{{"header_timeout":3,"connections_per_address":5,"max_connections":50,
+                    "address_rate_per_sec":7,"address_rate_burst":9,
+                    "public_names":["API.Example.org"],"cursor_key":"{}"}}"#,
+                "0f".repeat(32)
+            ),
+        )
+        .unwrap();
+        let cfg = args.resolve().unwrap();
+        assert_eq!(cfg.header_timeout, Duration::from_secs(3));
+        assert_eq!((cfg.connections_per_address, cfg.max_connections), (5, 50));
+        assert_eq!((cfg.address_rate_per_sec, cfg.address_rate_burst), (7, 9));
+        assert_eq!(cfg.public_names, vec!["api.example.org".to_owned()]);
+        assert_eq!(cfg.cursor_key, Some(CursorKey([0x0f; 32])));
+        assert!(
+            !format!("{cfg:?}").contains("15, 15"),
+            "no key bytes in Debug"
+        );
+        let flags = ServeArgs {
+            public_names: vec!["a.example".into(), "b.example:8443".into()],
+            ..args.clone()
+        };
+        assert_eq!(flags.resolve().unwrap().public_names.len(), 2);
         std::fs::write(&file, r#"{"lisen":"127.0.0.1:9999"}"#).unwrap();
         assert!(matches!(args.resolve(), Err(Error::Config(_))));
     }

@@ -365,12 +365,24 @@ impl Db {
     }
 
     /// Inserts an envelope row; `false` if it exists already (an identical re-upload).
+    ///
+    /// Listings page by `seq`, so within a family `seq` order must be commit order: otherwise
+    /// (PostgreSQL, where a sequence value is taken at insert time and transactions commit in
+    /// any order) a reader could see seq 10 committed, hand out a cursor past it, and never
+    /// list seq 9 that commits a moment later. Taking the family's row lock first (a no-op
+    /// UPDATE: a row lock on PostgreSQL, the write lock on SQLite) serializes a family's
+    /// inserts, so the sequence value is drawn under the lock and the row commits before the
+    /// next insert of the family can draw one.
     pub(crate) async fn insert_envelope(
         &self,
         family: &str,
         row: &EnvelopeRow,
     ) -> Result<bool, Error> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE families SET current_version = current_version WHERE family = $1")
+            .bind(family)
+            .execute(&mut *tx)
+            .await?;
         let r = sqlx::query(
             "INSERT INTO envelopes (family, id, sender, size, roster_version, received_at, blob_key) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",

@@ -2,15 +2,17 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod admission;
 mod auth;
 mod blobs;
 pub mod config;
+mod cursor;
 mod db;
 mod error;
 mod rate;
 pub mod routes;
 
-pub use config::{BlobConfig, Config, ServeArgs};
+pub use config::{BlobConfig, Config, CursorKey, ServeArgs};
 pub use error::Error;
 pub use routes::{Access, OPENAPI_JSON, ROUTES, Route, RouteId};
 
@@ -19,7 +21,8 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -39,9 +42,31 @@ pub const ORPHAN_MIN_AGE: Duration = Duration::from_secs(3600);
 pub(crate) struct App {
     pub(crate) db: db::Db,
     pub(crate) blobs: blobs::Blobs,
-    pub(crate) limiter: rate::RateLimiter,
+    pub(crate) limiter: rate::RateLimiter<toyseal_core::DeviceId>,
+    pub(crate) address_limiter: rate::RateLimiter<IpAddr>,
     pub(crate) body_limit: usize,
     pub(crate) verify_signatures: bool,
+    /// The `@authority` values this instance answers to (lower case).
+    authorities: RwLock<Arc<[String]>>,
+    pub(crate) cursors: cursor::CursorSealer,
+}
+
+impl App {
+    /// The authorities requests must be signed for.
+    pub(crate) fn authorities(&self) -> Arc<[String]> {
+        match self.authorities.read() {
+            Ok(a) => a.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn set_authorities(&self, names: Vec<String>) {
+        let names: Arc<[String]> = names.into();
+        match self.authorities.write() {
+            Ok(mut a) => *a = names,
+            Err(p) => *p.into_inner() = names,
+        }
+    }
 }
 
 /// Builds a [`Server`] from a [`Config`].
@@ -58,6 +83,8 @@ pub struct ServerBuilder {
 pub struct Server {
     app: Arc<App>,
     config: Config,
+    /// The routes of [`ROUTES`], built once by [`ServerBuilder::build`].
+    routes: Router,
 }
 
 impl Server {
@@ -75,17 +102,26 @@ impl Server {
     }
 
     /// The axum router with every route of [`ROUTES`] and the limit, timeout and tracing
-    /// layers.
+    /// layers. The per-address request limit applies when the request carries
+    /// `ConnectInfo<SocketAddr>` (as [`serve`](Self::serve) adds); the connection limits and the
+    /// header-read timeout are [`serve`](Self::serve)'s. Signed requests must name one of
+    /// [`Config::public_names`] (or, when none is configured, `Config::listen`'s forms) as
+    /// `@authority`.
     pub fn router(&self) -> Router {
         let limit = self.config.body_limit;
         // Router::layer: the last one added is the outermost.
-        routes::router(self.app.clone())
+        self.routes
+            .clone()
             .fallback(routes::fallback)
             .layer(DefaultBodyLimit::max(limit))
             .layer(RequestBodyLimitLayer::new(limit))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 self.config.request_timeout,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                self.app.clone(),
+                admission::address_rate_limit,
             ))
             .layer(axum::middleware::map_response(json_errors))
             .layer(
@@ -98,6 +134,10 @@ impl Server {
     }
 
     /// Serves `listener` until `shutdown` completes, then finishes the requests in flight.
+    /// Each connection is admitted against the per-address and total connection limits (429 /
+    /// 503 and closed otherwise) and must send a complete request head within
+    /// [`Config::header_timeout`] (THREATS T63). Without configured public names, requests
+    /// must be signed for the listener's own address (`127.0.0.1:PORT`, `localhost:PORT`).
     /// Also purges expired nonces every [`NONCE_PURGE_INTERVAL`] and sweeps orphan blobs every
     /// [`ORPHAN_SWEEP_INTERVAL`].
     pub async fn serve(
@@ -105,17 +145,62 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
+        if self.config.public_names.is_empty() {
+            self.app
+                .set_authorities(admission::default_authorities(listener.local_addr()?)?);
+        }
         let router = self.router();
         let housekeeping = {
             let this = self.clone();
             tokio::spawn(async move { this.housekeeping().await })
         };
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let connections = admission::Connections::new(
+            self.config.connections_per_address,
+            self.config.max_connections,
+        );
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            // Out of file descriptors, or a connection reset before accept:
+                            // back off briefly instead of spinning.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    match connections.admit(peer.ip()) {
+                        Ok(slot) => {
+                            tasks.spawn(admission::serve_connection(
+                                stream,
+                                peer,
+                                router.clone(),
+                                self.config.header_timeout,
+                                stopping.clone(),
+                                slot,
+                            ));
+                        }
+                        Err(why) => {
+                            tracing::info!(reason = ?why, "connection refused");
+                            tasks.spawn(admission::refuse(stream, why));
+                        }
+                    }
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        drop(listener);
+        let _ = stop.send(true);
+        while tasks.join_next().await.is_some() {}
         housekeeping.abort();
         self.app.db.close().await;
-        served.map_err(Error::Io)
+        Ok(())
     }
 
     async fn housekeeping(&self) {
@@ -177,15 +262,37 @@ impl ServerBuilder {
         )
         .await?;
         let blobs = blobs::Blobs::open(&config.blobs)?;
+        let authorities = if config.public_names.is_empty() {
+            admission::default_authorities(config.listen).unwrap_or_default()
+        } else {
+            config.public_names.clone()
+        };
+        let cursor_key = match &config.cursor_key {
+            Some(k) => k.clone(),
+            None => {
+                tracing::info!(
+                    "no cursor key configured: listing cursors are valid in this process only"
+                );
+                CursorKey::random()?
+            }
+        };
         let app = App {
             db,
             blobs,
             limiter: rate::RateLimiter::new(config.rate_per_sec, config.rate_burst),
+            address_limiter: rate::RateLimiter::new(
+                config.address_rate_per_sec,
+                config.address_rate_burst,
+            ),
             body_limit: config.body_limit,
             verify_signatures: self.verify_signatures,
+            authorities: RwLock::new(authorities.into()),
+            cursors: cursor::CursorSealer::new(&cursor_key)?,
         };
+        let app = Arc::new(app);
         Ok(Server {
-            app: Arc::new(app),
+            routes: routes::router(app.clone())?,
+            app,
             config,
         })
     }

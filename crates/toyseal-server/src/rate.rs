@@ -1,11 +1,12 @@
-//! Per-device token buckets (T11). State lives in this instance's memory: with N instances
+//! Token buckets per device (T11, after authentication) and per client address (T63, before
+//! it). State lives in this instance's memory: with N instances
 //! behind a load balancer a device gets up to N times the rate. That is deliberate (no shared
 //! state on the hot path); the replay cache, which must be exact, is in the database.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::Instant;
-use toyseal_core::DeviceId;
 
 /// Buckets beyond this many are pruned (full buckets first) to bound memory.
 const MAX_TRACKED: usize = 100_000;
@@ -16,15 +17,15 @@ struct Bucket {
     at: Instant,
 }
 
-/// A token-bucket limiter keyed by device.
+/// A token-bucket limiter keyed by device or by address.
 #[derive(Debug)]
-pub(crate) struct RateLimiter {
+pub(crate) struct RateLimiter<K> {
     per_sec: f64,
     burst: f64,
-    buckets: Mutex<HashMap<DeviceId, Bucket>>,
+    buckets: Mutex<HashMap<K, Bucket>>,
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq> RateLimiter<K> {
     /// `per_sec` tokens per second up to `burst`; `per_sec == 0` disables the limiter.
     pub(crate) fn new(per_sec: u32, burst: u32) -> Self {
         Self {
@@ -34,8 +35,8 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token for `device`; `false` if its bucket is empty.
-    pub(crate) fn allow(&self, device: DeviceId) -> bool {
+    /// Takes one token for `key`; `false` if its bucket is empty.
+    pub(crate) fn allow(&self, key: K) -> bool {
         if self.per_sec <= 0.0 {
             return true;
         }
@@ -50,7 +51,7 @@ impl RateLimiter {
             let (per_sec, burst) = (self.per_sec, self.burst);
             map.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * per_sec < burst);
         }
-        let b = map.entry(device).or_insert(Bucket {
+        let b = map.entry(key).or_insert(Bucket {
             tokens: self.burst,
             at: now,
         });
@@ -69,6 +70,7 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use toyseal_core::DeviceId;
 
     #[test]
     fn burst_then_refuse() {

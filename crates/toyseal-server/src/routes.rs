@@ -1,7 +1,10 @@
-//! The route table ([`ROUTES`], the single list the router is built from and the T07 matrix
-//! test iterates) and the handlers.
+//! The route table ([`ROUTES`]: the single list the router is built from, whose access column
+//! the authentication gate and the authorization read, and which the T07 matrix test
+//! iterates) and the handlers.
 
-use crate::auth::{Caller, KeySource, authenticate, authorize, now_unix};
+use crate::auth::{
+    Caller, KeySource, authenticate, authorize, authorize_founder, now_unix, signed_request_gate,
+};
 use crate::blobs::{Blobs, Put};
 use crate::db::{DeviceRow, EnvelopeRow};
 use crate::{App, Error};
@@ -9,10 +12,10 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
@@ -66,12 +69,12 @@ pub enum Access {
 }
 
 /// One row of the route table.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Route {
     /// What it does.
     pub id: RouteId,
     /// HTTP method.
-    pub method: &'static str,
+    pub method: Method,
     /// Path template (axum syntax, same as `toyseal_cloud::api`).
     pub path: &'static str,
     /// Who may call it.
@@ -83,61 +86,61 @@ pub struct Route {
 pub static ROUTES: &[Route] = &[
     Route {
         id: RouteId::Health,
-        method: "GET",
+        method: Method::GET,
         path: "/v1/health",
         access: Access::Public,
     },
     Route {
         id: RouteId::OpenApi,
-        method: "GET",
+        method: Method::GET,
         path: "/openapi.json",
         access: Access::Public,
     },
     Route {
         id: RouteId::CreateFamily,
-        method: "POST",
+        method: Method::POST,
         path: "/v1/families/{family}",
         access: Access::FoundingGuardian,
     },
     Route {
         id: RouteId::DeleteFamily,
-        method: "DELETE",
+        method: Method::DELETE,
         path: "/v1/families/{family}",
         access: Access::Guardian,
     },
     Route {
         id: RouteId::GetRoster,
-        method: "GET",
+        method: Method::GET,
         path: "/v1/families/{family}/roster",
         access: Access::Member,
     },
     Route {
         id: RouteId::UpdateRoster,
-        method: "POST",
+        method: Method::POST,
         path: "/v1/families/{family}/roster",
         access: Access::Guardian,
     },
     Route {
         id: RouteId::UploadEnvelope,
-        method: "POST",
+        method: Method::POST,
         path: "/v1/families/{family}/envelopes",
         access: Access::Member,
     },
     Route {
         id: RouteId::ListEnvelopes,
-        method: "GET",
+        method: Method::GET,
         path: "/v1/families/{family}/envelopes",
         access: Access::Member,
     },
     Route {
         id: RouteId::GetEnvelope,
-        method: "GET",
+        method: Method::GET,
         path: "/v1/families/{family}/envelopes/{id}",
         access: Access::Member,
     },
     Route {
         id: RouteId::DeleteEnvelope,
-        method: "DELETE",
+        method: Method::DELETE,
         path: "/v1/families/{family}/envelopes/{id}",
         access: Access::Guardian,
     },
@@ -148,32 +151,52 @@ pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 
 type Shared = State<Arc<App>>;
 
-/// Builds the router from [`ROUTES`].
-pub(crate) fn router(app: Arc<App>) -> Router {
+/// Builds the router from [`ROUTES`]: each route's handler gets its table row as an
+/// extension (the authorization reads its access rule there), and every route whose access is
+/// not [`Access::Public`] runs the authentication gate before its handler reads the body.
+pub(crate) fn router(app: Arc<App>) -> Result<Router, Error> {
     let mut r = Router::new();
     for route in ROUTES {
-        let filter = match route.method {
-            "GET" => MethodFilter::GET,
-            "POST" => MethodFilter::POST,
-            _ => MethodFilter::DELETE,
+        let filter = MethodFilter::try_from(route.method.clone()).map_err(|_| {
+            Error::Internal(format!("route table: method {} not routable", route.method))
+        })?;
+        let handler = match route.id {
+            RouteId::Health => on(filter, health),
+            RouteId::OpenApi => on(filter, openapi),
+            RouteId::CreateFamily => on(filter, create_family),
+            RouteId::DeleteFamily => on(filter, delete_family),
+            RouteId::GetRoster => on(filter, get_roster),
+            RouteId::UpdateRoster => on(filter, update_roster),
+            RouteId::UploadEnvelope => on(filter, upload_envelope),
+            RouteId::ListEnvelopes => on(filter, list_envelopes),
+            RouteId::GetEnvelope => on(filter, get_envelope),
+            RouteId::DeleteEnvelope => on(filter, delete_envelope),
         };
-        r = match route.id {
-            RouteId::Health => r.route(route.path, on(filter, health)),
-            RouteId::OpenApi => r.route(route.path, on(filter, openapi)),
-            RouteId::CreateFamily => r.route(route.path, on(filter, create_family)),
-            RouteId::DeleteFamily => r.route(route.path, on(filter, delete_family)),
-            RouteId::GetRoster => r.route(route.path, on(filter, get_roster)),
-            RouteId::UpdateRoster => r.route(route.path, on(filter, update_roster)),
-            RouteId::UploadEnvelope => r.route(route.path, on(filter, upload_envelope)),
-            RouteId::ListEnvelopes => r.route(route.path, on(filter, list_envelopes)),
-            RouteId::GetEnvelope => r.route(route.path, on(filter, get_envelope)),
-            RouteId::DeleteEnvelope => r.route(route.path, on(filter, delete_envelope)),
+        let handler = match route.access {
+            Access::Public => handler,
+            Access::FoundingGuardian | Access::Member | Access::Guardian => handler.layer(
+                axum::middleware::from_fn_with_state(app.clone(), signed_request_gate),
+            ),
         };
+        r = r.route(route.path, handler.layer(Extension(route)));
     }
-    r.with_state(app)
+    Ok(r.with_state(app))
+}
+
+/// The table row of the route a request was routed to (set by [`router`]).
+pub(crate) fn route_of(parts: &Parts) -> Result<&'static Route, Error> {
+    parts
+        .extensions
+        .get::<&'static Route>()
+        .copied()
+        .ok_or_else(|| Error::Internal("request reached a handler outside the route table".into()))
 }
 
 // --- request plumbing ---
+
+/// Largest roster body accepted at family creation: a roster has at most 32 members
+/// (`toyseal_roster::MAX_MEMBERS`) and a few signatures, far below this.
+const ROSTER_BODY_LIMIT: usize = 64 * 1024;
 
 /// Splits the request and reads the whole body under the configured limit.
 async fn read(req: Request) -> Result<(Parts, Bytes), Error> {
@@ -286,23 +309,31 @@ async fn openapi() -> Response {
 }
 
 async fn create_family(State(app): Shared, req: Request) -> Result<Response, Error> {
-    let (parts, body) = read(req).await?;
-    // Without a signature nothing else is looked at (T01).
-    if parts.headers.get("signature-input").is_none() {
-        return Err(Error::unauthenticated("no signature"));
+    if req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > ROSTER_BODY_LIMIT)
+    {
+        return Err(Error::TooLarge);
     }
+    let (parts, body) = read(req).await?;
+    if body.len() > ROSTER_BODY_LIMIT {
+        return Err(Error::TooLarge);
+    }
+    // The founding request is signed by a key listed in the roster it carries: the digest,
+    // the signature under that member's key and the nonce are checked before any roster rule,
+    // and every failure up to there is the generic 401 (no parser detail before
+    // authentication).
+    let caller = authenticate(&app, &parts, &body, KeySource::FoundingRoster).await?;
+    let family = family_at(&parts, 2)?;
+    no_query(&parts)?;
     let signed = SignedRoster::decode(&body)
         .map_err(|e| Error::bad(format!("body is not a roster: {e}")))?;
     let roster = Roster::verify_founding(signed)
         .map_err(|e| Error::bad(format!("roster version 1 does not verify: {e}")))?;
-    let caller = authenticate(&app, &parts, &body, KeySource::Roster(roster.members())).await?;
-    let family = family_at(&parts, 2)?;
-    no_query(&parts)?;
-    if caller.identity.role() != toyseal_core::Role::Guardian {
-        return Err(Error::Forbidden(
-            "a family is created by a guardian in its roster",
-        ));
-    }
+    authorize_founder(&caller, &parts)?;
     if roster.family() != family {
         return Err(Error::bad("the roster's family id differs from the path's"));
     }
@@ -333,7 +364,7 @@ async fn delete_family(State(app): Shared, req: Request) -> Result<StatusCode, E
     let caller = authenticate(&app, &parts, &body, KeySource::Registry).await?;
     let family = family_at(&parts, 2)?;
     no_query(&parts)?;
-    authorize(&app, &caller, family, true).await?;
+    authorize(&app, &caller, family, &parts).await?;
     let fam = family.to_string();
     // T17: one guardian's key is not enough. The body is a family deletion statement signed by
     // a quorum of the current roster (roster.md §5); nothing is erased unless it verifies.
@@ -375,7 +406,7 @@ async fn get_roster(State(app): Shared, req: Request) -> Result<Json<RosterChain
         .map_err(|e| Error::bad(format!("query: {}", e.body_text())))?;
     let since =
         i64::try_from(q.since.unwrap_or(0)).map_err(|_| Error::bad("since is a roster version"))?;
-    authorize(&app, &caller, family, false).await?;
+    authorize(&app, &caller, family, &parts).await?;
     // Bounded whatever the chain's length: one page, and whether more follow.
     let page = i64::try_from(MAX_ROSTER_PAGE).unwrap_or(i64::MAX);
     let mut versions = app
@@ -392,7 +423,7 @@ async fn update_roster(State(app): Shared, req: Request) -> Result<Json<RosterCh
     let caller = authenticate(&app, &parts, &body, KeySource::Registry).await?;
     let family = family_at(&parts, 2)?;
     no_query(&parts)?;
-    authorize(&app, &caller, family, true).await?;
+    authorize(&app, &caller, family, &parts).await?;
     let next = SignedRoster::decode(&body)
         .map_err(|e| Error::bad(format!("body is not a roster: {e}")))?;
     let fam = family.to_string();
@@ -426,7 +457,7 @@ async fn upload_envelope(State(app): Shared, req: Request) -> Result<Response, E
     let caller = authenticate(&app, &parts, &body, KeySource::Registry).await?;
     let family = family_at(&parts, 2)?;
     no_query(&parts)?;
-    authorize(&app, &caller, family, false).await?;
+    authorize(&app, &caller, family, &parts).await?;
     let created = store_envelope(&app, &caller, family, body).await?;
     Ok(created.into_response())
 }
@@ -512,25 +543,25 @@ async fn list_envelopes(State(app): Shared, req: Request) -> Result<Json<Envelop
         .map_err(|e| Error::bad(format!("query: {}", e.body_text())))?;
     let after = match q.cursor.as_deref() {
         None | Some("") => 0,
-        Some(c) => c
-            .parse::<i64>()
-            .ok()
-            .filter(|v| *v >= 0)
-            .ok_or_else(|| Error::bad("cursor is not one this server gave out"))?,
+        Some(c) => app.cursors.open(family, c)?,
     };
-    // T11: a huge limit is capped, never an error and never an unbounded query.
-    let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
-    authorize(&app, &caller, family, false).await?;
+    // T11: a huge limit is capped, never an error and never an unbounded query; 0 asks for
+    // nothing and is refused.
+    let limit = match q.limit {
+        None => DEFAULT_PAGE,
+        Some(0) => return Err(Error::bad("limit must be at least 1 (above 100 is capped)")),
+        Some(n) => n.min(MAX_PAGE),
+    };
+    authorize(&app, &caller, family, &parts).await?;
     let mut rows = app
         .db
         .list_envelopes(&family.to_string(), after, i64::from(limit) + 1)
         .await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|r| r.seq.to_string())
-    } else {
-        None
+    let next_cursor = match rows.last() {
+        Some(last) if more => Some(app.cursors.seal(family, last.seq)?),
+        _ => None,
     };
     let items = rows
         .into_iter()
@@ -557,7 +588,7 @@ async fn get_envelope(State(app): Shared, req: Request) -> Result<Response, Erro
     let id = envelope_at(&parts, 4)?;
     no_body(&body)?;
     no_query(&parts)?;
-    authorize(&app, &caller, family, false).await?;
+    authorize(&app, &caller, family, &parts).await?;
     let row = app
         .db
         .envelope(&family.to_string(), &id.to_string())
@@ -574,7 +605,7 @@ async fn delete_envelope(State(app): Shared, req: Request) -> Result<StatusCode,
     let id = envelope_at(&parts, 4)?;
     no_body(&body)?;
     no_query(&parts)?;
-    authorize(&app, &caller, family, true).await?;
+    authorize(&app, &caller, family, &parts).await?;
     let (fam, ids) = (family.to_string(), id.to_string());
     let row = app.db.envelope(&fam, &ids).await?.ok_or(Error::NotFound)?;
     // Blob first: if that fails the row survives and the retry finds it (T15).

@@ -75,14 +75,14 @@ async fn openapi_documents_every_route() {
                 assert!(
                     ROUTES
                         .iter()
-                        .any(|r| r.path == path && r.method.eq_ignore_ascii_case(m)),
+                        .any(|r| r.path == path && r.method.as_str().eq_ignore_ascii_case(m)),
                     "documented but not served: {m} {path}"
                 );
             }
         }
     }
     for route in ROUTES {
-        let op = &paths[route.path][route.method.to_ascii_lowercase()];
+        let op = &paths[route.path][route.method.as_str().to_ascii_lowercase()];
         assert!(
             op.is_object(),
             "not documented: {} {}",
@@ -91,6 +91,35 @@ async fn openapi_documents_every_route() {
         );
     }
     assert_eq!(documented, ROUTES.len());
+    // The documented bodies and limits are the server's.
+    let e401 = &doc["components"]["responses"]["E401"]["content"]["application/json"]["example"];
+    assert_eq!(e401.to_string(), UNAUTHENTICATED);
+    let e404 = &doc["components"]["responses"]["E404"]["content"]["application/json"]["example"];
+    assert_eq!(e404.to_string(), NOT_FOUND);
+    let scheme = &doc["components"]["securitySchemes"]["toysealSignature"];
+    assert!(scheme["x-toyseal-rfc9421"]["covered-components"].is_array());
+    let list = &paths["/v1/families/{family}/envelopes"]["get"]["parameters"];
+    let limit = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap();
+    assert_eq!(limit["schema"]["minimum"], 1);
+    assert!(
+        limit["schema"].get("maximum").is_none(),
+        "larger is capped, not refused"
+    );
+    for route in ROUTES.iter().filter(|r| r.access != Access::Public) {
+        let op = &paths[route.path][route.method.as_str().to_ascii_lowercase()];
+        for code in ["400", "401", "429", "503"] {
+            assert!(
+                op["responses"].get(code).is_some(),
+                "{code} on {}",
+                route.path
+            );
+        }
+    }
 }
 
 /// One concrete request for every route of the table, on `fam`'s objects.
@@ -191,8 +220,13 @@ async fn t02_unknown_or_removed_device() {
 #[tokio::test]
 async fn t03_replay_same_and_second_instance() {
     let env = Env::new().await;
-    let s1 = env.start().await;
-    let s2 = env.start().await; // same database, separate process state
+    // Two instances behind one name, on one database, with separate process state.
+    let config = env
+        .config
+        .clone()
+        .with_public_names(vec!["api.toyseal.test".into()]);
+    let s1 = env.start_with(config.clone()).await;
+    let s2 = env.start_with(config).await;
     let fam = Family::new();
     fam.create(&s1).await;
     let envelope = fam.seal(&fam.toy, b"once");
@@ -525,7 +559,7 @@ async fn t07_cross_family_matrix() {
                     ));
                 }
                 RouteId::GetEnvelope | RouteId::DeleteEnvelope => {
-                    let m = route.method.to_owned();
+                    let m = route.method.as_str().to_owned();
                     // B's real id under B's path; B's real id under A's own path; guessed ids.
                     cases.push((
                         name("B's id at B"),
@@ -578,7 +612,7 @@ async fn t07_cross_family_matrix() {
         let route = ROUTES
             .iter()
             .find(|r| {
-                r.method == m1
+                r.method.as_str() == m1.as_str()
                     && p1
                         .split('?')
                         .next()

@@ -186,9 +186,19 @@ async fn t11_limits() {
     let limited = statuses.iter().filter(|&&c| c == 429).count();
     assert!(limited > 0, "no 429 in {statuses:?}");
     assert!(statuses.iter().all(|&c| c == 200 || c == 429));
-    let r = s
+    // A 429 says when to come back. (The bucket refills 20 tokens/s, so the request right
+    // after the loop may find a fresh token on a slow machine: look at the next 429.)
+    let mut r = s
         .call(&fam.guardian, "GET", &fam.envelopes_path(), b"")
         .await;
+    for _ in 0..20 {
+        if r.status == 429 {
+            break;
+        }
+        r = s
+            .call(&fam.guardian, "GET", &fam.envelopes_path(), b"")
+            .await;
+    }
     assert_eq!(r.status, 429);
     assert_eq!(r.header("retry-after"), Some("1"));
     // Another device is not affected; the health route still answers.
@@ -471,16 +481,6 @@ async fn t14_malformed_input() {
             "roster",
         ),
         (
-            "garbage family creation",
-            s.signed(
-                &fam.guardian,
-                "POST",
-                &Family::new().path(),
-                b"\x00\x01garbage",
-            ),
-            "roster",
-        ),
-        (
             "body on a GET",
             s.signed(&fam.toy, "GET", &p, b"unexpected"),
             "no body",
@@ -492,6 +492,19 @@ async fn t14_malformed_input() {
         let body: toyseal_cloud::api::ErrorBody = r.json();
         assert!(body.error.contains(needle), "{what}: {}", body.error);
     }
+    // A founding request whose body is no roster cannot name the key it is signed with: the
+    // generic 401, no parser detail before authentication.
+    let r = http::send(
+        s.addr,
+        &s.signed(
+            &fam.guardian,
+            "POST",
+            &Family::new().path(),
+            b"\x00\x01garbage",
+        ),
+    )
+    .await;
+    assert_eq!((r.status, r.text().as_str()), (401, UNAUTHENTICATED));
     // Nothing half-written: one family, one roster version, no envelope, no blob.
     assert_eq!(env.count("families").await, 1);
     assert_eq!(env.count("roster_versions").await, 1);

@@ -235,7 +235,10 @@ async fn handle(
         return unauthorized();
     };
     let mut st = s.state.lock().unwrap();
-    if !st.nonces.insert((verified.device, verified.nonce.clone())) {
+    if !st
+        .nonces
+        .insert((verified.device(), verified.nonce().to_owned()))
+    {
         return unauthorized();
     }
     // Injected failures come after the nonce is recorded: a client that retried with the
@@ -245,7 +248,7 @@ async fn handle(
         let status = StatusCode::from_u16(code).unwrap();
         return (status, [("retry-after", "0")], "").into_response();
     }
-    let device = verified.device;
+    let device = verified.device();
     let is_guardian = key.role() == Role::Guardian;
 
     // ---- family creation ----

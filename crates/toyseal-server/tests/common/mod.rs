@@ -57,6 +57,7 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::embedded(dir.path().join("data"))
             .with_rate_limit(0, 0)
+            .with_address_rate_limit(0, 0)
             .with_request_timeout(Duration::from_secs(10));
         let mut pg_url = None;
         let mut s3 = None;
@@ -292,6 +293,9 @@ async fn create_pg_database(admin: &str) -> String {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub server: Server,
+    /// The first configured public name, if any: what requests are signed for and sent as
+    /// `Host` (else the listening address).
+    public_name: Option<String>,
     rt: Option<tokio::runtime::Runtime>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -305,6 +309,7 @@ impl TestServer {
             .unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let public_name = config.public_names.first().cloned();
         rt.spawn(async move {
             let server = Server::builder(config).build().await.unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -321,13 +326,16 @@ impl TestServer {
         Self {
             addr,
             server,
+            public_name,
             rt: Some(rt),
             stop: Some(stop_tx),
         }
     }
 
     pub fn host(&self) -> String {
-        self.addr.to_string()
+        self.public_name
+            .clone()
+            .unwrap_or_else(|| self.addr.to_string())
     }
 
     /// Kills the server: every task and connection dies where it is.
