@@ -177,6 +177,9 @@ pub unsafe extern "C" fn toyseal_sealer_update(
         let s = unsafe { handle_mut(sealer) }?;
         // SAFETY: caller's contract (`len` readable bytes).
         let data = unsafe { input(data, len) }?;
+        if !matches!(s.state, State::Sealing(_)) {
+            return Err(toyseal_result::Misuse);
+        }
         if s.pending() > s.limit {
             return Err(toyseal_result::Busy);
         }
