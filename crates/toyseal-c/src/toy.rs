@@ -241,6 +241,25 @@ pub unsafe extern "C" fn toyseal_toy_press_pair_button(
     })
 }
 
+/// Factory reset: forgets the founding guardian (clearing slot Founder), the roster, the
+/// session and the lifetime failure counter. The identity stays: a reset toy pairs again with
+/// its printed code.
+///
+/// # Safety
+/// `toy` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_factory_reset(toy: *mut toyseal_toy) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        toy.storage.store(toyseal_slot::Founder, &[])?;
+        toy.toy.factory_reset()?;
+        toy.frame = None;
+        toy.events.clear();
+        toy.collect_events()
+    })
+}
+
 /// Handles one whole (reassembled) frame from the phone. Then drain
 /// [`toyseal_toy_poll_transmit`] and [`toyseal_toy_poll_event`]. Hostile frames are not an
 /// error: the protocol answers them itself.

@@ -191,7 +191,7 @@ fn null_arguments_and_bad_lengths_are_result_codes() {
 
 #[test]
 fn sealer_calls_out_of_order_are_misuse_and_output_must_be_read() {
-    let mut f = family();
+    let f = family();
     let opts = toyseal_seal_options {
         chunk_size_log2: 10,
         segment_size_log2: 10,
@@ -261,7 +261,37 @@ fn sealer_calls_out_of_order_are_misuse_and_output_must_be_read() {
             toyseal_result::InvalidArgument
         );
     }
-    let _ = &mut f.phone;
+}
+
+#[test]
+fn factory_reset_forgets_the_family_and_the_printed_code_pairs_again() {
+    let f = family();
+    // SAFETY: live handle.
+    unsafe {
+        assert_eq!(
+            toyseal_toy_press_pair_button(f.toy.handle, 40),
+            toyseal_result::NotPairable
+        );
+        assert_eq!(toyseal_toy_factory_reset(f.toy.handle), toyseal_result::Ok);
+        let mut v = 0;
+        assert_eq!(
+            toyseal_toy_roster_version(f.toy.handle, &mut v),
+            toyseal_result::NoRoster
+        );
+        assert_eq!(
+            toyseal_toy_press_pair_button(f.toy.handle, 50),
+            toyseal_result::Ok
+        );
+        assert_eq!(
+            toyseal_toy_factory_reset(std::ptr::null_mut()),
+            toyseal_result::NullArgument
+        );
+    }
+    assert!(f.toy.flash.slots[toyseal_slot::Founder as usize].is_empty());
+    assert_eq!(
+        f.toy.flash.slots[toyseal_slot::FailureCount as usize],
+        0u32.to_le_bytes()
+    );
 }
 
 #[test]
