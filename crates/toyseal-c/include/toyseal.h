@@ -64,7 +64,9 @@ typedef enum {
   TOYSEAL_EVENT_KIND_NONE = 0,
   // Speak or blink `sas` (6 decimal digits, `%06u`); the parent compares it with the phone.
   TOYSEAL_EVENT_KIND_SAS = 1,
-  // A phone (`device_id`) paired. The founding guardian was already stored (slot Founder).
+  // A phone (`device_id`) paired. A founding guardian was stored in slot Founder; if that
+  // store failed, the call that queued this event returned `TOYSEAL_RESULT_STORAGE` (the
+  // pairing holds until the next boot only).
   TOYSEAL_EVENT_KIND_PAIRED = 2,
   // A pairing attempt failed (wrong code, tampering, timeout, disconnect).
   TOYSEAL_EVENT_KIND_PAIRING_FAILED = 3,

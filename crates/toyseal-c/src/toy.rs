@@ -28,7 +28,9 @@ pub enum toyseal_event_kind {
     None = 0,
     /// Speak or blink `sas` (6 decimal digits, `%06u`); the parent compares it with the phone.
     Sas = 1,
-    /// A phone (`device_id`) paired. The founding guardian was already stored (slot Founder).
+    /// A phone (`device_id`) paired. A founding guardian was stored in slot Founder; if that
+    /// store failed, the call that queued this event returned `TOYSEAL_RESULT_STORAGE` (the
+    /// pairing holds until the next boot only).
     Paired = 2,
     /// A pairing attempt failed (wrong code, tampering, timeout, disconnect).
     PairingFailed = 3,
@@ -87,9 +89,11 @@ impl toyseal_event {
 }
 
 impl toyseal_toy {
-    /// Turns the endpoint's events into C events, persisting what must survive a reboot.
+    /// Turns the endpoint's events into C events, persisting what must survive a reboot. A
+    /// storage failure is reported after every event was queued (none is lost).
     fn collect_events(&mut self) -> Result<(), toyseal_result> {
         use toyseal_event_kind as K;
+        let mut stored = Ok(());
         while let Some(e) = self.toy.poll_event() {
             let mut ev = toyseal_event::of(K::None);
             match e {
@@ -99,8 +103,8 @@ impl toyseal_toy {
                 }
                 ToyEvent::Paired { phone, code } => {
                     if code == CodeKind::Printed {
-                        self.storage
-                            .store(toyseal_slot::Founder, &phone.to_bytes())?;
+                        stored = stored
+                            .and(self.storage.store(toyseal_slot::Founder, &phone.to_bytes()));
                     }
                     ev.kind = K::Paired;
                     ev.device_id = *phone.device_id().as_bytes();
@@ -143,7 +147,7 @@ impl toyseal_toy {
         if self.toy.poll_close().is_some() {
             self.events.push_back(toyseal_event::of(K::CloseRequested));
         }
-        Ok(())
+        stored
     }
 }
 
@@ -338,7 +342,10 @@ pub unsafe extern "C" fn toyseal_toy_poll_transmit(
         if toy.frame.is_none() {
             toy.frame = toy.toy.poll_transmit();
         }
-        let frame = toy.frame.as_deref().unwrap_or_default();
+        let frame: &[u8] = match &toy.frame {
+            Some(f) => f,
+            None => &[], // nothing to send: `*len` becomes 0
+        };
         // SAFETY: caller's contract (`cap` writable bytes at `buf`, `len` writable).
         unsafe { output(frame, buf, cap, len) }?;
         toy.frame = None;
