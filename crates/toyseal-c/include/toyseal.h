@@ -280,7 +280,8 @@ toyseal_result toyseal_toy_disconnect(toyseal_toy *toy);
 
 // Copies the next frame to send into `(buf, cap)` and its length into `*len`; `*len == 0`
 // means nothing to send. When `cap` is too small, returns `TOYSEAL_RESULT_BUFFER_TOO_SMALL`
-// with the needed length in `*len` and keeps the frame for the next call.
+// with the needed length in `*len` and keeps the frame for the next call (pass `NULL, 0` to
+// ask for the length).
 //
 // # Safety
 // `toy` must be a live handle; `buf` must point to `cap` writable bytes; `len` writable.

@@ -187,7 +187,8 @@ pub(crate) unsafe fn input<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], t
 }
 
 /// Copies `data` into the caller's buffer `(buf, cap)` and writes the length to `*len_out`,
-/// or writes the needed length and returns [`toyseal_result::BufferTooSmall`].
+/// or writes the needed length and returns [`toyseal_result::BufferTooSmall`]. `(NULL, 0)` is
+/// a valid buffer: it asks for the length.
 ///
 /// # Safety
 /// `len_out` must be writable; a non-NULL `buf` must point to `cap` writable bytes.
@@ -198,6 +199,10 @@ pub(crate) unsafe fn output(
     len_out: *mut usize,
 ) -> Result<(), toyseal_result> {
     non_null(len_out)?;
+    if buf.is_null() && cap != 0 {
+        // NULL is a buffer only with capacity 0 (asking for the needed length).
+        return Err(toyseal_result::NullArgument);
+    }
     // SAFETY: `len_out` is non-NULL and the caller guarantees it is writable.
     unsafe { len_out.write(data.len()) };
     if data.is_empty() {

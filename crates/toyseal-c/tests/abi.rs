@@ -186,6 +186,14 @@ fn null_arguments_and_bad_lengths_are_result_codes() {
     }
     // Garbage is the protocol's business (it answers NOT_PAIRABLE), not an error.
     assert_eq!(toy.frame(&[0xff; 40], 1), toyseal_result::Ok);
+    // SAFETY: live handle; NULL buffers with the capacities given; `len` writable.
+    unsafe {
+        let r = toyseal_toy_poll_transmit(h, std::ptr::null_mut(), 8, &mut len);
+        assert_eq!(r, toyseal_result::NullArgument);
+        let r = toyseal_toy_poll_transmit(h, std::ptr::null_mut(), 0, &mut len);
+        assert_eq!(r, toyseal_result::BufferTooSmall);
+        assert!(len > 0);
+    }
     assert!(!toy.transmit().is_empty());
 }
 
