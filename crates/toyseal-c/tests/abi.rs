@@ -81,6 +81,7 @@ fn the_identity_survives_a_reboot_and_a_bad_code_is_refused() {
     let first = id(&toy);
     let flash = Box::new(Flash {
         slots: toy.flash.slots.clone(),
+        ..Flash::default()
     });
     let again = CToy::boot("48151623", flash).expect("reboot");
     assert_eq!(id(&again), first);
@@ -300,6 +301,59 @@ fn factory_reset_forgets_the_family_and_the_printed_code_pairs_again() {
         f.toy.flash.slots[toyseal_slot::FailureCount as usize],
         0u32.to_le_bytes()
     );
+}
+
+#[test]
+fn a_failed_store_is_reported_and_no_event_is_lost() {
+    let failing = Box::new(Flash {
+        fail_store: Some(toyseal_slot::Identity),
+        ..Flash::default()
+    });
+    // First boot must store the new identity: refused, and no handle.
+    assert_eq!(
+        CToy::boot("48151623", failing).err(),
+        Some(toyseal_result::Storage)
+    );
+
+    // Pairing while the founder cannot be stored: the frame that completes the pairing
+    // reports STORAGE, and the PAIRED event is still queued.
+    let code = toyseal_pairing::PairingCode::generate(8, &mut toyseal_core::OsRng);
+    let mut toy = CToy::boot(code.digits(), Box::default()).expect("boot");
+    // SAFETY: live handle.
+    let r = unsafe { toyseal_toy_press_pair_button(toy.handle, 0) };
+    assert_eq!(r, toyseal_result::Ok);
+    toy.flash.fail_store = Some(toyseal_slot::Founder);
+    let parent = std::sync::Arc::new(toyseal_core::DeviceIdentity::generate(
+        toyseal_core::Role::Guardian,
+        &mut toyseal_core::OsRng,
+    ));
+    let mut phone = toyseal_pairing::Phone::new(parent);
+    phone
+        .pair(
+            &code,
+            toyseal_pairing::PairingExpectations::default(),
+            &mut toyseal_core::OsRng,
+        )
+        .expect("pair");
+    let mut results = Vec::new();
+    let mut events = Vec::new();
+    for _ in 0..8 {
+        use toyseal_pairing::Endpoint;
+        while let Some(f) = phone.poll_transmit() {
+            results.push(toy.frame(&f, 1));
+        }
+        events.extend(toy.events());
+        for f in toy.transmit() {
+            phone.handle_frame(
+                &f,
+                toyseal_pairing::Timestamp::from_millis(1),
+                &mut toyseal_core::OsRng,
+            );
+        }
+    }
+    assert!(results.contains(&toyseal_result::Storage));
+    assert!(events.iter().any(|e| e.kind == toyseal_event_kind::Paired));
+    assert!(toy.flash.slots[toyseal_slot::Founder as usize].is_empty());
 }
 
 #[test]

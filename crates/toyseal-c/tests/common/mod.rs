@@ -14,6 +14,8 @@ use toyseal_roster::{Roster, RosterProposal};
 #[derive(Default)]
 pub struct Flash {
     pub slots: [Vec<u8>; 4],
+    /// Stores into this slot fail (a worn-out or full flash).
+    pub fail_store: Option<toyseal_slot>,
 }
 
 unsafe extern "C" fn flash_load(
@@ -50,6 +52,7 @@ unsafe extern "C" fn flash_store(
     // SAFETY: toyseal passes `len` readable bytes at `data`.
     let bytes = unsafe { std::slice::from_raw_parts(data, len) };
     match flash.slots.get_mut(slot as usize) {
+        Some(_) if flash.fail_store == Some(slot) => 1,
         Some(s) => {
             *s = bytes.to_vec();
             0
