@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(missing_docs)]
+
+mod result;
+mod sealer;
+mod storage;
+mod toy;
+
+pub use result::{toyseal_result, toyseal_result_str};
+pub use sealer::{
+    toyseal_seal_options, toyseal_sealer, toyseal_sealer_checkpoint, toyseal_sealer_finish,
+    toyseal_sealer_free, toyseal_sealer_new, toyseal_sealer_read, toyseal_sealer_update,
+};
+pub use storage::{toyseal_slot, toyseal_storage};
+pub use toy::{
+    toyseal_event, toyseal_event_kind, toyseal_toy, toyseal_toy_device_id, toyseal_toy_disconnect,
+    toyseal_toy_factory_reset, toyseal_toy_free, toyseal_toy_handle_frame,
+    toyseal_toy_handle_timeout, toyseal_toy_new, toyseal_toy_poll_event, toyseal_toy_poll_transmit,
+    toyseal_toy_press_pair_button, toyseal_toy_roster_version, toyseal_toy_send_envelope,
+};

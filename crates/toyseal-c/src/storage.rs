@@ -1,0 +1,174 @@
+//! The caller's durable storage, as two callbacks over named slots: the toy's identity, its
+//! lifetime pairing-failure counter, its envelope sequence counter and its founding guardian.
+
+use crate::result::toyseal_result;
+use std::ffi::{c_int, c_void};
+use toyseal_core::{DeviceIdentity, OsRng, PublicIdentity, Role};
+use toyseal_pairing::FailureStore;
+use zeroize::Zeroizing;
+
+/// What a storage slot holds.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum toyseal_slot {
+    /// The toy's secret identity (a secret: keep it in protected flash; at most 256 bytes).
+    Identity = 0,
+    /// The lifetime count of failed pairings (4 bytes, little endian).
+    FailureCount = 1,
+    /// The last envelope sequence number used (8 bytes, little endian).
+    Sequence = 2,
+    /// The founding guardian's public identity, until roster version 1 exists.
+    Founder = 3,
+}
+
+/// The caller's storage. `ctx` is passed back to both callbacks untouched; it (and the
+/// callbacks) must stay valid until the toy is freed. Callbacks are called only from inside
+/// toyseal calls on the same thread.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct toyseal_storage {
+    /// The caller's context.
+    pub ctx: *mut c_void,
+    /// Reads a slot into `(buf, cap)` (`cap` is 256, enough for every slot) and writes the
+    /// stored length to `*len`: 0 when the slot was never written. Returns 0 on success,
+    /// anything else on failure.
+    pub load: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            slot: toyseal_slot,
+            buf: *mut u8,
+            cap: usize,
+            len: *mut usize,
+        ) -> c_int,
+    >,
+    /// Durably stores `len` bytes at `data` into a slot, replacing what it held. Returns 0
+    /// only once the bytes are durable, anything else on failure.
+    pub store: Option<
+        unsafe extern "C" fn(
+            ctx: *mut c_void,
+            slot: toyseal_slot,
+            data: *const u8,
+            len: usize,
+        ) -> c_int,
+    >,
+}
+
+/// Largest slot toyseal reads.
+const SLOT_CAP: usize = 256;
+
+/// The checked storage: both callbacks present.
+#[derive(Clone, Copy)]
+pub(crate) struct Storage {
+    ctx: *mut c_void,
+    load: LoadFn,
+    store: StoreFn,
+}
+
+type LoadFn = unsafe extern "C" fn(*mut c_void, toyseal_slot, *mut u8, usize, *mut usize) -> c_int;
+type StoreFn = unsafe extern "C" fn(*mut c_void, toyseal_slot, *const u8, usize) -> c_int;
+
+impl Storage {
+    pub fn new(s: &toyseal_storage) -> Result<Self, toyseal_result> {
+        match (s.load, s.store) {
+            (Some(load), Some(store)) => Ok(Self {
+                ctx: s.ctx,
+                load,
+                store,
+            }),
+            _ => Err(toyseal_result::NullArgument),
+        }
+    }
+
+    /// The slot's bytes (empty when never written), in a buffer that zeroizes on drop.
+    pub fn load(&self, slot: toyseal_slot) -> Result<Zeroizing<Vec<u8>>, toyseal_result> {
+        let mut buf = Zeroizing::new(vec![0u8; SLOT_CAP]);
+        let mut len = 0usize;
+        // SAFETY: the callback was supplied by the caller for this purpose; `buf` has `SLOT_CAP`
+        // writable bytes and `len` is a valid `usize` for the duration of the call.
+        let r = unsafe { (self.load)(self.ctx, slot, buf.as_mut_ptr(), SLOT_CAP, &mut len) };
+        if r != 0 || len > SLOT_CAP {
+            return Err(toyseal_result::Storage);
+        }
+        buf.truncate(len);
+        Ok(buf)
+    }
+
+    pub fn store(&self, slot: toyseal_slot, data: &[u8]) -> Result<(), toyseal_result> {
+        // SAFETY: the callback was supplied by the caller for this purpose; `data` is valid for
+        // reads of `data.len()` bytes for the duration of the call.
+        let r = unsafe { (self.store)(self.ctx, slot, data.as_ptr(), data.len()) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(toyseal_result::Storage)
+        }
+    }
+
+    /// The toy's identity: loaded, or generated and stored on first boot.
+    pub fn identity(&self) -> Result<DeviceIdentity, toyseal_result> {
+        let stored = self.load(toyseal_slot::Identity)?;
+        if stored.is_empty() {
+            let identity = DeviceIdentity::generate(Role::Toy, &mut OsRng);
+            let text = identity
+                .export_secret_key_text()
+                .map_err(|_| toyseal_result::Failed)?;
+            self.store(toyseal_slot::Identity, text.as_bytes())?;
+            return Ok(identity);
+        }
+        let text = std::str::from_utf8(&stored).map_err(|_| toyseal_result::Storage)?;
+        let identity =
+            DeviceIdentity::from_secret_key_text(text).map_err(|_| toyseal_result::Storage)?;
+        if identity.role() != Role::Toy {
+            return Err(toyseal_result::Storage);
+        }
+        Ok(identity)
+    }
+
+    /// The founding guardian, if one was stored.
+    pub fn founder(&self) -> Result<Option<PublicIdentity>, toyseal_result> {
+        let stored = self.load(toyseal_slot::Founder)?;
+        if stored.is_empty() {
+            return Ok(None);
+        }
+        PublicIdentity::from_bytes(&stored)
+            .map(Some)
+            .map_err(|_| toyseal_result::Storage)
+    }
+
+    /// The next envelope sequence number: stored before it is used, so a crash never reuses
+    /// one (`toyseal_core::SequenceStore` semantics; sequences start at 1).
+    pub fn next_sequence(&self) -> Result<u64, toyseal_result> {
+        let stored = self.load(toyseal_slot::Sequence)?;
+        let last = match stored.as_slice() {
+            [] => 0,
+            bytes => u64::from_le_bytes(bytes.try_into().map_err(|_| toyseal_result::Storage)?),
+        };
+        let next = last.checked_add(1).ok_or(toyseal_result::Storage)?;
+        self.store(toyseal_slot::Sequence, &next.to_le_bytes())?;
+        Ok(next)
+    }
+}
+
+impl FailureStore for Storage {
+    fn load(&self) -> Result<u32, toyseal_pairing::Error> {
+        let stored = Storage::load(self, toyseal_slot::FailureCount).map_err(store_error)?;
+        match stored.as_slice() {
+            [] => Ok(0),
+            bytes => bytes
+                .try_into()
+                .map(u32::from_le_bytes)
+                .map_err(|_| store_error(toyseal_result::Storage)),
+        }
+    }
+
+    fn store(&mut self, count: u32) -> Result<(), toyseal_pairing::Error> {
+        Storage::store(self, toyseal_slot::FailureCount, &count.to_le_bytes()).map_err(store_error)
+    }
+}
+
+fn store_error(_: toyseal_result) -> toyseal_pairing::Error {
+    toyseal_pairing::Error::Store("the caller's storage callback failed".into())
+}

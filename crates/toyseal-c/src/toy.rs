@@ -1,0 +1,431 @@
+//! The toy's endpoint behind an opaque handle: frames in, frames and events out.
+
+use crate::result::{free_handle, guard, handle_mut, input, non_null, output, toyseal_result};
+use crate::storage::{Storage, toyseal_slot, toyseal_storage};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use toyseal_core::{DeviceIdentity, OsRng};
+use toyseal_pairing::{CodeKind, Endpoint, EnvelopeEvent, PairingCode, Timestamp, Toy, ToyEvent};
+
+/// The toy: its identity, pairing window, session and roster. Create with
+/// [`toyseal_toy_new`], free with [`toyseal_toy_free`]. Not thread-safe: use it from one
+/// thread (or behind the caller's lock).
+#[allow(non_camel_case_types)]
+pub struct toyseal_toy {
+    pub(crate) toy: Toy<Storage>,
+    pub(crate) storage: Storage,
+    events: VecDeque<toyseal_event>,
+    frame: Option<Vec<u8>>,
+}
+
+/// What happened; `kind` says which other fields mean something.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum toyseal_event_kind {
+    /// No event is pending.
+    None = 0,
+    /// Speak or blink `sas` (6 decimal digits, `%06u`); the parent compares it with the phone.
+    Sas = 1,
+    /// A phone (`device_id`) paired. A founding guardian was stored in slot Founder; if that
+    /// store failed, the call that queued this event returned `TOYSEAL_RESULT_STORAGE` (the
+    /// pairing holds until the next boot only).
+    Paired = 2,
+    /// A pairing attempt failed (wrong code, tampering, timeout, disconnect).
+    PairingFailed = 3,
+    /// A guardian (`device_id`) opened a pairing window for one new phone.
+    PairingWindowOpened = 4,
+    /// A session with the phone `device_id` is open.
+    SessionOpened = 5,
+    /// The session ended.
+    SessionClosed = 6,
+    /// An application message arrived over the session (not exposed in this version).
+    Message = 7,
+    /// An envelope of `length` bytes arrived (opening envelopes is not in this ABI yet).
+    EnvelopeReceived = 8,
+    /// The phone acknowledged every byte of envelope `transfer` (`length` bytes).
+    EnvelopeDelivered = 9,
+    /// The session ended before envelope `transfer` was acknowledged: deliver it again later.
+    EnvelopeAborted = 10,
+    /// The toy verified and co-signed/applied roster version `roster_version`.
+    RosterApplied = 11,
+    /// A roster update did not verify; nothing changed.
+    RosterRefused = 12,
+    /// Drop the link now, then call `toyseal_toy_disconnect` (the peer broke a rule).
+    CloseRequested = 13,
+}
+
+/// One event (see [`toyseal_event_kind`]).
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct toyseal_event {
+    /// What happened.
+    pub kind: toyseal_event_kind,
+    /// The short authentication string (`Sas`).
+    pub sas: u32,
+    /// The transfer id (`EnvelopeDelivered`, `EnvelopeAborted`, `EnvelopeReceived`).
+    pub transfer: u32,
+    /// The envelope length (`EnvelopeReceived`, `EnvelopeDelivered`).
+    pub length: u64,
+    /// The roster version (`RosterApplied`).
+    pub roster_version: u64,
+    /// The peer's device id (`Paired`, `PairingWindowOpened`, `SessionOpened`).
+    pub device_id: [u8; 16],
+}
+
+impl toyseal_event {
+    fn of(kind: toyseal_event_kind) -> Self {
+        Self {
+            kind,
+            sas: 0,
+            transfer: 0,
+            length: 0,
+            roster_version: 0,
+            device_id: [0; 16],
+        }
+    }
+}
+
+impl toyseal_toy {
+    /// Turns the endpoint's events into C events, persisting what must survive a reboot. A
+    /// storage failure is reported after every event was queued (none is lost).
+    fn collect_events(&mut self) -> Result<(), toyseal_result> {
+        use toyseal_event_kind as K;
+        let mut stored = Ok(());
+        while let Some(e) = self.toy.poll_event() {
+            let mut ev = toyseal_event::of(K::None);
+            match e {
+                ToyEvent::Sas(s) => {
+                    ev.kind = K::Sas;
+                    ev.sas = s.value();
+                }
+                ToyEvent::Paired { phone, code } => {
+                    if code == CodeKind::Printed {
+                        stored = stored
+                            .and(self.storage.store(toyseal_slot::Founder, &phone.to_bytes()));
+                    }
+                    ev.kind = K::Paired;
+                    ev.device_id = *phone.device_id().as_bytes();
+                }
+                ToyEvent::PairingFailed => ev.kind = K::PairingFailed,
+                ToyEvent::PairingWindowOpened { by } => {
+                    ev.kind = K::PairingWindowOpened;
+                    ev.device_id = *by.as_bytes();
+                }
+                ToyEvent::SessionOpened(id) => {
+                    ev.kind = K::SessionOpened;
+                    ev.device_id = *id.as_bytes();
+                }
+                ToyEvent::SessionClosed => ev.kind = K::SessionClosed,
+                ToyEvent::Message(_) => ev.kind = K::Message,
+                ToyEvent::Envelope(EnvelopeEvent::Received { transfer, envelope }) => {
+                    ev.kind = K::EnvelopeReceived;
+                    ev.transfer = transfer;
+                    ev.length = envelope.len() as u64;
+                }
+                ToyEvent::Envelope(EnvelopeEvent::Delivered { transfer, len }) => {
+                    ev.kind = K::EnvelopeDelivered;
+                    ev.transfer = transfer;
+                    ev.length = len as u64;
+                }
+                ToyEvent::Envelope(EnvelopeEvent::Aborted { transfer }) => {
+                    ev.kind = K::EnvelopeAborted;
+                    ev.transfer = transfer;
+                }
+                ToyEvent::RosterApplied(r) => {
+                    ev.kind = K::RosterApplied;
+                    ev.roster_version = r.version();
+                }
+                ToyEvent::RosterRefused => ev.kind = K::RosterRefused,
+                // A later toyseal may add events; they are not lost silently: the toy goes on.
+                _ => continue,
+            }
+            self.events.push_back(ev);
+        }
+        if self.toy.poll_close().is_some() {
+            self.events.push_back(toyseal_event::of(K::CloseRequested));
+        }
+        stored
+    }
+}
+
+/// Boots the toy: loads its identity from `storage` (generating and storing one on first
+/// boot), the lifetime failure counter and the founding guardian, and takes the code printed
+/// on its tag (`code_len` ASCII digits, at least 8). On success `*toy_out` owns a new handle.
+///
+/// # Safety
+/// `storage` must point to a valid `toyseal_storage` whose context and callbacks stay valid
+/// until the toy is freed; `code` must point to `code_len` readable bytes; `toy_out` must be
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_new(
+    storage: *const toyseal_storage,
+    code: *const u8,
+    code_len: usize,
+    toy_out: *mut *mut toyseal_toy,
+) -> toyseal_result {
+    guard(|| {
+        non_null(storage)?;
+        non_null(toy_out)?;
+        // SAFETY: `toy_out` is non-NULL and writable (caller's contract): clear it first so a
+        // failure never leaves a stale pointer behind.
+        unsafe { toy_out.write(std::ptr::null_mut()) };
+        // SAFETY: non-NULL and valid for reads (caller's contract).
+        let storage = Storage::new(unsafe { &*storage })?;
+        // SAFETY: `code_len` readable bytes at `code` (caller's contract).
+        let code = unsafe { input(code, code_len) }?;
+        let code = std::str::from_utf8(code).map_err(|_| toyseal_result::InvalidArgument)?;
+        let code = PairingCode::parse(code).map_err(|_| toyseal_result::InvalidArgument)?;
+        let identity: Arc<DeviceIdentity> = Arc::new(storage.identity()?);
+        let mut builder = Toy::builder(identity, code, storage);
+        if let Some(founder) = storage.founder()? {
+            builder = builder.founder(founder);
+        }
+        let toy = builder.build().map_err(|_| toyseal_result::Storage)?;
+        let handle = Box::new(toyseal_toy {
+            toy,
+            storage,
+            events: VecDeque::new(),
+            frame: None,
+        });
+        // SAFETY: checked writable above.
+        unsafe { toy_out.write(Box::into_raw(handle)) };
+        Ok(())
+    })
+}
+
+/// Frees a toy (NULL is a no-op). Its secrets are wiped.
+///
+/// # Safety
+/// `toy` must be NULL or a handle from [`toyseal_toy_new`] not freed before; it must not be
+/// used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_free(toy: *mut toyseal_toy) {
+    // SAFETY: NULL or a live handle from `Box::into_raw`, freed once (caller's contract).
+    unsafe { free_handle(toy) }
+}
+
+/// Writes the toy's 16-byte device id into `out` (`out_len` must be at least 16).
+///
+/// # Safety
+/// `toy` must be a live handle; `out` must point to `out_len` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_device_id(
+    toy: *mut toyseal_toy,
+    out: *mut u8,
+    out_len: usize,
+) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        let id = toy.toy.identity().device_id();
+        let mut len = 0usize;
+        // SAFETY: `out` has `out_len` writable bytes (caller's contract); `len` is local.
+        unsafe { output(id.as_bytes(), out, out_len, &mut len) }
+    })
+}
+
+/// The pairing button was held: opens a pairing window for the printed code (default 3
+/// minutes). `now_ms` is the caller's monotonic clock in milliseconds.
+///
+/// # Safety
+/// `toy` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_press_pair_button(
+    toy: *mut toyseal_toy,
+    now_ms: u64,
+) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        toy.toy.press_pair_button(Timestamp::from_millis(now_ms))?;
+        Ok(())
+    })
+}
+
+/// Factory reset: forgets the founding guardian (clearing slot Founder), the roster, the
+/// session and the lifetime failure counter. The identity stays: a reset toy pairs again with
+/// its printed code.
+///
+/// # Safety
+/// `toy` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_factory_reset(toy: *mut toyseal_toy) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        toy.storage.store(toyseal_slot::Founder, &[])?;
+        toy.toy.factory_reset()?;
+        toy.frame = None;
+        toy.events.clear();
+        toy.collect_events()
+    })
+}
+
+/// Handles one whole (reassembled) frame from the phone. Then drain
+/// [`toyseal_toy_poll_transmit`] and [`toyseal_toy_poll_event`]. Hostile frames are not an
+/// error: the protocol answers them itself.
+///
+/// # Safety
+/// `toy` must be a live handle; `frame` must point to `frame_len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_handle_frame(
+    toy: *mut toyseal_toy,
+    frame: *const u8,
+    frame_len: usize,
+    now_ms: u64,
+) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        // SAFETY: caller's contract (`frame_len` readable bytes).
+        let frame = unsafe { input(frame, frame_len) }?;
+        toy.toy
+            .handle_frame(frame, Timestamp::from_millis(now_ms), &mut OsRng);
+        toy.collect_events()
+    })
+}
+
+/// Runs the timers (pairing attempt, window, idle session). Call it whenever time passed
+/// (every 100 ms to 1 s is plenty).
+///
+/// # Safety
+/// `toy` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_handle_timeout(
+    toy: *mut toyseal_toy,
+    now_ms: u64,
+) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        toy.toy.handle_timeout(Timestamp::from_millis(now_ms));
+        toy.collect_events()
+    })
+}
+
+/// The link dropped (or the caller dropped it after `CloseRequested`): a pairing attempt or
+/// session on it ends, and unsent frames are discarded.
+///
+/// # Safety
+/// `toy` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_disconnect(toy: *mut toyseal_toy) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        toy.toy.handle_disconnect();
+        toy.frame = None;
+        toy.collect_events()
+    })
+}
+
+/// Copies the next frame to send into `(buf, cap)` and its length into `*len`; `*len == 0`
+/// means nothing to send. When `cap` is too small, returns `TOYSEAL_RESULT_BUFFER_TOO_SMALL`
+/// with the needed length in `*len` and keeps the frame for the next call (pass `NULL, 0` to
+/// ask for the length).
+///
+/// # Safety
+/// `toy` must be a live handle; `buf` must point to `cap` writable bytes; `len` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_poll_transmit(
+    toy: *mut toyseal_toy,
+    buf: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        non_null(len)?;
+        if toy.frame.is_none() {
+            toy.frame = toy.toy.poll_transmit();
+        }
+        let frame: &[u8] = match &toy.frame {
+            Some(f) => f,
+            None => &[], // nothing to send: `*len` becomes 0
+        };
+        // SAFETY: caller's contract (`cap` writable bytes at `buf`, `len` writable).
+        unsafe { output(frame, buf, cap, len) }?;
+        toy.frame = None;
+        Ok(())
+    })
+}
+
+/// Takes the next event into `*event` (`kind == TOYSEAL_EVENT_KIND_NONE` when none).
+///
+/// # Safety
+/// `toy` must be a live handle; `event` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_poll_event(
+    toy: *mut toyseal_toy,
+    event: *mut toyseal_event,
+) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        non_null(event)?;
+        let next = toy
+            .events
+            .pop_front()
+            .unwrap_or(toyseal_event::of(toyseal_event_kind::None));
+        // SAFETY: non-NULL and writable (caller's contract).
+        unsafe { event.write(next) };
+        Ok(())
+    })
+}
+
+/// Starts delivering a sealed envelope (copied) to the phone in session; `*transfer` gets its
+/// transfer id. `EnvelopeDelivered` follows once the phone acknowledged every byte.
+///
+/// # Safety
+/// `toy` must be a live handle; `envelope` must point to `len` readable bytes; `transfer`
+/// must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_send_envelope(
+    toy: *mut toyseal_toy,
+    envelope: *const u8,
+    len: usize,
+    now_ms: u64,
+    transfer: *mut u32,
+) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        non_null(transfer)?;
+        // SAFETY: caller's contract (`len` readable bytes).
+        let envelope = unsafe { input(envelope, len) }?;
+        if envelope.is_empty() {
+            return Err(toyseal_result::InvalidArgument);
+        }
+        let id = toy
+            .toy
+            .send_envelope(envelope.to_vec(), Timestamp::from_millis(now_ms))?;
+        // SAFETY: non-NULL and writable (caller's contract).
+        unsafe { transfer.write(id) };
+        toy.collect_events()
+    })
+}
+
+/// Writes the version of the toy's verified roster into `*version`, or returns
+/// `TOYSEAL_RESULT_NO_ROSTER`.
+///
+/// # Safety
+/// `toy` must be a live handle; `version` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_roster_version(
+    toy: *mut toyseal_toy,
+    version: *mut u64,
+) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        non_null(version)?;
+        let v = toy.toy.roster().ok_or(toyseal_result::NoRoster)?.version();
+        // SAFETY: non-NULL and writable (caller's contract).
+        unsafe { version.write(v) };
+        Ok(())
+    })
+}
