@@ -51,6 +51,26 @@ pub enum ToysealError {
         /// Which rule it broke.
         reason: String,
     },
+    /// The BLE link broke a framing rule or stalled (a packet out of sequence, a frame too
+    /// slow): disconnect, then reconnect.
+    #[error("BLE link broken: {reason}")]
+    LinkBroken {
+        /// Which rule.
+        reason: String,
+    },
+    /// The server answered with an error status (401/403: this device is not allowed; 404:
+    /// no such family or envelope; 409: a conflicting roster; 429/5xx: try again later).
+    #[error("the server answered {status}")]
+    Server {
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// The server could not be reached or the connection broke: try again later.
+    #[error("network: {reason}")]
+    Network {
+        /// What failed (no URL, header or body).
+        reason: String,
+    },
     /// A size limit was exceeded (envelope, message, members).
     #[error("too large: {reason}")]
     TooLarge {
@@ -145,6 +165,9 @@ impl From<toyseal_pairing::Error> for ToysealError {
             E::TooLarge { .. } => Self::TooLarge {
                 reason: e.to_string(),
             },
+            E::Fragment(_) | E::Timeout => Self::LinkBroken {
+                reason: e.to_string(),
+            },
             E::Roster(r) => r.into(),
             E::Key(k) => k.into(),
             E::Store(s) => Self::KeyStore { reason: s },
@@ -160,6 +183,12 @@ impl From<toyseal_cloud::Error> for ToysealError {
             E::Key(k) => k.into(),
             E::Roster(r) => r.into(),
             E::Envelope(e) => e.into(),
+            E::Status { status, .. } => Self::Server { status },
+            E::Transport(_) | E::Io(_) => Self::Network {
+                reason: e.to_string(),
+            },
+            // The server's answer did not check out (bytes that do not hash to their id).
+            E::Integrity(_) => Self::Authentication,
             other => Self::invalid(other.to_string()),
         }
     }

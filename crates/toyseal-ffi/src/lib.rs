@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod ble;
+mod cloud;
 mod envelope;
 mod error;
 mod identity;
@@ -10,6 +12,8 @@ mod request;
 mod roster;
 mod simulated_toy;
 
+pub use ble::{Fragmenter, Reassembler};
+pub use cloud::{CloudClient, EnvelopePage, EnvelopeSummary};
 pub use envelope::{EnvelopeInfo, EnvelopeMetadata, EnvelopeOpener, OpenedEnvelope};
 pub use error::ToysealError;
 pub use identity::{Identity, KeyStore, PublicKey, Role};

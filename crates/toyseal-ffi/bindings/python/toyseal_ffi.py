@@ -26,6 +26,7 @@ import threading
 import itertools
 import traceback
 import typing
+import asyncio
 import platform
 
 
@@ -534,9 +535,31 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_anchor_parse() != 58475:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_create_family() != 7553:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope() != 32147:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_download() != 50391:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_list() != 35771:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_roster() != 33769:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_roster_update() != 3025:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_update_roster() != 1529:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_upload() != 43397:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_cloudclient_new() != 9076:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_envelopeopener_finish() != 375:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_envelopeopener_push() != 39091:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_fragmenter_fragment() != 18654:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_fragmenter_new() != 46422:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_identity_device_id() != 46976:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -597,6 +620,12 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_toyseal_ffi_checksum_method_publickey_role() != 55222:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_publickey_parse() != 29877:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_reassembler_poll() != 60706:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_reassembler_push() != 37698:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_reassembler_new() != 64518:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_anchor() != 26888:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -712,12 +741,45 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_anchor_version.restype = ctypes.c_
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_anchor_parse.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_anchor_parse.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_create_family.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_create_family.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_download.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_download.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_list.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_list.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_roster.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_roster.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_roster_update.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_roster_update.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_update_roster.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_update_roster.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_upload.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_upload.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_cloudclient_new.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_cloudclient_new.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeopener_finish.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeopener_finish.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeopener_push.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeopener_push.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_fragmenter_fragment.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_fragmenter_fragment.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_fragmenter_new.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_fragmenter_new.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_identity_device_id.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_identity_device_id.restype = ctypes.c_uint16
@@ -808,6 +870,15 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_publickey_role.restype = ctypes.c_
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_publickey_parse.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_publickey_parse.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_reassembler_poll.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_reassembler_poll.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_reassembler_push.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_reassembler_push.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_reassembler_new.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_reassembler_new.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_anchor.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_anchor.restype = ctypes.c_uint16
@@ -946,6 +1017,57 @@ _UniffiLib.uniffi_toyseal_ffi_fn_constructor_anchor_parse.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_anchor_parse.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_create_family.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_create_family.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_download.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_download.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_list.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_list.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_roster.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_roster.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_roster_update.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_roster_update.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_update_roster.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_update_roster.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_upload.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_upload.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_cloudclient_new.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_cloudclient_new.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeopener_finish.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -957,6 +1079,17 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeopener_push.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeopener_push.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_fragmenter_fragment.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_fragmenter_fragment.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_fragmenter_new.argtypes = (
+    ctypes.c_uint32,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_fragmenter_new.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_identity_device_id.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1149,6 +1282,23 @@ _UniffiLib.uniffi_toyseal_ffi_fn_constructor_publickey_parse.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_publickey_parse.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_reassembler_poll.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_reassembler_poll.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_method_reassembler_push.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_reassembler_push.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_reassembler_new.argtypes = (
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_reassembler_new.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_anchor.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1353,6 +1503,16 @@ _UniffiLib.uniffi_toyseal_ffi_fn_free_anchor.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_free_anchor.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_cloudclient.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_cloudclient.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_free_cloudclient.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_free_cloudclient.restype = None
 _UniffiLib.uniffi_toyseal_ffi_fn_clone_envelopeopener.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1363,6 +1523,16 @@ _UniffiLib.uniffi_toyseal_ffi_fn_free_envelopeopener.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_free_envelopeopener.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_fragmenter.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_fragmenter.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_free_fragmenter.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_free_fragmenter.restype = None
 _UniffiLib.uniffi_toyseal_ffi_fn_clone_identity.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1413,6 +1583,16 @@ _UniffiLib.uniffi_toyseal_ffi_fn_free_publickey.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_free_publickey.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_reassembler.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_reassembler.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_free_reassembler.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_free_reassembler.restype = None
 _UniffiLib.uniffi_toyseal_ffi_fn_clone_roster.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1478,11 +1658,303 @@ _UniffiLib.uniffi_toyseal_ffi_fn_init_callback_vtable_keystore.argtypes = (
     ctypes.POINTER(_UniffiVTableCallbackInterfaceToysealFfiKeyStore),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_init_callback_vtable_keystore.restype = None
+_UNIFFI_RUST_FUTURE_CONTINUATION_CALLBACK = ctypes.CFUNCTYPE(None,ctypes.c_uint64,ctypes.c_int8,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_u8.argtypes = (
+    ctypes.c_uint64,
+    _UNIFFI_RUST_FUTURE_CONTINUATION_CALLBACK,
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_u8.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_u8.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_u8.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_u8.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_u8.restype = ctypes.c_uint8
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_u8.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_u8.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_i8.argtypes = (
+    ctypes.c_uint64,
+    _UNIFFI_RUST_FUTURE_CONTINUATION_CALLBACK,
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_i8.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_i8.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_i8.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_i8.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_i8.restype = ctypes.c_int8
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_i8.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_i8.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_u16.argtypes = (
+    ctypes.c_uint64,
+    _UNIFFI_RUST_FUTURE_CONTINUATION_CALLBACK,
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_u16.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_u16.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_u16.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_u16.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_u16.restype = ctypes.c_uint16
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_u16.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_u16.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_i16.argtypes = (
+    ctypes.c_uint64,
+    _UNIFFI_RUST_FUTURE_CONTINUATION_CALLBACK,
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_i16.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_i16.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_i16.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_i16.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_i16.restype = ctypes.c_int16
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_i16.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_i16.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_u32.argtypes = (
+    ctypes.c_uint64,
+    _UNIFFI_RUST_FUTURE_CONTINUATION_CALLBACK,
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_u32.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_u32.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_u32.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_u32.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_u32.restype = ctypes.c_uint32
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_u32.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_u32.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_i32.argtypes = (
+    ctypes.c_uint64,
+    _UNIFFI_RUST_FUTURE_CONTINUATION_CALLBACK,
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_i32.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_i32.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_i32.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_i32.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_i32.restype = ctypes.c_int32
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_i32.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_i32.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_u64.argtypes = (
+    ctypes.c_uint64,
+    _UNIFFI_RUST_FUTURE_CONTINUATION_CALLBACK,
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_u64.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_u64.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_u64.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_u64.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_u64.restype = ctypes.c_uint64
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_u64.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_u64.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_i64.argtypes = (
+    ctypes.c_uint64,
+    _UNIFFI_RUST_FUTURE_CONTINUATION_CALLBACK,
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_i64.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_i64.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_i64.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_i64.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_i64.restype = ctypes.c_int64
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_i64.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_i64.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_f32.argtypes = (
+    ctypes.c_uint64,
+    _UNIFFI_RUST_FUTURE_CONTINUATION_CALLBACK,
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_f32.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_f32.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_f32.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_f32.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_f32.restype = ctypes.c_float
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_f32.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_f32.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_f64.argtypes = (
+    ctypes.c_uint64,
+    _UNIFFI_RUST_FUTURE_CONTINUATION_CALLBACK,
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_f64.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_f64.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_f64.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_f64.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_f64.restype = ctypes.c_double
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_f64.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_f64.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer.argtypes = (
+    ctypes.c_uint64,
+    _UNIFFI_RUST_FUTURE_CONTINUATION_CALLBACK,
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_rust_buffer.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_rust_buffer.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer.restype = _UniffiRustBuffer
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_void.argtypes = (
+    ctypes.c_uint64,
+    _UNIFFI_RUST_FUTURE_CONTINUATION_CALLBACK,
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_poll_void.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_void.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_cancel_void.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_void.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_complete_void.restype = None
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_void.argtypes = (
+    ctypes.c_uint64,
+)
+_UniffiLib.ffi_toyseal_ffi_rust_future_free_void.restype = None
 
 _uniffi_check_contract_api_version(_UniffiLib)
 # _uniffi_check_api_checksums(_UniffiLib)
 
+# RustFuturePoll values
+_UNIFFI_RUST_FUTURE_POLL_READY = 0
+_UNIFFI_RUST_FUTURE_POLL_WAKE = 1
 
+# Stores futures for _uniffi_continuation_callback
+_UniffiContinuationHandleMap = _UniffiHandleMap()
+
+_UNIFFI_GLOBAL_EVENT_LOOP = None
+
+"""
+Set the event loop to use for async functions
+
+This is needed if some async functions run outside of the eventloop, for example:
+    - A non-eventloop thread is spawned, maybe from `EventLoop.run_in_executor` or maybe from the
+      Rust code spawning its own thread.
+    - The Rust code calls an async callback method from a sync callback function, using something
+      like `pollster` to block on the async call.
+
+In this case, we need an event loop to run the Python async function, but there's no eventloop set
+for the thread.  Use `uniffi_set_event_loop` to force an eventloop to be used in this case.
+"""
+def uniffi_set_event_loop(eventloop: asyncio.BaseEventLoop):
+    global _UNIFFI_GLOBAL_EVENT_LOOP
+    _UNIFFI_GLOBAL_EVENT_LOOP = eventloop
+
+def _uniffi_get_event_loop():
+    if _UNIFFI_GLOBAL_EVENT_LOOP is not None:
+        return _UNIFFI_GLOBAL_EVENT_LOOP
+    else:
+        return asyncio.get_running_loop()
+
+# Continuation callback for async functions
+# lift the return value or error and resolve the future, causing the async function to resume.
+@_UNIFFI_RUST_FUTURE_CONTINUATION_CALLBACK
+def _uniffi_continuation_callback(future_ptr, poll_code):
+    (eventloop, future) = _UniffiContinuationHandleMap.remove(future_ptr)
+    eventloop.call_soon_threadsafe(_uniffi_set_future_result, future, poll_code)
+
+def _uniffi_set_future_result(future, poll_code):
+    if not future.cancelled():
+        future.set_result(poll_code)
+
+async def _uniffi_rust_call_async(rust_future, ffi_poll, ffi_complete, ffi_free, lift_func, error_ffi_converter):
+    try:
+        eventloop = _uniffi_get_event_loop()
+
+        # Loop and poll until we see a _UNIFFI_RUST_FUTURE_POLL_READY value
+        while True:
+            future = eventloop.create_future()
+            ffi_poll(
+                rust_future,
+                _uniffi_continuation_callback,
+                _UniffiContinuationHandleMap.insert((eventloop, future)),
+            )
+            poll_code = await future
+            if poll_code == _UNIFFI_RUST_FUTURE_POLL_READY:
+                break
+
+        return lift_func(
+            _uniffi_rust_call_with_error(error_ffi_converter, ffi_complete, rust_future)
+        )
+    finally:
+        ffi_free(rust_future)
 
 # Public interface members begin here.
 
@@ -1567,6 +2039,19 @@ class _UniffiFfiConverterTypeRole(_UniffiConverterRustBuffer):
             buf.write_i32(2)
 
 
+
+class _UniffiFfiConverterUInt16(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u16"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**16
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u16()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u16(value)
 
 
 
@@ -1706,6 +2191,50 @@ class ToysealError:  # type: ignore
         def __repr__(self):
             return "ToysealError.RosterRejected({})".format(str(self))
     _UniffiTempToysealError.RosterRejected = RosterRejected # type: ignore
+    class LinkBroken(_UniffiTempToysealError):
+        """
+        The BLE link broke a framing rule or stalled (a packet out of sequence, a frame too
+        slow): disconnect, then reconnect.
+"""
+        
+        def __init__(self, reason):
+            super().__init__(", ".join([
+                "reason={!r}".format(reason),
+            ]))
+            self.reason = reason
+
+        def __repr__(self):
+            return "ToysealError.LinkBroken({})".format(str(self))
+    _UniffiTempToysealError.LinkBroken = LinkBroken # type: ignore
+    class Server(_UniffiTempToysealError):
+        """
+        The server answered with an error status (401/403: this device is not allowed; 404:
+        no such family or envelope; 409: a conflicting roster; 429/5xx: try again later).
+"""
+        
+        def __init__(self, status):
+            super().__init__(", ".join([
+                "status={!r}".format(status),
+            ]))
+            self.status = status
+
+        def __repr__(self):
+            return "ToysealError.Server({})".format(str(self))
+    _UniffiTempToysealError.Server = Server # type: ignore
+    class Network(_UniffiTempToysealError):
+        """
+        The server could not be reached or the connection broke: try again later.
+"""
+        
+        def __init__(self, reason):
+            super().__init__(", ".join([
+                "reason={!r}".format(reason),
+            ]))
+            self.reason = reason
+
+        def __repr__(self):
+            return "ToysealError.Network({})".format(str(self))
+    _UniffiTempToysealError.Network = Network # type: ignore
     class TooLarge(_UniffiTempToysealError):
         """
         A size limit was exceeded (envelope, message, members).
@@ -1775,10 +2304,22 @@ class _UniffiFfiConverterTypeToysealError(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterString.read(buf),
             )
         if variant == 10:
-            return ToysealError.TooLarge(
+            return ToysealError.LinkBroken(
                 _UniffiFfiConverterString.read(buf),
             )
         if variant == 11:
+            return ToysealError.Server(
+                _UniffiFfiConverterUInt16.read(buf),
+            )
+        if variant == 12:
+            return ToysealError.Network(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 13:
+            return ToysealError.TooLarge(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 14:
             return ToysealError.Internal(
                 _UniffiFfiConverterString.read(buf),
             )
@@ -1806,6 +2347,15 @@ class _UniffiFfiConverterTypeToysealError(_UniffiConverterRustBuffer):
         if isinstance(value, ToysealError.Truncated):
             return
         if isinstance(value, ToysealError.RosterRejected):
+            _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        if isinstance(value, ToysealError.LinkBroken):
+            _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        if isinstance(value, ToysealError.Server):
+            _UniffiFfiConverterUInt16.check_lower(value.status)
+            return
+        if isinstance(value, ToysealError.Network):
             _UniffiFfiConverterString.check_lower(value.reason)
             return
         if isinstance(value, ToysealError.TooLarge):
@@ -1839,11 +2389,20 @@ class _UniffiFfiConverterTypeToysealError(_UniffiConverterRustBuffer):
         if isinstance(value, ToysealError.RosterRejected):
             buf.write_i32(9)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, ToysealError.TooLarge):
+        if isinstance(value, ToysealError.LinkBroken):
             buf.write_i32(10)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, ToysealError.Internal):
+        if isinstance(value, ToysealError.Server):
             buf.write_i32(11)
+            _UniffiFfiConverterUInt16.write(value.status, buf)
+        if isinstance(value, ToysealError.Network):
+            buf.write_i32(12)
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if isinstance(value, ToysealError.TooLarge):
+            buf.write_i32(13)
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if isinstance(value, ToysealError.Internal):
+            buf.write_i32(14)
             _UniffiFfiConverterString.write(value.reason, buf)
 
 
@@ -2210,6 +2769,125 @@ class _UniffiFfiConverterTypeEnvelopeInfo(_UniffiConverterRustBuffer):
         _UniffiFfiConverterUInt64.write(value.roster_version, buf)
         _UniffiFfiConverterUInt64.write(value.created, buf)
         _UniffiFfiConverterUInt64.write(value.content_len, buf)
+
+@dataclass
+class EnvelopeSummary:
+    """
+    One stored envelope, as the server lists it (nothing here is proved until you open it).
+"""
+    def __init__(self, *, id:str, size:int, sender:str, roster_version:int, received_at:int):
+        self.id = id
+        self.size = size
+        self.sender = sender
+        self.roster_version = roster_version
+        self.received_at = received_at
+        
+        
+
+    
+    def __str__(self):
+        return "EnvelopeSummary(id={}, size={}, sender={}, roster_version={}, received_at={})".format(self.id, self.size, self.sender, self.roster_version, self.received_at)
+    def __eq__(self, other):
+        if self.id != other.id:
+            return False
+        if self.size != other.size:
+            return False
+        if self.sender != other.sender:
+            return False
+        if self.roster_version != other.roster_version:
+            return False
+        if self.received_at != other.received_at:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeEnvelopeSummary(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return EnvelopeSummary(
+            id=_UniffiFfiConverterString.read(buf),
+            size=_UniffiFfiConverterUInt64.read(buf),
+            sender=_UniffiFfiConverterString.read(buf),
+            roster_version=_UniffiFfiConverterUInt64.read(buf),
+            received_at=_UniffiFfiConverterUInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.id)
+        _UniffiFfiConverterUInt64.check_lower(value.size)
+        _UniffiFfiConverterString.check_lower(value.sender)
+        _UniffiFfiConverterUInt64.check_lower(value.roster_version)
+        _UniffiFfiConverterUInt64.check_lower(value.received_at)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.id, buf)
+        _UniffiFfiConverterUInt64.write(value.size, buf)
+        _UniffiFfiConverterString.write(value.sender, buf)
+        _UniffiFfiConverterUInt64.write(value.roster_version, buf)
+        _UniffiFfiConverterUInt64.write(value.received_at, buf)
+
+class _UniffiFfiConverterSequenceTypeEnvelopeSummary(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypeEnvelopeSummary.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypeEnvelopeSummary.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypeEnvelopeSummary.read(buf) for i in range(count)
+        ]
+
+@dataclass
+class EnvelopePage:
+    """
+    One page of a family's envelopes, oldest first.
+"""
+    def __init__(self, *, items:typing.List[EnvelopeSummary], next_cursor:typing.Optional[str]):
+        self.items = items
+        self.next_cursor = next_cursor
+        
+        
+
+    
+    def __str__(self):
+        return "EnvelopePage(items={}, next_cursor={})".format(self.items, self.next_cursor)
+    def __eq__(self, other):
+        if self.items != other.items:
+            return False
+        if self.next_cursor != other.next_cursor:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeEnvelopePage(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return EnvelopePage(
+            items=_UniffiFfiConverterSequenceTypeEnvelopeSummary.read(buf),
+            next_cursor=_UniffiFfiConverterOptionalString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterSequenceTypeEnvelopeSummary.check_lower(value.items)
+        _UniffiFfiConverterOptionalString.check_lower(value.next_cursor)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterSequenceTypeEnvelopeSummary.write(value.items, buf)
+        _UniffiFfiConverterOptionalString.write(value.next_cursor, buf)
 
 class _UniffiFfiConverterBytes(_UniffiConverterRustBuffer):
     @staticmethod
@@ -3572,6 +4250,29 @@ class _UniffiFfiConverterTypeAnchor:
     def write(cls, value: Anchor, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 
+class _UniffiFfiConverterSequenceTypePublicKey(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypePublicKey.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypePublicKey.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypePublicKey.read(buf) for i in range(count)
+        ]
+
 
 class EnvelopeOpenerProtocol(typing.Protocol):
     """
@@ -3687,6 +4388,764 @@ class _UniffiFfiConverterTypeEnvelopeOpener:
 
     @classmethod
     def write(cls, value: EnvelopeOpener, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
+
+
+class RosterProtocol(typing.Protocol):
+    """
+    A verified roster version: only the verifying constructors make one.
+"""
+    
+    def anchor(self, ) -> Anchor:
+        """
+        The anchor naming this version (to keep with the device's keys).
+"""
+        raise NotImplementedError
+    def family_id(self, ) -> str:
+        """
+        The family id.
+"""
+        raise NotImplementedError
+    def has_quorum(self, next: SignedRoster) -> bool:
+        """
+        Whether `next` already carries the signatures its adoption needs.
+"""
+        raise NotImplementedError
+    def members(self, ) -> typing.List[PublicKey]:
+        """
+        The members.
+"""
+        raise NotImplementedError
+    def open(self, me: Identity,envelope: bytes) -> OpenedEnvelope:
+        """
+        Opens a whole envelope of this family addressed to `me`: content only if every
+        signature verified and the sender is a member.
+"""
+        raise NotImplementedError
+    def opener(self, me: Identity) -> EnvelopeOpener:
+        """
+        A streaming opener for a long recording: push ciphertext as it arrives, get back only
+        content a checkpoint signature has proved.
+"""
+        raise NotImplementedError
+    def seal(self, sender: Identity,content: bytes,metadata: EnvelopeMetadata,sequence: int) -> bytes:
+        """
+        Seals `content` from `sender` to every other member (a reply to the toy). Use a fresh,
+        growing `sequence` per sender (persist it; never reuse one).
+"""
+        raise NotImplementedError
+    def signed(self, ) -> SignedRoster:
+        """
+        This version as it travels.
+"""
+        raise NotImplementedError
+    def verify_next(self, next: SignedRoster) -> Roster:
+        """
+        Verifies `next` (quorum, chain, proofs of possession) against this version.
+"""
+        raise NotImplementedError
+    def version(self, ) -> int:
+        """
+        The version number.
+"""
+        raise NotImplementedError
+
+class Roster(RosterProtocol):
+    """
+    A verified roster version: only the verifying constructors make one.
+"""
+    
+    _handle: ctypes.c_uint64
+    @classmethod
+    def verify_anchored_chain(cls, chain: typing.List[SignedRoster],anchor: Anchor) -> Roster:
+        """
+        Verifies a chain served by anyone (the cloud) through this device's anchor: refused
+        unless the chain contains exactly the anchored version (so a server cannot fabricate a
+        family for a joining device), then verified forward to its newest version.
+"""
+        
+        _UniffiFfiConverterSequenceTypeSignedRoster.check_lower(chain)
+
+        _UniffiFfiConverterTypeAnchor.check_lower(anchor)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterSequenceTypeSignedRoster.lower(chain),
+            _UniffiFfiConverterTypeAnchor.lower(anchor),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeRoster.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_roster_verify_anchored_chain,
+            *_uniffi_lowered_args,
+        )
+        return cls._uniffi_make_instance(_uniffi_ffi_result)
+    @classmethod
+    def verify_chain(cls, chain: typing.List[SignedRoster]) -> Roster:
+        """
+        Verifies a whole chain from version 1 (a founding device: it was there).
+"""
+        
+        _UniffiFfiConverterSequenceTypeSignedRoster.check_lower(chain)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterSequenceTypeSignedRoster.lower(chain),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeRoster.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_roster_verify_chain,
+            *_uniffi_lowered_args,
+        )
+        return cls._uniffi_make_instance(_uniffi_ffi_result)
+    
+    def __init__(self, *args, **kwargs):
+        raise ValueError("This class has no default constructor")
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_free_roster, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_clone_roster, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    def anchor(self, ) -> Anchor:
+        """
+        The anchor naming this version (to keep with the device's keys).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeAnchor.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_anchor,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def family_id(self, ) -> str:
+        """
+        The family id.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_family_id,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def has_quorum(self, next: SignedRoster) -> bool:
+        """
+        Whether `next` already carries the signatures its adoption needs.
+"""
+        
+        _UniffiFfiConverterTypeSignedRoster.check_lower(next)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeSignedRoster.lower(next),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_has_quorum,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def members(self, ) -> typing.List[PublicKey]:
+        """
+        The members.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypePublicKey.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_members,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def open(self, me: Identity,envelope: bytes) -> OpenedEnvelope:
+        """
+        Opens a whole envelope of this family addressed to `me`: content only if every
+        signature verified and the sender is a member.
+"""
+        
+        _UniffiFfiConverterTypeIdentity.check_lower(me)
+
+        _UniffiFfiConverterBytes.check_lower(envelope)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeIdentity.lower(me),
+            _UniffiFfiConverterBytes.lower(envelope),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeOpenedEnvelope.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_open,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def opener(self, me: Identity) -> EnvelopeOpener:
+        """
+        A streaming opener for a long recording: push ciphertext as it arrives, get back only
+        content a checkpoint signature has proved.
+"""
+        
+        _UniffiFfiConverterTypeIdentity.check_lower(me)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeIdentity.lower(me),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeEnvelopeOpener.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_opener,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def seal(self, sender: Identity,content: bytes,metadata: EnvelopeMetadata,sequence: int) -> bytes:
+        """
+        Seals `content` from `sender` to every other member (a reply to the toy). Use a fresh,
+        growing `sequence` per sender (persist it; never reuse one).
+"""
+        
+        _UniffiFfiConverterTypeIdentity.check_lower(sender)
+
+        _UniffiFfiConverterBytes.check_lower(content)
+
+        _UniffiFfiConverterTypeEnvelopeMetadata.check_lower(metadata)
+
+        _UniffiFfiConverterUInt64.check_lower(sequence)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeIdentity.lower(sender),
+            _UniffiFfiConverterBytes.lower(content),
+            _UniffiFfiConverterTypeEnvelopeMetadata.lower(metadata),
+            _UniffiFfiConverterUInt64.lower(sequence),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_seal,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def signed(self, ) -> SignedRoster:
+        """
+        This version as it travels.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeSignedRoster.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_signed,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def verify_next(self, next: SignedRoster) -> Roster:
+        """
+        Verifies `next` (quorum, chain, proofs of possession) against this version.
+"""
+        
+        _UniffiFfiConverterTypeSignedRoster.check_lower(next)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeSignedRoster.lower(next),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeRoster.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_verify_next,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def version(self, ) -> int:
+        """
+        The version number.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_version,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+
+
+
+class _UniffiFfiConverterTypeRoster:
+    @staticmethod
+    def lift(value: int) -> Roster:
+        return Roster._uniffi_make_instance(value)
+
+    @staticmethod
+    def check_lower(value: Roster):
+        if not isinstance(value, Roster):
+            raise TypeError("Expected Roster instance, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: Roster) -> ctypes.c_uint64:
+        return value._uniffi_clone_handle()
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer) -> Roster:
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: Roster, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
+
+
+class CloudClientProtocol(typing.Protocol):
+    """
+    A signed-request client for one server, acting as one device.
+"""
+    
+    async def create_family(self, version1: SignedRoster) -> Roster:
+        """
+        Registers a new family with its verified version 1 (guardian-signed, toy co-signed).
+"""
+        raise NotImplementedError
+    async def delete_envelope(self, family_id: str,envelope_id: str) -> None:
+        """
+        Deletes an envelope (guardians).
+"""
+        raise NotImplementedError
+    async def download(self, family_id: str,envelope_id: str) -> bytes:
+        """
+        Downloads an envelope (checked against its id); open it with the roster.
+"""
+        raise NotImplementedError
+    async def list(self, family_id: str,cursor: typing.Optional[str],limit: typing.Optional[int]) -> EnvelopePage:
+        """
+        One page of the family's envelopes (`cursor`: a previous page's `next_cursor`).
+"""
+        raise NotImplementedError
+    async def roster(self, anchor: Anchor) -> Roster:
+        """
+        Fetches the family's chain and verifies it through `anchor` to its newest version.
+"""
+        raise NotImplementedError
+    async def roster_update(self, current: Roster) -> Roster:
+        """
+        Fetches versions newer than `current` and verifies them from it.
+"""
+        raise NotImplementedError
+    async def update_roster(self, next: SignedRoster) -> None:
+        """
+        Publishes the next roster version (already carrying its quorum).
+"""
+        raise NotImplementedError
+    async def upload(self, family_id: str,envelope: bytes) -> str:
+        """
+        Uploads a sealed envelope; returns its id. Idempotent (content-addressed).
+"""
+        raise NotImplementedError
+
+class CloudClient(CloudClientProtocol):
+    """
+    A signed-request client for one server, acting as one device.
+"""
+    
+    _handle: ctypes.c_uint64
+    def __init__(self, base_url: str,identity: Identity):
+        """
+        A client for `base_url` (`https://host[:port]`; `http://` only for loopback tests).
+"""
+        
+        _UniffiFfiConverterString.check_lower(base_url)
+
+        _UniffiFfiConverterTypeIdentity.check_lower(identity)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterString.lower(base_url),
+            _UniffiFfiConverterTypeIdentity.lower(identity),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeCloudClient.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_cloudclient_new,
+            *_uniffi_lowered_args,
+        )
+        self._handle = _uniffi_ffi_result
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_free_cloudclient, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_clone_cloudclient, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    async def create_family(self, version1: SignedRoster) -> Roster:
+        """
+        Registers a new family with its verified version 1 (guardian-signed, toy co-signed).
+"""
+        
+        _UniffiFfiConverterTypeSignedRoster.check_lower(version1)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeSignedRoster.lower(version1),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeRoster.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_create_family(*_uniffi_lowered_args),
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_u64,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_u64,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_u64,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def delete_envelope(self, family_id: str,envelope_id: str) -> None:
+        """
+        Deletes an envelope (guardians).
+"""
+        
+        _UniffiFfiConverterString.check_lower(family_id)
+
+        _UniffiFfiConverterString.check_lower(envelope_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(family_id),
+            _UniffiFfiConverterString.lower(envelope_id),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope(*_uniffi_lowered_args),
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_void,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def download(self, family_id: str,envelope_id: str) -> bytes:
+        """
+        Downloads an envelope (checked against its id); open it with the roster.
+"""
+        
+        _UniffiFfiConverterString.check_lower(family_id)
+
+        _UniffiFfiConverterString.check_lower(envelope_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(family_id),
+            _UniffiFfiConverterString.lower(envelope_id),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_download(*_uniffi_lowered_args),
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def list(self, family_id: str,cursor: typing.Optional[str],limit: typing.Optional[int]) -> EnvelopePage:
+        """
+        One page of the family's envelopes (`cursor`: a previous page's `next_cursor`).
+"""
+        
+        _UniffiFfiConverterString.check_lower(family_id)
+
+        _UniffiFfiConverterOptionalString.check_lower(cursor)
+
+        _UniffiFfiConverterOptionalUInt32.check_lower(limit)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(family_id),
+            _UniffiFfiConverterOptionalString.lower(cursor),
+            _UniffiFfiConverterOptionalUInt32.lower(limit),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeEnvelopePage.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_list(*_uniffi_lowered_args),
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def roster(self, anchor: Anchor) -> Roster:
+        """
+        Fetches the family's chain and verifies it through `anchor` to its newest version.
+"""
+        
+        _UniffiFfiConverterTypeAnchor.check_lower(anchor)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeAnchor.lower(anchor),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeRoster.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_roster(*_uniffi_lowered_args),
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_u64,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_u64,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_u64,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def roster_update(self, current: Roster) -> Roster:
+        """
+        Fetches versions newer than `current` and verifies them from it.
+"""
+        
+        _UniffiFfiConverterTypeRoster.check_lower(current)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeRoster.lower(current),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeRoster.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_roster_update(*_uniffi_lowered_args),
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_u64,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_u64,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_u64,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def update_roster(self, next: SignedRoster) -> None:
+        """
+        Publishes the next roster version (already carrying its quorum).
+"""
+        
+        _UniffiFfiConverterTypeSignedRoster.check_lower(next)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeSignedRoster.lower(next),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_update_roster(*_uniffi_lowered_args),
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_void,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def upload(self, family_id: str,envelope: bytes) -> str:
+        """
+        Uploads a sealed envelope; returns its id. Idempotent (content-addressed).
+"""
+        
+        _UniffiFfiConverterString.check_lower(family_id)
+
+        _UniffiFfiConverterBytes.check_lower(envelope)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(family_id),
+            _UniffiFfiConverterBytes.lower(envelope),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_upload(*_uniffi_lowered_args),
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+
+
+
+
+
+class _UniffiFfiConverterTypeCloudClient:
+    @staticmethod
+    def lift(value: int) -> CloudClient:
+        return CloudClient._uniffi_make_instance(value)
+
+    @staticmethod
+    def check_lower(value: CloudClient):
+        if not isinstance(value, CloudClient):
+            raise TypeError("Expected CloudClient instance, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: CloudClient) -> ctypes.c_uint64:
+        return value._uniffi_clone_handle()
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer) -> CloudClient:
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: CloudClient, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
+
+class _UniffiFfiConverterSequenceBytes(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterBytes.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterBytes.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterBytes.read(buf) for i in range(count)
+        ]
+
+
+class FragmenterProtocol(typing.Protocol):
+    """
+    Splits the phone's frames into packets for GATT writes (one per write).
+"""
+    
+    def fragment(self, frame: bytes) -> typing.List[bytes]:
+        """
+        The packets of one frame, in order.
+"""
+        raise NotImplementedError
+
+class Fragmenter(FragmenterProtocol):
+    """
+    Splits the phone's frames into packets for GATT writes (one per write).
+"""
+    
+    _handle: ctypes.c_uint64
+    def __init__(self, att_mtu: int):
+        """
+        For the negotiated ATT MTU (23 to 247).
+"""
+        
+        _UniffiFfiConverterUInt32.check_lower(att_mtu)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterUInt32.lower(att_mtu),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFragmenter.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_fragmenter_new,
+            *_uniffi_lowered_args,
+        )
+        self._handle = _uniffi_ffi_result
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_free_fragmenter, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_clone_fragmenter, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    def fragment(self, frame: bytes) -> typing.List[bytes]:
+        """
+        The packets of one frame, in order.
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(frame)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(frame),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_fragmenter_fragment,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+
+
+
+class _UniffiFfiConverterTypeFragmenter:
+    @staticmethod
+    def lift(value: int) -> Fragmenter:
+        return Fragmenter._uniffi_make_instance(value)
+
+    @staticmethod
+    def check_lower(value: Fragmenter):
+        if not isinstance(value, Fragmenter):
+            raise TypeError("Expected Fragmenter instance, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: Fragmenter) -> ctypes.c_uint64:
+        return value._uniffi_clone_handle()
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer) -> Fragmenter:
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: Fragmenter, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 
 
@@ -4578,148 +6037,54 @@ class _UniffiFfiConverterTypePhone:
     def write(cls, value: Phone, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 
-class _UniffiFfiConverterSequenceTypePublicKey(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        for item in value:
-            _UniffiFfiConverterTypePublicKey.check_lower(item)
 
-    @classmethod
-    def write(cls, value, buf):
-        items = len(value)
-        buf.write_i32(items)
-        for item in value:
-            _UniffiFfiConverterTypePublicKey.write(item, buf)
-
-    @classmethod
-    def read(cls, buf):
-        count = buf.read_i32()
-        if count < 0:
-            raise InternalError("Unexpected negative sequence length")
-
-        return [
-            _UniffiFfiConverterTypePublicKey.read(buf) for i in range(count)
-        ]
-
-
-class RosterProtocol(typing.Protocol):
+class ReassemblerProtocol(typing.Protocol):
     """
-    A verified roster version: only the verifying constructors make one.
+    Reassembles the toy's notifications into whole frames for [`crate::Phone::handle_frame`].
+    An error means the link is broken or tampered with: disconnect.
 """
     
-    def anchor(self, ) -> Anchor:
+    def poll(self, now_ms: int) -> None:
         """
-        The anchor naming this version (to keep with the device's keys).
+        Runs the stall timers (call it with the phone's `handle_timeout`).
 """
         raise NotImplementedError
-    def family_id(self, ) -> str:
+    def push(self, packet: bytes,now_ms: int) -> typing.Optional[bytes]:
         """
-        The family id.
-"""
-        raise NotImplementedError
-    def has_quorum(self, next: SignedRoster) -> bool:
-        """
-        Whether `next` already carries the signatures its adoption needs.
-"""
-        raise NotImplementedError
-    def members(self, ) -> typing.List[PublicKey]:
-        """
-        The members.
-"""
-        raise NotImplementedError
-    def open(self, me: Identity,envelope: bytes) -> OpenedEnvelope:
-        """
-        Opens a whole envelope of this family addressed to `me`: content only if every
-        signature verified and the sender is a member.
-"""
-        raise NotImplementedError
-    def opener(self, me: Identity) -> EnvelopeOpener:
-        """
-        A streaming opener for a long recording: push ciphertext as it arrives, get back only
-        content a checkpoint signature has proved.
-"""
-        raise NotImplementedError
-    def seal(self, sender: Identity,content: bytes,metadata: EnvelopeMetadata,sequence: int) -> bytes:
-        """
-        Seals `content` from `sender` to every other member (a reply to the toy). Use a fresh,
-        growing `sequence` per sender (persist it; never reuse one).
-"""
-        raise NotImplementedError
-    def signed(self, ) -> SignedRoster:
-        """
-        This version as it travels.
-"""
-        raise NotImplementedError
-    def verify_next(self, next: SignedRoster) -> Roster:
-        """
-        Verifies `next` (quorum, chain, proofs of possession) against this version.
-"""
-        raise NotImplementedError
-    def version(self, ) -> int:
-        """
-        The version number.
+        One notification's packet; returns the frame it completed, if any.
 """
         raise NotImplementedError
 
-class Roster(RosterProtocol):
+class Reassembler(ReassemblerProtocol):
     """
-    A verified roster version: only the verifying constructors make one.
+    Reassembles the toy's notifications into whole frames for [`crate::Phone::handle_frame`].
+    An error means the link is broken or tampered with: disconnect.
 """
     
     _handle: ctypes.c_uint64
-    @classmethod
-    def verify_anchored_chain(cls, chain: typing.List[SignedRoster],anchor: Anchor) -> Roster:
+    def __init__(self, ):
         """
-        Verifies a chain served by anyone (the cloud) through this device's anchor: refused
-        unless the chain contains exactly the anchored version (so a server cannot fabricate a
-        family for a joining device), then verified forward to its newest version.
+        With the default bounds (64 KiB frames, 5 s between packets, 30 s per frame).
 """
-        
-        _UniffiFfiConverterSequenceTypeSignedRoster.check_lower(chain)
-
-        _UniffiFfiConverterTypeAnchor.check_lower(anchor)
         _uniffi_lowered_args = (
-            _UniffiFfiConverterSequenceTypeSignedRoster.lower(chain),
-            _UniffiFfiConverterTypeAnchor.lower(anchor),
         )
-        _uniffi_lift_return = _UniffiFfiConverterTypeRoster.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_lift_return = _UniffiFfiConverterTypeReassembler.lift
+        _uniffi_error_converter = None
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_roster_verify_anchored_chain,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_reassembler_new,
             *_uniffi_lowered_args,
         )
-        return cls._uniffi_make_instance(_uniffi_ffi_result)
-    @classmethod
-    def verify_chain(cls, chain: typing.List[SignedRoster]) -> Roster:
-        """
-        Verifies a whole chain from version 1 (a founding device: it was there).
-"""
-        
-        _UniffiFfiConverterSequenceTypeSignedRoster.check_lower(chain)
-        _uniffi_lowered_args = (
-            _UniffiFfiConverterSequenceTypeSignedRoster.lower(chain),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterTypeRoster.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_roster_verify_chain,
-            *_uniffi_lowered_args,
-        )
-        return cls._uniffi_make_instance(_uniffi_ffi_result)
-    
-    def __init__(self, *args, **kwargs):
-        raise ValueError("This class has no default constructor")
+        self._handle = _uniffi_ffi_result
 
     def __del__(self):
         # In case of partial initialization of instances.
         handle = getattr(self, "_handle", None)
         if handle is not None:
-            _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_free_roster, handle)
+            _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_free_reassembler, handle)
 
     def _uniffi_clone_handle(self):
-        return _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_clone_roster, self._handle)
+        return _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_clone_reassembler, self._handle)
 
     # Used by alternative constructors or any methods which return this type.
     @classmethod
@@ -4729,183 +6094,42 @@ class Roster(RosterProtocol):
         inst = cls.__new__(cls)
         inst._handle = handle
         return inst
-    def anchor(self, ) -> Anchor:
+    def poll(self, now_ms: int) -> None:
         """
-        The anchor naming this version (to keep with the device's keys).
-"""
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterTypeAnchor.lift
-        _uniffi_error_converter = None
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_anchor,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def family_id(self, ) -> str:
-        """
-        The family id.
-"""
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterString.lift
-        _uniffi_error_converter = None
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_family_id,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def has_quorum(self, next: SignedRoster) -> bool:
-        """
-        Whether `next` already carries the signatures its adoption needs.
+        Runs the stall timers (call it with the phone's `handle_timeout`).
 """
         
-        _UniffiFfiConverterTypeSignedRoster.check_lower(next)
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
-            _UniffiFfiConverterTypeSignedRoster.lower(next),
+            _UniffiFfiConverterUInt64.lower(now_ms),
         )
-        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
-        _uniffi_error_converter = None
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_has_quorum,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def members(self, ) -> typing.List[PublicKey]:
-        """
-        The members.
-"""
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterSequenceTypePublicKey.lift
-        _uniffi_error_converter = None
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_members,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def open(self, me: Identity,envelope: bytes) -> OpenedEnvelope:
-        """
-        Opens a whole envelope of this family addressed to `me`: content only if every
-        signature verified and the sender is a member.
-"""
-        
-        _UniffiFfiConverterTypeIdentity.check_lower(me)
-
-        _UniffiFfiConverterBytes.check_lower(envelope)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterTypeIdentity.lower(me),
-            _UniffiFfiConverterBytes.lower(envelope),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterTypeOpenedEnvelope.lift
+        _uniffi_lift_return = lambda val: None
         _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_open,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_reassembler_poll,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def opener(self, me: Identity) -> EnvelopeOpener:
+    def push(self, packet: bytes,now_ms: int) -> typing.Optional[bytes]:
         """
-        A streaming opener for a long recording: push ciphertext as it arrives, get back only
-        content a checkpoint signature has proved.
+        One notification's packet; returns the frame it completed, if any.
 """
         
-        _UniffiFfiConverterTypeIdentity.check_lower(me)
+        _UniffiFfiConverterBytes.check_lower(packet)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
-            _UniffiFfiConverterTypeIdentity.lower(me),
+            _UniffiFfiConverterBytes.lower(packet),
+            _UniffiFfiConverterUInt64.lower(now_ms),
         )
-        _uniffi_lift_return = _UniffiFfiConverterTypeEnvelopeOpener.lift
-        _uniffi_error_converter = None
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_opener,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def seal(self, sender: Identity,content: bytes,metadata: EnvelopeMetadata,sequence: int) -> bytes:
-        """
-        Seals `content` from `sender` to every other member (a reply to the toy). Use a fresh,
-        growing `sequence` per sender (persist it; never reuse one).
-"""
-        
-        _UniffiFfiConverterTypeIdentity.check_lower(sender)
-
-        _UniffiFfiConverterBytes.check_lower(content)
-
-        _UniffiFfiConverterTypeEnvelopeMetadata.check_lower(metadata)
-
-        _UniffiFfiConverterUInt64.check_lower(sequence)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterTypeIdentity.lower(sender),
-            _UniffiFfiConverterBytes.lower(content),
-            _UniffiFfiConverterTypeEnvelopeMetadata.lower(metadata),
-            _UniffiFfiConverterUInt64.lower(sequence),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+        _uniffi_lift_return = _UniffiFfiConverterOptionalBytes.lift
         _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_seal,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def signed(self, ) -> SignedRoster:
-        """
-        This version as it travels.
-"""
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterTypeSignedRoster.lift
-        _uniffi_error_converter = None
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_signed,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def verify_next(self, next: SignedRoster) -> Roster:
-        """
-        Verifies `next` (quorum, chain, proofs of possession) against this version.
-"""
-        
-        _UniffiFfiConverterTypeSignedRoster.check_lower(next)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterTypeSignedRoster.lower(next),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterTypeRoster.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_verify_next,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def version(self, ) -> int:
-        """
-        The version number.
-"""
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
-        _uniffi_error_converter = None
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_version,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_reassembler_push,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4914,29 +6138,29 @@ class Roster(RosterProtocol):
 
 
 
-class _UniffiFfiConverterTypeRoster:
+class _UniffiFfiConverterTypeReassembler:
     @staticmethod
-    def lift(value: int) -> Roster:
-        return Roster._uniffi_make_instance(value)
+    def lift(value: int) -> Reassembler:
+        return Reassembler._uniffi_make_instance(value)
 
     @staticmethod
-    def check_lower(value: Roster):
-        if not isinstance(value, Roster):
-            raise TypeError("Expected Roster instance, {} found".format(type(value).__name__))
+    def check_lower(value: Reassembler):
+        if not isinstance(value, Reassembler):
+            raise TypeError("Expected Reassembler instance, {} found".format(type(value).__name__))
 
     @staticmethod
-    def lower(value: Roster) -> ctypes.c_uint64:
+    def lower(value: Reassembler) -> ctypes.c_uint64:
         return value._uniffi_clone_handle()
 
     @classmethod
-    def read(cls, buf: _UniffiRustBuffer) -> Roster:
+    def read(cls, buf: _UniffiRustBuffer) -> Reassembler:
         ptr = buf.read_u64()
         if ptr == 0:
             raise InternalError("Raw handle value was null")
         return cls.lift(ptr)
 
     @classmethod
-    def write(cls, value: Roster, buf: _UniffiRustBuffer):
+    def write(cls, value: Reassembler, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 
 
@@ -5087,29 +6311,6 @@ class _UniffiFfiConverterTypeRosterProposal:
     @classmethod
     def write(cls, value: RosterProposal, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
-
-class _UniffiFfiConverterSequenceBytes(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        for item in value:
-            _UniffiFfiConverterBytes.check_lower(item)
-
-    @classmethod
-    def write(cls, value, buf):
-        items = len(value)
-        buf.write_i32(items)
-        for item in value:
-            _UniffiFfiConverterBytes.write(item, buf)
-
-    @classmethod
-    def read(cls, buf):
-        count = buf.read_i32()
-        if count < 0:
-            raise InternalError("Unexpected negative sequence length")
-
-        return [
-            _UniffiFfiConverterBytes.read(buf) for i in range(count)
-        ]
 
 class _UniffiFfiConverterOptionalTypeRoster(_UniffiConverterRustBuffer):
     @classmethod
@@ -5525,6 +6726,8 @@ __all__ = [
     "PhoneEvent",
     "EnvelopeMetadata",
     "EnvelopeInfo",
+    "EnvelopeSummary",
+    "EnvelopePage",
     "OpenedEnvelope",
     "RequestTarget",
     "SignatureHeaders",
@@ -5540,14 +6743,20 @@ __all__ = [
     "AnchorProtocol",
     "EnvelopeOpener",
     "EnvelopeOpenerProtocol",
+    "Roster",
+    "RosterProtocol",
+    "CloudClient",
+    "CloudClientProtocol",
+    "Fragmenter",
+    "FragmenterProtocol",
     "Invitation",
     "InvitationProtocol",
     "KeyStoreImpl",
     "KeyStore",
     "Phone",
     "PhoneProtocol",
-    "Roster",
-    "RosterProtocol",
+    "Reassembler",
+    "ReassemblerProtocol",
     "RosterProposal",
     "RosterProposalProtocol",
     "SimulatedToy",

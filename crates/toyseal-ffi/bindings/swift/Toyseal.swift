@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt16: FfiConverterPrimitive {
+    typealias FfiType = UInt16
+    typealias SwiftType = UInt16
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt16 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
     typealias FfiType = UInt32
     typealias SwiftType = UInt32
@@ -761,6 +777,323 @@ public func FfiConverterTypeAnchor_lower(_ value: Anchor) -> UInt64 {
 
 
 /**
+ * A signed-request client for one server, acting as one device.
+ */
+public protocol CloudClientProtocol: AnyObject, Sendable {
+    
+    /**
+     * Registers a new family with its verified version 1 (guardian-signed, toy co-signed).
+     */
+    func createFamily(version1: SignedRoster) async throws  -> Roster
+    
+    /**
+     * Deletes an envelope (guardians).
+     */
+    func deleteEnvelope(familyId: String, envelopeId: String) async throws 
+    
+    /**
+     * Downloads an envelope (checked against its id); open it with the roster.
+     */
+    func download(familyId: String, envelopeId: String) async throws  -> Data
+    
+    /**
+     * One page of the family's envelopes (`cursor`: a previous page's `next_cursor`).
+     */
+    func list(familyId: String, cursor: String?, limit: UInt32?) async throws  -> EnvelopePage
+    
+    /**
+     * Fetches the family's chain and verifies it through `anchor` to its newest version.
+     */
+    func roster(anchor: Anchor) async throws  -> Roster
+    
+    /**
+     * Fetches versions newer than `current` and verifies them from it.
+     */
+    func rosterUpdate(current: Roster) async throws  -> Roster
+    
+    /**
+     * Publishes the next roster version (already carrying its quorum).
+     */
+    func updateRoster(next: SignedRoster) async throws 
+    
+    /**
+     * Uploads a sealed envelope; returns its id. Idempotent (content-addressed).
+     */
+    func upload(familyId: String, envelope: Data) async throws  -> String
+    
+}
+/**
+ * A signed-request client for one server, acting as one device.
+ */
+open class CloudClient: CloudClientProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_toyseal_ffi_fn_clone_cloudclient(self.handle, $0) }
+    }
+    /**
+     * A client for `base_url` (`https://host[:port]`; `http://` only for loopback tests).
+     */
+public convenience init(baseUrl: String, identity: Identity)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_constructor_cloudclient_new(
+        FfiConverterString.lower(baseUrl),
+        FfiConverterTypeIdentity_lower(identity),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_toyseal_ffi_fn_free_cloudclient(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Registers a new family with its verified version 1 (guardian-signed, toy co-signed).
+     */
+open func createFamily(version1: SignedRoster)async throws  -> Roster  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_toyseal_ffi_fn_method_cloudclient_create_family(
+                        self.uniffiCloneHandle(),FfiConverterTypeSignedRoster_lower(version1)
+                )
+            },
+            pollFunc: ffi_toyseal_ffi_rust_future_poll_u64,
+            completeFunc: ffi_toyseal_ffi_rust_future_complete_u64,
+            freeFunc: ffi_toyseal_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeRoster_lift,
+            errorHandler: FfiConverterTypeToysealError_lift
+        )
+}
+    
+    /**
+     * Deletes an envelope (guardians).
+     */
+open func deleteEnvelope(familyId: String, envelopeId: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(familyId),FfiConverterString.lower(envelopeId)
+                )
+            },
+            pollFunc: ffi_toyseal_ffi_rust_future_poll_void,
+            completeFunc: ffi_toyseal_ffi_rust_future_complete_void,
+            freeFunc: ffi_toyseal_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeToysealError_lift
+        )
+}
+    
+    /**
+     * Downloads an envelope (checked against its id); open it with the roster.
+     */
+open func download(familyId: String, envelopeId: String)async throws  -> Data  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_toyseal_ffi_fn_method_cloudclient_download(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(familyId),FfiConverterString.lower(envelopeId)
+                )
+            },
+            pollFunc: ffi_toyseal_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_toyseal_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_toyseal_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterData.lift,
+            errorHandler: FfiConverterTypeToysealError_lift
+        )
+}
+    
+    /**
+     * One page of the family's envelopes (`cursor`: a previous page's `next_cursor`).
+     */
+open func list(familyId: String, cursor: String?, limit: UInt32?)async throws  -> EnvelopePage  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_toyseal_ffi_fn_method_cloudclient_list(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(familyId),FfiConverterOptionString.lower(cursor),FfiConverterOptionUInt32.lower(limit)
+                )
+            },
+            pollFunc: ffi_toyseal_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_toyseal_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_toyseal_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeEnvelopePage_lift,
+            errorHandler: FfiConverterTypeToysealError_lift
+        )
+}
+    
+    /**
+     * Fetches the family's chain and verifies it through `anchor` to its newest version.
+     */
+open func roster(anchor: Anchor)async throws  -> Roster  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_toyseal_ffi_fn_method_cloudclient_roster(
+                        self.uniffiCloneHandle(),FfiConverterTypeAnchor_lower(anchor)
+                )
+            },
+            pollFunc: ffi_toyseal_ffi_rust_future_poll_u64,
+            completeFunc: ffi_toyseal_ffi_rust_future_complete_u64,
+            freeFunc: ffi_toyseal_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeRoster_lift,
+            errorHandler: FfiConverterTypeToysealError_lift
+        )
+}
+    
+    /**
+     * Fetches versions newer than `current` and verifies them from it.
+     */
+open func rosterUpdate(current: Roster)async throws  -> Roster  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_toyseal_ffi_fn_method_cloudclient_roster_update(
+                        self.uniffiCloneHandle(),FfiConverterTypeRoster_lower(current)
+                )
+            },
+            pollFunc: ffi_toyseal_ffi_rust_future_poll_u64,
+            completeFunc: ffi_toyseal_ffi_rust_future_complete_u64,
+            freeFunc: ffi_toyseal_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeRoster_lift,
+            errorHandler: FfiConverterTypeToysealError_lift
+        )
+}
+    
+    /**
+     * Publishes the next roster version (already carrying its quorum).
+     */
+open func updateRoster(next: SignedRoster)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_toyseal_ffi_fn_method_cloudclient_update_roster(
+                        self.uniffiCloneHandle(),FfiConverterTypeSignedRoster_lower(next)
+                )
+            },
+            pollFunc: ffi_toyseal_ffi_rust_future_poll_void,
+            completeFunc: ffi_toyseal_ffi_rust_future_complete_void,
+            freeFunc: ffi_toyseal_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeToysealError_lift
+        )
+}
+    
+    /**
+     * Uploads a sealed envelope; returns its id. Idempotent (content-addressed).
+     */
+open func upload(familyId: String, envelope: Data)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_toyseal_ffi_fn_method_cloudclient_upload(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(familyId),FfiConverterData.lower(envelope)
+                )
+            },
+            pollFunc: ffi_toyseal_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_toyseal_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_toyseal_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeToysealError_lift
+        )
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCloudClient: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = CloudClient
+
+    public static func lift(_ handle: UInt64) throws -> CloudClient {
+        return CloudClient(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: CloudClient) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CloudClient {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: CloudClient, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCloudClient_lift(_ handle: UInt64) throws -> CloudClient {
+    return try FfiConverterTypeCloudClient.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCloudClient_lower(_ value: CloudClient) -> UInt64 {
+    return FfiConverterTypeCloudClient.lower(value)
+}
+
+
+
+
+
+
+/**
  * Opens one envelope in pieces (a long recording as it downloads or arrives over BLE).
  * [`push`](Self::push) returns only content a checkpoint signature has proved; call
  * [`finish`](Self::finish) at the end: only then is the content known to be complete.
@@ -910,6 +1243,148 @@ public func FfiConverterTypeEnvelopeOpener_lift(_ handle: UInt64) throws -> Enve
 #endif
 public func FfiConverterTypeEnvelopeOpener_lower(_ value: EnvelopeOpener) -> UInt64 {
     return FfiConverterTypeEnvelopeOpener.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Splits the phone's frames into packets for GATT writes (one per write).
+ */
+public protocol FragmenterProtocol: AnyObject, Sendable {
+    
+    /**
+     * The packets of one frame, in order.
+     */
+    func fragment(frame: Data) throws  -> [Data]
+    
+}
+/**
+ * Splits the phone's frames into packets for GATT writes (one per write).
+ */
+open class Fragmenter: FragmenterProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_toyseal_ffi_fn_clone_fragmenter(self.handle, $0) }
+    }
+    /**
+     * For the negotiated ATT MTU (23 to 247).
+     */
+public convenience init(attMtu: UInt32)throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_constructor_fragmenter_new(
+        FfiConverterUInt32.lower(attMtu),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_toyseal_ffi_fn_free_fragmenter(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The packets of one frame, in order.
+     */
+open func fragment(frame: Data)throws  -> [Data]  {
+    return try  FfiConverterSequenceData.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_fragmenter_fragment(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(frame),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFragmenter: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Fragmenter
+
+    public static func lift(_ handle: UInt64) throws -> Fragmenter {
+        return Fragmenter(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Fragmenter) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Fragmenter {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Fragmenter, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFragmenter_lift(_ handle: UInt64) throws -> Fragmenter {
+    return try FfiConverterTypeFragmenter.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFragmenter_lower(_ value: Fragmenter) -> UInt64 {
+    return FfiConverterTypeFragmenter.lower(value)
 }
 
 
@@ -2175,6 +2650,167 @@ public func FfiConverterTypePublicKey_lower(_ value: PublicKey) -> UInt64 {
 
 
 /**
+ * Reassembles the toy's notifications into whole frames for [`crate::Phone::handle_frame`].
+ * An error means the link is broken or tampered with: disconnect.
+ */
+public protocol ReassemblerProtocol: AnyObject, Sendable {
+    
+    /**
+     * Runs the stall timers (call it with the phone's `handle_timeout`).
+     */
+    func poll(nowMs: UInt64) throws 
+    
+    /**
+     * One notification's packet; returns the frame it completed, if any.
+     */
+    func push(packet: Data, nowMs: UInt64) throws  -> Data?
+    
+}
+/**
+ * Reassembles the toy's notifications into whole frames for [`crate::Phone::handle_frame`].
+ * An error means the link is broken or tampered with: disconnect.
+ */
+open class Reassembler: ReassemblerProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_toyseal_ffi_fn_clone_reassembler(self.handle, $0) }
+    }
+    /**
+     * With the default bounds (64 KiB frames, 5 s between packets, 30 s per frame).
+     */
+public convenience init() {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_constructor_reassembler_new(uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_toyseal_ffi_fn_free_reassembler(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Runs the stall timers (call it with the phone's `handle_timeout`).
+     */
+open func poll(nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_reassembler_poll(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * One notification's packet; returns the frame it completed, if any.
+     */
+open func push(packet: Data, nowMs: UInt64)throws  -> Data?  {
+    return try  FfiConverterOptionData.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_reassembler_push(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(packet),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReassembler: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = Reassembler
+
+    public static func lift(_ handle: UInt64) throws -> Reassembler {
+        return Reassembler(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: Reassembler) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Reassembler {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: Reassembler, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReassembler_lift(_ handle: UInt64) throws -> Reassembler {
+    return try FfiConverterTypeReassembler.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReassembler_lower(_ value: Reassembler) -> UInt64 {
+    return FfiConverterTypeReassembler.lower(value)
+}
+
+
+
+
+
+
+/**
  * A verified roster version: only the verifying constructors make one.
  */
 public protocol RosterProtocol: AnyObject, Sendable {
@@ -3404,6 +4040,174 @@ public func FfiConverterTypeEnvelopeMetadata_lower(_ value: EnvelopeMetadata) ->
 
 
 /**
+ * One page of a family's envelopes, oldest first.
+ */
+public struct EnvelopePage: Equatable, Hashable {
+    /**
+     * The envelopes.
+     */
+    public var items: [EnvelopeSummary]
+    /**
+     * Pass to `list` for the next page; `None` at the end.
+     */
+    public var nextCursor: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The envelopes.
+         */items: [EnvelopeSummary], 
+        /**
+         * Pass to `list` for the next page; `None` at the end.
+         */nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension EnvelopePage: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEnvelopePage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EnvelopePage {
+        return
+            try EnvelopePage(
+                items: FfiConverterSequenceTypeEnvelopeSummary.read(from: &buf), 
+                nextCursor: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: EnvelopePage, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypeEnvelopeSummary.write(value.items, into: &buf)
+        FfiConverterOptionString.write(value.nextCursor, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEnvelopePage_lift(_ buf: RustBuffer) throws -> EnvelopePage {
+    return try FfiConverterTypeEnvelopePage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEnvelopePage_lower(_ value: EnvelopePage) -> RustBuffer {
+    return FfiConverterTypeEnvelopePage.lower(value)
+}
+
+
+/**
+ * One stored envelope, as the server lists it (nothing here is proved until you open it).
+ */
+public struct EnvelopeSummary: Equatable, Hashable {
+    /**
+     * Its id (SHA-256 of the bytes, 64 hex digits).
+     */
+    public var id: String
+    /**
+     * Its size in bytes.
+     */
+    public var size: UInt64
+    /**
+     * The sender's device id, as the server verified it.
+     */
+    public var sender: String
+    /**
+     * The roster version it was sealed under.
+     */
+    public var rosterVersion: UInt64
+    /**
+     * When the server received it (Unix seconds).
+     */
+    public var receivedAt: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Its id (SHA-256 of the bytes, 64 hex digits).
+         */id: String, 
+        /**
+         * Its size in bytes.
+         */size: UInt64, 
+        /**
+         * The sender's device id, as the server verified it.
+         */sender: String, 
+        /**
+         * The roster version it was sealed under.
+         */rosterVersion: UInt64, 
+        /**
+         * When the server received it (Unix seconds).
+         */receivedAt: UInt64) {
+        self.id = id
+        self.size = size
+        self.sender = sender
+        self.rosterVersion = rosterVersion
+        self.receivedAt = receivedAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension EnvelopeSummary: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEnvelopeSummary: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EnvelopeSummary {
+        return
+            try EnvelopeSummary(
+                id: FfiConverterString.read(from: &buf), 
+                size: FfiConverterUInt64.read(from: &buf), 
+                sender: FfiConverterString.read(from: &buf), 
+                rosterVersion: FfiConverterUInt64.read(from: &buf), 
+                receivedAt: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: EnvelopeSummary, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterUInt64.write(value.size, into: &buf)
+        FfiConverterString.write(value.sender, into: &buf)
+        FfiConverterUInt64.write(value.rosterVersion, into: &buf)
+        FfiConverterUInt64.write(value.receivedAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEnvelopeSummary_lift(_ buf: RustBuffer) throws -> EnvelopeSummary {
+    return try FfiConverterTypeEnvelopeSummary.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEnvelopeSummary_lower(_ value: EnvelopeSummary) -> RustBuffer {
+    return FfiConverterTypeEnvelopeSummary.lower(value)
+}
+
+
+/**
  * A whole envelope, opened and verified.
  */
 public struct OpenedEnvelope {
@@ -4134,6 +4938,32 @@ enum ToysealError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */reason: String
     )
     /**
+     * The BLE link broke a framing rule or stalled (a packet out of sequence, a frame too
+     * slow): disconnect, then reconnect.
+     */
+    case LinkBroken(
+        /**
+         * Which rule.
+         */reason: String
+    )
+    /**
+     * The server answered with an error status (401/403: this device is not allowed; 404:
+     * no such family or envelope; 409: a conflicting roster; 429/5xx: try again later).
+     */
+    case Server(
+        /**
+         * The HTTP status code.
+         */status: UInt16
+    )
+    /**
+     * The server could not be reached or the connection broke: try again later.
+     */
+    case Network(
+        /**
+         * What failed (no URL, header or body).
+         */reason: String
+    )
+    /**
      * A size limit was exceeded (envelope, message, members).
      */
     case TooLarge(
@@ -4195,10 +5025,19 @@ public struct FfiConverterTypeToysealError: FfiConverterRustBuffer {
         case 9: return .RosterRejected(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .TooLarge(
+        case 10: return .LinkBroken(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .Internal(
+        case 11: return .Server(
+            status: try FfiConverterUInt16.read(from: &buf)
+            )
+        case 12: return .Network(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 13: return .TooLarge(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 14: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -4253,13 +5092,28 @@ public struct FfiConverterTypeToysealError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .TooLarge(reason):
+        case let .LinkBroken(reason):
             writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(reason):
+        case let .Server(status):
             writeInt(&buf, Int32(11))
+            FfiConverterUInt16.write(status, into: &buf)
+            
+        
+        case let .Network(reason):
+            writeInt(&buf, Int32(12))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .TooLarge(reason):
+            writeInt(&buf, Int32(13))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(14))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -4500,6 +5354,79 @@ fileprivate struct FfiConverterSequenceTypeSignedRoster: FfiConverterRustBuffer 
         return seq
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeEnvelopeSummary: FfiConverterRustBuffer {
+    typealias SwiftType = [EnvelopeSummary]
+
+    public static func write(_ value: [EnvelopeSummary], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeEnvelopeSummary.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [EnvelopeSummary] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [EnvelopeSummary]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeEnvelopeSummary.read(from: &buf))
+        }
+        return seq
+    }
+}
+private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
+private let UNIFFI_RUST_FUTURE_POLL_WAKE: Int8 = 1
+
+fileprivate let uniffiContinuationHandleMap = UniffiHandleMap<UnsafeContinuation<Int8, Never>>()
+
+fileprivate func uniffiRustCallAsync<F, T>(
+    rustFutureFunc: () -> UInt64,
+    pollFunc: (UInt64, @escaping UniffiRustFutureContinuationCallback, UInt64) -> (),
+    completeFunc: (UInt64, UnsafeMutablePointer<RustCallStatus>) -> F,
+    freeFunc: (UInt64) -> (),
+    liftFunc: (F) throws -> T,
+    errorHandler: ((RustBuffer) throws -> Swift.Error)?
+) async throws -> T {
+    // Make sure to call the ensure init function since future creation doesn't have a
+    // RustCallStatus param, so doesn't use makeRustCall()
+    uniffiEnsureToysealFfiInitialized()
+    let rustFuture = rustFutureFunc()
+    defer {
+        freeFunc(rustFuture)
+    }
+    var pollResult: Int8;
+    repeat {
+        pollResult = await withUnsafeContinuation {
+            pollFunc(
+                rustFuture,
+                { handle, pollResult in
+                    uniffiFutureContinuationCallback(handle: handle, pollResult: pollResult)
+                },
+                uniffiContinuationHandleMap.insert(obj: $0)
+            )
+        }
+    } while pollResult != UNIFFI_RUST_FUTURE_POLL_READY
+
+    return try liftFunc(makeRustCall(
+        { completeFunc(rustFuture, $0) },
+        errorHandler: errorHandler
+    ))
+}
+
+// Callback handlers for an async calls.  These are invoked by Rust when the future is ready.  They
+// lift the return value or error and resume the suspended function.
+fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: Int8) {
+    if let continuation = try? uniffiContinuationHandleMap.remove(handle: handle) {
+        continuation.resume(returning: pollResult)
+    } else {
+        print("uniffiFutureContinuationCallback invalid handle")
+    }
+}
 /**
  * Signs a request with the device key, valid for `validity_secs` (1 to 300) from `now_unix`
  * (the device's wall clock, Unix seconds).
@@ -4546,6 +5473,39 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_func_generate_family_id() != 63238) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_fragmenter_fragment() != 18654) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_reassembler_poll() != 60706) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_reassembler_push() != 37698) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_cloudclient_create_family() != 7553) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope() != 32147) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_cloudclient_download() != 50391) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_cloudclient_list() != 35771) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_cloudclient_roster() != 33769) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_cloudclient_roster_update() != 3025) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_cloudclient_update_roster() != 1529) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_cloudclient_upload() != 43397) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_envelopeopener_finish() != 375) {
@@ -4720,6 +5680,15 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas() != 15146) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_constructor_fragmenter_new() != 46422) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_constructor_reassembler_new() != 64518) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_constructor_cloudclient_new() != 9076) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_constructor_identity_load_or_generate() != 6447) {

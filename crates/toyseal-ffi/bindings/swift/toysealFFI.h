@@ -275,6 +275,107 @@ typedef struct UniffiVTableCallbackInterfaceKeyStore {
 } UniffiVTableCallbackInterfaceKeyStore;
 
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_FRAGMENTER
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_FRAGMENTER
+uint64_t uniffi_toyseal_ffi_fn_clone_fragmenter(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FREE_FRAGMENTER
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FREE_FRAGMENTER
+void uniffi_toyseal_ffi_fn_free_fragmenter(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_FRAGMENTER_NEW
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_FRAGMENTER_NEW
+uint64_t uniffi_toyseal_ffi_fn_constructor_fragmenter_new(uint32_t att_mtu, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_FRAGMENTER_FRAGMENT
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_FRAGMENTER_FRAGMENT
+RustBuffer uniffi_toyseal_ffi_fn_method_fragmenter_fragment(uint64_t ptr, RustBuffer frame, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_REASSEMBLER
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_REASSEMBLER
+uint64_t uniffi_toyseal_ffi_fn_clone_reassembler(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FREE_REASSEMBLER
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FREE_REASSEMBLER
+void uniffi_toyseal_ffi_fn_free_reassembler(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_REASSEMBLER_NEW
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_REASSEMBLER_NEW
+uint64_t uniffi_toyseal_ffi_fn_constructor_reassembler_new(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_REASSEMBLER_POLL
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_REASSEMBLER_POLL
+void uniffi_toyseal_ffi_fn_method_reassembler_poll(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_REASSEMBLER_PUSH
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_REASSEMBLER_PUSH
+RustBuffer uniffi_toyseal_ffi_fn_method_reassembler_push(uint64_t ptr, RustBuffer packet, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_CLOUDCLIENT
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_CLOUDCLIENT
+uint64_t uniffi_toyseal_ffi_fn_clone_cloudclient(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FREE_CLOUDCLIENT
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FREE_CLOUDCLIENT
+void uniffi_toyseal_ffi_fn_free_cloudclient(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_CLOUDCLIENT_NEW
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_CLOUDCLIENT_NEW
+uint64_t uniffi_toyseal_ffi_fn_constructor_cloudclient_new(RustBuffer base_url, uint64_t identity, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_CREATE_FAMILY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_CREATE_FAMILY
+uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_create_family(uint64_t ptr, uint64_t version1
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_DELETE_ENVELOPE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_DELETE_ENVELOPE
+uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope(uint64_t ptr, RustBuffer family_id, RustBuffer envelope_id
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_DOWNLOAD
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_DOWNLOAD
+uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_download(uint64_t ptr, RustBuffer family_id, RustBuffer envelope_id
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_LIST
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_LIST
+uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_list(uint64_t ptr, RustBuffer family_id, RustBuffer cursor, RustBuffer limit
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_ROSTER
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_ROSTER
+uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_roster(uint64_t ptr, uint64_t anchor
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_ROSTER_UPDATE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_ROSTER_UPDATE
+uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_roster_update(uint64_t ptr, uint64_t current
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_UPDATE_ROSTER
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_UPDATE_ROSTER
+uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_update_roster(uint64_t ptr, uint64_t next
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_UPLOAD
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_UPLOAD
+uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_upload(uint64_t ptr, RustBuffer family_id, RustBuffer envelope
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_ENVELOPEOPENER
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_ENVELOPEOPENER
 uint64_t uniffi_toyseal_ffi_fn_clone_envelopeopener(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -1049,6 +1150,72 @@ uint16_t uniffi_toyseal_ffi_checksum_func_generate_family_id(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_FRAGMENTER_FRAGMENT
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_FRAGMENTER_FRAGMENT
+uint16_t uniffi_toyseal_ffi_checksum_method_fragmenter_fragment(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_REASSEMBLER_POLL
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_REASSEMBLER_POLL
+uint16_t uniffi_toyseal_ffi_checksum_method_reassembler_poll(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_REASSEMBLER_PUSH
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_REASSEMBLER_PUSH
+uint16_t uniffi_toyseal_ffi_checksum_method_reassembler_push(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_CREATE_FAMILY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_CREATE_FAMILY
+uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_create_family(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_DELETE_ENVELOPE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_DELETE_ENVELOPE
+uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_DOWNLOAD
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_DOWNLOAD
+uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_download(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_LIST
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_LIST
+uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_list(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_ROSTER
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_ROSTER
+uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_roster(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_ROSTER_UPDATE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_ROSTER_UPDATE
+uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_roster_update(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_UPDATE_ROSTER
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_UPDATE_ROSTER
+uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_update_roster(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_UPLOAD
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_UPLOAD
+uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_upload(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ENVELOPEOPENER_FINISH
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ENVELOPEOPENER_FINISH
 uint16_t uniffi_toyseal_ffi_checksum_method_envelopeopener_finish(void
@@ -1394,6 +1561,24 @@ uint16_t uniffi_toyseal_ffi_checksum_method_simulatedtoy_roster(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_SAS
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_SAS
 uint16_t uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_FRAGMENTER_NEW
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_FRAGMENTER_NEW
+uint16_t uniffi_toyseal_ffi_checksum_constructor_fragmenter_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_REASSEMBLER_NEW
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_REASSEMBLER_NEW
+uint16_t uniffi_toyseal_ffi_checksum_constructor_reassembler_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_CLOUDCLIENT_NEW
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_CLOUDCLIENT_NEW
+uint16_t uniffi_toyseal_ffi_checksum_constructor_cloudclient_new(void
     
 );
 #endif

@@ -31,6 +31,13 @@ import java.nio.charset.CodingErrorAction
 import java.util.concurrent.atomic.AtomicLong
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicBoolean
+import kotlin.coroutines.resume
+import kotlinx.coroutines.CancellableContinuation
+import kotlinx.coroutines.DelicateCoroutinesApi
+import kotlinx.coroutines.GlobalScope
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.suspendCancellableCoroutine
 
 // This is a helper for safely working with byte buffers returned from the Rust code.
 // A rust-owned buffer is represented by its capacity, its current length, and a
@@ -712,6 +719,28 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_toyseal_ffi_checksum_func_generate_family_id(
     ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_fragmenter_fragment(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_reassembler_poll(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_reassembler_push(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_cloudclient_create_family(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_cloudclient_download(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_cloudclient_list(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_cloudclient_roster(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_cloudclient_roster_update(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_cloudclient_update_roster(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_cloudclient_upload(
+    ): Int
     external fun uniffi_toyseal_ffi_checksum_method_envelopeopener_finish(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_envelopeopener_push(
@@ -828,6 +857,12 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas(
     ): Int
+    external fun uniffi_toyseal_ffi_checksum_constructor_fragmenter_new(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_constructor_reassembler_new(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_constructor_cloudclient_new(
+    ): Int
     external fun uniffi_toyseal_ffi_checksum_constructor_identity_load_or_generate(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_constructor_publickey_parse(
@@ -873,6 +908,46 @@ internal object UniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
+    external fun uniffi_toyseal_ffi_fn_clone_fragmenter(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_free_fragmenter(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_toyseal_ffi_fn_constructor_fragmenter_new(`attMtu`: Int,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_fragmenter_fragment(`ptr`: Long,`frame`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_clone_reassembler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_free_reassembler(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_toyseal_ffi_fn_constructor_reassembler_new(uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_reassembler_poll(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_toyseal_ffi_fn_method_reassembler_push(`ptr`: Long,`packet`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_clone_cloudclient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_free_cloudclient(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_toyseal_ffi_fn_constructor_cloudclient_new(`baseUrl`: RustBuffer.ByValue,`identity`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_cloudclient_create_family(`ptr`: Long,`version1`: Long,
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope(`ptr`: Long,`familyId`: RustBuffer.ByValue,`envelopeId`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_cloudclient_download(`ptr`: Long,`familyId`: RustBuffer.ByValue,`envelopeId`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_cloudclient_list(`ptr`: Long,`familyId`: RustBuffer.ByValue,`cursor`: RustBuffer.ByValue,`limit`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_cloudclient_roster(`ptr`: Long,`anchor`: Long,
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_cloudclient_roster_update(`ptr`: Long,`current`: Long,
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_cloudclient_update_roster(`ptr`: Long,`next`: Long,
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_cloudclient_upload(`ptr`: Long,`familyId`: RustBuffer.ByValue,`envelope`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_toyseal_ffi_fn_clone_envelopeopener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_toyseal_ffi_fn_free_envelopeopener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1202,6 +1277,46 @@ public fun uniffiEnsureInitialized() {
 }
 
 // Async support
+// Async return type handlers
+
+internal const val UNIFFI_RUST_FUTURE_POLL_READY = 0.toByte()
+internal const val UNIFFI_RUST_FUTURE_POLL_WAKE = 1.toByte()
+
+internal val uniffiContinuationHandleMap = UniffiHandleMap<CancellableContinuation<Byte>>()
+
+// FFI type for Rust future continuations
+internal object uniffiRustFutureContinuationCallbackImpl: UniffiRustFutureContinuationCallback {
+    override fun callback(data: Long, pollResult: Byte) {
+        uniffiContinuationHandleMap.remove(data).resume(pollResult)
+    }
+}
+
+internal suspend fun<T, F, E: kotlin.Exception> uniffiRustCallAsync(
+    rustFuture: Long,
+    pollFunc: (Long, UniffiRustFutureContinuationCallback, Long) -> Unit,
+    completeFunc: (Long, UniffiRustCallStatus) -> F,
+    freeFunc: (Long) -> Unit,
+    liftFunc: (F) -> T,
+    errorHandler: UniffiRustCallStatusErrorHandler<E>
+): T {
+    try {
+        do {
+            val pollResult = suspendCancellableCoroutine<Byte> { continuation ->
+                pollFunc(
+                    rustFuture,
+                    uniffiRustFutureContinuationCallbackImpl,
+                    uniffiContinuationHandleMap.insert(continuation)
+                )
+            }
+        } while (pollResult != UNIFFI_RUST_FUTURE_POLL_READY);
+
+        return liftFunc(
+            uniffiRustCallWithError(errorHandler, { status -> completeFunc(rustFuture, status) })
+        )
+    } finally {
+        freeFunc(rustFuture)
+    }
+}
 
 // Public interface members begin here.
 
@@ -1375,6 +1490,33 @@ private class JavaLangRefCleanable(
     val cleanable: java.lang.ref.Cleaner.Cleanable
 ) : UniffiCleaner.Cleanable {
     override fun clean() = cleanable.clean()
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterUShort: FfiConverter<UShort, Short> {
+    override fun lift(value: Short): UShort {
+        return value.toUShort()
+    }
+
+    fun lift(value: Int): UShort {
+        return value.toUShort()
+    }
+
+    override fun read(buf: ByteBuffer): UShort {
+        return lift(buf.getShort())
+    }
+
+    override fun lower(value: UShort): Short {
+        return value.toShort()
+    }
+
+    override fun allocationSize(value: UShort) = 2UL
+
+    override fun write(value: UShort, buf: ByteBuffer) {
+        buf.putShort(value.toShort())
+    }
 }
 
 /**
@@ -1933,6 +2075,512 @@ public object FfiConverterTypeAnchor: FfiConverter<Anchor, Long> {
 
 
 /**
+ * A signed-request client for one server, acting as one device.
+ */
+public interface CloudClientInterface {
+    
+    /**
+     * Registers a new family with its verified version 1 (guardian-signed, toy co-signed).
+     */
+    suspend fun `createFamily`(`version1`: SignedRoster): Roster
+    
+    /**
+     * Deletes an envelope (guardians).
+     */
+    suspend fun `deleteEnvelope`(`familyId`: kotlin.String, `envelopeId`: kotlin.String)
+    
+    /**
+     * Downloads an envelope (checked against its id); open it with the roster.
+     */
+    suspend fun `download`(`familyId`: kotlin.String, `envelopeId`: kotlin.String): kotlin.ByteArray
+    
+    /**
+     * One page of the family's envelopes (`cursor`: a previous page's `next_cursor`).
+     */
+    suspend fun `list`(`familyId`: kotlin.String, `cursor`: kotlin.String?, `limit`: kotlin.UInt?): EnvelopePage
+    
+    /**
+     * Fetches the family's chain and verifies it through `anchor` to its newest version.
+     */
+    suspend fun `roster`(`anchor`: Anchor): Roster
+    
+    /**
+     * Fetches versions newer than `current` and verifies them from it.
+     */
+    suspend fun `rosterUpdate`(`current`: Roster): Roster
+    
+    /**
+     * Publishes the next roster version (already carrying its quorum).
+     */
+    suspend fun `updateRoster`(`next`: SignedRoster)
+    
+    /**
+     * Uploads a sealed envelope; returns its id. Idempotent (content-addressed).
+     */
+    suspend fun `upload`(`familyId`: kotlin.String, `envelope`: kotlin.ByteArray): kotlin.String
+    
+    companion object
+}
+
+/**
+ * A signed-request client for one server, acting as one device.
+ */
+open class CloudClient: Disposable, AutoCloseable, CloudClientInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+    /**
+     * A client for `base_url` (`https://host[:port]`; `http://` only for loopback tests).
+     */
+    constructor(`baseUrl`: kotlin.String, `identity`: Identity) :
+        this(UniffiWithHandle, 
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_constructor_cloudclient_new(
+    
+        
+        FfiConverterString.lower(`baseUrl`),
+        FfiConverterTypeIdentity.lower(`identity`),_status)
+}
+    )
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_toyseal_ffi_fn_free_cloudclient(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_toyseal_ffi_fn_clone_cloudclient(handle, status)
+        }
+    }
+
+    
+    /**
+     * Registers a new family with its verified version 1 (guardian-signed, toy co-signed).
+     */
+    @Throws(ToysealException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `createFamily`(`version1`: SignedRoster) : Roster {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_create_family(
+                uniffiHandle,
+                
+        FfiConverterTypeSignedRoster.lower(`version1`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_toyseal_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeRoster.lift(it) },
+        // Error FFI converter
+        ToysealException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Deletes an envelope (guardians).
+     */
+    @Throws(ToysealException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `deleteEnvelope`(`familyId`: kotlin.String, `envelopeId`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`familyId`),
+        FfiConverterString.lower(`envelopeId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_toyseal_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        ToysealException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Downloads an envelope (checked against its id); open it with the roster.
+     */
+    @Throws(ToysealException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `download`(`familyId`: kotlin.String, `envelopeId`: kotlin.String) : kotlin.ByteArray {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_download(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`familyId`),
+        FfiConverterString.lower(`envelopeId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterByteArray.lift(it) },
+        // Error FFI converter
+        ToysealException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * One page of the family's envelopes (`cursor`: a previous page's `next_cursor`).
+     */
+    @Throws(ToysealException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `list`(`familyId`: kotlin.String, `cursor`: kotlin.String?, `limit`: kotlin.UInt?) : EnvelopePage {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_list(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`familyId`),
+        FfiConverterOptionalString.lower(`cursor`),
+        FfiConverterOptionalUInt.lower(`limit`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeEnvelopePage.lift(it) },
+        // Error FFI converter
+        ToysealException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Fetches the family's chain and verifies it through `anchor` to its newest version.
+     */
+    @Throws(ToysealException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `roster`(`anchor`: Anchor) : Roster {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_roster(
+                uniffiHandle,
+                
+        FfiConverterTypeAnchor.lower(`anchor`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_toyseal_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeRoster.lift(it) },
+        // Error FFI converter
+        ToysealException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Fetches versions newer than `current` and verifies them from it.
+     */
+    @Throws(ToysealException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `rosterUpdate`(`current`: Roster) : Roster {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_roster_update(
+                uniffiHandle,
+                
+        FfiConverterTypeRoster.lower(`current`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_toyseal_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeRoster.lift(it) },
+        // Error FFI converter
+        ToysealException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Publishes the next roster version (already carrying its quorum).
+     */
+    @Throws(ToysealException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `updateRoster`(`next`: SignedRoster) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_update_roster(
+                uniffiHandle,
+                
+        FfiConverterTypeSignedRoster.lower(`next`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_toyseal_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        ToysealException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Uploads a sealed envelope; returns its id. Idempotent (content-addressed).
+     */
+    @Throws(ToysealException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `upload`(`familyId`: kotlin.String, `envelope`: kotlin.ByteArray) : kotlin.String {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_upload(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`familyId`),
+        FfiConverterByteArray.lower(`envelope`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterString.lift(it) },
+        // Error FFI converter
+        ToysealException.ErrorHandler,
+    )
+    }
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCloudClient: FfiConverter<CloudClient, Long> {
+    override fun lower(value: CloudClient): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): CloudClient {
+        return CloudClient(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): CloudClient {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: CloudClient) = 8UL
+
+    override fun write(value: CloudClient, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * Opens one envelope in pieces (a long recording as it downloads or arrives over BLE).
  * [`push`](Self::push) returns only content a checkpoint signature has proved; call
  * [`finish`](Self::finish) at the end: only then is the content known to be complete.
@@ -2133,6 +2781,287 @@ public object FfiConverterTypeEnvelopeOpener: FfiConverter<EnvelopeOpener, Long>
     override fun allocationSize(value: EnvelopeOpener) = 8UL
 
     override fun write(value: EnvelopeOpener, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Splits the phone's frames into packets for GATT writes (one per write).
+ */
+public interface FragmenterInterface {
+    
+    /**
+     * The packets of one frame, in order.
+     */
+    fun `fragment`(`frame`: kotlin.ByteArray): List<kotlin.ByteArray>
+    
+    companion object
+}
+
+/**
+ * Splits the phone's frames into packets for GATT writes (one per write).
+ */
+open class Fragmenter: Disposable, AutoCloseable, FragmenterInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+    /**
+     * For the negotiated ATT MTU (23 to 247).
+     */
+    constructor(`attMtu`: kotlin.UInt) :
+        this(UniffiWithHandle, 
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_constructor_fragmenter_new(
+    
+        
+        FfiConverterUInt.lower(`attMtu`),_status)
+}
+    )
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_toyseal_ffi_fn_free_fragmenter(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_toyseal_ffi_fn_clone_fragmenter(handle, status)
+        }
+    }
+
+    
+    /**
+     * The packets of one frame, in order.
+     */
+    @Throws(ToysealException::class)override fun `fragment`(`frame`: kotlin.ByteArray): List<kotlin.ByteArray> {
+            return FfiConverterSequenceByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_fragmenter_fragment(
+        it,
+        
+        FfiConverterByteArray.lower(`frame`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFragmenter: FfiConverter<Fragmenter, Long> {
+    override fun lower(value: Fragmenter): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): Fragmenter {
+        return Fragmenter(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): Fragmenter {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: Fragmenter) = 8UL
+
+    override fun write(value: Fragmenter, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -4255,6 +5184,311 @@ public object FfiConverterTypePublicKey: FfiConverter<PublicKey, Long> {
 
 
 /**
+ * Reassembles the toy's notifications into whole frames for [`crate::Phone::handle_frame`].
+ * An error means the link is broken or tampered with: disconnect.
+ */
+public interface ReassemblerInterface {
+    
+    /**
+     * Runs the stall timers (call it with the phone's `handle_timeout`).
+     */
+    fun `poll`(`nowMs`: kotlin.ULong)
+    
+    /**
+     * One notification's packet; returns the frame it completed, if any.
+     */
+    fun `push`(`packet`: kotlin.ByteArray, `nowMs`: kotlin.ULong): kotlin.ByteArray?
+    
+    companion object
+}
+
+/**
+ * Reassembles the toy's notifications into whole frames for [`crate::Phone::handle_frame`].
+ * An error means the link is broken or tampered with: disconnect.
+ */
+open class Reassembler: Disposable, AutoCloseable, ReassemblerInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+    /**
+     * With the default bounds (64 KiB frames, 5 s between packets, 30 s per frame).
+     */
+    constructor() :
+        this(UniffiWithHandle, 
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_constructor_reassembler_new(
+    
+        _status)
+}
+    )
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_toyseal_ffi_fn_free_reassembler(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_toyseal_ffi_fn_clone_reassembler(handle, status)
+        }
+    }
+
+    
+    /**
+     * Runs the stall timers (call it with the phone's `handle_timeout`).
+     */
+    @Throws(ToysealException::class)override fun `poll`(`nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_reassembler_poll(
+        it,
+        
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * One notification's packet; returns the frame it completed, if any.
+     */
+    @Throws(ToysealException::class)override fun `push`(`packet`: kotlin.ByteArray, `nowMs`: kotlin.ULong): kotlin.ByteArray? {
+            return FfiConverterOptionalByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_reassembler_push(
+        it,
+        
+        FfiConverterByteArray.lower(`packet`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReassembler: FfiConverter<Reassembler, Long> {
+    override fun lower(value: Reassembler): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): Reassembler {
+        return Reassembler(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): Reassembler {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: Reassembler) = 8UL
+
+    override fun write(value: Reassembler, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * A verified roster version: only the verifying constructors make one.
  */
 public interface RosterInterface {
@@ -6029,6 +7263,124 @@ public object FfiConverterTypeEnvelopeMetadata: FfiConverterRustBuffer<EnvelopeM
 
 
 /**
+ * One page of a family's envelopes, oldest first.
+ */
+data class EnvelopePage (
+    /**
+     * The envelopes.
+     */
+    var `items`: List<EnvelopeSummary>
+    , 
+    /**
+     * Pass to `list` for the next page; `None` at the end.
+     */
+    var `nextCursor`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeEnvelopePage: FfiConverterRustBuffer<EnvelopePage> {
+    override fun read(buf: ByteBuffer): EnvelopePage {
+        return EnvelopePage(
+            FfiConverterSequenceTypeEnvelopeSummary.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: EnvelopePage) = (
+            FfiConverterSequenceTypeEnvelopeSummary.allocationSize(value.`items`) +
+            FfiConverterOptionalString.allocationSize(value.`nextCursor`)
+    )
+
+    override fun write(value: EnvelopePage, buf: ByteBuffer) {
+            FfiConverterSequenceTypeEnvelopeSummary.write(value.`items`, buf)
+            FfiConverterOptionalString.write(value.`nextCursor`, buf)
+    }
+}
+
+
+
+/**
+ * One stored envelope, as the server lists it (nothing here is proved until you open it).
+ */
+data class EnvelopeSummary (
+    /**
+     * Its id (SHA-256 of the bytes, 64 hex digits).
+     */
+    var `id`: kotlin.String
+    , 
+    /**
+     * Its size in bytes.
+     */
+    var `size`: kotlin.ULong
+    , 
+    /**
+     * The sender's device id, as the server verified it.
+     */
+    var `sender`: kotlin.String
+    , 
+    /**
+     * The roster version it was sealed under.
+     */
+    var `rosterVersion`: kotlin.ULong
+    , 
+    /**
+     * When the server received it (Unix seconds).
+     */
+    var `receivedAt`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeEnvelopeSummary: FfiConverterRustBuffer<EnvelopeSummary> {
+    override fun read(buf: ByteBuffer): EnvelopeSummary {
+        return EnvelopeSummary(
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: EnvelopeSummary) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterULong.allocationSize(value.`size`) +
+            FfiConverterString.allocationSize(value.`sender`) +
+            FfiConverterULong.allocationSize(value.`rosterVersion`) +
+            FfiConverterULong.allocationSize(value.`receivedAt`)
+    )
+
+    override fun write(value: EnvelopeSummary, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterULong.write(value.`size`, buf)
+            FfiConverterString.write(value.`sender`, buf)
+            FfiConverterULong.write(value.`rosterVersion`, buf)
+            FfiConverterULong.write(value.`receivedAt`, buf)
+    }
+}
+
+
+
+/**
  * A whole envelope, opened and verified.
  */
 data class OpenedEnvelope (
@@ -6895,6 +8247,50 @@ sealed class ToysealException: kotlin.Exception() {
     }
     
     /**
+     * The BLE link broke a framing rule or stalled (a packet out of sequence, a frame too
+     * slow): disconnect, then reconnect.
+     */
+    class LinkBroken(
+        
+        /**
+         * Which rule.
+         */
+        val `reason`: kotlin.String
+        ) : ToysealException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
+     * The server answered with an error status (401/403: this device is not allowed; 404:
+     * no such family or envelope; 409: a conflicting roster; 429/5xx: try again later).
+     */
+    class Server(
+        
+        /**
+         * The HTTP status code.
+         */
+        val `status`: kotlin.UShort
+        ) : ToysealException() {
+        override val message
+            get() = "status=${ `status` }"
+    }
+    
+    /**
+     * The server could not be reached or the connection broke: try again later.
+     */
+    class Network(
+        
+        /**
+         * What failed (no URL, header or body).
+         */
+        val `reason`: kotlin.String
+        ) : ToysealException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+    /**
      * A size limit was exceeded (envelope, message, members).
      */
     class TooLarge(
@@ -6958,10 +8354,19 @@ public object FfiConverterTypeToysealError : FfiConverterRustBuffer<ToysealExcep
             9 -> ToysealException.RosterRejected(
                 FfiConverterString.read(buf),
                 )
-            10 -> ToysealException.TooLarge(
+            10 -> ToysealException.LinkBroken(
                 FfiConverterString.read(buf),
                 )
-            11 -> ToysealException.Internal(
+            11 -> ToysealException.Server(
+                FfiConverterUShort.read(buf),
+                )
+            12 -> ToysealException.Network(
+                FfiConverterString.read(buf),
+                )
+            13 -> ToysealException.TooLarge(
+                FfiConverterString.read(buf),
+                )
+            14 -> ToysealException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -7006,6 +8411,21 @@ public object FfiConverterTypeToysealError : FfiConverterRustBuffer<ToysealExcep
                 4UL
             )
             is ToysealException.RosterRejected -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is ToysealException.LinkBroken -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is ToysealException.Server -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterUShort.allocationSize(value.`status`)
+            )
+            is ToysealException.Network -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
@@ -7065,13 +8485,28 @@ public object FfiConverterTypeToysealError : FfiConverterRustBuffer<ToysealExcep
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is ToysealException.TooLarge -> {
+            is ToysealException.LinkBroken -> {
                 buf.putInt(10)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is ToysealException.Internal -> {
+            is ToysealException.Server -> {
                 buf.putInt(11)
+                FfiConverterUShort.write(value.`status`, buf)
+                Unit
+            }
+            is ToysealException.Network -> {
+                buf.putInt(12)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is ToysealException.TooLarge -> {
+                buf.putInt(13)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is ToysealException.Internal -> {
+                buf.putInt(14)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
@@ -7351,6 +8786,42 @@ public object FfiConverterSequenceTypeSignedRoster: FfiConverterRustBuffer<List<
         }
     }
 }
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeEnvelopeSummary: FfiConverterRustBuffer<List<EnvelopeSummary>> {
+    override fun read(buf: ByteBuffer): List<EnvelopeSummary> {
+        val len = buf.getInt()
+        return List<EnvelopeSummary>(len) {
+            FfiConverterTypeEnvelopeSummary.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<EnvelopeSummary>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeEnvelopeSummary.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<EnvelopeSummary>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeEnvelopeSummary.write(it, buf)
+        }
+    }
+}
+
+
+
+
+
+
+
+
         /**
          * Signs a request with the device key, valid for `validity_secs` (1 to 300) from `now_unix`
          * (the device's wall clock, Unix seconds).
