@@ -2,6 +2,9 @@
 (SimulatedToy: the real toyseal_pairing::Toy): pairing with the SAS, a recording from the toy,
 a reply the toy opens, roster signing, request signing, and the error cases."""
 
+import asyncio
+import os
+
 import pytest
 
 import toyseal_ffi as ts
@@ -264,3 +267,61 @@ def test_request_signing():
     assert h.signature.startswith("toyseal=:")
     with pytest.raises(ts.ToysealError.InvalidArgument):
         ts.sign_request(me, target, b"{}", 1_700_000_000, 3600)
+
+
+def test_frames_cross_the_ble_link_in_att_sized_packets():
+    me, phone, toy, roster = family()
+    fragmenter = ts.Fragmenter(23)
+    reassembler = ts.Reassembler()
+    frames = toy.record_and_send(b"v" * 3000, ts.EnvelopeMetadata(), NOW)
+    for frame in frames:
+        packets = fragmenter.fragment(frame)
+        assert all(1 <= len(p) <= 20 for p in packets)
+        whole = [reassembler.push(p, NOW) for p in packets]
+        assert whole[:-1] == [None] * (len(packets) - 1) and whole[-1] == frame
+    # A packet out of sequence is a broken (or tampered) link.
+    packets = ts.Fragmenter(23).fragment(b"x" * 100)
+    with pytest.raises(ts.ToysealError.LinkBroken):
+        fresh = ts.Reassembler()
+        fresh.push(packets[0], NOW)
+        fresh.push(packets[2], NOW)
+    with pytest.raises(ts.ToysealError.InvalidArgument):
+        ts.Fragmenter(7)
+
+
+SERVER = os.environ.get("TOYSEAL_TEST_SERVER")
+
+
+@pytest.mark.skipif(not SERVER, reason="TOYSEAL_TEST_SERVER (a running `toyseal serve`) not set")
+def test_cloud_client_against_a_real_server():
+    async def flow():
+        me, phone, toy, roster = family()
+        cloud = ts.CloudClient(SERVER, me)
+        created = await cloud.create_family(roster.signed())
+        assert created.version() == 1
+        # A second device joining through the anchor gets the verified chain.
+        fetched = await cloud.roster(roster.anchor())
+        assert fetched.family_id() == roster.family_id()
+
+        # The server stores only envelopes its uploader sealed (sender = signer of the request).
+        envelope = roster.seal(me, b"hello from the phone" * 100, ts.EnvelopeMetadata(), 7)
+        envelope_id = await cloud.upload(roster.family_id(), envelope)
+        page = await cloud.list(roster.family_id(), None, None)
+        assert [s.id for s in page.items] == [envelope_id]
+        assert page.items[0].sender == me.device_id()
+        downloaded = await cloud.download(roster.family_id(), envelope_id)
+        assert downloaded == envelope
+        # ...and the toy opens what came back from the cloud.
+        phone.send_envelope(downloaded, NOW)
+        pump(phone, toy)
+        assert toy.open_received() == [b"hello from the phone" * 100]
+        await cloud.delete_envelope(roster.family_id(), envelope_id)
+        assert (await cloud.list(roster.family_id(), None, None)).items == []
+
+        # A device outside the family is refused by the server.
+        stranger = ts.Identity.load_or_generate(MemoryKeyStore(), "s", ts.Role.GUARDIAN)
+        with pytest.raises(ts.ToysealError.Server) as refused:
+            await ts.CloudClient(SERVER, stranger).list(roster.family_id(), None, None)
+        assert refused.value.status in (401, 403, 404)
+
+    asyncio.run(flow())
