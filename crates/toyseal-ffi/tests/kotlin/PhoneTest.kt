@@ -2,6 +2,7 @@
 // process (SimulatedToy: the real toyseal_pairing::Toy). Prints "N passed, N failed" and exits
 // non-zero on any failure. Run by `.ci/run` (stage kotlin).
 
+import kotlinx.coroutines.runBlocking
 import toyseal.*
 
 const val NOW: ULong = 1_000UL
@@ -189,6 +190,55 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         check(h.contentDigest.startsWith("sha-256=:"))
         check(h.signatureInput.contains(me.deviceId()))
         assertThrows<ToysealException.InvalidArgument> { signRequest(me, target, ByteArray(0), 1_700_000_000UL, 3600UL) }
+    },
+    "frames cross the BLE link in ATT-sized packets" to {
+        val f = family()
+        val fragmenter = Fragmenter(23u)
+        val reassembler = Reassembler()
+        for (frame in f.toy.recordAndSend(ByteArray(3000) { 5 }, EnvelopeMetadata(), NOW)) {
+            val packets = fragmenter.fragment(frame)
+            check(packets.all { it.size in 1..20 })
+            val whole = packets.map { reassembler.push(it, NOW) }
+            check(whole.dropLast(1).all { it == null } && whole.last()!!.contentEquals(frame))
+        }
+        val packets = Fragmenter(23u).fragment(ByteArray(100))
+        val fresh = Reassembler()
+        fresh.push(packets[0], NOW)
+        assertThrows<ToysealException.LinkBroken> { fresh.push(packets[2], NOW) }
+        assertThrows<ToysealException.InvalidArgument> { Fragmenter(7u) }
+    },
+    "the async CloudClient against a real toyseal serve" to cloud@{
+        val server = System.getenv("TOYSEAL_TEST_SERVER")
+        if (server.isNullOrEmpty()) {
+            println("skip: TOYSEAL_TEST_SERVER (a running `toyseal serve`) not set")
+            return@cloud
+        }
+        val f = family()
+        runBlocking {
+            val cloud = CloudClient(server, f.me)
+            assertEq(1UL, cloud.createFamily(f.roster.signed()).version())
+            assertEq(f.roster.familyId(), cloud.roster(f.roster.anchor()).familyId())
+            val text = "hello from the phone".repeat(100).toByteArray()
+            val envelope = f.roster.seal(f.me, text, EnvelopeMetadata(), 7UL)
+            val id = cloud.upload(f.roster.familyId(), envelope)
+            val page = cloud.list(f.roster.familyId(), null, null)
+            assertEq(listOf(id), page.items.map { it.id })
+            assertEq(f.me.deviceId(), page.items.single().sender)
+            val downloaded = cloud.download(f.roster.familyId(), id)
+            check(downloaded.contentEquals(envelope))
+            f.phone.sendEnvelope(downloaded, NOW)
+            pump(f.phone, f.toy)
+            check(f.toy.openReceived().single().contentEquals(text))
+            cloud.deleteEnvelope(f.roster.familyId(), id)
+            assertEq(0, cloud.list(f.roster.familyId(), null, null).items.size)
+            val stranger = CloudClient(server, guardian("stranger"))
+            try {
+                stranger.list(f.roster.familyId(), null, null)
+                throw AssertionError("a stranger listed the family")
+            } catch (e: ToysealException.Server) {
+                check(e.status.toInt() in setOf(401, 403, 404)) { "status ${e.status}" }
+            }
+        }
     },
 )
 
