@@ -19,6 +19,8 @@ struct State {
     received: Vec<Vec<u8>>,
     delivered: u32,
     failed_pairings: u32,
+    /// The last sender sequence it sealed with (each envelope takes the next one).
+    sequence: u64,
 }
 
 /// An in-process toy for tests and demos (the real protocol endpoint, simulated hardware).
@@ -84,6 +86,7 @@ impl SimulatedToy {
                 received: Vec::new(),
                 delivered: 0,
                 failed_pairings: 0,
+                sequence: 0,
             }),
         }))
     }
@@ -169,10 +172,12 @@ impl SimulatedToy {
             .toy
             .roster()
             .ok_or_else(|| ToysealError::state("the toy has no family yet"))?;
+        let sequence = s.sequence.saturating_add(1);
         let options = SealOptions::default()
             .with_metadata(metadata.into_core())
-            .with_sequence(1);
+            .with_sequence(sequence);
         let envelope = roster.seal(&self.identity, options, &content, &mut OsRng)?;
+        s.sequence = sequence;
         let now = Timestamp::from_millis(now_ms);
         s.toy.send_envelope(envelope, now)?;
         let out = s.toy.poll(now);
