@@ -5,6 +5,7 @@ $CARGO_TARGET_DIR/debug/...). The bindings module and the library are copied int
 directory, because UniFFI's Python loader looks for the library beside the module.
 """
 
+import atexit
 import os
 import pathlib
 import shutil
@@ -25,6 +26,7 @@ def _library() -> pathlib.Path:
 
 
 _dir = pathlib.Path(tempfile.mkdtemp(prefix="toyseal-ffi-py-"))
+atexit.register(shutil.rmtree, _dir, ignore_errors=True)
 shutil.copy(BINDINGS, _dir / "toyseal_ffi.py")
 shutil.copy(_library(), _dir / _library().name)
 sys.path.insert(0, str(_dir))
