@@ -325,3 +325,24 @@ def test_cloud_client_against_a_real_server():
         assert refused.value.status in (401, 403, 404)
 
     asyncio.run(flow())
+
+
+def test_a_second_phone_pairs_with_a_guardians_one_time_code():
+    me, phone, toy, roster = family()
+    code = phone.open_pairing_window(NOW)
+    acks = of(pump(phone, toy), ts.PhoneEvent.PAIRING_WINDOW_ACK)
+    assert len(code) == 10 and [a.opened for a in acks] == [True]
+    phone.close_session(NOW)
+    pump(phone, toy)
+    toy.disconnect()
+    dad = ts.Phone(ts.Identity.load_or_generate(MemoryKeyStore(), "dad", ts.Role.GUARDIAN))
+    # The printed code no longer admits anyone: the toy has a guardian.
+    dad.pair(toy.printed_code())
+    assert of(pump(dad, toy), ts.PhoneEvent.PAIRING_FAILED)
+    toy.disconnect()
+    dad.handle_disconnect()
+    dad.reset_pairing_attempts()
+    dad.pair(code)
+    events = pump(dad, toy)
+    assert of(events, ts.PhoneEvent.SAS)[0].sas == toy.sas()
+    assert of(events, ts.PhoneEvent.PAIRED)
