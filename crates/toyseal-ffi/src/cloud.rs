@@ -1,0 +1,150 @@
+//! The async client of the toyseal cloud API (docs/spec/signed-requests.md §6): every request
+//! signed by the device key, roster chains verified through the device's anchor, envelopes
+//! checked against their content hash. Async in Kotlin (`suspend`), Swift (`async`) and Python
+//! (`asyncio`); the Rust side runs on a tokio runtime UniFFI provides.
+
+use crate::roster::{Anchor, Roster, SignedRoster};
+use crate::{Identity, ToysealError};
+use std::sync::Arc;
+use toyseal_cloud::api::EnvelopeId;
+use toyseal_core::FamilyId;
+
+fn family(text: &str) -> Result<FamilyId, ToysealError> {
+    text.trim()
+        .parse()
+        .map_err(|_| ToysealError::invalid("a family id is 32 hex digits"))
+}
+
+fn envelope_id(text: &str) -> Result<EnvelopeId, ToysealError> {
+    text.trim()
+        .parse()
+        .map_err(|_| ToysealError::invalid("an envelope id is 64 lower-case hex digits"))
+}
+
+/// One stored envelope, as the server lists it (nothing here is proved until you open it).
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct EnvelopeSummary {
+    /// Its id (SHA-256 of the bytes, 64 hex digits).
+    pub id: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The sender's device id, as the server verified it.
+    pub sender: String,
+    /// The roster version it was sealed under.
+    pub roster_version: u64,
+    /// When the server received it (Unix seconds).
+    pub received_at: u64,
+}
+
+/// One page of a family's envelopes, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct EnvelopePage {
+    /// The envelopes.
+    pub items: Vec<EnvelopeSummary>,
+    /// Pass to `list` for the next page; `None` at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// A signed-request client for one server, acting as one device.
+#[derive(Debug, uniffi::Object)]
+pub struct CloudClient {
+    inner: toyseal_cloud::Client,
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl CloudClient {
+    /// A client for `base_url` (`https://host[:port]`; `http://` only for loopback tests).
+    #[uniffi::constructor]
+    pub fn new(base_url: String, identity: Arc<Identity>) -> Result<Self, ToysealError> {
+        Ok(Self {
+            inner: toyseal_cloud::Client::new(&base_url, identity.inner.clone())?,
+        })
+    }
+
+    /// Registers a new family with its verified version 1 (guardian-signed, toy co-signed).
+    pub async fn create_family(
+        &self,
+        version1: Arc<SignedRoster>,
+    ) -> Result<Arc<Roster>, ToysealError> {
+        let inner = self.inner.create_family(&version1.inner).await?;
+        Ok(Arc::new(Roster { inner }))
+    }
+
+    /// Fetches the family's chain and verifies it through `anchor` to its newest version.
+    pub async fn roster(&self, anchor: Arc<Anchor>) -> Result<Arc<Roster>, ToysealError> {
+        let inner = self.inner.roster(&anchor.inner).await?;
+        Ok(Arc::new(Roster { inner }))
+    }
+
+    /// Fetches versions newer than `current` and verifies them from it.
+    pub async fn roster_update(&self, current: Arc<Roster>) -> Result<Arc<Roster>, ToysealError> {
+        let inner = self.inner.roster_update(&current.inner).await?;
+        Ok(Arc::new(Roster { inner }))
+    }
+
+    /// Publishes the next roster version (already carrying its quorum).
+    pub async fn update_roster(&self, next: Arc<SignedRoster>) -> Result<(), ToysealError> {
+        Ok(self.inner.update_roster(&next.inner).await?)
+    }
+
+    /// Uploads a sealed envelope; returns its id. Idempotent (content-addressed).
+    pub async fn upload(
+        &self,
+        family_id: String,
+        envelope: Vec<u8>,
+    ) -> Result<String, ToysealError> {
+        let up = self.inner.upload(family(&family_id)?, &envelope).await?;
+        Ok(up.id.to_string())
+    }
+
+    /// One page of the family's envelopes (`cursor`: a previous page's `next_cursor`).
+    pub async fn list(
+        &self,
+        family_id: String,
+        cursor: Option<String>,
+        limit: Option<u32>,
+    ) -> Result<EnvelopePage, ToysealError> {
+        let page = self
+            .inner
+            .list(family(&family_id)?, cursor.as_deref(), limit)
+            .await?;
+        Ok(EnvelopePage {
+            items: page
+                .items
+                .into_iter()
+                .map(|s| EnvelopeSummary {
+                    id: s.id.to_string(),
+                    size: s.size,
+                    sender: s.sender,
+                    roster_version: s.roster_version,
+                    received_at: s.received_at,
+                })
+                .collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// Downloads an envelope (checked against its id); open it with the roster.
+    pub async fn download(
+        &self,
+        family_id: String,
+        envelope_id: String,
+    ) -> Result<Vec<u8>, ToysealError> {
+        Ok(self
+            .inner
+            .download(family(&family_id)?, &self::envelope_id(&envelope_id)?)
+            .await?)
+    }
+
+    /// Deletes an envelope (guardians).
+    pub async fn delete_envelope(
+        &self,
+        family_id: String,
+        envelope_id: String,
+    ) -> Result<(), ToysealError> {
+        Ok(self
+            .inner
+            .delete_envelope(family(&family_id)?, &self::envelope_id(&envelope_id)?)
+            .await?)
+    }
+}

@@ -1,0 +1,25 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod ble;
+mod cloud;
+mod envelope;
+mod error;
+mod identity;
+mod phone;
+mod request;
+mod roster;
+mod simulated_toy;
+
+pub use ble::{Fragmenter, Reassembler};
+pub use cloud::{CloudClient, EnvelopePage, EnvelopeSummary};
+pub use envelope::{EnvelopeInfo, EnvelopeMetadata, EnvelopeOpener, OpenedEnvelope};
+pub use error::ToysealError;
+pub use identity::{Identity, KeyStore, PublicKey, Role};
+pub use phone::{FailureReason, Phone, PhoneEvent};
+pub use request::{RequestTarget, SignatureHeaders, sign_request};
+pub use roster::{Anchor, Invitation, Roster, RosterProposal, SignedRoster, generate_family_id};
+pub use simulated_toy::SimulatedToy;
+
+uniffi::setup_scaffolding!();

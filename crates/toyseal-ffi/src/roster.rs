@@ -1,0 +1,324 @@
+//! The family roster (docs/spec/roster.md): proposing, signing and co-signing versions,
+//! verifying chains, and joining through an anchored invitation. A [`Roster`] exists only as
+//! the result of a verification, so holding one is the proof.
+
+use crate::envelope::{EnvelopeMetadata, EnvelopeOpener, OpenedEnvelope};
+use crate::{Identity, PublicKey, ToysealError};
+use std::sync::Arc;
+use toyseal_core::{FamilyId, OsRng};
+use toyseal_envelope::{OpenOptions, SealOptions};
+
+/// Generates a fresh family id (32 hex digits) for a new family's version 1.
+#[uniffi::export]
+pub fn generate_family_id() -> String {
+    FamilyId::generate(&mut OsRng).to_string()
+}
+
+fn family_id(text: &str) -> Result<FamilyId, ToysealError> {
+    text.trim()
+        .parse()
+        .map_err(|_| ToysealError::invalid("a family id is 32 hex digits"))
+}
+
+fn members(keys: &[Arc<PublicKey>]) -> Vec<toyseal_core::PublicIdentity> {
+    keys.iter().map(|k| k.inner.clone()).collect()
+}
+
+/// An unsigned roster version: what a guardian proposes, then signs.
+#[derive(Debug, uniffi::Object)]
+pub struct RosterProposal {
+    inner: toyseal_roster::RosterProposal,
+}
+
+#[uniffi::export]
+impl RosterProposal {
+    /// Version 1 of a new family (the founding guardian and the toy, at least).
+    #[uniffi::constructor]
+    pub fn founding(
+        family_id: String,
+        members: Vec<Arc<PublicKey>>,
+    ) -> Result<Arc<Self>, ToysealError> {
+        let inner = toyseal_roster::RosterProposal::founding(
+            self::family_id(&family_id)?,
+            self::members(&members),
+        )?;
+        Ok(Arc::new(Self { inner }))
+    }
+
+    /// The version after `current` with these members (add or remove devices).
+    #[uniffi::constructor]
+    pub fn next(
+        current: Arc<Roster>,
+        members: Vec<Arc<PublicKey>>,
+    ) -> Result<Arc<Self>, ToysealError> {
+        let inner = toyseal_roster::RosterProposal::next(&current.inner, self::members(&members))?;
+        Ok(Arc::new(Self { inner }))
+    }
+
+    /// The version number it proposes.
+    pub fn version(&self) -> u64 {
+        self.inner.version()
+    }
+
+    /// Signs it as `signer` (a guardian of the current version, or a member it adds).
+    pub fn sign(&self, signer: Arc<Identity>) -> Arc<SignedRoster> {
+        Arc::new(SignedRoster {
+            inner: self.inner.clone().sign(&signer.inner),
+        })
+    }
+}
+
+/// A roster version with its signatures, as it travels (parsed, not yet trusted).
+#[derive(Debug, uniffi::Object)]
+pub struct SignedRoster {
+    pub(crate) inner: toyseal_roster::SignedRoster,
+}
+
+#[uniffi::export]
+impl SignedRoster {
+    /// Parses the wire form (structure only; verify it with [`Roster`]).
+    #[uniffi::constructor]
+    pub fn decode(bytes: Vec<u8>) -> Result<Arc<Self>, ToysealError> {
+        Ok(Arc::new(Self {
+            inner: toyseal_roster::SignedRoster::decode(&bytes)?,
+        }))
+    }
+
+    /// The wire form.
+    pub fn encode(&self) -> Vec<u8> {
+        self.inner.encode()
+    }
+
+    /// The version number (not yet verified).
+    pub fn version(&self) -> u64 {
+        self.inner.proposal().version()
+    }
+
+    /// The family id (not yet verified).
+    pub fn family_id(&self) -> String {
+        self.inner.proposal().family().to_string()
+    }
+
+    /// The device ids that signed it (signatures not yet verified).
+    pub fn signers(&self) -> Vec<String> {
+        self.inner.signers().map(|d| d.to_string()).collect()
+    }
+
+    /// This version with `signer`'s signature added (a second guardian completing the quorum).
+    pub fn cosign(&self, signer: Arc<Identity>) -> Arc<SignedRoster> {
+        let mut inner = self.inner.clone();
+        inner.cosign(&signer.inner);
+        Arc::new(Self { inner })
+    }
+}
+
+impl SignedRoster {
+    pub(crate) fn wrap(inner: toyseal_roster::SignedRoster) -> Arc<Self> {
+        Arc::new(Self { inner })
+    }
+}
+
+fn chain(versions: &[Arc<SignedRoster>]) -> Vec<toyseal_roster::SignedRoster> {
+    versions.iter().map(|s| s.inner.clone()).collect()
+}
+
+/// A verified roster version: only the verifying constructors make one.
+#[derive(Debug, uniffi::Object)]
+pub struct Roster {
+    pub(crate) inner: toyseal_roster::Roster,
+}
+
+#[uniffi::export]
+impl Roster {
+    /// Verifies a whole chain from version 1 (a founding device: it was there).
+    #[uniffi::constructor]
+    pub fn verify_chain(chain: Vec<Arc<SignedRoster>>) -> Result<Arc<Self>, ToysealError> {
+        Ok(Arc::new(Self {
+            inner: toyseal_roster::Roster::verify_chain(&self::chain(&chain))?,
+        }))
+    }
+
+    /// Verifies a chain served by anyone (the cloud) through this device's anchor: refused
+    /// unless the chain contains exactly the anchored version (so a server cannot fabricate a
+    /// family for a joining device), then verified forward to its newest version.
+    #[uniffi::constructor]
+    pub fn verify_anchored_chain(
+        chain: Vec<Arc<SignedRoster>>,
+        anchor: Arc<Anchor>,
+    ) -> Result<Arc<Self>, ToysealError> {
+        Ok(Arc::new(Self {
+            inner: toyseal_roster::Roster::verify_anchored_chain(
+                &self::chain(&chain),
+                &anchor.inner,
+            )?,
+        }))
+    }
+
+    /// Verifies `next` (quorum, chain, proofs of possession) against this version.
+    pub fn verify_next(&self, next: Arc<SignedRoster>) -> Result<Arc<Roster>, ToysealError> {
+        Ok(Arc::new(Self {
+            inner: self.inner.verify_next(next.inner.clone())?,
+        }))
+    }
+
+    /// Whether `next` already carries the signatures its adoption needs.
+    pub fn has_quorum(&self, next: Arc<SignedRoster>) -> bool {
+        self.inner.has_quorum(&next.inner)
+    }
+
+    /// The family id.
+    pub fn family_id(&self) -> String {
+        self.inner.family().to_string()
+    }
+
+    /// The version number.
+    pub fn version(&self) -> u64 {
+        self.inner.version()
+    }
+
+    /// The members.
+    pub fn members(&self) -> Vec<Arc<PublicKey>> {
+        self.inner
+            .members()
+            .iter()
+            .cloned()
+            .map(PublicKey::wrap)
+            .collect()
+    }
+
+    /// This version as it travels.
+    pub fn signed(&self) -> Arc<SignedRoster> {
+        SignedRoster::wrap(self.inner.signed().clone())
+    }
+
+    /// The anchor naming this version (to keep with the device's keys).
+    pub fn anchor(&self) -> Arc<Anchor> {
+        Arc::new(Anchor {
+            inner: toyseal_roster::Anchor::of(self.inner.signed()),
+        })
+    }
+
+    /// Seals `content` from `sender` to every other member (a reply to the toy). Use a fresh,
+    /// growing `sequence` per sender (persist it; never reuse one).
+    pub fn seal(
+        &self,
+        sender: Arc<Identity>,
+        content: Vec<u8>,
+        metadata: EnvelopeMetadata,
+        sequence: u64,
+    ) -> Result<Vec<u8>, ToysealError> {
+        let options = SealOptions::default()
+            .with_metadata(metadata.into_core())
+            .with_sequence(sequence);
+        Ok(self
+            .inner
+            .seal(&sender.inner, options, &content, &mut OsRng)?)
+    }
+
+    /// Opens a whole envelope of this family addressed to `me`: content only if every
+    /// signature verified and the sender is a member.
+    pub fn open(
+        &self,
+        me: Arc<Identity>,
+        envelope: Vec<u8>,
+    ) -> Result<OpenedEnvelope, ToysealError> {
+        let (content, opened) = self
+            .inner
+            .open(&me.inner, &envelope, OpenOptions::default())?;
+        Ok(OpenedEnvelope::new(content, &opened))
+    }
+
+    /// A streaming opener for a long recording: push ciphertext as it arrives, get back only
+    /// content a checkpoint signature has proved.
+    pub fn opener(&self, me: Arc<Identity>) -> Arc<EnvelopeOpener> {
+        EnvelopeOpener::start(me.inner.clone(), self.inner.clone())
+    }
+}
+
+/// The roster version a joining device trusts without the server (keep it with its keys).
+#[derive(Debug, uniffi::Object)]
+#[uniffi::export(Display)]
+pub struct Anchor {
+    pub(crate) inner: toyseal_roster::Anchor,
+}
+
+impl std::fmt::Display for Anchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+#[uniffi::export]
+impl Anchor {
+    /// Parses the text form (`family:version:hash`).
+    #[uniffi::constructor]
+    pub fn parse(text: String) -> Result<Arc<Self>, ToysealError> {
+        Ok(Arc::new(Self {
+            inner: text
+                .trim()
+                .parse()
+                .map_err(|e: toyseal_roster::Error| ToysealError::invalid(e.to_string()))?,
+        }))
+    }
+
+    /// The family id.
+    pub fn family_id(&self) -> String {
+        self.inner.family().to_string()
+    }
+
+    /// The anchored version number.
+    pub fn version(&self) -> u64 {
+        self.inner.version()
+    }
+}
+
+/// What a guardian shows (as a QR code) to a device that joins: the anchor and, optionally,
+/// the server to fetch the chain from.
+#[derive(Debug, uniffi::Object)]
+#[uniffi::export(Display)]
+pub struct Invitation {
+    inner: toyseal_roster::Invitation,
+}
+
+impl std::fmt::Display for Invitation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+#[uniffi::export]
+impl Invitation {
+    /// An invitation to the version `adding` (which lists the invited device).
+    #[uniffi::constructor]
+    pub fn new(
+        adding: Arc<SignedRoster>,
+        server: Option<String>,
+    ) -> Result<Arc<Self>, ToysealError> {
+        Ok(Arc::new(Self {
+            inner: toyseal_roster::Invitation::new(&adding.inner, server.as_deref())?,
+        }))
+    }
+
+    /// Parses the text form scanned from the QR code (`toyseal-invite:1:…`).
+    #[uniffi::constructor]
+    pub fn parse(text: String) -> Result<Arc<Self>, ToysealError> {
+        Ok(Arc::new(Self {
+            inner: text
+                .trim()
+                .parse()
+                .map_err(|e: toyseal_roster::Error| ToysealError::invalid(e.to_string()))?,
+        }))
+    }
+
+    /// The anchor to verify the family's chain through.
+    pub fn anchor(&self) -> Arc<Anchor> {
+        Arc::new(Anchor {
+            inner: *self.inner.anchor(),
+        })
+    }
+
+    /// The server URL it names (a hint, not a trust anchor).
+    pub fn server(&self) -> Option<String> {
+        self.inner.server().map(str::to_owned)
+    }
+}

@@ -1,0 +1,206 @@
+//! A toy in the same process, for tests and demos of the phone side (the Python and Kotlin
+//! suites pair with it, receive its recordings and send it replies). It is the real
+//! `toyseal_pairing::Toy` with a fresh identity and an in-memory failure counter; a shipping
+//! app never needs it.
+
+use crate::envelope::EnvelopeMetadata;
+use crate::roster::Roster;
+use crate::{PublicKey, ToysealError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use toyseal_core::{DeviceIdentity, OsRng, Role};
+use toyseal_envelope::{OpenOptions, SealOptions};
+use toyseal_pairing::{
+    EnvelopeEvent, MemoryFailureStore, PairingCode, Timestamp, Toy, ToyEvent, ToyOutput,
+};
+
+struct State {
+    toy: Toy<MemoryFailureStore>,
+    sas: Option<String>,
+    received: Vec<Vec<u8>>,
+    delivered: u32,
+    failed_pairings: u32,
+    /// The last sender sequence it sealed with (each envelope takes the next one).
+    sequence: u64,
+}
+
+/// An in-process toy for tests and demos (the real protocol endpoint, simulated hardware).
+#[derive(uniffi::Object)]
+pub struct SimulatedToy {
+    identity: Arc<DeviceIdentity>,
+    code: String,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for SimulatedToy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimulatedToy")
+            .field("device_id", &self.identity.device_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimulatedToy {
+    fn lock(&self) -> Result<MutexGuard<'_, State>, ToysealError> {
+        self.state.lock().map_err(|_| ToysealError::Internal {
+            reason: "a previous call panicked".into(),
+        })
+    }
+}
+
+impl State {
+    fn take(&mut self, out: ToyOutput) -> Vec<Vec<u8>> {
+        for e in out.events {
+            match e {
+                ToyEvent::Sas(s) => self.sas = Some(s.to_string()),
+                ToyEvent::PairingFailed => self.failed_pairings += 1,
+                ToyEvent::Envelope(EnvelopeEvent::Received { envelope, .. }) => {
+                    self.received.push(envelope);
+                }
+                ToyEvent::Envelope(EnvelopeEvent::Delivered { .. }) => self.delivered += 1,
+                _ => {}
+            }
+        }
+        out.replies
+    }
+}
+
+#[uniffi::export]
+impl SimulatedToy {
+    /// A factory-fresh toy with a random identity and a random 8-digit printed code.
+    #[uniffi::constructor]
+    pub fn new() -> Result<Arc<Self>, ToysealError> {
+        let identity = Arc::new(DeviceIdentity::generate(Role::Toy, &mut OsRng));
+        let code = PairingCode::generate(8, &mut OsRng);
+        let toy = Toy::builder(
+            identity.clone(),
+            code.clone(),
+            MemoryFailureStore::default(),
+        )
+        .build()?;
+        Ok(Arc::new(Self {
+            identity,
+            code: code.digits().to_owned(),
+            state: Mutex::new(State {
+                toy,
+                sas: None,
+                received: Vec::new(),
+                delivered: 0,
+                failed_pairings: 0,
+                sequence: 0,
+            }),
+        }))
+    }
+
+    /// The code printed on its tag.
+    pub fn printed_code(&self) -> String {
+        self.code.clone()
+    }
+
+    /// The QR text on its tag (`TS1:code:device id`).
+    pub fn qr_text(&self) -> String {
+        format!(
+            "TS1:{}:{}",
+            self.code,
+            self.identity.device_id().to_string().to_uppercase()
+        )
+    }
+
+    /// Its public key.
+    pub fn public_key(&self) -> Arc<PublicKey> {
+        PublicKey::wrap(self.identity.public().clone())
+    }
+
+    /// The parent holds the button: a pairing window opens.
+    pub fn press_pair_button(&self, now_ms: u64) -> Result<(), ToysealError> {
+        Ok(self
+            .lock()?
+            .toy
+            .press_pair_button(Timestamp::from_millis(now_ms))?)
+    }
+
+    /// One whole frame from the phone; returns the toy's replies.
+    pub fn handle_frame(&self, frame: Vec<u8>, now_ms: u64) -> Result<Vec<Vec<u8>>, ToysealError> {
+        let mut s = self.lock()?;
+        let out = s
+            .toy
+            .handle(&frame, Timestamp::from_millis(now_ms), &mut OsRng);
+        Ok(s.take(out))
+    }
+
+    /// The link dropped.
+    pub fn disconnect(&self) -> Result<Vec<Vec<u8>>, ToysealError> {
+        let mut s = self.lock()?;
+        let out = s.toy.disconnect();
+        Ok(s.take(out))
+    }
+
+    /// The short authentication string it spoke during the last pairing.
+    pub fn sas(&self) -> Result<Option<String>, ToysealError> {
+        Ok(self.lock()?.sas.clone())
+    }
+
+    /// Failed pairing attempts it saw.
+    pub fn failed_pairings(&self) -> Result<u32, ToysealError> {
+        Ok(self.lock()?.failed_pairings)
+    }
+
+    /// Envelopes it delivered completely to the phone.
+    pub fn delivered(&self) -> Result<u32, ToysealError> {
+        Ok(self.lock()?.delivered)
+    }
+
+    /// Its verified roster (after it co-signed version 1).
+    pub fn roster(&self) -> Result<Option<Arc<Roster>>, ToysealError> {
+        Ok(self
+            .lock()?
+            .toy
+            .roster()
+            .cloned()
+            .map(|inner| Arc::new(Roster { inner })))
+    }
+
+    /// Records: seals `content` to its family and starts sending it to the phone in
+    /// session; returns the frames to deliver to the phone.
+    pub fn record_and_send(
+        &self,
+        content: Vec<u8>,
+        metadata: EnvelopeMetadata,
+        now_ms: u64,
+    ) -> Result<Vec<Vec<u8>>, ToysealError> {
+        let mut s = self.lock()?;
+        let roster = s
+            .toy
+            .roster()
+            .ok_or_else(|| ToysealError::state("the toy has no family yet"))?;
+        let sequence = s.sequence.saturating_add(1);
+        let options = SealOptions::default()
+            .with_metadata(metadata.into_core())
+            .with_sequence(sequence);
+        let envelope = roster.seal(&self.identity, options, &content, &mut OsRng)?;
+        s.sequence = sequence;
+        let now = Timestamp::from_millis(now_ms);
+        s.toy.send_envelope(envelope, now)?;
+        let out = s.toy.poll(now);
+        Ok(s.take(out))
+    }
+
+    /// Opens the envelopes the phone delivered to it, in order (content of each), with its
+    /// roster; fails if any does not verify.
+    pub fn open_received(&self) -> Result<Vec<Vec<u8>>, ToysealError> {
+        let mut s = self.lock()?;
+        let received = std::mem::take(&mut s.received);
+        let roster = s
+            .toy
+            .roster()
+            .ok_or_else(|| ToysealError::state("the toy has no family yet"))?;
+        received
+            .iter()
+            .map(|e| {
+                roster
+                    .open(&self.identity, e, OpenOptions::default())
+                    .map(|(content, _)| content)
+                    .map_err(ToysealError::from)
+            })
+            .collect()
+    }
+}
