@@ -401,3 +401,130 @@ async fn the_client_does_not_trust_the_server() {
     ));
     assert_eq!(f.faults.pending(), 0);
 }
+
+/// Body frames of the download answers, as the server's router produced them.
+#[derive(Default)]
+struct Frames {
+    count: usize,
+    largest: usize,
+    bytes: usize,
+}
+
+#[tokio::test]
+async fn downloads_stream_in_bounded_pieces() {
+    let env = Env::new().await;
+    let frames = Arc::new(std::sync::Mutex::new(Frames::default()));
+    let faults = Faults::new();
+    let server = {
+        let (frames, faults) = (frames.clone(), faults.clone());
+        TestServer::start_wrapped(env.config.clone(), move |router| {
+            // Counts the frames of every download answer on their way out of the real router:
+            // a buffered answer is one frame, a streamed one many.
+            let counted = router.layer(axum::middleware::map_response(
+                move |resp: axum::response::Response| {
+                    let frames = frames.clone();
+                    async move {
+                        use futures::StreamExt;
+                        let is_octets = resp
+                            .headers()
+                            .get("content-type")
+                            .is_some_and(|v| v == "application/octet-stream");
+                        if !is_octets {
+                            return resp;
+                        }
+                        let (parts, body) = resp.into_parts();
+                        let stream = body.into_data_stream().inspect(move |piece| {
+                            if let Ok(p) = piece {
+                                let mut f = frames.lock().unwrap();
+                                f.count += 1;
+                                f.largest = f.largest.max(p.len());
+                                f.bytes += p.len();
+                            }
+                        });
+                        axum::response::Response::from_parts(
+                            parts,
+                            axum::body::Body::from_stream(stream),
+                        )
+                    }
+                },
+            ));
+            faults.around(counted)
+        })
+        .await
+    };
+    let family = FamilyId::generate(&mut OsRng);
+    let g = DeviceIdentity::generate(Role::Guardian, &mut OsRng);
+    let t = DeviceIdentity::generate(Role::Toy, &mut OsRng);
+    let v1 = founding(family, &g, &t);
+    let guardian = Client::with_config(&server.url(), g, fast()).unwrap();
+    let toy = Client::with_config(&server.url(), t, fast()).unwrap();
+    let roster = guardian.create_family(&v1).await.unwrap();
+
+    // A 2 MiB recording.
+    let content: Vec<u8> = (0..2u32 << 20).map(|i| (i % 251) as u8).collect();
+    let envelope = roster
+        .seal(toy.identity(), SealOptions::default(), &content, &mut OsRng)
+        .unwrap();
+    let id = toy.upload(family, &envelope).await.unwrap().id;
+
+    // The first attempt's connection drops before any byte: retried.
+    faults.arm(Target::Download, [Fault::DropConnection]);
+    let opener = toyseal_envelope::Opener::new(guardian.identity(), &roster, Default::default())
+        .check_recipients(roster.members());
+    let mut opened = Vec::new();
+    let mut pieces = 0;
+    guardian
+        .download_open(family, &id, opener, |piece| {
+            pieces += 1;
+            opened.extend_from_slice(piece);
+        })
+        .await
+        .unwrap();
+    assert!(opened == content, "content differs");
+    assert!(pieces > 1, "content released in one piece");
+    {
+        let f = frames.lock().unwrap();
+        eprintln!(
+            "download of {} bytes: {} frames from the server (largest {} bytes), {pieces} \
+             pieces of content from the opener",
+            envelope.len(),
+            f.count,
+            f.largest
+        );
+        assert_eq!(f.bytes, envelope.len());
+        assert!(f.count >= 16, "{} frames: not streamed", f.count);
+        assert!(f.largest <= 64 << 10, "a frame of {} bytes", f.largest);
+    }
+
+    // The raw pieces, hashed on the way: the same bytes, never held whole by the client.
+    let mut received = 0usize;
+    let mut calls = 0;
+    let size = guardian
+        .download_with(family, &id, |piece| {
+            received += piece.len();
+            calls += 1;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(size as usize, envelope.len());
+    assert_eq!(received, envelope.len());
+    assert!(calls > 1);
+
+    // A server that serves another (valid) envelope of the family: it opens, but the bytes do
+    // not hash to the id asked for, so the result is refused.
+    let other = roster
+        .seal(toy.identity(), SealOptions::default(), b"other", &mut OsRng)
+        .unwrap();
+    faults.arm(
+        Target::Download,
+        [Fault::Rewrite(Arc::new(move |_| other.clone()))],
+    );
+    let opener = toyseal_envelope::Opener::new(guardian.identity(), &roster, Default::default())
+        .check_recipients(roster.members());
+    assert!(matches!(
+        guardian.download_open(family, &id, opener, |_| {}).await,
+        Err(Error::Integrity(_))
+    ));
+    assert_eq!(faults.pending(), 0);
+}
