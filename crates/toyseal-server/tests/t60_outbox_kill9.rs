@@ -16,8 +16,8 @@ mod common;
 mod uploader;
 
 use chacha20::ChaCha20Rng;
-use common::Env;
 use common::faults::{Faults, Target};
+use common::{Env, contains, walk};
 use rand_core::{Rng, SeedableRng};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -59,26 +59,6 @@ fn uploader_binary() -> PathBuf {
     }
     assert!(bin.exists(), "{} missing", bin.display());
     bin
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
@@ -143,10 +123,8 @@ fn t60_outbox_survives_kill9() {
         std::thread::spawn(move || {
             let marker = uploader::PLAINTEXT_MARKER.as_bytes();
             while !stop.load(Ordering::Relaxed) {
-                for f in files_under(&dir) {
-                    if let Ok(bytes) = std::fs::read(&f)
-                        && contains(&bytes, marker)
-                    {
+                for (_, bytes) in walk(&dir) {
+                    if contains(&bytes, marker) {
                         leaks.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -168,10 +146,9 @@ fn t60_outbox_survives_kill9() {
         child.kill().unwrap(); // SIGKILL on Unix: no destructor, no flush.
         child.wait().unwrap();
         // Whatever is visible under a final name is a complete envelope named by its hash.
-        for f in files_under(&outbox) {
-            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        for (path, bytes) in walk(&outbox) {
+            let name = Path::new(&path).file_name().unwrap().to_string_lossy();
             if let Some(id) = name.strip_suffix(".tse") {
-                let bytes = std::fs::read(&f).unwrap();
                 assert_eq!(
                     EnvelopeId::of(&bytes).to_string(),
                     id,
@@ -262,11 +239,7 @@ fn t60_outbox_survives_kill9() {
         "kills mostly landed after exit"
     );
     // The outbox holds nothing, not even a temporary file.
-    assert!(
-        files_under(&outbox).is_empty(),
-        "{:?}",
-        files_under(&outbox)
-    );
+    assert!(walk(&outbox).is_empty(), "{:?}", walk(&outbox));
     assert_eq!(
         leaks.load(Ordering::Relaxed),
         0,
