@@ -423,7 +423,8 @@ impl Client {
     /// Downloads and opens in one pass ([`download_with`](Self::download_with) into `opener`),
     /// in memory bounded by the opener's segment, not the envelope: each piece of content the
     /// opener has proved the sender's goes to `content` as it is released. `Ok` only if the
-    /// bytes hash to `id` and the opener finished (the content is complete and the sender's).
+    /// bytes hash to `id`, the opener finished (the content is complete and the sender's) and
+    /// the envelope names `family`; until then treat the content released as unconfirmed.
     /// Build the opener as [`Roster::open`] does:
     /// `Opener::new(me, &roster, options).check_recipients(roster.members())`.
     pub async fn download_open<P: TrustedSenders + ?Sized>(
@@ -437,7 +438,13 @@ impl Client {
             Ok(opener.push_with(piece, &mut content)?)
         })
         .await?;
-        Ok(opener.finish()?)
+        let opened = opener.finish()?;
+        // As `Roster::open`: an envelope sealed for another family is not this family's, even
+        // from a sender the opener admits.
+        if opened.family != Some(family) {
+            return Err(Error::Integrity("the envelope names another family"));
+        }
+        Ok(opened)
     }
 
     /// `DELETE …/envelopes/{id}` (guardians). A retry that finds the envelope gone counts as
