@@ -201,13 +201,45 @@ impl Faults {
         i.chaos.as_mut().and_then(Chaos::pick)
     }
 
-    fn record(&self, method: Method, path: String, fault: Option<&Fault>, status: Option<u16>) {
+    fn record(
+        &self,
+        method: Method,
+        path: String,
+        fault: Option<&'static str>,
+        status: Option<u16>,
+    ) {
         self.inner.lock().unwrap().seen.push(Seen {
             method,
             path,
-            fault: fault.map(Fault::name),
+            fault,
             server_status: status,
         });
+    }
+
+    /// Requests matching `target` whose handling was cancelled (the client went away and
+    /// hyper dropped the request's future): the server may or may not have acted.
+    pub fn cancelled(&self, target: Target) -> usize {
+        self.seen()
+            .iter()
+            .filter(|s| target.matches(&s.method, &s.path) && s.fault == Some(CANCELLED))
+            .count()
+    }
+}
+
+/// The `fault` of a request whose future was dropped before it finished.
+pub const CANCELLED: &str = "cancelled";
+
+/// Records a request whose future is dropped before it finished.
+struct Unfinished {
+    faults: Faults,
+    request: Option<(Method, String)>,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if let Some((method, path)) = self.request.take() {
+            self.faults.record(method, path, Some(CANCELLED), None);
+        }
     }
 }
 
@@ -242,6 +274,10 @@ async fn inject(State(faults): State<Faults>, req: Request, next: Next) -> Respo
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let fault = faults.take(&method, &path);
+    let mut unfinished = Unfinished {
+        faults: faults.clone(),
+        request: Some((method.clone(), path.clone())),
+    };
     let (answer, server_status) = match &fault {
         None => pass_on(next, req).await,
         Some(Fault::Refuse(code)) => (status_only(*code), None),
@@ -271,6 +307,7 @@ async fn inject(State(faults): State<Faults>, req: Request, next: Next) -> Respo
             )
         }
     };
-    faults.record(method, path, fault.as_ref(), server_status);
+    unfinished.request = None;
+    faults.record(method, path, fault.as_ref().map(Fault::name), server_status);
     answer
 }
