@@ -5,8 +5,9 @@
 //! acted), drops connections, loses answers after the server stored the envelope, and delays.
 //! After every kill no queued file may be partial; a scanner thread watches the outbox
 //! directory the whole time for the recordings' plaintext marker. In the end every sealed
-//! envelope must be stored exactly once (one 201 each from the server, one row, one blob),
-//! none lost, nothing else stored, no plaintext on the server, and the outbox must be empty.
+//! envelope must be stored exactly once (one row, one blob, listed once; never more 201s
+//! from the server than envelopes), none lost, nothing else stored, no plaintext on the
+//! server, and the outbox must be empty.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
