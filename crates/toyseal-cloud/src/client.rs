@@ -18,6 +18,7 @@ use base64::engine::general_purpose::STANDARD;
 use reqwest::{Method, StatusCode, Url};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use toyseal_core::{DeviceIdentity, FamilyId, OsRng};
+use toyseal_envelope::{Opened, Opener, TrustedSenders};
 use toyseal_roster::{Anchor, ChainFollower, FamilyDeletion, Roster, SignedRoster};
 
 /// Timeouts, retries and limits of a [`Client`].
@@ -364,6 +365,88 @@ impl Client {
         Ok(a.body)
     }
 
+    /// `GET …/envelopes/{id}`, streamed: hands the envelope to `sink` piece by piece as it
+    /// arrives, never holding it whole (the server streams it from its blob store too), and
+    /// returns its size once every byte has arrived and the whole hashes to `id`. Until then,
+    /// treat what `sink` received as unconfirmed: an [`Error::Integrity`] at the end means the
+    /// server sent other bytes. Attempts are retried (transport errors, 408, 429, 5xx) only
+    /// until the first piece reaches `sink`; a failure after that is returned, transient, and
+    /// the caller starts over. [`download_open`](Self::download_open) feeds an `Opener`.
+    pub async fn download_with(
+        &self,
+        family: FamilyId,
+        id: &EnvelopeId,
+        mut sink: impl FnMut(&[u8]) -> Result<(), Error>,
+    ) -> Result<u64, Error> {
+        let path = api::envelope_path(family, id);
+        let mut url = self.base.clone();
+        url.set_path(&path);
+        let mut attempt = 0;
+        let mut resp = loop {
+            attempt += 1;
+            let outcome = self.start(Method::GET, &url, &path, None, &[], true).await;
+            let wait = match &outcome {
+                Ok(r) if retryable_status(r.status()) => retry_after(r),
+                Err(e) if e.is_transient() => None,
+                _ => break outcome?,
+            };
+            if attempt >= self.config.max_attempts {
+                break outcome?;
+            }
+            tokio::time::sleep(self.backoff(attempt, wait)).await;
+        };
+        if resp.status() != StatusCode::OK {
+            return Err(Error::Status {
+                status: resp.status().as_u16(),
+            });
+        }
+        let limit = self.config.max_envelope_bytes;
+        if resp.content_length().is_some_and(|n| n > limit) {
+            return Err(Error::Integrity("answer larger than its limit"));
+        }
+        let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut size = 0u64;
+        while let Some(piece) = resp.chunk().await.map_err(transport)? {
+            size += piece.len() as u64;
+            if size > limit {
+                return Err(Error::Integrity("answer larger than its limit"));
+            }
+            hash.update(&piece);
+            sink(&piece)?;
+        }
+        if hash.finish().as_ref() != id.as_bytes() {
+            return Err(Error::Integrity("downloaded bytes do not hash to the id"));
+        }
+        Ok(size)
+    }
+
+    /// Downloads and opens in one pass ([`download_with`](Self::download_with) into `opener`),
+    /// in memory bounded by the opener's segment, not the envelope: each piece of content the
+    /// opener has proved the sender's goes to `content` as it is released. `Ok` only if the
+    /// bytes hash to `id`, the opener finished (the content is complete and the sender's) and
+    /// the envelope names `family`; until then treat the content released as unconfirmed.
+    /// Build the opener as [`Roster::open`] does:
+    /// `Opener::new(me, &roster, options).check_recipients(roster.members())`.
+    pub async fn download_open<P: TrustedSenders + ?Sized>(
+        &self,
+        family: FamilyId,
+        id: &EnvelopeId,
+        mut opener: Opener<'_, P>,
+        mut content: impl FnMut(&[u8]),
+    ) -> Result<Opened, Error> {
+        self.download_with(family, id, |piece| {
+            Ok(opener.push_with(piece, &mut content)?)
+        })
+        .await?;
+        let opened = opener.finish()?;
+        // As `Roster::open`: an envelope sealed for another family is not this family's, even
+        // from a sender the opener admits.
+        if opened.family != Some(family) {
+            return Err(Error::Integrity("the envelope names another family"));
+        }
+        Ok(opened)
+    }
+
     /// `DELETE …/envelopes/{id}` (guardians). A retry that finds the envelope gone counts as
     /// success: an earlier attempt deleted it.
     pub async fn delete_envelope(&self, family: FamilyId, id: &EnvelopeId) -> Result<(), Error> {
@@ -480,6 +563,32 @@ impl Client {
         signed: bool,
         limit: u64,
     ) -> Result<(Answer, Option<Duration>), Error> {
+        let mut resp = self.start(method, url, path, query, body, signed).await?;
+        let status = resp.status();
+        let retry_after = retry_after(&resp);
+        if resp.content_length().is_some_and(|n| n > limit) {
+            return Err(Error::Integrity("answer larger than its limit"));
+        }
+        let mut out = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+            if (out.len() + chunk.len()) as u64 > limit {
+                return Err(Error::Integrity("answer larger than its limit"));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok((Answer { status, body: out }, retry_after))
+    }
+
+    /// Signs (afresh) and sends one request; returns the answer with its body unread.
+    async fn start(
+        &self,
+        method: Method,
+        url: &Url,
+        path: &str,
+        query: Option<&str>,
+        body: &[u8],
+        signed: bool,
+    ) -> Result<reqwest::Response, Error> {
         let mut req = self.http.request(method.clone(), url.clone());
         if signed {
             let now = SystemTime::now()
@@ -511,26 +620,16 @@ impl Client {
                 .header("content-type", "application/octet-stream")
                 .body(body.to_vec());
         }
-        let mut resp = req.send().await.map_err(transport)?;
-        let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        if resp.content_length().is_some_and(|n| n > limit) {
-            return Err(Error::Integrity("answer larger than its limit"));
-        }
-        let mut out = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-            if (out.len() + chunk.len()) as u64 > limit {
-                return Err(Error::Integrity("answer larger than its limit"));
-            }
-            out.extend_from_slice(&chunk);
-        }
-        Ok((Answer { status, body: out }, retry_after))
+        req.send().await.map_err(transport)
     }
+}
+
+fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
+    resp.headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 fn random_u32(rng: &mut impl toyseal_core::CryptoRng) -> u32 {

@@ -62,7 +62,8 @@ pub enum Error {
     /// A roster from the server does not verify (docs/spec/roster.md): never trusted.
     #[error("roster refused: {0}")]
     Roster(#[from] toyseal_roster::Error),
-    /// Bytes given to the outbox are not a complete, validly signed envelope.
+    /// An envelope does not verify or open: bytes given to the outbox that are not a complete,
+    /// validly signed envelope, or a streamed download the opener refused.
     #[error("not a sealed envelope: {0}")]
     Envelope(#[from] toyseal_envelope::Error),
     /// The outbox directory could not be read or written.

@@ -22,6 +22,14 @@ pub(crate) struct Blobs {
     store: Arc<dyn ObjectStore>,
 }
 
+/// A blob being read piece by piece ([`Blobs::get_stream`]).
+pub(crate) struct BlobStream {
+    /// Its size in bytes.
+    pub(crate) size: u64,
+    /// Its bytes, in order.
+    pub(crate) pieces: futures::stream::BoxStream<'static, object_store::Result<axum::body::Bytes>>,
+}
+
 /// What a create-only put found.
 pub(crate) enum Put {
     /// Written now.
@@ -137,6 +145,20 @@ impl Blobs {
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
         match self.store.get(&ObjectPath::from(key)).await {
             Ok(r) => Ok(Some(r.bytes().await?.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A blob as a stream of pieces, with its size; `None` if absent. Memory is one piece at a
+    /// time whatever the blob's size (8 KiB reads from a directory; S3 bodies as they arrive),
+    /// so a download of a large envelope does not hold it whole.
+    pub(crate) async fn get_stream(&self, key: &str) -> Result<Option<BlobStream>, Error> {
+        match self.store.get(&ObjectPath::from(key)).await {
+            Ok(r) => Ok(Some(BlobStream {
+                size: r.meta.size,
+                pieces: r.into_stream(),
+            })),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }

@@ -145,11 +145,25 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
+        let router = self.router();
+        self.serve_router(listener, router, shutdown).await
+    }
+
+    /// As [`serve`](Self::serve), with `router` answering the requests: this server's
+    /// [`router`](Self::router) inside more tower layers of the embedder's (the client tests
+    /// inject faults this way: dropped connections, 5xx answers, delays, answers lost after the
+    /// server acted). Connection admission, the header-read timeout and housekeeping are the
+    /// same as `serve`'s.
+    pub async fn serve_router(
+        self,
+        listener: TcpListener,
+        router: Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
         if self.config.public_names.is_empty() {
             self.app
                 .set_authorities(admission::default_authorities(listener.local_addr()?)?);
         }
-        let router = self.router();
         let housekeeping = {
             let this = self.clone();
             tokio::spawn(async move { this.housekeeping().await })

@@ -5,10 +5,10 @@
 use crate::auth::{
     Caller, KeySource, authenticate, authorize, authorize_founder, now_unix, signed_request_gate,
 };
-use crate::blobs::{Blobs, Put};
+use crate::blobs::{BlobStream, Blobs, Put};
 use crate::db::{DeviceRow, EnvelopeRow};
 use crate::{App, Error};
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
 use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::request::Parts;
@@ -18,6 +18,7 @@ use axum::routing::{MethodFilter, on};
 use axum::{Extension, Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use futures::TryStreamExt;
 use serde::Deserialize;
 use std::sync::Arc;
 use toyseal_cloud::api::{
@@ -244,15 +245,6 @@ fn no_query(parts: &Parts) -> Result<(), Error> {
         None | Some("") => Ok(()),
         Some(_) => Err(Error::bad("this route takes no query parameters")),
     }
-}
-
-fn octets(bytes: Vec<u8>) -> Response {
-    let mut resp = (StatusCode::OK, bytes).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    resp
 }
 
 fn to_i64(v: u64) -> i64 {
@@ -594,8 +586,30 @@ async fn get_envelope(State(app): Shared, req: Request) -> Result<Response, Erro
         .envelope(&family.to_string(), &id.to_string())
         .await?
         .ok_or(Error::NotFound)?;
-    let bytes = app.blobs.get(&row.blob_key).await?.ok_or(Error::NotFound)?;
-    Ok(octets(bytes))
+    let blob = app
+        .blobs
+        .get_stream(&row.blob_key)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok(streamed_octets(blob))
+}
+
+/// A 200 whose body is the blob's pieces as the store hands them over (bounded memory). A
+/// store failure after the head was sent cuts the connection: the client sees a short body,
+/// never a complete-looking wrong one (and checks the hash anyway).
+fn streamed_octets(blob: BlobStream) -> Response {
+    let pieces = blob.pieces.map_err(|e| {
+        tracing::error!(error = %e, "blob read failed mid-download");
+        std::io::Error::other("blob read failed")
+    });
+    let mut resp = (StatusCode::OK, Body::from_stream(pieces)).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(blob.size));
+    resp
 }
 
 async fn delete_envelope(State(app): Shared, req: Request) -> Result<StatusCode, Error> {

@@ -4,6 +4,7 @@
 //! signed requests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod faults;
 pub mod http;
 
 use http::{RawRequest, Resp};
@@ -110,6 +111,11 @@ impl Env {
 
     pub async fn start_with(&self, config: Config) -> TestServer {
         TestServer::start(config).await
+    }
+
+    /// The real server on this storage, its router inside the fault layer `faults`.
+    pub async fn start_with_faults(&self, faults: &faults::Faults) -> TestServer {
+        TestServer::start_with_faults(self.config.clone(), faults).await
     }
 
     /// A direct connection to the same database, for scans.
@@ -302,6 +308,20 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: Config) -> Self {
+        Self::start_wrapped(config, |r| r).await
+    }
+
+    /// The real server with its router inside the fault layer `faults`.
+    pub async fn start_with_faults(config: Config, faults: &faults::Faults) -> Self {
+        let faults = faults.clone();
+        Self::start_wrapped(config, move |r| faults.around(r)).await
+    }
+
+    /// The real server, serving its router as `wrap` returns it (more tower layers around it).
+    pub async fn start_wrapped(
+        config: Config,
+        wrap: impl FnOnce(axum::Router) -> axum::Router + Send + 'static,
+    ) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -315,8 +335,9 @@ impl TestServer {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
             tx.send((addr, server.clone())).ok();
+            let router = wrap(server.router());
             server
-                .serve(listener, async move {
+                .serve_router(listener, router, async move {
                     let _ = stop_rx.await;
                 })
                 .await
@@ -336,6 +357,11 @@ impl TestServer {
         self.public_name
             .clone()
             .unwrap_or_else(|| self.addr.to_string())
+    }
+
+    /// The base URL a `toyseal_cloud::Client` is given.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.host())
     }
 
     /// Kills the server: every task and connection dies where it is.

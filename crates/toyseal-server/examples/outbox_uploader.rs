@@ -1,10 +1,12 @@
-//! A toy's uploader loop, drivable from outside (the T60 kill -9 test runs it as a child):
-//! seals `count` synthetic recordings one by one into an [`Outbox`], recording its progress
-//! durably, and uploads the outbox after each one. Killed at any point and restarted with the
-//! same arguments, it carries on; it exits 0 once every envelope is uploaded.
+//! A toy's uploader loop, drivable from outside (this crate's T60 kill -9 test runs it as a
+//! child against the real server): seals `count` synthetic recordings one by one into a
+//! `toyseal_cloud::Outbox`, recording its progress durably, and uploads the outbox after each
+//! one. Killed at any point and restarted with the same arguments, it carries on; it exits 0
+//! once every envelope is uploaded.
 //!
 //! ```text
-//! cargo run -p toyseal-cloud --features client --example outbox_uploader -- \
+//! toyseal serve &   # or any toyseal-server
+//! cargo run -p toyseal-server --example outbox_uploader -- \
 //!     --server http://127.0.0.1:8080 --outbox /tmp/outbox --state /tmp/progress \
 //!     --key toy.key --recipient toyseal1… --family <32 hex> --count 100 --seed 7
 //! ```

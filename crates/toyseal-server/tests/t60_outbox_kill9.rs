@@ -1,34 +1,43 @@
-//! T60: kill -9 the toy's uploader at random points, many times. The uploader
-//! (`examples/outbox_uploader.rs`) runs as a child process against a loopback test server
-//! (tests/support: signed requests verified, envelopes verified, content-addressed
-//! create-only storage that counts every create). After every kill no queued file may be
-//! partial; a scanner thread watches the outbox directory the whole time for the recordings'
-//! plaintext marker. In the end every sealed envelope must be stored exactly once, none lost,
-//! and the outbox must be empty.
+//! T60: kill -9 the toy's uploader at random points, many times, against the real server.
+//! The uploader (`examples/outbox_uploader.rs`) runs as a child process against `toyseal-server`
+//! (its router on SQLite + a blob directory, or PostgreSQL / S3 when their env vars are set),
+//! inside a fault layer that also answers some requests with 5xx (before or after the server
+//! acted), drops connections, loses answers after the server stored the envelope, and delays.
+//! After every kill no queued file may be partial; a scanner thread watches the outbox
+//! directory the whole time for the recordings' plaintext marker. In the end every sealed
+//! envelope must be stored exactly once (one row, one blob, listed once; never more 201s
+//! from the server than envelopes), none lost, nothing else stored, no plaintext on the
+//! server, and the outbox must be empty.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+mod common;
 
 #[allow(dead_code)]
 #[path = "../examples/outbox_uploader.rs"]
 mod uploader;
 
 use chacha20::ChaCha20Rng;
+use common::faults::{Faults, Target};
+use common::{Env, contains, walk};
 use rand_core::{Rng, SeedableRng};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use support::{TestServer, founding};
+use toyseal_cloud::Client;
 use toyseal_cloud::api::EnvelopeId;
 use toyseal_core::{DeviceIdentity, FamilyId, Role};
+use toyseal_roster::RosterProposal;
 
 const ENVELOPES: u64 = 400;
 const KILLS: usize = 30;
 const SEED: u64 = 60;
+/// Share of requests (percent) that meet a random fault.
+const FAULT_PERCENT: u64 = 15;
 
-/// The uploader example binary, built by `cargo test --features client` (which builds
+/// The uploader example binary, built by `cargo test -p toyseal-server` (which builds
 /// examples); built here if this test was selected alone.
 fn uploader_binary() -> PathBuf {
     let deps = std::env::current_exe().unwrap();
@@ -41,9 +50,7 @@ fn uploader_binary() -> PathBuf {
             .args([
                 "build",
                 "-p",
-                "toyseal-cloud",
-                "--features",
-                "client",
+                "toyseal-server",
                 "--example",
                 "outbox_uploader",
             ])
@@ -55,26 +62,6 @@ fn uploader_binary() -> PathBuf {
     bin
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 #[test]
 fn t60_outbox_survives_kill9() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -82,13 +69,24 @@ fn t60_outbox_survives_kill9() {
         .enable_all()
         .build()
         .unwrap();
-    let server = rt.block_on(TestServer::start());
+    let env = rt.block_on(Env::new());
+    let faults = Faults::new();
+    let server = rt.block_on(env.start_with_faults(&faults));
 
     let mut rng = ChaCha20Rng::seed_from_u64(SEED);
     let toy = DeviceIdentity::generate(Role::Toy, &mut rng);
     let phone = DeviceIdentity::generate(Role::Guardian, &mut rng);
     let family = FamilyId::generate(&mut rng);
-    server.add_family(founding(family, &phone, &toy));
+    let mut v1 =
+        RosterProposal::founding(family, vec![phone.public().clone(), toy.public().clone()])
+            .unwrap()
+            .sign(&phone);
+    v1.cosign(&toy);
+    let guardian = Client::new(&server.url(), phone).unwrap();
+    rt.block_on(guardian.create_family(&v1)).unwrap();
+    let phone = guardian.identity();
+    // From here on, a share of the requests meets a fault.
+    faults.chaos(SEED, FAULT_PERCENT);
 
     let work = tempfile::tempdir().unwrap();
     let outbox = work.path().join("outbox");
@@ -98,7 +96,7 @@ fn t60_outbox_survives_kill9() {
     let bin = uploader_binary();
     let spawn = || -> Child {
         Command::new(&bin)
-            .args(["--server", &server.url])
+            .args(["--server", &server.url()])
             .arg("--outbox")
             .arg(&outbox)
             .arg("--state")
@@ -126,10 +124,8 @@ fn t60_outbox_survives_kill9() {
         std::thread::spawn(move || {
             let marker = uploader::PLAINTEXT_MARKER.as_bytes();
             while !stop.load(Ordering::Relaxed) {
-                for f in files_under(&dir) {
-                    if let Ok(bytes) = std::fs::read(&f)
-                        && contains(&bytes, marker)
-                    {
+                for (_, bytes) in walk(&dir) {
+                    if contains(&bytes, marker) {
                         leaks.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -151,10 +147,9 @@ fn t60_outbox_survives_kill9() {
         child.kill().unwrap(); // SIGKILL on Unix: no destructor, no flush.
         child.wait().unwrap();
         // Whatever is visible under a final name is a complete envelope named by its hash.
-        for f in files_under(&outbox) {
-            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        for (path, bytes) in walk(&outbox) {
+            let name = Path::new(&path).file_name().unwrap().to_string_lossy();
             if let Some(id) = name.strip_suffix(".tse") {
-                let bytes = std::fs::read(&f).unwrap();
                 assert_eq!(
                     EnvelopeId::of(&bytes).to_string(),
                     id,
@@ -178,60 +173,99 @@ fn t60_outbox_survives_kill9() {
     scanner.join().unwrap();
     assert!(status.success(), "final uploader run failed: {status}");
 
+    faults.calm();
+
     // Exactly once, none lost: the server stored each of the sealed envelopes once.
-    let expected: Vec<EnvelopeId> = (0..ENVELOPES)
+    let expected: HashSet<EnvelopeId> = (0..ENVELOPES)
         .map(|i| {
             EnvelopeId::of(
                 &uploader::seal_recording(&toy, phone.public(), family, SEED, i).unwrap(),
             )
         })
         .collect();
-    let st = server.state.lock().unwrap();
-    let lost = expected
+    assert_eq!(expected.len() as u64, ENVELOPES);
+    let mut listed = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = rt
+            .block_on(guardian.list(family, cursor.as_deref(), Some(100)))
+            .unwrap();
+        listed.extend(page.items.iter().map(|i| i.id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let listed_set: HashSet<EnvelopeId> = listed.iter().copied().collect();
+    let lost = expected.difference(&listed_set).count();
+    let unexpected = listed_set.difference(&expected).count();
+    let duplicated = listed.len() - listed_set.len();
+    let rows = rt.block_on(env.count("envelopes"));
+    let blobs = rt.block_on(env.dump_blobs());
+    let envelope_blobs = blobs
         .iter()
-        .filter(|id| !st.creates.contains_key(id))
+        .filter(|(k, _)| k.contains("envelopes"))
         .count();
-    let duplicated = st.creates.values().filter(|n| **n > 1).count();
-    let unexpected = st
-        .creates
-        .keys()
-        .filter(|id| !expected.contains(id))
+    let created = faults.server_answered(Target::Upload, 201);
+    let cancelled = faults.cancelled(Target::Upload);
+    let seen = faults.seen();
+    let uploads = faults.requests(Target::Upload);
+    let faulted = seen.iter().filter(|s| s.fault.is_some()).count();
+    let lost_answers = seen
+        .iter()
+        .filter(|s| s.fault == Some("lose-answer") && s.server_status == Some(201))
         .count();
     eprintln!(
         "T60: {KILLS} kills ({killed_while_running} while running), {ENVELOPES} envelopes, \
-         {} stored, {duplicated} duplicated, {lost} lost, {} re-uploads answered 200, \
+         {} listed, {duplicated} duplicated, {lost} lost, {rows} rows, {envelope_blobs} blobs; \
+         {uploads} upload requests, {created} answered 201 by the server, {} answered 200, \
+         {cancelled} cancelled by a kill; \
+         {faulted} of {} requests faulted ({lost_answers} answers lost after a store); \
          {} plaintext scans",
-        st.creates.len(),
-        st.already_stored,
+        listed.len(),
+        faults.server_answered(Target::Upload, 200),
+        seen.len(),
         scans.load(Ordering::Relaxed)
     );
     assert_eq!(lost, 0);
     assert_eq!(duplicated, 0);
     assert_eq!(unexpected, 0);
-    assert_eq!(st.creates.len() as u64, ENVELOPES);
+    assert_eq!(listed.len() as u64, ENVELOPES);
+    assert_eq!(rows as u64, ENVELOPES);
+    assert_eq!(envelope_blobs as u64, ENVELOPES);
+    // Each envelope was stored by exactly one request; every other upload of it was told
+    // "already stored". (An upload whose client was killed mid-request may have stored the
+    // envelope while its answer, and hence the 201, never left: hyper dropped the handler's
+    // future. Those are counted as cancelled.)
+    assert!(
+        created as u64 <= ENVELOPES,
+        "{created} stores for {ENVELOPES} envelopes"
+    );
+    assert!(
+        (created + cancelled) as u64 >= ENVELOPES,
+        "{created} stores + {cancelled} cancelled uploads < {ENVELOPES} envelopes"
+    );
+    assert!(faulted > 0, "no fault was injected");
     assert!(
         killed_while_running >= KILLS / 2,
         "kills mostly landed after exit"
     );
     // The outbox holds nothing, not even a temporary file.
-    assert!(
-        files_under(&outbox).is_empty(),
-        "{:?}",
-        files_under(&outbox)
-    );
+    assert!(walk(&outbox).is_empty(), "{:?}", walk(&outbox));
     assert_eq!(
         leaks.load(Ordering::Relaxed),
         0,
         "plaintext seen in the outbox"
     );
     // Neither does the server's storage hold plaintext.
-    for f in files_under(&server.blobs) {
-        assert!(!contains(
-            &std::fs::read(&f).unwrap(),
-            uploader::PLAINTEXT_MARKER.as_bytes()
-        ));
+    let marker = uploader::PLAINTEXT_MARKER.as_bytes();
+    for (key, bytes) in &blobs {
+        assert!(!contains(bytes, marker), "plaintext in blob {key}");
     }
-    drop(st);
+    for (cell, bytes) in rt.block_on(env.dump_db()) {
+        assert!(!contains(&bytes, marker), "plaintext in {cell}");
+    }
+    drop(guardian);
     drop(server);
     rt.shutdown_timeout(Duration::from_secs(1));
 }
