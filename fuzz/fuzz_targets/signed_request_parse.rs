@@ -32,8 +32,8 @@ fuzz_target!(|data: &[u8]| {
     let key = REGISTERED.public();
     let body_digest = parsed.clone().verify(key, &r.body);
     if let Ok(v) = &body_digest {
-        assert_eq!(v.device, claimed);
-        assert_eq!(v.device, key.device_id());
+        assert_eq!(v.device(), claimed);
+        assert_eq!(v.device(), key.device_id());
     }
     // The streaming entry point agrees with the one-shot one.
     let d = ring::digest::digest(&ring::digest::SHA256, &r.body);
