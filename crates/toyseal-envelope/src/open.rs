@@ -213,6 +213,9 @@ impl<'a, P: TrustedSenders + ?Sized> Opener<'a, P> {
                         &schedule,
                     )?;
                     self.key = Some(schedule.payload_key(parsed.header_hash.as_ref()));
+                    // One segment is the most the opener holds back: reserve it once, so the
+                    // buffer never doubles past it (the peak heap of a streaming open).
+                    self.held.reserve_exact(header.segment_size());
                 }
                 Step::Chunk => {
                     let key = self.key.as_ref().ok_or(Error::StreamClosed)?;
