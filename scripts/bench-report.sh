@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the envelope results of docs/benchmarks.md in one run (issue 7 / DESIGN.md targets):
 #   1. `cargo bench --bench envelope`        toyseal (one-shot, streaming, all cores) vs the v2
-#                                            primitive floor vs age vs age + minisign (~9 min);
+#                                            primitive floor vs age vs age + minisign (~6-8 min);
 #   2. `cargo bench --bench envelope_parts`  the pieces the analysis quotes (~2 min);
 #   3. `cargo run --release --example peak_heap`  peak heap streaming 1 GiB;
 #   4. reads the criterion estimates and rewrites the section between the `bench-report` markers
