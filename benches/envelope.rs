@@ -1,32 +1,43 @@
-//! Envelope throughput, side by side in one run: toyseal against the primitive floor and the
-//! `age` crate, for each message size × recipient count (DESIGN.md "Targets").
+//! Envelope (format v2) throughput, side by side in one run: toyseal against its primitive
+//! floor, against `age`, and against `age + minisign` (the peer with the same guarantees), for
+//! each message size × recipient count (DESIGN.md "Targets", issue 7 "Performance").
 //!
-//! Every criterion group is named `{seal|open}_{size}_{n}r` and holds four lines:
+//! Every criterion group `{seal|open}_{size}_{n}r` (measured in thread CPU time, see below)
+//! holds these lines, all on inputs prepared outside the timed loops:
 //!
 //! - `toyseal`: the one-shot API ([`toyseal::envelope::seal`] / [`toyseal::envelope::open`]),
 //!   which allocates the output `Vec` on every call, as a caller of that API would;
-//! - `toyseal_stream`: the streaming API ([`Sealer`] / [`Opener`]) fed 64 KiB pieces, output
-//!   drained into a reused buffer (how the toy and the phone actually run it);
-//! - `floor`: the primitive work the same message needs, from the same crates and nothing
-//!   else: ring ChaCha20-Poly1305 in place over the content in 64 KiB chunks, ring SHA-256 over
-//!   the same bytes, and for seal per recipient one X25519 base-point multiplication plus one
-//!   X25519 DH, and one Ed25519 sign; for open one X25519 DH and one Ed25519 verify. No
-//!   allocation, no copies, no key schedule: an honest lower bound;
-//! - `age`: the `age` crate (0.12) sealing to the same number of X25519 recipients into a
-//!   reused `Vec`, and opening into a reused `Vec` with the identity of the *first* recipient
-//!   (age's best case: age has no key ids, so it tries one X25519 per stanza until one opens);
-//! - `age_last` (open only): age opening with the *last* recipient's identity (its worst case).
+//! - `toyseal_stream`: the streaming API ([`Sealer`] / [`Opener::push`]) fed 64 KiB pieces,
+//!   output drained into a reused buffer (how the toy and the phone run it);
+//! - `floor`: the primitive work the format needs for the same content, from the same crates,
+//!   with no allocation, copy, framing, key schedule or padding — see [`floor_seal`] and
+//!   [`floor_open`] for exactly what it counts;
+//! - `age`: the `age` crate (0.12) to the same number of X25519 recipients, into / out of a
+//!   reused `Vec`; open uses the *first* recipient's identity (age's best case: it has no key
+//!   ids and tries one X25519 per stanza);
+//! - `age_minisign`: the peer with the same guarantees (encrypted to every recipient *and*
+//!   sender-authenticated, verifiable without decrypting): `age` as above plus a `minisign`
+//!   (0.10) detached signature over the **ciphertext** — what the sender sends and what a server
+//!   can check without a key, as toyseal's checkpoints do. minisign signs a BLAKE2b-512 prehash
+//!   of the file with Ed25519 (plus its Ed25519 "global" signature over the trusted comment).
+//!   Seal = age encrypt + `minisign::sign` (no public key passed, so minisign skips its
+//!   self-check: its best case); open = `minisign::verify` + age decrypt. The signature box is
+//!   kept as a value (its ~300-byte text encoding is not timed);
+//! - `age_last` (open, 3 and 10 recipients): age opening with the *last* recipient's identity.
 //!
 //! toyseal opens as the last recipient; with key ids its cost does not depend on the position.
 //!
-//! Inputs, identities and ciphertexts are prepared outside the timed loops.
+//! For 64 MiB → 3 the groups `{seal|open}_64MiB_3r_wall` measure **wall time** (both lines the
+//! same way): `toyseal_parallel` ([`seal_parallel`] / [`open_parallel`], every core, one-shot)
+//! against `age` (single-threaded; it has no parallel mode), plus `toyseal` (one-shot, one
+//! thread) for the speed-up.
 //!
-//! The machine is shared (2 cores, other builds running), so by default the measurement is the
-//! benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`, user + system, so page faults
+//! The machine is shared (2 cores, other builds running), so the single-thread groups measure
+//! the benchmark thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`, user + system, so page faults
 //! count) rather than wall time: time spent preempted by other processes does not inflate one
-//! line and not its neighbour. Set `TOYSEAL_BENCH_WALL=1` to measure wall time instead.
-//! `scripts/bench-report.sh` runs this bench and turns `target/criterion` into the table in
-//! docs/benchmarks.md.
+//! line and not its neighbour. Set `TOYSEAL_BENCH_WALL=1` to measure every group in wall time.
+//! `scripts/bench-report.sh` runs this bench and turns `target/criterion` into the tables and
+//! the plot in docs/benchmarks.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
@@ -38,15 +49,20 @@ use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use ring::digest::{Context, SHA256};
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use std::hint::black_box;
-use std::io::{Read, Write};
+use std::io::{Cursor, Read, Write};
 use std::time::Duration;
 use toyseal::core::{DeviceIdentity, OsRng, PublicIdentity, Role};
-use toyseal::envelope::{OpenOptions, Opener, SealOptions, Sealer, open, seal};
+use toyseal::envelope::{
+    DEFAULT_SEGMENT_LOG2, OpenOptions, Opener, SealOptions, Sealer, open, open_parallel, seal,
+    seal_parallel,
+};
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
 /// toyseal's default chunk size, and the floor's.
 const CHUNK: usize = 64 * KIB;
+/// toyseal's default checkpoint interval (content bytes per segment), and the floor's.
+const SEGMENT: usize = 1 << DEFAULT_SEGMENT_LOG2;
 /// Piece size fed to the streaming APIs.
 const PIECE: usize = 64 * KIB;
 
@@ -80,6 +96,8 @@ struct Fixture {
     age_ids: Vec<age::x25519::Identity>,
     age_recipients: Vec<age::x25519::Recipient>,
     age_ct: Vec<u8>,
+    minisign: minisign::KeyPair,
+    minisign_sig: minisign::SignatureBox,
     // Floor material.
     aead: LessSafeKey,
     ed: Ed25519KeyPair,
@@ -115,6 +133,8 @@ impl Fixture {
         let age_recipients: Vec<_> = age_ids.iter().map(|i| i.to_public()).collect();
         let mut age_ct = Vec::new();
         age_seal(&age_recipients, &content, &mut age_ct);
+        let minisign = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+        let minisign_sig = minisign::sign(None, &minisign.sk, &age_ct[..], None, None).unwrap();
 
         let aead = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &[7; 32]).unwrap());
         let ed = Ed25519KeyPair::from_seed_unchecked(&[3; 32]).unwrap();
@@ -142,7 +162,7 @@ impl Fixture {
                 .unwrap();
             floor_ct.extend_from_slice(tag.as_ref());
         }
-        let floor_sig = ed.sign(&[0; 62]).as_ref().to_vec();
+        let floor_sig = ed.sign(&[0; 54]).as_ref().to_vec();
         Self {
             toy,
             phones,
@@ -153,6 +173,8 @@ impl Fixture {
             age_ids,
             age_recipients,
             age_ct,
+            minisign,
+            minisign_sig,
             aead,
             ed,
             ed_public,
@@ -174,7 +196,67 @@ fn age_seal(recipients: &[age::x25519::Recipient], content: &[u8], out: &mut Vec
     w.finish().unwrap();
 }
 
-/// The floor of sealing: public-key work per recipient, AEAD + SHA-256 over the bytes, a sign.
+fn age_open(id: &age::x25519::Identity, ct: &[u8], out: &mut Vec<u8>) {
+    let d = age::Decryptor::new_buffered(ct).unwrap();
+    let mut r = d
+        .decrypt(std::iter::once(id as &dyn age::Identity))
+        .unwrap();
+    r.read_to_end(out).unwrap();
+}
+
+/// age sealing into a reused buffer.
+fn age_seal_into(f: &Fixture, out: &mut Vec<u8>) {
+    out.clear();
+    age_seal(&f.age_recipients, black_box(&f.content), out);
+}
+
+/// age opening out of the prepared ciphertext into a reused buffer, as recipient `who`.
+fn age_open_into(f: &Fixture, who: usize, out: &mut Vec<u8>) {
+    out.clear();
+    age_open(&f.age_ids[who], black_box(&f.age_ct), out);
+}
+
+/// age + minisign, sealing: encrypt, then sign what is sent (the ciphertext).
+fn age_minisign_seal(f: &Fixture, content: &[u8], out: &mut Vec<u8>) -> minisign::SignatureBox {
+    age_seal(&f.age_recipients, content, out);
+    minisign::sign(None, &f.minisign.sk, &out[..], None, None).unwrap()
+}
+
+/// age + minisign, opening: verify the detached signature over the ciphertext, then decrypt.
+fn age_minisign_open(f: &Fixture, ct: &[u8], out: &mut Vec<u8>) {
+    minisign::verify(
+        &f.minisign.pk,
+        &f.minisign_sig,
+        Cursor::new(ct),
+        true,
+        false,
+        false,
+    )
+    .unwrap();
+    age_open(&f.age_ids[0], ct, out);
+}
+
+/// The signed message of one checkpoint: the chain value over the previous one and the
+/// segment digest (format v2 signs a fixed-size message per checkpoint).
+fn chain(prev: &[u8; 32], digest: &[u8]) -> [u8; 54] {
+    let mut h = Context::new(&SHA256);
+    h.update(prev);
+    h.update(digest);
+    let mut msg = [0u8; 54];
+    msg[22..].copy_from_slice(h.finish().as_ref());
+    msg
+}
+
+/// The floor of sealing (format v2), and exactly what it counts:
+/// - per recipient: one X25519 base-point multiplication (the ephemeral public key) and one
+///   X25519 DH (x25519-dalek, what toyseal's HPKE uses);
+/// - ring ChaCha20-Poly1305 in place over the content in 64 KiB chunks;
+/// - ring SHA-256 over every ciphertext byte and tag, one digest per 1 MiB segment, chained
+///   (one 64-byte SHA-256 per checkpoint);
+/// - one ring Ed25519 signature per checkpoint: the header's plus one per segment.
+///
+/// Not counted: the header hash, HPKE's key schedule, HKDF, the key commitment, strict key
+/// checks, framing bytes, copies, allocation, the prelude and Padmé padding.
 fn floor_seal(f: &Fixture, buf: &mut [u8]) {
     for (eph, pk) in f.eph_secrets.iter().zip(&f.recipient_x) {
         let eph = x25519_dalek::StaticSecret::from(*eph);
@@ -182,42 +264,84 @@ fn floor_seal(f: &Fixture, buf: &mut [u8]) {
         let shared = eph.diffie_hellman(pk);
         black_box((enc, shared.as_bytes()));
     }
-    let mut h = Context::new(&SHA256);
-    let chunks = buf.len().div_ceil(CHUNK);
-    for (i, c) in buf.chunks_mut(CHUNK).enumerate() {
-        let tag = f
-            .aead
-            .seal_in_place_separate_tag(nonce(i as u64, i + 1 == chunks), Aad::empty(), c)
-            .unwrap();
-        h.update(c);
-        h.update(tag.as_ref());
-    }
-    let d = h.finish();
-    let mut msg = [0u8; 62];
-    msg[30..].copy_from_slice(d.as_ref());
+    // Checkpoint 0: the header.
+    let mut prev = [0u8; 32];
+    let msg = chain(&prev, &[0; 32]);
     black_box(f.ed.sign(&msg));
+    let chunks = buf.len().div_ceil(CHUNK);
+    let mut i = 0u64;
+    for segment in buf.chunks_mut(SEGMENT) {
+        let mut h = Context::new(&SHA256);
+        for c in segment.chunks_mut(CHUNK) {
+            let tag = f
+                .aead
+                .seal_in_place_separate_tag(nonce(i, i + 1 == chunks as u64), Aad::empty(), c)
+                .unwrap();
+            h.update(c);
+            h.update(tag.as_ref());
+            i += 1;
+        }
+        let msg = chain(&prev, h.finish().as_ref());
+        prev.copy_from_slice(&msg[22..]);
+        black_box(f.ed.sign(&msg));
+    }
 }
 
-/// The floor of opening: one DH, SHA-256 + AEAD open over the bytes, one verify.
+/// The floor of opening (format v2): one X25519 DH (unwrapping this recipient's stanza); ring
+/// SHA-256 over every ciphertext byte per segment, chained; ring ChaCha20-Poly1305 open in
+/// place; one ring Ed25519 verification per checkpoint (header + one per segment). Not counted:
+/// as for [`floor_seal`], plus the strict decoding of the sender's key.
 fn floor_open(f: &Fixture, ct: &mut [u8]) {
     let shared = f.my_x.diffie_hellman(&f.peer_x);
     black_box(shared.as_bytes());
-    let mut h = Context::new(&SHA256);
+    let key = UnparsedPublicKey::new(&ED25519, &f.ed_public);
+    // The signatures are over fixed messages; verification costs the same either way.
+    let verify = |msg: &[u8; 54]| black_box(key.verify(msg, &f.floor_sig).is_ok());
+    let mut prev = [0u8; 32];
+    verify(&chain(&prev, &[0; 32]));
     let chunks = ct.len().div_ceil(CHUNK + 16);
-    for (i, c) in ct.chunks_mut(CHUNK + 16).enumerate() {
-        h.update(c);
-        let pt = f
-            .aead
-            .open_in_place(nonce(i as u64, i + 1 == chunks), Aad::empty(), c)
-            .unwrap();
-        black_box(pt);
+    let mut i = 0u64;
+    for segment in ct.chunks_mut(SEGMENT / CHUNK * (CHUNK + 16)) {
+        let mut h = Context::new(&SHA256);
+        for c in segment.chunks_mut(CHUNK + 16) {
+            h.update(c);
+            let pt = f
+                .aead
+                .open_in_place(nonce(i, i + 1 == chunks as u64), Aad::empty(), c)
+                .unwrap();
+            black_box(pt);
+            i += 1;
+        }
+        let msg = chain(&prev, h.finish().as_ref());
+        prev.copy_from_slice(&msg[22..]);
+        verify(&msg);
     }
-    let d = h.finish();
-    let mut msg = [0u8; 62];
-    msg[30..].copy_from_slice(d.as_ref());
-    // The signature is over a fixed message; verification costs the same either way.
-    let ok = UnparsedPublicKey::new(&ED25519, &f.ed_public).verify(&msg, &f.floor_sig);
-    black_box(ok.is_ok());
+}
+
+/// The one-shot APIs: [`seal`], or [`seal_parallel`] on every core.
+fn one_shot_seal(f: &Fixture, parallel: bool) -> Vec<u8> {
+    let seal_fn = if parallel { seal_parallel } else { seal };
+    seal_fn(
+        &f.toy,
+        &f.recipients,
+        &SealOptions::default(),
+        black_box(&f.content),
+        &mut OsRng,
+    )
+    .unwrap()
+}
+
+/// The one-shot APIs: [`open`], or [`open_parallel`] on every core, as the last recipient.
+fn one_shot_open(f: &Fixture, parallel: bool) -> Vec<u8> {
+    let me = f.phones.last().unwrap();
+    let envelope = black_box(&f.envelope[..]);
+    let trusted = &f.trusted[..];
+    let opened = if parallel {
+        open_parallel(me, trusted, envelope, OpenOptions::default())
+    } else {
+        open(me, trusted, envelope, OpenOptions::default())
+    };
+    opened.unwrap().0
 }
 
 fn configure<M: Measurement>(g: &mut BenchmarkGroup<'_, M>, len: usize) {
@@ -245,25 +369,14 @@ fn batch(len: usize) -> BatchSize {
     }
 }
 
-fn bench_case<M: Measurement>(c: &mut Criterion<M>, label: &str, len: usize, n: usize) {
-    let f = Fixture::new(len, n);
+fn bench_case<M: Measurement>(c: &mut Criterion<M>, f: &Fixture, label: &str, n: usize) {
+    let len = f.content.len();
     let opts = SealOptions::default();
 
     let mut g = c.benchmark_group(format!("seal_{label}_{n}r"));
     configure(&mut g, len);
     g.throughput(Throughput::Bytes(len as u64));
-    g.bench_function("toyseal", |b| {
-        b.iter(|| {
-            seal(
-                &f.toy,
-                &f.recipients,
-                &opts,
-                black_box(&f.content),
-                &mut OsRng,
-            )
-            .unwrap()
-        })
-    });
+    g.bench_function("toyseal", |b| b.iter(|| one_shot_seal(f, false)));
     let mut sink = Vec::with_capacity(4 * CHUNK);
     g.bench_function("toyseal_stream", |b| {
         b.iter(|| {
@@ -279,12 +392,13 @@ fn bench_case<M: Measurement>(c: &mut Criterion<M>, label: &str, len: usize, n: 
         })
     });
     let mut buf = f.content.clone();
-    g.bench_function("floor", |b| b.iter(|| floor_seal(&f, black_box(&mut buf))));
+    g.bench_function("floor", |b| b.iter(|| floor_seal(f, black_box(&mut buf))));
     let mut out = Vec::with_capacity(len + len / 16 + 4096);
-    g.bench_function("age", |b| {
+    g.bench_function("age", |b| b.iter(|| age_seal_into(f, &mut out)));
+    g.bench_function("age_minisign", |b| {
         b.iter(|| {
             out.clear();
-            age_seal(&f.age_recipients, black_box(&f.content), &mut out);
+            age_minisign_seal(f, black_box(&f.content), &mut out)
         })
     });
     g.finish();
@@ -293,17 +407,7 @@ fn bench_case<M: Measurement>(c: &mut Criterion<M>, label: &str, len: usize, n: 
     let mut g = c.benchmark_group(format!("open_{label}_{n}r"));
     configure(&mut g, len);
     g.throughput(Throughput::Bytes(len as u64));
-    g.bench_function("toyseal", |b| {
-        b.iter(|| {
-            open(
-                me,
-                &f.trusted,
-                black_box(&f.envelope),
-                OpenOptions::default(),
-            )
-            .unwrap()
-        })
-    });
+    g.bench_function("toyseal", |b| b.iter(|| one_shot_open(f, false)));
     g.bench_function("toyseal_stream", |b| {
         b.iter(|| {
             let mut o = Opener::new(me, &f.trusted, OpenOptions::default());
@@ -312,50 +416,80 @@ fn bench_case<M: Measurement>(c: &mut Criterion<M>, label: &str, len: usize, n: 
                 o.push(piece, &mut sink).unwrap();
                 black_box(&sink);
             }
-            sink.clear();
-            o.finish().unwrap();
-            black_box(&sink);
+            black_box(o.finish().unwrap());
         })
     });
     g.bench_function("floor", |b| {
-        b.iter_batched_ref(|| f.floor_ct.clone(), |ct| floor_open(&f, ct), batch(len))
+        b.iter_batched_ref(|| f.floor_ct.clone(), |ct| floor_open(f, ct), batch(len))
     });
     let mut out = Vec::with_capacity(len + 4096);
     for (line, who) in [("age", 0), ("age_last", n - 1)] {
         if line == "age_last" && n == 1 {
             continue;
         }
-        g.bench_function(line, |b| {
-            b.iter(|| {
-                out.clear();
-                let d = age::Decryptor::new_buffered(black_box(&f.age_ct[..])).unwrap();
-                let mut r = d
-                    .decrypt(std::iter::once(&f.age_ids[who] as &dyn age::Identity))
-                    .unwrap();
-                r.read_to_end(&mut out).unwrap();
-            })
-        });
+        g.bench_function(line, |b| b.iter(|| age_open_into(f, who, &mut out)));
     }
+    g.bench_function("age_minisign", |b| {
+        b.iter(|| {
+            out.clear();
+            age_minisign_open(f, black_box(&f.age_ct), &mut out);
+        })
+    });
     g.finish();
 }
 
-fn envelope<M: Measurement>(mut c: Criterion<M>) {
+/// Every core against age, in wall time (`{seal|open}_{label}_{n}r_wall`).
+fn bench_parallel(c: &mut Criterion<WallTime>, f: &Fixture, label: &str, n: usize) {
+    let len = f.content.len();
+    assert_eq!(
+        one_shot_seal(f, true).len(),
+        f.envelope.len(),
+        "seal_parallel seals the same envelope length"
+    );
+    assert_eq!(one_shot_open(f, true), f.content, "open_parallel opens it");
+    let mut g = c.benchmark_group(format!("seal_{label}_{n}r_wall"));
+    configure(&mut g, len);
+    g.throughput(Throughput::Bytes(len as u64));
+    g.bench_function("toyseal_parallel", |b| b.iter(|| one_shot_seal(f, true)));
+    g.bench_function("toyseal", |b| b.iter(|| one_shot_seal(f, false)));
+    let mut out = Vec::with_capacity(len + len / 16 + 4096);
+    g.bench_function("age", |b| b.iter(|| age_seal_into(f, &mut out)));
+    g.finish();
+
+    let mut g = c.benchmark_group(format!("open_{label}_{n}r_wall"));
+    configure(&mut g, len);
+    g.throughput(Throughput::Bytes(len as u64));
+    g.bench_function("toyseal_parallel", |b| b.iter(|| one_shot_open(f, true)));
+    g.bench_function("toyseal", |b| b.iter(|| one_shot_open(f, false)));
+    let mut out = Vec::with_capacity(len + 4096);
+    g.bench_function("age", |b| b.iter(|| age_open_into(f, 0, &mut out)));
+    g.finish();
+}
+
+fn envelope<M: Measurement>(mut c: Criterion<M>, mut wall: Criterion<WallTime>) {
     for &(label, len, ns) in CASES {
         for &n in ns {
-            bench_case(&mut c, label, len, n);
+            let f = Fixture::new(len, n);
+            bench_case(&mut c, &f, label, n);
+            if len >= 64 * MIB {
+                bench_parallel(&mut wall, &f, label, n);
+            }
         }
     }
     c.final_summary();
+    wall.final_summary();
 }
 
 fn main() {
+    let wall = || Criterion::default().configure_from_args();
     if std::env::var_os("TOYSEAL_BENCH_WALL").is_some() {
-        envelope(Criterion::default().configure_from_args());
+        envelope(wall(), wall());
     } else {
         envelope(
             Criterion::default()
                 .with_measurement(ThreadCpu(WallTime))
                 .configure_from_args(),
+            wall(),
         );
     }
 }

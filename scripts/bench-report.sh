@@ -1,96 +1,200 @@
 #!/usr/bin/env bash
-# Regenerates the results section of docs/benchmarks.md in one run:
-#   1. `cargo bench --bench envelope` (toyseal vs primitive floor vs age, all sizes, ~6 min);
-#   2. `cargo run --release --example peak_heap` (peak heap streaming 1 GiB);
-#   3. reads target/criterion/*/*/new/estimates.json and rewrites the table between the
-#      `bench-report` markers in docs/benchmarks.md (also printed to stdout).
+# Regenerates the envelope results of docs/benchmarks.md in one run (issue 7 / DESIGN.md targets):
+#   1. `cargo bench --bench envelope`        toyseal (one-shot, streaming, all cores) vs the v2
+#                                            primitive floor vs age vs age + minisign (~6-8 min);
+#   2. `cargo bench --bench envelope_parts`  the pieces the analysis quotes (~2 min);
+#   3. `cargo run --release --example peak_heap`  peak heap streaming 1 GiB;
+#   4. reads the criterion estimates and rewrites the section between the `bench-report` markers
+#      in docs/benchmarks.md (also printed), and draws docs/benchmarks-envelope.png
+#      (throughput vs message size; needs matplotlib: `pip install matplotlib`).
 #
-# Usage: scripts/bench-report.sh            # full run (do it when `uptime` load is low)
+# Usage: scripts/bench-report.sh            # full run (do it when `uptime` load is below ~1)
 #        scripts/bench-report.sh --no-run   # only re-render from the existing criterion data
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 run=1
 [[ "${1:-}" == "--no-run" ]] && run=0
+target="${CARGO_TARGET_DIR:-target}"
+peak_file="$target/bench-report-peak-heap.txt"
+load_file="$target/bench-report-load.txt"
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-peak_file=target/bench-report-peak-heap.txt
 if [[ $run == 1 ]]; then
+  # Sample the 1-minute load average while measuring (reported with the results).
+  : > "$load_file"
+  (while true; do cut -d' ' -f1 /proc/loadavg >> "$load_file"; sleep 15; done) &
+  sampler=$!
+  trap 'kill "$sampler" 2>/dev/null || true' EXIT
   cargo bench --bench envelope
-  # The example exits non-zero when the target is missed; keep its output either way.
+  cargo bench --bench envelope_parts
+  # The example exits non-zero when a target is missed; keep its output either way.
   set +e
   cargo run --release --example peak_heap > "$peak_file" 2>&1
   echo "exit status: $?" >> "$peak_file"
   set -e
+  kill "$sampler" 2>/dev/null || true
 fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 LOAD_BEFORE="$load_before" LOAD_AFTER="$load_after" PEAK_FILE="$peak_file" RUN="$run" \
+CRIT="$target/criterion" LOAD_FILE="$load_file" \
 python3 - <<'PY'
-import json, os, re, datetime, subprocess, platform
+import datetime, glob, json, os, platform, re, subprocess
 
-crit = "target/criterion"
+crit = os.environ["CRIT"]
+SIZES = [("1KiB", 1024), ("60KiB", 60 * 1024), ("1MiB", 1 << 20), ("64MiB", 64 << 20)]
 CASES = [("1KiB", [1, 3, 10]), ("60KiB", [1, 3, 10]), ("1MiB", [1, 3, 10]), ("64MiB", [3])]
-LINES = ["toyseal", "toyseal_stream", "floor", "age"]
 
-def median_ns(group, line):
-    p = os.path.join(crit, group, line, "new", "estimates.json")
-    with open(p) as f:
-        return json.load(f)["median"]["point_estimate"]
+# (group, function) -> median in ns, from every benchmark.json criterion wrote.
+est = {}
+for bj in glob.glob(os.path.join(crit, "**", "new", "benchmark.json"), recursive=True):
+    d = os.path.dirname(bj)
+    b = json.load(open(bj))
+    e = json.load(open(os.path.join(d, "estimates.json")))
+    est[(b["group_id"], b["function_id"])] = e["median"]["point_estimate"]
 
-t = {}
-for size, ns in CASES:
-    for n in ns:
-        for op in ("seal", "open"):
-            g = f"{op}_{size}_{n}r"
-            t[(size, n, op)] = {l: median_ns(g, l) for l in LINES}
-            if op == "open" and n > 1:
-                t[(size, n, op)]["age_last"] = median_ns(g, "age_last")
+def t(group, line):
+    v = est.get((group, line))
+    if v is None:
+        raise SystemExit(f"missing criterion data for {group}/{line}: run without --no-run")
+    return v
 
 def r(x): return f"{x:.2f}"
-
-out = []
-out.append("| size | rcpt | op | toyseal ÷ floor | stream ÷ floor | vs age: toyseal | vs age: stream | vs age, last recipient: stream |")
-out.append("|---|---:|---|---:|---:|---:|---:|---:|")
-for size, ns in CASES:
-    for n in ns:
-        for op in ("seal", "open"):
-            m = t[(size, n, op)]
-            out.append(
-                f"| {size} | {n} | {op} | {r(m['floor']/m['toyseal'])} | {r(m['floor']/m['toyseal_stream'])}"
-                f" | {r(m['age']/m['toyseal'])}× | {r(m['age']/m['toyseal_stream'])}×"
-                + (f" | {r(m['age_last']/m['toyseal_stream'])}× |" if 'age_last' in m else " | |"))
-
 def mark(ok): return "✅" if ok else "❌"
 
-tg = []
-tg.append("| target | line | measured | pass |")
-tg.append("|---|---|---:|:---:|")
+# --- targets -------------------------------------------------------------------------------
+tg = ["| target (issue 7) | line | measured | pass |", "|---|---|---:|:---:|"]
 for op in ("seal", "open"):
-    m = t[("64MiB", 3, op)]
-    for line, name in (("toyseal", "one-shot"), ("toyseal_stream", "streaming")):
-        v = m["floor"] / m[line]
-        tg.append(f"| 64 MiB → 3, {op}: throughput ≥ 0.9 × floor | {name} | {r(v)} × floor | {mark(v >= 0.9)} |")
-        v = m["age"] / m[line]
-        tg.append(f"| 64 MiB → 3, {op}: ≥ 1.5 × age | {name} | {r(v)} × age | {mark(v >= 1.5)} |")
+    g = f"{op}_64MiB_3r"
+    for line, name in (("toyseal_stream", "streaming"), ("toyseal", "one-shot")):
+        v = t(g, "floor") / t(g, line)
+        tg.append(f"| 64 MiB → 3, {op}, one thread: throughput ≥ 0.9 × floor | {name} | {r(v)} × floor | {mark(v >= 0.9)} |")
+        v = t(g, "age_minisign") / t(g, line)
+        tg.append(f"| 64 MiB → 3, {op}, one thread: ≥ 1.2 × age + minisign | {name} | {r(v)} × age+minisign | {mark(v >= 1.2)} |")
 for op in ("seal", "open"):
-    m = t[("60KiB", 3, op)]
+    g = f"{op}_64MiB_3r_wall"
+    v = t(g, "age") / t(g, "toyseal_parallel")
+    tg.append(f"| 64 MiB → 3, {op}, all cores, wall time: ≥ 1.5 × plain age | `{op}_parallel` | {r(v)} × age | {mark(v >= 1.5)} |")
+for op in ("seal", "open"):
+    g = f"{op}_60KiB_3r"
     for line, name in (("toyseal", "one-shot"), ("toyseal_stream", "streaming")):
-        v = m[line] / m["floor"]
+        v = t(g, line) / t(g, "floor")
         tg.append(f"| 60 KiB → 3, {op}: time ≤ 1.25 × floor | {name} | {r(v)} × floor time | {mark(v <= 1.25)} |")
-        v = m["age"] / m[line]
-        tg.append(f"| 60 KiB → 3, {op}: faster than age | {name} | {r(v)} × age | {mark(v > 1.0)} |")
+        v = t(g, "age_minisign") / t(g, line)
+        tg.append(f"| 60 KiB → 3, {op}: faster than age + minisign | {name} | {r(v)} × age+minisign | {mark(v > 1.0)} |")
 
 peak_lines = []
 pf = os.environ["PEAK_FILE"]
 if os.path.exists(pf):
     txt = open(pf).read()
-    peaks = re.findall(r"peak heap, ([^:]+): (\d+) bytes", txt)
-    for what, b in peaks:
+    interval = re.search(r"checkpoint interval (\d+) KiB", txt)
+    iv = f", interval {interval.group(1)} KiB" if interval else ""
+    for what, b in re.findall(r"peak heap, ([^:]+): (\d+) bytes", txt):
         b = int(b)
-        tg.append(f"| peak heap streaming 1 GiB ≤ 1 MiB ({what}) | streaming | {b/1024:.1f} KiB | {mark(b <= 1 << 20)} |")
-    peak_lines = [l for l in txt.splitlines() if l.startswith(("streamed", "peak", "OK", "exit", "seal peak", "open peak"))]
+        tg.append(f"| peak heap streaming 1 GiB ≤ 1.5 MiB ({what}{iv}) | streaming | {b / 1024:.1f} KiB | {mark(b <= 3 << 19)} |")
+    peak_lines = [l for l in txt.splitlines() if l.startswith(("streamed", "peak", "OK", "MISSED", "exit"))]
 
+# --- all sizes -----------------------------------------------------------------------------
+out = ["| size | rcpt | op | toyseal ÷ floor | stream ÷ floor | stream vs age | stream vs age+minisign | toyseal vs age+minisign | stream vs age, last recipient |",
+       "|---|---:|---|---:|---:|---:|---:|---:|---:|"]
+for size, ns in CASES:
+    for n in ns:
+        for op in ("seal", "open"):
+            g = f"{op}_{size}_{n}r"
+            f, s, o = t(g, "floor"), t(g, "toyseal_stream"), t(g, "toyseal")
+            last = f" {r(t(g, 'age_last') / s)}× |" if (g, "age_last") in est else " |"
+            out.append(f"| {size} | {n} | {op} | {r(f / o)} | {r(f / s)} | {r(t(g, 'age') / s)}×"
+                       f" | {r(t(g, 'age_minisign') / s)}× | {r(t(g, 'age_minisign') / o)}× |" + last)
+
+par = ["| 64 MiB → 3, wall time | `toyseal_parallel` vs age | one-thread `toyseal` vs age | speed-up of all cores over one thread |",
+       "|---|---:|---:|---:|"]
+for op in ("seal", "open"):
+    g = f"{op}_64MiB_3r_wall"
+    p, o, a = t(g, "toyseal_parallel"), t(g, "toyseal"), t(g, "age")
+    par.append(f"| {op} | {r(a / p)}× | {r(a / o)}× | {r(o / p)}× |")
+
+# --- parts ---------------------------------------------------------------------------------
+parts = []
+if ("chunk_64KiB", "ring_chacha20poly1305_seal") in est:
+    a = t("chunk_64KiB", "ring_chacha20poly1305_seal")
+    parts += ["| per 64 KiB chunk | relative to ring ChaCha20-Poly1305 |", "|---|---:|"]
+    for line, name in (("ring_sha256", "ring SHA-256"),
+                       ("rustcrypto_chacha20poly1305_seal", "RustCrypto ChaCha20-Poly1305 (age's AEAD)"),
+                       ("memcpy", "`memcpy`, cache-hot")):
+        parts.append(f"| {name} | {r(t('chunk_64KiB', line) / a)} |")
+    sha = t("prehash_1MiB", "ring_sha256")
+    b2 = t("prehash_1MiB", "minisign_sign") - t("prehash_1MiB", "minisign_sign_empty")
+    b2v = t("prehash_1MiB", "minisign_verify") - t("prehash_1MiB", "minisign_verify_empty")
+    parts += ["", "| per MiB hashed | relative to ring SHA-256 |", "|---|---:|",
+              f"| minisign's BLAKE2b-512 prehash (`sign` over 1 MiB − over nothing) | {r(b2 / sha)} |",
+              f"| the same inside `verify` | {r(b2v / sha)} |"]
+    dh = t("pk", "dalek_x25519_dh")
+    parts += ["", "| per message or checkpoint | relative to one x25519-dalek DH |", "|---|---:|"]
+    for (g, line), name in (
+        (("pk", "dalek_x25519_basepoint"), "x25519-dalek base-point multiplication"),
+        (("pk", "ring_ed25519_sign"), "ring Ed25519 sign"),
+        (("pk", "ring_ed25519_verify"), "ring Ed25519 verify"),
+        (("checkpoint", "chain_sha256+ring_ed25519_sign"), "one v2 checkpoint, sealing (chain SHA-256 + sign)"),
+        (("checkpoint", "chain_sha256+ring_ed25519_verify"), "one v2 checkpoint, opening (chain SHA-256 + verify)"),
+        (("pk", "hpke_wrap_16B (keygen+DH+key schedule+AEAD)"), "`hpke` 0.15 single-shot wrap of a 16-byte key"),
+        (("pk", "hpke_derive_keypair (toyseal's extra per-recipient check)"), "`DeriveKeyPair(ikmE)` that toyseal's wrap adds per recipient"),
+        (("pk", "hpke_unwrap_16B (DH+basepoint+key schedule+AEAD)"), "`hpke` 0.15 single-shot unwrap"),
+        (("pk", "strict_public_identity_decode"), "strict decoding of the sender's public identity"),
+        (("prehash_1MiB", "minisign_sign_empty"), "`minisign::sign` of nothing (2 Ed25519 signs, its own Ed25519)"),
+        (("prehash_1MiB", "minisign_verify_empty"), "`minisign::verify` of nothing (2 Ed25519 verifies)"),
+    ):
+        parts.append(f"| {name} | {r(t(g, line) / dh)} |")
+    fresh, reused = t("copy", "write_64MiB_fresh_vec"), t("copy", "write_64MiB_reused_vec")
+    floor64 = t("seal_64MiB_3r", "floor")
+    parts += ["", "| 64 MiB → 3 | ratio |", "|---|---:|",
+              f"| write 64 MiB into a fresh `Vec` ÷ into a reused one (page faults) | {r(fresh / reused)} |",
+              f"| page faults of 64 MiB (fresh − reused) ÷ the seal floor | {r((fresh - reused) / floor64)} |",
+              f"| `memcpy` of one 1 MiB segment ÷ 16 cache-hot 64 KiB `memcpy`s | {r(t('copy', 'memcpy_1MiB') / (16 * t('chunk_64KiB', 'memcpy')))} |",
+              f"| `Opener::push` ÷ `Opener::push_with` (time) | {r(t('opener_64MiB_3r', 'push') / t('opener_64MiB_3r', 'push_with'))} |"]
+    for op in ("seal", "open"):
+        g = "parallel_64MiB_3r_caller"
+        serial = t(g, f"{op}_parallel") / t(g, op)
+        bound = 1 / (serial + (1 - serial) / (os.cpu_count() or 2))
+        parts.append(f"| `{op}_parallel`: calling thread's CPU time (its sequential part) ÷ one-thread `{op}` | {r(serial)} (Amdahl bound on {os.cpu_count()} cores: {r(bound)}× over one thread) |")
+
+# --- plot ----------------------------------------------------------------------------------
+plot_note = ""
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    lines = [("toyseal", "toyseal (one-shot)", "-o"), ("toyseal_stream", "toyseal (streaming)", "-s"),
+             ("floor", "v2 primitive floor", "--^"), ("age", "age (no sender authentication)", ":v"),
+             ("age_minisign", "age + minisign", "-.D")]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+    for ax, op in zip(axes, ("seal", "open")):
+        for line, label, style in lines:
+            xs = [b for s, b in SIZES]
+            ys = [b / t(f"{op}_{s}_3r", line) * 1e9 / 2**20 for s, b in SIZES]
+            ax.plot(xs, ys, style, label=label)
+        g = f"{op}_64MiB_3r_wall"
+        b = 64 << 20
+        ax.plot([b], [b / t(g, "toyseal_parallel") * 1e9 / 2**20], "*", ms=14,
+                label="toyseal_parallel, all cores (wall time)")
+        ax.plot([b], [b / t(g, "age") * 1e9 / 2**20], "x", ms=10, mew=2,
+                label="age (wall time)")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xticks([b for s, b in SIZES], [s for s, b in SIZES])
+        ax.set_title(f"{op}, 3 recipients")
+        ax.set_xlabel("message size")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("throughput, MiB/s (thread CPU time unless marked)")
+    axes[1].legend(fontsize=8, loc="lower right")
+    fig.suptitle("toyseal envelope v2 — one run on a shared 2-core VM: compare lines, not absolute values", fontsize=10)
+    fig.tight_layout()
+    fig.savefig("docs/benchmarks-envelope.png", dpi=110)
+    plot_note = "![throughput vs message size](benchmarks-envelope.png)"
+except ImportError:
+    plot_note = "(plot not drawn: `pip install matplotlib`)"
+
+# --- page ----------------------------------------------------------------------------------
 cpu = ""
 try:
     for l in open("/proc/cpuinfo"):
@@ -100,30 +204,29 @@ except OSError:
     pass
 rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+during = ""
+lf = os.environ["LOAD_FILE"]
+if os.environ["RUN"] == "1" and os.path.exists(lf):
+    vals = [float(x) for x in open(lf).read().split()]
+    if vals:
+        during = f" During the run (1-min average, every 15 s): min {min(vals):.2f}, median {sorted(vals)[len(vals) // 2]:.2f}, max {max(vals):.2f}."
 
 md = []
 md.append(f"Generated {now} by `scripts/bench-report.sh`"
           + ("" if os.environ["RUN"] == "1" else " --no-run (re-rendered from existing criterion data)") + ".")
 md.append(f"Machine: {os.cpu_count()} cores, {cpu}; {platform.system()} {platform.release()}; {rustc}.")
-md.append(f"Load average (1/5/15 min) before the run: {os.environ['LOAD_BEFORE']}; after: {os.environ['LOAD_AFTER']}.")
-md.append("Ratios of criterion medians from the same run. `toyseal ÷ floor` is throughput relative to the")
-md.append("floor (1.00 = no overhead beyond the primitives); `vs age` is age's time ÷ toyseal's time.")
-md.append("")
-md.append("### Targets")
-md.append("")
-md += tg
-md.append("")
-md.append("### All sizes")
-md.append("")
-md += out
-md.append("")
+md.append(f"Load average (1/5/15 min) before the run: {os.environ['LOAD_BEFORE']}; after: {os.environ['LOAD_AFTER']}.{during}")
+md.append("Ratios of criterion medians from the same run: single-thread lines in thread CPU time, the")
+md.append("all-cores comparison in wall time (both of its lines). `÷ floor` is throughput relative to the")
+md.append("floor (1.00 = no overhead beyond the primitives); `vs X` is X's time ÷ toyseal's time (> 1: toyseal faster).")
+md += ["", "### Targets", ""] + tg
+md += ["", "### All sizes (thread CPU time)", ""] + out
+md += ["", "### All cores (wall time)", ""] + par
+if parts:
+    md += ["", "### The pieces (`benches/envelope_parts.rs`, same run, thread CPU time)", ""] + parts
+md += ["", "### Throughput vs message size", "", plot_note, ""]
 if peak_lines:
-    md.append("### Peak heap (`cargo run --release --example peak_heap`)")
-    md.append("")
-    md.append("```text")
-    md += peak_lines
-    md.append("```")
-    md.append("")
+    md += ["### Peak heap (`cargo run --release --example peak_heap`)", "", "```text"] + peak_lines + ["```", ""]
 body = "\n".join(md)
 print(body)
 
