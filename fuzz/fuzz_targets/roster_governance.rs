@@ -106,9 +106,12 @@ fuzz_target!(|input: (ChainInput, u8, bool, u8)| {
                     .iter()
                     .find(|d| d.identity() == dev.public())
                 {
-                    Some(d) if seq <= d.last_sequence() => Admission::DepartedEarlier {
-                        last_sequence: d.last_sequence(),
-                    },
+                    // Sequence 0 is "unsequenced" and never admits a departed device.
+                    Some(d) if (1..=d.last_sequence()).contains(&seq) => {
+                        Admission::DepartedEarlier {
+                            last_sequence: d.last_sequence(),
+                        }
+                    }
                     _ => Admission::Refused,
                 }
             };
