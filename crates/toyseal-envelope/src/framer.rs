@@ -251,7 +251,7 @@ impl Framer {
                         let digest =
                             std::mem::replace(&mut b.segment, Context::new(&SHA256)).finish();
                         let buf = std::mem::take(&mut b.buf);
-                        b.checkpoint(buf.get(1..).unwrap_or_default(), digest.as_ref(), last)?;
+                        b.checkpoint(buf.get(1..).ok_or(Error::Truncated)?, digest.as_ref(), last)?;
                         b.buf = buf;
                         b.buf.clear();
                         b.chunks_in_segment = 0;

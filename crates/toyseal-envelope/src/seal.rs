@@ -267,12 +267,13 @@ impl<'a> Sealer<'a> {
         out.extend_from_slice(&tag);
         // Invariant: len + 16 <= 2^20 + 16 < 2^24, so the length fits 3 bytes.
         let ct_len = (len + tag.len()) as u32;
-        if let Some(l) = out.get_mut(record + 1..record + 4) {
-            l.copy_from_slice(&ct_len.to_be_bytes()[1..]);
-        }
-        if let Some(r) = out.get(record..) {
-            self.segment.update(r);
-        }
+        out.get_mut(record + 1..record + 4)
+            .ok_or(Error::Internal("record header out of range"))?
+            .copy_from_slice(&ct_len.to_be_bytes()[1..]);
+        self.segment.update(
+            out.get(record..)
+                .ok_or(Error::Internal("record out of range"))?,
+        );
         self.counter += 1;
         self.plaintext_total += len as u64;
         self.chunks_in_segment += 1;
