@@ -1,5 +1,7 @@
-//! The HTTP API (docs/spec/signed-requests.md §API): paths, JSON bodies, limits. Shared by the
-//! client and the reference server so they cannot drift. JSON bodies reject unknown fields.
+//! The HTTP API (docs/spec/signed-requests.md §API): the endpoints ([`Endpoint`]: method, path
+//! template, access rule), path builders, JSON bodies, limits. Shared by the client and the
+//! reference server so they cannot drift; the server's tests check `openapi.json` against
+//! [`Endpoint::ALL`]. JSON answers reject unknown fields.
 //!
 //! | method | path | body | auth | answer |
 //! |---|---|---|---|---|
@@ -29,21 +31,242 @@ pub const DEFAULT_PAGE: u32 = 50;
 /// length (a client pages with `since`).
 pub const MAX_ROSTER_PAGE: u64 = 64;
 
-/// Path of a family.
+/// Who may call an endpoint (docs/spec/signed-requests.md §Authorization).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Access {
+    /// Anyone (no signature).
+    Public,
+    /// A guardian member of the roster in the body (family creation: the founding request is
+    /// signed by a key the body's roster lists).
+    FoundingGuardian,
+    /// Any current member of the path's family.
+    Member,
+    /// A current guardian of the path's family.
+    Guardian,
+}
+
+/// Every operation of the API. This one definition is what the client's path builders expand,
+/// what the reference server builds its router and authorization from
+/// (`toyseal_server::router`), and what the server's tests compare `openapi.json` with (each
+/// documented operation is exactly one of these: method, path template, `operationId`,
+/// security).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `GET /v1/health`.
+    Health,
+    /// `GET /openapi.json`.
+    OpenApi,
+    /// `POST /v1/families/{family}`: create the family from its roster version 1.
+    CreateFamily,
+    /// `DELETE /v1/families/{family}`: erase the family (a quorum-signed statement).
+    DeleteFamily,
+    /// `GET /v1/families/{family}/roster?since=`.
+    GetRoster,
+    /// `POST /v1/families/{family}/roster`: append the next roster version.
+    UpdateRoster,
+    /// `POST /v1/families/{family}/envelopes`.
+    UploadEnvelope,
+    /// `GET /v1/families/{family}/envelopes?cursor=&limit=`.
+    ListEnvelopes,
+    /// `GET /v1/families/{family}/envelopes/{id}`.
+    GetEnvelope,
+    /// `DELETE /v1/families/{family}/envelopes/{id}`.
+    DeleteEnvelope,
+}
+
+/// Path template of a family (axum and OpenAPI syntax).
+const FAMILY: &str = "/v1/families/{family}";
+/// Path template of a family's roster.
+const ROSTER: &str = "/v1/families/{family}/roster";
+/// Path template of a family's envelope collection.
+const ENVELOPES: &str = "/v1/families/{family}/envelopes";
+/// Path template of one envelope.
+const ENVELOPE: &str = "/v1/families/{family}/envelopes/{id}";
+
+impl Endpoint {
+    /// Every endpoint, in the order of the spec's table.
+    pub const ALL: [Endpoint; 10] = [
+        Endpoint::Health,
+        Endpoint::OpenApi,
+        Endpoint::CreateFamily,
+        Endpoint::DeleteFamily,
+        Endpoint::GetRoster,
+        Endpoint::UpdateRoster,
+        Endpoint::UploadEnvelope,
+        Endpoint::ListEnvelopes,
+        Endpoint::GetEnvelope,
+        Endpoint::DeleteEnvelope,
+    ];
+
+    /// The HTTP method.
+    pub fn method(self) -> http::Method {
+        use http::Method;
+        match self {
+            Endpoint::Health
+            | Endpoint::OpenApi
+            | Endpoint::GetRoster
+            | Endpoint::ListEnvelopes
+            | Endpoint::GetEnvelope => Method::GET,
+            Endpoint::CreateFamily | Endpoint::UpdateRoster | Endpoint::UploadEnvelope => {
+                Method::POST
+            }
+            Endpoint::DeleteFamily | Endpoint::DeleteEnvelope => Method::DELETE,
+        }
+    }
+
+    /// The path template: `{family}` is a [`FamilyId`], `{id}` an [`EnvelopeId`], both in
+    /// lower-case hex.
+    pub fn template(self) -> &'static str {
+        match self {
+            Endpoint::Health => "/v1/health",
+            Endpoint::OpenApi => "/openapi.json",
+            Endpoint::CreateFamily | Endpoint::DeleteFamily => FAMILY,
+            Endpoint::GetRoster | Endpoint::UpdateRoster => ROSTER,
+            Endpoint::UploadEnvelope | Endpoint::ListEnvelopes => ENVELOPES,
+            Endpoint::GetEnvelope | Endpoint::DeleteEnvelope => ENVELOPE,
+        }
+    }
+
+    /// Who may call it.
+    pub fn access(self) -> Access {
+        match self {
+            Endpoint::Health | Endpoint::OpenApi => Access::Public,
+            Endpoint::CreateFamily => Access::FoundingGuardian,
+            Endpoint::GetRoster
+            | Endpoint::UploadEnvelope
+            | Endpoint::ListEnvelopes
+            | Endpoint::GetEnvelope => Access::Member,
+            Endpoint::DeleteFamily | Endpoint::UpdateRoster | Endpoint::DeleteEnvelope => {
+                Access::Guardian
+            }
+        }
+    }
+
+    /// The operation's `operationId` in `openapi.json`.
+    pub fn operation_id(self) -> &'static str {
+        match self {
+            Endpoint::Health => "health",
+            Endpoint::OpenApi => "openapi",
+            Endpoint::CreateFamily => "createFamily",
+            Endpoint::DeleteFamily => "deleteFamily",
+            Endpoint::GetRoster => "getRoster",
+            Endpoint::UpdateRoster => "updateRoster",
+            Endpoint::UploadEnvelope => "uploadEnvelope",
+            Endpoint::ListEnvelopes => "listEnvelopes",
+            Endpoint::GetEnvelope => "getEnvelope",
+            Endpoint::DeleteEnvelope => "deleteEnvelope",
+        }
+    }
+
+    /// The endpoint that serves `method` on `path` (no query), with the ids in the path: what
+    /// a server routes by and a proxy or auditor can classify with. Ids must be lower-case
+    /// hex, as the builders below write them.
+    pub fn recognize(method: &http::Method, path: &str) -> Option<(Endpoint, PathIds)> {
+        let segs: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+        let family = |s: &str| parse_family(s).ok();
+        let (template, ids) = match segs.as_slice() {
+            ["v1", "health"] => (Endpoint::Health.template(), PathIds::default()),
+            ["openapi.json"] => (Endpoint::OpenApi.template(), PathIds::default()),
+            ["v1", "families", f] => (FAMILY, PathIds::family(family(f)?)),
+            ["v1", "families", f, "roster"] => (ROSTER, PathIds::family(family(f)?)),
+            ["v1", "families", f, "envelopes"] => (ENVELOPES, PathIds::family(family(f)?)),
+            ["v1", "families", f, "envelopes", id] => (
+                ENVELOPE,
+                PathIds {
+                    family: Some(family(f)?),
+                    id: Some(id.parse().ok()?),
+                },
+            ),
+            _ => return None,
+        };
+        Endpoint::ALL
+            .into_iter()
+            .find(|e| e.template() == template && e.method() == method)
+            .map(|e| (e, ids))
+    }
+}
+
+/// The ids a concrete path carries (which are present depends on the template).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathIds {
+    /// `{family}`.
+    pub family: Option<FamilyId>,
+    /// `{id}`.
+    pub id: Option<EnvelopeId>,
+}
+
+impl PathIds {
+    fn family(family: FamilyId) -> Self {
+        Self {
+            family: Some(family),
+            id: None,
+        }
+    }
+}
+
+/// Expands a template's `{family}` and `{id}`.
+fn expand(template: &str, family: FamilyId, id: Option<&EnvelopeId>) -> String {
+    let path = template.replace("{family}", &family.to_string());
+    match id {
+        Some(id) => path.replace("{id}", &id.to_string()),
+        None => path,
+    }
+}
+
+/// Path of a family ([`Endpoint::CreateFamily`], [`Endpoint::DeleteFamily`]).
 pub fn family_path(family: FamilyId) -> String {
-    format!("/v1/families/{family}")
+    expand(FAMILY, family, None)
 }
-/// Path of a family's roster.
+/// Path of a family's roster ([`Endpoint::GetRoster`], [`Endpoint::UpdateRoster`]).
 pub fn roster_path(family: FamilyId) -> String {
-    format!("/v1/families/{family}/roster")
+    expand(ROSTER, family, None)
 }
-/// Path of a family's envelope collection.
+/// Path of a family's envelope collection ([`Endpoint::UploadEnvelope`],
+/// [`Endpoint::ListEnvelopes`]).
 pub fn envelopes_path(family: FamilyId) -> String {
-    format!("/v1/families/{family}/envelopes")
+    expand(ENVELOPES, family, None)
 }
-/// Path of one envelope.
+/// Path of one envelope ([`Endpoint::GetEnvelope`], [`Endpoint::DeleteEnvelope`]).
 pub fn envelope_path(family: FamilyId, id: &EnvelopeId) -> String {
-    format!("/v1/families/{family}/envelopes/{id}")
+    expand(ENVELOPE, family, Some(id))
+}
+
+/// A family id in a path: exactly 32 lower-case hex digits (one spelling per family, so a
+/// path, a log line and a database key agree).
+fn parse_family(s: &str) -> Result<FamilyId, crate::Error> {
+    let lower_hex = s.len() == 32 && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+    if !lower_hex {
+        return Err(crate::Error::Malformed("family id"));
+    }
+    s.parse().map_err(|_| crate::Error::Malformed("family id"))
+}
+
+/// Path parameters of the `/v1/families/{family}…` endpoints without an envelope id: what the
+/// server's typed path extractor deserializes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FamilyPathParams {
+    /// `{family}`.
+    #[serde(deserialize_with = "de_family")]
+    pub family: FamilyId,
+}
+
+/// Path parameters of `/v1/families/{family}/envelopes/{id}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvelopePathParams {
+    /// `{family}`.
+    #[serde(deserialize_with = "de_family")]
+    pub family: FamilyId,
+    /// `{id}`.
+    pub id: EnvelopeId,
+}
+
+fn de_family<'de, D: serde::Deserializer<'de>>(d: D) -> Result<FamilyId, D::Error> {
+    let s = std::borrow::Cow::<str>::deserialize(d)?;
+    parse_family(&s).map_err(serde::de::Error::custom)
 }
 
 /// An envelope's id: SHA-256 of its bytes, 64 lower-case hex digits. Content addressing makes
@@ -177,6 +400,74 @@ pub struct ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The path every client builder writes is recognized as its endpoint with the same ids,
+    /// for every endpoint of the table; other spellings are not.
+    #[test]
+    fn builders_and_recognizer_agree_on_every_endpoint() {
+        let family = FamilyId::from_bytes([0xab; 16]);
+        let id = EnvelopeId::of(b"x");
+        let mut seen = 0;
+        for e in Endpoint::ALL {
+            let path = match e {
+                Endpoint::Health | Endpoint::OpenApi => e.template().to_owned(),
+                Endpoint::CreateFamily | Endpoint::DeleteFamily => family_path(family),
+                Endpoint::GetRoster | Endpoint::UpdateRoster => roster_path(family),
+                Endpoint::UploadEnvelope | Endpoint::ListEnvelopes => envelopes_path(family),
+                Endpoint::GetEnvelope | Endpoint::DeleteEnvelope => envelope_path(family, &id),
+            };
+            let (got, ids) = Endpoint::recognize(&e.method(), &path).unwrap();
+            assert_eq!(got, e, "{path}");
+            let expected_family = e.template().contains("{family}").then_some(family);
+            let expected_id = e.template().contains("{id}").then_some(id);
+            assert_eq!(
+                ids,
+                PathIds {
+                    family: expected_family,
+                    id: expected_id
+                }
+            );
+            // Each template has exactly the placeholders the builder filled.
+            assert!(!path.contains('{'), "{path}");
+            seen += 1;
+        }
+        assert_eq!(seen, 10);
+        // (method, template) pairs are unique.
+        for a in Endpoint::ALL {
+            let twins = Endpoint::ALL
+                .iter()
+                .filter(|b| b.method() == a.method() && b.template() == a.template())
+                .count();
+            assert_eq!(twins, 1, "{a:?}");
+        }
+        let upper = family_path(family)
+            .to_uppercase()
+            .replace("/V1/FAMILIES", "/v1/families");
+        assert!(Endpoint::recognize(&http::Method::POST, &upper).is_none());
+        assert!(Endpoint::recognize(&http::Method::PUT, &family_path(family)).is_none());
+        assert!(Endpoint::recognize(&http::Method::GET, "/v1/families").is_none());
+        assert!(
+            Endpoint::recognize(&http::Method::GET, &format!("{}/", roster_path(family))).is_none()
+        );
+    }
+
+    #[test]
+    fn path_params_deserialize_strictly() {
+        let ok: EnvelopePathParams = serde_json::from_str(&format!(
+            "{{\"family\":\"{}\",\"id\":\"{}\"}}",
+            "ab".repeat(16),
+            EnvelopeId::of(b"x")
+        ))
+        .unwrap();
+        assert_eq!(ok.family, FamilyId::from_bytes([0xab; 16]));
+        for bad in ["AB".repeat(16), "ab".repeat(15), "zz".repeat(16)] {
+            let json = format!("{{\"family\":\"{bad}\"}}");
+            assert!(
+                serde_json::from_str::<FamilyPathParams>(&json).is_err(),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn envelope_id_text_and_json() {

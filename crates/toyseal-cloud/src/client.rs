@@ -11,7 +11,10 @@
 //! idempotent operations — reads, envelope uploads (content-addressed) and deletes — and only
 //! on transport errors, 408, 429 and 5xx.
 
-use crate::api::{self, EnvelopeCreated, EnvelopeId, EnvelopePage, Health, MAX_PAGE, RosterChain};
+use crate::api::{
+    self, Access, Endpoint, EnvelopeCreated, EnvelopeId, EnvelopePage, Health, MAX_PAGE,
+    RosterChain,
+};
 use crate::{Error, RequestTarget, sign_request};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -168,7 +171,13 @@ impl Client {
     /// `GET /v1/health` (unsigned).
     pub async fn health(&self) -> Result<Health, Error> {
         let a = self
-            .send(Method::GET, "/v1/health", None, &[], false, Idempotent::Yes)
+            .send(
+                Endpoint::Health,
+                Endpoint::Health.template(),
+                None,
+                &[],
+                Idempotent::Yes,
+            )
             .await?;
         expect(&a, &[StatusCode::OK])?;
         self.json(&a)
@@ -181,11 +190,10 @@ impl Client {
         let path = api::family_path(verified.family());
         let a = self
             .send(
-                Method::POST,
+                Endpoint::CreateFamily,
                 &path,
                 None,
                 &roster.encode(),
-                true,
                 Idempotent::No,
             )
             .await?;
@@ -246,11 +254,10 @@ impl Client {
         let query = format!("since={since}");
         let a = self
             .send(
-                Method::GET,
+                Endpoint::GetRoster,
                 &api::roster_path(family),
                 Some(&query),
                 &[],
-                true,
                 Idempotent::Yes,
             )
             .await?;
@@ -279,11 +286,10 @@ impl Client {
         let path = api::roster_path(next.proposal().family());
         let a = self
             .send(
-                Method::POST,
+                Endpoint::UpdateRoster,
                 &path,
                 None,
                 &next.encode(),
-                true,
                 Idempotent::No,
             )
             .await?;
@@ -296,11 +302,10 @@ impl Client {
         let id = EnvelopeId::of(envelope);
         let a = self
             .send(
-                Method::POST,
+                Endpoint::UploadEnvelope,
                 &api::envelopes_path(family),
                 None,
                 envelope,
-                true,
                 Idempotent::Yes,
             )
             .await?;
@@ -333,11 +338,10 @@ impl Client {
         let query = (!query.is_empty()).then(|| query.join("&"));
         let a = self
             .send(
-                Method::GET,
+                Endpoint::ListEnvelopes,
                 &api::envelopes_path(family),
                 query.as_deref(),
                 &[],
-                true,
                 Idempotent::Yes,
             )
             .await?;
@@ -350,11 +354,10 @@ impl Client {
     pub async fn download(&self, family: FamilyId, id: &EnvelopeId) -> Result<Vec<u8>, Error> {
         let a = self
             .send(
-                Method::GET,
+                Endpoint::GetEnvelope,
                 &api::envelope_path(family, id),
                 None,
                 &[],
-                true,
                 Idempotent::Yes,
             )
             .await?;
@@ -384,7 +387,9 @@ impl Client {
         let mut attempt = 0;
         let mut resp = loop {
             attempt += 1;
-            let outcome = self.start(Method::GET, &url, &path, None, &[], true).await;
+            let outcome = self
+                .start(Endpoint::GetEnvelope.method(), &url, &path, None, &[], true)
+                .await;
             let wait = match &outcome {
                 Ok(r) if retryable_status(r.status()) => retry_after(r),
                 Err(e) if e.is_transient() => None,
@@ -450,24 +455,29 @@ impl Client {
     /// `DELETE …/envelopes/{id}` (guardians). A retry that finds the envelope gone counts as
     /// success: an earlier attempt deleted it.
     pub async fn delete_envelope(&self, family: FamilyId, id: &EnvelopeId) -> Result<(), Error> {
-        self.delete(&api::envelope_path(family, id)).await
+        self.delete_with(
+            Endpoint::DeleteEnvelope,
+            &api::envelope_path(family, id),
+            &[],
+        )
+        .await
     }
 
     /// `DELETE /v1/families/{family}` (guardians): the family, its rosters and envelopes. The
     /// body is `deletion`, signed by a quorum of the current roster (roster.md §5): one
     /// guardian alone cannot delete a family (T17).
     pub async fn delete_family(&self, deletion: &FamilyDeletion) -> Result<(), Error> {
-        self.delete_with(&api::family_path(deletion.family()), &deletion.encode())
-            .await
+        self.delete_with(
+            Endpoint::DeleteFamily,
+            &api::family_path(deletion.family()),
+            &deletion.encode(),
+        )
+        .await
     }
 
-    async fn delete(&self, path: &str) -> Result<(), Error> {
-        self.delete_with(path, &[]).await
-    }
-
-    async fn delete_with(&self, path: &str, body: &[u8]) -> Result<(), Error> {
+    async fn delete_with(&self, endpoint: Endpoint, path: &str, body: &[u8]) -> Result<(), Error> {
         match self
-            .send_counting(Method::DELETE, path, None, body, true, Idempotent::Yes)
+            .send_counting(endpoint, path, None, body, Idempotent::Yes)
             .await?
         {
             (a, _) if a.status == StatusCode::NO_CONTENT => Ok(()),
@@ -484,32 +494,38 @@ impl Client {
 
     async fn send(
         &self,
-        method: Method,
+        endpoint: Endpoint,
         path: &str,
         query: Option<&str>,
         body: &[u8],
-        signed: bool,
         idempotent: Idempotent,
     ) -> Result<Answer, Error> {
-        self.send_counting(method, path, query, body, signed, idempotent)
+        self.send_counting(endpoint, path, query, body, idempotent)
             .await
             .map(|(a, _)| a)
     }
 
-    /// Sends with retries; returns the final answer (any status) and the attempts made.
+    /// Sends `path` (built by the `api` path builder of `endpoint`) with the endpoint's method,
+    /// signed unless the endpoint is public, with retries; returns the final answer (any
+    /// status) and the attempts made.
     async fn send_counting(
         &self,
-        method: Method,
+        endpoint: Endpoint,
         path: &str,
         query: Option<&str>,
         body: &[u8],
-        signed: bool,
         idempotent: Idempotent,
     ) -> Result<(Answer, u32), Error> {
+        debug_assert_eq!(
+            Endpoint::recognize(&endpoint.method(), path).map(|(e, _)| e),
+            Some(endpoint),
+            "{path} is not a path of {endpoint:?}"
+        );
+        let (method, signed) = (endpoint.method(), endpoint.access() != Access::Public);
         let mut url = self.base.clone();
         url.set_path(path);
         url.set_query(query);
-        let limit = if path.contains("/envelopes/") && method == Method::GET {
+        let limit = if endpoint == Endpoint::GetEnvelope {
             self.config.max_envelope_bytes
         } else {
             self.config.max_json_bytes

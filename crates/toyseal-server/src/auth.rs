@@ -25,7 +25,7 @@
 //! on B's routes; a device removed from its only family is unknown to the registry: 401.
 
 use crate::db::Membership;
-use crate::routes::{Access, route_of};
+use crate::routes::route_of;
 use crate::{App, Error};
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
@@ -33,6 +33,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
+use toyseal_cloud::api::Access;
 use toyseal_cloud::{ReceivedRequest, RequestTarget, UnverifiedRequest};
 use toyseal_core::{DeviceId, FamilyId, PublicIdentity, Role};
 use toyseal_roster::SignedRoster;
@@ -143,11 +144,11 @@ async fn check_before_body(app: &App, parts: &Parts) -> Result<Option<Registered
     // Routes whose key is in the registry: an unknown key is refused before its body is read
     // (T63: nobody without a registered key makes the server buffer a large body). Family
     // creation finds its key in the body, so it can only be checked after.
-    match route_of(parts)?.access {
+    match route_of(parts)?.access() {
         Access::Member | Access::Guardian => Ok(Some(RegisteredKey(
             registry_key(app, unverified.key_id()).await?,
         ))),
-        Access::FoundingGuardian | Access::Public => Ok(None),
+        _ => Ok(None),
     }
 }
 
@@ -155,7 +156,7 @@ async fn check_before_body(app: &App, parts: &Parts) -> Result<Option<Registered
 async fn registry_key(app: &App, device: DeviceId) -> Result<PublicIdentity, Error> {
     let bytes = app
         .db
-        .registry_key(&device.to_string())
+        .registry_key(device)
         .await?
         .ok_or_else(|| Error::unauthenticated("unknown device"))?;
     PublicIdentity::from_bytes(&bytes)
@@ -207,12 +208,7 @@ pub(crate) async fn authenticate(
     if !app.limiter.allow(device) {
         return Err(Error::RateLimited);
     }
-    let expires = i64::try_from(expires).unwrap_or(i64::MAX);
-    if !app
-        .db
-        .record_nonce(&device.to_string(), &nonce, expires)
-        .await?
-    {
+    if !app.db.record_nonce(device, &nonce, expires).await? {
         return Err(Error::unauthenticated("replayed nonce"));
     }
     Ok(Caller { device, identity })
@@ -244,10 +240,10 @@ pub(crate) async fn authorize(
     family: FamilyId,
     parts: &Parts,
 ) -> Result<Membership, Error> {
-    let needs_guardian = match route_of(parts)?.access {
+    let needs_guardian = match route_of(parts)?.access() {
         Access::Member => false,
         Access::Guardian => true,
-        Access::Public | Access::FoundingGuardian => {
+        _ => {
             return Err(Error::Internal(
                 "membership asked for on a route without a membership rule".into(),
             ));
@@ -255,13 +251,13 @@ pub(crate) async fn authorize(
     };
     let m = app
         .db
-        .membership(&family.to_string(), &caller.device.to_string())
+        .membership(family, caller.device)
         .await?
         .ok_or(Error::NotFound)?;
     if m.public_key != caller.identity.to_bytes() {
         return Err(Error::NotFound);
     }
-    if needs_guardian && m.role != Role::Guardian.as_str() {
+    if needs_guardian && m.role != Role::Guardian {
         return Err(Error::Forbidden(
             "this action needs a guardian of the family",
         ));
@@ -272,12 +268,12 @@ pub(crate) async fn authorize(
 /// Step 7 for family creation ([`Access::FoundingGuardian`]): the signer, a member of the
 /// founding roster, must be one of its guardians.
 pub(crate) fn authorize_founder(caller: &Caller, parts: &Parts) -> Result<(), Error> {
-    match route_of(parts)?.access {
+    match route_of(parts)?.access() {
         Access::FoundingGuardian if caller.identity.role() == Role::Guardian => Ok(()),
         Access::FoundingGuardian => Err(Error::Forbidden(
             "a family is created by a guardian in its roster",
         )),
-        Access::Public | Access::Member | Access::Guardian => Err(Error::Internal(
+        _ => Err(Error::Internal(
             "founder check on a route that is not family creation".into(),
         )),
     }

@@ -15,6 +15,8 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 use std::sync::Arc;
 use std::time::Duration;
+use toyseal_cloud::api::EnvelopeId;
+use toyseal_core::FamilyId;
 
 /// The blob store handle (cheap to clone).
 #[derive(Clone, Debug)]
@@ -120,8 +122,13 @@ impl Blobs {
     }
 
     /// The key of an envelope.
-    pub(crate) fn key(family: &str, id: &str) -> String {
+    pub(crate) fn key(family: FamilyId, id: &EnvelopeId) -> String {
         format!("envelopes/{family}/{id}")
+    }
+
+    /// The prefix under which every envelope of the family is stored.
+    pub(crate) fn family_prefix(family: FamilyId) -> String {
+        format!("envelopes/{family}/")
     }
 
     /// Writes `bytes` at `key` only if nothing is there (T10).

@@ -4,11 +4,18 @@
 //! migration directory, embedded at compile time.
 //!
 //! Every multi-row write is one transaction, so a failure never leaves half of it behind.
+//!
+//! Ids cross this boundary typed ([`FamilyId`], [`DeviceId`], [`EnvelopeId`], [`Role`]): they
+//! are stored as their one canonical text (lower-case hex, the role's name) and parsed back
+//! on the way out, so a stored value that is not a valid id is an internal error, never a
+//! string that flows on.
 
 use crate::Error;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 use std::time::Duration;
+use toyseal_cloud::api::EnvelopeId;
+use toyseal_core::{DeviceId, FamilyId, Role};
 
 /// Which SQL backend a pool talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,26 +33,48 @@ pub(crate) struct Db {
 
 /// A device's current membership in one family.
 pub(crate) struct Membership {
-    pub role: String,
+    pub role: Role,
     pub public_key: Vec<u8>,
 }
 
 /// One stored envelope's row.
 pub(crate) struct EnvelopeRow {
     pub seq: i64,
-    pub id: String,
-    pub sender: String,
-    pub size: i64,
-    pub roster_version: i64,
-    pub received_at: i64,
+    pub id: EnvelopeId,
+    pub sender: DeviceId,
+    pub size: u64,
+    pub roster_version: u64,
+    pub received_at: u64,
     pub blob_key: String,
 }
 
 /// A member as written to the `devices` table.
 pub(crate) struct DeviceRow {
-    pub device_id: String,
+    pub device_id: DeviceId,
     pub public_key: Vec<u8>,
-    pub role: String,
+    pub role: Role,
+}
+
+/// A typed id's stored text.
+fn text(id: impl std::fmt::Display) -> String {
+    id.to_string()
+}
+
+/// An unsigned count or time as SQL's signed 64-bit integer (saturating: no id or size here
+/// comes near 2^63).
+fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A stored integer that must not be negative.
+fn uint(v: i64, what: &str) -> Result<u64, Error> {
+    u64::try_from(v).map_err(|_| Error::Internal(format!("stored {what} is negative")))
+}
+
+/// A stored text that must parse as `T`.
+fn parse<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, Error> {
+    s.parse()
+        .map_err(|_| Error::Internal(format!("stored {what} unreadable")))
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -117,11 +146,11 @@ impl Db {
     // --- registry and authorization ---
 
     /// The public key of a device that is a current member of at least one family.
-    pub(crate) async fn registry_key(&self, device: &str) -> Result<Option<Vec<u8>>, Error> {
+    pub(crate) async fn registry_key(&self, device: DeviceId) -> Result<Option<Vec<u8>>, Error> {
         let row = sqlx::query(
             "SELECT public_key FROM devices WHERE device_id = $1 AND until_version IS NULL LIMIT 1",
         )
-        .bind(device)
+        .bind(text(device))
         .fetch_optional(&self.pool)
         .await?;
         Ok(match row {
@@ -133,20 +162,20 @@ impl Db {
     /// The device's membership in the family's current roster.
     pub(crate) async fn membership(
         &self,
-        family: &str,
-        device: &str,
+        family: FamilyId,
+        device: DeviceId,
     ) -> Result<Option<Membership>, Error> {
         let row = sqlx::query(
             "SELECT role, public_key FROM devices \
              WHERE family = $1 AND device_id = $2 AND until_version IS NULL",
         )
-        .bind(family)
-        .bind(device)
+        .bind(text(family))
+        .bind(text(device))
         .fetch_optional(&self.pool)
         .await?;
         Ok(match row {
             Some(r) => Some(Membership {
-                role: r.try_get(0)?,
+                role: parse(&r.try_get::<String, _>(0)?, "role")?,
                 public_key: r.try_get(1)?,
             }),
             None => None,
@@ -156,14 +185,14 @@ impl Db {
     /// Records a nonce; `false` if this device used it before (a replay, T03).
     pub(crate) async fn record_nonce(
         &self,
-        device: &str,
+        device: DeviceId,
         nonce: &str,
-        expires: i64,
+        expires: u64,
     ) -> Result<bool, Error> {
         let r = sqlx::query("INSERT INTO nonces (device, nonce, expires) VALUES ($1, $2, $3)")
-            .bind(device)
+            .bind(text(device))
             .bind(nonce)
-            .bind(expires)
+            .bind(int(expires))
             .execute(&self.pool)
             .await;
         match r {
@@ -174,9 +203,9 @@ impl Db {
     }
 
     /// Deletes nonces that expired before `now`: their requests are refused as stale anyway.
-    pub(crate) async fn purge_nonces(&self, now: i64) -> Result<u64, Error> {
+    pub(crate) async fn purge_nonces(&self, now: u64) -> Result<u64, Error> {
         let r = sqlx::query("DELETE FROM nonces WHERE expires < $1")
-            .bind(now)
+            .bind(int(now))
             .execute(&self.pool)
             .await?;
         Ok(r.rows_affected())
@@ -187,18 +216,18 @@ impl Db {
     /// Creates a family from its verified version 1; `false` if the family exists.
     pub(crate) async fn create_family(
         &self,
-        family: &str,
+        family: FamilyId,
         roster: &[u8],
         hash: &[u8],
         members: &[DeviceRow],
-        now: i64,
+        now: u64,
     ) -> Result<bool, Error> {
         let mut tx = self.pool.begin().await?;
         let r = sqlx::query(
             "INSERT INTO families (family, current_version, created_at) VALUES ($1, 1, $2)",
         )
-        .bind(family)
-        .bind(now)
+        .bind(text(family))
+        .bind(int(now))
         .execute(&mut *tx)
         .await;
         match r {
@@ -209,7 +238,7 @@ impl Db {
         sqlx::query(
             "INSERT INTO roster_versions (family, version, bytes, hash) VALUES ($1, 1, $2, $3)",
         )
-        .bind(family)
+        .bind(text(family))
         .bind(roster.to_vec())
         .bind(hash.to_vec())
         .execute(&mut *tx)
@@ -224,17 +253,17 @@ impl Db {
     /// At most `limit` roster versions (wire bytes) after `since`, oldest first.
     pub(crate) async fn roster_page(
         &self,
-        family: &str,
-        since: i64,
-        limit: i64,
+        family: FamilyId,
+        since: u64,
+        limit: u64,
     ) -> Result<Vec<Vec<u8>>, Error> {
         let rows = sqlx::query(
             "SELECT bytes FROM roster_versions WHERE family = $1 AND version > $2 \
              ORDER BY version LIMIT $3",
         )
-        .bind(family)
-        .bind(since)
-        .bind(limit)
+        .bind(text(family))
+        .bind(int(since))
+        .bind(int(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -243,16 +272,16 @@ impl Db {
     }
 
     /// The whole chain, version 1 first (the server's own verification).
-    pub(crate) async fn roster_chain(&self, family: &str) -> Result<Vec<Vec<u8>>, Error> {
-        self.roster_page(family, 0, i64::MAX).await
+    pub(crate) async fn roster_chain(&self, family: FamilyId) -> Result<Vec<Vec<u8>>, Error> {
+        self.roster_page(family, 0, u64::MAX).await
     }
 
     /// Appends the verified `version` (= current + 1) and moves the device ranges; `false` if
     /// another update won the race.
     pub(crate) async fn update_roster(
         &self,
-        family: &str,
-        version: i64,
+        family: FamilyId,
+        version: u64,
         roster: &[u8],
         hash: &[u8],
         members: &[DeviceRow],
@@ -262,9 +291,9 @@ impl Db {
         let moved = sqlx::query(
             "UPDATE families SET current_version = $1 WHERE family = $2 AND current_version = $3",
         )
-        .bind(version)
-        .bind(family)
-        .bind(version - 1)
+        .bind(int(version))
+        .bind(text(family))
+        .bind(int(version.saturating_sub(1)))
         .execute(&mut *tx)
         .await?;
         if moved.rows_affected() != 1 {
@@ -273,8 +302,8 @@ impl Db {
         let r = sqlx::query(
             "INSERT INTO roster_versions (family, version, bytes, hash) VALUES ($1, $2, $3, $4)",
         )
-        .bind(family)
-        .bind(version)
+        .bind(text(family))
+        .bind(int(version))
         .bind(roster.to_vec())
         .bind(hash.to_vec())
         .execute(&mut *tx)
@@ -287,12 +316,12 @@ impl Db {
         let current = sqlx::query(
             "SELECT device_id, public_key FROM devices WHERE family = $1 AND until_version IS NULL",
         )
-        .bind(family)
+        .bind(text(family))
         .fetch_all(&mut *tx)
         .await?;
         let mut kept = Vec::new();
         for row in &current {
-            let id: String = row.try_get(0)?;
+            let id: DeviceId = parse(&row.try_get::<String, _>(0)?, "device id")?;
             let key: Vec<u8> = row.try_get(1)?;
             let stays = members
                 .iter()
@@ -304,9 +333,9 @@ impl Db {
                     "UPDATE devices SET until_version = $1 \
                      WHERE family = $2 AND device_id = $3 AND until_version IS NULL",
                 )
-                .bind(version)
-                .bind(family)
-                .bind(&id)
+                .bind(int(version))
+                .bind(text(family))
+                .bind(text(id))
                 .execute(&mut *tx)
                 .await?;
             }
@@ -319,11 +348,11 @@ impl Db {
     }
 
     /// Deletes every row of the family (envelopes, devices, rosters, the family).
-    pub(crate) async fn delete_family(&self, family: &str) -> Result<(), Error> {
+    pub(crate) async fn delete_family(&self, family: FamilyId) -> Result<(), Error> {
         let mut tx = self.pool.begin().await?;
         for table in ["envelopes", "devices", "roster_versions", "families"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE family = $1"))
-                .bind(family)
+                .bind(text(family))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -350,15 +379,15 @@ impl Db {
     /// The envelope `id` of `family`, if stored.
     pub(crate) async fn envelope(
         &self,
-        family: &str,
-        id: &str,
+        family: FamilyId,
+        id: &EnvelopeId,
     ) -> Result<Option<EnvelopeRow>, Error> {
         let row = sqlx::query(
             "SELECT seq, id, sender, size, roster_version, received_at, blob_key \
              FROM envelopes WHERE family = $1 AND id = $2",
         )
-        .bind(family)
-        .bind(id)
+        .bind(text(family))
+        .bind(text(id))
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| envelope_row(&r)).transpose()
@@ -375,24 +404,24 @@ impl Db {
     /// next insert of the family can draw one.
     pub(crate) async fn insert_envelope(
         &self,
-        family: &str,
+        family: FamilyId,
         row: &EnvelopeRow,
     ) -> Result<bool, Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE families SET current_version = current_version WHERE family = $1")
-            .bind(family)
+            .bind(text(family))
             .execute(&mut *tx)
             .await?;
         let r = sqlx::query(
             "INSERT INTO envelopes (family, id, sender, size, roster_version, received_at, blob_key) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(family)
-        .bind(&row.id)
-        .bind(&row.sender)
-        .bind(row.size)
-        .bind(row.roster_version)
-        .bind(row.received_at)
+        .bind(text(family))
+        .bind(text(row.id))
+        .bind(text(row.sender))
+        .bind(int(row.size))
+        .bind(int(row.roster_version))
+        .bind(int(row.received_at))
         .bind(&row.blob_key)
         .execute(&mut *tx)
         .await;
@@ -409,36 +438,40 @@ impl Db {
     /// Up to `limit` envelopes of the family after `after_seq`, oldest first.
     pub(crate) async fn list_envelopes(
         &self,
-        family: &str,
+        family: FamilyId,
         after_seq: i64,
-        limit: i64,
+        limit: u64,
     ) -> Result<Vec<EnvelopeRow>, Error> {
         let rows = sqlx::query(
             "SELECT seq, id, sender, size, roster_version, received_at, blob_key \
              FROM envelopes WHERE family = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
-        .bind(family)
+        .bind(text(family))
         .bind(after_seq)
-        .bind(limit)
+        .bind(int(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(envelope_row).collect()
     }
 
     /// Deletes one envelope row.
-    pub(crate) async fn delete_envelope(&self, family: &str, id: &str) -> Result<(), Error> {
+    pub(crate) async fn delete_envelope(
+        &self,
+        family: FamilyId,
+        id: &EnvelopeId,
+    ) -> Result<(), Error> {
         sqlx::query("DELETE FROM envelopes WHERE family = $1 AND id = $2")
-            .bind(family)
-            .bind(id)
+            .bind(text(family))
+            .bind(text(id))
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
     /// Blob keys of every envelope of the family.
-    pub(crate) async fn family_blob_keys(&self, family: &str) -> Result<Vec<String>, Error> {
+    pub(crate) async fn family_blob_keys(&self, family: FamilyId) -> Result<Vec<String>, Error> {
         let rows = sqlx::query("SELECT blob_key FROM envelopes WHERE family = $1")
-            .bind(family)
+            .bind(text(family))
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
@@ -458,19 +491,19 @@ impl Db {
 
 async fn insert_device(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    family: &str,
+    family: FamilyId,
     m: &DeviceRow,
-    from_version: i64,
+    from_version: u64,
 ) -> Result<(), Error> {
     sqlx::query(
         "INSERT INTO devices (family, device_id, public_key, role, from_version, until_version) \
          VALUES ($1, $2, $3, $4, $5, NULL)",
     )
-    .bind(family)
-    .bind(&m.device_id)
+    .bind(text(family))
+    .bind(text(m.device_id))
     .bind(m.public_key.clone())
-    .bind(&m.role)
-    .bind(from_version)
+    .bind(m.role.as_str())
+    .bind(int(from_version))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -479,11 +512,11 @@ async fn insert_device(
 fn envelope_row(r: &sqlx::any::AnyRow) -> Result<EnvelopeRow, Error> {
     Ok(EnvelopeRow {
         seq: r.try_get(0)?,
-        id: r.try_get(1)?,
-        sender: r.try_get(2)?,
-        size: r.try_get(3)?,
-        roster_version: r.try_get(4)?,
-        received_at: r.try_get(5)?,
+        id: parse(&r.try_get::<String, _>(1)?, "envelope id")?,
+        sender: parse(&r.try_get::<String, _>(2)?, "sender")?,
+        size: uint(r.try_get(3)?, "size")?,
+        roster_version: uint(r.try_get(4)?, "roster version")?,
+        received_at: uint(r.try_get(5)?, "time")?,
         blob_key: r.try_get(6)?,
     })
 }

@@ -14,7 +14,8 @@ pub mod routes;
 
 pub use config::{BlobConfig, Config, CursorKey, ServeArgs};
 pub use error::Error;
-pub use routes::{Access, OPENAPI_JSON, ROUTES, Route, RouteId};
+pub use routes::OPENAPI_JSON;
+pub use toyseal_cloud::api::{Access, Endpoint};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -83,7 +84,7 @@ pub struct ServerBuilder {
 pub struct Server {
     app: Arc<App>,
     config: Config,
-    /// The routes of [`ROUTES`], built once by [`ServerBuilder::build`].
+    /// The routes of [`Endpoint::ALL`], built once by [`ServerBuilder::build`].
     routes: Router,
 }
 
@@ -101,7 +102,7 @@ impl Server {
         &self.config
     }
 
-    /// The axum router with every route of [`ROUTES`] and the limit, timeout and tracing
+    /// The axum router with every route of [`Endpoint::ALL`] and the limit, timeout and tracing
     /// layers. The per-address request limit applies when the request carries
     /// `ConnectInfo<SocketAddr>` (as [`serve`](Self::serve) adds); the connection limits and the
     /// header-read timeout are [`serve`](Self::serve)'s. Signed requests must name one of
@@ -239,8 +240,7 @@ impl Server {
     /// Deletes nonces whose signatures have expired (a replay of them fails the freshness
     /// check anyway). Returns how many were deleted.
     pub async fn purge_expired_nonces(&self) -> Result<u64, Error> {
-        let now = i64::try_from(auth::now_unix()).unwrap_or(i64::MAX);
-        self.app.db.purge_nonces(now).await
+        self.app.db.purge_nonces(auth::now_unix()).await
     }
 
     /// Deletes blobs that no row points to and that are older than `older_than` (left by a

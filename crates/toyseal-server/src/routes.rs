@@ -1,6 +1,9 @@
-//! The route table ([`ROUTES`]: the single list the router is built from, whose access column
-//! the authentication gate and the authorization read, and which the T07 matrix test
-//! iterates) and the handlers.
+//! The router, built from the API's one definition ([`Endpoint::ALL`] in
+//! `toyseal_cloud::api`: method, path template, access rule — the list the client's path
+//! builders expand, whose access rule the authentication gate and the authorization read, and
+//! which the T07 matrix test iterates), and the handlers. Path ids reach the handlers through
+//! typed extractors ([`FamilyPathParams`], [`EnvelopePathParams`]), looked at only after the
+//! request authenticated.
 
 use crate::auth::{
     Caller, KeySource, authenticate, authorize, authorize_founder, now_unix, signed_request_gate,
@@ -9,12 +12,12 @@ use crate::blobs::{BlobStream, Blobs, Put};
 use crate::db::{DeviceRow, EnvelopeRow};
 use crate::{App, Error};
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
-use axum::extract::{FromRequest, Query, Request, State};
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody, PathRejection};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, on};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use axum::{Extension, Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -22,173 +25,69 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 use std::sync::Arc;
 use toyseal_cloud::api::{
-    DEFAULT_PAGE, EnvelopeCreated, EnvelopeId, EnvelopePage, EnvelopeSummary, Health, MAX_PAGE,
-    MAX_ROSTER_PAGE, RosterChain,
+    Access, DEFAULT_PAGE, Endpoint, EnvelopeCreated, EnvelopeId, EnvelopePage, EnvelopePathParams,
+    EnvelopeSummary, FamilyPathParams, Health, MAX_PAGE, MAX_ROSTER_PAGE, RosterChain,
 };
 use toyseal_core::FamilyId;
 use toyseal_envelope::OpenOptions;
 use toyseal_roster::{FamilyDeletion, Roster, SignedRoster};
 
-/// What a route does; one handler each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RouteId {
-    /// `GET /v1/health`.
-    Health,
-    /// `GET /openapi.json`.
-    OpenApi,
-    /// `POST /v1/families/{family}`: create from roster v1.
-    CreateFamily,
-    /// `DELETE /v1/families/{family}`.
-    DeleteFamily,
-    /// `GET /v1/families/{family}/roster`.
-    GetRoster,
-    /// `POST /v1/families/{family}/roster`.
-    UpdateRoster,
-    /// `POST /v1/families/{family}/envelopes`.
-    UploadEnvelope,
-    /// `GET /v1/families/{family}/envelopes`.
-    ListEnvelopes,
-    /// `GET /v1/families/{family}/envelopes/{id}`.
-    GetEnvelope,
-    /// `DELETE /v1/families/{family}/envelopes/{id}`.
-    DeleteEnvelope,
-}
-
-/// Who may call a route.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Access {
-    /// Anyone (no signature).
-    Public,
-    /// A guardian member of the roster in the body.
-    FoundingGuardian,
-    /// Any current member of the path's family.
-    Member,
-    /// A current guardian of the path's family.
-    Guardian,
-}
-
-/// One row of the route table.
-#[derive(Clone, Debug)]
-pub struct Route {
-    /// What it does.
-    pub id: RouteId,
-    /// HTTP method.
-    pub method: Method,
-    /// Path template (axum syntax, same as `toyseal_cloud::api`).
-    pub path: &'static str,
-    /// Who may call it.
-    pub access: Access,
-}
-
-/// Every route the server serves. The router is built from this list, and the T07 test
-/// refuses to pass unless it has a cross-family case for each entry.
-pub static ROUTES: &[Route] = &[
-    Route {
-        id: RouteId::Health,
-        method: Method::GET,
-        path: "/v1/health",
-        access: Access::Public,
-    },
-    Route {
-        id: RouteId::OpenApi,
-        method: Method::GET,
-        path: "/openapi.json",
-        access: Access::Public,
-    },
-    Route {
-        id: RouteId::CreateFamily,
-        method: Method::POST,
-        path: "/v1/families/{family}",
-        access: Access::FoundingGuardian,
-    },
-    Route {
-        id: RouteId::DeleteFamily,
-        method: Method::DELETE,
-        path: "/v1/families/{family}",
-        access: Access::Guardian,
-    },
-    Route {
-        id: RouteId::GetRoster,
-        method: Method::GET,
-        path: "/v1/families/{family}/roster",
-        access: Access::Member,
-    },
-    Route {
-        id: RouteId::UpdateRoster,
-        method: Method::POST,
-        path: "/v1/families/{family}/roster",
-        access: Access::Guardian,
-    },
-    Route {
-        id: RouteId::UploadEnvelope,
-        method: Method::POST,
-        path: "/v1/families/{family}/envelopes",
-        access: Access::Member,
-    },
-    Route {
-        id: RouteId::ListEnvelopes,
-        method: Method::GET,
-        path: "/v1/families/{family}/envelopes",
-        access: Access::Member,
-    },
-    Route {
-        id: RouteId::GetEnvelope,
-        method: Method::GET,
-        path: "/v1/families/{family}/envelopes/{id}",
-        access: Access::Member,
-    },
-    Route {
-        id: RouteId::DeleteEnvelope,
-        method: Method::DELETE,
-        path: "/v1/families/{family}/envelopes/{id}",
-        access: Access::Guardian,
-    },
-];
-
-/// The OpenAPI 3.1 document, hand-written (tests check it names every route of [`ROUTES`]).
+/// The OpenAPI 3.1 document, hand-written; the tests check that its operations are exactly
+/// [`Endpoint::ALL`] (method, path, `operationId`, security).
 pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 
 type Shared = State<Arc<App>>;
 
-/// Builds the router from [`ROUTES`]: each route's handler gets its table row as an
+/// Builds the router from [`Endpoint::ALL`]: each route's handler gets its endpoint as an
 /// extension (the authorization reads its access rule there), and every route whose access is
 /// not [`Access::Public`] runs the authentication gate before its handler reads the body.
 pub(crate) fn router(app: Arc<App>) -> Result<Router, Error> {
-    let mut r = Router::new();
-    for route in ROUTES {
-        let filter = MethodFilter::try_from(route.method.clone()).map_err(|_| {
-            Error::Internal(format!("route table: method {} not routable", route.method))
-        })?;
-        let handler = match route.id {
-            RouteId::Health => on(filter, health),
-            RouteId::OpenApi => on(filter, openapi),
-            RouteId::CreateFamily => on(filter, create_family),
-            RouteId::DeleteFamily => on(filter, delete_family),
-            RouteId::GetRoster => on(filter, get_roster),
-            RouteId::UpdateRoster => on(filter, update_roster),
-            RouteId::UploadEnvelope => on(filter, upload_envelope),
-            RouteId::ListEnvelopes => on(filter, list_envelopes),
-            RouteId::GetEnvelope => on(filter, get_envelope),
-            RouteId::DeleteEnvelope => on(filter, delete_envelope),
+    // Endpoints that share a path template share one axum route (one `MethodRouter` per path).
+    let mut by_path: Vec<(&'static str, MethodRouter<Arc<App>>)> = Vec::new();
+    for endpoint in Endpoint::ALL {
+        let filter = MethodFilter::try_from(endpoint.method())
+            .map_err(|_| Error::Internal(format!("endpoint {endpoint:?}: method not routable")))?;
+        let handler = match endpoint {
+            Endpoint::Health => on(filter, health),
+            Endpoint::OpenApi => on(filter, openapi),
+            Endpoint::CreateFamily => on(filter, create_family),
+            Endpoint::DeleteFamily => on(filter, delete_family),
+            Endpoint::GetRoster => on(filter, get_roster),
+            Endpoint::UpdateRoster => on(filter, update_roster),
+            Endpoint::UploadEnvelope => on(filter, upload_envelope),
+            Endpoint::ListEnvelopes => on(filter, list_envelopes),
+            Endpoint::GetEnvelope => on(filter, get_envelope),
+            Endpoint::DeleteEnvelope => on(filter, delete_envelope),
+            other => {
+                return Err(Error::Internal(format!(
+                    "endpoint {other:?} has no handler in this server"
+                )));
+            }
         };
-        let handler = match route.access {
+        let handler = match endpoint.access() {
             Access::Public => handler,
-            Access::FoundingGuardian | Access::Member | Access::Guardian => handler.layer(
-                axum::middleware::from_fn_with_state(app.clone(), signed_request_gate),
-            ),
+            _ => handler.layer(axum::middleware::from_fn_with_state(
+                app.clone(),
+                signed_request_gate,
+            )),
         };
-        r = r.route(route.path, handler.layer(Extension(route)));
+        let handler = handler.layer(Extension(endpoint));
+        match by_path.iter_mut().find(|(p, _)| *p == endpoint.template()) {
+            Some((_, routes)) => *routes = std::mem::take(routes).merge(handler),
+            None => by_path.push((endpoint.template(), handler)),
+        }
     }
+    let r = by_path
+        .into_iter()
+        .fold(Router::new(), |r, (path, routes)| r.route(path, routes));
     Ok(r.with_state(app))
 }
 
-/// The table row of the route a request was routed to (set by [`router`]).
-pub(crate) fn route_of(parts: &Parts) -> Result<&'static Route, Error> {
+/// The endpoint a request was routed to (set by [`router`]).
+pub(crate) fn route_of(parts: &Parts) -> Result<Endpoint, Error> {
     parts
         .extensions
-        .get::<&'static Route>()
+        .get::<Endpoint>()
         .copied()
         .ok_or_else(|| Error::Internal("request reached a handler outside the route table".into()))
 }
@@ -213,21 +112,12 @@ async fn read(req: Request) -> Result<(Parts, Bytes), Error> {
     Ok((parts, bytes))
 }
 
-/// The `n`-th path segment (0-based after the leading `/`), parsed as a family id.
-fn family_at(parts: &Parts, n: usize) -> Result<FamilyId, Error> {
-    let seg = parts.uri.path().split('/').nth(n + 1).unwrap_or("");
-    let ok = seg.len() == 32 && seg.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
-    if !ok {
-        return Err(Error::bad("family id must be 32 lower-case hex digits"));
-    }
-    seg.parse()
-        .map_err(|_| Error::bad("family id must be 32 lower-case hex digits"))
-}
-
-fn envelope_at(parts: &Parts, n: usize) -> Result<EnvelopeId, Error> {
-    let seg = parts.uri.path().split('/').nth(n + 1).unwrap_or("");
-    seg.parse()
-        .map_err(|_| Error::bad("envelope id must be 64 lower-case hex digits"))
+/// The path's ids, looked at only once the request authenticated (so an unsigned request with
+/// a bad path is the generic 401, like any other). Ids are lower-case hex: one spelling each.
+fn ids<T>(path: Result<Path<T>, PathRejection>) -> Result<T, Error> {
+    path.map(|Path(p)| p).map_err(|_| {
+        Error::bad("path: a family id is 32 and an envelope id 64 lower-case hex digits")
+    })
 }
 
 /// Refuses a body on routes that take none (it would be signed but ignored).
@@ -247,23 +137,19 @@ fn no_query(parts: &Parts) -> Result<(), Error> {
     }
 }
 
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
 fn members_rows(roster: &Roster) -> Vec<DeviceRow> {
     roster
         .members()
         .iter()
         .map(|m| DeviceRow {
-            device_id: m.device_id().to_string(),
+            device_id: m.device_id(),
             public_key: m.to_bytes().to_vec(),
-            role: m.role().as_str().to_owned(),
+            role: m.role(),
         })
         .collect()
 }
 
-async fn chain(app: &App, family: &str) -> Result<(Vec<Vec<u8>>, Roster), Error> {
+async fn chain(app: &App, family: FamilyId) -> Result<(Vec<Vec<u8>>, Roster), Error> {
     let versions = app.db.roster_chain(family).await?;
     let signed = versions
         .iter()
@@ -300,7 +186,11 @@ async fn openapi() -> Response {
     resp
 }
 
-async fn create_family(State(app): Shared, req: Request) -> Result<Response, Error> {
+async fn create_family(
+    State(app): Shared,
+    path: Result<Path<FamilyPathParams>, PathRejection>,
+    req: Request,
+) -> Result<Response, Error> {
     if req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -319,7 +209,7 @@ async fn create_family(State(app): Shared, req: Request) -> Result<Response, Err
     // and every failure up to there is the generic 401 (no parser detail before
     // authentication).
     let caller = authenticate(&app, &parts, &body, KeySource::FoundingRoster).await?;
-    let family = family_at(&parts, 2)?;
+    let FamilyPathParams { family } = ids(path)?;
     no_query(&parts)?;
     let signed = SignedRoster::decode(&body)
         .map_err(|e| Error::bad(format!("body is not a roster: {e}")))?;
@@ -329,21 +219,20 @@ async fn create_family(State(app): Shared, req: Request) -> Result<Response, Err
     if roster.family() != family {
         return Err(Error::bad("the roster's family id differs from the path's"));
     }
-    let fam = family.to_string();
     let created = app
         .db
         .create_family(
-            &fam,
+            family,
             &body,
             &roster.signed().hash(),
             &members_rows(&roster),
-            to_i64(now_unix()),
+            now_unix(),
         )
         .await?;
     if !created {
         return Err(Error::Conflict("the family already exists"));
     }
-    tracing::info!(family = %fam, "family created");
+    tracing::info!(%family, "family created");
     Ok((
         StatusCode::CREATED,
         Json(chain_json(&[body.to_vec()], false)),
@@ -351,18 +240,21 @@ async fn create_family(State(app): Shared, req: Request) -> Result<Response, Err
         .into_response())
 }
 
-async fn delete_family(State(app): Shared, req: Request) -> Result<StatusCode, Error> {
+async fn delete_family(
+    State(app): Shared,
+    path: Result<Path<FamilyPathParams>, PathRejection>,
+    req: Request,
+) -> Result<StatusCode, Error> {
     let (parts, body) = read(req).await?;
     let caller = authenticate(&app, &parts, &body, KeySource::Registry).await?;
-    let family = family_at(&parts, 2)?;
+    let FamilyPathParams { family } = ids(path)?;
     no_query(&parts)?;
     authorize(&app, &caller, family, &parts).await?;
-    let fam = family.to_string();
     // T17: one guardian's key is not enough. The body is a family deletion statement signed by
     // a quorum of the current roster (roster.md §5); nothing is erased unless it verifies.
     let deletion = FamilyDeletion::decode(&body)
         .map_err(|e| Error::bad(format!("body is not a family deletion statement: {e}")))?;
-    let (_, current) = chain(&app, &fam).await?;
+    let (_, current) = chain(&app, family).await?;
     current.verify_deletion(&deletion).map_err(|e| match e {
         toyseal_roster::Error::NotCurrentRoster => {
             Error::Conflict("the deletion was signed under an older roster version")
@@ -378,59 +270,67 @@ async fn delete_family(State(app): Shared, req: Request) -> Result<StatusCode, E
     // Blobs first: if one delete fails the rows still point at the rest and a retry finishes
     // the job; then every orphan under the family's prefix (from crashed uploads); then the
     // rows, in one transaction (T15).
-    for key in app.db.family_blob_keys(&fam).await? {
+    for key in app.db.family_blob_keys(family).await? {
         app.blobs.delete(&key).await?;
     }
-    for (key, _) in app.blobs.list(&Blobs::key(&fam, "")).await? {
+    for (key, _) in app.blobs.list(&Blobs::family_prefix(family)).await? {
         app.blobs.delete(&key).await?;
     }
-    app.db.delete_family(&fam).await?;
-    tracing::info!(family = %fam, "family deleted");
+    app.db.delete_family(family).await?;
+    tracing::info!(%family, "family deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn get_roster(State(app): Shared, req: Request) -> Result<Json<RosterChain>, Error> {
+async fn get_roster(
+    State(app): Shared,
+    path: Result<Path<FamilyPathParams>, PathRejection>,
+    req: Request,
+) -> Result<Json<RosterChain>, Error> {
     let (parts, body) = read(req).await?;
     let caller = authenticate(&app, &parts, &body, KeySource::Registry).await?;
-    let family = family_at(&parts, 2)?;
+    let FamilyPathParams { family } = ids(path)?;
     no_body(&body)?;
     let Query(q) = Query::<RosterQuery>::try_from_uri(&parts.uri)
         .map_err(|e| Error::bad(format!("query: {}", e.body_text())))?;
-    let since =
-        i64::try_from(q.since.unwrap_or(0)).map_err(|_| Error::bad("since is a roster version"))?;
+    let since = q.since.unwrap_or(0);
+    if i64::try_from(since).is_err() {
+        return Err(Error::bad("since is a roster version"));
+    }
     authorize(&app, &caller, family, &parts).await?;
     // Bounded whatever the chain's length: one page, and whether more follow.
-    let page = i64::try_from(MAX_ROSTER_PAGE).unwrap_or(i64::MAX);
     let mut versions = app
         .db
-        .roster_page(&family.to_string(), since, page + 1)
+        .roster_page(family, since, MAX_ROSTER_PAGE + 1)
         .await?;
     let more = versions.len() > MAX_ROSTER_PAGE as usize;
     versions.truncate(MAX_ROSTER_PAGE as usize);
     Ok(Json(chain_json(&versions, more)))
 }
 
-async fn update_roster(State(app): Shared, req: Request) -> Result<Json<RosterChain>, Error> {
+async fn update_roster(
+    State(app): Shared,
+    path: Result<Path<FamilyPathParams>, PathRejection>,
+    req: Request,
+) -> Result<Json<RosterChain>, Error> {
     let (parts, body) = read(req).await?;
     let caller = authenticate(&app, &parts, &body, KeySource::Registry).await?;
-    let family = family_at(&parts, 2)?;
+    let FamilyPathParams { family } = ids(path)?;
     no_query(&parts)?;
     authorize(&app, &caller, family, &parts).await?;
     let next = SignedRoster::decode(&body)
         .map_err(|e| Error::bad(format!("body is not a roster: {e}")))?;
-    let fam = family.to_string();
-    let (_, current) = chain(&app, &fam).await?;
+    let (_, current) = chain(&app, family).await?;
     let next = current.verify_next(next).map_err(|e| match e {
         toyseal_roster::Error::NotNextVersion { .. } => {
             Error::Conflict("the roster is not the version after the current one")
         }
         other => Error::bad(format!("the roster version does not verify: {other}")),
     })?;
-    let version = to_i64(next.version());
+    let version = next.version();
     if !app
         .db
         .update_roster(
-            &fam,
+            family,
             version,
             &body,
             &next.signed().hash(),
@@ -440,14 +340,18 @@ async fn update_roster(State(app): Shared, req: Request) -> Result<Json<RosterCh
     {
         return Err(Error::Conflict("the roster changed concurrently"));
     }
-    tracing::info!(family = %fam, version, "roster updated");
+    tracing::info!(%family, version, "roster updated");
     Ok(Json(chain_json(&[body.to_vec()], false)))
 }
 
-async fn upload_envelope(State(app): Shared, req: Request) -> Result<Response, Error> {
+async fn upload_envelope(
+    State(app): Shared,
+    path: Result<Path<FamilyPathParams>, PathRejection>,
+    req: Request,
+) -> Result<Response, Error> {
     let (parts, body) = read(req).await?;
     let caller = authenticate(&app, &parts, &body, KeySource::Registry).await?;
-    let family = family_at(&parts, 2)?;
+    let FamilyPathParams { family } = ids(path)?;
     no_query(&parts)?;
     authorize(&app, &caller, family, &parts).await?;
     let created = store_envelope(&app, &caller, family, body).await?;
@@ -475,12 +379,11 @@ async fn store_envelope(
     }
     let id = EnvelopeId::of(&body);
     let size = body.len() as u64;
-    let (fam, ids) = (family.to_string(), id.to_string());
     let answer = |status| (status, Json(EnvelopeCreated { id, size }));
-    if app.db.envelope(&fam, &ids).await?.is_some() {
+    if app.db.envelope(family, &id).await?.is_some() {
         return Ok(answer(StatusCode::OK));
     }
-    let key = Blobs::key(&fam, &ids);
+    let key = Blobs::key(family, &id);
     if let Put::Existed = app.blobs.put_create(&key, body.to_vec()).await? {
         // An orphan from a crash between blob and row, or a concurrent identical upload:
         // content-addressed, so it is reusable if its bytes hash to the id.
@@ -496,15 +399,15 @@ async fn store_envelope(
     }
     let row = EnvelopeRow {
         seq: 0,
-        id: ids,
-        sender: caller.device.to_string(),
-        size: to_i64(size),
-        roster_version: to_i64(header.roster_version()),
-        received_at: to_i64(now_unix()),
+        id,
+        sender: caller.device,
+        size,
+        roster_version: header.roster_version(),
+        received_at: now_unix(),
         blob_key: key,
     };
-    if app.db.insert_envelope(&fam, &row).await? {
-        tracing::info!(family = %fam, size, "envelope stored");
+    if app.db.insert_envelope(family, &row).await? {
+        tracing::info!(%family, size, "envelope stored");
         Ok(answer(StatusCode::CREATED))
     } else {
         Ok(answer(StatusCode::OK))
@@ -526,10 +429,14 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
-async fn list_envelopes(State(app): Shared, req: Request) -> Result<Json<EnvelopePage>, Error> {
+async fn list_envelopes(
+    State(app): Shared,
+    path: Result<Path<FamilyPathParams>, PathRejection>,
+    req: Request,
+) -> Result<Json<EnvelopePage>, Error> {
     let (parts, body) = read(req).await?;
     let caller = authenticate(&app, &parts, &body, KeySource::Registry).await?;
-    let family = family_at(&parts, 2)?;
+    let FamilyPathParams { family } = ids(path)?;
     no_body(&body)?;
     let Query(q) = Query::<ListQuery>::try_from_uri(&parts.uri)
         .map_err(|e| Error::bad(format!("query: {}", e.body_text())))?;
@@ -547,7 +454,7 @@ async fn list_envelopes(State(app): Shared, req: Request) -> Result<Json<Envelop
     authorize(&app, &caller, family, &parts).await?;
     let mut rows = app
         .db
-        .list_envelopes(&family.to_string(), after, i64::from(limit) + 1)
+        .list_envelopes(family, after, u64::from(limit) + 1)
         .await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
@@ -557,35 +464,29 @@ async fn list_envelopes(State(app): Shared, req: Request) -> Result<Json<Envelop
     };
     let items = rows
         .into_iter()
-        .map(|r| {
-            Ok(EnvelopeSummary {
-                id: r
-                    .id
-                    .parse()
-                    .map_err(|_| Error::Internal("stored envelope id unreadable".into()))?,
-                size: u64::try_from(r.size).unwrap_or(0),
-                sender: r.sender,
-                roster_version: u64::try_from(r.roster_version).unwrap_or(0),
-                received_at: u64::try_from(r.received_at).unwrap_or(0),
-            })
+        .map(|r| EnvelopeSummary {
+            id: r.id,
+            size: r.size,
+            sender: r.sender.to_string(),
+            roster_version: r.roster_version,
+            received_at: r.received_at,
         })
-        .collect::<Result<Vec<_>, Error>>()?;
+        .collect();
     Ok(Json(EnvelopePage { items, next_cursor }))
 }
 
-async fn get_envelope(State(app): Shared, req: Request) -> Result<Response, Error> {
+async fn get_envelope(
+    State(app): Shared,
+    path: Result<Path<EnvelopePathParams>, PathRejection>,
+    req: Request,
+) -> Result<Response, Error> {
     let (parts, body) = read(req).await?;
     let caller = authenticate(&app, &parts, &body, KeySource::Registry).await?;
-    let family = family_at(&parts, 2)?;
-    let id = envelope_at(&parts, 4)?;
+    let EnvelopePathParams { family, id } = ids(path)?;
     no_body(&body)?;
     no_query(&parts)?;
     authorize(&app, &caller, family, &parts).await?;
-    let row = app
-        .db
-        .envelope(&family.to_string(), &id.to_string())
-        .await?
-        .ok_or(Error::NotFound)?;
+    let row = app.db.envelope(family, &id).await?.ok_or(Error::NotFound)?;
     let blob = app
         .blobs
         .get_stream(&row.blob_key)
@@ -612,20 +513,22 @@ fn streamed_octets(blob: BlobStream) -> Response {
     resp
 }
 
-async fn delete_envelope(State(app): Shared, req: Request) -> Result<StatusCode, Error> {
+async fn delete_envelope(
+    State(app): Shared,
+    path: Result<Path<EnvelopePathParams>, PathRejection>,
+    req: Request,
+) -> Result<StatusCode, Error> {
     let (parts, body) = read(req).await?;
     let caller = authenticate(&app, &parts, &body, KeySource::Registry).await?;
-    let family = family_at(&parts, 2)?;
-    let id = envelope_at(&parts, 4)?;
+    let EnvelopePathParams { family, id } = ids(path)?;
     no_body(&body)?;
     no_query(&parts)?;
     authorize(&app, &caller, family, &parts).await?;
-    let (fam, ids) = (family.to_string(), id.to_string());
-    let row = app.db.envelope(&fam, &ids).await?.ok_or(Error::NotFound)?;
+    let row = app.db.envelope(family, &id).await?.ok_or(Error::NotFound)?;
     // Blob first: if that fails the row survives and the retry finds it (T15).
     app.blobs.delete(&row.blob_key).await?;
-    app.db.delete_envelope(&fam, &ids).await?;
-    tracing::info!(family = %fam, "envelope deleted");
+    app.db.delete_envelope(family, &id).await?;
+    tracing::info!(%family, "envelope deleted");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -11,7 +11,7 @@ use common::*;
 use std::collections::HashSet;
 use toyseal_cloud::api::{EnvelopePage, Health, RosterChain};
 use toyseal_core::{DeviceIdentity, FamilyId, OsRng, Role};
-use toyseal_server::{Access, ROUTES, RouteId};
+use toyseal_server::{Access, Endpoint};
 
 #[tokio::test]
 async fn upload_list_download_delete_roundtrip() {
@@ -73,24 +73,35 @@ async fn openapi_documents_every_route() {
             if item.get(m).is_some() {
                 documented += 1;
                 assert!(
-                    ROUTES
-                        .iter()
-                        .any(|r| r.path == path && r.method.as_str().eq_ignore_ascii_case(m)),
+                    Endpoint::ALL.iter().any(
+                        |r| r.template() == path && r.method().as_str().eq_ignore_ascii_case(m)
+                    ),
                     "documented but not served: {m} {path}"
                 );
             }
         }
     }
-    for route in ROUTES {
-        let op = &paths[route.path][route.method.as_str().to_ascii_lowercase()];
+    for route in Endpoint::ALL {
+        let op = &paths[route.template()][route.method().as_str().to_ascii_lowercase()];
         assert!(
             op.is_object(),
             "not documented: {} {}",
-            route.method,
-            route.path
+            route.method(),
+            route.template()
+        );
+        // The one definition's name and access rule are the document's.
+        assert_eq!(op["operationId"], route.operation_id(), "{route:?}");
+        let secured = op
+            .get("security")
+            .and_then(|s| s.as_array())
+            .is_some_and(|s| !s.is_empty());
+        assert_eq!(
+            secured,
+            route.access() != Access::Public,
+            "{route:?} security"
         );
     }
-    assert_eq!(documented, ROUTES.len());
+    assert_eq!(documented, Endpoint::ALL.len());
     // The documented bodies and limits are the server's.
     let e401 = &doc["components"]["responses"]["E401"]["content"]["application/json"]["example"];
     assert_eq!(e401.to_string(), UNAUTHENTICATED);
@@ -110,13 +121,16 @@ async fn openapi_documents_every_route() {
         limit["schema"].get("maximum").is_none(),
         "larger is capped, not refused"
     );
-    for route in ROUTES.iter().filter(|r| r.access != Access::Public) {
-        let op = &paths[route.path][route.method.as_str().to_ascii_lowercase()];
+    for route in Endpoint::ALL
+        .iter()
+        .filter(|r| r.access() != Access::Public)
+    {
+        let op = &paths[route.template()][route.method().as_str().to_ascii_lowercase()];
         for code in ["400", "401", "429", "503"] {
             assert!(
                 op["responses"].get(code).is_some(),
                 "{code} on {}",
-                route.path
+                route.template()
             );
         }
     }
@@ -124,22 +138,22 @@ async fn openapi_documents_every_route() {
 
 /// One concrete request for every route of the table, on `fam`'s objects.
 fn route_request(
-    id: RouteId,
+    id: Endpoint,
     fam: &Family,
     envelope: &str,
     body_roster: &[u8],
 ) -> (String, String, Vec<u8>) {
     let (m, p, b): (&str, String, Vec<u8>) = match id {
-        RouteId::Health => ("GET", "/v1/health".into(), vec![]),
-        RouteId::OpenApi => ("GET", "/openapi.json".into(), vec![]),
-        RouteId::CreateFamily => ("POST", fam.path(), body_roster.to_vec()),
-        RouteId::DeleteFamily => ("DELETE", fam.path(), fam.deletion()),
-        RouteId::GetRoster => ("GET", fam.roster_path(), vec![]),
-        RouteId::UpdateRoster => ("POST", fam.roster_path(), body_roster.to_vec()),
-        RouteId::UploadEnvelope => ("POST", fam.envelopes_path(), b"not an envelope".to_vec()),
-        RouteId::ListEnvelopes => ("GET", format!("{}?limit=10", fam.envelopes_path()), vec![]),
-        RouteId::GetEnvelope => ("GET", fam.envelope_path(envelope), vec![]),
-        RouteId::DeleteEnvelope => ("DELETE", fam.envelope_path(envelope), vec![]),
+        Endpoint::Health => ("GET", "/v1/health".into(), vec![]),
+        Endpoint::OpenApi => ("GET", "/openapi.json".into(), vec![]),
+        Endpoint::CreateFamily => ("POST", fam.path(), body_roster.to_vec()),
+        Endpoint::DeleteFamily => ("DELETE", fam.path(), fam.deletion()),
+        Endpoint::GetRoster => ("GET", fam.roster_path(), vec![]),
+        Endpoint::UpdateRoster => ("POST", fam.roster_path(), body_roster.to_vec()),
+        Endpoint::UploadEnvelope => ("POST", fam.envelopes_path(), b"not an envelope".to_vec()),
+        Endpoint::ListEnvelopes => ("GET", format!("{}?limit=10", fam.envelopes_path()), vec![]),
+        Endpoint::GetEnvelope => ("GET", fam.envelope_path(envelope), vec![]),
+        Endpoint::DeleteEnvelope => ("DELETE", fam.envelope_path(envelope), vec![]),
         other => panic!("route {other:?} has no test request: add it"),
     };
     (m.to_owned(), p, b)
@@ -153,11 +167,11 @@ async fn t01_no_signature_any_route() {
     fam.create(&s).await;
     let id = fam.upload(&s, &fam.toy, &fam.seal(&fam.toy, b"x")).await;
     let missing = Family::new();
-    for route in ROUTES {
+    for route in Endpoint::ALL {
         for (f, e) in [(&fam, id.clone()), (&missing, random_hex(32))] {
-            let (m, p, b) = route_request(route.id, f, &e, &f.v1());
+            let (m, p, b) = route_request(route, f, &e, &f.v1());
             let r = s.unsigned(&m, &p, &b).await;
-            if route.access == Access::Public {
+            if route.access() == Access::Public {
                 assert_eq!(r.status, 200, "{m} {p}");
             } else {
                 assert_eq!(r.status, 401, "{m} {p}");
@@ -492,21 +506,27 @@ async fn t07_cross_family_matrix() {
     type Req = (String, String, Vec<u8>);
     let mut covered = HashSet::new();
     let mut cases: Vec<(String, &DeviceIdentity, Req, Req)> = Vec::new();
-    for route in ROUTES {
+    for route in Endpoint::ALL {
         let n = cases.len();
         for who in [&a.guardian, &a.toy] {
-            let name =
-                |s: &str| format!("{} {} by A's {}: {s}", route.method, route.path, who.role());
-            match route.id {
-                RouteId::Health | RouteId::OpenApi => {
+            let name = |s: &str| {
+                format!(
+                    "{} {} by A's {}: {s}",
+                    route.method(),
+                    route.template(),
+                    who.role()
+                )
+            };
+            match route {
+                Endpoint::Health | Endpoint::OpenApi => {
                     cases.push((
                         name("public"),
                         who,
-                        route_request(route.id, &b, "", &[]),
-                        route_request(route.id, &ghost, "", &[]),
+                        route_request(route, &b, "", &[]),
+                        route_request(route, &ghost, "", &[]),
                     ));
                 }
-                RouteId::CreateFamily => {
+                Endpoint::CreateFamily => {
                     // A's roster posted at B's path, and at a missing family's path.
                     cases.push((
                         name("own roster at B"),
@@ -522,29 +542,29 @@ async fn t07_cross_family_matrix() {
                         ("POST".into(), ghost.path(), ghost.v1()),
                     ));
                 }
-                RouteId::DeleteFamily | RouteId::GetRoster | RouteId::ListEnvelopes => {
+                Endpoint::DeleteFamily | Endpoint::GetRoster | Endpoint::ListEnvelopes => {
                     cases.push((
                         name("B"),
                         who,
-                        route_request(route.id, &b, "", &[]),
-                        route_request(route.id, &ghost, "", &[]),
+                        route_request(route, &b, "", &[]),
+                        route_request(route, &ghost, "", &[]),
                     ));
                 }
-                RouteId::UpdateRoster => {
+                Endpoint::UpdateRoster => {
                     cases.push((
                         name("A's v2 at B"),
                         who,
-                        route_request(route.id, &b, "", &a_v2),
-                        route_request(route.id, &ghost, "", &a_v2),
+                        route_request(route, &b, "", &a_v2),
+                        route_request(route, &ghost, "", &a_v2),
                     ));
                     cases.push((
                         name("B's v1 at B"),
                         who,
-                        route_request(route.id, &b, "", &b.v1()),
-                        route_request(route.id, &ghost, "", &b.v1()),
+                        route_request(route, &b, "", &b.v1()),
+                        route_request(route, &ghost, "", &b.v1()),
                     ));
                 }
-                RouteId::UploadEnvelope => {
+                Endpoint::UploadEnvelope => {
                     cases.push((
                         name("A's envelope at B"),
                         who,
@@ -558,8 +578,8 @@ async fn t07_cross_family_matrix() {
                         ("POST".into(), ghost.envelopes_path(), forged_b.clone()),
                     ));
                 }
-                RouteId::GetEnvelope | RouteId::DeleteEnvelope => {
-                    let m = route.method.as_str().to_owned();
+                Endpoint::GetEnvelope | Endpoint::DeleteEnvelope => {
+                    let m = route.method().as_str().to_owned();
                     // B's real id under B's path; B's real id under A's own path; guessed ids.
                     cases.push((
                         name("B's id at B"),
@@ -584,15 +604,15 @@ async fn t07_cross_family_matrix() {
             }
         }
         if cases.len() > n {
-            covered.insert(route.id);
+            covered.insert(route);
         }
     }
-    for route in ROUTES {
+    for route in Endpoint::ALL {
         assert!(
-            covered.contains(&route.id),
+            covered.contains(&route),
             "route {} {} has no cross-family matrix case: add one to t07",
-            route.method,
-            route.path
+            route.method(),
+            route.template()
         );
     }
 
@@ -609,17 +629,17 @@ async fn t07_cross_family_matrix() {
             ),
             "{name}: B's object must look exactly like a missing one"
         );
-        let route = ROUTES
+        let route = Endpoint::ALL
             .iter()
             .find(|r| {
-                r.method.as_str() == m1.as_str()
+                r.method().as_str() == m1.as_str()
                     && p1
                         .split('?')
                         .next()
-                        .is_some_and(|p| path_matches(r.path, p))
+                        .is_some_and(|p| path_matches(r.template(), p))
             })
             .unwrap();
-        match route.access {
+        match route.access() {
             Access::Public => assert_eq!(on_b.status, 200, "{name}"),
             // A roster for another family is refused the same way whichever family the path
             // names; a roster A's device is not in is a 401.
@@ -641,7 +661,10 @@ async fn t07_cross_family_matrix() {
         }
         checked += 1;
     }
-    assert!(checked >= 2 * ROUTES.len(), "ran {checked} matrix cases");
+    assert!(
+        checked >= 2 * Endpoint::ALL.len(),
+        "ran {checked} matrix cases"
+    );
     // Nothing of B changed or leaked: B's envelope and roster are intact.
     assert_eq!(b.list_all(&s, &b.guardian).await, vec![b_id.clone()]);
     let got = s
@@ -721,5 +744,45 @@ async fn t08_toy_cannot_delete_or_update_roster() {
             .await
             .status,
         204
+    );
+}
+
+/// Path ids are typed and have one spelling (lower-case hex). A bad id is looked at only after
+/// the request authenticated: unsigned it is the generic 401 like any other request; signed by
+/// a member it is a 400 naming the rule — never a 500 and never another family's object.
+#[tokio::test]
+async fn path_ids_are_typed_and_checked_after_authentication() {
+    let env = Env::hermetic().await;
+    let s = env.start().await;
+    let fam = Family::new();
+    fam.create(&s).await;
+    let id = fam.upload(&s, &fam.toy, &fam.seal(&fam.toy, b"x")).await;
+    let upper_family = fam
+        .envelopes_path()
+        .replace(&fam.id.to_string(), &fam.id.to_string().to_uppercase());
+    let bad = [
+        upper_family,
+        fam.envelope_path(&id.to_uppercase()),
+        fam.envelope_path(&id[..63]),
+        fam.envelope_path(&format!("{}g", &id[..63])),
+        format!("{}0/envelopes", fam.path()),
+    ];
+    for path in &bad {
+        let r = s.unsigned("GET", path, b"").await;
+        assert_eq!(
+            (r.status, r.text()),
+            (401, UNAUTHENTICATED.to_owned()),
+            "unsigned {path}"
+        );
+        let r = s.call(&fam.guardian, "GET", path, b"").await;
+        assert_eq!(r.status, 400, "signed {path}: {}", r.text());
+        assert!(r.text().contains("lower-case hex"), "{path}: {}", r.text());
+    }
+    // The canonical spelling of the same objects works.
+    assert_eq!(
+        s.call(&fam.guardian, "GET", &fam.envelope_path(&id), b"")
+            .await
+            .status,
+        200
     );
 }
