@@ -1,13 +1,19 @@
 /* A toy written in C on the toyseal C ABI: it boots (identity from its "flash"), opens a
  * pairing window, pairs with the parent's phone (printing the SAS it would speak), accepts a
  * session, co-signs roster v1, seals a synthetic 5-second recording while "recording" it
- * (1 KiB chunks, a signed checkpoint every second) and delivers it over the session.
+ * (1 KiB chunks, a signed checkpoint every second) and delivers it over the session. A failed
+ * pairing (wrong code) leaves the window open for another try; a reply envelope from the
+ * phone is acknowledged and logged (opening it is not in the C ABI yet). It exits 0 once the
+ * phone closed the link after the recording was delivered, 1 otherwise.
  *
  * The link is stdin/stdout: each frame is a 4-byte big-endian length and the frame; a length
- * of 0 means the link dropped. The phone (examples/c/phone.rs) starts this program and
- * passes the code printed on the tag as the last argument. Logs go to stderr.
+ * of 0 means the link dropped. The phone (examples/c/phone.rs in Rust, or
+ * crates/toyseal-ffi/tests/kotlin/CToyTest.kt in Kotlin) starts this program and passes the
+ * code printed on the tag as the last argument. Logs go to stderr, one `toy: ...` line per
+ * step; the SAS line (`toy: SAS 042917`) stands for the toy's speaker, which the Kotlin phone
+ * compares with its own (docs/guides/c-firmware.md, "The pipe link").
  *
- * Build: see docs/guides/c-firmware.md, or .ci/run (stage c-example). */
+ * Build: see docs/guides/c-firmware.md, or .ci/run (stages c-example, ffi-kotlin-c-toy). */
 
 #define _POSIX_C_SOURCE 200809L
 
@@ -232,6 +238,14 @@ int main(int argc, char **argv) {
                 delivered = 1;
                 break;
             case TOYSEAL_EVENT_KIND_PAIRING_FAILED:
+                /* A wrong code (or tampering): "try again"; the window stays open. */
+                fprintf(stderr, "toy: pairing failed\n");
+                break;
+            case TOYSEAL_EVENT_KIND_ENVELOPE_RECEIVED:
+                /* A reply from the parents (opening it is not in the C ABI yet). */
+                fprintf(stderr, "toy: envelope %u received (%llu bytes)\n", (unsigned)ev.transfer,
+                        (unsigned long long)ev.length);
+                break;
             case TOYSEAL_EVENT_KIND_ENVELOPE_ABORTED:
             case TOYSEAL_EVENT_KIND_ROSTER_REFUSED:
                 fprintf(stderr, "toy: event %d\n", (int)ev.kind);
