@@ -27,11 +27,11 @@ macro_rules! top_examples {
         "Examples:
   toyseal keygen --role toy -o toy.key
   toyseal keygen --role guardian -o mum.key > mum.pub
-  toyseal seal -i toy.key -r \"$(cat mum.pub)\" -o note.tsl note.wav
-  toyseal open -i mum.key --from \"$(toyseal pubkey toy.key)\" -o note.wav note.tsl
+  toyseal seal -i toy.key -r \"$(cat mum.pub)\" -o note.tse note.wav
+  toyseal open -i mum.key --from \"$(toyseal pubkey toy.key)\" -o note.wav note.tse
   cat note.wav | toyseal seal -i toy.key -R family.txt \\
     | toyseal open -i mum.key --from \"$(cat toy.pub)\" > copy.wav
-  toyseal inspect --json note.tsl"
+  toyseal inspect --json note.tse"
     };
 }
 
@@ -102,13 +102,13 @@ pub enum Command {
             envelope's length is padded. With -o the envelope is written to a temporary file \
             and renamed to OUT only after it is complete.",
         after_help = "Examples:
-  toyseal seal -i toy.key -r toyseal1... -r toyseal1... -o note.tsl note.wav
-  toyseal seal -i toy.key -R family.txt --content-type audio/wav --codec pcm_s16le < note.wav > note.tsl
-  arecord -f S16_LE | toyseal seal -i toy.key -R family.txt -o live.tsl",
+  toyseal seal -i toy.key -r toyseal1... -r toyseal1... -o note.tse note.wav
+  toyseal seal -i toy.key -R family.txt --content-type audio/wav --codec pcm_s16le < note.wav > note.tse
+  arecord -f S16_LE | toyseal seal -i toy.key -R family.txt -o live.tse",
         after_long_help = concat!("Examples:
-  toyseal seal -i toy.key -r toyseal1... -r toyseal1... -o note.tsl note.wav
-  toyseal seal -i toy.key -R family.txt --content-type audio/wav --codec pcm_s16le < note.wav > note.tsl
-  arecord -f S16_LE | toyseal seal -i toy.key -R family.txt -o live.tsl", "\n\n", exit_status!())
+  toyseal seal -i toy.key -r toyseal1... -r toyseal1... -o note.tse note.wav
+  toyseal seal -i toy.key -R family.txt --content-type audio/wav --codec pcm_s16le < note.wav > note.tse
+  arecord -f S16_LE | toyseal seal -i toy.key -R family.txt -o live.tse", "\n\n", exit_status!())
     )]
     Seal(SealArgs),
 
@@ -123,11 +123,11 @@ pub enum Command {
             content is withheld until the signature verified, so a failed open never writes \
             the whole content.",
         after_help = "Examples:
-  toyseal open -i mum.key --from toyseal1... -o note.wav note.tsl
-  toyseal open -i mum.key --from \"$(cat toy.pub)\" --verbose < note.tsl > note.wav",
+  toyseal open -i mum.key --from toyseal1... -o note.wav note.tse
+  toyseal open -i mum.key --from \"$(cat toy.pub)\" --verbose < note.tse > note.wav",
         after_long_help = concat!("Examples:
-  toyseal open -i mum.key --from toyseal1... -o note.wav note.tsl
-  toyseal open -i mum.key --from \"$(cat toy.pub)\" --verbose < note.tsl > note.wav", "\n\n", exit_status!())
+  toyseal open -i mum.key --from toyseal1... -o note.wav note.tse
+  toyseal open -i mum.key --from \"$(cat toy.pub)\" --verbose < note.tse > note.wav", "\n\n", exit_status!())
     )]
     Open(OpenArgs),
 
@@ -140,11 +140,11 @@ pub enum Command {
             The facts are printed whenever the header parses; the exit status is 0 only if \
             the signature is valid.",
         after_help = "Examples:
-  toyseal inspect note.tsl
-  toyseal inspect --json < note.tsl | jq .signature_valid",
+  toyseal inspect note.tse
+  toyseal inspect --json < note.tse | jq .signature_valid",
         after_long_help = concat!("Examples:
-  toyseal inspect note.tsl
-  toyseal inspect --json < note.tsl | jq .signature_valid", "\n\n", exit_status!())
+  toyseal inspect note.tse
+  toyseal inspect --json < note.tse | jq .signature_valid", "\n\n", exit_status!())
     )]
     Inspect(InspectArgs),
 

@@ -212,7 +212,7 @@ impl Family {
         assert_fails(&o, code, needle);
         assert!(o.stdout.is_empty());
         assert!(!self.path("out.wav").exists(), "output file left behind");
-        self.assert_dir_is(&["env.tsl"]);
+        self.assert_dir_is(&["env.tse"]);
 
         let o = self.open_to_stdout(g, envelope);
         assert_fails(&o, code, needle);
@@ -323,7 +323,7 @@ fn seal_and_open_through_files_for_one_and_three_recipients() {
     let fam = Family::new();
     assert!(fam.wav.len() > 150_000);
     for n in [1, 3] {
-        let env = fam.seal_file(n, "env.tsl");
+        let env = fam.seal_file(n, "env.tse");
         assert!(env.len() > fam.wav.len());
         for g in 1..=n {
             let key = format!("g{g}.key");
@@ -337,7 +337,7 @@ fn seal_and_open_through_files_for_one_and_three_recipients() {
                     "-o",
                     "out.wav",
                     "--verbose",
-                    "env.tsl",
+                    "env.tse",
                 ],
                 None,
             );
@@ -418,18 +418,18 @@ fn recipients_files_with_comments_are_accepted() {
             "-R",
             "family.txt",
             "-o",
-            "env.tsl",
+            "env.tse",
             "note.wav",
         ],
         None,
     );
     assert_ok(&o);
-    let o = fam.run(&["inspect", "--json", "env.tsl"], None);
+    let o = fam.run(&["inspect", "--json", "env.tse"], None);
     assert_ok(&o);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["recipients"], 3);
     let o = fam.run(
-        &["open", "-i", "g2.key", "--from", &fam.toy_pub, "env.tsl"],
+        &["open", "-i", "g2.key", "--from", &fam.toy_pub, "env.tse"],
         None,
     );
     assert_ok(&o);
@@ -441,7 +441,7 @@ fn recipients_files_with_comments_are_accepted() {
 #[test]
 fn every_flipped_byte_fails_with_the_documented_code_and_no_output() {
     let fam = Family::new();
-    let env = fam.seal_file(3, "env.tsl");
+    let env = fam.seal_file(3, "env.tse");
     // Envelope v2 layout (docs/spec/envelope.md §3): 169-byte fixed header, 72-byte stanzas,
     // the header checkpoint (65 bytes), then chunk records (4-byte record header) and checkpoints.
     let header_len = 169 + 3 * 72;
@@ -491,7 +491,7 @@ fn t50_an_outsiders_envelope_naming_the_toy_streams_zero_bytes_to_stdout() {
     // key, then names the toy as the sender (the toy's public identity, copied from any
     // envelope the toy sealed).
     let fam = Family::new();
-    let genuine = fam.seal_file(1, "env.tsl");
+    let genuine = fam.seal_file(1, "env.tse");
     assert_ok(&fam.run(&["keygen", "--role", "toy", "-o", "stranger.key"], None));
     let stranger_content = vec![0x5a; 262_144];
     fs::write(fam.path("stranger.raw"), &stranger_content).unwrap();
@@ -522,7 +522,7 @@ fn t50_an_outsiders_envelope_naming_the_toy_streams_zero_bytes_to_stdout() {
 #[test]
 fn truncated_envelopes_fail_and_never_release_the_whole_content() {
     let fam = Family::new();
-    let env = fam.seal_file(1, "env.tsl");
+    let env = fam.seal_file(1, "env.tse");
     let header_len = 169 + 72;
     let len = env.len();
     // In the header: always "truncated" (4).
@@ -555,18 +555,18 @@ fn truncated_envelopes_fail_and_never_release_the_whole_content() {
 #[test]
 fn a_failed_open_leaves_an_existing_output_file_untouched() {
     let fam = Family::new();
-    let env = fam.seal_file(1, "env.tsl");
+    let env = fam.seal_file(1, "env.tse");
     fs::write(fam.path("out.wav"), b"previous").unwrap();
     let o = fam.open_to_file(1, &flip(&env, env.len() - 1), "out.wav");
     assert_fails(&o, 5, "signature");
     assert_eq!(fs::read(fam.path("out.wav")).unwrap(), b"previous");
-    fam.assert_dir_is(&["env.tsl", "out.wav"]);
+    fam.assert_dir_is(&["env.tse", "out.wav"]);
 }
 
 #[test]
 fn wrong_sender_and_non_recipient_are_refused() {
     let fam = Family::new();
-    let env = fam.seal_file(1, "env.tsl");
+    let env = fam.seal_file(1, "env.tse");
     // --from a guardian's key instead of the toy's.
     let o = fam.run(
         &[
@@ -620,21 +620,21 @@ fn garbage_is_not_an_envelope() {
     let garbage: Vec<u8> = (0..5000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
-    fs::write(fam.path("env.tsl"), &garbage).unwrap();
+    fs::write(fam.path("env.tse"), &garbage).unwrap();
     fam.assert_open_fails(1, &garbage, 4, "not a toyseal envelope");
     // A plain WAV given to open.
     fam.assert_open_fails(1, &fam.wav, 4, "not a toyseal envelope");
-    let o = fam.run(&["inspect", "env.tsl"], None);
-    assert_fails(&o, 4, "env.tsl: not a toyseal envelope");
+    let o = fam.run(&["inspect", "env.tse"], None);
+    assert_fails(&o, 4, "env.tse: not a toyseal envelope");
     assert!(o.stdout.is_empty());
     // Missing input file: I/O error naming it.
     let o = fam.run(
-        &["open", "-i", "g1.key", "--from", &fam.toy_pub, "nope.tsl"],
+        &["open", "-i", "g1.key", "--from", &fam.toy_pub, "nope.tse"],
         None,
     );
-    assert_fails(&o, 1, "nope.tsl: ");
+    assert_fails(&o, 1, "nope.tse: ");
     // Size limit.
-    let env = fam.seal_file(1, "env.tsl");
+    let env = fam.seal_file(1, "env.tse");
     let o = fam.run(
         &[
             "open",
@@ -668,14 +668,14 @@ fn bad_keys_and_recipients_are_key_errors_and_never_echoed() {
             "-r",
             &secret_line,
             "-o",
-            "env.tsl",
+            "env.tse",
             "note.wav",
         ],
         None,
     );
     assert_fails(&o, 3, "-r #1: this is a SECRET key");
     assert!(!stderr(&o).contains(&secret_line[25..]));
-    assert!(!fam.path("env.tsl").exists());
+    assert!(!fam.path("env.tse").exists());
     // A damaged public key.
     let mut bad = fam.guardian_pubs[0].clone();
     // Change the last character (to another one: the keys are random, so it may be a 'q').
@@ -703,12 +703,12 @@ fn bad_keys_and_recipients_are_key_errors_and_never_echoed() {
     let p = fam.guardian_pubs[0].as_str();
     let o = fam.run(
         &[
-            "seal", "-i", "toy.key", "-r", p, "-r", p, "-o", "env.tsl", "note.wav",
+            "seal", "-i", "toy.key", "-r", p, "-r", p, "-o", "env.tse", "note.wav",
         ],
         None,
     );
     assert_fails(&o, 3, "twice");
-    assert!(!fam.path("env.tsl").exists());
+    assert!(!fam.path("env.tse").exists());
     // A public key where a key file belongs.
     fs::write(fam.path("pub.txt"), format!("{p}\n")).unwrap();
     let o = fam.run(
@@ -767,16 +767,16 @@ fn inspect_names_the_sender_and_recipients_and_checks_the_signature() {
         "--roster-version",
         "7",
         "-o",
-        "env.tsl",
+        "env.tse",
         "note.wav",
     ]);
     assert_ok(&fam.run(&a, None));
-    let env = fs::read(fam.path("env.tsl")).unwrap();
+    let env = fs::read(fam.path("env.tse")).unwrap();
     let device_id = stdout_text(&fam.run(&["pubkey", "--device-id", "toy.key"], None))
         .trim()
         .to_owned();
 
-    let o = fam.run(&["inspect", "env.tsl"], None);
+    let o = fam.run(&["inspect", "env.tse"], None);
     assert_ok(&o);
     let text = stdout_text(&o);
     for line in [
@@ -945,7 +945,7 @@ fn open_can_prove_every_family_member_got_the_same_key() {
     // The re-encryption check over the other recipients' keys: an honest envelope passes it,
     // through the streaming path (stdin) and for a named file.
     let fam = Family::new();
-    let env = fam.seal_file(3, "env.tsl");
+    let env = fam.seal_file(3, "env.tse");
     let list = format!(
         "# the family\n{}\n{}\n{}\n",
         fam.guardian_pubs[0], fam.guardian_pubs[1], fam.guardian_pubs[2]
@@ -964,7 +964,7 @@ fn open_can_prove_every_family_member_got_the_same_key() {
     assert_ok(&o);
     assert_eq!(o.stdout, fam.wav);
     let mut with_file = args.to_vec();
-    with_file.push("env.tsl");
+    with_file.push("env.tse");
     let o = fam.run(&with_file, None);
     assert_ok(&o);
     assert_eq!(o.stdout, fam.wav);
