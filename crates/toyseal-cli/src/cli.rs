@@ -50,11 +50,6 @@ macro_rules! top_examples {
     propagate_version = true
 )]
 pub struct Cli {
-    /// Never draw a progress bar (one is drawn on stderr only when stderr is a terminal and
-    /// the input is larger than 8 MiB).
-    #[arg(long, global = true)]
-    pub no_progress: bool,
-
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -229,6 +224,10 @@ pub struct PubkeyArgs {
 /// `toyseal seal`.
 #[derive(Debug, Args)]
 pub struct SealArgs {
+    /// Never draw a progress bar (one is drawn on stderr only when stderr is a terminal and
+    /// the input is larger than 8 MiB).
+    #[arg(long)]
+    pub no_progress: bool,
     /// The sender's key file (`-`: standard input).
     #[arg(short, long, value_name = "KEYFILE")]
     pub identity: PathBuf,
@@ -278,6 +277,10 @@ pub struct SealArgs {
 /// `toyseal open`.
 #[derive(Debug, Args)]
 pub struct OpenArgs {
+    /// Never draw a progress bar (one is drawn on stderr only when stderr is a terminal and
+    /// the input is larger than 8 MiB).
+    #[arg(long)]
+    pub no_progress: bool,
     /// The recipient's key file (`-`: standard input).
     #[arg(short, long, value_name = "KEYFILE")]
     pub identity: PathBuf,
@@ -306,6 +309,10 @@ pub struct OpenArgs {
 /// `toyseal inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
+    /// Never draw a progress bar (one is drawn on stderr only when stderr is a terminal and
+    /// the input is larger than 8 MiB).
+    #[arg(long)]
+    pub no_progress: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,

@@ -41,13 +41,12 @@ pub fn main() -> ExitCode {
 
 /// Runs one parsed command line.
 pub fn run(cli: &Cli) -> Result<(), Error> {
-    let progress = !cli.no_progress;
     match &cli.command {
         cli::Command::Keygen(a) => keygen::keygen(a),
         cli::Command::Pubkey(a) => keygen::pubkey(a),
-        cli::Command::Seal(a) => seal::seal(a, progress),
-        cli::Command::Open(a) => open::open(a, progress),
-        cli::Command::Inspect(a) => inspect::inspect(a, progress),
+        cli::Command::Seal(a) => seal::seal(a, !a.no_progress),
+        cli::Command::Open(a) => open::open(a, !a.no_progress),
+        cli::Command::Inspect(a) => inspect::inspect(a, !a.no_progress),
         cli::Command::Serve(a) => toyseal_server::run(a).map_err(|e| Error::Serve(e.to_string())),
         cli::Command::Demo(a) => demo::run(a).map_err(|e| Error::Demo(e.to_string())),
     }

@@ -861,6 +861,28 @@ fn help_works_for_every_command_and_documents_the_exit_codes() {
 }
 
 #[test]
+fn no_progress_belongs_to_the_streaming_commands_only() {
+    let fam = Family::new();
+    let mut a = fam.seal_args(1);
+    a.extend(["--no-progress", "-o", "env.tse", "note.wav"]);
+    assert_ok(&fam.run(&a, None));
+    let o = fam.run(&["inspect", "--no-progress", "env.tse"], None);
+    assert_ok(&o);
+    // Meaningless for the server and the demo: refused as a usage error, before anything runs.
+    for cmd in ["serve", "demo"] {
+        let o = fam.run(&[cmd, "--no-progress"], None);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("--no-progress"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
+    let o = fam.run(&["--no-progress", "keygen", "--role", "toy"], None);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
 fn large_files_take_the_parallel_path_with_the_same_results() {
     // 5 MiB: above the in-memory parallel threshold for named files; through pipes the same
     // bytes stream in bounded memory. Both must agree, and a tampered file must fail alike.
