@@ -1,72 +1,15 @@
 //! End-to-end tests of the `toyseal` binary: key generation, seal/open round trips through files
 //! and pipes, tampering and truncation, trust, inspect, help. All audio is synthetic.
 
-// clippy.toml allows these inside `#[test]` functions; the helpers below are test code too.
+// clippy.toml allows these inside `#[test]` functions; the helpers here are test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::*;
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-// --- helpers ------------------------------------------------------------------------------
-
-fn toyseal() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_toyseal"))
-}
-
-/// Runs `toyseal ARGS` in `dir` with `stdin` fed from a thread (no pipe deadlock).
-fn run_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut cmd = toyseal();
-    cmd.current_dir(dir)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let feeder = stdin.map(|data| {
-        let data = data.to_vec();
-        let mut pipe = child.stdin.take().unwrap();
-        std::thread::spawn(move || {
-            // The child may stop reading early (that is what some tests check).
-            let _ = pipe.write_all(&data);
-        })
-    });
-    let out = child.wait_with_output().unwrap();
-    if let Some(f) = feeder {
-        f.join().unwrap();
-    }
-    out
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout_text(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-#[track_caller]
-fn assert_ok(o: &Output) {
-    assert!(o.status.success(), "failed: {:?}\n{}", o.status, stderr(o));
-}
-
-/// Asserts exit `code` and a one-line `toyseal: error: …` message containing `needle`.
-#[track_caller]
-fn assert_fails(o: &Output, code: i32, needle: &str) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "one error line expected: {err}");
-    assert!(lines[0].starts_with("toyseal: error: "), "{err}");
-    assert!(lines[0].contains(needle), "{needle:?} not in {err}");
-    assert!(!err.contains("SECRET-KEY"), "key material in {err}");
-}
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
 
 /// A synthetic 16-bit mono PCM WAV file: a few seconds of generated tones (no real voice).
 fn synthetic_wav(seconds: u32) -> Vec<u8> {
