@@ -17,7 +17,9 @@ macro_rules! exit_status {
   4  not a valid toyseal envelope: bad format, truncated, or larger than --max-size
   5  decryption or authentication failed: the content or the sender signature was tampered with
   6  untrusted sender (not given with --from), or this identity is not a recipient
-  7  toyseal demo failed, or a property it checks did not hold"
+  7  toyseal demo failed, or a property it checks did not hold
+  8  invalid roster, roster chain or invitation: malformed, a signature or quorum missing,
+     not the next version, not through the anchor"
     };
 }
 
@@ -31,7 +33,8 @@ macro_rules! top_examples {
   toyseal open -i mum.key --from \"$(toyseal pubkey toy.key)\" -o note.wav note.tse
   cat note.wav | toyseal seal -i toy.key -R family.txt \\
     | toyseal open -i mum.key --from \"$(cat toy.pub)\" > copy.wav
-  toyseal inspect --json note.tse"
+  toyseal inspect --json note.tse
+  toyseal roster init -i mum.key -m \"$(cat toy.pub)\" -o v1.tsr && toyseal roster cosign -i toy.key v1.tsr"
     };
 }
 
@@ -167,6 +170,24 @@ pub enum Command {
         after_help = "Example:\n  toyseal demo --data ./toyseal-demo"
     )]
     Demo(DemoArgs),
+
+    /// Make, sign, show and verify family roster versions (files in the roster wire format).
+    #[command(
+        subcommand,
+        long_about = "Family rosters as files (.tsr, the wire format of docs/spec/roster.md), \
+            offline: found version 1, propose the next version, co-sign a version, show one, \
+            verify a chain. A version counts only once the rules are met: version 1 signed by \
+            every member (the founding guardian and the toy among them), a later version by a \
+            quorum of the previous one (two guardians, or a guardian and the toy) and by every \
+            member it adds.",
+        after_help = "Examples:
+  toyseal roster init -i mum.key -m \"$(cat toy.pub)\" -o v1.tsr
+  toyseal roster cosign -i toy.key v1.tsr
+  toyseal roster propose -i mum.key --add \"$(cat dad.pub)\" -o v2.tsr v1.tsr
+  toyseal roster cosign -i toy.key v2.tsr && toyseal roster cosign -i dad.key v2.tsr
+  toyseal roster verify v1.tsr v2.tsr"
+    )]
+    Roster(RosterCommand),
 }
 
 /// Arguments of `toyseal demo`.
@@ -176,6 +197,147 @@ pub struct DemoArgs {
     /// emptied first.
     #[arg(long, default_value = "toyseal-demo")]
     pub data: std::path::PathBuf,
+}
+
+/// `toyseal roster …`.
+#[derive(Debug, Subcommand)]
+pub enum RosterCommand {
+    /// Found version 1 of a new family, signed by its founding guardian.
+    #[command(
+        long_about = "Found version 1 of a family: the guardian of -i and every -m member, \
+            signed by the guardian. Each member's role is the one inside its public key \
+            (`toyseal keygen --role`). Version 1 counts only once every member has co-signed \
+            it (`toyseal roster cosign`), the toy among them. The family id is random unless \
+            --family gives one.",
+        after_help = "Examples:
+  toyseal roster init -i mum.key -m \"$(cat toy.pub)\" -o v1.tsr
+  toyseal roster init -i mum.key -m \"$(cat toy.pub)\" -m \"$(cat dad.pub)\" > v1.tsr"
+    )]
+    Init(RosterInitArgs),
+    /// Propose the next version (add or remove members), signed by one member.
+    #[command(
+        long_about = "Propose version N+1 of the family whose verified chain is CHAIN (versions \
+            1 to N, in order): the members of version N, plus every --add, minus every \
+            --remove. Signed by the -i key, which must be a member of version N. It counts \
+            once a quorum of version N signed it (two guardians, or a guardian and the toy) \
+            and every device it adds did: `toyseal roster cosign`.\n\n\
+            A removed device's envelopes stay openable up to the last sequence number given \
+            with --last-sequence (default 0: none).",
+        after_help = "Examples:
+  toyseal roster propose -i mum.key --add \"$(cat dad.pub)\" -o v2.tsr v1.tsr
+  toyseal roster propose -i mum.key --remove \"$(cat old-phone.pub)\" --last-sequence 41 -o v3.tsr v1.tsr v2.tsr"
+    )]
+    Propose(RosterProposeArgs),
+    /// Add a signature to a roster version.
+    #[command(
+        long_about = "Sign the roster version in FILE with the -i key (replacing an earlier \
+            signature of the same key) and write it back atomically, or to -o OUT.",
+        after_help = "Examples:
+  toyseal roster cosign -i toy.key v1.tsr
+  toyseal roster cosign -i dad.key -o v2-signed.tsr v2.tsr"
+    )]
+    Cosign(RosterCosignArgs),
+    /// Show a roster version: family, version, hash, members, signers.
+    #[command(
+        long_about = "Show what one roster version says: family id, version, its hash and the \
+            previous one's, the members (role, device id, public key), departed devices, and \
+            who signed it. Nothing is verified here: use `toyseal roster verify` on the chain.",
+        after_help = "Examples:
+  toyseal roster show v2.tsr
+  toyseal roster show --json < v2.tsr | jq -r '.members[].public_key'"
+    )]
+    Show(RosterShowArgs),
+    /// Verify a chain of roster versions, from version 1.
+    #[command(
+        long_about = "Verify CHAIN, the roster versions 1 to N in order, by the rules of \
+            docs/spec/roster.md §3 (with --anchor: it must also pass through that version). \
+            Prints the verified last version's family, number and hash; exit status 0 only if \
+            the whole chain verified.",
+        after_help = "Examples:
+  toyseal roster verify v1.tsr v2.tsr v3.tsr
+  toyseal roster verify --anchor \"$(cat dad.anchor)\" v1.tsr v2.tsr"
+    )]
+    Verify(RosterVerifyArgs),
+}
+
+/// `toyseal roster init`.
+#[derive(Debug, Args)]
+pub struct RosterInitArgs {
+    /// The founding guardian's key file.
+    #[arg(short, long, value_name = "KEYFILE")]
+    pub identity: PathBuf,
+    /// Another member's public key (toyseal1…, its role inside); repeatable.
+    #[arg(short = 'm', long = "member", value_name = "PUBKEY")]
+    pub members: Vec<String>,
+    /// Family id (32 hex digits) [default: random].
+    #[arg(long, value_name = "FAMILY_ID")]
+    pub family: Option<FamilyId>,
+    /// Write the roster to OUT (atomically) instead of standard output.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+}
+
+/// `toyseal roster propose`.
+#[derive(Debug, Args)]
+pub struct RosterProposeArgs {
+    /// The proposing member's key file (a member of the last version of CHAIN).
+    #[arg(short, long, value_name = "KEYFILE")]
+    pub identity: PathBuf,
+    /// A device to add (its public key, toyseal1…); repeatable.
+    #[arg(long = "add", value_name = "PUBKEY")]
+    pub add: Vec<String>,
+    /// A member to remove (its public key or device id); repeatable.
+    #[arg(long = "remove", value_name = "PUBKEY|DEVICE_ID")]
+    pub remove: Vec<String>,
+    /// The last sender sequence still accepted from the removed devices (their envelopes up
+    /// to it stay openable).
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "remove")]
+    pub last_sequence: u64,
+    /// Write the new version to OUT (atomically) instead of standard output.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// The verified chain so far: roster files of versions 1 to N, in order.
+    #[arg(value_name = "CHAIN", required = true)]
+    pub chain: Vec<PathBuf>,
+}
+
+/// `toyseal roster cosign`.
+#[derive(Debug, Args)]
+pub struct RosterCosignArgs {
+    /// The co-signing device's key file.
+    #[arg(short, long, value_name = "KEYFILE")]
+    pub identity: PathBuf,
+    /// Write to OUT instead of replacing FILE (`-`: standard output).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// The roster version; `-`: standard input (then the result goes to standard output).
+    #[arg(value_name = "FILE")]
+    pub input: PathBuf,
+}
+
+/// `toyseal roster show`.
+#[derive(Debug, Args)]
+pub struct RosterShowArgs {
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// The roster version; `-` or absent: standard input.
+    #[arg(value_name = "FILE")]
+    pub input: Option<PathBuf>,
+}
+
+/// `toyseal roster verify`.
+#[derive(Debug, Args)]
+pub struct RosterVerifyArgs {
+    /// The chain must pass through this anchor (family:version:hash, from `toyseal join`).
+    #[arg(long, value_name = "ANCHOR")]
+    pub anchor: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Roster files of versions 1 to N, in order.
+    #[arg(value_name = "CHAIN", required = true)]
+    pub chain: Vec<PathBuf>,
 }
 
 /// A device role on the command line.
@@ -333,13 +495,53 @@ fn short_text(s: &str) -> Result<String, String> {
     }
 }
 
+/// The whole command line, with the exit-status table appended to the long help of every
+/// (sub)command that has examples but no long epilogue of its own. `main`, the completions and
+/// the man page all use this.
+pub fn command() -> clap::Command {
+    fn complete(cmd: clap::Command) -> clap::Command {
+        let long = match (cmd.get_after_help(), cmd.get_after_long_help()) {
+            (Some(short), None) => Some(format!("{short}\n\n{}", exit_status!())),
+            _ => None,
+        };
+        let cmd = match long {
+            Some(long) => cmd.after_long_help(long),
+            None => cmd,
+        };
+        cmd.mut_subcommands(complete)
+    }
+    complete(<Cli as clap::CommandFactory>::command())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn the_command_line_is_consistent() {
-        Cli::command().debug_assert();
+        command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_examples_and_the_exit_table() {
+        fn walk(cmd: &clap::Command, path: &str) {
+            let name = format!("{path} {}", cmd.get_name());
+            if cmd.get_name() != "help" {
+                let short = cmd.get_after_help().map(ToString::to_string);
+                assert!(
+                    short.is_some_and(|t| t.starts_with("Example")),
+                    "{name}: no examples"
+                );
+                let long = cmd.get_after_long_help().map(ToString::to_string);
+                assert!(
+                    long.is_some_and(|t| t.contains("Exit status:") && t.contains(" 8  ")),
+                    "{name}: no exit table"
+                );
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &name);
+            }
+        }
+        walk(&command(), "");
     }
 }

@@ -46,6 +46,8 @@ pub enum Exit {
     Untrusted = 6,
     /// 7: `toyseal demo` failed, or a property it checks did not hold.
     Demo = 7,
+    /// 8: a roster, roster chain or invitation is invalid or does not verify.
+    Roster = 8,
 }
 
 impl From<Exit> for ExitCode {
@@ -105,6 +107,14 @@ pub enum Error {
     /// `toyseal demo` failed.
     #[error("demo: {0}")]
     Demo(String),
+    /// A roster version, chain, anchor or invitation is malformed or does not verify.
+    #[error("{what}: {source}")]
+    Roster {
+        /// The file, argument or chain concerned.
+        what: String,
+        /// The cause.
+        source: toyseal_roster::Error,
+    },
     /// Reading the envelope in `place` failed.
     #[error("{place}: {source}")]
     Envelope {
@@ -130,11 +140,8 @@ impl Error {
                 E::TooLarge { .. } => Exit::Envelope,
                 _ => Exit::Key,
             },
-            Error::Envelope { source, .. } => match source {
-                E::Decrypt | E::Signature => Exit::Auth,
-                E::UntrustedSender | E::NotARecipient => Exit::Untrusted,
-                _ => Exit::Envelope,
-            },
+            Error::Envelope { source, .. } => envelope_exit(source),
+            Error::Roster { .. } => Exit::Roster,
         }
     }
 
@@ -145,6 +152,16 @@ impl Error {
             Ok(e) => Error::Envelope { place, source: e },
             Err(source) => Error::Io { place, source },
         }
+    }
+}
+
+/// The exit code of an envelope that does not verify.
+fn envelope_exit(e: &toyseal_envelope::Error) -> Exit {
+    use toyseal_envelope::Error as E;
+    match e {
+        E::Decrypt | E::Signature => Exit::Auth,
+        E::UntrustedSender | E::NotARecipient => Exit::Untrusted,
+        _ => Exit::Envelope,
     }
 }
 
@@ -204,5 +221,10 @@ mod tests {
         assert_eq!(env(E::NotARecipient).exit() as u8, 6);
         assert_eq!(Error::Seal(E::DuplicateRecipient).exit() as u8, 3);
         assert_eq!(Error::Usage(String::new()).exit() as u8, 2);
+        let roster = Error::Roster {
+            what: "v2.tsr".into(),
+            source: toyseal_roster::Error::BrokenChain,
+        };
+        assert_eq!(roster.exit() as u8, 8);
     }
 }

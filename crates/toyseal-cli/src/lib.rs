@@ -10,19 +10,23 @@ mod inspect;
 mod keygen;
 mod keys;
 mod open;
+mod roster;
 mod seal;
 
 pub use cli::Cli;
 pub use error::{Error, Exit, Place};
 pub use inspect::Report;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use std::{io::Write, process::ExitCode};
 
 /// Parses the process arguments, runs the command, prints any error as one line
 /// (`toyseal: error: …`) and returns the documented exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let parsed = cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             // Help and version go to stdout with status 0; usage errors to stderr with 2.
@@ -49,6 +53,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         cli::Command::Inspect(a) => inspect::inspect(a, !a.no_progress),
         cli::Command::Serve(a) => toyseal_server::run(a).map_err(|e| Error::Serve(e.to_string())),
         cli::Command::Demo(a) => demo::run(a).map_err(|e| Error::Demo(e.to_string())),
+        cli::Command::Roster(c) => roster::run(c),
     }
 }
 
