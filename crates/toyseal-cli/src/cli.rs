@@ -188,6 +188,22 @@ pub enum Command {
   toyseal roster verify v1.tsr v2.tsr"
     )]
     Roster(RosterCommand),
+
+    /// Print an invitation (QR code and text) for a device a roster version adds.
+    #[command(
+        long_about = "Print the anchored invitation (docs/spec/roster.md §6) for the device \
+            that the last version of CHAIN adds: the family id, that version's number and \
+            hash, and optionally the server. Show the QR code to the new phone's camera, or \
+            pass the text line to `toyseal join`. The chain (versions 1 to N) is verified \
+            first. The server named is --server, TOYSEAL_SERVER or the client config file's, \
+            if any.\n\n\
+            The QR code (Unicode half blocks, light on dark) is printed on standard output, \
+            followed by the text line; --no-qr prints only the text line.",
+        after_help = "Examples:
+  toyseal invite --server https://toys.example v1.tsr v2.tsr
+  toyseal invite --no-qr v1.tsr > invitation.txt"
+    )]
+    Invite(InviteArgs),
 }
 
 /// Arguments of `toyseal demo`.
@@ -336,6 +352,23 @@ pub struct RosterVerifyArgs {
     #[arg(long)]
     pub json: bool,
     /// Roster files of versions 1 to N, in order.
+    #[arg(value_name = "CHAIN", required = true)]
+    pub chain: Vec<PathBuf>,
+}
+
+/// `toyseal invite`.
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    /// Server URL the invitation names (a hint where to fetch the roster).
+    #[arg(long, env = "TOYSEAL_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// Client config file, for its "server".
+    #[arg(long, env = "TOYSEAL_CLIENT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print only the invitation's text line, no QR code.
+    #[arg(long)]
+    pub no_qr: bool,
+    /// Roster files of versions 1 to N, in order; the invitation names version N.
     #[arg(value_name = "CHAIN", required = true)]
     pub chain: Vec<PathBuf>,
 }

@@ -115,6 +115,14 @@ pub enum Error {
         /// The cause.
         source: toyseal_roster::Error,
     },
+    /// The client config file is not valid.
+    #[error("{place}: invalid client config: {reason}")]
+    Config {
+        /// The config file.
+        place: Place,
+        /// The cause (never a value from the file).
+        reason: String,
+    },
     /// Reading the envelope in `place` failed.
     #[error("{place}: {source}")]
     Envelope {
@@ -142,6 +150,7 @@ impl Error {
             },
             Error::Envelope { source, .. } => envelope_exit(source),
             Error::Roster { .. } => Exit::Roster,
+            Error::Config { .. } => Exit::Usage,
         }
     }
 

@@ -7,6 +7,7 @@ mod demo;
 mod error;
 mod files;
 mod inspect;
+mod invite;
 mod keygen;
 mod keys;
 mod open;
@@ -54,6 +55,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         cli::Command::Serve(a) => toyseal_server::run(a).map_err(|e| Error::Serve(e.to_string())),
         cli::Command::Demo(a) => demo::run(a).map_err(|e| Error::Demo(e.to_string())),
         cli::Command::Roster(c) => roster::run(c),
+        cli::Command::Invite(a) => invite::invite(a),
     }
 }
 

@@ -1,4 +1,4 @@
-//! `toyseal roster init|propose|cosign|show|verify`, offline: a family is
+//! `toyseal roster init|propose|cosign|show|verify` and `toyseal invite`, offline: a family is
 //! founded, grows and shrinks through roster files; every rule the CLI relies on shows as the
 //! documented exit code, and a failed command leaves no file behind. Keys are generated.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -327,4 +327,68 @@ fn bad_roster_input_fails_with_the_documented_codes_and_writes_nothing() {
         before,
         "a failed command left a file behind"
     );
+}
+
+#[test]
+fn invite_prints_a_qr_code_and_the_anchored_invitation() {
+    let k = Keys::new();
+    k.v1();
+    k.v2();
+    let v2 = k.show_json("v2.tsr");
+    let anchor = v2["anchor"].as_str().unwrap();
+
+    let o = k.run(&[
+        "invite",
+        "--server",
+        "http://127.0.0.1:8080",
+        "v1.tsr",
+        "v2.tsr",
+    ]);
+    assert_ok(&o);
+    let text = stdout_text(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    let last = *lines.last().unwrap();
+    assert_eq!(
+        last,
+        format!("toyseal-invite:1:{anchor}:http://127.0.0.1:8080")
+    );
+    // Above it, a QR code of Unicode half blocks: square-ish, every row the same width.
+    let qr = &lines[..lines.len() - 1];
+    assert!(qr.len() > 15, "{text}");
+    assert!(
+        qr.iter().all(|l| l.chars().all(|c| " █▀▄".contains(c))),
+        "{text}"
+    );
+    let width = qr[0].chars().count();
+    assert!(qr.iter().all(|l| l.chars().count() == width));
+    assert!((width as f64 / (2 * qr.len()) as f64 - 1.0).abs() < 0.1);
+
+    let o = k.run(&["invite", "--no-qr", "v1.tsr"]);
+    assert_ok(&o);
+    let v1 = k.show_json("v1.tsr");
+    assert_eq!(
+        stdout_text(&o),
+        format!("toyseal-invite:1:{}\n", v1["anchor"].as_str().unwrap())
+    );
+
+    // The server named may come from the client config file.
+    fs::write(
+        k.path().join("c.json"),
+        r#"{"server": "https://toys.example"}"#,
+    )
+    .unwrap();
+    let o = k.run(&["invite", "--no-qr", "--config", "c.json", "v1.tsr"]);
+    assert_ok(&o);
+    assert!(
+        stdout_text(&o)
+            .trim_end()
+            .ends_with(":https://toys.example")
+    );
+
+    // Not a verified chain, or a server an invitation cannot carry.
+    let o = k.run(&["invite", "v2.tsr"]);
+    assert_fails(&o, 8, "v2.tsr: roster version 2 does not follow version 0");
+    let o = k.run(&["invite", "--server", "has space", "v1.tsr"]);
+    assert_fails(&o, 8, "--server: malformed roster");
+    assert!(o.stdout.is_empty());
 }
