@@ -19,7 +19,23 @@ macro_rules! exit_status {
   6  untrusted sender (not given with --from), or this identity is not a recipient
   7  toyseal demo failed, or a property it checks did not hold
   8  invalid roster, roster chain or invitation: malformed, a signature or quorum missing,
-     not the next version, not through the anchor"
+     not the next version, not through the anchor
+  9  the server refused the request (HTTP 4xx: not signed by a member, not allowed for this
+     role, unknown family or envelope, already exists)
+ 10  the server could not be reached or failed (connection, timeout, HTTP 5xx, an answer that
+     failed the client's integrity checks)"
+    };
+}
+
+/// Where the cloud commands find the server, the key and the family.
+macro_rules! settings_help {
+    () => {
+        "Server, key and family come from the flags (--server, -i, --family), else the \
+        environment (TOYSEAL_SERVER, TOYSEAL_KEY, TOYSEAL_FAMILY), else the client config file \
+        (--config or TOYSEAL_CLIENT_CONFIG): a JSON object such as {\"server\": \
+        \"https://toys.example\", \"key\": \"mum.key\", \"family\": \"<32 hex digits>\"}, \
+        unknown keys refused, a relative key path taken from the file's directory. \
+        (TOYSEAL_CONFIG is `toyseal serve`'s server config and is not read here.)"
     };
 }
 
@@ -34,7 +50,9 @@ macro_rules! top_examples {
   cat note.wav | toyseal seal -i toy.key -R family.txt \\
     | toyseal open -i mum.key --from \"$(cat toy.pub)\" > copy.wav
   toyseal inspect --json note.tse
-  toyseal roster init -i mum.key -m \"$(cat toy.pub)\" -o v1.tsr && toyseal roster cosign -i toy.key v1.tsr"
+  toyseal roster init -i mum.key -m \"$(cat toy.pub)\" -o v1.tsr && toyseal roster cosign -i toy.key v1.tsr
+  toyseal family create -i mum.key --server http://127.0.0.1:8080 v1.tsr
+  toyseal upload -i toy.key note.tse && toyseal list -i mum.key --json"
     };
 }
 
@@ -189,6 +207,65 @@ pub enum Command {
     )]
     Roster(RosterCommand),
 
+    /// Create, update, show or delete the family on a server (signed requests).
+    #[command(
+        subcommand,
+        long_about = concat!("Create, update, show or delete the family on a toyseal server. \
+            Every request is signed with the device key; the client verifies every roster the \
+            server returns from version 1 through this device's anchor.\n\n", settings_help!()),
+        after_help = "Examples:
+  toyseal family create -i mum.key v1.tsr
+  toyseal family update -i mum.key v2.tsr
+  toyseal family show -i mum.key --roster v1.tsr
+  toyseal family delete -i mum.key --cosign toy.key --roster v1.tsr"
+    )]
+    Family(FamilyCommand),
+
+    /// Upload envelopes to the family's storage on the server.
+    #[command(
+        long_about = concat!("Upload each envelope (.tse) to the family's storage on the \
+            server. The envelope is verified first (format and the sender's signature over the \
+            whole envelope, no key needed); its family is the one its header names, or \
+            --family. Prints each envelope's id (SHA-256, 64 hex digits); uploading the same \
+            envelope twice is harmless.\n\n", settings_help!()),
+        after_help = "Examples:
+  toyseal upload -i toy.key note.tse
+  toyseal seal -i toy.key -R family.txt --family $FAMILY < note.wav | toyseal upload -i toy.key"
+    )]
+    Upload(UploadArgs),
+
+    /// List the family's stored envelopes.
+    #[command(
+        long_about = concat!("List the family's envelopes on the server, oldest first: id, \
+            size, sender device id, roster version, time received (Unix seconds). No content \
+            or metadata: the server has none.\n\n", settings_help!()),
+        after_help = "Examples:
+  toyseal list -i mum.key --family $FAMILY
+  toyseal list -i mum.key --json | jq -r '.[].id'"
+    )]
+    List(ListArgs),
+
+    /// Download one envelope, verify it, and write it to a file or standard output.
+    #[command(
+        long_about = concat!("Download the envelope ID from the family's storage. Its bytes \
+            must hash to ID and it must be a valid envelope of this family, signed by its \
+            sender over its whole length; only then is it written: to -o OUT (a temporary \
+            file renamed into place) or standard output. Open it with `toyseal open`.\n\n",
+            settings_help!()),
+        after_help = "Examples:
+  toyseal fetch -i mum.key -o note.tse 3f2a…
+  toyseal fetch -i mum.key 3f2a… | toyseal open -i mum.key --from \"$(cat toy.pub)\" > note.wav"
+    )]
+    Fetch(FetchArgs),
+
+    /// Delete envelopes from the family's storage (guardians only).
+    #[command(
+        long_about = concat!("Delete each envelope ID from the family's storage on the server. \
+            Only guardians may delete.\n\n", settings_help!()),
+        after_help = "Example:\n  toyseal delete -i mum.key 3f2a…"
+    )]
+    Delete(DeleteArgs),
+
     /// Print an invitation (QR code and text) for a device a roster version adds.
     #[command(
         long_about = "Print the anchored invitation (docs/spec/roster.md §6) for the device \
@@ -204,6 +281,20 @@ pub enum Command {
   toyseal invite --no-qr v1.tsr > invitation.txt"
     )]
     Invite(InviteArgs),
+
+    /// Join a family from an invitation: fetch and verify its roster through the anchor.
+    #[command(
+        long_about = concat!("Join a family with an invitation (the text of `toyseal invite`): \
+            fetch the family's roster chain from the server, verify it from version 1 through \
+            the invitation's anchor, and check that the anchored version lists this device. \
+            Prints the anchor (keep it with the key: `family show --anchor` trusts only it), \
+            or writes it atomically to -o FILE. The server is --server, else TOYSEAL_SERVER, \
+            else the invitation's, else the config file's.\n\n", settings_help!()),
+        after_help = "Examples:
+  toyseal join -i dad.key -o dad.anchor \"$(cat invitation.txt)\"
+  toyseal invite --no-qr v1.tsr v2.tsr | toyseal join -i dad.key -"
+    )]
+    Join(JoinArgs),
 }
 
 /// Arguments of `toyseal demo`.
@@ -356,6 +447,184 @@ pub struct RosterVerifyArgs {
     pub chain: Vec<PathBuf>,
 }
 
+/// How the cloud commands reach the server and sign: flags, else environment, else the
+/// client config file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ClientArgs {
+    /// Server base URL, e.g. https://toys.example or http://127.0.0.1:8080.
+    #[arg(long, env = "TOYSEAL_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// This device's key file: it signs every request.
+    #[arg(short, long, env = "TOYSEAL_KEY", value_name = "KEYFILE")]
+    pub identity: Option<PathBuf>,
+    /// Client config file (JSON: "server", "key", "family").
+    #[arg(long, env = "TOYSEAL_CLIENT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// The family the command is about: flag, else environment, else the config file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FamilyArg {
+    /// Family id (32 hex digits) [default: the envelope's, for upload].
+    #[arg(long, env = "TOYSEAL_FAMILY", value_name = "FAMILY_ID")]
+    pub family: Option<FamilyId>,
+}
+
+/// Which roster version this device trusts without the server.
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct TrustArgs {
+    /// This device's anchor (family:version:hash, from `toyseal join`).
+    #[arg(long, value_name = "ANCHOR")]
+    pub anchor: Option<String>,
+    /// A roster version file this device signed or verified itself (e.g. v1.tsr): the anchor.
+    #[arg(long, value_name = "FILE")]
+    pub roster: Option<PathBuf>,
+}
+
+/// `toyseal family …`.
+#[derive(Debug, Subcommand)]
+pub enum FamilyCommand {
+    /// Create the family on the server with its version 1.
+    #[command(
+        long_about = "Create the family on the server with roster version 1 (FILE), which \
+            must verify first: signed by every member, the guardian and the toy among them. \
+            Prints the family id and the anchor of version 1.",
+        after_help = "Example:\n  toyseal family create -i mum.key --server http://127.0.0.1:8080 v1.tsr"
+    )]
+    Create {
+        /// Server and key.
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Roster version 1 (`-`: standard input).
+        #[arg(value_name = "FILE")]
+        roster: PathBuf,
+    },
+    /// Upload the next roster version.
+    #[command(
+        long_about = "Upload the next roster version (FILE) of the family to the server, \
+            which checks it against the version it holds (a quorum of it must have signed).",
+        after_help = "Example:\n  toyseal family update -i mum.key v2.tsr"
+    )]
+    Update {
+        /// Server and key.
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The next roster version (`-`: standard input).
+        #[arg(value_name = "FILE")]
+        roster: PathBuf,
+    },
+    /// Fetch the family's roster, verify it through the anchor and show the latest version.
+    #[command(
+        long_about = "Fetch the family's roster chain from the server, verify it from version \
+            1 through this device's anchor (--anchor, or --roster: a version file it trusts), \
+            and show the latest version as `toyseal roster show` does. With -o, also save \
+            that version's file atomically.",
+        after_help = "Examples:
+  toyseal family show -i mum.key --roster v1.tsr
+  toyseal family show -i dad.key --anchor \"$(cat dad.anchor)\" --json -o latest.tsr"
+    )]
+    Show {
+        /// Server and key.
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The trusted version.
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Also write the latest verified version to OUT (atomically).
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
+    /// Delete the family, its roster and every envelope from the server.
+    #[command(
+        long_about = "Delete the family from the server: its roster chain and every stored \
+            envelope. The deletion statement names the current roster version (fetched and \
+            verified through the anchor) and needs the same quorum as a change: the -i key \
+            and at least one --cosign key (a second guardian, or the toy). The server erases \
+            nothing unless the statement verifies.",
+        after_help = "Example:\n  toyseal family delete -i mum.key --cosign toy.key --roster v1.tsr"
+    )]
+    Delete {
+        /// Server and key.
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The trusted version.
+        #[command(flatten)]
+        trust: TrustArgs,
+        /// Another member's key file that co-signs the deletion; repeatable.
+        #[arg(long = "cosign", value_name = "KEYFILE", required = true)]
+        cosign: Vec<PathBuf>,
+    },
+}
+
+/// `toyseal upload`.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// Server and key.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The family.
+    #[command(flatten)]
+    pub family: FamilyArg,
+    /// Refuse envelopes larger than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SIZE_LIMIT)]
+    pub max_size: u64,
+    /// Envelope files; `-` or none: standard input.
+    #[arg(value_name = "ENVELOPE")]
+    pub inputs: Vec<PathBuf>,
+}
+
+/// `toyseal list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Server and key.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The family.
+    #[command(flatten)]
+    pub family: FamilyArg,
+    /// Print a JSON array instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `toyseal fetch`.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Server and key.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The family.
+    #[command(flatten)]
+    pub family: FamilyArg,
+    /// Write the envelope to OUT (atomically, once verified) instead of standard output.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+    /// Refuse envelopes larger than this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SIZE_LIMIT)]
+    pub max_size: u64,
+    /// The envelope's id (64 hex digits, from `toyseal list` or `upload`).
+    #[arg(value_name = "ID")]
+    pub id: String,
+}
+
+/// `toyseal delete`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Server and key.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The family.
+    #[command(flatten)]
+    pub family: FamilyArg,
+    /// The envelopes' ids.
+    #[arg(value_name = "ID", required = true)]
+    pub ids: Vec<String>,
+}
+
 /// `toyseal invite`.
 #[derive(Debug, Args)]
 pub struct InviteArgs {
@@ -371,6 +640,20 @@ pub struct InviteArgs {
     /// Roster files of versions 1 to N, in order; the invitation names version N.
     #[arg(value_name = "CHAIN", required = true)]
     pub chain: Vec<PathBuf>,
+}
+
+/// `toyseal join`.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// Server and key.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Write the anchor to FILE (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The invitation text (toyseal-invite:1:…); `-`: read it from standard input.
+    #[arg(value_name = "INVITATION")]
+    pub invitation: String,
 }
 
 /// A device role on the command line.
@@ -567,7 +850,7 @@ mod tests {
                 );
                 let long = cmd.get_after_long_help().map(ToString::to_string);
                 assert!(
-                    long.is_some_and(|t| t.contains("Exit status:") && t.contains(" 8  ")),
+                    long.is_some_and(|t| t.contains("Exit status:") && t.contains(" 10  ")),
                     "{name}: no exit table"
                 );
             }

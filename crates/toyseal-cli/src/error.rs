@@ -48,6 +48,10 @@ pub enum Exit {
     Demo = 7,
     /// 8: a roster, roster chain or invitation is invalid or does not verify.
     Roster = 8,
+    /// 9: the server refused the request (HTTP 4xx).
+    Refused = 9,
+    /// 10: the server could not be reached, failed (HTTP 5xx), or its answer failed a check.
+    Server = 10,
 }
 
 impl From<Exit> for ExitCode {
@@ -115,6 +119,14 @@ pub enum Error {
         /// The cause.
         source: toyseal_roster::Error,
     },
+    /// A request to the server failed.
+    #[error("{what}: {source}{}", hint(source))]
+    Cloud {
+        /// The operation, e.g. `upload note.tse`.
+        what: String,
+        /// The cause.
+        source: toyseal_cloud::Error,
+    },
     /// The client config file is not valid.
     #[error("{place}: invalid client config: {reason}")]
     Config {
@@ -151,6 +163,16 @@ impl Error {
             Error::Envelope { source, .. } => envelope_exit(source),
             Error::Roster { .. } => Exit::Roster,
             Error::Config { .. } => Exit::Usage,
+            Error::Cloud { source, .. } => {
+                use toyseal_cloud::Error as C;
+                match source {
+                    C::Status { .. } if source.status().is_some_and(|s| s < 500) => Exit::Refused,
+                    C::Roster(_) => Exit::Roster,
+                    C::Envelope(e) => envelope_exit(e),
+                    C::Key(_) => Exit::Key,
+                    _ => Exit::Server,
+                }
+            }
         }
     }
 
@@ -171,6 +193,20 @@ fn envelope_exit(e: &toyseal_envelope::Error) -> Exit {
         E::Decrypt | E::Signature => Exit::Auth,
         E::UntrustedSender | E::NotARecipient => Exit::Untrusted,
         _ => Exit::Envelope,
+    }
+}
+
+/// What a refusal most likely means, for the statuses the API documents.
+fn hint(e: &toyseal_cloud::Error) -> &'static str {
+    match e.status() {
+        Some(401) => {
+            " (is this device a member of the family, and the server URL the one it \
+                      signs for?)"
+        }
+        Some(403) => " (this device's role may not do that)",
+        Some(404) => " (no such family or envelope, or not visible to this device)",
+        Some(409) => " (it exists already)",
+        _ => "",
     }
 }
 
@@ -235,5 +271,19 @@ mod tests {
             source: toyseal_roster::Error::BrokenChain,
         };
         assert_eq!(roster.exit() as u8, 8);
+        let cloud = |source| Error::Cloud {
+            what: "list".into(),
+            source,
+        };
+        use toyseal_cloud::Error as C;
+        assert_eq!(cloud(C::Transport("connect")).exit() as u8, 10);
+        assert_eq!(cloud(C::Integrity("x")).exit() as u8, 10);
+        assert_eq!(
+            cloud(C::Roster(toyseal_roster::Error::NotAnchored)).exit() as u8,
+            8
+        );
+        assert_eq!(cloud(C::Envelope(E::Signature)).exit() as u8, 5);
+        // HTTP statuses (9 for 4xx, 10 for 5xx) are checked against the real server in
+        // tests/cloud.rs: `Status` cannot be built outside toyseal-cloud.
     }
 }

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+mod cloud;
 mod demo;
 mod error;
 mod files;
@@ -55,7 +56,13 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         cli::Command::Serve(a) => toyseal_server::run(a).map_err(|e| Error::Serve(e.to_string())),
         cli::Command::Demo(a) => demo::run(a).map_err(|e| Error::Demo(e.to_string())),
         cli::Command::Roster(c) => roster::run(c),
+        cli::Command::Family(c) => cloud::family(c),
+        cli::Command::Upload(a) => cloud::upload(a),
+        cli::Command::List(a) => cloud::list(a),
+        cli::Command::Fetch(a) => cloud::fetch(a),
+        cli::Command::Delete(a) => cloud::delete(a),
         cli::Command::Invite(a) => invite::invite(a),
+        cli::Command::Join(a) => cloud::join(a),
     }
 }
 
