@@ -295,6 +295,24 @@ pub enum Command {
   toyseal invite --no-qr v1.tsr v2.tsr | toyseal join -i dad.key -"
     )]
     Join(JoinArgs),
+
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  toyseal completions bash > ~/.local/share/bash-completion/completions/toyseal
+  toyseal completions zsh > ~/.zfunc/_toyseal
+  toyseal completions fish > ~/.config/fish/completions/toyseal.fish")]
+    Completions(CompletionsArgs),
+
+    /// Print the man page (roff) of toyseal, or write every command's page to a directory.
+    #[command(
+        long_about = "Print the man page of toyseal (roff, section 1) on standard output; with \
+            --dir, write the pages of toyseal and of every subcommand (toyseal-roster-init.1, \
+            …) into DIR instead, each atomically, and print their paths.",
+        after_help = "Examples:
+  toyseal man > toyseal.1 && man ./toyseal.1
+  toyseal man --dir /usr/local/share/man/man1"
+    )]
+    Man(ManArgs),
 }
 
 /// Arguments of `toyseal demo`.
@@ -654,6 +672,22 @@ pub struct JoinArgs {
     /// The invitation text (toyseal-invite:1:…); `-`: read it from standard input.
     #[arg(value_name = "INVITATION")]
     pub invitation: String,
+}
+
+/// `toyseal man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write toyseal.1 and one page per subcommand into DIR (which must exist).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `toyseal completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// A device role on the command line.

@@ -63,7 +63,53 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         cli::Command::Delete(a) => cloud::delete(a),
         cli::Command::Invite(a) => invite::invite(a),
         cli::Command::Join(a) => cloud::join(a),
+        cli::Command::Completions(a) => {
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut cli::command(), "toyseal", &mut script);
+            write_stdout(&script)
+        }
+        cli::Command::Man(a) => match &a.dir {
+            None => {
+                let mut page = Vec::new();
+                clap_mangen::Man::new(cli::command())
+                    .render(&mut page)
+                    .map_err(|e| Error::io(Place::Stdout, e))?;
+                write_stdout(&page)
+            }
+            Some(dir) => man_pages(dir),
+        },
     }
+}
+
+/// Writes the man page of toyseal and of every subcommand into `dir`, each atomically (as
+/// `clap_mangen::generate_to` names them), and prints their paths.
+fn man_pages(dir: &std::path::Path) -> Result<(), Error> {
+    fn walk(cmd: clap::Command, dir: &std::path::Path, paths: &mut String) -> Result<(), Error> {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned() {
+            walk(sub, dir, paths)?;
+        }
+        let man = clap_mangen::Man::new(cmd);
+        let path = dir.join(man.get_filename());
+        let mut page = Vec::new();
+        man.render(&mut page)
+            .map_err(|e| Error::io(Place::File(path.clone()), e))?;
+        files::write_whole(Some(&path), &page, false)?;
+        paths.push_str(&format!("{}\n", path.display()));
+        Ok(())
+    }
+    let mut cmd = cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut paths = String::new();
+    walk(cmd, dir, &mut paths)?;
+    write_stdout(paths.as_bytes())
+}
+
+/// Writes generated text to standard output, reporting a closed pipe as an error.
+fn write_stdout(bytes: &[u8]) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io(Place::Stdout, e))
 }
 
 /// Writes a message to standard error. A failing stderr cannot be reported anywhere, so its

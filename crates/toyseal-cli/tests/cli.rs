@@ -770,25 +770,51 @@ fn inspect_names_the_sender_and_recipients_and_checks_the_signature() {
 #[test]
 fn help_works_for_every_command_and_documents_the_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
-    for sub in [
-        None,
-        Some("keygen"),
-        Some("pubkey"),
-        Some("seal"),
-        Some("open"),
-        Some("inspect"),
-    ] {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["keygen"],
+        &["pubkey"],
+        &["seal"],
+        &["open"],
+        &["inspect"],
+        &["serve"],
+        &["demo"],
+        &["roster"],
+        &["roster", "init"],
+        &["roster", "propose"],
+        &["roster", "cosign"],
+        &["roster", "show"],
+        &["roster", "verify"],
+        &["family"],
+        &["family", "create"],
+        &["family", "update"],
+        &["family", "show"],
+        &["family", "delete"],
+        &["upload"],
+        &["list"],
+        &["fetch"],
+        &["delete"],
+        &["invite"],
+        &["join"],
+        &["completions"],
+        &["man"],
+    ];
+    for sub in commands {
         for flag in ["-h", "--help"] {
-            let mut args: Vec<&str> = sub.into_iter().collect();
+            let mut args = sub.to_vec();
             args.push(flag);
             let o = run_in(dir.path(), &args, None);
             assert_ok(&o);
             let text = stdout_text(&o);
             assert!(text.contains("Usage: toyseal"), "{args:?}: {text}");
-            assert!(text.contains("Examples:"), "{args:?}: {text}");
+            assert!(text.contains("Example"), "{args:?}: {text}");
             if flag == "--help" {
                 assert!(text.contains("Exit status:"), "{args:?}");
                 assert!(text.contains("6  untrusted sender"), "{args:?}");
+                assert!(
+                    text.contains(" 10  the server could not be reached"),
+                    "{args:?}"
+                );
             }
         }
     }
@@ -938,4 +964,54 @@ fn open_can_prove_every_family_member_got_the_same_key() {
     both[6] = "-";
     let o = fam.run(&both, Some(&env));
     assert_fails(&o, 2, "standard input");
+}
+
+// --- completions and man page --------------------------------------------------------------
+
+#[test]
+fn completions_and_the_man_page_are_generated_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, needle) in [
+        ("bash", "_toyseal()"),
+        ("zsh", "#compdef toyseal"),
+        ("fish", "complete -c toyseal"),
+    ] {
+        let o = run_in(dir.path(), &["completions", shell], None);
+        assert_ok(&o);
+        let text = stdout_text(&o);
+        assert!(text.contains(needle), "{shell}");
+        for cmd in ["roster", "family", "upload", "fetch", "invite", "join"] {
+            assert!(text.contains(cmd), "{shell}: {cmd}");
+        }
+    }
+    let o = run_in(dir.path(), &["completions", "tcsh"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run_in(dir.path(), &["man"], None);
+    assert_ok(&o);
+    let page = stdout_text(&o);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH toyseal"),
+        "{page}"
+    );
+    for needle in [".TH toyseal 1", "roster", "completions", "Exit status:"] {
+        assert!(page.contains(needle), "{needle} missing from the man page");
+    }
+    // --dir: one page per command, written atomically, paths printed.
+    let o = run_in(dir.path(), &["man", "--dir", "."], None);
+    assert_ok(&o);
+    let names = listing(dir.path());
+    for page in [
+        "toyseal.1",
+        "toyseal-roster-init.1",
+        "toyseal-family-show.1",
+        "toyseal-join.1",
+    ] {
+        assert!(names.contains(&page.to_owned()), "{page} not in {names:?}");
+    }
+    assert!(names.iter().all(|n| n.ends_with(".1")), "{names:?}");
+    assert_eq!(stdout_text(&o).lines().count(), names.len());
+    let init = fs::read_to_string(dir.path().join("toyseal-roster-init.1")).unwrap();
+    assert!(init.contains("founding guardian"), "{init}");
+    let o = run_in(dir.path(), &["man", "--dir", "no/such/dir"], None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }
