@@ -469,7 +469,7 @@ pub struct RosterVerifyArgs {
 /// client config file.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ClientArgs {
-    /// Server base URL, e.g. https://toys.example or http://127.0.0.1:8080.
+    /// Server base URL, e.g. `https://toys.example` or `http://127.0.0.1:8080`.
     #[arg(long, env = "TOYSEAL_SERVER", value_name = "URL")]
     pub server: Option<String>,
     /// This device's key file: it signs every request.
