@@ -240,9 +240,13 @@ pub fn upload(args: &UploadArgs) -> Result<(), Error> {
     } else {
         args.inputs.iter().map(|p| named(Some(p))).collect()
     };
-    if inputs.iter().filter(|i| i.is_none()).count() > 1 {
+    let key_from_stdin = settings
+        .key
+        .as_deref()
+        .is_some_and(|k| named(Some(k)).is_none());
+    if inputs.iter().filter(|i| i.is_none()).count() + usize::from(key_from_stdin) > 1 {
         return Err(Error::Usage(
-            "standard input (`-`) can be given once".into(),
+            "standard input can feed only one of the key file and one envelope".into(),
         ));
     }
     // Every envelope is read and verified before the first request: a bad file in the list

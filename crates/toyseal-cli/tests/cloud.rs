@@ -131,6 +131,25 @@ fn create_upload_list_fetch_open_delete_against_a_real_server() {
     let w = World::new();
     let url = w.server.url.clone();
 
+    // A version 1 the toy has not signed is refused before it is sent (exit 8).
+    let o = run_in(
+        w.home(),
+        &[
+            "roster", "init", "-i", "mum.key", "-m", &w.toy, "-o", "half.tsr",
+        ],
+        None,
+    );
+    assert_ok(&o);
+    let o = w.run(&["family", "create", "-i", "mum.key", "half.tsr"]);
+    assert_fails(
+        &o,
+        8,
+        "family create half.tsr: roster refused: the roster lacks a required signature",
+    );
+    // Standard input cannot feed both the key and the envelope.
+    let o = w.run(&["upload", "-i", "-"]);
+    assert_fails(&o, 2, "standard input can feed only one");
+
     // family create: prints the family id.
     let o = w.run(&["family", "create", "-i", "mum.key", "v1.tsr"]);
     assert_ok(&o);
