@@ -23,7 +23,8 @@ macro_rules! exit_status {
   9  the server refused the request (HTTP 4xx: not signed by a member, not allowed for this
      role, unknown family or envelope, already exists)
  10  the server could not be reached or failed (connection, timeout, HTTP 5xx, an answer that
-     failed the client's integrity checks)"
+     failed the client's integrity checks)
+ 11  toyseal pair failed: wrong code, not pairable, or the peer left or went silent"
     };
 }
 
@@ -295,6 +296,23 @@ pub enum Command {
   toyseal invite --no-qr v1.tsr v2.tsr | toyseal join -i dad.key -"
     )]
     Join(JoinArgs),
+
+    /// Pair a toy and a phone over TCP (the pairing protocol without Bluetooth).
+    #[command(
+        long_about = "Run one side of the pairing protocol (docs/spec/pairing.md: SPAKE2 with \
+            the code printed on the toy, a short authentication string) over TCP, e.g. two \
+            terminals on one machine. `--as toy` listens (it prints the address on standard \
+            error) and opens its pairing window as if its button were held; `--as phone` \
+            connects. Both read the code from --code-file (never from the command line, where \
+            other users could see it) and print the SAS on standard error: the two numbers must \
+            match. When paired, each prints the other's public key on standard output.\n\n\
+            The toy counts failed guesses durably in KEYFILE.pairing-failures (at most 100 in \
+            its lifetime).",
+        after_help = "Examples:
+  toyseal pair --as toy -i toy.key --code-file tag.txt --listen 127.0.0.1:7878 > phone.pub
+  toyseal pair --as phone -i mum.key --code-file tag.txt --connect 127.0.0.1:7878 > toy.pub"
+    )]
+    Pair(PairArgs),
 
     /// Print a shell completion script.
     #[command(after_help = "Examples:
@@ -674,6 +692,49 @@ pub struct JoinArgs {
     pub invitation: String,
 }
 
+/// `toyseal pair`.
+#[derive(Debug, Args)]
+pub struct PairArgs {
+    /// Which side this process plays.
+    #[arg(long = "as", value_enum, value_name = "SIDE")]
+    pub side: PairSide,
+    /// This device's key file (a toy's for `--as toy`, a guardian's for `--as phone`).
+    #[arg(short, long, value_name = "KEYFILE")]
+    pub identity: PathBuf,
+    /// File holding the pairing code (the digits on the toy's tag); `-`: standard input.
+    #[arg(long, value_name = "FILE")]
+    pub code_file: PathBuf,
+    /// Toy: the address to listen on (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// Phone: the toy's address.
+    #[arg(long, value_name = "ADDR", required_if_eq("side", "phone"))]
+    pub connect: Option<std::net::SocketAddr>,
+    /// Give up when the peer is silent this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+}
+
+/// The side `toyseal pair` plays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PairSide {
+    /// The toy: listens, opens its pairing window.
+    Toy,
+    /// A guardian's phone: connects.
+    Phone,
+}
+
+impl PairSide {
+    /// The value's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            PairSide::Toy => "toy",
+            PairSide::Phone => "phone",
+        }
+    }
+}
+
 /// `toyseal man`.
 #[derive(Debug, Args)]
 pub struct ManArgs {
@@ -884,7 +945,7 @@ mod tests {
                 );
                 let long = cmd.get_after_long_help().map(ToString::to_string);
                 assert!(
-                    long.is_some_and(|t| t.contains("Exit status:") && t.contains(" 10  ")),
+                    long.is_some_and(|t| t.contains("Exit status:") && t.contains(" 11  ")),
                     "{name}: no exit table"
                 );
             }

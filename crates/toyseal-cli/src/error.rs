@@ -52,6 +52,8 @@ pub enum Exit {
     Refused = 9,
     /// 10: the server could not be reached, failed (HTTP 5xx), or its answer failed a check.
     Server = 10,
+    /// 11: `toyseal pair` failed: wrong code, not pairable, or the peer left or went silent.
+    Pairing = 11,
 }
 
 impl From<Exit> for ExitCode {
@@ -135,6 +137,17 @@ pub enum Error {
         /// The cause (never a value from the file).
         reason: String,
     },
+    /// `toyseal pair` failed.
+    #[error("pairing failed: {0}")]
+    Pairing(String),
+    /// A TCP connection (`toyseal pair`) could not be made or used.
+    #[error("{what}: {source}")]
+    Network {
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        source: io::Error,
+    },
     /// Reading the envelope in `place` failed.
     #[error("{place}: {source}")]
     Envelope {
@@ -162,6 +175,8 @@ impl Error {
             },
             Error::Envelope { source, .. } => envelope_exit(source),
             Error::Roster { .. } => Exit::Roster,
+            Error::Pairing(_) => Exit::Pairing,
+            Error::Network { .. } => Exit::Io,
             Error::Config { .. } => Exit::Usage,
             Error::Cloud { source, .. } => {
                 use toyseal_cloud::Error as C;

@@ -12,6 +12,7 @@ mod invite;
 mod keygen;
 mod keys;
 mod open;
+mod pair;
 mod roster;
 mod seal;
 
@@ -63,6 +64,7 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         cli::Command::Delete(a) => cloud::delete(a),
         cli::Command::Invite(a) => invite::invite(a),
         cli::Command::Join(a) => cloud::join(a),
+        cli::Command::Pair(a) => pair::pair(a),
         cli::Command::Completions(a) => {
             let mut script = Vec::new();
             clap_complete::generate(a.shell, &mut cli::command(), "toyseal", &mut script);

@@ -796,6 +796,7 @@ fn help_works_for_every_command_and_documents_the_exit_codes() {
         &["delete"],
         &["invite"],
         &["join"],
+        &["pair"],
         &["completions"],
         &["man"],
     ];
