@@ -298,6 +298,13 @@ mod tests {
             8
         );
         assert_eq!(cloud(C::Envelope(E::Signature)).exit() as u8, 5);
+        assert_eq!(Error::Pairing(String::new()).exit() as u8, 11);
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let network = Error::Network {
+            what: "connecting to the toy",
+            source: refused,
+        };
+        assert_eq!(network.exit() as u8, 1);
         // HTTP statuses (9 for 4xx, 10 for 5xx) are checked against the real server in
         // tests/cloud.rs: `Status` cannot be built outside toyseal-cloud.
     }
