@@ -46,6 +46,14 @@ pub enum Exit {
     Untrusted = 6,
     /// 7: `toyseal demo` failed, or a property it checks did not hold.
     Demo = 7,
+    /// 8: a roster, roster chain or invitation is invalid or does not verify.
+    Roster = 8,
+    /// 9: the server refused the request (HTTP 4xx).
+    Refused = 9,
+    /// 10: the server could not be reached, failed (HTTP 5xx), or its answer failed a check.
+    Server = 10,
+    /// 11: `toyseal pair` failed: wrong code, not pairable, or the peer left or went silent.
+    Pairing = 11,
 }
 
 impl From<Exit> for ExitCode {
@@ -105,6 +113,41 @@ pub enum Error {
     /// `toyseal demo` failed.
     #[error("demo: {0}")]
     Demo(String),
+    /// A roster version, chain, anchor or invitation is malformed or does not verify.
+    #[error("{what}: {source}")]
+    Roster {
+        /// The file, argument or chain concerned.
+        what: String,
+        /// The cause.
+        source: toyseal_roster::Error,
+    },
+    /// A request to the server failed.
+    #[error("{what}: {source}{}", hint(source))]
+    Cloud {
+        /// The operation, e.g. `upload note.tse`.
+        what: String,
+        /// The cause.
+        source: toyseal_cloud::Error,
+    },
+    /// The client config file is not valid.
+    #[error("{place}: invalid client config: {reason}")]
+    Config {
+        /// The config file.
+        place: Place,
+        /// The cause (never a value from the file).
+        reason: String,
+    },
+    /// `toyseal pair` failed.
+    #[error("pairing failed: {0}")]
+    Pairing(String),
+    /// A TCP connection (`toyseal pair`) could not be made or used.
+    #[error("{what}: {source}")]
+    Network {
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        source: io::Error,
+    },
     /// Reading the envelope in `place` failed.
     #[error("{place}: {source}")]
     Envelope {
@@ -130,11 +173,21 @@ impl Error {
                 E::TooLarge { .. } => Exit::Envelope,
                 _ => Exit::Key,
             },
-            Error::Envelope { source, .. } => match source {
-                E::Decrypt | E::Signature => Exit::Auth,
-                E::UntrustedSender | E::NotARecipient => Exit::Untrusted,
-                _ => Exit::Envelope,
-            },
+            Error::Envelope { source, .. } => envelope_exit(source),
+            Error::Roster { .. } => Exit::Roster,
+            Error::Pairing(_) => Exit::Pairing,
+            Error::Network { .. } => Exit::Io,
+            Error::Config { .. } => Exit::Usage,
+            Error::Cloud { source, .. } => {
+                use toyseal_cloud::Error as C;
+                match source {
+                    C::Status { .. } if source.status().is_some_and(|s| s < 500) => Exit::Refused,
+                    C::Roster(_) => Exit::Roster,
+                    C::Envelope(e) => envelope_exit(e),
+                    C::Key(_) => Exit::Key,
+                    _ => Exit::Server,
+                }
+            }
         }
     }
 
@@ -145,6 +198,30 @@ impl Error {
             Ok(e) => Error::Envelope { place, source: e },
             Err(source) => Error::Io { place, source },
         }
+    }
+}
+
+/// The exit code of an envelope that does not verify.
+fn envelope_exit(e: &toyseal_envelope::Error) -> Exit {
+    use toyseal_envelope::Error as E;
+    match e {
+        E::Decrypt | E::Signature => Exit::Auth,
+        E::UntrustedSender | E::NotARecipient => Exit::Untrusted,
+        _ => Exit::Envelope,
+    }
+}
+
+/// What a refusal most likely means, for the statuses the API documents.
+fn hint(e: &toyseal_cloud::Error) -> &'static str {
+    match e.status() {
+        Some(401) => {
+            " (is this device a member of the family, and the server URL the one it \
+                      signs for?)"
+        }
+        Some(403) => " (this device's role may not do that)",
+        Some(404) => " (no such family or envelope, or not visible to this device)",
+        Some(409) => " (it exists already)",
+        _ => "",
     }
 }
 
@@ -204,5 +281,31 @@ mod tests {
         assert_eq!(env(E::NotARecipient).exit() as u8, 6);
         assert_eq!(Error::Seal(E::DuplicateRecipient).exit() as u8, 3);
         assert_eq!(Error::Usage(String::new()).exit() as u8, 2);
+        let roster = Error::Roster {
+            what: "v2.tsr".into(),
+            source: toyseal_roster::Error::BrokenChain,
+        };
+        assert_eq!(roster.exit() as u8, 8);
+        let cloud = |source| Error::Cloud {
+            what: "list".into(),
+            source,
+        };
+        use toyseal_cloud::Error as C;
+        assert_eq!(cloud(C::Transport("connect")).exit() as u8, 10);
+        assert_eq!(cloud(C::Integrity("x")).exit() as u8, 10);
+        assert_eq!(
+            cloud(C::Roster(toyseal_roster::Error::NotAnchored)).exit() as u8,
+            8
+        );
+        assert_eq!(cloud(C::Envelope(E::Signature)).exit() as u8, 5);
+        assert_eq!(Error::Pairing(String::new()).exit() as u8, 11);
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let network = Error::Network {
+            what: "connecting to the toy",
+            source: refused,
+        };
+        assert_eq!(network.exit() as u8, 1);
+        // HTTP statuses (9 for 4xx, 10 for 5xx) are checked against the real server in
+        // tests/cloud.rs: `Status` cannot be built outside toyseal-cloud.
     }
 }

@@ -108,8 +108,8 @@ pub(crate) fn read_secret(
     Ok(buf)
 }
 
-/// Reads a small text file (recipients list) of at most `limit` bytes.
-pub(crate) fn read_small_text(path: Option<&Path>, limit: usize) -> Result<(Place, String), Error> {
+/// Reads a small file (roster version, recipients list) of at most `limit` bytes.
+pub(crate) fn read_small(path: Option<&Path>, limit: usize) -> Result<(Place, Vec<u8>), Error> {
     let mut input = Input::open(path)?;
     let mut buf = Vec::new();
     input
@@ -124,11 +124,28 @@ pub(crate) fn read_small_text(path: Option<&Path>, limit: usize) -> Result<(Plac
             source: io::Error::new(io::ErrorKind::InvalidData, "file too large"),
         });
     }
-    let text = String::from_utf8(buf).map_err(|_| Error::Io {
-        place: input.place.clone(),
-        source: io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"),
-    })?;
-    Ok((input.place, text))
+    Ok((input.place, buf))
+}
+
+/// Reads a small UTF-8 text file of at most `limit` bytes.
+pub(crate) fn read_small_text(path: Option<&Path>, limit: usize) -> Result<(Place, String), Error> {
+    let (place, buf) = read_small(path, limit)?;
+    match String::from_utf8(buf) {
+        Ok(text) => Ok((place, text)),
+        Err(_) => Err(Error::Io {
+            place,
+            source: io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"),
+        }),
+    }
+}
+
+/// Writes `bytes` to `path` (atomically: temporary file + rename) or, for `None` / `-`,
+/// standard output; `binary` refuses a terminal as standard output (see [`Output::create`]).
+pub(crate) fn write_whole(path: Option<&Path>, bytes: &[u8], binary: bool) -> Result<(), Error> {
+    let mut output = Output::create(path, !binary)?;
+    let place = output.place();
+    output.write_all(bytes).map_err(|e| Error::io(place, e))?;
+    output.commit()
 }
 
 /// Where a command's main output goes.

@@ -1,72 +1,15 @@
 //! End-to-end tests of the `toyseal` binary: key generation, seal/open round trips through files
 //! and pipes, tampering and truncation, trust, inspect, help. All audio is synthetic.
 
-// clippy.toml allows these inside `#[test]` functions; the helpers below are test code too.
+// clippy.toml allows these inside `#[test]` functions; the helpers here are test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::*;
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-// --- helpers ------------------------------------------------------------------------------
-
-fn toyseal() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_toyseal"))
-}
-
-/// Runs `toyseal ARGS` in `dir` with `stdin` fed from a thread (no pipe deadlock).
-fn run_in(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut cmd = toyseal();
-    cmd.current_dir(dir)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let feeder = stdin.map(|data| {
-        let data = data.to_vec();
-        let mut pipe = child.stdin.take().unwrap();
-        std::thread::spawn(move || {
-            // The child may stop reading early (that is what some tests check).
-            let _ = pipe.write_all(&data);
-        })
-    });
-    let out = child.wait_with_output().unwrap();
-    if let Some(f) = feeder {
-        f.join().unwrap();
-    }
-    out
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout_text(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-#[track_caller]
-fn assert_ok(o: &Output) {
-    assert!(o.status.success(), "failed: {:?}\n{}", o.status, stderr(o));
-}
-
-/// Asserts exit `code` and a one-line `toyseal: error: …` message containing `needle`.
-#[track_caller]
-fn assert_fails(o: &Output, code: i32, needle: &str) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
-    let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines.len(), 1, "one error line expected: {err}");
-    assert!(lines[0].starts_with("toyseal: error: "), "{err}");
-    assert!(lines[0].contains(needle), "{needle:?} not in {err}");
-    assert!(!err.contains("SECRET-KEY"), "key material in {err}");
-}
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
 
 /// A synthetic 16-bit mono PCM WAV file: a few seconds of generated tones (no real voice).
 fn synthetic_wav(seconds: u32) -> Vec<u8> {
@@ -212,7 +155,7 @@ impl Family {
         assert_fails(&o, code, needle);
         assert!(o.stdout.is_empty());
         assert!(!self.path("out.wav").exists(), "output file left behind");
-        self.assert_dir_is(&["env.tsl"]);
+        self.assert_dir_is(&["env.tse"]);
 
         let o = self.open_to_stdout(g, envelope);
         assert_fails(&o, code, needle);
@@ -323,7 +266,7 @@ fn seal_and_open_through_files_for_one_and_three_recipients() {
     let fam = Family::new();
     assert!(fam.wav.len() > 150_000);
     for n in [1, 3] {
-        let env = fam.seal_file(n, "env.tsl");
+        let env = fam.seal_file(n, "env.tse");
         assert!(env.len() > fam.wav.len());
         for g in 1..=n {
             let key = format!("g{g}.key");
@@ -337,7 +280,7 @@ fn seal_and_open_through_files_for_one_and_three_recipients() {
                     "-o",
                     "out.wav",
                     "--verbose",
-                    "env.tsl",
+                    "env.tse",
                 ],
                 None,
             );
@@ -418,18 +361,18 @@ fn recipients_files_with_comments_are_accepted() {
             "-R",
             "family.txt",
             "-o",
-            "env.tsl",
+            "env.tse",
             "note.wav",
         ],
         None,
     );
     assert_ok(&o);
-    let o = fam.run(&["inspect", "--json", "env.tsl"], None);
+    let o = fam.run(&["inspect", "--json", "env.tse"], None);
     assert_ok(&o);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["recipients"], 3);
     let o = fam.run(
-        &["open", "-i", "g2.key", "--from", &fam.toy_pub, "env.tsl"],
+        &["open", "-i", "g2.key", "--from", &fam.toy_pub, "env.tse"],
         None,
     );
     assert_ok(&o);
@@ -441,7 +384,7 @@ fn recipients_files_with_comments_are_accepted() {
 #[test]
 fn every_flipped_byte_fails_with_the_documented_code_and_no_output() {
     let fam = Family::new();
-    let env = fam.seal_file(3, "env.tsl");
+    let env = fam.seal_file(3, "env.tse");
     // Envelope v2 layout (docs/spec/envelope.md §3): 169-byte fixed header, 72-byte stanzas,
     // the header checkpoint (65 bytes), then chunk records (4-byte record header) and checkpoints.
     let header_len = 169 + 3 * 72;
@@ -491,7 +434,7 @@ fn t50_an_outsiders_envelope_naming_the_toy_streams_zero_bytes_to_stdout() {
     // key, then names the toy as the sender (the toy's public identity, copied from any
     // envelope the toy sealed).
     let fam = Family::new();
-    let genuine = fam.seal_file(1, "env.tsl");
+    let genuine = fam.seal_file(1, "env.tse");
     assert_ok(&fam.run(&["keygen", "--role", "toy", "-o", "stranger.key"], None));
     let stranger_content = vec![0x5a; 262_144];
     fs::write(fam.path("stranger.raw"), &stranger_content).unwrap();
@@ -522,7 +465,7 @@ fn t50_an_outsiders_envelope_naming_the_toy_streams_zero_bytes_to_stdout() {
 #[test]
 fn truncated_envelopes_fail_and_never_release_the_whole_content() {
     let fam = Family::new();
-    let env = fam.seal_file(1, "env.tsl");
+    let env = fam.seal_file(1, "env.tse");
     let header_len = 169 + 72;
     let len = env.len();
     // In the header: always "truncated" (4).
@@ -555,18 +498,18 @@ fn truncated_envelopes_fail_and_never_release_the_whole_content() {
 #[test]
 fn a_failed_open_leaves_an_existing_output_file_untouched() {
     let fam = Family::new();
-    let env = fam.seal_file(1, "env.tsl");
+    let env = fam.seal_file(1, "env.tse");
     fs::write(fam.path("out.wav"), b"previous").unwrap();
     let o = fam.open_to_file(1, &flip(&env, env.len() - 1), "out.wav");
     assert_fails(&o, 5, "signature");
     assert_eq!(fs::read(fam.path("out.wav")).unwrap(), b"previous");
-    fam.assert_dir_is(&["env.tsl", "out.wav"]);
+    fam.assert_dir_is(&["env.tse", "out.wav"]);
 }
 
 #[test]
 fn wrong_sender_and_non_recipient_are_refused() {
     let fam = Family::new();
-    let env = fam.seal_file(1, "env.tsl");
+    let env = fam.seal_file(1, "env.tse");
     // --from a guardian's key instead of the toy's.
     let o = fam.run(
         &[
@@ -620,21 +563,21 @@ fn garbage_is_not_an_envelope() {
     let garbage: Vec<u8> = (0..5000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
-    fs::write(fam.path("env.tsl"), &garbage).unwrap();
+    fs::write(fam.path("env.tse"), &garbage).unwrap();
     fam.assert_open_fails(1, &garbage, 4, "not a toyseal envelope");
     // A plain WAV given to open.
     fam.assert_open_fails(1, &fam.wav, 4, "not a toyseal envelope");
-    let o = fam.run(&["inspect", "env.tsl"], None);
-    assert_fails(&o, 4, "env.tsl: not a toyseal envelope");
+    let o = fam.run(&["inspect", "env.tse"], None);
+    assert_fails(&o, 4, "env.tse: not a toyseal envelope");
     assert!(o.stdout.is_empty());
     // Missing input file: I/O error naming it.
     let o = fam.run(
-        &["open", "-i", "g1.key", "--from", &fam.toy_pub, "nope.tsl"],
+        &["open", "-i", "g1.key", "--from", &fam.toy_pub, "nope.tse"],
         None,
     );
-    assert_fails(&o, 1, "nope.tsl: ");
+    assert_fails(&o, 1, "nope.tse: ");
     // Size limit.
-    let env = fam.seal_file(1, "env.tsl");
+    let env = fam.seal_file(1, "env.tse");
     let o = fam.run(
         &[
             "open",
@@ -668,14 +611,14 @@ fn bad_keys_and_recipients_are_key_errors_and_never_echoed() {
             "-r",
             &secret_line,
             "-o",
-            "env.tsl",
+            "env.tse",
             "note.wav",
         ],
         None,
     );
     assert_fails(&o, 3, "-r #1: this is a SECRET key");
     assert!(!stderr(&o).contains(&secret_line[25..]));
-    assert!(!fam.path("env.tsl").exists());
+    assert!(!fam.path("env.tse").exists());
     // A damaged public key.
     let mut bad = fam.guardian_pubs[0].clone();
     // Change the last character (to another one: the keys are random, so it may be a 'q').
@@ -703,12 +646,12 @@ fn bad_keys_and_recipients_are_key_errors_and_never_echoed() {
     let p = fam.guardian_pubs[0].as_str();
     let o = fam.run(
         &[
-            "seal", "-i", "toy.key", "-r", p, "-r", p, "-o", "env.tsl", "note.wav",
+            "seal", "-i", "toy.key", "-r", p, "-r", p, "-o", "env.tse", "note.wav",
         ],
         None,
     );
     assert_fails(&o, 3, "twice");
-    assert!(!fam.path("env.tsl").exists());
+    assert!(!fam.path("env.tse").exists());
     // A public key where a key file belongs.
     fs::write(fam.path("pub.txt"), format!("{p}\n")).unwrap();
     let o = fam.run(
@@ -767,16 +710,16 @@ fn inspect_names_the_sender_and_recipients_and_checks_the_signature() {
         "--roster-version",
         "7",
         "-o",
-        "env.tsl",
+        "env.tse",
         "note.wav",
     ]);
     assert_ok(&fam.run(&a, None));
-    let env = fs::read(fam.path("env.tsl")).unwrap();
+    let env = fs::read(fam.path("env.tse")).unwrap();
     let device_id = stdout_text(&fam.run(&["pubkey", "--device-id", "toy.key"], None))
         .trim()
         .to_owned();
 
-    let o = fam.run(&["inspect", "env.tsl"], None);
+    let o = fam.run(&["inspect", "env.tse"], None);
     assert_ok(&o);
     let text = stdout_text(&o);
     for line in [
@@ -827,25 +770,52 @@ fn inspect_names_the_sender_and_recipients_and_checks_the_signature() {
 #[test]
 fn help_works_for_every_command_and_documents_the_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
-    for sub in [
-        None,
-        Some("keygen"),
-        Some("pubkey"),
-        Some("seal"),
-        Some("open"),
-        Some("inspect"),
-    ] {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["keygen"],
+        &["pubkey"],
+        &["seal"],
+        &["open"],
+        &["inspect"],
+        &["serve"],
+        &["demo"],
+        &["roster"],
+        &["roster", "init"],
+        &["roster", "propose"],
+        &["roster", "cosign"],
+        &["roster", "show"],
+        &["roster", "verify"],
+        &["family"],
+        &["family", "create"],
+        &["family", "update"],
+        &["family", "show"],
+        &["family", "delete"],
+        &["upload"],
+        &["list"],
+        &["fetch"],
+        &["delete"],
+        &["invite"],
+        &["join"],
+        &["pair"],
+        &["completions"],
+        &["man"],
+    ];
+    for sub in commands {
         for flag in ["-h", "--help"] {
-            let mut args: Vec<&str> = sub.into_iter().collect();
+            let mut args = sub.to_vec();
             args.push(flag);
             let o = run_in(dir.path(), &args, None);
             assert_ok(&o);
             let text = stdout_text(&o);
             assert!(text.contains("Usage: toyseal"), "{args:?}: {text}");
-            assert!(text.contains("Examples:"), "{args:?}: {text}");
+            assert!(text.contains("Example"), "{args:?}: {text}");
             if flag == "--help" {
                 assert!(text.contains("Exit status:"), "{args:?}");
                 assert!(text.contains("6  untrusted sender"), "{args:?}");
+                assert!(
+                    text.contains(" 10  the server could not be reached"),
+                    "{args:?}"
+                );
             }
         }
     }
@@ -858,6 +828,28 @@ fn help_works_for_every_command_and_documents_the_exit_codes() {
     assert_eq!(o.status.code(), Some(2));
     let o = run_in(dir.path(), &["open", "-i", "x.key"], None);
     assert_eq!(o.status.code(), Some(2), "--from is required");
+}
+
+#[test]
+fn no_progress_belongs_to_the_streaming_commands_only() {
+    let fam = Family::new();
+    let mut a = fam.seal_args(1);
+    a.extend(["--no-progress", "-o", "env.tse", "note.wav"]);
+    assert_ok(&fam.run(&a, None));
+    let o = fam.run(&["inspect", "--no-progress", "env.tse"], None);
+    assert_ok(&o);
+    // Meaningless for the server and the demo: refused as a usage error, before anything runs.
+    for cmd in ["serve", "demo"] {
+        let o = fam.run(&[cmd, "--no-progress"], None);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("--no-progress"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
+    let o = fam.run(&["--no-progress", "keygen", "--role", "toy"], None);
+    assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]
@@ -945,7 +937,7 @@ fn open_can_prove_every_family_member_got_the_same_key() {
     // The re-encryption check over the other recipients' keys: an honest envelope passes it,
     // through the streaming path (stdin) and for a named file.
     let fam = Family::new();
-    let env = fam.seal_file(3, "env.tsl");
+    let env = fam.seal_file(3, "env.tse");
     let list = format!(
         "# the family\n{}\n{}\n{}\n",
         fam.guardian_pubs[0], fam.guardian_pubs[1], fam.guardian_pubs[2]
@@ -964,7 +956,7 @@ fn open_can_prove_every_family_member_got_the_same_key() {
     assert_ok(&o);
     assert_eq!(o.stdout, fam.wav);
     let mut with_file = args.to_vec();
-    with_file.push("env.tsl");
+    with_file.push("env.tse");
     let o = fam.run(&with_file, None);
     assert_ok(&o);
     assert_eq!(o.stdout, fam.wav);
@@ -973,4 +965,54 @@ fn open_can_prove_every_family_member_got_the_same_key() {
     both[6] = "-";
     let o = fam.run(&both, Some(&env));
     assert_fails(&o, 2, "standard input");
+}
+
+// --- completions and man page --------------------------------------------------------------
+
+#[test]
+fn completions_and_the_man_page_are_generated_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, needle) in [
+        ("bash", "_toyseal()"),
+        ("zsh", "#compdef toyseal"),
+        ("fish", "complete -c toyseal"),
+    ] {
+        let o = run_in(dir.path(), &["completions", shell], None);
+        assert_ok(&o);
+        let text = stdout_text(&o);
+        assert!(text.contains(needle), "{shell}");
+        for cmd in ["roster", "family", "upload", "fetch", "invite", "join"] {
+            assert!(text.contains(cmd), "{shell}: {cmd}");
+        }
+    }
+    let o = run_in(dir.path(), &["completions", "tcsh"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let o = run_in(dir.path(), &["man"], None);
+    assert_ok(&o);
+    let page = stdout_text(&o);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH toyseal"),
+        "{page}"
+    );
+    for needle in [".TH toyseal 1", "roster", "completions", "Exit status:"] {
+        assert!(page.contains(needle), "{needle} missing from the man page");
+    }
+    // --dir: one page per command, written atomically, paths printed.
+    let o = run_in(dir.path(), &["man", "--dir", "."], None);
+    assert_ok(&o);
+    let names = listing(dir.path());
+    for page in [
+        "toyseal.1",
+        "toyseal-roster-init.1",
+        "toyseal-family-show.1",
+        "toyseal-join.1",
+    ] {
+        assert!(names.contains(&page.to_owned()), "{page} not in {names:?}");
+    }
+    assert!(names.iter().all(|n| n.ends_with(".1")), "{names:?}");
+    assert_eq!(stdout_text(&o).lines().count(), names.len());
+    let init = fs::read_to_string(dir.path().join("toyseal-roster-init.1")).unwrap();
+    assert!(init.contains("founding guardian"), "{init}");
+    let o = run_in(dir.path(), &["man", "--dir", "no/such/dir"], None);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
 }

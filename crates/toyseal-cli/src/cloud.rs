@@ -1,0 +1,444 @@
+//! The commands that talk to a toyseal server through the signed async client
+//! (`toyseal_cloud::Client`): `family create|update|show|delete`, `upload`, `list`, `fetch`,
+//! `delete` and `join`.
+//!
+//! Settings: each of server URL, key file and family comes from its flag, else its environment
+//! variable (clap folds both in), else the client config file (`--config` /
+//! `TOYSEAL_CLIENT_CONFIG`, JSON). `TOYSEAL_CONFIG` is the server's (`toyseal serve`), whose
+//! file refuses unknown keys, so one variable cannot serve both.
+
+use crate::cli::{
+    ClientArgs, DeleteArgs, FamilyArg, FamilyCommand, FetchArgs, JoinArgs, ListArgs, TrustArgs,
+    UploadArgs,
+};
+use crate::error::{Error, Place};
+use crate::files::{Input, named, read_small_text, write_whole};
+use crate::keygen::print_line;
+use crate::keys::read_identity;
+use crate::roster::{View, json, parse_anchor, read_roster, render};
+use serde::Deserialize;
+use std::future::Future;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use toyseal_cloud::Client;
+use toyseal_cloud::api::{EnvelopeId, EnvelopeSummary};
+use toyseal_core::FamilyId;
+use toyseal_envelope::OpenOptions;
+use toyseal_roster::{Anchor, FamilyDeletion, Invitation};
+
+/// Largest client config file accepted.
+const MAX_CONFIG_FILE: usize = 64 * 1024;
+
+/// The client config file: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    server: Option<String>,
+    key: Option<PathBuf>,
+    family: Option<String>,
+}
+
+/// Server, key and family after flag > environment > config file.
+#[derive(Debug, Default)]
+struct Settings {
+    server: Option<String>,
+    key: Option<PathBuf>,
+    family: Option<FamilyId>,
+    /// The config file's server alone (`join` ranks the invitation's above it).
+    file_server: Option<String>,
+}
+
+impl Settings {
+    fn resolve(client: &ClientArgs, family: Option<&FamilyArg>) -> Result<Self, Error> {
+        let (file, dir) = match &client.config {
+            Some(path) => (read_config(path)?, path.parent().map(Path::to_path_buf)),
+            None => (FileConfig::default(), None),
+        };
+        let place = || Place::File(client.config.clone().unwrap_or_default());
+        let file_family = file
+            .family
+            .as_deref()
+            .map(|f| {
+                f.parse::<FamilyId>().map_err(|_| Error::Config {
+                    place: place(),
+                    reason: "\"family\" is not a family id (32 hex digits)".into(),
+                })
+            })
+            .transpose()?;
+        // A relative key path in the file is relative to the file, not to the working directory.
+        let file_key = file.key.map(|k| match &dir {
+            Some(d) if k.is_relative() => d.join(k),
+            _ => k,
+        });
+        Ok(Self {
+            server: client.server.clone().or_else(|| file.server.clone()),
+            key: client.identity.clone().or(file_key),
+            family: family.and_then(|f| f.family).or(file_family),
+            file_server: file.server,
+        })
+    }
+
+    /// The signing client for the resolved server and key.
+    fn client(&self) -> Result<Client, Error> {
+        let server = self.server.as_deref().ok_or_else(|| {
+            Error::Usage(
+                "no server: give --server URL, set TOYSEAL_SERVER, or put \"server\" in the \
+                 client config file"
+                    .into(),
+            )
+        })?;
+        client_for(server, self.key.as_deref())
+    }
+
+    fn family(&self) -> Result<FamilyId, Error> {
+        self.family.ok_or_else(|| {
+            Error::Usage(
+                "no family: give --family ID, set TOYSEAL_FAMILY, or put \"family\" in the \
+                 client config file"
+                    .into(),
+            )
+        })
+    }
+}
+
+fn read_config(path: &Path) -> Result<FileConfig, Error> {
+    let (place, text) = read_small_text(Some(path), MAX_CONFIG_FILE)?;
+    serde_json::from_str(&text).map_err(|e| Error::Config {
+        place,
+        reason: e.to_string(),
+    })
+}
+
+fn client_for(server: &str, key: Option<&Path>) -> Result<Client, Error> {
+    let key = key.ok_or_else(|| {
+        Error::Usage(
+            "no key file: give -i KEYFILE, set TOYSEAL_KEY, or put \"key\" in the client \
+             config file"
+                .into(),
+        )
+    })?;
+    let identity = read_identity(Some(key))?;
+    Client::new(server, identity).map_err(|e| Error::Usage(format!("--server: {e}")))
+}
+
+/// Runs `fut` on a small single-threaded runtime: one command, one request at a time.
+fn block_on<F: Future>(fut: F) -> Result<F::Output, Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Cloud {
+            what: "starting the async runtime".into(),
+            source: toyseal_cloud::Error::Io(e),
+        })?;
+    Ok(rt.block_on(fut))
+}
+
+/// Maps a client error, naming the operation.
+fn cloud(what: impl Into<String>) -> impl FnOnce(toyseal_cloud::Error) -> Error {
+    let what = what.into();
+    move |source| Error::Cloud { what, source }
+}
+
+/// Runs one `toyseal family` subcommand.
+pub fn family(cmd: &FamilyCommand) -> Result<(), Error> {
+    match cmd {
+        FamilyCommand::Create { client, roster } => {
+            let client = Settings::resolve(client, None)?.client()?;
+            let (place, signed) = read_roster(named(Some(roster)))?;
+            let created = block_on(client.create_family(&signed))?
+                .map_err(cloud(format!("family create {place}")))?;
+            crate::note(&format!(
+                "family {} created; anchor of version 1: {}",
+                created.family(),
+                Anchor::of(created.signed())
+            ));
+            print_line(
+                &mut io::stdout(),
+                Place::Stdout,
+                &created.family().to_string(),
+            )
+        }
+        FamilyCommand::Update { client, roster } => {
+            let client = Settings::resolve(client, None)?.client()?;
+            let (place, signed) = read_roster(named(Some(roster)))?;
+            block_on(client.update_roster(&signed))?
+                .map_err(cloud(format!("family update {place}")))?;
+            crate::note(&format!(
+                "family {}: version {} stored",
+                signed.proposal().family(),
+                signed.proposal().version()
+            ));
+            Ok(())
+        }
+        FamilyCommand::Show {
+            client,
+            trust,
+            json,
+            output,
+        } => {
+            let client = Settings::resolve(client, None)?.client()?;
+            let anchor = trusted_anchor(trust)?;
+            let roster = block_on(client.roster(&anchor))?.map_err(cloud("family show"))?;
+            if let Some(out) = named(output.as_deref()) {
+                write_whole(Some(out), &roster.signed().encode(), true)?;
+            }
+            render(&View::of(roster.signed(), true), *json)
+        }
+        FamilyCommand::Delete {
+            client,
+            trust,
+            cosign,
+        } => {
+            let client = Settings::resolve(client, None)?.client()?;
+            let anchor = trusted_anchor(trust)?;
+            let mut cosigners = Vec::with_capacity(cosign.len());
+            for key in cosign {
+                cosigners.push(read_identity(Some(key))?);
+            }
+            block_on(async {
+                let roster = client
+                    .roster(&anchor)
+                    .await
+                    .map_err(cloud("family delete"))?;
+                let mut deletion = FamilyDeletion::new(&roster);
+                deletion.cosign(client.identity());
+                for c in &cosigners {
+                    deletion.cosign(c);
+                }
+                // Checked here first, so a missing quorum is named before anything is sent.
+                roster
+                    .verify_deletion(&deletion)
+                    .map_err(|source| Error::Roster {
+                        what: "the deletion statement".into(),
+                        source,
+                    })?;
+                client
+                    .delete_family(&deletion)
+                    .await
+                    .map_err(cloud("family delete"))?;
+                crate::note(&format!("family {} deleted", roster.family()));
+                Ok::<(), Error>(())
+            })?
+        }
+    }
+}
+
+/// The anchor a `--anchor` text or a `--roster` file names.
+fn trusted_anchor(trust: &TrustArgs) -> Result<Anchor, Error> {
+    match (&trust.anchor, &trust.roster) {
+        (Some(text), _) => parse_anchor(text),
+        (None, Some(file)) => Ok(Anchor::of(&read_roster(named(Some(file)))?.1)),
+        (None, None) => Err(Error::Usage("give --anchor ANCHOR or --roster FILE".into())),
+    }
+}
+
+/// `toyseal upload`.
+pub fn upload(args: &UploadArgs) -> Result<(), Error> {
+    let settings = Settings::resolve(&args.client, Some(&args.family))?;
+    let inputs: Vec<Option<&Path>> = if args.inputs.is_empty() {
+        vec![None]
+    } else {
+        args.inputs.iter().map(|p| named(Some(p))).collect()
+    };
+    let key_from_stdin = settings
+        .key
+        .as_deref()
+        .is_some_and(|k| named(Some(k)).is_none());
+    if inputs.iter().filter(|i| i.is_none()).count() + usize::from(key_from_stdin) > 1 {
+        return Err(Error::Usage(
+            "standard input can feed only one of the key file and one envelope".into(),
+        ));
+    }
+    // Every envelope is read and verified before the first request: a bad file in the list
+    // uploads nothing.
+    let mut envelopes = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let (place, bytes) = read_envelope(input, args.max_size)?;
+        let header = toyseal_envelope::verify(
+            &bytes,
+            OpenOptions::default().with_size_limit(args.max_size),
+        )
+        .map_err(|source| Error::Envelope {
+            place: place.clone(),
+            source,
+        })?;
+        let family = match (header.header().family(), settings.family) {
+            (Some(named), Some(given)) if named != given => {
+                return Err(Error::Usage(format!(
+                    "{place}: the envelope is sealed for family {named}, not {given}"
+                )));
+            }
+            (Some(named), _) => named,
+            (None, Some(given)) => given,
+            (None, None) => {
+                return Err(Error::Usage(format!(
+                    "{place}: the envelope names no family: give --family ID"
+                )));
+            }
+        };
+        envelopes.push((place, family, bytes));
+    }
+    let client = settings.client()?;
+    block_on(async {
+        for (place, family, bytes) in &envelopes {
+            let up = client
+                .upload(*family, bytes)
+                .await
+                .map_err(cloud(format!("upload {place}")))?;
+            print_line(&mut io::stdout(), Place::Stdout, &up.id.to_string())?;
+        }
+        Ok::<(), Error>(())
+    })?
+}
+
+/// Reads a whole envelope of at most `limit` bytes.
+fn read_envelope(path: Option<&Path>, limit: u64) -> Result<(Place, Vec<u8>), Error> {
+    let input = Input::open(path)?;
+    let place = input.place.clone();
+    let mut bytes = Vec::new();
+    input
+        .reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(place.clone(), e))?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::Envelope {
+            place,
+            source: toyseal_envelope::Error::TooLarge { limit },
+        });
+    }
+    Ok((place, bytes))
+}
+
+/// `toyseal list`: every page, oldest first.
+pub fn list(args: &ListArgs) -> Result<(), Error> {
+    let settings = Settings::resolve(&args.client, Some(&args.family))?;
+    let family = settings.family()?;
+    let client = settings.client()?;
+    let items: Vec<EnvelopeSummary> = block_on(async {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = client
+                .list(family, cursor.as_deref(), None)
+                .await
+                .map_err(cloud("list"))?;
+            items.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok::<_, Error>(items),
+            }
+        }
+    })??;
+    let text = if args.json {
+        json(&items)?
+    } else {
+        items
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}  {:>10}  {}  v{}  {}",
+                    e.id, e.size, e.sender, e.roster_version, e.received_at
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    if text.is_empty() {
+        return Ok(());
+    }
+    print_line(&mut io::stdout(), Place::Stdout, &text)
+}
+
+fn parse_id(text: &str) -> Result<EnvelopeId, Error> {
+    text.trim().parse().map_err(|_| {
+        Error::Usage(format!(
+            "{text:?} is not an envelope id (64 lower-case hex digits, from `toyseal list`)"
+        ))
+    })
+}
+
+/// `toyseal fetch`: download (hash-checked by the client), verify, then write atomically.
+pub fn fetch(args: &FetchArgs) -> Result<(), Error> {
+    let settings = Settings::resolve(&args.client, Some(&args.family))?;
+    let id = parse_id(&args.id)?;
+    let family = settings.family()?;
+    let client = settings.client()?;
+    let what = format!("fetch {id}");
+    let bytes = block_on(client.download(family, &id))?.map_err(cloud(what.clone()))?;
+    let header = toyseal_envelope::verify(
+        &bytes,
+        OpenOptions::default().with_size_limit(args.max_size),
+    )
+    .map_err(|e| Error::Cloud {
+        what: what.clone(),
+        source: toyseal_cloud::Error::Envelope(e),
+    })?;
+    if header.header().family() != Some(family) {
+        return Err(Error::Cloud {
+            what,
+            source: toyseal_cloud::Error::Integrity("the envelope names another family"),
+        });
+    }
+    write_whole(named(args.output.as_deref()), &bytes, true)
+}
+
+/// `toyseal delete`.
+pub fn delete(args: &DeleteArgs) -> Result<(), Error> {
+    let settings = Settings::resolve(&args.client, Some(&args.family))?;
+    let ids = args
+        .ids
+        .iter()
+        .map(|t| parse_id(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let family = settings.family()?;
+    let client = settings.client()?;
+    block_on(async {
+        for id in &ids {
+            client
+                .delete_envelope(family, id)
+                .await
+                .map_err(cloud(format!("delete {id}")))?;
+        }
+        Ok::<(), Error>(())
+    })?
+}
+
+/// `toyseal join`: follow the family's chain through the invitation's anchor.
+pub fn join(args: &JoinArgs) -> Result<(), Error> {
+    let text = if args.invitation == "-" {
+        read_small_text(None, 4096)?.1
+    } else {
+        args.invitation.clone()
+    };
+    let invitation: Invitation = text.trim().parse().map_err(|source| Error::Roster {
+        what: "the invitation".into(),
+        source,
+    })?;
+    let settings = Settings::resolve(&args.client, None)?;
+    // Flag and environment first, then the invitation's hint, then the config file.
+    let server = args
+        .client
+        .server
+        .as_deref()
+        .or(invitation.server())
+        .or(settings.file_server.as_deref())
+        .ok_or_else(|| {
+            Error::Usage(
+                "no server: the invitation names none; give --server URL or set TOYSEAL_SERVER"
+                    .into(),
+            )
+        })?;
+    let client = client_for(server, settings.key.as_deref())?;
+    let anchor = *invitation.anchor();
+    let roster = block_on(client.roster(&anchor))?.map_err(cloud("join"))?;
+    crate::note(&format!(
+        "joined family {}: anchored at version {}, latest verified version {} ({} members)",
+        roster.family(),
+        anchor.version(),
+        roster.version(),
+        roster.members().len()
+    ));
+    let line = format!("{anchor}\n");
+    write_whole(named(args.output.as_deref()), line.as_bytes(), false)
+}

@@ -1,0 +1,493 @@
+//! The cloud commands against a real `toyseal serve` (spawned on 127.0.0.1:0, SQLite and a
+//! blob directory in a temporary directory): family create → upload → list → fetch → open →
+//! delete, roster updates, invite → join, family deletion by a quorum, the settings'
+//! precedence (flag > environment > config file), and the refusals (unauthorized device, wrong
+//! role, unknown envelope, unreachable server) with their documented exit codes. Keys and
+//! audio are generated.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
+
+/// A `toyseal serve` child process; killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(data: &Path) -> Self {
+        let mut cmd = toyseal();
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for var in CLIENT_ENV {
+            cmd.env_remove(var);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("the server stopped before listening")
+                .unwrap();
+            if line.contains("listening")
+                && let Some((_, rest)) = line.split_once("addr=")
+            {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Mum, dad, the toy and an outsider, a roster v1 {mum, toy}, and a running server.
+struct World {
+    dir: tempfile::TempDir,
+    server: Server,
+    toy: String,
+    dad: String,
+}
+
+impl World {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(&dir.path().join("server-data"));
+        let home = dir.path();
+        keygen(home, "guardian", "mum.key");
+        let dad = keygen(home, "guardian", "dad.key");
+        let toy = keygen(home, "toy", "toy.key");
+        keygen(home, "guardian", "outsider.key");
+        let o = run_in(
+            home,
+            &[
+                "roster", "init", "-i", "mum.key", "-m", &toy, "-o", "v1.tsr",
+            ],
+            None,
+        );
+        assert_ok(&o);
+        assert_ok(&run_in(
+            home,
+            &["roster", "cosign", "-i", "toy.key", "v1.tsr"],
+            None,
+        ));
+        fs::write(home.join("note.wav"), synthetic_audio()).unwrap();
+        Self {
+            dir,
+            server,
+            toy,
+            dad,
+        }
+    }
+    fn home(&self) -> &Path {
+        self.dir.path()
+    }
+    /// Runs with `--server` given as a flag.
+    fn run(&self, args: &[&str]) -> Output {
+        let mut a = args.to_vec();
+        a.extend(["--server", &self.server.url]);
+        run_env(self.home(), &a, &[], None)
+    }
+    fn env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        run_env(self.home(), args, env, None)
+    }
+    fn file(&self, name: &str) -> Vec<u8> {
+        fs::read(self.home().join(name)).unwrap()
+    }
+}
+
+/// Two seconds of generated tones as raw 16-bit samples (no real voice).
+fn synthetic_audio() -> Vec<u8> {
+    (0..32_000u32)
+        .flat_map(|i| {
+            let v = ((f64::from(i) * 0.07).sin() * 12_000.0) as i16;
+            v.to_le_bytes()
+        })
+        .collect()
+}
+
+#[test]
+fn create_upload_list_fetch_open_delete_against_a_real_server() {
+    let w = World::new();
+    let url = w.server.url.clone();
+
+    // A version 1 the toy has not signed is refused before it is sent (exit 8).
+    let o = run_in(
+        w.home(),
+        &[
+            "roster", "init", "-i", "mum.key", "-m", &w.toy, "-o", "half.tsr",
+        ],
+        None,
+    );
+    assert_ok(&o);
+    let o = w.run(&["family", "create", "-i", "mum.key", "half.tsr"]);
+    assert_fails(
+        &o,
+        8,
+        "family create half.tsr: roster refused: the roster lacks a required signature",
+    );
+    // Standard input cannot feed both the key and the envelope.
+    let o = w.run(&["upload", "-i", "-"]);
+    assert_fails(&o, 2, "standard input can feed only one");
+
+    // family create: prints the family id.
+    let o = w.run(&["family", "create", "-i", "mum.key", "v1.tsr"]);
+    assert_ok(&o);
+    let family = stdout_text(&o).trim().to_owned();
+    assert_eq!(family.len(), 32);
+    assert!(stderr(&o).contains("anchor of version 1: "));
+    // Twice is a refusal (HTTP 4xx): exit 9.
+    let o = w.run(&["family", "create", "-i", "mum.key", "v1.tsr"]);
+    assert_eq!(o.status.code(), Some(9), "{}", stderr(&o));
+
+    // The toy seals a note to mum for this family and uploads it, settings from the
+    // environment.
+    let o = run_in(w.home(), &["roster", "show", "--json", "v1.tsr"], None);
+    let v1: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mum_pub = v1["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "guardian")
+        .unwrap()["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let o = run_in(
+        w.home(),
+        &[
+            "seal",
+            "-i",
+            "toy.key",
+            "-r",
+            &mum_pub,
+            "--family",
+            &family,
+            "--roster-version",
+            "1",
+            "-o",
+            "note.tse",
+            "note.wav",
+        ],
+        None,
+    );
+    assert_ok(&o);
+    let env = [("TOYSEAL_SERVER", url.as_str()), ("TOYSEAL_KEY", "toy.key")];
+    let o = w.env(&["upload", "note.tse"], &env);
+    assert_ok(&o);
+    let id = stdout_text(&o).trim().to_owned();
+    assert_eq!(id.len(), 64, "{id}");
+    // Idempotent: the same id again; and from standard input.
+    let o = run_env(w.home(), &["upload"], &env, Some(&w.file("note.tse")));
+    assert_ok(&o);
+    assert_eq!(stdout_text(&o).trim(), id);
+
+    // list, settings from a config file (relative key path from the file's directory).
+    fs::create_dir(w.home().join("conf")).unwrap();
+    fs::write(
+        w.home().join("conf/client.json"),
+        format!(r#"{{"server": "{url}", "key": "../mum.key", "family": "{family}"}}"#),
+    )
+    .unwrap();
+    let cfg = [("TOYSEAL_CLIENT_CONFIG", "conf/client.json")];
+    let o = w.env(&["list"], &cfg);
+    assert_ok(&o);
+    let line = stdout_text(&o);
+    assert!(line.starts_with(&id), "{line}");
+    let o = w.env(&["list", "--json"], &cfg);
+    assert_ok(&o);
+    let items: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(items.as_array().unwrap().len(), 1);
+    assert_eq!(items[0]["id"], id.as_str());
+    assert_eq!(items[0]["roster_version"], 1);
+    let toy_id = stdout_text(&run_in(
+        w.home(),
+        &["pubkey", "--device-id", "toy.key"],
+        None,
+    ));
+    assert_eq!(items[0]["sender"], toy_id.trim());
+
+    // fetch to a file (atomic) and to stdout; both are the uploaded bytes and open.
+    let o = w.run(&[
+        "fetch", "-i", "mum.key", "--family", &family, "-o", "got.tse", &id,
+    ]);
+    assert_ok(&o);
+    assert_eq!(w.file("got.tse"), w.file("note.tse"));
+    let o = w.run(&["fetch", "-i", "mum.key", "--family", &family, &id]);
+    assert_ok(&o);
+    assert_eq!(o.stdout, w.file("note.tse"));
+    let o = run_in(
+        w.home(),
+        &["open", "-i", "mum.key", "--from", &w.toy, "got.tse"],
+        None,
+    );
+    assert_ok(&o);
+    assert_eq!(o.stdout, synthetic_audio());
+
+    // Refusals: an outsider (401), the toy deleting (403), an unknown envelope (404) — exit 9,
+    // one line, no output file.
+    let before = listing(w.home());
+    let o = w.run(&["list", "-i", "outsider.key", "--family", &family]);
+    assert_fails(&o, 9, "list: the server answered HTTP 401");
+    let o = w.run(&[
+        "fetch",
+        "-i",
+        "outsider.key",
+        "--family",
+        &family,
+        "-o",
+        "stolen.tse",
+        &id,
+    ]);
+    assert_fails(&o, 9, "the server answered HTTP 4");
+    let o = w.run(&["delete", "-i", "toy.key", "--family", &family, &id]);
+    assert_fails(&o, 9, "the server answered HTTP 403");
+    let unknown = "0".repeat(64);
+    let o = w.run(&[
+        "fetch", "-i", "mum.key", "--family", &family, "-o", "x.tse", &unknown,
+    ]);
+    assert_fails(&o, 9, "the server answered HTTP 404");
+    let o = w.run(&[
+        "fetch", "-i", "mum.key", "--family", &family, "-o", "x.tse", "xyz",
+    ]);
+    assert_fails(&o, 2, "is not an envelope id");
+    assert_eq!(
+        listing(w.home()),
+        before,
+        "a refused fetch left a file behind"
+    );
+
+    // Guardians delete; the listing is then empty.
+    assert_ok(&w.run(&["delete", "-i", "mum.key", "--family", &family, &id]));
+    let o = w.env(&["list"], &cfg);
+    assert_ok(&o);
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn settings_precedence_and_missing_or_bad_settings() {
+    let w = World::new();
+    let url = w.server.url.clone();
+    let o = w.run(&["family", "create", "-i", "mum.key", "v1.tsr"]);
+    assert_ok(&o);
+    let family = stdout_text(&o).trim().to_owned();
+    let dead = "http://127.0.0.1:9";
+    fs::write(
+        w.home().join("dead.json"),
+        format!(r#"{{"server": "{dead}", "key": "outsider.key", "family": "{family}"}}"#),
+    )
+    .unwrap();
+    // flag > environment > file, for each setting.
+    let o = w.env(
+        &[
+            "list",
+            "--config",
+            "dead.json",
+            "--server",
+            &url,
+            "-i",
+            "mum.key",
+        ],
+        &[("TOYSEAL_SERVER", dead), ("TOYSEAL_KEY", "outsider.key")],
+    );
+    assert_ok(&o);
+    let o = w.env(
+        &["list", "--config", "dead.json"],
+        &[("TOYSEAL_SERVER", &url), ("TOYSEAL_KEY", "mum.key")],
+    );
+    assert_ok(&o);
+    let o = w.env(
+        &["list", "--config", "dead.json", "--family", &"1".repeat(32)],
+        &[("TOYSEAL_SERVER", &url), ("TOYSEAL_KEY", "mum.key")],
+    );
+    assert_fails(&o, 9, "HTTP 4");
+
+    // Missing settings are usage errors naming every way to give them.
+    let o = w.env(&["list", "-i", "mum.key", "--family", &family], &[]);
+    assert_fails(&o, 2, "no server: give --server URL, set TOYSEAL_SERVER");
+    let o = w.env(&["list", "--server", &url, "--family", &family], &[]);
+    assert_fails(&o, 2, "no key file");
+    let o = w.env(&["list", "--server", &url, "-i", "mum.key"], &[]);
+    assert_fails(&o, 2, "no family");
+    let o = w.env(
+        &[
+            "list", "--server", "ftp://x", "-i", "mum.key", "--family", &family,
+        ],
+        &[],
+    );
+    assert_fails(&o, 2, "--server: ");
+
+    // A bad config file: unknown key, not JSON, bad family; unreadable is an I/O error.
+    for (text, needle) in [
+        (r#"{"sever": "x"}"#, "unknown field"),
+        ("server = 1", "invalid client config"),
+        (r#"{"family": "nope"}"#, "\"family\" is not a family id"),
+    ] {
+        fs::write(w.home().join("bad.json"), text).unwrap();
+        let o = w.env(&["list", "--config", "bad.json"], &[]);
+        assert_fails(&o, 2, needle);
+    }
+    let o = w.env(&["list", "--config", "missing.json"], &[]);
+    assert_fails(&o, 1, "missing.json");
+
+    // An unreachable server: exit 10 (after the client's retries).
+    let o = w.env(
+        &[
+            "list", "--server", dead, "-i", "mum.key", "--family", &family,
+        ],
+        &[],
+    );
+    assert_fails(&o, 10, "list: transport failure: connect");
+
+    // upload refuses a non-envelope before any request, and an envelope with no family.
+    fs::write(w.home().join("junk.tse"), b"not an envelope").unwrap();
+    let o = w.run(&["upload", "-i", "mum.key", "junk.tse"]);
+    assert_fails(&o, 4, "junk.tse: ");
+    let o = run_in(
+        w.home(),
+        &[
+            "seal",
+            "-i",
+            "toy.key",
+            "-r",
+            &w.dad,
+            "-o",
+            "nofam.tse",
+            "note.wav",
+        ],
+        None,
+    );
+    assert_ok(&o);
+    let o = w.run(&["upload", "-i", "toy.key", "nofam.tse"]);
+    assert_fails(&o, 2, "the envelope names no family");
+}
+
+#[test]
+fn roster_updates_invite_join_and_family_deletion_by_a_quorum() {
+    let w = World::new();
+    let url = w.server.url.clone();
+    let o = w.run(&["family", "create", "-i", "mum.key", "v1.tsr"]);
+    assert_ok(&o);
+    let family = stdout_text(&o).trim().to_owned();
+
+    // Not yet a member: dad cannot read the roster.
+    let o = w.run(&["family", "show", "-i", "dad.key", "--roster", "v1.tsr"]);
+    assert_fails(&o, 9, "family show: the server answered HTTP 401");
+
+    // v2 adds dad; an incomplete v2 is refused by the server (and first by nothing local).
+    let home = w.home();
+    assert_ok(&run_in(
+        home,
+        &[
+            "roster", "propose", "-i", "mum.key", "--add", &w.dad, "-o", "v2.tsr", "v1.tsr",
+        ],
+        None,
+    ));
+    let o = w.run(&["family", "update", "-i", "mum.key", "v2.tsr"]);
+    assert_eq!(o.status.code(), Some(9), "{}", stderr(&o));
+    assert_ok(&run_in(
+        home,
+        &["roster", "cosign", "-i", "toy.key", "v2.tsr"],
+        None,
+    ));
+    assert_ok(&run_in(
+        home,
+        &["roster", "cosign", "-i", "dad.key", "v2.tsr"],
+        None,
+    ));
+    assert_ok(&w.run(&["family", "update", "-i", "mum.key", "v2.tsr"]));
+
+    // family show: verified through mum's anchor (version 1), latest version 2.
+    let o = w.run(&[
+        "family",
+        "show",
+        "-i",
+        "mum.key",
+        "--roster",
+        "v1.tsr",
+        "--json",
+        "-o",
+        "latest.tsr",
+    ]);
+    assert_ok(&o);
+    let shown: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(shown["version"], 2);
+    assert_eq!(shown["verified"], true);
+    assert_eq!(shown["family"], family.as_str());
+    assert_eq!(w.file("latest.tsr"), w.file("v2.tsr"));
+
+    // invite → join: dad anchors at version 2 through the invitation (server from it).
+    let o = run_in(
+        home,
+        &["invite", "--no-qr", "--server", &url, "v1.tsr", "v2.tsr"],
+        None,
+    );
+    assert_ok(&o);
+    let invitation = o.stdout;
+    let o = run_env(
+        home,
+        &["join", "-i", "dad.key", "-o", "dad.anchor", "-"],
+        &[],
+        Some(&invitation),
+    );
+    assert_ok(&o);
+    assert!(stderr(&o).contains("anchored at version 2, latest verified version 2 (3 members)"));
+    let anchor = String::from_utf8(w.file("dad.anchor")).unwrap();
+    assert_eq!(anchor.trim(), shown["anchor"].as_str().unwrap());
+    let o = w.run(&["family", "show", "-i", "dad.key", "--anchor", anchor.trim()]);
+    assert_ok(&o);
+    assert!(stdout_text(&o).contains("verified:      yes"));
+    // The outsider cannot join with dad's invitation; a garbled invitation is a roster error.
+    let text = String::from_utf8(invitation).unwrap();
+    let o = w.env(&["join", "-i", "outsider.key", text.trim()], &[]);
+    assert_fails(&o, 9, "join: the server answered HTTP 401");
+    let o = w.env(&["join", "-i", "dad.key", "toyseal-invite:1:nonsense"], &[]);
+    assert_fails(&o, 8, "the invitation: malformed roster");
+    // A forged anchor (right family, wrong hash) is refused: the chain does not pass through it.
+    let forged = format!("{}:2:{}", family, "ab".repeat(32));
+    let o = w.run(&["family", "show", "-i", "dad.key", "--anchor", &forged]);
+    assert_fails(
+        &o,
+        8,
+        "family show: roster refused: the roster chain does not pass through",
+    );
+
+    // Deleting the family needs a quorum: mum alone is refused before anything is sent.
+    let o = w.run(&[
+        "family", "delete", "-i", "mum.key", "--cosign", "mum.key", "--roster", "v1.tsr",
+    ]);
+    assert_fails(
+        &o,
+        8,
+        "the deletion statement: the roster lacks a required signature",
+    );
+    let o = w.run(&["family", "delete", "-i", "mum.key", "--roster", "v1.tsr"]);
+    assert_eq!(o.status.code(), Some(2), "--cosign is required");
+    let o = w.run(&[
+        "family", "delete", "-i", "mum.key", "--cosign", "dad.key", "--roster", "v1.tsr",
+    ]);
+    assert_ok(&o);
+    assert!(stderr(&o).contains(&format!("family {family} deleted")));
+    let o = w.run(&["list", "-i", "mum.key", "--family", &family]);
+    assert_eq!(o.status.code(), Some(9), "{}", stderr(&o));
+}
