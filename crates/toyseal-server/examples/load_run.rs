@@ -1,28 +1,36 @@
 //! Load run: N simulated toys (real identities in real rosters) upload real envelopes for T
-//! seconds to an in-process server on 127.0.0.1:0 (SQLite + blob directory in a temp dir),
-//! once with signature verification and once with it switched off (the `bench-unverified`
-//! builder switch), and print throughput, latency, errors, lost envelopes and the ratio.
+//! seconds to in-process servers on 127.0.0.1:0, once with signature verification and once
+//! with it switched off (the `bench-unverified` builder switch), and print throughput,
+//! latency, errors, lost envelopes and the ratio.
 //!
 //! ```text
-//! cargo run --release -p toyseal-server --features bench-unverified --example load_run -- [toys] [seconds] [bytes]
+//! cargo run --release -p toyseal-server --features bench-unverified --example load_run -- [toys] [seconds] [bytes] [--instances=N]
 //! ```
-//! Bounded: at most 64 toys, 30 s per phase, and a fixed pool of pre-sealed envelopes per toy.
+//! Storage: SQLite + a blob directory in a temp dir by default; PostgreSQL + S3 when
+//! `TOYSEAL_TEST_DATABASE_URL` / `TOYSEAL_TEST_S3_ENDPOINT` are set (`eval "$(bash
+//! scripts/ci-services.sh)"`; a fresh database and bucket per phase). With `--instances=N`
+//! (1–4) the phase runs N server instances on the same storage and cursor key, as a scaled-out
+//! deployment does: toy i uploads through instance i mod N, and the "lost" check lists each
+//! family through **another** instance, so every stored envelope must be visible from a
+//! different instance than the one that took it.
+//!
+//! Bounded: at most 64 toys, 30 s per phase, 4 instances, and a fixed pool of pre-sealed
+//! envelopes per toy.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/common/http.rs"]
-mod http;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
-use http::{Conn, RawRequest};
+use common::http::{Conn, RawRequest};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use toyseal_cloud::api::{EnvelopeCreated, EnvelopePage};
-use toyseal_cloud::{RequestTarget, sign_request};
 use toyseal_core::{DeviceIdentity, FamilyId, OsRng, Role};
 use toyseal_envelope::SealOptions;
 use toyseal_roster::{Roster, RosterProposal};
-use toyseal_server::{Config, Server};
+use toyseal_server::{CursorKey, Server};
 
 struct Toy {
     family: FamilyId,
@@ -32,13 +40,7 @@ struct Toy {
     v1: Vec<u8>,
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
+/// A request signed for `host`, valid 60 s.
 fn signed(
     who: &DeviceIdentity,
     host: &str,
@@ -46,35 +48,7 @@ fn signed(
     target: &str,
     body: Vec<u8>,
 ) -> RawRequest {
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (target, None),
-    };
-    let h = sign_request(
-        who,
-        &RequestTarget {
-            method,
-            authority: host,
-            path,
-            query,
-        },
-        &body,
-        now(),
-        60,
-        &mut OsRng,
-    )
-    .unwrap();
-    RawRequest {
-        method: method.into(),
-        target: target.into(),
-        host: host.into(),
-        headers: vec![
-            ("Content-Digest".into(), h.content_digest.into_bytes()),
-            ("Signature-Input".into(), h.signature_input.into_bytes()),
-            ("Signature".into(), h.signature.into_bytes()),
-        ],
-        body,
-    }
+    common::signed_request(who, host, method, target, &body, common::now(), 60)
 }
 
 struct Report {
@@ -96,26 +70,44 @@ impl Report {
     }
 }
 
-async fn phase(verified: bool, toys: &[Arc<Toy>], pools: &[Vec<Vec<u8>>], secs: u64) -> Report {
-    let dir = tempfile::tempdir().unwrap();
+async fn phase(
+    verified: bool,
+    toys: &[Arc<Toy>],
+    pools: &[Vec<Vec<u8>>],
+    secs: u64,
+    instances: usize,
+) -> Report {
+    // A fresh database and bucket (or temp dir) per phase; every instance shares them.
+    let env = common::Env::new().await;
     // Every client is on 127.0.0.1: the per-address limits would count them as one.
-    let config = Config::embedded(dir.path().join("data"))
+    let config = env
+        .config
+        .clone()
         .with_rate_limit(0, 0)
         .with_address_rate_limit(0, 0)
-        .with_connection_limits(0, 0);
-    let builder = Server::builder(config);
-    let builder = if verified {
-        builder
-    } else {
-        builder.dangerous_skip_signature_verification()
-    };
-    let server = builder.build().await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(server.serve(listener, async move {
-        let _ = stop_rx.await;
-    }));
+        .with_connection_limits(0, 0)
+        .with_cursor_key(CursorKey::random().unwrap());
+    let mut addrs = Vec::new();
+    let mut stops = Vec::new();
+    let mut servings = Vec::new();
+    for _ in 0..instances {
+        let builder = Server::builder(config.clone());
+        let builder = if verified {
+            builder
+        } else {
+            builder.dangerous_skip_signature_verification()
+        };
+        let server = builder.build().await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        addrs.push(listener.local_addr().unwrap());
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        stops.push(stop_tx);
+        servings.push(tokio::spawn(server.serve(listener, async move {
+            let _ = stop_rx.await;
+        })));
+    }
+    // Families are created through instance 0; the others see them through the shared store.
+    let addr: SocketAddr = addrs[0];
     let host = addr.to_string();
     for t in toys {
         let mut c = Conn::connect(addr).await.unwrap();
@@ -129,8 +121,9 @@ async fn phase(verified: bool, toys: &[Arc<Toy>], pools: &[Vec<Vec<u8>>], secs: 
     let deadline = Instant::now() + Duration::from_secs(secs);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for (t, pool) in toys.iter().zip(pools) {
-        let (t, pool, host) = (t.clone(), pool.clone(), host.clone());
+    for (i, (t, pool)) in toys.iter().zip(pools).enumerate() {
+        let addr = addrs[i % instances];
+        let (t, pool, host) = (t.clone(), pool.clone(), addr.to_string());
         tasks.push(tokio::spawn(async move {
             let mut c = Conn::connect(addr).await.unwrap();
             let path = toyseal_cloud::api::envelopes_path(t.family);
@@ -168,7 +161,10 @@ async fn phase(verified: bool, toys: &[Arc<Toy>], pools: &[Vec<Vec<u8>>], secs: 
     let elapsed = started.elapsed();
     // Lost: every 201 must be listed afterwards.
     let mut lost = 0;
-    for (t, ids) in toys.iter().zip(&uploaded) {
+    for (i, (t, ids)) in toys.iter().zip(&uploaded).enumerate() {
+        // Listed through another instance than the one that took the uploads (when N > 1).
+        let addr = addrs[(i + 1) % instances];
+        let host = addr.to_string();
         let mut c = Conn::connect(addr).await.unwrap();
         let mut listed = HashSet::new();
         let mut cursor: Option<String> = None;
@@ -191,8 +187,12 @@ async fn phase(verified: bool, toys: &[Arc<Toy>], pools: &[Vec<Vec<u8>>], secs: 
         }
         lost += ids.iter().filter(|id| !listed.contains(*id)).count();
     }
-    let _ = stop_tx.send(());
-    let _ = serving.await;
+    for stop in stops {
+        let _ = stop.send(());
+    }
+    for serving in servings {
+        let _ = serving.await;
+    }
     lat.sort();
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
@@ -212,16 +212,32 @@ async fn phase(verified: bool, toys: &[Arc<Toy>], pools: &[Vec<Vec<u8>>], secs: 
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<u64> = raw.iter().filter_map(|a| a.parse().ok()).collect();
+    let instances = raw
+        .iter()
+        .find_map(|a| a.strip_prefix("--instances="))
+        .map(|n| n.parse::<usize>().expect("--instances=N"))
+        .unwrap_or(1)
+        .clamp(1, 4);
     let toys_n = args.first().copied().unwrap_or(8).clamp(1, 64) as usize;
     let secs = args.get(1).copied().unwrap_or(5).clamp(1, 30);
     let size = args.get(2).copied().unwrap_or(8 * 1024).clamp(64, 1 << 20) as usize;
-    let per_toy = 1500usize;
+    // Enough pre-sealed envelopes that no toy runs dry in a phase on this machine, bounded in
+    // memory (≈ 12,000 per pool in all).
+    let per_toy = (12_000 / toys_n).clamp(200, 1500);
+    let storage = match (
+        std::env::var("TOYSEAL_TEST_DATABASE_URL").is_ok(),
+        std::env::var("TOYSEAL_TEST_S3_ENDPOINT").is_ok(),
+    ) {
+        (true, true) => "PostgreSQL + S3",
+        (true, false) => "PostgreSQL + blob directory",
+        (false, true) => "SQLite + S3",
+        (false, false) => "SQLite + blob directory",
+    };
     println!(
-        "load run: {toys_n} toys, {secs} s per phase, {size}-byte recordings, ≤ {per_toy} envelopes per toy, loopback"
+        "load run: {toys_n} toys, {secs} s per phase, {size}-byte recordings, ≤ {per_toy} envelopes per toy, \
+         {instances} instance(s) on {storage}, loopback"
     );
 
     let toys: Vec<Arc<Toy>> = (0..toys_n)
@@ -267,8 +283,8 @@ async fn main() {
         t0.elapsed().as_secs_f64()
     );
 
-    let signed_run = phase(true, &toys, &pools_a, secs).await;
-    let unsigned_run = phase(false, &toys, &pools_b, secs).await;
+    let signed_run = phase(true, &toys, &pools_a, secs, instances).await;
+    let unsigned_run = phase(false, &toys, &pools_b, secs, instances).await;
     println!("| run | uploads | req/s | MB/s | p50 | p99 | errors | lost |");
     println!("|---|---|---|---|---|---|---|---|");
     for (name, r) in [
