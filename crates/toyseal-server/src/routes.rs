@@ -396,8 +396,9 @@ async fn get_roster(State(app): Shared, req: Request) -> Result<Json<RosterChain
     no_body(&body)?;
     let Query(q) = Query::<RosterQuery>::try_from_uri(&parts.uri)
         .map_err(|e| Error::bad(format!("query: {}", e.body_text())))?;
-    let since =
-        i64::try_from(q.since.unwrap_or(0)).map_err(|_| Error::bad("since is a roster version"))?;
+    // Versions are u64 on the wire and stored as i64: a `since` above i64::MAX is after every
+    // stored version, so its page is empty (not a 400: it is a valid version number, spec §6).
+    let since = i64::try_from(q.since.unwrap_or(0)).unwrap_or(i64::MAX);
     authorize(&app, &caller, family, &parts).await?;
     // Bounded whatever the chain's length: one page, and whether more follow.
     let page = i64::try_from(MAX_ROSTER_PAGE).unwrap_or(i64::MAX);
@@ -523,7 +524,8 @@ struct RosterQuery {
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     cursor: Option<String>,
-    limit: Option<u32>,
+    /// Any u64: above [`MAX_PAGE`] is capped, not refused (spec §6).
+    limit: Option<u64>,
 }
 
 async fn list_envelopes(State(app): Shared, req: Request) -> Result<Json<EnvelopePage>, Error> {
@@ -542,7 +544,8 @@ async fn list_envelopes(State(app): Shared, req: Request) -> Result<Json<Envelop
     let limit = match q.limit {
         None => DEFAULT_PAGE,
         Some(0) => return Err(Error::bad("limit must be at least 1 (above 100 is capped)")),
-        Some(n) => n.min(MAX_PAGE),
+        // Beyond u32 is beyond MAX_PAGE too: capped like any large value.
+        Some(n) => u32::try_from(n).map_or(MAX_PAGE, |n| n.min(MAX_PAGE)),
     };
     authorize(&app, &caller, family, &parts).await?;
     let mut rows = app
