@@ -19,6 +19,8 @@
 #   SCHEMATHESIS_EXAMPLES   max examples per operation and phase (default 100)
 #   SCHEMATHESIS_SEED       a seed to replay a run (default: random, printed by schemathesis)
 #   TOYSEAL_FUZZ_PORT       loopback port for the server (default 18788)
+#   SCHEMATHESIS_SCHEMA     a schema file to test instead of the served /openapi.json (to try
+#                           an edit of openapi.json without rebuilding the server)
 set -euo pipefail
 
 SCHEMATHESIS_VERSION=4.32.5
@@ -88,7 +90,8 @@ PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" \
     SCHEMATHESIS_HOOKS=toyseal_hooks \
     TOYSEAL_FUZZ_SERVER="http://$ADDR" \
     TOYSEAL_FFI_LIB="$LIB" \
-    "$VENV/bin/schemathesis" run "http://$ADDR/openapi.json" \
+    "$VENV/bin/schemathesis" run "${SCHEMATHESIS_SCHEMA:-http://$ADDR/openapi.json}" \
+    --url "http://$ADDR" \
     --phases examples,coverage,fuzzing,stateful \
     --checks all \
     --exclude-checks positive_data_acceptance,object_level_authorization \
