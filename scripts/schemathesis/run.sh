@@ -58,6 +58,7 @@ cleanup() {
     rm -rf "$DATA"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT
 
 ADDR="127.0.0.1:$PORT"
 "$BIN" serve --listen "$ADDR" --data "$DATA/server" --rate-per-sec 0 --address-rate-per-sec 0 \
