@@ -42,11 +42,13 @@ log() { printf '[schemathesis %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 # The pinned schemathesis in its own venv (its dependencies stay out of the system Python).
 VENV="$TARGET/schemathesis-venv"
-if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q "schemathesis==$SCHEMATHESIS_VERSION"
+ST=("$VENV/bin/python" -m schemathesis.cli)
+if ! "${ST[@]}" --version 2>/dev/null | grep -qx ".*version $SCHEMATHESIS_VERSION"; then
+    python3 -m venv --clear "$VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+        "schemathesis==$SCHEMATHESIS_VERSION"
 fi
-log "$("$VENV/bin/schemathesis" --version)"
+log "$("${ST[@]}" --version)"
 
 DATA="$(mktemp -d)"
 SERVER_PID=""
@@ -91,7 +93,7 @@ PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" \
     SCHEMATHESIS_HOOKS=toyseal_hooks \
     TOYSEAL_FUZZ_SERVER="http://$ADDR" \
     TOYSEAL_FFI_LIB="$LIB" \
-    "$VENV/bin/schemathesis" run "${SCHEMATHESIS_SCHEMA:-http://$ADDR/openapi.json}" \
+    "${ST[@]}" run "${SCHEMATHESIS_SCHEMA:-http://$ADDR/openapi.json}" \
     --url "http://$ADDR" \
     --phases examples,coverage,fuzzing,stateful \
     --checks all \

@@ -36,6 +36,7 @@ What it does:
 from __future__ import annotations
 
 import asyncio
+import collections
 import atexit
 import hashlib
 import os
@@ -269,3 +270,31 @@ def signed_request_accepted(ctx, response, case):
     raise AssertionError(
         f"a request signed by a registered device was refused with 401: {case.operation.label}"
     )
+
+
+# --- a summary of what reached the server ---------------------------------------------------------
+
+_STATUSES: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    sent = response.request
+    signer = "guardian"
+    if sent.headers.get("Signature") not in SIGNED_BY_REGISTERED:
+        signer = "unsigned/garbage"
+    elif "keyid=\"%s\"" % TOY.device_id() in sent.headers.get("Signature-Input", ""):
+        signer = "toy"
+    ours = FAMILY in sent.url
+    _STATUSES[case.operation.label][(response.status_code, signer, ours)] += 1
+
+
+def _summary():
+    total = sum(sum(c.values()) for c in _STATUSES.values())
+    print(f"\ntoyseal hooks: {total} requests by status, signer, our family in the path:", file=sys.stderr)
+    for label in sorted(_STATUSES):
+        parts = ", ".join(f"{s} {w}{' ours' if o else ''}: {n}" for (s, w, o), n in sorted(_STATUSES[label].items()))
+        print(f"  {label}: {parts}", file=sys.stderr)
+
+
+atexit.register(_summary)
