@@ -120,13 +120,17 @@ V1, ROSTER, ENVELOPE_IDS = asyncio.run(_found_family())
 FAMILY = ROSTER.family_id()
 # Valid bodies the fuzzer may send: envelopes the guardian sealed for this family (201 the first
 # time, 200 again, 201 after a delete), founding rosters of fresh families (201 at their own
-# path, 400 at another), and this family's version 1 (409 at creation and as a roster update).
+# path, 400 at another), this family's version 1 (409 at creation and as a roster update) and
+# version 2 (below).
 ENVELOPES = [
     ROSTER.seal(GUARDIAN, b"fuzz %d" % seq, ts.EnvelopeMetadata(), 100 + seq) for seq in range(8)
 ]
 TOY_ENVELOPES = [ROSTER.seal(TOY, b"toy %d" % seq, ts.EnvelopeMetadata(), seq) for seq in range(4)]
 FRESH_FAMILIES = [_founding(ts.generate_family_id()) for _ in range(6)]
 FOUNDING_BODIES = [V1.encode()] + [v.encode() for v in FRESH_FAMILIES]
+# Version 2 of this family, same members, signed by its quorum (guardian + toy): 200 once, 409
+# after that (not the next version any more).
+V2 = ts.RosterProposal.next(ROSTER, ROSTER.members()).sign(GUARDIAN).cosign(TOY)
 ENVELOPE_IDS += [hashlib.sha256(e).hexdigest() for e in ENVELOPES]
 print(
     f"toyseal hooks: family {FAMILY} founded on {SERVER} by guardian {GUARDIAN.device_id()} "
@@ -228,8 +232,8 @@ def map_case(context, case):
             # Half the time at its own family's path: a 201 for a fresh one, 409 for ours.
             if params is not None and not path_negative and k % 2 == 1:
                 params["family"] = ts.SignedRoster.decode(body).family_id()
-        elif label == "POST /v1/families/{family}/roster" and k == 1:
-            case.body = V1.encode()
+        elif label == "POST /v1/families/{family}/roster" and k in (1, 2):
+            case.body = (V1 if k == 1 else V2).encode()
     # The signer: mostly the guardian; sometimes nobody, a garbage signature, or the toy.
     mode = ["guardian"] * 14 + ["unsigned", "garbage", "toy", "toy"]
     chosen = mode[_pick(seed + b"signer", len(mode))]
