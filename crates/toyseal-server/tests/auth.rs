@@ -107,7 +107,11 @@ async fn openapi_documents_every_route() {
         .unwrap();
     assert_eq!(limit["schema"]["minimum"], 1);
     // Any u64 is taken (above 100 capped, not refused); beyond that is no number the API reads.
-    assert_eq!(limit["schema"]["maximum"], u64::MAX, "larger is capped, not refused");
+    assert_eq!(
+        limit["schema"]["maximum"],
+        u64::MAX,
+        "larger is capped, not refused"
+    );
     for route in ROUTES.iter().filter(|r| r.access != Access::Public) {
         let op = &paths[route.path][route.method.as_str().to_ascii_lowercase()];
         for code in ["400", "401", "404", "408", "413", "429", "503"] {
