@@ -23,7 +23,7 @@ What it does:
 3. Steering (`map_case`): positive cases mostly get the real family id and real envelope ids in
    their paths, and octet-stream bodies are often swapped for a valid body, so requests get past
    404/400 into the handlers; about one in five keeps what schemathesis generated. Some cases
-   are sent unsigned or with a garbage signature (the 401 paths), and some are signed by the
+   are sent unsigned or with a forged signature (the 401 paths), and some are signed by the
    toy (the 403 paths). Cases generated as negative at the path are left alone. The choice is
    a pure function of the generated case (a hash), so Hypothesis' replay and shrinking stay
    deterministic.
@@ -36,6 +36,7 @@ What it does:
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import atexit
 import hashlib
@@ -141,43 +142,45 @@ print(
 # --- signing -----------------------------------------------------------------------------------
 
 # How a case is to be sent, chosen in `map_case`, carried to the signer in a header that the
-# signer removes before signing (it never reaches the server).
+# signer removes before signing (it never reaches the server): "guardian" (the default), "toy",
+# "unsigned", or "forged" (the guardian's signature with one bit flipped: it parses, is fresh,
+# names a registered key and a fresh nonce, and fails only the Ed25519 check, spec §5 step 7).
 MODE_HEADER = "X-Toyseal-Fuzz-Signer"
-GARBAGE = {
-    "Content-Digest": "sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:",
-    "Signature-Input": 'toyseal=("@method" "@authority" "@path" "@query" "content-digest");'
-    'created=1;expires=2;nonce="AAAAAAAAAAAAAAAAAAAAAA";keyid="00000000000000000000000000000000";'
-    'tag="toyseal-v1"',
-    "Signature": "toyseal=:" + "A" * 86 + "==:",
-}
-
-
+SIGNATURE_HEADERS = ("Content-Digest", "Signature-Input", "Signature")
 # Signatures made here by a device of the family (for the check at the end of this module).
 SIGNED_BY_REGISTERED: set[str] = set()
 
 
+def _flip_a_bit(signature_header: str) -> str:
+    """`toyseal=:<base64>:` with the first bit of the signature flipped."""
+    raw = bytearray(base64.b64decode(signature_header.removeprefix("toyseal=:").removesuffix(":")))
+    raw[0] ^= 0x01
+    return "toyseal=:" + base64.b64encode(bytes(raw)).decode() + ":"
+
+
 class ToysealSignature(requests.auth.AuthBase):
-    """Signs the prepared request (spec §1-§4) with the guardian's key, or as `MODE_HEADER` says.
+    """Signs the prepared request (spec §1-§4) with a family device's key.
 
     Runs after requests encoded the URL and serialized the body, so what is signed is what is
     sent: `@method` the method, `@authority` the URL's host[:port] (requests sends it as
     `Host`), `@path` and `@query` the encoded target, `content-digest` over the body bytes.
+    Every call signs anew (a fresh nonce and `created`), so a resent request is no replay.
     """
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         mode = r.headers.pop(MODE_HEADER, "guardian")
-        # The fuzzer may also have generated these (security parameters); ours replace them.
-        for name in GARBAGE:
+        # The fuzzer may have generated a `Signature` header (the declared security
+        # parameter); ours replace it.
+        for name in SIGNATURE_HEADERS:
             r.headers.pop(name, None)
         if mode == "unsigned":
             return r
-        if mode == "garbage":
-            r.headers.update(GARBAGE)
-            return r
-        url = urllib.parse.urlsplit(r.url)
-        body = r.body or b""
+        body = r.body if r.body is not None else b""
         if isinstance(body, str):
             body = body.encode()
+        if not isinstance(body, (bytes, bytearray)):
+            raise TypeError(f"cannot sign a streamed body ({type(body).__name__})")
+        url = urllib.parse.urlsplit(r.url)
         target = ts.RequestTarget(
             method=r.method,
             authority=url.netloc,
@@ -188,8 +191,11 @@ class ToysealSignature(requests.auth.AuthBase):
         h = ts.sign_request(signer, target, bytes(body), int(time.time()), VALIDITY_SECS)
         r.headers["Content-Digest"] = h.content_digest
         r.headers["Signature-Input"] = h.signature_input
-        r.headers["Signature"] = h.signature
-        SIGNED_BY_REGISTERED.add(h.signature)
+        if mode == "forged":
+            r.headers["Signature"] = _flip_a_bit(h.signature)
+        else:
+            r.headers["Signature"] = h.signature
+            SIGNED_BY_REGISTERED.add(h.signature)
         return r
 
 
@@ -234,8 +240,8 @@ def map_case(context, case):
                 params["family"] = ts.SignedRoster.decode(body).family_id()
         elif label == "POST /v1/families/{family}/roster" and k in (1, 2):
             case.body = (V1 if k == 1 else V2).encode()
-    # The signer: mostly the guardian; sometimes nobody, a garbage signature, or the toy.
-    mode = ["guardian"] * 14 + ["unsigned", "garbage", "toy", "toy"]
+    # The signer: mostly the guardian; sometimes nobody, a forged signature, or the toy.
+    mode = ["guardian"] * 14 + ["unsigned", "forged", "toy", "toy"]
     chosen = mode[_pick(seed + b"signer", len(mode))]
     if label == "POST /v1/families/{family}/envelopes" and chosen == "toy":
         # A toy uploads what it sealed itself (201), or the guardian's envelope (403).
@@ -264,41 +270,39 @@ def signed_request_accepted(ctx, response, case):
             body = body.encode()
         if body not in FOUNDING_BODIES:
             return None  # no founding roster in the body: the generic 401 (spec §5 step 5)
-    if case.operation.path not in {
-        "/v1/families/{family}",
-        "/v1/families/{family}/roster",
-        "/v1/families/{family}/envelopes",
-        "/v1/families/{family}/envelopes/{id}",
-    }:
-        return None
+    if not case.operation.path.startswith("/v1/families/"):
+        return None  # health and the OpenAPI document take no signature
     raise AssertionError(
         f"a request signed by a registered device was refused with 401: {case.operation.label}"
     )
 
 
-# --- a summary of what reached the server ---------------------------------------------------------
+# --- a summary of what reached the server ------------------------------------------------------
 
+# operation -> (status, how it was signed, whether the path named the hook's family) -> count
 _STATUSES: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
 
 
 @schemathesis.hook
 def after_call(context, case, response):
-    sent = response.request
-    signer = "guardian"
-    if sent.headers.get("Signature") not in SIGNED_BY_REGISTERED:
-        signer = "unsigned/garbage"
-    elif "keyid=\"%s\"" % TOY.device_id() in sent.headers.get("Signature-Input", ""):
+    headers = response.request.headers
+    if headers.get("Signature") not in SIGNED_BY_REGISTERED:
+        signer = "unsigned/forged"
+    elif f'keyid="{TOY.device_id()}"' in headers.get("Signature-Input", ""):
         signer = "toy"
-    ours = FAMILY in sent.url
+    else:
+        signer = "guardian"
+    ours = FAMILY in response.request.url
     _STATUSES[case.operation.label][(response.status_code, signer, ours)] += 1
 
 
 def _summary():
     total = sum(sum(c.values()) for c in _STATUSES.values())
-    print(f"\ntoyseal hooks: {total} requests by status, signer, our family in the path:", file=sys.stderr)
+    print(f"\ntoyseal hooks: {total} requests (status signer [our family]: count)", file=sys.stderr)
     for label in sorted(_STATUSES):
-        parts = ", ".join(f"{s} {w}{' ours' if o else ''}: {n}" for (s, w, o), n in sorted(_STATUSES[label].items()))
-        print(f"  {label}: {parts}", file=sys.stderr)
+        counts = sorted(_STATUSES[label].items())
+        parts = [f"{s} {who}{' ours' if o else ''}: {n}" for (s, who, o), n in counts]
+        print(f"  {label}: " + ", ".join(parts), file=sys.stderr)
 
 
 atexit.register(_summary)
