@@ -110,7 +110,7 @@ if grep -n "panicked" "$DATA/server.log"; then
     log "the server panicked (log above)"
     rc=1
 fi
-errors="$(grep -c '"request failed"\|request failed' "$DATA/server.log" || true)"
+errors="$(grep -c 'request failed' "$DATA/server.log" || true)"
 log "server log: $(wc -l <"$DATA/server.log") lines, $errors logged request failures (5xx causes)"
 if [ "$errors" != "0" ]; then
     grep 'request failed' "$DATA/server.log" | head -20
