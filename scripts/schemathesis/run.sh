@@ -89,11 +89,17 @@ rc=0
 # so schema-valid bodies are rightly refused with 400), object_level_authorization (needs a
 # second identity configured in schemathesis; cross-family access is the T07 matrix test in
 # crates/toyseal-server/tests/auth.rs).
+# Run from the temp dir: schemathesis keeps a cache in its working directory, and the hooks
+# leave no bytecode beside themselves.
+SCHEMA="${SCHEMATHESIS_SCHEMA:-http://$ADDR/openapi.json}"
+[ -f "$SCHEMA" ] && SCHEMA="$(cd "$(dirname "$SCHEMA")" && pwd)/$(basename "$SCHEMA")"
+cd "$DATA"
 PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}" \
+    PYTHONDONTWRITEBYTECODE=1 \
     SCHEMATHESIS_HOOKS=toyseal_hooks \
     TOYSEAL_FUZZ_SERVER="http://$ADDR" \
     TOYSEAL_FFI_LIB="$LIB" \
-    "${ST[@]}" run "${SCHEMATHESIS_SCHEMA:-http://$ADDR/openapi.json}" \
+    "${ST[@]}" run "$SCHEMA" \
     --url "http://$ADDR" \
     --phases examples,coverage,fuzzing,stateful \
     --checks all \
