@@ -13,7 +13,8 @@ What it does:
    a guardian and a toy identity (synthetic, in memory), founds a family on the server with a
    roster version 1 the guardian signs and the toy co-signs (`CloudClient.create_family`, the
    same code an app runs), and uploads two sealed envelopes. It also prepares pools of valid
-   bodies: sealed envelopes, founding rosters of fresh families, the stale version 1.
+   bodies: envelopes sealed by the guardian and by the toy, founding rosters of fresh
+   families, the family's version 1 (stale) and a quorum-signed version 2.
 2. Signing (`ToysealSignature`, a `requests` auth registered with
    `schemathesis.auth.set_from_requests`): requests applies auth to the *prepared* request,
    after the URL is encoded and the body serialized, so the signature covers the method,
@@ -27,8 +28,8 @@ What it does:
    toy (the 403 paths). Cases generated as negative at the path are left alone. The choice is
    a pure function of the generated case (a hash), so Hypothesis' replay and shrinking stay
    deterministic.
-4. A check (`signed_request_accepted`): a request this hook signed as the guardian for an
-   existing route must never be a 401 (the signer or the verifier would be wrong), except
+4. A check (`signed_request_accepted`): a request this hook signed by a family device (the
+   guardian or the toy) for a signed route must never be a 401 (the signer or the verifier would be wrong), except
    family creation with a body that is no founding roster (the spec answers those with the
    generic 401, §5 step 5).
 """
