@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# Regenerates the envelope results of docs/benchmarks.md in one run (issue 7 / DESIGN.md targets):
+# Regenerates the results of docs/benchmarks.md in one run — every DESIGN.md target:
 #   1. `cargo bench --bench envelope`        toyseal (one-shot, streaming, all cores) vs the v2
 #                                            primitive floor vs age vs age + minisign (~6-8 min);
 #   2. `cargo bench --bench envelope_parts`  the pieces the analysis quotes (~2 min);
 #   3. `cargo run --release --example peak_heap`  peak heap streaming 1 GiB;
-#   4. reads the criterion estimates and rewrites the section between the `bench-report` markers
+#   4. the other areas: `cargo bench --bench pairing` (pairing and reconnect vs their floor),
+#      `cargo run --release --example pair_and_deliver` (round trips), the goodput test at ATT
+#      MTU 23/185/247, the C ABI memory test (toy peak heap sealing 60 s), and the server load
+#      run (`load_run`: signed vs verification off on SQLite; and, when the TOYSEAL_TEST_* variables
+#      of `eval "$(bash scripts/ci-services.sh)"` are set, 50 devices on two instances on
+#      PostgreSQL + S3);
+#   5. reads the criterion estimates and rewrites the section between the `bench-report` markers
 #      in docs/benchmarks.md (also printed), and draws docs/benchmarks-envelope.png
 #      (throughput vs message size; needs matplotlib: `pip install matplotlib`).
 #
@@ -18,6 +24,7 @@ run=1
 target="${CARGO_TARGET_DIR:-target}"
 peak_file="$target/bench-report-peak-heap.txt"
 load_file="$target/bench-report-load.txt"
+other="$target/bench-report-other"
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 if [[ $run == 1 ]]; then
@@ -32,13 +39,27 @@ if [[ $run == 1 ]]; then
   set +e
   cargo run --release --example peak_heap > "$peak_file" 2>&1
   echo "exit status: $?" >> "$peak_file"
+  # The other areas. Each output is kept (with its exit status) and parsed below.
+  mkdir -p "$other"
+  keep() { local f="$other/$1"; shift; "$@" > "$f" 2>&1; echo "exit status: $?" >> "$f"; }
+  cargo bench --bench pairing
+  keep pair_and_deliver.txt cargo run --release --example pair_and_deliver
+  keep goodput.txt cargo test --release -p toyseal-ble --test goodput -- --nocapture
+  keep c_memory.txt cargo test --release -p toyseal-c --test memory -- --nocapture
+  keep load_sqlite.txt env -u TOYSEAL_TEST_DATABASE_URL -u TOYSEAL_TEST_S3_ENDPOINT \
+    cargo run --release -p toyseal-server --features bench-unverified --example load_run -- 8 5
+  rm -f "$other/load_shared.txt"
+  if [[ -n "${TOYSEAL_TEST_DATABASE_URL:-}" && -n "${TOYSEAL_TEST_S3_ENDPOINT:-}" ]]; then
+    keep load_shared.txt cargo run --release -p toyseal-server --features bench-unverified \
+      --example load_run -- 50 5 --instances=2
+  fi
   set -e
   kill "$sampler" 2>/dev/null || true
 fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 LOAD_BEFORE="$load_before" LOAD_AFTER="$load_after" PEAK_FILE="$peak_file" RUN="$run" \
-CRIT="$target/criterion" LOAD_FILE="$load_file" \
+CRIT="$target/criterion" LOAD_FILE="$load_file" OTHER="$other" \
 python3 - <<'PY'
 import datetime, glob, json, os, platform, re, subprocess
 
@@ -64,7 +85,7 @@ def r(x): return f"{x:.2f}"
 def mark(ok): return "✅" if ok else "❌"
 
 # --- targets -------------------------------------------------------------------------------
-tg = ["| target (issue 7) | line | measured | pass |", "|---|---|---:|:---:|"]
+tg = ["| target (DESIGN.md) | line | measured | pass |", "|---|---|---:|:---:|"]
 for op in ("seal", "open"):
     g = f"{op}_64MiB_3r"
     for line, name in (("toyseal_stream", "streaming"), ("toyseal", "one-shot")):
@@ -94,6 +115,62 @@ if os.path.exists(pf):
         b = int(b)
         tg.append(f"| peak heap streaming 1 GiB ≤ 1.5 MiB ({what}{iv}) | streaming | {b / 1024:.1f} KiB | {mark(b <= 3 << 19)} |")
     peak_lines = [l for l in txt.splitlines() if l.startswith(("streamed", "peak", "OK", "MISSED", "exit"))]
+
+# --- the other areas -----------------------------------------------------------------------
+def other(name):
+    path = os.path.join(os.environ["OTHER"], name)
+    return open(path).read() if os.path.exists(path) else ""
+
+other_lines = []
+if ("pairing", "floor (group operations, both sides)") in est:
+    for g, line, fl, what in (
+        ("pairing", "toyseal pairing (both sides)", "floor (group operations, both sides)", "pairing"),
+        ("reconnect", "toyseal Noise KK reconnect (both sides)", "floor (X25519 operations, both sides)", "reconnect"),
+    ):
+        v = t(g, line) / t(g, fl)
+        tg.append(f"| {what}, both sides: time vs the floor of its group operations (no target; reported) | `benches/pairing.rs` | {r(v)} × floor time | — |")
+pd = other("pair_and_deliver.txt")
+m = re.search(r"paired in (\d+) round trips", pd)
+if m:
+    tg.append(f"| pairing: ≤ 2 round trips after connect | `pair_and_deliver` | {m.group(1)} | {mark(int(m.group(1)) <= 2)} |")
+m = re.search(r"session open in (\d+) round trip", pd)
+if m:
+    tg.append(f"| reconnect: 1 round trip | `pair_and_deliver` | {m.group(1)} | {mark(int(m.group(1)) <= 1)} |")
+gp = other("goodput.txt")
+for mtu, pct in re.findall(r"MTU\s+(\d+):.*goodput ([\d.]+) %", gp):
+    if mtu == "247":
+        tg.append(f"| secure-channel goodput at ATT MTU 247: ≥ 90 % of link bytes | goodput test | {pct} % | {mark(float(pct) >= 90)} |")
+    other_lines.append(f"goodput at ATT MTU {mtu}: {pct} %")
+cm = other("c_memory.txt")
+m = re.search(r"sealing .*?: peak (\d+) B", cm, re.S)
+if m:
+    b = int(m.group(1))
+    tg.append(f"| toy firmware (C ABI): peak heap sealing 60 s, documented against a 256 KiB-RAM MCU | `toyseal-c` memory test | {b:,} B ({100 * b / (256 * 1024):.1f} % of 256 KiB) | {mark(b < 16 * 1024)} |")
+    other_lines += [l.strip() for l in cm.splitlines() if "peak" in l and "B" in l][:3]
+def load_rows(txt):
+    rows = [l for l in txt.splitlines() if l.startswith("| signed") or l.startswith("| verification")]
+    ratio = re.search(r"signed/unsigned throughput ratio: ([\d.]+)", txt)
+    head = next((l for l in txt.splitlines() if l.startswith("load run:")), "")
+    return head, rows, (float(ratio.group(1)) if ratio else None)
+load_md = []
+for name, label in (("load_sqlite.txt", "one instance, SQLite + blob directory"),
+                    ("load_shared.txt", "two instances, PostgreSQL + S3")):
+    txt = other(name)
+    if not txt:
+        continue
+    head, rows, ratio = load_rows(txt)
+    ok_run = "exit status: 0" in txt
+    if ratio is not None:
+        tg.append(f"| server ({label}): signed, verified uploads ≥ 0.8 × verification off | `load_run` | {ratio:.2f} × | {mark(ratio >= 0.8)} |")
+    if name == "load_shared.txt":
+        errs = sum(int(c) for row in rows for c in [row.split("|")[7].strip()]) if rows else -1
+        lost = sum(int(c) for row in rows for c in [row.split("|")[8].strip()]) if rows else -1
+        p99 = rows[0].split("|")[6].strip() if rows else "?"
+        tg.append(f"| server, two instances on PostgreSQL + S3, 50 devices: 0 errors, 0 lost, p99 reported | `load_run --instances=2` | {errs} errors, {lost} lost, p99 {p99} | {mark(ok_run and errs == 0 and lost == 0)} |")
+    load_md += [f"`{head}`" if head else f"({label})", "", "| run | uploads | req/s | MB/s | p50 | p99 | errors | lost |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|"] + rows + [""]
+if not other("load_shared.txt"):
+    load_md += ["(two instances on PostgreSQL + S3: not measured in this run — set the `TOYSEAL_TEST_*` variables of `scripts/ci-services.sh`)", ""]
 
 # --- all sizes -----------------------------------------------------------------------------
 out = ["| size | rcpt | op | toyseal ÷ floor | stream ÷ floor | stream vs age | stream vs age+minisign | toyseal vs age+minisign | stream vs age, last recipient |",
@@ -225,6 +302,10 @@ md += ["", "### All cores (wall time)", ""] + par
 if parts:
     md += ["", "### The pieces (`benches/envelope_parts.rs`, same run, thread CPU time)", ""] + parts
 md += ["", "### Throughput vs message size", "", plot_note, ""]
+if load_md:
+    md += ["### Server load (`crates/toyseal-server/examples/load_run.rs`)", ""] + load_md
+if other_lines:
+    md += ["### Pairing, goodput and the toy's memory (same run)", "", "```text"] + other_lines + ["```", ""]
 if peak_lines:
     md += ["### Peak heap (`cargo run --release --example peak_heap`)", "", "```text"] + peak_lines + ["```", ""]
 body = "\n".join(md)

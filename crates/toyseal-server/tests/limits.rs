@@ -254,6 +254,24 @@ async fn t05_single_header_lines_host_and_authority_pinned() {
     let r = s.call(&fam.toy, "GET", &format!("{p}?limit=0"), b"").await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("limit"), "{}", r.text());
+    // Any larger number is capped, beyond u32 too (spec §6: "anything above 100 is capped");
+    // answered with a 400 before (found while bounding `limit` in openapi.json for schemathesis).
+    for limit in [101, u64::from(u32::MAX), u64::from(u32::MAX) + 1, u64::MAX] {
+        let r = s
+            .call(&fam.toy, "GET", &format!("{p}?limit={limit}"), b"")
+            .await;
+        assert_eq!(r.status, 200, "limit={limit}: {}", r.text());
+    }
+    // Beyond u64 is no number the API takes: 400.
+    let r = s
+        .call(
+            &fam.toy,
+            "GET",
+            &format!("{p}?limit=18446744073709551616"),
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
 }
 
 #[tokio::test]
