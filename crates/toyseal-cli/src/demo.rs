@@ -411,21 +411,25 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         format!("envelope {id}, {} bytes, signed by the toy", envelope.len()),
     );
     let outbox = Outbox::open(data.join("toy-outbox"))?;
-    outbox.enqueue(family, &envelope)?;
+    let queued = outbox.enqueue(family, &envelope)?;
     let toys_client = Client::new(&base, toy_id.clone())?;
     let report = outbox.upload_all(&toys_client).await?;
+    let pending = outbox.pending()?.len();
     n.check(
         "upload",
         Kind::Story,
         "upload through the toy's outbox with signed requests",
-        report.created == 1 && report.refused.is_empty(),
+        queued == id && report.created == 1 && report.refused.is_empty() && pending == 0,
         format!(
             "uploaded: {} stored now, {} already stored, {} refused",
             report.created,
             report.already_stored,
             report.refused.len()
         ),
-        "the server verified the request signature and the envelope's sender signature before storing",
+        format!(
+            "the server answered 201 (it checks the request's and the envelope's signatures \
+             before storing); left in the outbox: {pending}"
+        ),
     );
 
     // ── 6. Dad's phone plays it while it downloads: only signed content is released. ──
@@ -447,7 +451,8 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         "dad's phone lists, downloads and plays the note",
         listed && played == recording && opened.sender == toy_public,
         format!(
-            "dad's phone played {} bytes as they arrived, released only once the toy's signature over them verified",
+            "dad's phone played {} bytes, streamed from the download into the player, released only \
+             once the toy's signature over them verified",
             played.len()
         ),
         format!(
@@ -545,7 +550,7 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         "nothing readable on the air",
         format!(
             "{packets} packets / {} bytes tapped; searched for the code, the marker, the reply, \
-             4 secret keys and every 12-byte run of the sealed reply: found {}",
+             the toy's and mum's secret keys and every 12-byte run of the sealed reply: found {}",
             air.len(),
             if found.is_empty() {
                 "none".into()
@@ -605,6 +610,7 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         ),
         window_opened
             && refused_guesses == policy.max_failures_per_window
+            && total_failures == policy.max_failures_per_window
             && right_code.is_some()
             && paired_with(&p).is_none(),
         "window closed after the last wrong code",
