@@ -111,3 +111,24 @@ fn demo_narrates_on_stdout() {
         "{stdout}"
     );
 }
+
+#[test]
+fn demo_that_cannot_run_reports_a_failed_check_and_exits_7() {
+    // A data directory that cannot be created (under a regular file): the story cannot start.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, b"x").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_toyseal"))
+        .args(["demo", "--json", "--data"])
+        .arg(file.join("demo"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["total"], 1);
+    assert_eq!(doc["held"], 0);
+    assert_eq!(doc["checks"][0]["name"], "aborted");
+    assert_eq!(doc["checks"][0]["ok"], false);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 checks, 0 held"));
+}
