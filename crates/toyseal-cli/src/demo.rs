@@ -194,9 +194,9 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     let server_dir = data.join("server");
 
     // ── The reference server on embedded defaults: a SQLite file and a blob directory. ──
-    let server = Server::builder(Config::embedded(server_dir.clone()))
-        .build()
-        .await?;
+    let config = Config::embedded(server_dir.clone());
+    let database_url = config.effective_database_url();
+    let server = Server::builder(config).build().await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let base = format!("http://{addr}");
@@ -766,20 +766,42 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     f2.cosign(&operator);
     let fabricated = [f1, f2];
     let verifies_alone = Roster::verify_chain(&fabricated).is_ok();
-    // What grandma's new phone runs on every chain the server hands it (Client::roster).
-    let anchored = Roster::verify_anchored_chain(&fabricated, invitation.anchor());
+    // The operator rewrites the family's chain in its own database (the real server's SQLite
+    // file, while it runs); the server now serves it to every member who asks.
+    let db = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&database_url)
+        .await?;
+    rewrite_chain(&db, family, &fabricated).await?;
+    // Proof that the server serves it: it continues the fake version 1 to the fake version 2.
+    let served = grandmas_client.roster_update(&fr1).await?;
+    let served_ok = served.version() == 2 && served.contains(operator.public());
+    // What grandma's new phone does with the chain: it follows it only through its anchor.
+    let refused = grandmas_client.roster(invitation.anchor()).await;
+    // The operator puts the real chain back; the same phone accepts it.
+    rewrite_chain(&db, family, &[v1.clone(), v2.clone()]).await?;
+    db.close().await;
+    let restored = grandmas_client.roster(invitation.anchor()).await;
     n.check(
         "fabricated_roster",
         Kind::Attack,
         "the server hands grandma's new phone a fabricated chain for her family (its own guardian, toy and device)",
-        verifies_alone && anchored.is_err(),
+        verifies_alone
+            && served_ok
+            && matches!(
+                refused,
+                Err(toyseal_cloud::Error::Roster(
+                    toyseal_roster::Error::NotAnchored
+                ))
+            )
+            && restored.as_ref().is_ok_and(|r| *r == toys_roster),
         "refused by the phone's anchor check",
         format!(
-            "the fake chain verifies by itself: {verifies_alone}; through grandma's anchor: {}",
-            match &anchored {
-                Ok(r) => format!("ACCEPTED version {}", r.version()),
-                Err(e) => e.to_string(),
-            }
+            "the fake chain verifies by itself: {verifies_alone}; the server serves it (fake v2 \
+             listing the operator's device): {served_ok}; grandma's phone through her anchor: {}; \
+             with the real chain back: {}",
+            refused.as_ref().err().map_or("ACCEPTED".into(), ToString::to_string),
+            restored.as_ref().map_or_else(ToString::to_string, |r| format!("accepted version {}", r.version()))
         ),
     );
 
@@ -1114,6 +1136,34 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
 
     let _ = stop.send(());
     serving.await??;
+    Ok(())
+}
+
+/// The operator's attack on its own database: replaces `family`'s roster chain with `chain`
+/// (the server's schema: one row per version, its bytes and hash).
+async fn rewrite_chain(
+    db: &sqlx::SqlitePool,
+    family: FamilyId,
+    chain: &[SignedRoster],
+) -> Result<()> {
+    let family = family.to_string();
+    let mut tx = db.begin().await?;
+    sqlx::query("DELETE FROM roster_versions WHERE family = $1")
+        .bind(&family)
+        .execute(&mut *tx)
+        .await?;
+    for (version, v) in (1i64..).zip(chain) {
+        sqlx::query(
+            "INSERT INTO roster_versions (family, version, bytes, hash) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&family)
+        .bind(version)
+        .bind(v.encode())
+        .bind(v.hash().to_vec())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
