@@ -10,7 +10,8 @@
 //! eavesdropper, wrong codes until the window closes, the printed code after the first
 //! guardian, an unsigned, a cross-family and a replayed request, a server-fabricated roster, a
 //! stolen phone acting alone, the removed phone at the toy and at a new message, forged and
-//! truncated streams, a scan of the storage for plaintext, and a verified deletion.
+//! truncated streams, and a scan of the storage for plaintext; then verified deletions (the
+//! messages, then the whole family).
 //!
 //! Every step is a [`Check`]: what was attempted, the outcome, the evidence (the value or
 //! error the component returned) and whether it held. Narration goes to stdout (stderr with
@@ -68,19 +69,26 @@ pub(crate) struct Check {
     ok: bool,
 }
 
+/// What a check is: a step of the family's story, or an attack that must be refused.
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 enum Kind {
+    /// A step of the story; it held if it did what the family needed.
     Story,
+    /// An attack; it held if the component refused it (narrated as "blocked").
     Attack,
 }
 
 /// The JSON document `demo --json` prints: every check, and the tally.
 #[derive(Serialize)]
 struct Document<'a> {
+    /// Every check, in the order it ran.
     checks: &'a [Check],
+    /// How many checks ran.
     total: usize,
+    /// How many held.
     held: usize,
+    /// Whether all held (the exit code is 0 exactly then).
     ok: bool,
 }
 
@@ -138,6 +146,19 @@ impl Narrator {
         self.checks.push(c);
     }
 
+    /// A step that could not even run (an error before its check): a check that did not hold.
+    fn abort(&mut self, error: &str) {
+        self.say(&format!("✗ FAILED: the demo stopped early: {error}"));
+        self.checks.push(Check {
+            name: "aborted",
+            kind: Kind::Story,
+            attempted: "run the rest of the story".into(),
+            outcome: "the demo stopped early".into(),
+            evidence: error.into(),
+            ok: false,
+        });
+    }
+
     fn held(&self) -> usize {
         self.checks.iter().filter(|c| c.ok).count()
     }
@@ -155,15 +176,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     };
     let outcome = rt.block_on(story(&args.data, &mut n));
     if let Err(e) = &outcome {
-        // A step that could not even run is a check that did not hold.
-        n.check(
-            "aborted",
-            Kind::Story,
-            "run the rest of the story",
-            false,
-            "the demo stopped early",
-            e.to_string(),
-        );
+        n.abort(&e.to_string());
     }
     let (total, held) = (n.checks.len(), n.held());
     n.say(&format!("\n{total} checks, {held} held"));
