@@ -521,239 +521,24 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     // ════════════════════════════ The attacks ════════════════════════════
     n.say("\nNow the attacks, each against the real component:");
 
-    // ── BLE eavesdropper: the tap of the pairing and the session links. ──
-    let mut air = pairing_air.tap().all_bytes();
-    let packets = pairing_air.tap().packets().len() + session_air.tap().packets().len();
-    air.extend(session_air.tap().all_bytes());
-    let mut secrets: Vec<(&str, Vec<u8>)> = vec![
-        ("the printed code", code.digits().as_bytes().to_vec()),
-        ("the recording's marker", MARKER.to_vec()),
-        ("the reply's words", REPLY.to_vec()),
-        (
-            "the toy's X25519 secret",
-            toy_id.expose_x25519_secret().to_vec(),
-        ),
-        ("mum's X25519 secret", mum.expose_x25519_secret().to_vec()),
-        (
-            "the toy's secret key text",
-            toy_id.export_secret_key_text()?.as_bytes().to_vec(),
-        ),
-        (
-            "mum's secret key text",
-            mum.export_secret_key_text()?.as_bytes().to_vec(),
-        ),
-    ];
-    // Not even the (already encrypted) envelope crosses the air in the clear.
-    secrets.extend(
-        reply
-            .chunks(12)
-            .filter(|c| c.len() == 12)
-            .map(|c| ("12 bytes of the sealed reply", c.to_vec())),
-    );
-    let found: Vec<&str> = secrets
-        .iter()
-        .filter(|(_, s)| contains(&air, s))
-        .map(|(what, _)| *what)
-        .collect();
-    n.check(
-        "ble_eavesdropper",
-        Kind::Attack,
-        "an eavesdropper records the BLE pairing and session",
-        found.is_empty() && packets > 10,
-        "nothing readable on the air",
-        format!(
-            "{packets} packets / {} bytes tapped; searched for the code, the marker, the reply, \
-             the toy's and mum's secret keys and every 12-byte run of the sealed reply: found {}",
-            air.len(),
-            if found.is_empty() {
-                "none".into()
-            } else {
-                found.join(", ")
-            }
-        ),
-    );
-
-    // ── Wrong codes until the window closes. Mum opens a window for a new phone (a fresh
-    //    one-time code on her screen); a neighbour guesses. ──
-    let one_time = mums_phone
-        .endpoint_mut()
-        .open_pairing_window(session_air.now(), &mut rng)?;
-    let p = run_until_idle(&mut mums_phone, &mut toy, &session_air, &mut rng)?;
-    let window_opened = p
-        .phone
-        .iter()
-        .any(|e| matches!(e, DriverEvent::Endpoint(PhoneEvent::PairingWindowAck(true))));
-    let neighbour = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut rng));
-    let mut neighbours_phone: PhoneEnd =
-        PhoneDriver::new(Phone::new(neighbour.clone()), DriverConfig::default());
-    let guess_air = connect(&mut neighbours_phone, &mut toy);
-    let mut refused_guesses = 0u32;
-    let policy = *toy.endpoint().window().policy();
-    for _ in 0..policy.max_failures_per_window {
-        let guess = loop {
-            let g = PairingCode::generate(one_time.digits().len(), &mut rng);
-            if g != one_time {
-                break g;
-            }
-        };
-        // An attacker's phone ignores the limit an honest phone puts on its own tries.
-        neighbours_phone.endpoint_mut().reset_pairing_attempts();
-        neighbours_phone
-            .endpoint_mut()
-            .pair(&guess, PairingExpectations::default(), &mut rng)?;
-        let p = run_until_idle(&mut neighbours_phone, &mut toy, &guess_air, &mut rng)?;
-        if pairing_failure(&p) == Some(PhoneFailure::Authentication) && paired_with(&p).is_none() {
-            refused_guesses += 1;
-        }
-    }
-    // The window is closed: now even the right one-time code is refused.
-    neighbours_phone.endpoint_mut().reset_pairing_attempts();
-    neighbours_phone
-        .endpoint_mut()
-        .pair(&one_time, PairingExpectations::default(), &mut rng)?;
-    let p = run_until_idle(&mut neighbours_phone, &mut toy, &guess_air, &mut rng)?;
-    let right_code = pairing_failure(&p);
-    let total_failures = toy.endpoint().window().total_failures()?;
-    n.check(
-        "wrong_codes_lockout",
-        Kind::Attack,
-        format!(
-            "a neighbour guesses {} wrong codes while mum's pairing window is open",
-            policy.max_failures_per_window
-        ),
-        window_opened
-            && refused_guesses == policy.max_failures_per_window
-            && total_failures == policy.max_failures_per_window
-            && right_code.is_some()
-            && paired_with(&p).is_none(),
-        "window closed after the last wrong code",
-        format!(
-            "{refused_guesses} guesses refused (authentication failed); then even the right one-time code: {}; \
-             toy's lifetime failure counter {total_failures}/{}",
-            failure_words(right_code),
-            policy.max_failures_total
-        ),
-    );
-
-    // ── The printed code after the toy has a guardian (the babysitter read the tag). ──
-    let button = toy.endpoint_mut().press_pair_button(guess_air.now());
-    let button_refused = matches!(button, Err(toyseal_pairing::Error::NotPairable));
-    let babysitter = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut rng));
-    let mut sitters_phone: PhoneEnd =
-        PhoneDriver::new(Phone::new(babysitter.clone()), DriverConfig::default());
-    let sitter_air = connect(&mut sitters_phone, &mut toy);
-    sitters_phone
-        .endpoint_mut()
-        .pair(&code, PairingExpectations::default(), &mut rng)?;
-    let p = run_until_idle(&mut sitters_phone, &mut toy, &sitter_air, &mut rng)?;
-    let sitter = pairing_failure(&p);
-    n.check(
-        "printed_code_after_guardian",
-        Kind::Attack,
-        "the babysitter pairs with the printed code from the tag",
-        button_refused && sitter == Some(PhoneFailure::NotPairable) && paired_with(&p).is_none(),
-        "refused: the toy has a guardian",
-        format!(
-            "pair button: {}; pairing with the printed code: {}",
-            match &button {
-                Ok(()) => "window opened".to_string(),
-                Err(e) => e.to_string(),
-            },
-            failure_words(sitter)
-        ),
-    );
-
-    // ── An unsigned request. ──
+    eavesdropper(
+        n,
+        &[&pairing_air, &session_air],
+        &code,
+        &toy_id,
+        &mum,
+        &reply,
+    )?;
+    wrong_codes(n, &mut toy, &mut mums_phone, &session_air)?;
+    printed_code_after_guardian(n, &mut toy, &code)?;
     let http = reqwest::Client::new();
     let list_url = format!("{base}{}", api::envelopes_path(family));
-    let r = http.get(&list_url).send().await?;
-    let (status, body) = (r.status().as_u16(), r.text().await?);
-    n.check(
-        "unsigned_request",
-        Kind::Attack,
-        "unsigned request for the family's envelopes",
-        status == 401 && !body.contains(&id.to_string()),
-        format!("{status} {}", error_word(&body)),
-        format!("body {body}"),
-    );
-
-    // ── A cross-family read: the neighbours' family exists on the same server. ──
-    let ng = DeviceIdentity::generate(Role::Guardian, &mut rng);
-    let nt = Arc::new(DeviceIdentity::generate(Role::Toy, &mut rng));
-    let mut nv1 = RosterProposal::founding(
-        FamilyId::generate(&mut rng),
-        vec![ng.public().clone(), nt.public().clone()],
-    )?
-    .sign(&ng);
-    nv1.cosign(&nt);
-    let neighbours = Client::new(&base, ng)?.create_family(&nv1).await?;
-    let theirs = neighbours.seal(
-        &nt,
-        SealOptions::default()
-            .with_sequence(1)
-            .with_created(DEMO_TIME),
-        b"the neighbours' synthetic note",
-        &mut rng,
-    )?;
-    let their_id = Client::new(&base, nt.clone())?
-        .upload(neighbours.family(), &theirs)
-        .await?
-        .id;
-    let nonexistent = EnvelopeId::of(b"no such envelope");
-    let read = status_of(dads_client.download(neighbours.family(), &their_id).await);
-    let listed = status_of(dads_client.list(neighbours.family(), None, None).await);
-    let missing = status_of(dads_client.download(family, &nonexistent).await);
-    n.check(
-        "cross_family_read",
-        Kind::Attack,
-        "dad (signed, a real member of his own family) reads the neighbours' envelope",
-        read == Some(404) && listed == Some(404) && missing == Some(404),
-        "404 not found, the same answer as for an id that does not exist",
-        format!(
-            "their envelope: {}; their listing: {}; a non-existent id: {}",
-            status_words(read),
-            status_words(listed),
-            status_words(missing)
-        ),
-    );
-
-    // ── A replayed request: dad's signed listing, captured and sent again. ──
-    let host = addr.to_string();
-    let path = api::envelopes_path(family);
-    let h = sign_request(
-        &dad,
-        &RequestTarget {
-            method: "GET",
-            authority: &host,
-            path: &path,
-            query: None,
-        },
-        b"",
-        unix_now(),
-        60,
-        &mut rng,
-    )?;
-    let send = || {
-        http.get(&list_url)
-            .header("Content-Digest", &h.content_digest)
-            .header("Signature-Input", &h.signature_input)
-            .header("Signature", &h.signature)
-            .send()
-    };
-    let first = send().await?.status().as_u16();
-    let r = send().await?;
-    let (replayed, body) = (r.status().as_u16(), r.text().await?);
-    n.check(
-        "replayed_request",
-        Kind::Attack,
-        "an attacker replays dad's captured signed request",
-        first == 200 && replayed == 401,
-        format!("{replayed} {}", error_word(&body)),
-        format!("first delivery: {first}; the replay (same nonce): {replayed} {body}"),
-    );
+    unsigned_request(n, &http, &list_url, &id).await?;
+    let theirs = cross_family_read(n, &base, &dads_client, family).await?;
+    replayed_request(n, &http, &list_url, &addr.to_string(), &dad, family).await?;
 
     // ── A server-fabricated roster for a new phone. The operator's own "guardian" and "toy"
-    //    found the same family id and list dad, so the chain verifies by itself. ──
+    //    found the same family id, and version 2 adds the operator's device. ──
     let fake_guardian = DeviceIdentity::generate(Role::Guardian, &mut rng);
     let fake_toy = DeviceIdentity::generate(Role::Toy, &mut rng);
     let mut f1 = RosterProposal::founding(
@@ -1170,6 +955,290 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
 
     let _ = stop.send(());
     serving.await??;
+    Ok(())
+}
+
+/// The BLE eavesdropper: the tap of `links` (the pairing and the session) holds nothing
+/// readable.
+fn eavesdropper(
+    n: &mut Narrator,
+    links: &[&MemoryLink],
+    code: &PairingCode,
+    toy_id: &DeviceIdentity,
+    mum: &DeviceIdentity,
+    reply: &[u8],
+) -> Result<()> {
+    let air: Vec<u8> = links.iter().flat_map(|l| l.tap().all_bytes()).collect();
+    let packets: usize = links.iter().map(|l| l.tap().packets().len()).sum();
+    let mut secrets: Vec<(&str, Vec<u8>)> = vec![
+        ("the printed code", code.digits().as_bytes().to_vec()),
+        ("the recording's marker", MARKER.to_vec()),
+        ("the reply's words", REPLY.to_vec()),
+        (
+            "the toy's X25519 secret",
+            toy_id.expose_x25519_secret().to_vec(),
+        ),
+        ("mum's X25519 secret", mum.expose_x25519_secret().to_vec()),
+        (
+            "the toy's secret key text",
+            toy_id.export_secret_key_text()?.as_bytes().to_vec(),
+        ),
+        (
+            "mum's secret key text",
+            mum.export_secret_key_text()?.as_bytes().to_vec(),
+        ),
+    ];
+    // Not even the (already encrypted) envelope crosses the air in the clear.
+    secrets.extend(
+        reply
+            .chunks(12)
+            .filter(|c| c.len() == 12)
+            .map(|c| ("12 bytes of the sealed reply", c.to_vec())),
+    );
+    let found: Vec<&str> = secrets
+        .iter()
+        .filter(|(_, s)| contains(&air, s))
+        .map(|(what, _)| *what)
+        .collect();
+    n.check(
+        "ble_eavesdropper",
+        Kind::Attack,
+        "an eavesdropper records the BLE pairing and session",
+        found.is_empty() && packets > 10,
+        "nothing readable on the air",
+        format!(
+            "{packets} packets / {} bytes tapped; searched for the code, the marker, the reply, \
+             the toy's and mum's secret keys and every 12-byte run of the sealed reply: found {}",
+            air.len(),
+            if found.is_empty() {
+                "none".into()
+            } else {
+                found.join(", ")
+            }
+        ),
+    );
+    Ok(())
+}
+
+/// Wrong codes until the window closes: mum opens a window for a new phone (a fresh one-time
+/// code on her screen); a neighbour guesses.
+fn wrong_codes(
+    n: &mut Narrator,
+    toy: &mut ToyEnd,
+    mums_phone: &mut PhoneEnd,
+    session_air: &MemoryLink,
+) -> Result<()> {
+    let mut rng = OsRng;
+    let one_time = mums_phone
+        .endpoint_mut()
+        .open_pairing_window(session_air.now(), &mut rng)?;
+    let p = run_until_idle(mums_phone, toy, session_air, &mut rng)?;
+    let window_opened = p
+        .phone
+        .iter()
+        .any(|e| matches!(e, DriverEvent::Endpoint(PhoneEvent::PairingWindowAck(true))));
+    let neighbour = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut rng));
+    let mut neighbours_phone: PhoneEnd =
+        PhoneDriver::new(Phone::new(neighbour.clone()), DriverConfig::default());
+    let guess_air = connect(&mut neighbours_phone, toy);
+    let mut refused_guesses = 0u32;
+    let policy = *toy.endpoint().window().policy();
+    for _ in 0..policy.max_failures_per_window {
+        let guess = loop {
+            let g = PairingCode::generate(one_time.digits().len(), &mut rng);
+            if g != one_time {
+                break g;
+            }
+        };
+        // An attacker's phone ignores the limit an honest phone puts on its own tries.
+        neighbours_phone.endpoint_mut().reset_pairing_attempts();
+        neighbours_phone
+            .endpoint_mut()
+            .pair(&guess, PairingExpectations::default(), &mut rng)?;
+        let p = run_until_idle(&mut neighbours_phone, toy, &guess_air, &mut rng)?;
+        if pairing_failure(&p) == Some(PhoneFailure::Authentication) && paired_with(&p).is_none() {
+            refused_guesses += 1;
+        }
+    }
+    // The window is closed: now even the right one-time code is refused.
+    neighbours_phone.endpoint_mut().reset_pairing_attempts();
+    neighbours_phone
+        .endpoint_mut()
+        .pair(&one_time, PairingExpectations::default(), &mut rng)?;
+    let p = run_until_idle(&mut neighbours_phone, toy, &guess_air, &mut rng)?;
+    let right_code = pairing_failure(&p);
+    let total_failures = toy.endpoint().window().total_failures()?;
+    n.check(
+        "wrong_codes_lockout",
+        Kind::Attack,
+        format!(
+            "a neighbour guesses {} wrong codes while mum's pairing window is open",
+            policy.max_failures_per_window
+        ),
+        window_opened
+            && refused_guesses == policy.max_failures_per_window
+            && total_failures == policy.max_failures_per_window
+            && right_code.is_some()
+            && paired_with(&p).is_none(),
+        "window closed after the last wrong code",
+        format!(
+            "{refused_guesses} guesses refused (authentication failed); then even the right one-time code: {}; \
+             toy's lifetime failure counter {total_failures}/{}",
+            failure_words(right_code),
+            policy.max_failures_total
+        ),
+    );
+    Ok(())
+}
+
+/// The printed code after the toy has a guardian (the babysitter read the tag): refused.
+fn printed_code_after_guardian(
+    n: &mut Narrator,
+    toy: &mut ToyEnd,
+    code: &PairingCode,
+) -> Result<()> {
+    let mut rng = OsRng;
+    let babysitter = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut rng));
+    let mut sitters_phone: PhoneEnd =
+        PhoneDriver::new(Phone::new(babysitter), DriverConfig::default());
+    let sitter_air = connect(&mut sitters_phone, toy);
+    let button = toy.endpoint_mut().press_pair_button(sitter_air.now());
+    let button_refused = matches!(button, Err(toyseal_pairing::Error::NotPairable));
+    sitters_phone
+        .endpoint_mut()
+        .pair(code, PairingExpectations::default(), &mut rng)?;
+    let p = run_until_idle(&mut sitters_phone, toy, &sitter_air, &mut rng)?;
+    let sitter = pairing_failure(&p);
+    n.check(
+        "printed_code_after_guardian",
+        Kind::Attack,
+        "the babysitter pairs with the printed code from the tag",
+        button_refused && sitter == Some(PhoneFailure::NotPairable) && paired_with(&p).is_none(),
+        "refused: the toy has a guardian",
+        format!(
+            "pair button: {}; pairing with the printed code: {}",
+            match &button {
+                Ok(()) => "window opened".to_string(),
+                Err(e) => e.to_string(),
+            },
+            failure_words(sitter)
+        ),
+    );
+    Ok(())
+}
+
+/// An unsigned request for the family's envelopes: 401.
+async fn unsigned_request(
+    n: &mut Narrator,
+    http: &reqwest::Client,
+    list_url: &str,
+    id: &EnvelopeId,
+) -> Result<()> {
+    let r = http.get(list_url).send().await?;
+    let (status, body) = (r.status().as_u16(), r.text().await?);
+    n.check(
+        "unsigned_request",
+        Kind::Attack,
+        "unsigned request for the family's envelopes",
+        status == 401 && !body.contains(&id.to_string()),
+        format!("{status} {}", error_word(&body)),
+        format!("body {body}"),
+    );
+    Ok(())
+}
+
+/// A cross-family read: the neighbours' family exists on the same server; dad asks for its
+/// envelope. Returns that envelope (it must survive our family's deletion).
+async fn cross_family_read(
+    n: &mut Narrator,
+    base: &str,
+    dads_client: &Client,
+    family: FamilyId,
+) -> Result<Vec<u8>> {
+    let mut rng = OsRng;
+    let ng = DeviceIdentity::generate(Role::Guardian, &mut rng);
+    let nt = Arc::new(DeviceIdentity::generate(Role::Toy, &mut rng));
+    let mut nv1 = RosterProposal::founding(
+        FamilyId::generate(&mut rng),
+        vec![ng.public().clone(), nt.public().clone()],
+    )?
+    .sign(&ng);
+    nv1.cosign(&nt);
+    let neighbours = Client::new(base, ng)?.create_family(&nv1).await?;
+    let theirs = neighbours.seal(
+        &nt,
+        SealOptions::default()
+            .with_sequence(1)
+            .with_created(DEMO_TIME),
+        b"the neighbours' synthetic note",
+        &mut rng,
+    )?;
+    let their_id = Client::new(base, nt.clone())?
+        .upload(neighbours.family(), &theirs)
+        .await?
+        .id;
+    let nonexistent = EnvelopeId::of(b"no such envelope");
+    let read = status_of(dads_client.download(neighbours.family(), &their_id).await);
+    let listed = status_of(dads_client.list(neighbours.family(), None, None).await);
+    let missing = status_of(dads_client.download(family, &nonexistent).await);
+    n.check(
+        "cross_family_read",
+        Kind::Attack,
+        "dad (signed, a real member of his own family) reads the neighbours' envelope",
+        read == Some(404) && listed == Some(404) && missing == Some(404),
+        "404 not found, the same answer as for an id that does not exist",
+        format!(
+            "their envelope: {}; their listing: {}; a non-existent id: {}",
+            status_words(read),
+            status_words(listed),
+            status_words(missing)
+        ),
+    );
+    Ok(theirs)
+}
+
+/// A replayed request: dad's signed listing, captured and sent again: 401.
+async fn replayed_request(
+    n: &mut Narrator,
+    http: &reqwest::Client,
+    list_url: &str,
+    host: &str,
+    dad: &DeviceIdentity,
+    family: FamilyId,
+) -> Result<()> {
+    let mut rng = OsRng;
+    let path = api::envelopes_path(family);
+    let h = sign_request(
+        dad,
+        &RequestTarget {
+            method: "GET",
+            authority: host,
+            path: &path,
+            query: None,
+        },
+        b"",
+        unix_now(),
+        60,
+        &mut rng,
+    )?;
+    let send = || {
+        http.get(list_url)
+            .header("Content-Digest", &h.content_digest)
+            .header("Signature-Input", &h.signature_input)
+            .header("Signature", &h.signature)
+            .send()
+    };
+    let first = send().await?.status().as_u16();
+    let r = send().await?;
+    let (replayed, body) = (r.status().as_u16(), r.text().await?);
+    n.check(
+        "replayed_request",
+        Kind::Attack,
+        "an attacker replays dad's captured signed request",
+        first == 200 && replayed == 401,
+        format!("{replayed} {}", error_word(&body)),
+        format!("first delivery: {first}; the replay (same nonce): {replayed} {body}"),
+    );
     Ok(())
 }
 
