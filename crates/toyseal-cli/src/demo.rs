@@ -752,98 +752,14 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         ),
     );
 
-    // ── Forged and truncated streams to dad's player: zero bytes released. ──
-    let stranger = DeviceIdentity::generate(Role::Guardian, &mut rng);
-    let mut forged = toyseal_envelope::seal(
-        &stranger,
-        dads_roster.members(),
-        &SealOptions::default().with_family(family, dads_roster.version()),
+    forged_stream(n, &dad, &dads_roster, &recording, &envelope, &toy_public)?;
+    storage_scan(
+        n,
+        &server_dir,
+        &data.join("toy-outbox"),
         &recording,
-        &mut rng,
+        &envelope,
     )?;
-    // The outsider names the toy as the sender: its public key where the stranger's was.
-    let swapped = replace_all(
-        &mut forged,
-        stranger.public().signing_key(),
-        toy_public.signing_key(),
-    );
-    let mut tampered = envelope.clone();
-    let middle = tampered.len() / 2;
-    if let Some(b) = tampered.get_mut(middle) {
-        *b ^= 0x01;
-    }
-    let truncated = envelope
-        .get(..envelope.len() / 2)
-        .unwrap_or_default()
-        .to_vec();
-    let mut results = Vec::new();
-    let mut zero = swapped > 0;
-    for (what, bytes) in [
-        ("an outsider's stream naming the toy", &forged),
-        ("one bit flipped", &tampered),
-        ("cut in half", &truncated),
-    ] {
-        let (released, r) = play(&dad, &dads_roster, bytes);
-        zero &= released == 0 && r.is_err();
-        results.push(format!(
-            "{what}: {released} bytes released, {}",
-            r.err().map_or("COMPLETE".into(), |e| e.to_string())
-        ));
-    }
-    n.check(
-        "forged_stream",
-        Kind::Attack,
-        "forged, tampered and truncated streams played on dad's phone",
-        zero,
-        "zero bytes released to the player",
-        results.join("; "),
-    );
-
-    // ── A storage scan of the DB file and the blob directory. ──
-    let stored = files(&server_dir);
-    let stored_bytes: usize = stored.iter().map(|(_, b)| b.len()).sum();
-    let mut needles: Vec<(&str, Vec<u8>)> = vec![
-        ("the recording's marker", MARKER.to_vec()),
-        ("the second note", SECOND_NOTE.to_vec()),
-        ("the reply", REPLY.to_vec()),
-    ];
-    needles.extend(
-        recording
-            .get(44..44 + 64 * 16)
-            .unwrap_or_default()
-            .chunks(64)
-            .map(|c| ("64 bytes of audio", c.to_vec())),
-    );
-    let mut leaks: Vec<String> = stored
-        .iter()
-        .flat_map(|(p, b)| {
-            needles
-                .iter()
-                .filter(|(_, s)| contains(b, s))
-                .map(move |(what, _)| format!("{what} in {}", p.display()))
-        })
-        .collect();
-    let outbox_files = files(&data.join("toy-outbox"));
-    leaks.extend(
-        outbox_files
-            .iter()
-            .filter(|(_, b)| contains(b, MARKER) || contains(b, SECOND_NOTE))
-            .map(|(p, _)| format!("plaintext in {}", p.display())),
-    );
-    let has_envelope = stored.iter().any(|(_, b)| contains(b, head(&envelope)));
-    n.check(
-        "storage_scan",
-        Kind::Attack,
-        "dump the server's database file and blob directory (and the toy's outbox)",
-        leaks.is_empty() && has_envelope && stored.len() >= 2,
-        "no plaintext found: ciphertext only",
-        format!(
-            "{} files / {stored_bytes} bytes scanned for the markers, the reply and 16 runs of audio: {}; \
-             the sealed envelope is there (ciphertext): {has_envelope}",
-            stored.len() + outbox_files.len(),
-            if leaks.is_empty() { "none found".into() } else { leaks.join(", ") }
-        ),
-    );
 
     // ── A verified deletion. Dad deletes both messages: the blobs go at once and the rows
     //    leave the database file (secure_delete zeroes them). SQLite keeps the pages' earlier
@@ -1238,6 +1154,122 @@ async fn replayed_request(
         first == 200 && replayed == 401,
         format!("{replayed} {}", error_word(&body)),
         format!("first delivery: {first}; the replay (same nonce): {replayed} {body}"),
+    );
+    Ok(())
+}
+
+/// Forged and truncated streams to dad's player: zero bytes released. The outsider's stream
+/// names the toy as its sender (the toy's public key where the stranger's was); the others
+/// are the toy's genuine envelope, one bit flipped or cut in half.
+fn forged_stream(
+    n: &mut Narrator,
+    dad: &DeviceIdentity,
+    dads_roster: &Roster,
+    recording: &[u8],
+    envelope: &[u8],
+    toy_public: &PublicIdentity,
+) -> Result<()> {
+    let mut rng = OsRng;
+    let stranger = DeviceIdentity::generate(Role::Guardian, &mut rng);
+    let mut forged = toyseal_envelope::seal(
+        &stranger,
+        dads_roster.members(),
+        &SealOptions::default().with_family(dads_roster.family(), dads_roster.version()),
+        recording,
+        &mut rng,
+    )?;
+    // The outsider names the toy as the sender: its public key where the stranger's was.
+    let swapped = replace_all(
+        &mut forged,
+        stranger.public().signing_key(),
+        toy_public.signing_key(),
+    );
+    let mut tampered = envelope.to_vec();
+    let middle = tampered.len() / 2;
+    if let Some(b) = tampered.get_mut(middle) {
+        *b ^= 0x01;
+    }
+    let truncated = envelope
+        .get(..envelope.len() / 2)
+        .unwrap_or_default()
+        .to_vec();
+    let mut results = Vec::new();
+    let mut zero = swapped > 0;
+    for (what, bytes) in [
+        ("an outsider's stream naming the toy", &forged),
+        ("one bit flipped", &tampered),
+        ("cut in half", &truncated),
+    ] {
+        let (released, r) = play(dad, dads_roster, bytes);
+        zero &= released == 0 && r.is_err();
+        results.push(format!(
+            "{what}: {released} bytes released, {}",
+            r.err().map_or("COMPLETE".into(), |e| e.to_string())
+        ));
+    }
+    n.check(
+        "forged_stream",
+        Kind::Attack,
+        "forged, tampered and truncated streams played on dad's phone",
+        zero,
+        "zero bytes released to the player",
+        results.join("; "),
+    );
+    Ok(())
+}
+
+/// A scan of the server's database file, its log and the blob directory (and the toy's
+/// outbox) for the recording's plaintext: none, while the ciphertext is there.
+fn storage_scan(
+    n: &mut Narrator,
+    server_dir: &Path,
+    outbox: &Path,
+    recording: &[u8],
+    envelope: &[u8],
+) -> Result<()> {
+    let stored = files(server_dir);
+    let stored_bytes: usize = stored.iter().map(|(_, b)| b.len()).sum();
+    let mut needles: Vec<(&str, Vec<u8>)> = vec![
+        ("the recording's marker", MARKER.to_vec()),
+        ("the second note", SECOND_NOTE.to_vec()),
+        ("the reply", REPLY.to_vec()),
+    ];
+    needles.extend(
+        recording
+            .get(44..44 + 64 * 16)
+            .unwrap_or_default()
+            .chunks(64)
+            .map(|c| ("64 bytes of audio", c.to_vec())),
+    );
+    let mut leaks: Vec<String> = stored
+        .iter()
+        .flat_map(|(p, b)| {
+            needles
+                .iter()
+                .filter(|(_, s)| contains(b, s))
+                .map(move |(what, _)| format!("{what} in {}", p.display()))
+        })
+        .collect();
+    let outbox_files = files(outbox);
+    leaks.extend(
+        outbox_files
+            .iter()
+            .filter(|(_, b)| contains(b, MARKER) || contains(b, SECOND_NOTE))
+            .map(|(p, _)| format!("plaintext in {}", p.display())),
+    );
+    let has_envelope = stored.iter().any(|(_, b)| contains(b, head(envelope)));
+    n.check(
+        "storage_scan",
+        Kind::Attack,
+        "dump the server's database file and blob directory (and the toy's outbox)",
+        leaks.is_empty() && has_envelope && stored.len() >= 2,
+        "no plaintext found: ciphertext only",
+        format!(
+            "{} files / {stored_bytes} bytes scanned for the markers, the reply and 16 runs of audio: {}; \
+             the sealed envelope is there (ciphertext): {has_envelope}",
+            stored.len() + outbox_files.len(),
+            if leaks.is_empty() { "none found".into() } else { leaks.join(", ") }
+        ),
     );
     Ok(())
 }
