@@ -1189,10 +1189,8 @@ fn forged_stream(
     if let Some(b) = tampered.get_mut(middle) {
         *b ^= 0x01;
     }
-    let truncated = envelope
-        .get(..envelope.len() / 2)
-        .unwrap_or_default()
-        .to_vec();
+    let (half, _) = envelope.split_at(envelope.len() / 2);
+    let truncated = half.to_vec();
     let mut results = Vec::new();
     let mut zero = swapped > 0;
     for (what, bytes) in [
@@ -1235,10 +1233,11 @@ fn storage_scan(
         ("the reply", REPLY.to_vec()),
     ];
     needles.extend(
+        // 16 runs of samples (the first 64 bytes hold the WAV header).
         recording
-            .get(44..44 + 64 * 16)
-            .unwrap_or_default()
-            .chunks(64)
+            .chunks_exact(64)
+            .skip(1)
+            .take(16)
             .map(|c| ("64 bytes of audio", c.to_vec())),
     );
     let mut leaks: Vec<String> = stored
