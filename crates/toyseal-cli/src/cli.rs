@@ -185,8 +185,11 @@ pub enum Command {
             family roster is signed and uploaded, the toy seals a synthetic recording and uploads \
             it, a phone downloads and opens it, a parent's reply goes to the toy over BLE, the \
             attacks that matter are tried, the storage is scanned for plaintext, and a deletion \
-            is verified. Exits non-zero if any property fails.",
-        after_help = "Example:\n  toyseal demo --data ./toyseal-demo"
+            is verified. Every step is a check: narrated as it runs (`✓ blocked: unsigned \
+            request → 401 unauthenticated`), or, with --json, one JSON document on stdout with \
+            each check's name, what was attempted, the outcome, the evidence and ok. Exits 0 \
+            only if every check held, 7 otherwise.",
+        after_help = "Examples:\n  toyseal demo --data ./toyseal-demo\n  toyseal demo --json | jq '.checks[] | select(.ok | not)'"
     )]
     Demo(DemoArgs),
 
@@ -340,6 +343,11 @@ pub struct DemoArgs {
     /// emptied first.
     #[arg(long, default_value = "toyseal-demo")]
     pub data: std::path::PathBuf,
+    /// Print one JSON document on stdout instead of the narration (which goes to stderr):
+    /// `{"checks": [{"name", "kind", "attempted", "outcome", "evidence", "ok"}, …], "total",
+    /// "held", "ok"}`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `toyseal roster …`.
