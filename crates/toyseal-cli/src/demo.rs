@@ -762,9 +762,8 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     )?;
 
     // ── A verified deletion. Dad deletes both messages: the blobs go at once and the rows
-    //    leave the database file (secure_delete zeroes them). SQLite keeps the pages' earlier
-    //    images in its write-ahead log until the next checkpoint: reported, not hidden; the
-    //    family deletion below checkpoints and its scan covers the log too. ──
+    //    leave the database file (secure_delete zeroes them) and its write-ahead log (the
+    //    server checkpoints after every deletion, so no earlier page image keeps them). ──
     let blob_dir = server_dir.join("blobs");
     let blobs_before = files(&blob_dir).len();
     dads_client.delete_envelope(family, &id).await?;
@@ -779,7 +778,7 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         .iter()
         .filter(|(p, _)| p.starts_with(&blob_dir))
         .count();
-    let (mut remains, mut in_log) = (Vec::new(), 0usize);
+    let mut remains = Vec::new();
     for (eid, bytes) in [(&id, &envelope), (&second_id, &second)] {
         let hex = eid.to_string();
         for (p, b) in &stored {
@@ -787,13 +786,12 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
                 || contains(b, hex.as_bytes())
                 || contains(b, eid.as_bytes())
                 || contains(b, head(bytes));
-            if holds && is_log(p) {
-                in_log += 1;
-            } else if holds {
+            if holds {
                 remains.push(p.display().to_string());
             }
         }
     }
+    let logs = stored.iter().filter(|(p, _)| is_log(p)).count();
     let again = status_of(dads_client.download(family, &id).await);
     let left = dads_client.list(family, None, None).await?.items.len();
     n.check(
@@ -801,11 +799,11 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         Kind::Story,
         "dad deletes both messages",
         remains.is_empty() && blobs_before >= blobs + 2 && again == Some(404) && left == 0,
-        "deleted: blobs gone, rows gone from the database file",
+        "deleted: blobs gone, rows gone from the database file and its write-ahead log",
         format!(
-            "blob files before {blobs_before}, after {blobs}; blob or database files still holding \
-             either message: {}; earlier page images in SQLite's write-ahead log until its next \
-             checkpoint: {in_log}; download again: {}; listing: {left} items",
+            "blob files before {blobs_before}, after {blobs}; files still holding either \
+             message (blobs, the database file, its {logs} log files): {}; download again: {}; \
+             listing: {left} items",
             if remains.is_empty() {
                 "none".into()
             } else {

@@ -454,7 +454,8 @@ impl Db {
         rows.iter().map(envelope_row).collect()
     }
 
-    /// Deletes one envelope row.
+    /// Deletes one envelope row, and (SQLite) moves the erased pages out of the write-ahead log,
+    /// as a family deletion does: the deleted row's old page copies leave no trace (T15).
     pub(crate) async fn delete_envelope(
         &self,
         family: FamilyId,
@@ -465,6 +466,7 @@ impl Db {
             .bind(text(id))
             .execute(&self.pool)
             .await?;
+        self.flush_erasure().await;
         Ok(())
     }
 

@@ -543,6 +543,14 @@ async fn t15_deletion_erases_everything() {
             .iter()
             .any(|c| contains(&c.1, id1.as_bytes()))
     );
+    // Not in the database files either, the write-ahead log included (SQLite keeps old page
+    // copies there until a checkpoint; the deletion checkpoints). Found by `toyseal demo`.
+    for (file, bytes) in env.raw_db_files() {
+        assert!(
+            !contains(&bytes, id1.as_bytes()),
+            "deleted envelope's id in {file}"
+        );
+    }
     assert_eq!(
         s.call(&fam.guardian, "GET", &fam.envelope_path(&id1), b"")
             .await
