@@ -497,14 +497,30 @@ async fn get_envelope(
     Ok(streamed_octets(blob))
 }
 
-/// A 200 whose body is the blob's pieces as the store hands them over (bounded memory). A
-/// store failure after the head was sent cuts the connection: the client sees a short body,
-/// never a complete-looking wrong one (and checks the hash anyway).
+/// Largest body frame of a download.
+const DOWNLOAD_FRAME: usize = 64 * 1024;
+
+/// A 200 whose body is the blob's pieces as the store hands them over, in frames of at most
+/// [`DOWNLOAD_FRAME`] bytes (bounded memory). A store failure after the head was sent cuts
+/// the connection: the client sees a short body, never a complete-looking wrong one (and
+/// checks the hash anyway).
 fn streamed_octets(blob: BlobStream) -> Response {
-    let pieces = blob.pieces.map_err(|e| {
-        tracing::error!(error = %e, "blob read failed mid-download");
-        std::io::Error::other("blob read failed")
-    });
+    // The store's pieces are cut into frames of at most DOWNLOAD_FRAME bytes (zero-copy
+    // slices), so a client sees the same bounded pieces whatever the store hands over (a
+    // directory reads 64 KiB at a time, an S3 response arrives in pieces of up to ~512 KiB).
+    let pieces = blob
+        .pieces
+        .map_err(|e| {
+            tracing::error!(error = %e, "blob read failed mid-download");
+            std::io::Error::other("blob read failed")
+        })
+        .map_ok(|piece: Bytes| {
+            let frames = (0..piece.len()).step_by(DOWNLOAD_FRAME).map(move |at| {
+                Ok::<_, std::io::Error>(piece.slice(at..(at + DOWNLOAD_FRAME).min(piece.len())))
+            });
+            futures::stream::iter(frames)
+        })
+        .try_flatten();
     let mut resp = (StatusCode::OK, Body::from_stream(pieces)).into_response();
     let headers = resp.headers_mut();
     headers.insert(
