@@ -279,6 +279,8 @@ impl<S: FailureStore> Toy<S> {
 
     /// Starts delivering `envelope` to the phone in session; returns its transfer id.
     /// [`ToyEvent::Envelope`] ([`EnvelopeEvent::Delivered`]) follows when the phone acknowledged every byte.
+    /// The toy holds the whole envelope until then; [`Toy::send_envelope_streamed`] sends the
+    /// same frames from the application's storage in O(window) memory.
     pub fn send_envelope(&mut self, envelope: Vec<u8>, now: Timestamp) -> Result<u32, Error> {
         let c = self.channel.as_mut().ok_or(Error::Closed)?;
         let id = c.start_envelope(envelope)?;
