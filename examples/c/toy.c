@@ -1,7 +1,9 @@
 /* A toy written in C on the toyseal C ABI: it boots (identity from its "flash"), opens a
  * pairing window, pairs with the parent's phone (printing the SAS it would speak), accepts a
  * session, co-signs roster v1, seals a synthetic 5-second recording while "recording" it
- * (1 KiB chunks, a signed checkpoint every second) and delivers it over the session. A failed
+ * (1 KiB chunks, a signed checkpoint every second) into its storage (a temporary file stands
+ * for the toy's flash) and delivers it over the session streamed from there: the toy's RAM
+ * holds one delivery window, never the recording (docs/guides/c-firmware.md §6). A failed
  * pairing (wrong code) leaves the window open for another try; a reply envelope from the
  * phone is acknowledged and logged (opening it is not in the C ABI yet). It exits 0 once the
  * phone closed the link after the recording was delivered, 1 otherwise.
@@ -17,6 +19,7 @@
 
 #define _POSIX_C_SOURCE 200809L
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,41 +107,23 @@ static int16_t tone_sample(size_t i) {
     return (int16_t)(p < 10 ? -8000 + p * 1600 : 8000 - (p - 10) * 1600);
 }
 
-typedef struct {
-    uint8_t *data;
-    size_t len, cap;
-} bytes;
-
-static int append(bytes *b, const uint8_t *data, size_t len) {
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + len) cap *= 2;
-        uint8_t *d = realloc(b->data, cap);
-        if (!d) return 0;
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    return 1;
-}
-
-/* Moves the sealer's output into `out` (a real toy writes it to flash) with a small buffer. */
-static int drain(toyseal_sealer *s, bytes *out, size_t *written_total) {
+/* Moves the sealer's output into the recording's storage (a file standing for flash) through a
+ * small buffer. */
+static int drain(toyseal_sealer *s, FILE *storage, size_t *written_total) {
     uint8_t piece[512];
     for (;;) {
         size_t n = 0;
         toyseal_result r = toyseal_sealer_read(s, piece, sizeof piece, &n);
         if (r != TOYSEAL_RESULT_OK) return fail("sealer_read", r);
         if (n == 0) return 1;
-        if (!append(out, piece, n)) return 0;
+        if (fwrite(piece, 1, n, storage) != n) return 0;
         *written_total += n;
     }
 }
 
 /* Seals SECONDS of tone as it is "recorded": 20 ms of audio per update, a checkpoint every
  * second, the output drained after every call. */
-static int record_and_seal(toyseal_toy *toy, bytes *envelope) {
+static int record_and_seal(toyseal_toy *toy, FILE *storage, size_t *envelope_len) {
     static const char content_type[] = "audio/L16;rate=8000";
     toyseal_seal_options opts = {
         .chunk_size_log2 = 10,
@@ -148,6 +133,7 @@ static int record_and_seal(toyseal_toy *toy, bytes *envelope) {
         .content_type = (const uint8_t *)content_type,
         .content_type_len = sizeof content_type - 1,
     };
+    if (fseek(storage, 0, SEEK_SET) != 0) return 0; /* one recording at a time */
     toyseal_sealer *s = NULL;
     toyseal_result r = toyseal_sealer_new(toy, &opts, &s);
     if (r != TOYSEAL_RESULT_OK) return fail("sealer_new", r);
@@ -166,16 +152,42 @@ static int record_and_seal(toyseal_toy *toy, bytes *envelope) {
             r = toyseal_sealer_checkpoint(s);
             if (r != TOYSEAL_RESULT_OK) ok = fail("sealer_checkpoint", r);
         }
-        ok = ok && drain(s, envelope, &total);
+        ok = ok && drain(s, storage, &total);
     }
     if (ok) {
         r = toyseal_sealer_finish(s);
         if (r != TOYSEAL_RESULT_OK) ok = fail("sealer_finish", r);
     }
-    ok = ok && drain(s, envelope, &total);
+    ok = ok && drain(s, storage, &total);
     toyseal_sealer_free(s);
+    ok = ok && fflush(storage) == 0;
     if (ok) fprintf(stderr, "toy: sealed %d s of audio into %zu envelope bytes\n", SECONDS, total);
+    *envelope_len = total;
     return ok;
+}
+
+/* ---- delivery, streamed from storage ---- */
+
+/* Supplies the bytes the delivery window takes now, one flash page (512 bytes) at a time.
+ * Call it after starting the delivery and after every frame from the phone: each
+ * acknowledgement opens the window again. */
+static int supply_envelope(toyseal_toy *toy, FILE *storage) {
+    uint8_t page[512];
+    for (;;) {
+        uint32_t transfer = 0;
+        size_t offset = 0, len = 0;
+        toyseal_result r = toyseal_toy_envelope_request(toy, &transfer, &offset, &len);
+        if (r != TOYSEAL_RESULT_OK) return fail("envelope_request", r);
+        if (len == 0) return 1; /* nothing needed until the phone acknowledges more */
+        if (len > sizeof page) len = sizeof page;
+        if (offset > (size_t)LONG_MAX || fseek(storage, (long)offset, SEEK_SET) != 0 ||
+            fread(page, 1, len, storage) != len) {
+            fprintf(stderr, "toy: reading the recording from storage failed\n");
+            return 0;
+        }
+        r = toyseal_toy_send_envelope_bytes(toy, transfer, offset, page, len, now_ms());
+        if (r != TOYSEAL_RESULT_OK) return fail("send_envelope_bytes", r);
+    }
 }
 
 /* ---- the toy's loop ---- */
@@ -190,8 +202,9 @@ int main(int argc, char **argv) {
     if (!f) return 1;
     toyseal_storage storage = {.ctx = f, .load = flash_load, .store = flash_store};
     toyseal_toy *toy = NULL;
-    bytes envelope = {0};
     int delivered = 0, ok = 1;
+    FILE *recording = tmpfile(); /* the toy's flash for recordings */
+    if (!recording) ok = 0;
 
     /* Boot: identity from flash (generated on first boot), then the button opens a window. */
     toyseal_result r = toyseal_toy_new(&storage, (const uint8_t *)code, strlen(code), &toy);
@@ -226,10 +239,11 @@ int main(int argc, char **argv) {
             case TOYSEAL_EVENT_KIND_ROSTER_APPLIED: {
                 fprintf(stderr, "toy: co-signed roster v%llu\n", (unsigned long long)ev.roster_version);
                 uint32_t transfer = 0;
-                ok = record_and_seal(toy, &envelope);
-                if (ok && (r = toyseal_toy_send_envelope(toy, envelope.data, envelope.len, now_ms(),
-                                                         &transfer)) != TOYSEAL_RESULT_OK)
-                    ok = fail("send_envelope", r);
+                size_t envelope_len = 0;
+                ok = record_and_seal(toy, recording, &envelope_len);
+                if (ok && (r = toyseal_toy_send_envelope_begin(toy, envelope_len, &transfer)) !=
+                              TOYSEAL_RESULT_OK)
+                    ok = fail("send_envelope_begin", r);
                 break;
             }
             case TOYSEAL_EVENT_KIND_ENVELOPE_DELIVERED:
@@ -258,10 +272,10 @@ int main(int argc, char **argv) {
                 break;
             }
         }
-        ok = ok && flush_frames(toy);
+        ok = ok && supply_envelope(toy, recording) && flush_frames(toy);
     }
     free(frame);
-    free(envelope.data);
+    if (recording) fclose(recording);
     toyseal_toy_free(toy);
     free(f);
     if (!ok || !delivered) {

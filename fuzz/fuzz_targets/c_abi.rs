@@ -105,6 +105,25 @@ enum Action {
     RosterVersion {
         null_ptr: bool,
     },
+    /// Starts a streamed delivery of `total` bytes.
+    SendBegin {
+        total: u32,
+        null_transfer: bool,
+    },
+    /// Asks which bytes the streamed delivery needs (`nulls` picks NULL outputs).
+    Request {
+        nulls: u8,
+    },
+    /// Supplies bytes: at the requested transfer and offset when `as_asked`, else at the
+    /// arbitrary ones given; `len` NULL-pointer bytes when `null_ptr`.
+    SendBytes {
+        as_asked: bool,
+        transfer: u32,
+        offset: u32,
+        data: Vec<u8>,
+        null_ptr: bool,
+        len: u16,
+    },
     SealerNew {
         chunk: u8,
         segment: u8,
@@ -349,6 +368,78 @@ fuzz_target!(|actions: Vec<Action>| {
                         &mut v as *mut u64
                     };
                     toyseal_toy_roster_version(s.toy, p);
+                }
+                Action::SendBegin {
+                    total,
+                    null_transfer,
+                } => {
+                    let mut t = 0u32;
+                    let tp = if null_transfer {
+                        null_mut()
+                    } else {
+                        &mut t as *mut u32
+                    };
+                    toyseal_toy_send_envelope_begin(s.toy, total as usize, tp);
+                }
+                Action::Request { nulls } => {
+                    let (mut t, mut o, mut l) = (0u32, 0usize, 0usize);
+                    let tp = if nulls & 1 != 0 {
+                        null_mut()
+                    } else {
+                        &mut t as *mut u32
+                    };
+                    let op = if nulls & 2 != 0 {
+                        null_mut()
+                    } else {
+                        &mut o as *mut usize
+                    };
+                    let lp = if nulls & 4 != 0 {
+                        null_mut()
+                    } else {
+                        &mut l as *mut usize
+                    };
+                    let r = toyseal_toy_envelope_request(s.toy, tp, op, lp);
+                    if r == toyseal_result::Ok {
+                        assert!(l <= u32::MAX as usize && o <= u32::MAX as usize);
+                    }
+                }
+                Action::SendBytes {
+                    as_asked,
+                    transfer,
+                    offset,
+                    data,
+                    null_ptr,
+                    len,
+                } => {
+                    let (mut t, mut o, mut l) = (transfer, offset as usize, data.len());
+                    if as_asked {
+                        let r = toyseal_toy_envelope_request(s.toy, &mut t, &mut o, &mut l);
+                        if r != toyseal_result::Ok {
+                            continue;
+                        }
+                        l = l.min(data.len());
+                    }
+                    if null_ptr {
+                        let r = toyseal_toy_send_envelope_bytes(
+                            s.toy,
+                            t,
+                            o,
+                            null(),
+                            usize::from(len),
+                            s.now,
+                        );
+                        assert!(r != toyseal_result::Ok);
+                    } else {
+                        let r =
+                            toyseal_toy_send_envelope_bytes(s.toy, t, o, data.as_ptr(), l, s.now);
+                        if as_asked && l > 0 {
+                            assert!(
+                                r == toyseal_result::Ok,
+                                "bytes supplied as asked were refused: {r:?}"
+                            );
+                        }
+                    }
+                    s.pump();
                 }
                 Action::SealerNew {
                     chunk,

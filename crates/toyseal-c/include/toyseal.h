@@ -305,6 +305,48 @@ toyseal_result toyseal_toy_send_envelope(toyseal_toy *toy,
                                          uint64_t now_ms,
                                          uint32_t *transfer);
 
+// Starts delivering a sealed envelope of `total_len` bytes that the firmware keeps in its own
+// storage (flash): toyseal holds at most one window of it (4 chunks of 4 KiB by default),
+// whatever its length. `*transfer` gets its transfer id. Then, after this call and after
+// every `toyseal_toy_handle_frame`, ask [`toyseal_toy_envelope_request`] which bytes the
+// window takes and supply them with [`toyseal_toy_send_envelope_bytes`]. `EnvelopeDelivered`
+// follows once the phone acknowledged every byte; `EnvelopeAborted` if the session ends
+// first. The frames on the wire are those of [`toyseal_toy_send_envelope`].
+//
+// # Safety
+// `toy` must be a live handle; `transfer` must be writable.
+toyseal_result toyseal_toy_send_envelope_begin(toyseal_toy *toy,
+                                               size_t total_len,
+                                               uint32_t *transfer);
+
+// Which envelope bytes the streamed delivery needs now: bytes `*offset .. *offset + *len` of
+// transfer `*transfer`. `*len == 0` means none (no streamed delivery, or the window is full
+// until the phone acknowledges more: ask again after the next frame). Supplying fewer than
+// `*len` bytes is fine (e.g. one flash page at a time).
+//
+// # Safety
+// `toy` must be a live handle; `transfer`, `offset` and `len` must be writable.
+toyseal_result toyseal_toy_envelope_request(toyseal_toy *toy,
+                                            uint32_t *transfer,
+                                            size_t *offset,
+                                            size_t *len);
+
+// Supplies `len` bytes at `offset` of the streamed delivery `transfer`; the chunks they
+// complete are queued for [`toyseal_toy_poll_transmit`]. The bytes must start at the offset
+// [`toyseal_toy_envelope_request`] gave and be at most its length, else
+// `TOYSEAL_RESULT_INVALID_ARGUMENT` (nothing consumed); an unknown or finished transfer is
+// `TOYSEAL_RESULT_MISUSE`; without a session `TOYSEAL_RESULT_NO_SESSION`. The bytes are
+// copied: the buffer may be reused when the call returns.
+//
+// # Safety
+// `toy` must be a live handle; `bytes` must point to `len` readable bytes.
+toyseal_result toyseal_toy_send_envelope_bytes(toyseal_toy *toy,
+                                               uint32_t transfer,
+                                               size_t offset,
+                                               const uint8_t *bytes,
+                                               size_t len,
+                                               uint64_t now_ms);
+
 // Writes the version of the toy's verified roster into `*version`, or returns
 // `TOYSEAL_RESULT_NO_ROSTER`.
 //

@@ -107,7 +107,7 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<(), toyseal_result>) -> toysea
 
 impl From<toyseal_pairing::Error> for toyseal_result {
     fn from(e: toyseal_pairing::Error) -> Self {
-        use toyseal_pairing::Error as E;
+        use toyseal_pairing::{EnvelopeBytesError, Error as E};
         match e {
             E::NotPairable => Self::NotPairable,
             E::PairingDisabled => Self::PairingDisabled,
@@ -116,6 +116,9 @@ impl From<toyseal_pairing::Error> for toyseal_result {
             E::TooLarge { .. } => Self::TooLarge,
             E::Code(_) => Self::InvalidArgument,
             E::Store(_) => Self::Storage,
+            // The firmware supplied bytes the toy did not ask for: a caller mistake.
+            E::EnvelopeBytes(EnvelopeBytesError::UnknownTransfer(_)) => Self::Misuse,
+            E::EnvelopeBytes(_) => Self::InvalidArgument,
             _ => Self::Failed,
         }
     }

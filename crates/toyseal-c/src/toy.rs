@@ -409,6 +409,101 @@ pub unsafe extern "C" fn toyseal_toy_send_envelope(
     })
 }
 
+/// Starts delivering a sealed envelope of `total_len` bytes that the firmware keeps in its own
+/// storage (flash): toyseal holds at most one window of it (4 chunks of 4 KiB by default),
+/// whatever its length. `*transfer` gets its transfer id. Then, after this call and after
+/// every `toyseal_toy_handle_frame`, ask [`toyseal_toy_envelope_request`] which bytes the
+/// window takes and supply them with [`toyseal_toy_send_envelope_bytes`]. `EnvelopeDelivered`
+/// follows once the phone acknowledged every byte; `EnvelopeAborted` if the session ends
+/// first. The frames on the wire are those of [`toyseal_toy_send_envelope`].
+///
+/// # Safety
+/// `toy` must be a live handle; `transfer` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_send_envelope_begin(
+    toy: *mut toyseal_toy,
+    total_len: usize,
+    transfer: *mut u32,
+) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        non_null(transfer)?;
+        if total_len == 0 {
+            return Err(toyseal_result::InvalidArgument);
+        }
+        let total = u32::try_from(total_len).map_err(|_| toyseal_result::TooLarge)?;
+        let id = toy.toy.send_envelope_streamed(total)?;
+        // SAFETY: non-NULL and writable (caller's contract).
+        unsafe { transfer.write(id) };
+        toy.collect_events()
+    })
+}
+
+/// Which envelope bytes the streamed delivery needs now: bytes `*offset .. *offset + *len` of
+/// transfer `*transfer`. `*len == 0` means none (no streamed delivery, or the window is full
+/// until the phone acknowledges more: ask again after the next frame). Supplying fewer than
+/// `*len` bytes is fine (e.g. one flash page at a time).
+///
+/// # Safety
+/// `toy` must be a live handle; `transfer`, `offset` and `len` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_envelope_request(
+    toy: *mut toyseal_toy,
+    transfer: *mut u32,
+    offset: *mut usize,
+    len: *mut usize,
+) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        non_null(transfer)?;
+        non_null(offset)?;
+        non_null(len)?;
+        let (t, o, l) = match toy.toy.envelope_request() {
+            Some(r) => (r.transfer, r.offset as usize, r.len as usize),
+            None => (0, 0, 0),
+        };
+        // SAFETY: all three are non-NULL and writable (caller's contract).
+        unsafe {
+            transfer.write(t);
+            offset.write(o);
+            len.write(l);
+        }
+        Ok(())
+    })
+}
+
+/// Supplies `len` bytes at `offset` of the streamed delivery `transfer`; the chunks they
+/// complete are queued for [`toyseal_toy_poll_transmit`]. The bytes must start at the offset
+/// [`toyseal_toy_envelope_request`] gave and be at most its length, else
+/// `TOYSEAL_RESULT_INVALID_ARGUMENT` (nothing consumed); an unknown or finished transfer is
+/// `TOYSEAL_RESULT_MISUSE`; without a session `TOYSEAL_RESULT_NO_SESSION`. The bytes are
+/// copied: the buffer may be reused when the call returns.
+///
+/// # Safety
+/// `toy` must be a live handle; `bytes` must point to `len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_send_envelope_bytes(
+    toy: *mut toyseal_toy,
+    transfer: u32,
+    offset: usize,
+    bytes: *const u8,
+    len: usize,
+    now_ms: u64,
+) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        // SAFETY: caller's contract (`len` readable bytes).
+        let bytes = unsafe { input(bytes, len) }?;
+        let offset = u32::try_from(offset).map_err(|_| toyseal_result::InvalidArgument)?;
+        toy.toy
+            .provide_envelope_bytes(transfer, offset, bytes, Timestamp::from_millis(now_ms))?;
+        toy.collect_events()
+    })
+}
+
 /// Writes the version of the toy's verified roster into `*version`, or returns
 /// `TOYSEAL_RESULT_NO_ROSTER`.
 ///

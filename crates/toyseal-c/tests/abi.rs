@@ -54,6 +54,161 @@ fn a_c_toy_pairs_seals_while_recording_and_delivers() {
 }
 
 #[test]
+fn a_c_toy_delivers_from_its_storage_streamed() {
+    let mut f = family();
+    let recording = tone(8000 * 3);
+    let mut flash = Vec::new();
+    c_seal(&mut f.toy, 10, &recording, 320, 16_000, &mut flash).expect("sealed");
+    let (transfer, pe, te) = c_stream(&mut f.phone, &mut f.toy, &flash, 700, 40, &|_| {});
+    assert!(
+        te.iter()
+            .any(|e| e.kind == toyseal_event_kind::EnvelopeDelivered
+                && e.transfer == transfer
+                && e.length == flash.len() as u64)
+    );
+    let received = pe
+        .into_iter()
+        .find_map(|e| match e {
+            PhoneEvent::Envelope(EnvelopeEvent::Received { envelope, .. }) => Some(envelope),
+            _ => None,
+        })
+        .expect("received");
+    assert_eq!(received, flash);
+    let (content, _) = f
+        .roster
+        .open(&f.parent, &received, OpenOptions::default())
+        .expect("opens");
+    assert_eq!(content, recording);
+}
+
+#[test]
+fn streamed_delivery_calls_check_their_arguments() {
+    let mut f = family();
+    let h = f.toy.handle;
+    let flash = [7u8; 20_000];
+    let (mut t, mut offset, mut len) = (0u32, 0usize, 0usize);
+    // SAFETY: `h` is a live handle, NULL where the test says so; every buffer is valid for
+    // the length passed.
+    unsafe {
+        assert_eq!(
+            toyseal_toy_envelope_request(h, &mut t, &mut offset, &mut len),
+            toyseal_result::Ok
+        );
+        assert_eq!(len, 0, "nothing needed while idle");
+        assert_eq!(
+            toyseal_toy_send_envelope_begin(std::ptr::null_mut(), 10, &mut t),
+            toyseal_result::NullArgument
+        );
+        assert_eq!(
+            toyseal_toy_send_envelope_begin(h, 10, std::ptr::null_mut()),
+            toyseal_result::NullArgument
+        );
+        assert_eq!(
+            toyseal_toy_send_envelope_begin(h, 0, &mut t),
+            toyseal_result::InvalidArgument
+        );
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(
+            toyseal_toy_send_envelope_begin(h, 1 << 32, &mut t),
+            toyseal_result::TooLarge
+        );
+        assert_eq!(
+            toyseal_toy_send_envelope_begin(h, flash.len(), &mut t),
+            toyseal_result::Ok
+        );
+        assert_eq!(
+            toyseal_toy_send_envelope_begin(h, flash.len(), &mut t),
+            toyseal_result::Busy
+        );
+        for (a, b, c) in [
+            (
+                std::ptr::null_mut(),
+                &mut offset as *mut usize,
+                &mut len as *mut usize,
+            ),
+            (
+                &mut t as *mut u32,
+                std::ptr::null_mut(),
+                &mut len as *mut usize,
+            ),
+            (
+                &mut t as *mut u32,
+                &mut offset as *mut usize,
+                std::ptr::null_mut(),
+            ),
+        ] {
+            assert_eq!(
+                toyseal_toy_envelope_request(h, a, b, c),
+                toyseal_result::NullArgument
+            );
+        }
+        assert_eq!(
+            toyseal_toy_envelope_request(h, &mut t, &mut offset, &mut len),
+            toyseal_result::Ok
+        );
+        assert_eq!((offset, len), (0, 4 * 4096), "the default window");
+        let p = flash.as_ptr();
+        assert_eq!(
+            toyseal_toy_send_envelope_bytes(h, t, 0, std::ptr::null(), 10, 50),
+            toyseal_result::NullArgument
+        );
+        assert_eq!(
+            toyseal_toy_send_envelope_bytes(h, t, 0, p, 0, 50),
+            toyseal_result::InvalidArgument,
+            "no bytes"
+        );
+        assert_eq!(
+            toyseal_toy_send_envelope_bytes(h, t, 1, p, 10, 50),
+            toyseal_result::InvalidArgument,
+            "wrong offset"
+        );
+        assert_eq!(
+            toyseal_toy_send_envelope_bytes(h, t, 0, p, len + 1, 50),
+            toyseal_result::InvalidArgument,
+            "more than the window takes"
+        );
+        assert_eq!(
+            toyseal_toy_send_envelope_bytes(h, t, usize::MAX, p, 10, 50),
+            toyseal_result::InvalidArgument
+        );
+        assert_eq!(
+            toyseal_toy_send_envelope_bytes(h, t.wrapping_add(1), 0, p, 10, 50),
+            toyseal_result::Misuse,
+            "unknown transfer"
+        );
+        assert_eq!(
+            toyseal_toy_send_envelope_bytes(h, t, 0, p, 10, 50),
+            toyseal_result::Ok
+        );
+        assert_eq!(
+            toyseal_toy_envelope_request(h, &mut t, &mut offset, &mut len),
+            toyseal_result::Ok
+        );
+        assert_eq!((offset, len), (10, 4 * 4096 - 10));
+        f.toy.disconnect();
+        let aborted = f.toy.events();
+        assert!(
+            aborted
+                .iter()
+                .any(|e| e.kind == toyseal_event_kind::EnvelopeAborted && e.transfer == t)
+        );
+        assert_eq!(
+            toyseal_toy_envelope_request(h, &mut t, &mut offset, &mut len),
+            toyseal_result::Ok
+        );
+        assert_eq!(len, 0);
+        assert_eq!(
+            toyseal_toy_send_envelope_bytes(h, t, 10, p, 10, 50),
+            toyseal_result::NoSession
+        );
+        assert_eq!(
+            toyseal_toy_send_envelope_begin(h, 10, &mut t),
+            toyseal_result::NoSession
+        );
+    }
+}
+
+#[test]
 fn sequence_numbers_grow_and_are_stored_before_use() {
     let mut f = family();
     let mut a = Vec::new();

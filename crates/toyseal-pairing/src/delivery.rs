@@ -9,29 +9,122 @@ use crate::message::{MAX_CHUNK_DATA, SessionMessage};
 use crate::session::Session;
 use crate::{Error, Timestamp};
 
-/// Sending side of one transfer.
+/// Sending side of one transfer. One framing path serves both sources: the window decides
+/// which bytes go out next, the source says whether it holds them yet.
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     transfer: u32,
-    data: Vec<u8>,
+    /// The envelope's length; fits a u32 (checked in `start`), so do all offsets below it.
+    total: usize,
+    source: Source,
     sent: usize,
     acked: usize,
 }
 
+/// Where an outgoing envelope's bytes come from.
+#[derive(Debug)]
+enum Source {
+    /// The whole envelope in memory ([`Channel::start_envelope`]).
+    Memory(Vec<u8>),
+    /// The application supplies the bytes the window asks for ([`Channel::start_streamed`]);
+    /// `staged` holds bytes from offset `start` that are not framed yet (less than a chunk
+    /// once `next_chunks` ran), so a transfer holds O(window) bytes whatever its length.
+    Streamed { start: usize, staged: Vec<u8> },
+}
+
+impl Source {
+    /// Bytes `from..to` of the envelope, if the source holds all of them.
+    fn piece(&self, from: usize, to: usize) -> Option<&[u8]> {
+        match self {
+            Source::Memory(data) => data.get(from..to),
+            Source::Streamed { start, staged } => {
+                staged.get(from.checked_sub(*start)?..to.checked_sub(*start)?)
+            }
+        }
+    }
+
+    /// Bytes before `to` are framed: a streamed source forgets them.
+    fn framed(&mut self, to: usize) {
+        if let Source::Streamed { start, staged } = self
+            && let Some(n) = to.checked_sub(*start)
+        {
+            staged.drain(..n.min(staged.len()));
+            *start = to;
+        }
+    }
+}
+
+/// Envelope bytes a streamed transfer needs from the application now: bytes
+/// `offset..offset + len` of transfer `transfer` (what the window allows beyond what was
+/// already supplied).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EnvelopeRequest {
+    /// The transfer id `send_envelope_streamed` returned.
+    pub transfer: u32,
+    /// The first byte wanted (every byte before it was supplied).
+    pub offset: u32,
+    /// How many bytes the window takes now (at least 1); supplying fewer is allowed.
+    pub len: u32,
+}
+
+/// Why supplied envelope bytes were refused: the application broke the streamed delivery
+/// contract. Nothing was consumed; the transfer goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvelopeBytesError {
+    /// No streamed transfer with this id is in progress (never started, already fully
+    /// supplied and delivered, an in-memory transfer, or it ended with the session).
+    #[error("no streamed transfer {0} is in progress")]
+    UnknownTransfer(u32),
+    /// The bytes do not start at the next byte the transfer needs.
+    #[error("bytes at offset {got}, the transfer needs offset {expected}")]
+    WrongOffset {
+        /// The offset the transfer needs (the current request's).
+        expected: u32,
+        /// The offset supplied.
+        got: u32,
+    },
+    /// More bytes than the window takes now (or than remain of the envelope).
+    #[error("{got} bytes supplied, the window takes {allowed} now")]
+    TooLong {
+        /// The most the transfer takes at this offset now.
+        allowed: u32,
+        /// The number supplied.
+        got: usize,
+    },
+    /// No bytes were supplied.
+    #[error("no bytes supplied")]
+    Empty,
+}
+
 impl Outgoing {
     pub fn new(transfer: u32, data: Vec<u8>) -> Result<Self, Error> {
-        if data.is_empty() {
+        Self::start(transfer, data.len(), Source::Memory(data))
+    }
+
+    pub fn streamed(transfer: u32, total: u32) -> Result<Self, Error> {
+        let source = Source::Streamed {
+            start: 0,
+            staged: Vec::new(),
+        };
+        Self::start(transfer, total as usize, source)
+    }
+
+    fn start(transfer: u32, total: usize, source: Source) -> Result<Self, Error> {
+        if total == 0 {
             return Err(Error::Transfer("an envelope cannot be empty"));
         }
-        if u32::try_from(data.len()).is_err() {
+        if u32::try_from(total).is_err() {
             return Err(Error::TooLarge {
-                len: data.len(),
+                len: total,
                 limit: u32::MAX as usize,
             });
         }
         Ok(Self {
             transfer,
-            data,
+            total,
+            source,
             sent: 0,
             acked: 0,
         })
@@ -42,29 +135,98 @@ impl Outgoing {
     }
 
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.total
     }
 
-    /// The chunks the window allows now.
-    pub fn next_chunks(&mut self, chunk_len: usize, window: usize) -> Vec<SessionMessage> {
+    /// Envelope bytes this transfer holds in memory (the whole envelope for an in-memory
+    /// source; at most the window for a streamed one).
+    pub fn held(&self) -> usize {
+        match &self.source {
+            Source::Memory(data) => data.len(),
+            Source::Streamed { staged, .. } => staged.len(),
+        }
+    }
+
+    /// The end of the bytes the window allows in flight now.
+    fn window_end(&self, chunk_len: usize, window: usize) -> usize {
         let chunk_len = chunk_len.clamp(1, MAX_CHUNK_DATA);
-        let limit = self
-            .acked
-            .saturating_add(chunk_len.saturating_mul(window.max(1)));
+        self.acked
+            .saturating_add(chunk_len.saturating_mul(window.max(1)))
+            .min(self.total)
+    }
+
+    /// The bytes a streamed source needs now, if any.
+    pub fn request(&self, chunk_len: usize, window: usize) -> Option<EnvelopeRequest> {
+        let Source::Streamed { start, staged } = &self.source else {
+            return None;
+        };
+        let supplied = start + staged.len();
+        let end = self.window_end(chunk_len, window);
+        // Invariant: offsets are below `total`, a u32 (checked in `start`).
+        (supplied < end).then(|| EnvelopeRequest {
+            transfer: self.transfer,
+            offset: supplied as u32,
+            len: (end - supplied) as u32,
+        })
+    }
+
+    /// Takes bytes the application supplied for a streamed source.
+    pub fn supply(
+        &mut self,
+        transfer: u32,
+        offset: u32,
+        bytes: &[u8],
+        chunk_len: usize,
+        window: usize,
+    ) -> Result<(), EnvelopeBytesError> {
+        let end = self.window_end(chunk_len, window);
+        let Source::Streamed { start, staged } = &mut self.source else {
+            return Err(EnvelopeBytesError::UnknownTransfer(transfer));
+        };
+        if transfer != self.transfer {
+            return Err(EnvelopeBytesError::UnknownTransfer(transfer));
+        }
+        let supplied = *start + staged.len();
+        // Invariant: offsets are at most `total`, a u32 (checked in `start`).
+        if offset as usize != supplied {
+            return Err(EnvelopeBytesError::WrongOffset {
+                expected: supplied as u32,
+                got: offset,
+            });
+        }
+        if bytes.is_empty() {
+            return Err(EnvelopeBytesError::Empty);
+        }
+        let allowed = end.saturating_sub(supplied);
+        if bytes.len() > allowed {
+            return Err(EnvelopeBytesError::TooLong {
+                allowed: allowed as u32,
+                got: bytes.len(),
+            });
+        }
+        staged.extend_from_slice(bytes);
+        Ok(())
+    }
+    /// The chunks the window allows now (and the source holds).
+    pub fn next_chunks(&mut self, chunk_len: usize, window: usize) -> Vec<SessionMessage> {
+        let end_of_window = self.window_end(chunk_len, window);
+        let chunk_len = chunk_len.clamp(1, MAX_CHUNK_DATA);
         let mut out = Vec::new();
-        while self.sent < self.data.len() && self.sent < limit {
-            let end = (self.sent + chunk_len).min(self.data.len());
-            let Some(piece) = self.data.get(self.sent..end) else {
+        while self.sent < end_of_window {
+            let end = self.sent.saturating_add(chunk_len).min(self.total);
+            let Some(piece) = self.source.piece(self.sent, end) else {
+                // A streamed source has not supplied the whole chunk yet.
                 break;
             };
-            // Invariant: data.len() fits u32 (checked in `new`), so do offsets.
+            // Invariant: total fits u32 (checked in `start`), so do offsets.
             out.push(SessionMessage::EnvelopeChunk {
                 transfer: self.transfer,
-                total: self.data.len() as u32,
+                total: self.total as u32,
                 offset: self.sent as u32,
                 data: piece.to_vec(),
             });
             self.sent = end;
+            self.source.framed(end);
         }
         out
     }
@@ -81,7 +243,7 @@ impl Outgoing {
             ));
         }
         self.acked = received;
-        Ok(self.acked == self.data.len())
+        Ok(self.acked == self.total)
     }
 }
 
@@ -310,12 +472,57 @@ impl Channel {
 
     /// Starts delivering `envelope`; chunks go out through [`Channel::pump`].
     pub fn start_envelope(&mut self, envelope: Vec<u8>) -> Result<u32, Error> {
+        self.begin(|id| Outgoing::new(id, envelope))
+    }
+
+    /// Starts a streamed delivery of `total` bytes: the bytes come from the application
+    /// through [`Channel::request`] and [`Channel::supply`].
+    pub fn start_streamed(&mut self, total: u32) -> Result<u32, Error> {
+        self.begin(|id| Outgoing::streamed(id, total))
+    }
+
+    fn begin(&mut self, make: impl FnOnce(u32) -> Result<Outgoing, Error>) -> Result<u32, Error> {
         if self.outgoing.is_some() {
             return Err(Error::TransferInProgress);
         }
         self.next_id = self.next_id.wrapping_add(1);
-        self.outgoing = Some(Outgoing::new(self.next_id, envelope)?);
+        self.outgoing = Some(make(self.next_id)?);
         Ok(self.next_id)
+    }
+
+    /// The bytes the streamed transfer in progress needs now, if any.
+    pub fn request(&self) -> Option<EnvelopeRequest> {
+        self.outgoing
+            .as_ref()?
+            .request(self.config.chunk_len, self.config.window)
+    }
+
+    /// Takes bytes for the streamed transfer and seals the chunks they complete.
+    pub fn supply(
+        &mut self,
+        transfer: u32,
+        offset: u32,
+        bytes: &[u8],
+        now: Timestamp,
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<(), Error> {
+        let o = self
+            .outgoing
+            .as_mut()
+            .ok_or(EnvelopeBytesError::UnknownTransfer(transfer))?;
+        o.supply(
+            transfer,
+            offset,
+            bytes,
+            self.config.chunk_len,
+            self.config.window,
+        )?;
+        self.pump(now, out)
+    }
+
+    /// Envelope bytes the outgoing transfer holds in memory.
+    pub fn outgoing_held(&self) -> usize {
+        self.outgoing.as_ref().map_or(0, Outgoing::held)
     }
 
     /// Seals the chunks the window allows now.

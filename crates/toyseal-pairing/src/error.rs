@@ -60,6 +60,10 @@ pub enum Error {
     /// An envelope transfer is already running in this direction.
     #[error("an envelope transfer is already in progress")]
     TransferInProgress,
+    /// The application supplied envelope bytes a streamed transfer did not ask for (a caller
+    /// mistake, not the peer's: the session goes on).
+    #[error("envelope bytes refused: {0}")]
+    EnvelopeBytes(#[from] crate::delivery::EnvelopeBytesError),
     /// The peer broke the envelope transfer rules (offsets, totals, ids, acks).
     #[error("envelope transfer: {0}")]
     Transfer(&'static str),

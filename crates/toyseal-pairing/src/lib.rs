@@ -18,7 +18,7 @@ mod toy;
 mod window;
 
 pub use code::{PairingCode, QrPayload};
-pub use delivery::{DeliveryConfig, EnvelopeEvent};
+pub use delivery::{DeliveryConfig, EnvelopeBytesError, EnvelopeEvent, EnvelopeRequest};
 pub use endpoint::Endpoint;
 pub use error::Error;
 pub use frame::{AbortReason, Frame, PROTOCOL_VERSION};

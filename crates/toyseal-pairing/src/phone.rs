@@ -2,7 +2,7 @@
 //! sessions with a paired toy, envelope delivery, roster pushes, and opening a pairing window
 //! for another phone. Sans-IO like [`crate::Toy`]; `toyseal-ble` only moves its frames.
 
-use crate::delivery::{Channel, DeliveryConfig, EnvelopeEvent, Inbound};
+use crate::delivery::{Channel, DeliveryConfig, EnvelopeEvent, EnvelopeRequest, Inbound};
 use crate::endpoint::{Endpoint, Queues};
 use crate::frame::{AbortReason, Frame};
 use crate::message::{MAX_ROSTERS_PER_UPDATE, SessionMessage};
@@ -275,6 +275,41 @@ impl Phone {
         let r = c.pump(now, &mut frames);
         self.io.transmit.extend(frames);
         r.map(|()| id)
+    }
+
+    /// Starts delivering an envelope of `total_len` bytes the application supplies piece by
+    /// piece ([`Phone::envelope_request`], [`Phone::provide_envelope_bytes`]); the same
+    /// contract as `Toy::send_envelope_streamed`.
+    pub fn send_envelope_streamed(&mut self, total_len: u32) -> Result<u32, Error> {
+        let PhoneState::Session(c) = &mut self.state else {
+            return Err(Error::Closed);
+        };
+        c.start_streamed(total_len)
+    }
+
+    /// The envelope bytes the streamed delivery in progress needs now, if any.
+    pub fn envelope_request(&self) -> Option<EnvelopeRequest> {
+        match &self.state {
+            PhoneState::Session(c) => c.request(),
+            _ => None,
+        }
+    }
+
+    /// Supplies bytes for the streamed delivery `transfer` (see `Toy::provide_envelope_bytes`).
+    pub fn provide_envelope_bytes(
+        &mut self,
+        transfer: u32,
+        offset: u32,
+        bytes: &[u8],
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let PhoneState::Session(c) = &mut self.state else {
+            return Err(Error::Closed);
+        };
+        let mut frames = Vec::new();
+        let r = c.supply(transfer, offset, bytes, now, &mut frames);
+        self.io.transmit.extend(frames);
+        r
     }
 
     /// Handles one reassembled frame and returns what to send and what happened.

@@ -3,7 +3,7 @@
 //! its allow-list. Outside a window, and before a session exists, its only answer is
 //! NOT_PAIRABLE; it acts on no command without a session (docs/spec/pairing.md §9).
 
-use crate::delivery::{Channel, DeliveryConfig, EnvelopeEvent, Inbound};
+use crate::delivery::{Channel, DeliveryConfig, EnvelopeEvent, EnvelopeRequest, Inbound};
 use crate::endpoint::{Endpoint, Queues};
 use crate::frame::{AbortReason, Frame};
 use crate::message::SessionMessage;
@@ -279,6 +279,8 @@ impl<S: FailureStore> Toy<S> {
 
     /// Starts delivering `envelope` to the phone in session; returns its transfer id.
     /// [`ToyEvent::Envelope`] ([`EnvelopeEvent::Delivered`]) follows when the phone acknowledged every byte.
+    /// The toy holds the whole envelope until then; [`Toy::send_envelope_streamed`] sends the
+    /// same frames from the application's storage in O(window) memory.
     pub fn send_envelope(&mut self, envelope: Vec<u8>, now: Timestamp) -> Result<u32, Error> {
         let c = self.channel.as_mut().ok_or(Error::Closed)?;
         let id = c.start_envelope(envelope)?;
@@ -286,6 +288,50 @@ impl<S: FailureStore> Toy<S> {
         let r = c.pump(now, &mut frames);
         self.io.transmit.extend(frames);
         r.map(|()| id)
+    }
+
+    /// Starts delivering an envelope of `total_len` bytes that the application keeps (in
+    /// flash, say) and supplies piece by piece; returns its transfer id. The toy then holds
+    /// at most one window of it (`chunk_len × window` of [`DeliveryConfig`]), whatever its
+    /// length: after this call and after every [`Toy::handle`] / [`Endpoint::handle_frame`],
+    /// ask [`Toy::envelope_request`] which bytes the window takes and answer with
+    /// [`Toy::provide_envelope_bytes`]. The frames on the wire are the same as
+    /// [`Toy::send_envelope`]'s. [`EnvelopeEvent::Delivered`] follows when the phone
+    /// acknowledged every byte; [`EnvelopeEvent::Aborted`] if the session ends first.
+    pub fn send_envelope_streamed(&mut self, total_len: u32) -> Result<u32, Error> {
+        let c = self.channel.as_mut().ok_or(Error::Closed)?;
+        c.start_streamed(total_len)
+    }
+
+    /// The envelope bytes the streamed delivery in progress needs now (`None` when it needs
+    /// none until the phone acknowledges more, or no streamed delivery is in progress).
+    pub fn envelope_request(&self) -> Option<EnvelopeRequest> {
+        self.channel.as_ref()?.request()
+    }
+
+    /// Supplies bytes for the streamed delivery `transfer`, starting at the offset of
+    /// [`Toy::envelope_request`] and at most its length (fewer is fine: ask again); the
+    /// chunks they complete go out at once. Bytes it did not ask for are refused with
+    /// [`Error::EnvelopeBytes`] and change nothing; [`Error::Closed`] without a session.
+    pub fn provide_envelope_bytes(
+        &mut self,
+        transfer: u32,
+        offset: u32,
+        bytes: &[u8],
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let c = self.channel.as_mut().ok_or(Error::Closed)?;
+        let mut frames = Vec::new();
+        let r = c.supply(transfer, offset, bytes, now, &mut frames);
+        self.io.transmit.extend(frames);
+        r
+    }
+
+    /// Envelope bytes the toy holds for its outgoing delivery: the whole envelope after
+    /// [`Toy::send_envelope`], at most one window's worth when streamed (frames already in
+    /// the transmit queue not counted).
+    pub fn outgoing_envelope_bytes(&self) -> usize {
+        self.channel.as_ref().map_or(0, Channel::outgoing_held)
     }
 
     /// Applies roster versions learned outside a session (a Wi-Fi toy's cloud pull): they

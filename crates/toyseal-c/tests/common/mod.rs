@@ -328,3 +328,107 @@ pub fn c_seal(
     unsafe { toyseal_sealer_free(s) };
     result
 }
+
+/// Delivers `flash` (the sealed envelope in the toy's storage, not its RAM) through the
+/// streamed C calls, as firmware does: after every step the toy says which bytes its window
+/// takes; they are supplied `piece` bytes at a time (a flash page), and frames move both
+/// ways until the phone acknowledged everything. `toy_side(true)` / `toy_side(false)` bracket
+/// every call into the toy and nothing else (the memory test counts the toy's heap with it).
+/// Returns the transfer id and the phone's and the toy's events.
+pub fn c_stream(
+    phone: &mut Phone,
+    toy: &mut CToy,
+    flash: &[u8],
+    piece: usize,
+    now: u64,
+    toy_side: &dyn Fn(bool),
+) -> (u32, Vec<PhoneEvent>, Vec<toyseal_event>) {
+    let (mut pe, mut te) = (Vec::new(), Vec::new());
+    let mut frames: Vec<Vec<u8>> = Vec::with_capacity(64);
+    let mut buf = vec![0u8; 8192];
+    let mut transfer = 0;
+    toy_side(true);
+    // SAFETY: live handle; `transfer` writable.
+    let r = unsafe { toyseal_toy_send_envelope_begin(toy.handle, flash.len(), &mut transfer) };
+    toy_side(false);
+    assert_eq!(r, toyseal_result::Ok);
+    loop {
+        let mut moved = false;
+        loop {
+            let (mut t, mut offset, mut len) = (0u32, 0usize, 0usize);
+            toy_side(true);
+            // SAFETY: live handle; the outputs are writable.
+            let r =
+                unsafe { toyseal_toy_envelope_request(toy.handle, &mut t, &mut offset, &mut len) };
+            toy_side(false);
+            assert_eq!(r, toyseal_result::Ok);
+            if len == 0 {
+                break;
+            }
+            assert_eq!(t, transfer);
+            let bytes = &flash[offset..offset + len.min(piece)];
+            toy_side(true);
+            // SAFETY: live handle; `bytes` readable.
+            let r = unsafe {
+                toyseal_toy_send_envelope_bytes(
+                    toy.handle,
+                    t,
+                    offset,
+                    bytes.as_ptr(),
+                    bytes.len(),
+                    now,
+                )
+            };
+            toy_side(false);
+            assert_eq!(r, toyseal_result::Ok);
+            moved = true;
+        }
+        loop {
+            let mut len = 0;
+            toy_side(true);
+            // SAFETY: live handle; `buf` has `buf.len()` writable bytes; `len` writable.
+            let r = unsafe {
+                toyseal_toy_poll_transmit(toy.handle, buf.as_mut_ptr(), buf.len(), &mut len)
+            };
+            toy_side(false);
+            match r {
+                toyseal_result::BufferTooSmall => buf.resize(len, 0),
+                toyseal_result::Ok if len == 0 => break,
+                toyseal_result::Ok => frames.push(buf[..len].to_vec()),
+                other => panic!("poll_transmit: {other:?}"),
+            }
+        }
+        loop {
+            let mut e = std::mem::MaybeUninit::<toyseal_event>::uninit();
+            toy_side(true);
+            // SAFETY: live handle; `e` writable.
+            let r = unsafe { toyseal_toy_poll_event(toy.handle, e.as_mut_ptr()) };
+            toy_side(false);
+            assert_eq!(r, toyseal_result::Ok);
+            // SAFETY: written by a successful poll_event.
+            let e = unsafe { e.assume_init() };
+            if e.kind == toyseal_event_kind::None {
+                break;
+            }
+            te.push(e);
+        }
+        for f in frames.drain(..) {
+            phone.handle_frame(&f, Timestamp::from_millis(now), &mut OsRng);
+            moved = true;
+        }
+        while let Some(e) = phone.poll_event() {
+            pe.push(e);
+        }
+        while let Some(f) = phone.poll_transmit() {
+            toy_side(true);
+            // SAFETY: live handle; `f` readable.
+            let r = unsafe { toyseal_toy_handle_frame(toy.handle, f.as_ptr(), f.len(), now) };
+            toy_side(false);
+            assert_eq!(r, toyseal_result::Ok);
+            moved = true;
+        }
+        if !moved {
+            return (transfer, pe, te);
+        }
+    }
+}
