@@ -224,6 +224,55 @@ impl Roster {
         Ok(Self { signed: next })
     }
 
+    /// **Device-local restore only.** Rebuilds the roster a device verified earlier (with
+    /// [`Roster::verify_founding`], [`Roster::verify_next`], [`Roster::verify_chain`] or
+    /// [`Roster::advance`]) and then kept in its own storage, beside its identity, after a
+    /// reboot: `me` is the restoring device, which must be a member.
+    ///
+    /// # Never feed it bytes from the network
+    ///
+    /// For a version above 1 this does **not** prove the chain: the quorum of the previous
+    /// version (§3.3), proof of possession (§3.4) and the departed records (§3.5) all need the
+    /// previous version, which the device no longer holds. What it checks is what one version
+    /// proves on its own: the structure (as `decode` and the verify paths check it), that every
+    /// signature whose signer this version names (a member, its recovery key, a departed
+    /// device) verifies, and that `me` is a member. Version 1 gets the full
+    /// [`Roster::verify_founding`]. Bytes from a phone, a server or any link must go through
+    /// the verify paths instead: through this function a forged later version would be
+    /// accepted. The trust comes from the storage, exactly as for the device's identity.
+    pub fn restore_verified(signed: SignedRoster, me: &PublicIdentity) -> Result<Self, Error> {
+        let p = &signed.proposal;
+        p.check()?;
+        // `check` refused version 0.
+        let restored = match p.version {
+            1 => Self::verify_founding(signed)?,
+            _ => {
+                if signed.signatures.is_empty() {
+                    return Err(Error::Unauthorized("a roster version carries signatures"));
+                }
+                let msg = signed.signed_message();
+                for (id, sig) in &signed.signatures {
+                    let named = signer_in(p, *id).or_else(|| {
+                        p.departed
+                            .iter()
+                            .find(|d| d.identity.device_id() == *id)
+                            .map(|d| Signer::Device(&d.identity))
+                    });
+                    // A signer this version does not name (a recovery key it replaced) was
+                    // checked against the previous version when the device verified it.
+                    if let Some(who) = named {
+                        who.verify(&msg, sig)?;
+                    }
+                }
+                Self { signed }
+            }
+        };
+        if !restored.contains(me) {
+            return Err(Error::NotAMember);
+        }
+        Ok(restored)
+    }
+
     /// Verifies a whole chain from version 1; returns the last version.
     pub fn verify_chain(chain: &[SignedRoster]) -> Result<Self, Error> {
         let (first, rest) = chain.split_first().ok_or(Error::Malformed("empty chain"))?;
@@ -395,5 +444,136 @@ impl Roster {
 impl toyseal_envelope::TrustedSenders for Roster {
     fn admits(&self, sender: &PublicIdentity, sequence: u64) -> bool {
         self.admits_sender(sender, sequence)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::RosterProposal;
+    use chacha20::ChaCha20Rng;
+    use rand_core::SeedableRng;
+    use toyseal_core::FamilyId;
+
+    struct Chain {
+        mum: DeviceIdentity,
+        dad: DeviceIdentity,
+        toy: DeviceIdentity,
+        v1: SignedRoster,
+        /// v2 {mum, dad, toy}; v3 {mum, toy}: dad removed (a departed record).
+        v2: SignedRoster,
+        v3: SignedRoster,
+    }
+
+    fn chain() -> Chain {
+        let mut rng = ChaCha20Rng::from_seed([7; 32]);
+        let mum = DeviceIdentity::generate(Role::Guardian, &mut rng);
+        let dad = DeviceIdentity::generate(Role::Guardian, &mut rng);
+        let toy = DeviceIdentity::generate(Role::Toy, &mut rng);
+        let family = FamilyId::generate(&mut rng);
+        let mut v1 = RosterProposal::founding(
+            family,
+            vec![mum.public().clone(), toy.public().clone()],
+        )
+        .unwrap()
+        .sign(&mum);
+        v1.cosign(&toy);
+        let r1 = Roster::verify_founding(v1.clone()).unwrap();
+        let mut v2 = RosterProposal::next(
+            &r1,
+            vec![
+                mum.public().clone(),
+                dad.public().clone(),
+                toy.public().clone(),
+            ],
+        )
+        .unwrap()
+        .sign(&mum);
+        v2.cosign(&toy);
+        v2.cosign(&dad);
+        let r2 = r1.verify_next(v2.clone()).unwrap();
+        let mut v3 = RosterProposal::next(&r2, vec![mum.public().clone(), toy.public().clone()])
+            .unwrap()
+            .sign(&mum);
+        v3.cosign(&toy);
+        r2.verify_next(v3.clone()).unwrap();
+        Chain {
+            mum,
+            dad,
+            toy,
+            v1,
+            v2,
+            v3,
+        }
+    }
+
+    /// The stored bytes, as the device reads them back.
+    fn stored(s: &SignedRoster) -> SignedRoster {
+        SignedRoster::decode(&s.encode()).unwrap()
+    }
+
+    #[test]
+    fn a_restored_roster_is_the_one_verified() {
+        let c = chain();
+        let verified = Roster::verify_chain(&[c.v1.clone(), c.v2.clone(), c.v3.clone()]).unwrap();
+        let restored = Roster::restore_verified(stored(&c.v3), c.toy.public()).unwrap();
+        assert_eq!(restored, verified);
+        assert_eq!(restored.version(), 3);
+        assert_eq!(restored.members(), verified.members());
+        assert_eq!(restored.departed(), verified.departed());
+        assert_eq!(restored.departed().len(), 1);
+        assert_eq!(restored.signed().hash(), verified.signed().hash());
+        // And it goes on verifying the chain from there.
+        let v1 = Roster::restore_verified(stored(&c.v1), c.toy.public()).unwrap();
+        assert_eq!(v1.advance(&[c.v2.clone(), c.v3.clone()]).unwrap(), verified);
+    }
+
+    #[test]
+    fn a_device_that_is_not_a_member_refuses_to_restore() {
+        let c = chain();
+        assert!(matches!(
+            Roster::restore_verified(stored(&c.v3), c.dad.public()),
+            Err(Error::NotAMember)
+        ));
+        assert!(Roster::restore_verified(stored(&c.v2), c.dad.public()).is_ok());
+        assert!(Roster::restore_verified(stored(&c.v2), c.mum.public()).is_ok());
+    }
+
+    #[test]
+    fn garbage_and_tampered_versions_refuse() {
+        let c = chain();
+        assert!(SignedRoster::decode(b"not a roster").is_err());
+        let mut bytes = c.v2.encode();
+        // Flip one bit of the last signature: a signer v2 names no longer verifies.
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let tampered = SignedRoster::decode(&bytes).unwrap();
+        assert!(matches!(
+            Roster::restore_verified(tampered, c.toy.public()),
+            Err(Error::Signature)
+        ));
+    }
+
+    #[test]
+    fn version_1_with_a_bad_or_missing_signature_refuses() {
+        let c = chain();
+        let mut bytes = c.v1.encode();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        let tampered = SignedRoster::decode(&bytes).unwrap();
+        assert!(Roster::restore_verified(tampered, c.toy.public()).is_err());
+        // Signed by mum alone: version 1 needs the toy's co-signature, restored or not.
+        let mum_only = RosterProposal::founding(
+            c.v1.proposal().family(),
+            c.v1.proposal().members().to_vec(),
+        )
+        .unwrap()
+        .sign(&c.mum);
+        assert!(matches!(
+            Roster::restore_verified(mum_only, c.toy.public()),
+            Err(Error::Unauthorized(_))
+        ));
     }
 }
