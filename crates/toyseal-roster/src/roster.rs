@@ -473,12 +473,10 @@ mod tests {
         let dad = DeviceIdentity::generate(Role::Guardian, &mut rng);
         let toy = DeviceIdentity::generate(Role::Toy, &mut rng);
         let family = FamilyId::generate(&mut rng);
-        let mut v1 = RosterProposal::founding(
-            family,
-            vec![mum.public().clone(), toy.public().clone()],
-        )
-        .unwrap()
-        .sign(&mum);
+        let mut v1 =
+            RosterProposal::founding(family, vec![mum.public().clone(), toy.public().clone()])
+                .unwrap()
+                .sign(&mum);
         v1.cosign(&toy);
         let r1 = Roster::verify_founding(v1.clone()).unwrap();
         let mut v2 = RosterProposal::next(
@@ -565,12 +563,10 @@ mod tests {
         let tampered = SignedRoster::decode(&bytes).unwrap();
         assert!(Roster::restore_verified(tampered, c.toy.public()).is_err());
         // Signed by mum alone: version 1 needs the toy's co-signature, restored or not.
-        let mum_only = RosterProposal::founding(
-            c.v1.proposal().family(),
-            c.v1.proposal().members().to_vec(),
-        )
-        .unwrap()
-        .sign(&c.mum);
+        let mum_only =
+            RosterProposal::founding(c.v1.proposal().family(), c.v1.proposal().members().to_vec())
+                .unwrap()
+                .sign(&c.mum);
         assert!(matches!(
             Roster::restore_verified(mum_only, c.toy.public()),
             Err(Error::Unauthorized(_))
