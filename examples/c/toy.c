@@ -34,14 +34,18 @@
 
 /* ---- the toy's "flash": a few slots in RAM (a real toy writes them to flash) ---- */
 
+/* Identity, FailureCount, Sequence and Founder take at most 256 bytes; Roster (the signed
+ * roster the toy verified, restored at boot) up to TOYSEAL_ROSTER_SLOT_CAP. */
+#define SLOTS 5
+
 typedef struct {
-    uint8_t data[4][256];
-    size_t len[4];
+    uint8_t data[SLOTS][TOYSEAL_ROSTER_SLOT_CAP];
+    size_t len[SLOTS];
 } flash;
 
 static int flash_load(void *ctx, toyseal_slot slot, uint8_t *buf, size_t cap, size_t *len) {
     flash *f = ctx;
-    if ((unsigned)slot >= 4 || f->len[slot] > cap) return 1;
+    if ((unsigned)slot >= SLOTS || f->len[slot] > cap) return 1;
     memcpy(buf, f->data[slot], f->len[slot]);
     *len = f->len[slot];
     return 0;
@@ -49,7 +53,7 @@ static int flash_load(void *ctx, toyseal_slot slot, uint8_t *buf, size_t cap, si
 
 static int flash_store(void *ctx, toyseal_slot slot, const uint8_t *data, size_t len) {
     flash *f = ctx;
-    if ((unsigned)slot >= 4 || len > sizeof f->data[0]) return 1;
+    if ((unsigned)slot >= SLOTS || len > sizeof f->data[0]) return 1;
     memcpy(f->data[slot], data, len);
     f->len[slot] = len;
     return 0;

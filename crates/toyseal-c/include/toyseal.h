@@ -10,6 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The most bytes the `Roster` slot holds, and the `cap` toyseal passes when loading it. A
+// signed roster at its limits (32 members, a recovery key, 32 departed records, a signature
+// from each allowed signer) encodes to about 10 KiB.
+#define TOYSEAL_ROSTER_SLOT_CAP (16 * 1024)
+
 // What a call did. `TOYSEAL_RESULT_OK` is 0; every other value is a failure. New codes may be
 // added in later versions: treat an unknown code as a failure.
 typedef enum {
@@ -56,6 +61,11 @@ typedef enum {
   TOYSEAL_SLOT_SEQUENCE = 2,
   // The founding guardian's public identity, until roster version 1 exists.
   TOYSEAL_SLOT_FOUNDER = 3,
+  // The toy's current signed roster, as it verified it: up to 16384 bytes
+  // (`TOYSEAL_ROSTER_SLOT_CAP`; every other slot is at most 256). Written, durably, whenever
+  // the roster version changes, before the call that changed it returns; emptied by a
+  // factory reset. Restored at boot: keep it beside the identity, as trusted as it.
+  TOYSEAL_SLOT_ROSTER = 4,
 } toyseal_slot;
 
 // What happened; `kind` says which other fields mean something.
@@ -84,7 +94,9 @@ typedef enum {
   TOYSEAL_EVENT_KIND_ENVELOPE_DELIVERED = 9,
   // The session ended before envelope `transfer` was acknowledged: deliver it again later.
   TOYSEAL_EVENT_KIND_ENVELOPE_ABORTED = 10,
-  // The toy verified and co-signed/applied roster version `roster_version`.
+  // The toy verified and co-signed/applied roster version `roster_version`. It was stored
+  // in slot Roster; if that store failed, the call that queued this event returned
+  // `TOYSEAL_RESULT_STORAGE` (the roster holds until the next boot only).
   TOYSEAL_EVENT_KIND_ROSTER_APPLIED = 11,
   // A roster update did not verify; nothing changed.
   TOYSEAL_EVENT_KIND_ROSTER_REFUSED = 12,
@@ -126,9 +138,9 @@ typedef struct {
 typedef struct {
   // The caller's context.
   void *ctx;
-  // Reads a slot into `(buf, cap)` (`cap` is 256, enough for every slot) and writes the
-  // stored length to `*len`: 0 when the slot was never written. Returns 0 on success,
-  // anything else on failure.
+  // Reads a slot into `(buf, cap)` (`cap` is 256 for every slot but `Roster`, where it is
+  // `TOYSEAL_ROSTER_SLOT_CAP`) and writes the stored length to `*len`: 0 when the slot was
+  // never written. Returns 0 on success, anything else on failure.
   int (*load)(void *ctx, toyseal_slot slot, uint8_t *buf, size_t cap, size_t *len);
   // Durably stores `len` bytes at `data` into a slot, replacing what it held. Returns 0
   // only once the bytes are durable, anything else on failure.
@@ -213,8 +225,12 @@ toyseal_result toyseal_sealer_read(toyseal_sealer *sealer,
 void toyseal_sealer_free(toyseal_sealer *sealer);
 
 // Boots the toy: loads its identity from `storage` (generating and storing one on first
-// boot), the lifetime failure counter and the founding guardian, and takes the code printed
-// on its tag (`code_len` ASCII digits, at least 8). On success `*toy_out` owns a new handle.
+// boot), the lifetime failure counter, its roster (slot Roster) or, before roster version 1,
+// the founding guardian, and takes the code printed on its tag (`code_len` ASCII digits, at
+// least 8). On success `*toy_out` owns a new handle. A slot that cannot be read or does not
+// parse — an identity, or a roster that does not restore (corrupt, or not listing this toy)
+// — is `TOYSEAL_RESULT_STORAGE` and no handle, never a boot without the family: the firmware
+// decides (clear slot Roster and boot as before roster version 1, or factory reset).
 //
 // # Safety
 // `storage` must point to a valid `toyseal_storage` whose context and callbacks stay valid

@@ -12,7 +12,7 @@ pub use sealer::{
     toyseal_seal_options, toyseal_sealer, toyseal_sealer_checkpoint, toyseal_sealer_finish,
     toyseal_sealer_free, toyseal_sealer_new, toyseal_sealer_read, toyseal_sealer_update,
 };
-pub use storage::{toyseal_slot, toyseal_storage};
+pub use storage::{TOYSEAL_ROSTER_SLOT_CAP, toyseal_slot, toyseal_storage};
 pub use toy::{
     toyseal_event, toyseal_event_kind, toyseal_toy, toyseal_toy_device_id, toyseal_toy_disconnect,
     toyseal_toy_envelope_request, toyseal_toy_factory_reset, toyseal_toy_free,

@@ -1,10 +1,12 @@
 //! The caller's durable storage, as two callbacks over named slots: the toy's identity, its
-//! lifetime pairing-failure counter, its envelope sequence counter and its founding guardian.
+//! lifetime pairing-failure counter, its envelope sequence counter, its founding guardian and
+//! its current roster version.
 
 use crate::result::toyseal_result;
 use std::ffi::{c_int, c_void};
 use toyseal_core::{DeviceIdentity, OsRng, PublicIdentity, Role};
 use toyseal_pairing::FailureStore;
+use toyseal_roster::{Roster, SignedRoster};
 use zeroize::Zeroizing;
 
 /// What a storage slot holds.
@@ -21,7 +23,17 @@ pub enum toyseal_slot {
     Sequence = 2,
     /// The founding guardian's public identity, until roster version 1 exists.
     Founder = 3,
+    /// The toy's current signed roster, as it verified it: up to 16384 bytes
+    /// (`TOYSEAL_ROSTER_SLOT_CAP`; every other slot is at most 256). Written, durably, whenever
+    /// the roster version changes, before the call that changed it returns; emptied by a
+    /// factory reset. Restored at boot: keep it beside the identity, as trusted as it.
+    Roster = 4,
 }
+
+/// The most bytes the `Roster` slot holds, and the `cap` toyseal passes when loading it. A
+/// signed roster at its limits (32 members, a recovery key, 32 departed records, a signature
+/// from each allowed signer) encodes to about 10 KiB.
+pub const TOYSEAL_ROSTER_SLOT_CAP: usize = 16 * 1024;
 
 /// The caller's storage. `ctx` is passed back to both callbacks untouched; it (and the
 /// callbacks) must stay valid until the toy is freed. Callbacks are called only from inside
@@ -32,9 +44,9 @@ pub enum toyseal_slot {
 pub struct toyseal_storage {
     /// The caller's context.
     pub ctx: *mut c_void,
-    /// Reads a slot into `(buf, cap)` (`cap` is 256, enough for every slot) and writes the
-    /// stored length to `*len`: 0 when the slot was never written. Returns 0 on success,
-    /// anything else on failure.
+    /// Reads a slot into `(buf, cap)` (`cap` is 256 for every slot but `Roster`, where it is
+    /// `TOYSEAL_ROSTER_SLOT_CAP`) and writes the stored length to `*len`: 0 when the slot was
+    /// never written. Returns 0 on success, anything else on failure.
     pub load: Option<
         unsafe extern "C" fn(
             ctx: *mut c_void,
@@ -56,8 +68,18 @@ pub struct toyseal_storage {
     >,
 }
 
-/// Largest slot toyseal reads.
+/// Largest slot toyseal reads, but the roster.
 const SLOT_CAP: usize = 256;
+
+impl toyseal_slot {
+    /// The `cap` passed when loading this slot.
+    fn cap(self) -> usize {
+        match self {
+            toyseal_slot::Roster => TOYSEAL_ROSTER_SLOT_CAP,
+            _ => SLOT_CAP,
+        }
+    }
+}
 
 /// The checked storage: both callbacks present.
 #[derive(Clone, Copy)]
@@ -84,12 +106,13 @@ impl Storage {
 
     /// The slot's bytes (empty when never written), in a buffer that zeroizes on drop.
     pub fn load(&self, slot: toyseal_slot) -> Result<Zeroizing<Vec<u8>>, toyseal_result> {
-        let mut buf = Zeroizing::new(vec![0u8; SLOT_CAP]);
+        let cap = slot.cap();
+        let mut buf = Zeroizing::new(vec![0u8; cap]);
         let mut len = 0usize;
-        // SAFETY: the callback was supplied by the caller for this purpose; `buf` has `SLOT_CAP`
+        // SAFETY: the callback was supplied by the caller for this purpose; `buf` has `cap`
         // writable bytes and `len` is a valid `usize` for the duration of the call.
-        let r = unsafe { (self.load)(self.ctx, slot, buf.as_mut_ptr(), SLOT_CAP, &mut len) };
-        if r != 0 || len > SLOT_CAP {
+        let r = unsafe { (self.load)(self.ctx, slot, buf.as_mut_ptr(), cap, &mut len) };
+        if r != 0 || len > cap {
             return Err(toyseal_result::Storage);
         }
         buf.truncate(len);
@@ -97,6 +120,11 @@ impl Storage {
     }
 
     pub fn store(&self, slot: toyseal_slot, data: &[u8]) -> Result<(), toyseal_result> {
+        // What toyseal could not load back must not be stored (unreachable for the roster
+        // under its limits; a loud error rather than a slot that bricks the next boot).
+        if data.len() > slot.cap() {
+            return Err(toyseal_result::TooLarge);
+        }
         // SAFETY: the callback was supplied by the caller for this purpose; `data` is valid for
         // reads of `data.len()` bytes for the duration of the call.
         let r = unsafe { (self.store)(self.ctx, slot, data.as_ptr(), data.len()) };
@@ -136,6 +164,28 @@ impl Storage {
         PublicIdentity::from_bytes(&stored)
             .map(Some)
             .map_err(|_| toyseal_result::Storage)
+    }
+
+    /// The roster the toy verified and stored before a reboot, if any (`me`: the toy). A slot
+    /// that does not decode or restore (`Roster::restore_verified`) is `Storage`: the firmware
+    /// decides (clear the slot and let the founder push the chain again, or factory reset);
+    /// toyseal never boots silently without the family it had.
+    pub fn roster(&self, me: &PublicIdentity) -> Result<Option<Roster>, toyseal_result> {
+        let stored = self.load(toyseal_slot::Roster)?;
+        if stored.is_empty() {
+            return Ok(None);
+        }
+        let signed = SignedRoster::decode(&stored).map_err(|_| toyseal_result::Storage)?;
+        // The slot holds only what this toy verified itself (collect_events stores a roster
+        // from `ToyEvent::RosterApplied`), with the identity's trust: never network bytes.
+        Roster::restore_verified(signed, me)
+            .map(Some)
+            .map_err(|_| toyseal_result::Storage)
+    }
+
+    /// Stores the toy's current roster (`RosterApplied`).
+    pub fn store_roster(&self, roster: &Roster) -> Result<(), toyseal_result> {
+        self.store(toyseal_slot::Roster, &roster.signed().encode())
     }
 
     /// The next envelope sequence number: stored before it is used, so a crash never reuses

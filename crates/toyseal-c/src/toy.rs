@@ -48,7 +48,9 @@ pub enum toyseal_event_kind {
     EnvelopeDelivered = 9,
     /// The session ended before envelope `transfer` was acknowledged: deliver it again later.
     EnvelopeAborted = 10,
-    /// The toy verified and co-signed/applied roster version `roster_version`.
+    /// The toy verified and co-signed/applied roster version `roster_version`. It was stored
+    /// in slot Roster; if that store failed, the call that queued this event returned
+    /// `TOYSEAL_RESULT_STORAGE` (the roster holds until the next boot only).
     RosterApplied = 11,
     /// A roster update did not verify; nothing changed.
     RosterRefused = 12,
@@ -135,6 +137,9 @@ impl toyseal_toy {
                     ev.transfer = transfer;
                 }
                 ToyEvent::RosterApplied(r) => {
+                    // Stored before this call returns, so before the co-signed version the
+                    // toy queued goes out: a toy that reboots comes back with it.
+                    stored = stored.and(self.storage.store_roster(&r));
                     ev.kind = K::RosterApplied;
                     ev.roster_version = r.version();
                 }
@@ -152,8 +157,12 @@ impl toyseal_toy {
 }
 
 /// Boots the toy: loads its identity from `storage` (generating and storing one on first
-/// boot), the lifetime failure counter and the founding guardian, and takes the code printed
-/// on its tag (`code_len` ASCII digits, at least 8). On success `*toy_out` owns a new handle.
+/// boot), the lifetime failure counter, its roster (slot Roster) or, before roster version 1,
+/// the founding guardian, and takes the code printed on its tag (`code_len` ASCII digits, at
+/// least 8). On success `*toy_out` owns a new handle. A slot that cannot be read or does not
+/// parse — an identity, or a roster that does not restore (corrupt, or not listing this toy)
+/// — is `TOYSEAL_RESULT_STORAGE` and no handle, never a boot without the family: the firmware
+/// decides (clear slot Roster and boot as before roster version 1, or factory reset).
 ///
 /// # Safety
 /// `storage` must point to a valid `toyseal_storage` whose context and callbacks stay valid
@@ -179,8 +188,12 @@ pub unsafe extern "C" fn toyseal_toy_new(
         let code = std::str::from_utf8(code).map_err(|_| toyseal_result::InvalidArgument)?;
         let code = PairingCode::parse(code).map_err(|_| toyseal_result::InvalidArgument)?;
         let identity: Arc<DeviceIdentity> = Arc::new(storage.identity()?);
+        let roster = storage.roster(identity.public())?;
         let mut builder = Toy::builder(identity, code, storage);
-        if let Some(founder) = storage.founder()? {
+        // The founder slot matters only before roster version 1.
+        if let Some(roster) = roster {
+            builder = builder.roster(roster);
+        } else if let Some(founder) = storage.founder()? {
             builder = builder.founder(founder);
         }
         let toy = builder.build().map_err(|_| toyseal_result::Storage)?;
@@ -257,6 +270,7 @@ pub unsafe extern "C" fn toyseal_toy_factory_reset(toy: *mut toyseal_toy) -> toy
         // SAFETY: caller's contract (live handle).
         let toy = unsafe { handle_mut(toy) }?;
         toy.storage.store(toyseal_slot::Founder, &[])?;
+        toy.storage.store(toyseal_slot::Roster, &[])?;
         toy.toy.factory_reset()?;
         toy.frame = None;
         toy.events.clear();

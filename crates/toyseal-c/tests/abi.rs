@@ -452,6 +452,7 @@ fn factory_reset_forgets_the_family_and_the_printed_code_pairs_again() {
         );
     }
     assert!(f.toy.flash.slots[toyseal_slot::Founder as usize].is_empty());
+    assert!(f.toy.flash.slots[toyseal_slot::Roster as usize].is_empty());
     assert_eq!(
         f.toy.flash.slots[toyseal_slot::FailureCount as usize],
         0u32.to_le_bytes()

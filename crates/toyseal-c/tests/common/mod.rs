@@ -10,10 +10,10 @@ use toyseal_core::{DeviceIdentity, FamilyId, OsRng, Role};
 use toyseal_pairing::{Endpoint, PairingCode, PairingExpectations, Phone, PhoneEvent, Timestamp};
 use toyseal_roster::{Roster, RosterProposal};
 
-/// The toy's "flash": four slots in memory.
+/// The toy's "flash": five slots in memory.
 #[derive(Default)]
 pub struct Flash {
-    pub slots: [Vec<u8>; 4],
+    pub slots: [Vec<u8>; 5],
     /// Stores into this slot fail (a worn-out or full flash).
     pub fail_store: Option<toyseal_slot>,
 }

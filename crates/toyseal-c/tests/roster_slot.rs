@@ -1,0 +1,234 @@
+//! The roster survives a reboot through slot Roster: a C toy that verified roster versions,
+//! freed and booted again on the same storage, admits the guardians its roster lists (not only
+//! the founder) and refuses removed and unknown phones; a corrupt slot fails the boot.
+
+mod common;
+
+use common::*;
+use std::sync::Arc;
+use toyseal_c::*;
+use toyseal_core::{DeviceIdentity, OsRng, PublicIdentity, Role};
+use toyseal_pairing::{Endpoint, Phone, PhoneEvent, Timestamp};
+use toyseal_roster::{Roster, RosterProposal};
+
+/// The founder (in session) proposes the next version with `members`, co-signed by `adds`
+/// (proof of possession); the C toy co-signs it. Returns the version the toy sent back.
+fn next_version(
+    f: &mut Family,
+    members: Vec<PublicIdentity>,
+    adds: &[&DeviceIdentity],
+    now: u64,
+) -> Roster {
+    let mut next = RosterProposal::next(&f.roster, members)
+        .expect("proposal")
+        .sign(&f.parent);
+    for d in adds {
+        next.cosign(d);
+    }
+    f.phone
+        .push_rosters(std::slice::from_ref(&next), Timestamp::from_millis(now))
+        .expect("push");
+    let (pe, te) = pump(&mut f.phone, &mut f.toy, now);
+    let version = next.proposal().version();
+    assert!(
+        te.iter()
+            .any(|e| e.kind == toyseal_event_kind::RosterApplied && e.roster_version == version)
+    );
+    let cosigned = pe
+        .into_iter()
+        .find_map(|e| match e {
+            PhoneEvent::Rosters(r) => r.into_iter().next(),
+            _ => None,
+        })
+        .expect("co-signed roster");
+    let verified = f.roster.verify_next(cosigned).expect("verifies");
+    f.roster = verified.clone();
+    verified
+}
+
+fn toy_public(roster: &Roster) -> PublicIdentity {
+    roster
+        .members()
+        .iter()
+        .find(|m| m.role() == Role::Toy)
+        .cloned()
+        .expect("the toy is a member")
+}
+
+/// Frees the toy and boots a new handle on a copy of its flash (any printed code: a toy
+/// with a family admits no one with it).
+fn reboot(toy: CToy) -> Result<CToy, toyseal_result> {
+    let slots = toy.flash.slots.clone();
+    drop(toy);
+    CToy::boot(
+        "48151623",
+        Box::new(Flash {
+            slots,
+            ..Flash::default()
+        }),
+    )
+}
+
+fn roster_version(toy: &CToy) -> Result<u64, toyseal_result> {
+    let mut v = 0;
+    // SAFETY: live handle; `v` writable.
+    match unsafe { toyseal_toy_roster_version(toy.handle, &mut v) } {
+        toyseal_result::Ok => Ok(v),
+        other => Err(other),
+    }
+}
+
+/// Whether `who` gets a session with the toy (then both sides drop the link).
+fn admitted(toy: &mut CToy, who: &Arc<DeviceIdentity>, toy_id: &PublicIdentity, now: u64) -> bool {
+    let mut phone = Phone::new(who.clone());
+    phone.open_session(toy_id, &mut OsRng).expect("session");
+    let (pe, te) = pump(&mut phone, toy, now);
+    let phone_side = pe.iter().any(|e| matches!(e, PhoneEvent::SessionOpened(_)));
+    let toy_side = te.iter().any(|e| {
+        e.kind == toyseal_event_kind::SessionOpened && e.device_id == *who.device_id().as_bytes()
+    });
+    assert_eq!(phone_side, toy_side, "both sides agree");
+    phone.handle_disconnect();
+    toy.disconnect();
+    toy_side
+}
+
+#[test]
+fn a_rebooted_toy_restores_its_roster_and_admits_the_second_guardian() {
+    let mut f = family();
+    let toy_id = toy_public(&f.roster);
+    let dad = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut OsRng));
+    let members = vec![
+        f.parent.public().clone(),
+        dad.public().clone(),
+        toy_id.clone(),
+    ];
+    let v2 = next_version(&mut f, members, &[&dad], 40);
+    assert_eq!(
+        f.toy.flash.slots[toyseal_slot::Roster as usize],
+        v2.signed().encode(),
+        "the slot holds the version the toy co-signed"
+    );
+    assert!(
+        v2.signed().encode().len() > 256,
+        "bigger than any other slot"
+    );
+
+    let Family { toy, .. } = f;
+    let mut again = reboot(toy).expect("reboot");
+    assert_eq!(roster_version(&again), Ok(2));
+    assert!(
+        admitted(&mut again, &dad, &toy_id, 50),
+        "the second guardian, never paired with this toy, is admitted by the restored roster"
+    );
+    let stranger = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut OsRng));
+    assert!(!admitted(&mut again, &stranger, &toy_id, 60));
+    // Pairing stays closed: the toy has a family.
+    // SAFETY: live handle.
+    let r = unsafe { toyseal_toy_press_pair_button(again.handle, 70) };
+    assert_eq!(r, toyseal_result::NotPairable);
+}
+
+#[test]
+fn a_phone_removed_before_the_reboot_stays_removed() {
+    let mut f = family();
+    let toy_id = toy_public(&f.roster);
+    let dad = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut OsRng));
+    let mum = f.parent.public().clone();
+    next_version(
+        &mut f,
+        vec![mum.clone(), dad.public().clone(), toy_id.clone()],
+        &[&dad],
+        40,
+    );
+    let v3 = next_version(&mut f, vec![mum, toy_id.clone()], &[], 50);
+    assert_eq!(v3.departed().len(), 1);
+    let parent = f.parent.clone();
+    let Family { toy, .. } = f;
+    let mut again = reboot(toy).expect("reboot");
+    assert_eq!(roster_version(&again), Ok(3));
+    assert!(!admitted(&mut again, &dad, &toy_id, 60), "removed in v3");
+    assert!(admitted(&mut again, &parent, &toy_id, 70));
+}
+
+#[test]
+fn a_corrupt_or_foreign_roster_slot_fails_the_boot_with_storage() {
+    let f = family();
+    let good = f.toy.flash.slots.clone();
+    assert!(!good[toyseal_slot::Roster as usize].is_empty());
+    let other = family();
+    let foreign = other.toy.flash.slots[toyseal_slot::Roster as usize].clone();
+    drop(other);
+    let boot = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut slots = good.clone();
+        edit(&mut slots[toyseal_slot::Roster as usize]);
+        CToy::boot(
+            "48151623",
+            Box::new(Flash {
+                slots,
+                ..Flash::default()
+            }),
+        )
+        .map(|t| roster_version(&t))
+    };
+    assert_eq!(boot(&|_| {}), Ok(Ok(1)), "the untouched slot restores");
+    // A flipped bit in the last signature, truncation, garbage, another toy's roster.
+    let flip = |s: &mut Vec<u8>| {
+        if let Some(b) = s.last_mut() {
+            *b ^= 1;
+        }
+    };
+    assert_eq!(boot(&flip).err(), Some(toyseal_result::Storage));
+    assert_eq!(
+        boot(&|s| s.truncate(s.len() / 2)).err(),
+        Some(toyseal_result::Storage)
+    );
+    assert_eq!(
+        boot(&|s| *s = b"not a roster".to_vec()).err(),
+        Some(toyseal_result::Storage)
+    );
+    assert_eq!(
+        boot(&|s| *s = foreign.clone()).err(),
+        Some(toyseal_result::Storage)
+    );
+    // Larger than the slot's cap: the load callback fails, and so does the boot.
+    assert_eq!(
+        boot(&|s| *s = vec![0; TOYSEAL_ROSTER_SLOT_CAP + 1]).err(),
+        Some(toyseal_result::Storage)
+    );
+}
+
+#[test]
+fn a_roster_that_cannot_be_stored_is_reported_and_still_applied() {
+    let mut f = family();
+    let toy_id = toy_public(&f.roster);
+    let dad = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut OsRng));
+    let v1_bytes = f.toy.flash.slots[toyseal_slot::Roster as usize].clone();
+    f.toy.flash.fail_store = Some(toyseal_slot::Roster);
+    let next = {
+        let mut n = RosterProposal::next(
+            &f.roster,
+            vec![f.parent.public().clone(), dad.public().clone(), toy_id],
+        )
+        .expect("proposal")
+        .sign(&f.parent);
+        n.cosign(&dad);
+        n
+    };
+    f.phone
+        .push_rosters(&[next], Timestamp::from_millis(40))
+        .expect("push");
+    let mut results = Vec::new();
+    while let Some(frame) = f.phone.poll_transmit() {
+        results.push(f.toy.frame(&frame, 40));
+    }
+    assert!(results.contains(&toyseal_result::Storage));
+    assert!(
+        f.toy
+            .events()
+            .iter()
+            .any(|e| e.kind == toyseal_event_kind::RosterApplied && e.roster_version == 2)
+    );
+    assert_eq!(roster_version(&f.toy), Ok(2));
+    assert_eq!(f.toy.flash.slots[toyseal_slot::Roster as usize], v1_bytes);
+}
