@@ -261,9 +261,9 @@ toyseal_result toyseal_toy_device_id(toyseal_toy *toy, uint8_t *out, size_t out_
 // `toy` must be a live handle.
 toyseal_result toyseal_toy_press_pair_button(toyseal_toy *toy, uint64_t now_ms);
 
-// Factory reset: forgets the founding guardian (clearing slot Founder), the roster, the
-// session and the lifetime failure counter. The identity stays: a reset toy pairs again with
-// its printed code.
+// Factory reset: forgets the founding guardian and the roster (emptying slots Founder and
+// Roster), the session and the lifetime failure counter. The identity stays: a reset toy
+// pairs again with its printed code.
 //
 // # Safety
 // `toy` must be a live handle.

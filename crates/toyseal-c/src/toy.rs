@@ -258,9 +258,9 @@ pub unsafe extern "C" fn toyseal_toy_press_pair_button(
     })
 }
 
-/// Factory reset: forgets the founding guardian (clearing slot Founder), the roster, the
-/// session and the lifetime failure counter. The identity stays: a reset toy pairs again with
-/// its printed code.
+/// Factory reset: forgets the founding guardian and the roster (emptying slots Founder and
+/// Roster), the session and the lifetime failure counter. The identity stays: a reset toy
+/// pairs again with its printed code.
 ///
 /// # Safety
 /// `toy` must be a live handle.

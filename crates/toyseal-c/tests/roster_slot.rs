@@ -1,6 +1,8 @@
 //! The roster survives a reboot through slot Roster: a C toy that verified roster versions,
 //! freed and booted again on the same storage, admits the guardians its roster lists (not only
 //! the founder) and refuses removed and unknown phones; a corrupt slot fails the boot.
+// Test helpers, not library code: a failed step is a failed test.
+#![allow(clippy::expect_used)]
 
 mod common;
 
