@@ -17,10 +17,11 @@ use toyseal_fuzz::rng;
 use toyseal_pairing::{Endpoint, PairingCode, PairingExpectations, Phone, PhoneEvent, Timestamp};
 use toyseal_roster::RosterProposal;
 
-/// The toy's flash: four slots; `fail` makes every callback fail.
+/// The toy's flash: five slots (a reboot restores the roster slot); `fail` makes every
+/// callback fail.
 #[derive(Default)]
 struct Flash {
-    slots: [Vec<u8>; 4],
+    slots: [Vec<u8>; 5],
     fail: bool,
 }
 
