@@ -115,8 +115,9 @@ impl<S: FailureStore> ToyBuilder<S> {
         self.founder = Some(phone);
         self
     }
-    /// The roster persisted from [`ToyEvent::RosterApplied`] (verify the stored chain with
-    /// `Roster::verify_chain` first).
+    /// The roster persisted from [`ToyEvent::RosterApplied`]: verify the stored chain with
+    /// `Roster::verify_chain`, or restore the one version the toy stored itself with
+    /// `Roster::restore_verified` (never bytes from the network; the C ABI's roster slot).
     pub fn roster(mut self, roster: Roster) -> Self {
         self.roster = Some(roster);
         self
