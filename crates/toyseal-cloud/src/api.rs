@@ -5,7 +5,7 @@
 //!
 //! | method | path | body | auth | answer |
 //! |---|---|---|---|---|
-//! | GET | `/v1/health` | — | none | 200 [`Health`] |
+//! | GET | `/v1/health` | — | none | 200 [`Health`] (with the [`ServerLimits`]) |
 //! | GET | `/openapi.json` | — | none | 200 OpenAPI 3.1 |
 //! | POST | `/v1/families/{family}` | roster v1 (octet-stream) | a guardian in it | 201 |
 //! | GET | `/v1/families/{family}/roster?since=` | — | member | 200 [`RosterChain`] (≤ [`MAX_ROSTER_PAGE`] versions after `since`) |
@@ -18,7 +18,7 @@
 //!
 //! Anything not authorized for the authenticated device (other family, unknown id) is a 404
 //! indistinguishable from "does not exist"; a device in the family without the role gets 403;
-//! no or bad signature gets a generic 401.
+//! no or bad signature gets a generic 401. Every error answer is a [`Problem`] (RFC 9457).
 
 use serde::{Deserialize, Serialize};
 use toyseal_core::FamilyId;
@@ -329,12 +329,171 @@ impl<'de> Deserialize<'de> for EnvelopeId {
     }
 }
 
-/// `GET /v1/health`.
+/// `GET /v1/health`: liveness, and the limits a client checks before it sends
+/// (docs/spec/signed-requests.md §Limits).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Health {
     /// `"ok"`.
     pub status: String,
+    /// The server's limits.
+    pub limits: ServerLimits,
+}
+
+/// The limits a server enforces, advertised by `GET /v1/health` so a client refuses an
+/// oversized request before sending a byte of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerLimits {
+    /// Largest request body in bytes (an envelope upload, a roster version, a deletion
+    /// statement); a larger `Content-Length` is answered 413 before the body is read.
+    pub max_body_bytes: u64,
+    /// Seconds the server allows for a whole request, body included (408 beyond).
+    pub request_timeout_secs: u64,
+}
+
+/// The media type of every error answer (RFC 9457 §3).
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// The prefix of every [`Problem::kind`] URI: `type` is this followed by the [`ProblemKind`]
+/// slug (`tag:` URI, RFC 4151; RFC 9457 §3.1.1 allows a type URI that does not resolve).
+pub const PROBLEM_TYPE_PREFIX: &str = "tag:toyseal.invalid,2026:problem:";
+
+/// Every error answer, as RFC 9457 problem details (`application/problem+json`).
+///
+/// `detail` says why, for a person; it never names a resource the caller may not see (401,
+/// 404 and 5xx details are generic: T01, T07, T62). Extension members carry the limit or the
+/// rule that refused, where there is one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Problem {
+    /// [`PROBLEM_TYPE_PREFIX`] + slug (RFC 9457 §3.1.1).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short, fixed summary of the kind (RFC 9457 §3.1.3).
+    pub title: String,
+    /// The HTTP status code (RFC 9457 §3.1.2).
+    pub status: u16,
+    /// Why this request was refused, for a person (RFC 9457 §3.1.4).
+    pub detail: String,
+    /// The server's id of this request, as it appears in the server's log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The limit that refused the request (bytes for `too-large`, requests per second for
+    /// `rate-limited`, seconds for `timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// For `removed`: the roster version that removed the requesting device. Only told to a
+    /// requester whose signature verifies under the removed device's own key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_at_version: Option<u64>,
+}
+
+impl Problem {
+    /// The kind, if `type` is one of this API's.
+    pub fn kind(&self) -> Option<ProblemKind> {
+        let slug = self.kind.strip_prefix(PROBLEM_TYPE_PREFIX)?;
+        ProblemKind::ALL.iter().copied().find(|k| k.slug() == slug)
+    }
+}
+
+/// The kinds of refusal, each one problem `type` (docs/spec/signed-requests.md §Errors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// 401: no, bad, stale or replayed signature, or an unknown key (generic detail).
+    Unauthenticated,
+    /// 401: the signature verifies under a key the family's roster removed.
+    Removed,
+    /// 403: the device is in the family but the rule refuses (role, sender ≠ signer).
+    Forbidden,
+    /// 404: does not exist for this caller.
+    NotFound,
+    /// 400: malformed request; the detail says how.
+    BadRequest,
+    /// 405: the path exists, the method does not.
+    MethodNotAllowed,
+    /// 409: conflicts with stored state (family exists, roster raced, sequence re-used).
+    Conflict,
+    /// 410: the family was deleted.
+    Gone,
+    /// 413: the body exceeds `limit` bytes.
+    TooLarge,
+    /// 429: too many requests; `Retry-After` says when.
+    RateLimited,
+    /// 408: the request took longer than `limit` seconds.
+    Timeout,
+    /// 431: the request head is too large.
+    HeadersTooLarge,
+    /// 503: storage unavailable; retry later.
+    Unavailable,
+    /// 500: the server failed.
+    Internal,
+}
+
+impl ProblemKind {
+    /// Every kind.
+    pub const ALL: [ProblemKind; 14] = [
+        Self::Unauthenticated,
+        Self::Removed,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::BadRequest,
+        Self::MethodNotAllowed,
+        Self::Conflict,
+        Self::Gone,
+        Self::TooLarge,
+        Self::RateLimited,
+        Self::Timeout,
+        Self::HeadersTooLarge,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
+    /// The slug after [`PROBLEM_TYPE_PREFIX`].
+    pub const fn slug(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::Removed => "removed",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not-found",
+            Self::BadRequest => "bad-request",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::Conflict => "conflict",
+            Self::Gone => "gone",
+            Self::TooLarge => "too-large",
+            Self::RateLimited => "rate-limited",
+            Self::Timeout => "timeout",
+            Self::HeadersTooLarge => "headers-too-large",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The `title` (RFC 9457 §3.1.3): fixed per kind.
+    pub const fn title(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::Removed => "device removed from this family",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not found",
+            Self::BadRequest => "bad request",
+            Self::MethodNotAllowed => "method not allowed",
+            Self::Conflict => "conflict",
+            Self::Gone => "family deleted",
+            Self::TooLarge => "request body too large",
+            Self::RateLimited => "too many requests",
+            Self::Timeout => "request timeout",
+            Self::HeadersTooLarge => "request header fields too large",
+            Self::Unavailable => "service unavailable, retry later",
+            Self::Internal => "internal error",
+        }
+    }
+
+    /// The `type` URI.
+    pub fn type_uri(self) -> String {
+        format!("{PROBLEM_TYPE_PREFIX}{}", self.slug())
+    }
 }
 
 /// `GET …/roster`: every version of the family's roster, oldest first, each the base64 of its
@@ -386,15 +545,6 @@ pub struct EnvelopePage {
     /// this family's listing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
-}
-
-/// Every error answer: a short, generic message. Never names a resource that the caller may
-/// not see.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ErrorBody {
-    /// What went wrong, for a developer.
-    pub error: String,
 }
 
 #[cfg(test)]

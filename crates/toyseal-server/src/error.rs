@@ -1,13 +1,13 @@
 //! The one error type of `toyseal-server`, and the only place that maps errors to HTTP
 //! answers.
 //!
-//! Bodies are always [`ErrorBody`] JSON with a short message. Messages for 401, 404 and 503 are
+//! Bodies are always RFC 9457 problem details ([`Problem`]) with a short detail. Messages for 401, 404 and 503 are
 //! generic on purpose (T01, T02, T07, T62): the variant's detail goes to the log, never to the
 //! client.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use toyseal_cloud::api::ErrorBody;
+use toyseal_cloud::api::{PROBLEM_CONTENT_TYPE, Problem, ProblemKind};
 
 /// Everything the server can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +71,22 @@ impl Error {
         }
     }
 
+    /// The problem kind of this error.
+    pub fn kind(&self) -> ProblemKind {
+        match self {
+            Error::Unauthenticated(_) => ProblemKind::Unauthenticated,
+            Error::NotFound => ProblemKind::NotFound,
+            Error::Forbidden(_) => ProblemKind::Forbidden,
+            Error::BadRequest(_) => ProblemKind::BadRequest,
+            Error::Conflict(_) => ProblemKind::Conflict,
+            Error::TooLarge => ProblemKind::TooLarge,
+            Error::RateLimited => ProblemKind::RateLimited,
+            Error::Timeout => ProblemKind::Timeout,
+            Error::Unavailable(_) => ProblemKind::Unavailable,
+            Error::Internal(_) | Error::Config(_) | Error::Io(_) => ProblemKind::Internal,
+        }
+    }
+
     /// The message the client sees: generic where detail would leak (401, 404, 5xx).
     pub fn public_message(&self) -> String {
         match self {
@@ -96,14 +112,22 @@ impl Error {
     }
 }
 
-/// The JSON error answer for `status` with `message`.
-pub(crate) fn error_response(status: StatusCode, message: String) -> Response {
-    let body = serde_json::to_vec(&ErrorBody { error: message })
-        .unwrap_or_else(|_| b"{\"error\":\"internal error\"}".to_vec());
+/// The problem-details answer (RFC 9457) of `kind` with `status` and `detail`.
+pub(crate) fn error_response(kind: ProblemKind, status: StatusCode, detail: String) -> Response {
+    let problem = Problem {
+        kind: kind.type_uri(),
+        title: kind.title().to_owned(),
+        status: status.as_u16(),
+        detail,
+        request_id: None,
+        limit: None,
+        removed_at_version: None,
+    };
+    let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
     let mut resp = (status, body).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
+        HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
     );
     resp
 }
@@ -118,7 +142,7 @@ impl IntoResponse for Error {
             Error::Unauthenticated(_) => tracing::info!(error = %self, "request refused"),
             _ => tracing::debug!(error = %self, "request refused"),
         }
-        let mut resp = error_response(status, self.public_message());
+        let mut resp = error_response(self.kind(), status, self.public_message());
         if matches!(self, Error::RateLimited) {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use toyseal_cloud::api::{PROBLEM_CONTENT_TYPE, ProblemKind};
 use tracing::{Span, field::Empty};
 
 /// How often expired nonces are purged while serving.
@@ -46,6 +47,8 @@ pub(crate) struct App {
     pub(crate) limiter: rate::RateLimiter<toyseal_core::DeviceId>,
     pub(crate) address_limiter: rate::RateLimiter<IpAddr>,
     pub(crate) body_limit: usize,
+    /// The whole-request timeout, advertised by the health route.
+    pub(crate) request_timeout: std::time::Duration,
     pub(crate) verify_signatures: bool,
     /// The `@authority` values this instance answers to (lower case).
     authorities: RwLock<Arc<[String]>>,
@@ -299,6 +302,7 @@ impl ServerBuilder {
                 config.address_rate_burst,
             ),
             body_limit: config.body_limit,
+            request_timeout: config.request_timeout,
             verify_signatures: self.verify_signatures,
             authorities: RwLock::new(authorities.into()),
             cursors: cursor::CursorSealer::new(&cursor_key)?,
@@ -344,23 +348,24 @@ fn on_response(resp: &Response, latency: Duration, span: &Span) {
     tracing::info!("response");
 }
 
-/// Every error answer is JSON, including those made by layers (408, 413, 405).
+/// Every error answer is problem details (RFC 9457), including those made by layers (408, 413,
+/// 405).
 async fn json_errors(resp: Response) -> Response {
     let status = resp.status();
-    let is_json = resp
+    let is_problem = resp
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if (status.is_client_error() || status.is_server_error()) && !is_json {
-        let msg = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => "request body too large",
-            StatusCode::REQUEST_TIMEOUT => "request timeout",
-            StatusCode::METHOD_NOT_ALLOWED => "method not allowed",
-            StatusCode::NOT_FOUND => "not found",
-            s if s.is_server_error() => "internal error",
-            _ => "bad request",
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_CONTENT_TYPE.as_bytes()));
+    if (status.is_client_error() || status.is_server_error()) && !is_problem {
+        let kind = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => ProblemKind::TooLarge,
+            StatusCode::REQUEST_TIMEOUT => ProblemKind::Timeout,
+            StatusCode::METHOD_NOT_ALLOWED => ProblemKind::MethodNotAllowed,
+            StatusCode::NOT_FOUND => ProblemKind::NotFound,
+            s if s.is_server_error() => ProblemKind::Internal,
+            _ => ProblemKind::BadRequest,
         };
-        return error::error_response(status, msg.to_owned());
+        return error::error_response(kind, status, kind.title().to_owned());
     }
     resp
 }

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use toyseal_cloud::api::{
     Access, DEFAULT_PAGE, Endpoint, EnvelopeCreated, EnvelopeId, EnvelopePage, EnvelopePathParams,
     EnvelopeSummary, FamilyPathParams, Health, MAX_PAGE, MAX_ROSTER_PAGE, RosterChain,
+    ServerLimits,
 };
 use toyseal_core::FamilyId;
 use toyseal_envelope::OpenOptions;
@@ -174,6 +175,10 @@ async fn health(State(app): Shared) -> Result<Json<Health>, Error> {
     app.db.ping().await?;
     Ok(Json(Health {
         status: "ok".to_owned(),
+        limits: ServerLimits {
+            max_body_bytes: app.body_limit as u64,
+            request_timeout_secs: app.request_timeout.as_secs(),
+        },
     }))
 }
 

@@ -489,8 +489,8 @@ async fn t14_malformed_input() {
     for (what, req, needle) in cases {
         let r = http::send(s.addr, &req).await;
         assert_eq!(r.status, 400, "{what}: {}", r.text());
-        let body: toyseal_cloud::api::ErrorBody = r.json();
-        assert!(body.error.contains(needle), "{what}: {}", body.error);
+        let body: toyseal_cloud::api::Problem = r.json();
+        assert!(body.detail.contains(needle), "{what}: {}", body.detail);
     }
     // A founding request whose body is no roster cannot name the key it is signed with: the
     // generic 401, no parser detail before authentication.
