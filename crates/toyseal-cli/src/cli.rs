@@ -339,8 +339,10 @@ pub enum Command {
 /// Arguments of `toyseal demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Directory for the demo's server data (SQLite file, blobs) and the toy's outbox;
-    /// emptied first.
+    /// Directory for the demo's server data (SQLite file, blobs) and the toy's outbox: a new
+    /// or empty directory, which the demo marks as its own (`.toyseal-demo`); a later run
+    /// replaces only the demo's own folders there. A directory holding anything else is
+    /// refused, never emptied.
     #[arg(long, default_value = "toyseal-demo")]
     pub data: std::path::PathBuf,
     /// Print one JSON document on stdout instead of the narration (which goes to stderr):
@@ -426,6 +428,11 @@ pub struct RosterInitArgs {
     /// Write the roster to OUT (atomically) instead of standard output.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// Replace OUT if it is an existing regular file (atomically: the old or the whole new
+    /// file, never a mix). Without it an existing file is refused; devices and FIFOs are
+    /// written through, a symbolic link is followed.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `toyseal roster propose`.
@@ -447,6 +454,11 @@ pub struct RosterProposeArgs {
     /// Write the new version to OUT (atomically) instead of standard output.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// Replace OUT if it is an existing regular file (atomically: the old or the whole new
+    /// file, never a mix). Without it an existing file is refused; devices and FIFOs are
+    /// written through, a symbolic link is followed.
+    #[arg(long)]
+    pub force: bool,
     /// The verified chain so far: roster files of versions 1 to N, in order.
     #[arg(value_name = "CHAIN", required = true)]
     pub chain: Vec<PathBuf>,
@@ -461,6 +473,11 @@ pub struct RosterCosignArgs {
     /// Write to OUT instead of replacing FILE (`-`: standard output).
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// Replace OUT (when given) if it is an existing regular file (atomically: the old or the whole new
+    /// file, never a mix). Without it an existing file is refused; devices and FIFOs are
+    /// written through, a symbolic link is followed.
+    #[arg(long)]
+    pub force: bool,
     /// The roster version; `-`: standard input (then the result goes to standard output).
     #[arg(value_name = "FILE")]
     pub input: PathBuf,
@@ -581,6 +598,11 @@ pub enum FamilyCommand {
         /// Also write the latest verified version to OUT (atomically).
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
+        /// Replace OUT if it is an existing regular file (atomically: the old or the whole new
+        /// file, never a mix). Without it an existing file is refused; devices and FIFOs are
+        /// written through, a symbolic link is followed.
+        #[arg(long)]
+        force: bool,
     },
     /// Delete the family, its roster and every envelope from the server.
     #[command(
@@ -647,6 +669,11 @@ pub struct FetchArgs {
     /// Write the envelope to OUT (atomically, once verified) instead of standard output.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// Replace OUT if it is an existing regular file (atomically: the old or the whole new
+    /// file, never a mix). Without it an existing file is refused; devices and FIFOs are
+    /// written through, a symbolic link is followed.
+    #[arg(long)]
+    pub force: bool,
     /// Refuse envelopes larger than this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SIZE_LIMIT)]
     pub max_size: u64,
@@ -695,6 +722,11 @@ pub struct JoinArgs {
     /// Write the anchor to FILE (atomically) instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Replace FILE if it is an existing regular file (atomically: the old or the whole new
+    /// file, never a mix). Without it an existing file is refused; devices and FIFOs are
+    /// written through, a symbolic link is followed.
+    #[arg(long)]
+    pub force: bool,
     /// The invitation text (toyseal-invite:1:…); `-`: read it from standard input.
     #[arg(value_name = "INVITATION")]
     pub invitation: String,
@@ -850,6 +882,11 @@ pub struct SealArgs {
     /// Write the envelope to OUT (atomically) instead of standard output.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// Replace OUT if it is an existing regular file (atomically: the old or the whole new
+    /// file, never a mix). Without it an existing file is refused; devices and FIFOs are
+    /// written through, a symbolic link is followed.
+    #[arg(long)]
+    pub force: bool,
     /// The content to seal; `-` or absent: standard input.
     #[arg(value_name = "IN")]
     pub input: Option<PathBuf>,
@@ -876,6 +913,11 @@ pub struct OpenArgs {
     /// Write the content to OUT, only once the envelope fully verified.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// Replace OUT if it is an existing regular file (atomically: the old or the whole new
+    /// file, never a mix). Without it an existing file is refused; devices and FIFOs are
+    /// written through, a symbolic link is followed.
+    #[arg(long)]
+    pub force: bool,
     /// Refuse envelopes larger than this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SIZE_LIMIT)]
     pub max_size: u64,

@@ -12,7 +12,7 @@ use crate::cli::{
     UploadArgs,
 };
 use crate::error::{Error, Place};
-use crate::files::{Input, named, read_small_text, write_whole};
+use crate::files::{Input, Overwrite, named, read_small_text, write_whole};
 use crate::keygen::print_line;
 use crate::keys::read_identity;
 use crate::roster::{View, json, parse_anchor, read_roster, render};
@@ -175,12 +175,18 @@ pub fn family(cmd: &FamilyCommand) -> Result<(), Error> {
             trust,
             json,
             output,
+            force,
         } => {
             let client = Settings::resolve(client, None)?.client()?;
             let anchor = trusted_anchor(trust)?;
             let roster = block_on(client.roster(&anchor))?.map_err(cloud("family show"))?;
             if let Some(out) = named(output.as_deref()) {
-                write_whole(Some(out), &roster.signed().encode(), true)?;
+                write_whole(
+                    Some(out),
+                    &roster.signed().encode(),
+                    true,
+                    Overwrite::from_force(*force),
+                )?;
             }
             render(&View::of(roster.signed(), true), *json)
         }
@@ -380,7 +386,12 @@ pub fn fetch(args: &FetchArgs) -> Result<(), Error> {
             source: toyseal_cloud::Error::Integrity("the envelope names another family"),
         });
     }
-    write_whole(named(args.output.as_deref()), &bytes, true)
+    write_whole(
+        named(args.output.as_deref()),
+        &bytes,
+        true,
+        Overwrite::from_force(args.force),
+    )
 }
 
 /// `toyseal delete`.
@@ -440,5 +451,10 @@ pub fn join(args: &JoinArgs) -> Result<(), Error> {
         roster.members().len()
     ));
     let line = format!("{anchor}\n");
-    write_whole(named(args.output.as_deref()), line.as_bytes(), false)
+    write_whole(
+        named(args.output.as_deref()),
+        line.as_bytes(),
+        false,
+        Overwrite::from_force(args.force),
+    )
 }

@@ -165,7 +165,7 @@ impl Narrator {
 }
 
 /// Runs the demo; the error says how many checks held when one did not.
-pub(crate) fn run(args: &DemoArgs) -> Result<()> {
+pub(crate) fn run(args: &DemoArgs, prepared: std::result::Result<(), crate::Error>) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -174,7 +174,10 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
         json: args.json,
         checks: Vec::new(),
     };
-    let outcome = rt.block_on(story(&args.data, &mut n));
+    let outcome = match prepared {
+        Ok(()) => rt.block_on(story(&args.data, &mut n)),
+        Err(e) => Err(e.into()),
+    };
     if let Err(e) = &outcome {
         n.abort(&e.to_string());
     }
@@ -198,12 +201,72 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     }
 }
 
+/// The file that marks a `--data` directory as the demo's own.
+pub(crate) const DATA_MARKER: &str = ".toyseal-demo";
+/// The entries the demo creates in its `--data` directory, and the only ones it ever removes.
+const DATA_ENTRIES: [&str; 2] = ["server", "toy-outbox"];
+
+/// Makes `data` ready for a run without destroying anything of the user's (THREATS T64): a
+/// missing or empty directory becomes the demo's (marked with [`DATA_MARKER`]); in a directory
+/// the demo marked, only the demo's own entries from an earlier run are removed; any other
+/// directory, or a path that is not a directory, is refused.
+pub(crate) fn prepare_data_dir(data: &Path) -> std::result::Result<(), crate::Error> {
+    use crate::{Error, Place};
+    let place = || Place::File(data.to_path_buf());
+    let io = |e: std::io::Error| Error::Io {
+        place: place(),
+        source: e,
+    };
+    match std::fs::metadata(data) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data).map_err(io)?;
+        }
+        Err(e) => return Err(io(e)),
+        Ok(meta) if !meta.is_dir() => {
+            return Err(Error::Usage(format!(
+                "--data {}: not a directory; give a new or empty directory for the demo",
+                data.display()
+            )));
+        }
+        Ok(_) if data.join(DATA_MARKER).is_file() => {
+            for entry in DATA_ENTRIES {
+                let path = data.join(entry);
+                match std::fs::remove_dir_all(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(Error::Io {
+                            place: Place::File(path),
+                            source: e,
+                        });
+                    }
+                }
+            }
+            return Ok(());
+        }
+        Ok(_) => {
+            let mut entries = std::fs::read_dir(data).map_err(io)?;
+            if entries.next().is_some() {
+                return Err(Error::Usage(format!(
+                    "--data {}: the directory holds files the demo did not create; give a new \
+                     or empty directory (the demo never deletes anything it did not make)",
+                    data.display()
+                )));
+            }
+        }
+    }
+    std::fs::write(
+        data.join(DATA_MARKER),
+        "This directory was created by `toyseal demo`; a later run replaces its `server` and \
+         `toy-outbox` folders and touches nothing else.\n",
+    )
+    .map_err(io)
+}
+
 #[allow(clippy::too_many_lines)]
 async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     let mut rng = OsRng;
     let data = data.to_path_buf();
-    let _ = std::fs::remove_dir_all(&data);
-    std::fs::create_dir_all(&data)?;
     let server_dir = data.join("server");
 
     // ── The reference server on embedded defaults: a SQLite file and a blob directory. ──
@@ -1387,11 +1450,10 @@ fn status_words(s: Option<u16>) -> String {
     }
 }
 
-/// The `error` field of the server's JSON error body.
+/// The `detail` of the server's problem-details error body (RFC 9457).
 fn error_word(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+    serde_json::from_str::<toyseal_cloud::api::Problem>(body)
+        .map(|p| p.detail)
         .unwrap_or_default()
 }
 
@@ -1496,4 +1558,36 @@ fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn t64_data_dir_is_marked_and_only_the_demos_own_entries_are_ever_removed() {
+        let root = tempfile::tempdir().unwrap();
+        // A new directory: created and marked.
+        let data = root.path().join("new");
+        prepare_data_dir(&data).unwrap();
+        assert!(data.join(DATA_MARKER).is_file());
+        // An earlier run's folders go; a file the user put there since stays.
+        std::fs::create_dir_all(data.join("server/blobs")).unwrap();
+        std::fs::create_dir_all(data.join("toy-outbox")).unwrap();
+        std::fs::write(data.join("notes.txt"), b"kept").unwrap();
+        prepare_data_dir(&data).unwrap();
+        assert!(!data.join("server").exists() && !data.join("toy-outbox").exists());
+        assert_eq!(std::fs::read(data.join("notes.txt")).unwrap(), b"kept");
+        // An empty directory is taken and marked.
+        let empty = root.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        prepare_data_dir(&empty).unwrap();
+        assert!(empty.join(DATA_MARKER).is_file());
+        // An unmarked directory with anything in it is refused and left as it was.
+        let mine = root.path().join("mine");
+        std::fs::create_dir_all(mine.join("server")).unwrap();
+        let e = prepare_data_dir(&mine).unwrap_err();
+        assert_eq!(e.exit() as u8, 2, "{e}");
+        assert!(mine.join("server").is_dir() && !mine.join(DATA_MARKER).exists());
+    }
 }

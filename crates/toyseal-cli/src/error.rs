@@ -107,6 +107,20 @@ pub enum Error {
     /// The recipients or sealing options were refused by the envelope library.
     #[error("cannot seal: {0}")]
     Seal(toyseal_envelope::Error),
+    /// A seal failed after its sequence number was reserved (THREATS T64): the number is
+    /// named, so the gap recipients will see there is accounted for.
+    #[error(
+        "{source} (sequence {sequence} was reserved for this envelope and is not re-used{})",
+        if *emitted { "; part of it may already have been written out" } else { ": nothing was written" }
+    )]
+    SealFailed {
+        /// The reserved sequence number.
+        sequence: u64,
+        /// Whether bytes may have left (standard output, a device or FIFO).
+        emitted: bool,
+        /// The cause.
+        source: Box<Error>,
+    },
     /// `toyseal serve` could not start or stopped with an error.
     #[error("serve: {0}")]
     Serve(String),
@@ -168,6 +182,7 @@ impl Error {
             Error::Usage(_) => Exit::Usage,
             Error::KeyFile { .. } | Error::PublicKey { .. } => Exit::Key,
             Error::Sequence { .. } => Exit::Io,
+            Error::SealFailed { source, .. } => source.exit(),
             Error::Seal(e) => match e {
                 E::Metadata(_) | E::ChunkSize(_) | E::SegmentSize(_) => Exit::Usage,
                 E::TooLarge { .. } => Exit::Envelope,

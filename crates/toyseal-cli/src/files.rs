@@ -1,5 +1,6 @@
 //! Inputs, outputs and the progress bar: `-` is standard input/output, a file output is written
-//! to a temporary file beside it and renamed only when the command succeeded.
+//! to a temporary file beside it and renamed only when the command succeeded; an existing file
+//! is replaced only where the command says so, special files are written through ([`Output`]).
 
 use crate::error::{Error, Place};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -139,20 +140,48 @@ pub(crate) fn read_small_text(path: Option<&Path>, limit: usize) -> Result<(Plac
     }
 }
 
-/// Writes `bytes` to `path` (atomically: temporary file + rename) or, for `None` / `-`,
-/// standard output; `binary` refuses a terminal as standard output (see [`Output::create`]).
-pub(crate) fn write_whole(path: Option<&Path>, bytes: &[u8], binary: bool) -> Result<(), Error> {
-    let mut output = Output::create(path, !binary)?;
+/// Writes `bytes` to `path` or, for `None` / `-`, standard output, as [`Output::create`] does;
+/// `binary` refuses a terminal as standard output.
+pub(crate) fn write_whole(
+    path: Option<&Path>,
+    bytes: &[u8],
+    binary: bool,
+    overwrite: Overwrite,
+) -> Result<(), Error> {
+    let mut output = Output::create(path, !binary, overwrite)?;
     let place = output.place();
     output.write_all(bytes).map_err(|e| Error::io(place, e))?;
     output.commit()
 }
 
-/// Where a command's main output goes.
+/// What a command may do to an existing regular file at its output path (T64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Overwrite {
+    /// Refuse it ([`Error::Exists`]): the default of every `-o`.
+    Refuse,
+    /// Replace it atomically: `--force`, or a command whose job is to update the file.
+    Replace,
+}
+
+impl Overwrite {
+    /// `--force` given or not.
+    pub(crate) fn from_force(force: bool) -> Self {
+        if force { Self::Replace } else { Self::Refuse }
+    }
+}
+
+/// Where a command's main output goes (THREATS T64: nothing of the user's is destroyed).
 ///
-/// A file output is a temporary file (mode 0600) in the destination's directory until
-/// [`commit`](Self::commit) renames it into place; dropping an uncommitted output deletes the
-/// temporary file, so a failed command leaves no output file behind.
+/// - a new path, or an existing regular file when [`Overwrite::Replace`]: a temporary file
+///   (mode 0600) in the destination's directory until [`commit`](Self::commit) renames it into
+///   place, so a failed command leaves no output file behind and a replaced file is either the
+///   old or the whole new one. Without `Replace` an existing file is refused, also one created
+///   while the command ran (the rename does not clobber).
+/// - a symbolic link is followed: its target gets the treatment of its kind, the link stays.
+/// - a special file (a device such as `/dev/null`, a FIFO, a socket) is opened and written
+///   through, never replaced; `/dev/stdout` (and `/dev/fd/1`, `/proc/self/fd/1`) is standard
+///   output itself.
+/// - a directory is refused.
 pub(crate) enum Output {
     /// Standard output.
     Stdout(BufWriter<io::Stdout>),
@@ -160,56 +189,138 @@ pub(crate) enum Output {
     File {
         /// The temporary file.
         tmp: BufWriter<tempfile::NamedTempFile>,
-        /// The final name.
+        /// The final name (a symbolic link's target, resolved).
         path: PathBuf,
+        /// Whether an existing file at `path` may be replaced.
+        overwrite: Overwrite,
+        /// The name the user gave, for messages.
+        given: PathBuf,
+    },
+    /// A special file, written through.
+    Special {
+        /// The open file.
+        file: BufWriter<File>,
+        /// The name the user gave.
+        given: PathBuf,
     },
 }
 
+/// The cause of a temporary file's failure without the temporary file's name (an internal
+/// path the user never gave; the message names the user's path instead).
+fn without_path(e: io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::from(e.kind()),
+    }
+}
+
+/// Names of this process's standard output.
+const STDOUT_NAMES: [&str; 3] = ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"];
+
 impl Output {
-    /// Creates the output for `path` (`None` or `-`: standard output).
+    /// Creates the output for `path` (`None` or `-`: standard output); see the type's rules.
     ///
     /// `binary_to_tty` false refuses to write to standard output when it is a terminal unless
     /// `-` was given explicitly (an envelope on a terminal is garbage and may upset it).
-    pub(crate) fn create(path: Option<&Path>, binary_to_tty: bool) -> Result<Self, Error> {
-        match named(path) {
-            Some(p) => {
-                let place = Place::File(p.to_path_buf());
-                let dir = match p.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d,
-                    _ => Path::new("."),
-                };
-                let tmp = tempfile::Builder::new()
-                    .prefix(".toyseal-")
-                    .suffix(".partial")
-                    .tempfile_in(dir)
-                    .map_err(|e| Error::io(place, e))?;
-                Ok(Output::File {
-                    tmp: BufWriter::with_capacity(COPY_BUF, tmp),
-                    path: p.to_path_buf(),
-                })
+    pub(crate) fn create(
+        path: Option<&Path>,
+        binary_to_tty: bool,
+        overwrite: Overwrite,
+    ) -> Result<Self, Error> {
+        let Some(p) = named(path) else {
+            if !binary_to_tty && path.is_none() && io::stdout().is_terminal() {
+                return Err(Error::Usage(
+                    "refusing to write a binary envelope to a terminal: use -o FILE, \
+                     redirect standard output, or give -o - to force it"
+                        .into(),
+                ));
             }
-            None => {
-                if !binary_to_tty && path.is_none() && io::stdout().is_terminal() {
-                    return Err(Error::Usage(
-                        "refusing to write a binary envelope to a terminal: use -o FILE, \
-                         redirect standard output, or give -o - to force it"
-                            .into(),
-                    ));
-                }
-                Ok(Output::Stdout(BufWriter::with_capacity(
-                    COPY_BUF,
-                    io::stdout(),
-                )))
-            }
+            return Ok(Output::Stdout(BufWriter::with_capacity(
+                COPY_BUF,
+                io::stdout(),
+            )));
+        };
+        if STDOUT_NAMES.iter().any(|n| p == Path::new(n)) {
+            return Ok(Output::Stdout(BufWriter::with_capacity(
+                COPY_BUF,
+                io::stdout(),
+            )));
         }
+        let place = Place::File(p.to_path_buf());
+        let refuse = |why: &str| Error::Io {
+            place: place.clone(),
+            source: io::Error::new(io::ErrorKind::InvalidInput, why.to_owned()),
+        };
+        // `symlink_metadata` says what the name is; `metadata` what it leads to.
+        let target = match p.symlink_metadata() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => p.to_path_buf(),
+            Err(e) => return Err(Error::io(place, e)),
+            Ok(link) => {
+                let meta = match std::fs::metadata(p) {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        return Err(refuse(
+                            "a symbolic link to a file that does not exist (not followed)",
+                        ));
+                    }
+                    Err(e) => return Err(Error::io(place, e)),
+                };
+                if meta.is_dir() {
+                    return Err(refuse("is a directory"));
+                }
+                if !meta.is_file() {
+                    // A device, FIFO or socket: written through, never replaced.
+                    let file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(p)
+                        .map_err(|e| Error::io(place, e))?;
+                    return Ok(Output::Special {
+                        file: BufWriter::with_capacity(COPY_BUF, file),
+                        given: p.to_path_buf(),
+                    });
+                }
+                if overwrite == Overwrite::Refuse {
+                    return Err(Error::Exists(p.to_path_buf()));
+                }
+                if link.file_type().is_symlink() {
+                    // Replace the link's target, keep the link.
+                    std::fs::canonicalize(p).map_err(|e| Error::io(place.clone(), e))?
+                } else {
+                    p.to_path_buf()
+                }
+            }
+        };
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".toyseal-")
+            .suffix(".partial")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io(place, without_path(e)))?;
+        Ok(Output::File {
+            tmp: BufWriter::with_capacity(COPY_BUF, tmp),
+            path: target,
+            overwrite,
+            given: p.to_path_buf(),
+        })
     }
 
     /// Where the output goes, for messages.
     pub(crate) fn place(&self) -> Place {
         match self {
             Output::Stdout(_) => Place::Stdout,
-            Output::File { path, .. } => Place::File(path.clone()),
+            Output::File { given, .. } | Output::Special { given, .. } => {
+                Place::File(given.clone())
+            }
         }
+    }
+
+    /// Whether bytes written so far may already have left this process (standard output, a
+    /// special file) — a failed command cannot take them back.
+    pub(crate) fn is_streamed(&self) -> bool {
+        !matches!(self, Output::File { .. })
     }
 
     /// Flushes and, for a file, syncs and renames the temporary file into place.
@@ -217,14 +328,32 @@ impl Output {
         let place = self.place();
         match self {
             Output::Stdout(mut w) => w.flush().map_err(|e| Error::io(place, e)),
-            Output::File { tmp, path } => {
+            Output::Special { mut file, .. } => file.flush().map_err(|e| Error::io(place, e)),
+            Output::File {
+                tmp,
+                path,
+                overwrite,
+                given,
+            } => {
                 let tmp = tmp
                     .into_inner()
                     .map_err(|e| Error::io(place.clone(), e.into_error()))?;
                 tmp.as_file()
                     .sync_all()
                     .map_err(|e| Error::io(place.clone(), e))?;
-                tmp.persist(&path).map_err(|e| Error::io(place, e.error))?;
+                match overwrite {
+                    Overwrite::Replace => {
+                        tmp.persist(&path)
+                            .map_err(|e| Error::io(place, without_path(e.error)))?;
+                    }
+                    Overwrite::Refuse => match tmp.persist_noclobber(&path) {
+                        Ok(_) => {}
+                        Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
+                            return Err(Error::Exists(given));
+                        }
+                        Err(e) => return Err(Error::io(place, without_path(e.error))),
+                    },
+                }
                 Ok(())
             }
         }
@@ -236,6 +365,7 @@ impl Write for Output {
         match self {
             Output::Stdout(w) => w.write(buf),
             Output::File { tmp, .. } => tmp.write(buf),
+            Output::Special { file, .. } => file.write(buf),
         }
     }
 
@@ -243,6 +373,7 @@ impl Write for Output {
         match self {
             Output::Stdout(w) => w.write_all(buf),
             Output::File { tmp, .. } => tmp.write_all(buf),
+            Output::Special { file, .. } => file.write_all(buf),
         }
     }
 
@@ -250,6 +381,7 @@ impl Write for Output {
         match self {
             Output::Stdout(w) => w.flush(),
             Output::File { tmp, .. } => tmp.flush(),
+            Output::Special { file, .. } => file.flush(),
         }
     }
 }

@@ -55,7 +55,12 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
         cli::Command::Open(a) => open::open(a, !a.no_progress),
         cli::Command::Inspect(a) => inspect::inspect(a, !a.no_progress),
         cli::Command::Serve(a) => toyseal_server::run(a).map_err(|e| Error::Serve(e.to_string())),
-        cli::Command::Demo(a) => demo::run(a).map_err(|e| Error::Demo(e.to_string())),
+        // A --data directory the demo may not use is a usage error (exit 2) before anything
+        // runs; any other failure to prepare it is the demo's first failed check (exit 7).
+        cli::Command::Demo(a) => match demo::prepare_data_dir(&a.data) {
+            Err(e @ Error::Usage(_)) => Err(e),
+            prepared => demo::run(a, prepared).map_err(|e| Error::Demo(e.to_string())),
+        },
         cli::Command::Roster(c) => roster::run(c),
         cli::Command::Family(c) => cloud::family(c),
         cli::Command::Upload(a) => cloud::upload(a),
@@ -83,9 +88,11 @@ pub fn run(cli: &Cli) -> Result<(), Error> {
     }
 }
 
-/// Writes the man page of toyseal and of every subcommand into `dir`, each atomically (as
+/// Writes the man page of toyseal and of every subcommand into `dir` (created if missing),
+/// each atomically (as
 /// `clap_mangen::generate_to` names them), and prints their paths.
 fn man_pages(dir: &std::path::Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(Place::File(dir.to_path_buf()), e))?;
     fn walk(cmd: clap::Command, dir: &std::path::Path, paths: &mut String) -> Result<(), Error> {
         for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned() {
             walk(sub, dir, paths)?;
@@ -95,7 +102,8 @@ fn man_pages(dir: &std::path::Path) -> Result<(), Error> {
         let mut page = Vec::new();
         man.render(&mut page)
             .map_err(|e| Error::io(Place::File(path.clone()), e))?;
-        files::write_whole(Some(&path), &page, false)?;
+        // Regenerating the pages is the command's job: each is replaced.
+        files::write_whole(Some(&path), &page, false, files::Overwrite::Replace)?;
         paths.push_str(&format!("{}\n", path.display()));
         Ok(())
     }

@@ -2,7 +2,9 @@
 
 use crate::cli::OpenArgs;
 use crate::error::{Error, Place};
-use crate::files::{COPY_BUF, Input, Output, PARALLEL_SIZES, ProgressReader, named, read_all};
+use crate::files::{
+    COPY_BUF, Input, Output, Overwrite, PARALLEL_SIZES, ProgressReader, named, read_all,
+};
 use crate::keys::{parse_public_args, read_identity, read_recipients_file};
 use std::io::{self, Read, Write};
 use toyseal_envelope::{OpenOptions, OpenReader, Opened};
@@ -33,7 +35,11 @@ pub fn open(args: &OpenArgs, progress: bool) -> Result<(), Error> {
     let in_place = input.place.clone();
     let size = input.size;
     let mut progress = ProgressReader::new(input.reader, input.size, progress);
-    let mut output = Output::create(args.output.as_deref(), true)?;
+    let mut output = Output::create(
+        args.output.as_deref(),
+        true,
+        Overwrite::from_force(args.force),
+    )?;
     let out_place = output.place();
     let options = OpenOptions::default().with_size_limit(args.max_size);
     if let Some(size) =

@@ -5,7 +5,7 @@
 
 use crate::cli::{PairArgs, PairSide};
 use crate::error::{Error, Place};
-use crate::files::{Input, named, write_whole};
+use crate::files::{Input, Overwrite, named, write_whole};
 use crate::keygen::print_line;
 use crate::keys::read_identity;
 use std::io::{self, Read, Write};
@@ -244,7 +244,12 @@ impl FailureStore for FileFailureStore {
     }
 
     fn store(&mut self, count: u32) -> Result<(), toyseal_pairing::Error> {
-        write_whole(Some(&self.path), format!("{count}\n").as_bytes(), false)
-            .map_err(|e| toyseal_pairing::Error::Store(e.to_string()))
+        write_whole(
+            Some(&self.path),
+            format!("{count}\n").as_bytes(),
+            false,
+            Overwrite::Replace,
+        )
+        .map_err(|e| toyseal_pairing::Error::Store(e.to_string()))
     }
 }

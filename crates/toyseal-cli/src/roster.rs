@@ -7,7 +7,7 @@ use crate::cli::{
     RosterVerifyArgs,
 };
 use crate::error::{Error, Place};
-use crate::files::{named, read_small, write_whole};
+use crate::files::{Overwrite, named, read_small, write_whole};
 use crate::keygen::print_line;
 use crate::keys::{parse_public, parse_public_args, read_identity};
 use serde::Serialize;
@@ -50,7 +50,12 @@ fn init(args: &RosterInitArgs) -> Result<(), Error> {
         source,
     })?;
     let signed = proposal.sign(&guardian);
-    write_whole(named(args.output.as_deref()), &signed.encode(), true)
+    write_whole(
+        named(args.output.as_deref()),
+        &signed.encode(),
+        true,
+        Overwrite::from_force(args.force),
+    )
 }
 
 fn propose(args: &RosterProposeArgs) -> Result<(), Error> {
@@ -109,7 +114,12 @@ fn propose(args: &RosterProposeArgs) -> Result<(), Error> {
             .map_err(roster_error)?;
     }
     let signed = proposal.sign(&identity);
-    write_whole(named(args.output.as_deref()), &signed.encode(), true)
+    write_whole(
+        named(args.output.as_deref()),
+        &signed.encode(),
+        true,
+        Overwrite::from_force(args.force),
+    )
 }
 
 /// A device named by its public key or its device id (32 hex digits).
@@ -138,11 +148,12 @@ fn cosign(args: &RosterCosignArgs) -> Result<(), Error> {
     signed.cosign(&identity);
     // -o wins; else FILE is replaced atomically; a roster from standard input goes to
     // standard output.
-    let out = match &args.output {
-        Some(o) => named(Some(o)),
-        None => input,
+    // Updating FILE in place is the command's job; another OUT is replaced only with --force.
+    let (out, overwrite) = match &args.output {
+        Some(o) => (named(Some(o)), Overwrite::from_force(args.force)),
+        None => (input, Overwrite::Replace),
     };
-    write_whole(out, &signed.encode(), true)
+    write_whole(out, &signed.encode(), true, overwrite)
 }
 
 fn show(args: &RosterShowArgs) -> Result<(), Error> {

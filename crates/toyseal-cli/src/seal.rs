@@ -2,7 +2,9 @@
 
 use crate::cli::SealArgs;
 use crate::error::{Error, Place, envelope_error};
-use crate::files::{COPY_BUF, Input, Output, PARALLEL_SIZES, ProgressReader, named, read_all};
+use crate::files::{
+    COPY_BUF, Input, Output, Overwrite, PARALLEL_SIZES, ProgressReader, named, read_all,
+};
 use crate::keys::{parse_public_args, read_identity, read_recipients_file};
 use std::io::{self, Read, Write};
 use toyseal_core::OsRng;
@@ -49,6 +51,14 @@ pub fn seal(args: &SealArgs, progress: bool) -> Result<(), Error> {
     if let Some(d) = args.duration_ms {
         metadata = metadata.with_duration_ms(d);
     }
+    // The input and the output are opened before a sequence number is reserved: a seal that
+    // fails before emitting consumes none (THREATS T64).
+    let input = Input::open(args.input.as_deref())?;
+    let output = Output::create(
+        args.output.as_deref(),
+        false,
+        Overwrite::from_force(args.force),
+    )?;
     let sequence = match (args.sequence, named(Some(&args.identity))) {
         (Some(n), _) => n,
         (None, Some(key)) => {
@@ -80,17 +90,35 @@ pub fn seal(args: &SealArgs, progress: bool) -> Result<(), Error> {
     if let Some(family) = args.family {
         options = options.with_family(family, args.roster_version);
     }
+    // Past this point the number is spent: a failure says which, so the gap recipients will
+    // see at this sequence is accounted for.
+    let streamed = output.is_streamed();
+    seal_to(&identity, &recipients, &options, input, output, progress).map_err(|e| {
+        Error::SealFailed {
+            sequence,
+            emitted: streamed,
+            source: Box::new(e),
+        }
+    })
+}
 
-    let input = Input::open(args.input.as_deref())?;
+/// Seals `input` into `output` with `options` (its sequence already reserved).
+fn seal_to(
+    identity: &toyseal_core::DeviceIdentity,
+    recipients: &[toyseal_core::PublicIdentity],
+    options: &SealOptions,
+    input: Input,
+    mut output: Output,
+    progress: bool,
+) -> Result<(), Error> {
     let in_place = input.place.clone();
     let size = input.size;
     let mut reader = ProgressReader::new(input.reader, input.size, progress);
-    let mut output = Output::create(args.output.as_deref(), false)?;
     if let Some(size) = size.filter(|s| PARALLEL_SIZES.contains(s)) {
         let content = read_all(&mut reader, size, &in_place)?;
         reader.finish();
         let envelope =
-            toyseal_envelope::seal_parallel(&identity, &recipients, &options, &content, &mut OsRng)
+            toyseal_envelope::seal_parallel(identity, recipients, options, &content, &mut OsRng)
                 .map_err(Error::Seal)?;
         let out_place = output.place();
         output
@@ -109,7 +137,7 @@ pub fn seal(args: &SealArgs, progress: bool) -> Result<(), Error> {
         },
     };
 
-    let mut writer = SealWriter::new(&mut output, &identity, &recipients, &options, &mut OsRng)
+    let mut writer = SealWriter::new(&mut output, identity, recipients, options, &mut OsRng)
         .map_err(Error::Seal)?;
     let mut buf = vec![0u8; COPY_BUF];
     loop {

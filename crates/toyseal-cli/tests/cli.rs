@@ -302,6 +302,7 @@ fn seal_and_open_through_files_for_one_and_three_recipients() {
         if n == 1 {
             fam.assert_open_fails(2, &env, 6, "not a recipient");
         }
+        fs::remove_file(fam.path("env.tse")).unwrap();
     }
 }
 
@@ -500,7 +501,20 @@ fn a_failed_open_leaves_an_existing_output_file_untouched() {
     let fam = Family::new();
     let env = fam.seal_file(1, "env.tse");
     fs::write(fam.path("out.wav"), b"previous").unwrap();
-    let o = fam.open_to_file(1, &flip(&env, env.len() - 1), "out.wav");
+    // Even with --force (replace it), a failed open leaves the old file as it was.
+    let o = fam.run(
+        &[
+            "open",
+            "-i",
+            "g1.key",
+            "--from",
+            &fam.toy_pub,
+            "--force",
+            "-o",
+            "out.wav",
+        ],
+        Some(&flip(&env, env.len() - 1)),
+    );
     assert_fails(&o, 5, "signature");
     assert_eq!(fs::read(fam.path("out.wav")).unwrap(), b"previous");
     fam.assert_dir_is(&["env.tse", "out.wav"]);
@@ -577,6 +591,7 @@ fn garbage_is_not_an_envelope() {
     );
     assert_fails(&o, 1, "nope.tse: ");
     // Size limit.
+    fs::remove_file(fam.path("env.tse")).unwrap();
     let env = fam.seal_file(1, "env.tse");
     let o = fam.run(
         &[
@@ -1013,6 +1028,14 @@ fn completions_and_the_man_page_are_generated_from_the_command_line() {
     assert_eq!(stdout_text(&o).lines().count(), names.len());
     let init = fs::read_to_string(dir.path().join("toyseal-roster-init.1")).unwrap();
     assert!(init.contains("founding guardian"), "{init}");
-    let o = run_in(dir.path(), &["man", "--dir", "no/such/dir"], None);
+    // A missing folder is created; a regular file in the way is an error naming it, never
+    // the internal temporary file's path.
+    let o = run_in(dir.path(), &["man", "--dir", "new/man1"], None);
+    assert_ok(&o);
+    assert!(dir.path().join("new/man1/toyseal.1").is_file());
+    fs::write(dir.path().join("plain"), b"x").unwrap();
+    let o = run_in(dir.path(), &["man", "--dir", "plain"], None);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("plain"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains(".partial"), "{}", stderr(&o));
 }
