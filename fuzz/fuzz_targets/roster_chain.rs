@@ -1,4 +1,4 @@
-//! Structured roster chains into `Roster::verify_chain` and `Roster::advance`: versions built
+//! Structured roster chains into `Roster::verify_founding` + `Roster::advance` and `Roster::advance`: versions built
 //! from a fixed set of synthetic devices with arbitrary members, signers, version numbers,
 //! previous hashes and families (plus raw byte versions). Nothing panics; verifying the whole
 //! chain and verifying a prefix then advancing over the rest agree; a verified chain's result
@@ -8,10 +8,11 @@
 use libfuzzer_sys::fuzz_target;
 use toyseal_fuzz::cloud::{ChainInput, build_chain};
 use toyseal_roster::Roster;
+use toyseal_roster::{Error as RosterError, SignedRoster};
 
 fuzz_target!(|input: ChainInput| {
     let chain = build_chain(&input);
-    let whole = Roster::verify_chain(&chain);
+    let whole = from_founding(&chain);
     if let Ok(r) = &whole {
         let last = chain.last().expect("a verified chain is not empty");
         assert_eq!(r.signed(), last);
@@ -21,7 +22,7 @@ fuzz_target!(|input: ChainInput| {
     if split == 0 {
         return;
     }
-    if let Ok(prefix) = Roster::verify_chain(&chain[..split]) {
+    if let Ok(prefix) = from_founding(&chain[..split]) {
         let advanced = prefix.advance(&chain[split..]);
         assert_eq!(advanced.is_ok(), whole.is_ok());
         if let (Ok(a), Ok(w)) = (&advanced, &whole) {
@@ -34,3 +35,12 @@ fuzz_target!(|input: ChainInput| {
         );
     }
 });
+
+/// The chain verified from its version 1, trusted as given (the founding device's and the
+/// server's view; every other device verifies through its anchor).
+fn from_founding(chain: &[SignedRoster]) -> Result<Roster, RosterError> {
+    let (first, rest) = chain
+        .split_first()
+        .ok_or(RosterError::Malformed("empty chain"))?;
+    Roster::verify_founding(first.clone())?.advance(rest)
+}

@@ -16,6 +16,7 @@ use toyseal_pairing::{
     CodeKind, Frame, MemoryFailureStore, PairingCode, PairingExpectations, Phone, PhoneEvent,
     PhoneFailure, PhonePairing, SessionMessage, Toy, ToyEvent,
 };
+use toyseal_roster::{Error as RosterError, Roster};
 use toyseal_roster::{RosterProposal, SignedRoster};
 
 fn cfg() -> MemoryLinkConfig {
@@ -62,7 +63,7 @@ fn next(
     toy: &PublicIdentity,
     signers: &[&DeviceIdentity],
 ) -> SignedRoster {
-    let current = toyseal_roster::Roster::verify_chain(chain).unwrap();
+    let current = from_founding(chain).unwrap();
     let mut members: Vec<PublicIdentity> = guardians.iter().map(|g| g.public().clone()).collect();
     members.push(toy.clone());
     let mut v = RosterProposal::next(&current, members)
@@ -704,7 +705,7 @@ fn t17_toy_cosigns_the_next_version_only_for_a_guardian_in_session() {
         })
         .expect("the toy co-signs v1");
     let chain = vec![v1];
-    let current = toyseal_roster::Roster::verify_chain(&chain).unwrap();
+    let current = from_founding(&chain).unwrap();
     // Mum alone signs v2 adding dad (dad proves possession): no quorum without the toy.
     let (dad, _) = guardian_phone(&mut r);
     let mut v2 = next(&chain, &[&mum, &dad], &toy, &[&mum]);
@@ -753,4 +754,13 @@ fn t17_toy_cosigns_the_next_version_only_for_a_guardian_in_session() {
     println!(
         "T17: the toy co-signed v2 only for the guardian in session; dad's proposal alone was refused"
     );
+}
+
+/// The chain verified from its version 1, trusted as given (the founding device's and the
+/// server's view; every other device verifies through its anchor).
+fn from_founding(chain: &[SignedRoster]) -> Result<Roster, RosterError> {
+    let (first, rest) = chain
+        .split_first()
+        .ok_or(RosterError::Malformed("empty chain"))?;
+    Roster::verify_founding(first.clone())?.advance(rest)
 }

@@ -626,7 +626,10 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     f2.cosign(&fake_toy);
     f2.cosign(&operator);
     let fabricated = [f1, f2];
-    let verifies_alone = Roster::verify_chain(&fabricated).is_ok();
+    let [f1, f2] = &fabricated;
+    let verifies_alone = Roster::verify_founding(f1.clone())
+        .and_then(|v1| v1.verify_next(f2.clone()))
+        .is_ok();
     // The operator rewrites the family's chain in its own database (the real server's SQLite
     // file, while it runs); the server now serves it to every member who asks.
     let db = sqlx::sqlite::SqlitePoolOptions::new()

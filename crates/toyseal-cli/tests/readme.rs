@@ -40,7 +40,11 @@ fn the_readme_command_blocks_run_as_written() {
         panic!("127.0.0.1:8080 is taken: the README block's server cannot start");
     }
     let bin = Path::new(env!("CARGO_BIN_EXE_toyseal")).parent().unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     for block in blocks {
         let dir = tempfile::tempdir().unwrap();
         let child = Command::new("bash")
@@ -72,7 +76,13 @@ fn the_readme_command_blocks_run_as_written() {
             out.status
         );
         // What it made: the opened copy, the fetched envelope, dad's anchor, the man pages.
-        for made in ["heard.wav", "got.tse", "dad.anchor", "toyseal.bash", "man1/toyseal.1"] {
+        for made in [
+            "heard.wav",
+            "got.tse",
+            "dad.anchor",
+            "toyseal.bash",
+            "man1/toyseal.1",
+        ] {
             assert!(dir.path().join(made).is_file(), "{made} missing\n{stderr}");
         }
         assert!(stderr.contains("joined family"), "{stderr}");

@@ -130,11 +130,14 @@ pub struct Roster {
 
 #[uniffi::export]
 impl Roster {
-    /// Verifies a whole chain from version 1 (a founding device: it was there).
+    /// Verifies version 1 **as the founding device**: the one that built it and saw the toy
+    /// co-sign it over its own session. Every other device verifies what it is handed through
+    /// its anchor ([`Roster::verify_anchored_chain`]): a version 1 from a server proves nothing
+    /// about whose family it is.
     #[uniffi::constructor]
-    pub fn verify_chain(chain: Vec<Arc<SignedRoster>>) -> Result<Arc<Self>, ToysealError> {
+    pub fn verify_founding(founding: Arc<SignedRoster>) -> Result<Arc<Self>, ToysealError> {
         Ok(Arc::new(Self {
-            inner: toyseal_roster::Roster::verify_chain(&self::chain(&chain))?,
+            inner: toyseal_roster::Roster::verify_founding(founding.inner.clone())?,
         }))
     }
 
@@ -158,6 +161,13 @@ impl Roster {
     pub fn verify_next(&self, next: Arc<SignedRoster>) -> Result<Arc<Roster>, ToysealError> {
         Ok(Arc::new(Self {
             inner: self.inner.verify_next(next.inner.clone())?,
+        }))
+    }
+
+    /// Verifies `newer` versions in turn after this one (each must follow the previous).
+    pub fn advance(&self, newer: Vec<Arc<SignedRoster>>) -> Result<Arc<Roster>, ToysealError> {
+        Ok(Arc::new(Self {
+            inner: self.inner.advance(&chain(&newer))?,
         }))
     }
 

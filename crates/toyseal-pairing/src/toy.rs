@@ -116,7 +116,7 @@ impl<S: FailureStore> ToyBuilder<S> {
         self
     }
     /// The roster persisted from [`ToyEvent::RosterApplied`]: verify the stored chain with
-    /// `Roster::verify_chain`, or restore the one version the toy stored itself with
+    /// `Roster::verify_founding` + `Roster::advance` (the toy founded the family), or restore the one version the toy stored itself with
     /// `Roster::restore_verified` (never bytes from the network; the C ABI's roster slot).
     pub fn roster(mut self, roster: Roster) -> Self {
         self.roster = Some(roster);

@@ -21,6 +21,10 @@ pub enum Error {
     /// The same device appears twice.
     #[error("a device appears twice in the roster")]
     DuplicateMember,
+    /// Two members share a key (Ed25519 or X25519), or the recovery key is a member's
+    /// signing key: one key would count twice in a quorum, or one device would receive as two.
+    #[error("two entries of the roster share a key")]
+    SharedKey,
     /// Members or signatures are not in canonical (ascending device id) order.
     #[error("roster entries are not in canonical order")]
     NotCanonical,

@@ -224,6 +224,7 @@ impl RosterProposal {
         if guardians == 0 {
             return Err(Error::NoGuardian);
         }
+        distinct_keys(&self.members, self.recovery.as_ref())?;
         // §3.3: some quorum must remain possible, or the family could never change again.
         if guardians < 2 && self.recovery.is_none() && toys == 0 {
             return Err(Error::Ungovernable);
@@ -287,6 +288,28 @@ impl RosterProposal {
             signatures: Vec::new(),
         }
     }
+}
+
+/// Keys distinct across members (Ed25519 and X25519 each) and the recovery key distinct from
+/// every member's signing key (roster.md §1): one key is one vote and one recipient. Device ids
+/// hash the whole identity, so distinct ids alone do not give this.
+fn distinct_keys(
+    members: &[PublicIdentity],
+    recovery: Option<&crate::RecoveryPublicKey>,
+) -> Result<(), Error> {
+    let mut signing: Vec<&[u8; 32]> = members.iter().map(PublicIdentity::signing_key).collect();
+    signing.extend(recovery.map(crate::RecoveryPublicKey::as_bytes));
+    let mut agreement: Vec<&[u8; 32]> = members
+        .iter()
+        .map(|m| m.agreement_key().as_bytes())
+        .collect();
+    for keys in [&mut signing, &mut agreement] {
+        keys.sort_unstable();
+        if keys.windows(2).any(|w| w[0] == w[1]) {
+            return Err(Error::SharedKey);
+        }
+    }
+    Ok(())
 }
 
 /// Device ids strictly ascending: canonical order, hence no duplicates.

@@ -160,7 +160,12 @@ fn departures_recorded(current: &RosterProposal, next: &RosterProposal) -> Resul
 }
 
 impl Roster {
-    /// Verifies a founding (version 1) roster.
+    /// Verifies a founding (version 1) roster, **trusting it as given**: what the founding
+    /// device does with the version it built and saw the toy co-sign, and what a server does
+    /// with the version it admitted. Any other device must verify the chain it is handed
+    /// through its anchor ([`Roster::verify_anchored_chain`]): a version 1 from the network
+    /// proves nothing about whose family it is (THREATS T16). Later versions follow with
+    /// [`Roster::verify_next`] / [`Roster::advance`].
     pub fn verify_founding(signed: SignedRoster) -> Result<Self, Error> {
         let p = &signed.proposal;
         // A locally built version has not been through `decode`: check its structure too.
@@ -225,7 +230,7 @@ impl Roster {
     }
 
     /// **Device-local restore only.** Rebuilds the roster a device verified earlier (with
-    /// [`Roster::verify_founding`], [`Roster::verify_next`], [`Roster::verify_chain`] or
+    /// [`Roster::verify_founding`], [`Roster::verify_next`], [`Roster::verify_anchored_chain`] or
     /// [`Roster::advance`]) and then kept in its own storage, beside its identity, after a
     /// reboot: `me` is the restoring device, which must be a member.
     ///
@@ -271,16 +276,6 @@ impl Roster {
             return Err(Error::NotAMember);
         }
         Ok(restored)
-    }
-
-    /// Verifies a whole chain from version 1; returns the last version.
-    pub fn verify_chain(chain: &[SignedRoster]) -> Result<Self, Error> {
-        let (first, rest) = chain.split_first().ok_or(Error::Malformed("empty chain"))?;
-        let mut current = Self::verify_founding(first.clone())?;
-        for next in rest {
-            current = current.verify_next(next.clone())?;
-        }
-        Ok(current)
     }
 
     /// Moves forward over several versions at once (each must verify in turn). Versions not
@@ -515,7 +510,10 @@ mod tests {
     #[test]
     fn a_restored_roster_is_the_one_verified() {
         let c = chain();
-        let verified = Roster::verify_chain(&[c.v1.clone(), c.v2.clone(), c.v3.clone()]).unwrap();
+        let verified = Roster::verify_founding(c.v1.clone())
+            .unwrap()
+            .advance(&[c.v2.clone(), c.v3.clone()])
+            .unwrap();
         let restored = Roster::restore_verified(stored(&c.v3), c.toy.public()).unwrap();
         assert_eq!(restored, verified);
         assert_eq!(restored.version(), 3);

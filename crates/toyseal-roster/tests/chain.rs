@@ -8,6 +8,7 @@ use chacha20::ChaCha20Rng;
 use rand_core::SeedableRng;
 use toyseal_core::{DeviceIdentity, FamilyId, PublicIdentity, Role};
 use toyseal_envelope::{OpenOptions, SealOptions};
+use toyseal_roster::Error as RosterError;
 use toyseal_roster::*;
 
 struct Family {
@@ -81,7 +82,7 @@ fn chain_verifies_and_round_trips_through_bytes() {
         .map(|s| SignedRoster::decode(&s.encode()).unwrap())
         .collect();
     assert_eq!(decoded, c);
-    let r = Roster::verify_chain(&decoded).unwrap();
+    let r = from_founding(&decoded).unwrap();
     assert_eq!(r.version(), 3);
     assert!(!r.contains(f.dad.public()));
     assert_eq!(r.guardians().count(), 1);
@@ -123,7 +124,7 @@ fn founding_needs_guardian_and_toy_signatures() {
 fn t43_server_cannot_add_itself_or_replay_an_old_version() {
     let f = family();
     let c = chain(&f);
-    let current = Roster::verify_chain(&c).unwrap();
+    let current = from_founding(&c).unwrap();
 
     // 1. The server proposes v4 with its own key and signs it itself.
     let evil = RosterProposal::next(&current, ids(&[&f.mum, &f.toy, &f.server]))
@@ -146,7 +147,7 @@ fn t43_server_cannot_add_itself_or_replay_an_old_version() {
     let mut tampered = c[2].encode();
     tampered[70] ^= 1;
     if let Ok(s) = SignedRoster::decode(&tampered) {
-        assert!(Roster::verify_chain(&[c[0].clone(), c[1].clone(), s]).is_err());
+        assert!(from_founding(&[c[0].clone(), c[1].clone(), s]).is_err());
     }
     // 4. Replays: an old version, or the same version again, is refused.
     for old in &c {
@@ -156,7 +157,7 @@ fn t43_server_cannot_add_itself_or_replay_an_old_version() {
         ));
     }
     // 5. A forked v4 that does not chain to v3.
-    let v2 = Roster::verify_chain(&c[..2]).unwrap();
+    let v2 = from_founding(&c[..2]).unwrap();
     let fork = RosterProposal::next(&v2, ids(&[&f.mum, &f.toy, &f.server]))
         .unwrap()
         .sign(&f.mum);
@@ -183,7 +184,7 @@ fn t43_server_cannot_add_itself_or_replay_an_old_version() {
 fn removed_guardian_cannot_sign_later_versions() {
     let f = family();
     let c = chain(&f);
-    let current = Roster::verify_chain(&c).unwrap();
+    let current = from_founding(&c).unwrap();
     // Dad was removed in v3: he may not even sign v4, and without him the toy and the newcomer
     // are no quorum.
     let p4 = || RosterProposal::next(&current, ids(&[&f.mum, &f.toy, &f.gran])).unwrap();
@@ -203,8 +204,8 @@ fn removed_guardian_cannot_sign_later_versions() {
 fn t44_removed_phone_cannot_open_later_messages() {
     let mut f = family();
     let c = chain(&f);
-    let v2 = Roster::verify_chain(&c[..2]).unwrap();
-    let v3 = Roster::verify_chain(&c).unwrap();
+    let v2 = from_founding(&c[..2]).unwrap();
+    let v3 = from_founding(&c).unwrap();
     let before = v2
         .seal(
             &f.toy,
@@ -281,7 +282,7 @@ fn decode_rejects_malformed_input() {
 /// v1 {mum, toy}; v2 {mum, dad, toy}: a family with two guardians.
 fn two_guardians(f: &Family) -> (Vec<SignedRoster>, Roster) {
     let c = chain(f);
-    let r2 = Roster::verify_chain(&c[..2]).unwrap();
+    let r2 = from_founding(&c[..2]).unwrap();
     (c[..2].to_vec(), r2)
 }
 
@@ -470,7 +471,7 @@ fn a_family_that_could_never_change_again_is_refused() {
 fn removals_are_recorded_and_carried() {
     let f = family();
     let c = chain(&f);
-    let r3 = Roster::verify_chain(&c).unwrap();
+    let r3 = from_founding(&c).unwrap();
     assert_eq!(r3.departed().len(), 1);
     assert_eq!(r3.departed()[0].identity(), f.dad.public());
     assert_eq!(r3.departed()[0].last_sequence(), DAD_LAST);
@@ -487,7 +488,7 @@ fn removals_are_recorded_and_carried() {
         Err(Error::Departure(_))
     ));
     // A removal without its record is refused.
-    let r2 = Roster::verify_chain(&c[..2]).unwrap();
+    let r2 = from_founding(&c[..2]).unwrap();
     let unrecorded = RosterProposal::next(&r2, ids(&[&f.mum, &f.toy]))
         .unwrap()
         .forget_departed(f.dad.device_id());
@@ -515,8 +516,8 @@ fn removals_are_recorded_and_carried() {
 fn t52_removed_device_earlier_envelopes_admitted_later_ones_not() {
     let f = family();
     let c = chain(&f);
-    let r2 = Roster::verify_chain(&c[..2]).unwrap();
-    let r3 = Roster::verify_chain(&c).unwrap();
+    let r2 = from_founding(&c[..2]).unwrap();
+    let r3 = from_founding(&c).unwrap();
     // Before the removal dad's phone is a member at any sequence.
     assert_eq!(r2.admission(f.dad.public(), 1), Admission::Member);
     assert_eq!(
@@ -614,4 +615,13 @@ fn departed_records_are_bounded_and_old_ones_can_be_forgotten() {
     }
     assert_eq!(r.departed().len(), 20);
     assert!(SignedRoster::decode(&r.signed().encode()).is_ok());
+}
+
+/// The chain verified from its version 1, trusted as given (the founding device's and the
+/// server's view; every other device verifies through its anchor).
+fn from_founding(chain: &[SignedRoster]) -> Result<Roster, RosterError> {
+    let (first, rest) = chain
+        .split_first()
+        .ok_or(RosterError::Malformed("empty chain"))?;
+    Roster::verify_founding(first.clone())?.advance(rest)
 }

@@ -7,6 +7,7 @@ use chacha20::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde::{Deserialize, Serialize};
 use toyseal_core::{DeviceIdentity, FamilyId, PublicIdentity, Role};
+use toyseal_roster::Error as RosterError;
 use toyseal_roster::*;
 
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
@@ -62,6 +63,7 @@ fn err_name(e: &Error) -> &'static str {
         Error::UnsupportedFormat(_) => "UnsupportedFormat",
         Error::MemberCount { .. } => "MemberCount",
         Error::DuplicateMember => "DuplicateMember",
+        Error::SharedKey => "SharedKey",
         Error::NotCanonical => "NotCanonical",
         Error::NoGuardian => "NoGuardian",
         Error::Signature => "Signature",
@@ -84,7 +86,7 @@ fn verified(chain: &[Vec<u8>]) -> Roster {
         .iter()
         .map(|b| SignedRoster::decode(b).unwrap())
         .collect();
-    Roster::verify_chain(&chain).unwrap()
+    from_founding(&chain).unwrap()
 }
 
 fn check(kind: &str, chain: &[Vec<u8>], candidate: &[u8], sequence: Option<u64>) -> String {
@@ -139,12 +141,24 @@ fn raw_roster(
 ) -> Vec<u8> {
     let mut members: Vec<PublicIdentity> = members.iter().map(|d| d.public().clone()).collect();
     members.sort_by_key(PublicIdentity::device_id);
+    raw_roster_as_given(family, version, previous, &members, recovery, signer)
+}
+
+/// [`raw_roster`] with the members exactly in the order and number given.
+fn raw_roster_as_given(
+    family: FamilyId,
+    version: u64,
+    previous: [u8; 32],
+    members: &[PublicIdentity],
+    recovery: Option<[u8; 32]>,
+    signer: &DeviceIdentity,
+) -> Vec<u8> {
     let mut b = b"tsroster\x02".to_vec();
     b.extend_from_slice(family.as_bytes());
     b.extend_from_slice(&version.to_be_bytes());
     b.extend_from_slice(&previous);
     b.push(members.len() as u8);
-    for m in &members {
+    for m in members {
         b.extend_from_slice(&m.to_bytes());
     }
     match recovery {
@@ -307,6 +321,100 @@ fn generate() -> File {
     ));
     let mut rng_weak = [0u8; 32];
     rng_weak[0] = 1;
+    // One must-fail case per structural rule (roster.md §1), bodies built by hand.
+    let sorted = |d: &[&DeviceIdentity]| {
+        let mut m = p(d);
+        m.sort_by_key(PublicIdentity::device_id);
+        m
+    };
+    let rk = Some(*recovery.public().as_bytes());
+    let mut twice = sorted(&[mum, toy]);
+    twice.insert(0, twice[0].clone());
+    let mut reversed = sorted(&[mum, toy]);
+    reversed.reverse();
+    // Valid identities that reuse another device's key: mum's X25519 key under dad's signing
+    // key, and mum's signing key with dad's X25519 key.
+    let shares_x25519 = PublicIdentity::new(
+        Role::Guardian,
+        *dad.public().signing_key(),
+        *mum.public().agreement_key().as_bytes(),
+    )
+    .unwrap();
+    let shares_ed25519 = PublicIdentity::new(
+        Role::Guardian,
+        *mum.public().signing_key(),
+        *dad.public().agreement_key().as_bytes(),
+    )
+    .unwrap();
+    let with = |extra: &PublicIdentity| {
+        let mut m = p(&[mum, toy]);
+        m.push(extra.clone());
+        m.sort_by_key(PublicIdentity::device_id);
+        m
+    };
+    let other_family = FamilyId::generate(&mut rng);
+    let structural: [(&str, &str, Vec<u8>); 9] = [
+        (
+            "v1_no_members",
+            "Version 1 with no member (MemberCount).",
+            raw_roster_as_given(family, 1, [0; 32], &[], rk, mum),
+        ),
+        (
+            "v1_member_twice",
+            "Version 1 listing mum twice (DuplicateMember).",
+            raw_roster_as_given(family, 1, [0; 32], &twice, rk, mum),
+        ),
+        (
+            "v1_members_out_of_order",
+            "Version 1 whose members are in descending device-id order (NotCanonical).",
+            raw_roster_as_given(family, 1, [0; 32], &reversed, rk, mum),
+        ),
+        (
+            "v1_no_guardian",
+            "Version 1 with the toy alone and a recovery key (NoGuardian).",
+            raw_roster(family, 1, [0; 32], &[toy], rk, toy),
+        ),
+        (
+            "v1_shared_x25519_key",
+            "Version 1 where a second guardian reuses mum's X25519 key: one device would receive as two (SharedKey).",
+            raw_roster_as_given(family, 1, [0; 32], &with(&shares_x25519), rk, mum),
+        ),
+        (
+            "v1_shared_signing_key",
+            "Version 1 where a second guardian reuses mum's Ed25519 key: one key would count twice in a quorum (SharedKey).",
+            raw_roster_as_given(family, 1, [0; 32], &with(&shares_ed25519), rk, mum),
+        ),
+        (
+            "v1_recovery_key_is_a_members_key",
+            "Version 1 whose recovery key is mum's Ed25519 key (SharedKey).",
+            raw_roster(
+                family,
+                1,
+                [0; 32],
+                &[mum, toy],
+                Some(*mum.public().signing_key()),
+                mum,
+            ),
+        ),
+        (
+            "v2_other_family",
+            "A version 2 of another family offered after this family's version 1 (WrongFamily).",
+            raw_roster(other_family, 2, r1.signed().hash(), &[mum, toy], rk, mum),
+        ),
+        (
+            "v2_broken_chain",
+            "Version 2 whose previous hash is not version 1's (BrokenChain).",
+            raw_roster(family, 2, [7; 32], &[mum, toy], rk, mum),
+        ),
+    ];
+    for (name, description, candidate) in structural {
+        let chain = if name.starts_with("v1") {
+            vec![]
+        } else {
+            c1.clone()
+        };
+        cases.push(("roster", name, description, chain, candidate, None));
+    }
     cases.push(("roster", "v1_small_order_recovery_key", "Version 1 whose recovery key is the identity point (small order: anyone could forge its signatures).", vec![], raw_roster(family, 1, [0; 32], &[mum, toy], Some(rng_weak), mum), None));
     cases.push((
         "roster",
@@ -657,6 +765,15 @@ fn roster_vectors_reproduce_and_verify() {
         ("v1_without_toy", "Unauthorized"),
         ("v1_member_did_not_sign", "ProofOfPossession"),
         ("v1_recovery_did_not_sign", "ProofOfPossession"),
+        ("v1_no_members", "MemberCount"),
+        ("v1_member_twice", "DuplicateMember"),
+        ("v1_members_out_of_order", "NotCanonical"),
+        ("v1_no_guardian", "NoGuardian"),
+        ("v1_shared_x25519_key", "SharedKey"),
+        ("v1_shared_signing_key", "SharedKey"),
+        ("v1_recovery_key_is_a_members_key", "SharedKey"),
+        ("v2_other_family", "WrongFamily"),
+        ("v2_broken_chain", "BrokenChain"),
         ("v1_small_order_recovery_key", "RecoveryKey"),
         ("v2_ungovernable", "Ungovernable"),
         ("v3_stolen_phone_adds_device", "Unauthorized"),
@@ -702,7 +819,7 @@ fn roster_vectors_reproduce_and_verify() {
         assert_eq!(got, expect, "{name}");
         ran += 1;
     }
-    assert_eq!(ran, 36);
+    assert_eq!(ran, 45);
     // The recovery key re-derives from its printed form alone.
     let k = RecoveryKey::from_printable(&file.recovery_key.printable).unwrap();
     assert_eq!(
@@ -710,4 +827,13 @@ fn roster_vectors_reproduce_and_verify() {
         file.recovery_key.public_key
     );
     assert_eq!(k.public().id().to_string(), file.recovery_key.signer_id);
+}
+
+/// The chain verified from its version 1, trusted as given (the founding device's and the
+/// server's view; every other device verifies through its anchor).
+fn from_founding(chain: &[SignedRoster]) -> Result<Roster, RosterError> {
+    let (first, rest) = chain
+        .split_first()
+        .ok_or(RosterError::Malformed("empty chain"))?;
+    Roster::verify_founding(first.clone())?.advance(rest)
 }

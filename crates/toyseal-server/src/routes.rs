@@ -157,7 +157,12 @@ async fn chain(app: &App, family: FamilyId) -> Result<(Vec<Vec<u8>>, Roster), Er
         .map(|b| SignedRoster::decode(b))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Error::Internal(format!("stored roster unreadable: {e}")))?;
-    let roster = Roster::verify_chain(&signed)
+    // The server admitted version 1 itself (family creation): it trusts it as the founder does.
+    let (first, rest) = signed
+        .split_first()
+        .ok_or_else(|| Error::Internal("stored roster chain is empty".to_owned()))?;
+    let roster = Roster::verify_founding(first.clone())
+        .and_then(|v1| v1.advance(rest))
         .map_err(|e| Error::Internal(format!("stored roster chain does not verify: {e}")))?;
     Ok((versions, roster))
 }

@@ -218,7 +218,7 @@ fun foundFamily(toy: CToy, phone: Phone, me: Identity, toyKey: PublicKey): Roste
     phone.pushRosters(listOf(v1), toy.now())
     val cosigned = toy.exchange(phone) { it is PhoneEvent.Rosters }
         .filterIsInstance<PhoneEvent.Rosters>().single().rosters
-    val roster = Roster.verifyChain(cosigned)
+    val roster = Roster.verifyFounding(cosigned.single())
     assertEq(1UL, roster.version())
     assertEq(setOf(me.deviceId(), toyKey.deviceId()), cosigned.single().signers().toSet())
     return roster

@@ -84,7 +84,8 @@ def family():
     phone.push_rosters([v1], NOW)
     events = pump(phone, toy)
     rosters = of(events, ts.PhoneEvent.ROSTERS)[0].rosters
-    roster = ts.Roster.verify_chain(rosters)
+    [v1_cosigned] = rosters
+    roster = ts.Roster.verify_founding(v1_cosigned)
     return me, phone, toy, roster
 
 
@@ -206,7 +207,7 @@ def test_envelope_from_outside_the_family_is_refused():
     ).sign(stranger)
     # Not co-signed by a toy: version 1 of a family needs the founding guardian and a toy.
     with pytest.raises(ts.ToysealError.RosterRejected):
-        ts.Roster.verify_chain([other_v1])
+        ts.Roster.verify_founding(other_v1)
 
 
 def test_roster_update_is_proposed_cosigned_and_verified():
@@ -250,7 +251,7 @@ def test_anchored_join_refuses_a_fabricated_chain():
         .cosign(fake_toy)
         .cosign(me)
     )
-    ts.Roster.verify_chain([fake])  # valid on its own...
+    ts.Roster.verify_founding(fake)  # valid on its own...
     with pytest.raises(ts.ToysealError.RosterRejected):
         ts.Roster.verify_anchored_chain([fake], parsed.anchor())  # ...but not through the anchor
     with pytest.raises(ts.ToysealError.InvalidArgument):
