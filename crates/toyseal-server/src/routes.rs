@@ -519,10 +519,6 @@ async fn list_envelopes(
     no_body(&body)?;
     let Query(q) = Query::<ListQuery>::try_from_uri(&parts.uri)
         .map_err(|e| Error::bad(format!("query: {}", e.body_text())))?;
-    let after = match q.cursor.as_deref() {
-        None | Some("") => 0,
-        Some(c) => app.cursors.open(family, c)?,
-    };
     // T11: a huge limit is capped, never an error and never an unbounded query; 0 asks for
     // nothing and is refused.
     let limit = match q.limit {
@@ -532,6 +528,14 @@ async fn list_envelopes(
         Some(n) => u32::try_from(n).map_or(MAX_PAGE, |n| n.min(MAX_PAGE)),
     };
     authorize(&app, &caller, family, &parts).await?;
+    // The cursor is opened only once the caller is a member (T07): a non-member gets the same
+    // 404 whatever cursor it presents to whichever family, so a captured cursor does not tell
+    // which family it belongs to; a member gets the same 400 for another family's cursor as
+    // for a forged one.
+    let after = match q.cursor.as_deref() {
+        None | Some("") => 0,
+        Some(c) => app.cursors.open(family, c)?,
+    };
     let mut rows = app
         .db
         .list_envelopes(family, after, u64::from(limit) + 1)
