@@ -4,6 +4,7 @@
 //! signed requests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod child;
 pub mod faults;
 pub mod http;
 
