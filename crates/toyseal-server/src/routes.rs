@@ -273,12 +273,15 @@ async fn delete_family(
         other => Error::bad(format!("the family deletion does not verify: {other}")),
     })?;
     // Blobs first: if one delete fails the rows still point at the rest and a retry finishes
-    // the job; then everything else under the family's prefix (orphans and staging files of
-    // crashed uploads); then the rows, in one transaction under the family's lock (T15).
+    // the job; then the orphans under the family's prefix; then the rows, in one transaction
+    // under the family's lock (T15). Staging files only after the rows: removing one fails
+    // the write in progress, which must then find the family gone (410), not present (503).
     for key in app.db.family_blob_keys(family).await? {
         app.blobs.delete(&key).await?;
     }
-    erase_prefix(&app, family).await?;
+    for (key, _) in app.blobs.list(&Blobs::family_prefix(family)).await? {
+        app.blobs.delete(&key).await?;
+    }
     app.db.delete_family(family).await?;
     // An upload authorized before the rows went may have written its blob since: it will find
     // the family gone at its row commit and remove the blob itself (410), but the answer here
