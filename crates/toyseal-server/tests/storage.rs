@@ -981,3 +981,100 @@ async fn t61_sweeper_removes_old_staging_files_only() {
         e
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t15_uploads_racing_a_family_deletion() {
+    let env = Env::new().await;
+    let s = std::sync::Arc::new(env.start().await);
+    let fam = std::sync::Arc::new(Family::new());
+    // The toy is in another family too, so after the deletion it is still a registered device:
+    // its uploads to the deleted family meet the authorization (404), not the registry (401).
+    let other = Family::new_with(&[&fam.toy]);
+    fam.create(&s).await;
+    other.create(&s).await;
+    let kept = other.seal(&other.toy, &recording("kept"));
+    other.upload(&s, &other.toy, &kept).await;
+
+    const UPLOADERS: usize = 12;
+    const EACH: usize = 4;
+    let sealed: Vec<Vec<Vec<u8>>> = (0..UPLOADERS)
+        .map(|u| {
+            (0..EACH)
+                .map(|i| fam.seal(&fam.toy, &vec![(u * EACH + i) as u8; 300_000]))
+                .collect()
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for envelopes in sealed.clone() {
+        let (s, fam, answered) = (s.clone(), fam.clone(), answered.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for e in envelopes {
+                let sent = started.elapsed();
+                let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &e).await;
+                answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                out.push((sent, started.elapsed(), r.status, r.text()));
+            }
+            out
+        }));
+    }
+    // The deletion starts once the first uploads are stored, while the rest are in flight.
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let deletion_sent = started.elapsed();
+    let r = s
+        .call(&fam.guardian, "DELETE", &fam.path(), &fam.deletion())
+        .await;
+    let deletion_answered = started.elapsed();
+    assert_eq!(r.status, 204, "{}", r.text());
+    let mut counts = std::collections::BTreeMap::new();
+    for t in tasks {
+        for (sent, got, status, text) in t.await.unwrap() {
+            *counts.entry(status).or_insert(0) += 1;
+            match status {
+                // Stored: the upload was sent before the deletion answered (its row and blob
+                // were erased by it).
+                200 | 201 => assert!(sent < deletion_answered, "{status} sent after the 204"),
+                // Refused: answered after the deletion began. 410 ("family deleted") for an
+                // upload authorized before the rows went, 404 for one after.
+                410 => {
+                    assert!(got > deletion_sent);
+                    let p: toyseal_cloud::api::Problem = serde_json::from_str(&text).unwrap();
+                    assert_eq!(p.kind, toyseal_cloud::api::ProblemKind::Gone.type_uri());
+                }
+                404 => assert!(got > deletion_sent),
+                other => panic!("upload answered {other}: {text}"),
+            }
+        }
+    }
+    eprintln!("upload answers around the deletion: {counts:?}");
+    // Nothing of the family is left, whatever the interleaving.
+    let family_hex = fam.id.to_string();
+    let mut dump = env.dump_db().await;
+    dump.extend(env.raw_db_files());
+    let blobs = env.dump_blobs().await;
+    assert_eq!(
+        blobs.len(),
+        1,
+        "{:?}",
+        blobs.iter().map(|b| &b.0).collect::<Vec<_>>()
+    );
+    assert_eq!(blobs[0].1, kept);
+    if let Some(dir) = env.blob_dir() {
+        dump.extend(walk(&dir));
+        assert!(!walk_dirs(&dir).iter().any(|d| d.contains(&family_hex)));
+    }
+    for (where_, bytes) in &dump {
+        assert!(!where_.contains(&family_hex), "{where_}");
+        assert!(
+            !contains(bytes, family_hex.as_bytes()),
+            "family id in {where_}"
+        );
+        for e in sealed.iter().flatten() {
+            assert!(!contains(bytes, &e[1000..1064]), "ciphertext in {where_}");
+        }
+    }
+}
