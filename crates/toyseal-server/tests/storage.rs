@@ -163,7 +163,10 @@ async fn t11_limits() {
     let big = vec![7u8; 128 * 1024];
     let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &big).await;
     assert_eq!(r.status, 413, "{}", r.text());
-    assert_eq!(r.text(), r#"{"error":"request body too large"}"#);
+    assert_eq!(
+        r.text(),
+        r#"{"type":"tag:toyseal.invalid,2026:problem:too-large","title":"request body too large","status":413,"detail":"request body too large"}"#
+    );
     // Slow body: headers, a few bytes, then silence → 408.
     let req = s.signed(&fam.toy, "POST", &fam.envelopes_path(), &[1u8; 1000]);
     let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
@@ -718,7 +721,10 @@ async fn t62_storage_unavailable() {
     let e = fam.seal(&fam.toy, b"during the blob outage");
     let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &e).await;
     assert_eq!(r.status, 503, "{}", r.text());
-    assert_eq!(r.text(), r#"{"error":"service unavailable, retry later"}"#);
+    assert_eq!(
+        r.text(),
+        r#"{"type":"tag:toyseal.invalid,2026:problem:unavailable","title":"service unavailable, retry later","status":503,"detail":"service unavailable, retry later"}"#
+    );
     let r = s
         .call(&fam.guardian, "GET", &fam.envelope_path(&before_id), b"")
         .await;
@@ -750,7 +756,10 @@ async fn t62_storage_unavailable() {
     let e2 = fam.seal(&fam.toy, b"during the database outage");
     let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &e2).await;
     assert_eq!(r.status, 503, "{}", r.text());
-    assert_eq!(r.text(), r#"{"error":"service unavailable, retry later"}"#);
+    assert_eq!(
+        r.text(),
+        r#"{"type":"tag:toyseal.invalid,2026:problem:unavailable","title":"service unavailable, retry later","status":503,"detail":"service unavailable, retry later"}"#
+    );
     sqlx::query("ROLLBACK").execute(&mut *locker).await.unwrap();
     drop(locker);
     db.close().await;
