@@ -88,6 +88,24 @@ fn authority(parts: &Parts) -> Result<&str, Error> {
     }
 }
 
+/// RFC 9112 §3.2.2: in absolute-form (`GET http://name/v1/…`) the target's authority wins over
+/// `Host`. A request whose two authorities differ, or whose target names a server this one is
+/// not, is refused (400) rather than served under one of them.
+fn absolute_form(parts: &Parts, accepted: &[String]) -> Result<(), Error> {
+    let Some(target) = parts.uri.authority() else {
+        return Ok(());
+    };
+    let target = target.as_str().to_ascii_lowercase();
+    let host = header(&parts.headers, "host")?.map(str::to_ascii_lowercase);
+    if host.as_deref() == Some(target.as_str()) && accepted.contains(&target) {
+        Ok(())
+    } else {
+        Err(Error::bad(
+            "an absolute-form target must name this server, as the Host header does",
+        ))
+    }
+}
+
 /// The signed components and headers as received.
 fn received(parts: &Parts) -> Result<ReceivedRequest<'_>, Error> {
     let headers = &parts.headers;
@@ -135,6 +153,7 @@ struct RegisteredKey(PublicIdentity);
 
 async fn check_before_body(app: &App, parts: &Parts) -> Result<Option<RegisteredKey>, Error> {
     let received = received(parts)?;
+    absolute_form(parts, &app.authorities())?;
     let authority = received.target.authority.to_ascii_lowercase();
     if !app.authorities().contains(&authority) {
         return Err(Error::unauthenticated("signed for another authority"));

@@ -5,6 +5,15 @@
 //! S3-compatible bucket (a PUT is atomic; `If-None-Match: *` makes it create-only; objects are
 //! written without any ACL header, so they stay private to the bucket owner). The server never
 //! serves the store itself: every read goes through an authorized database row.
+//!
+//! **Staging files.** A directory write that is interrupted (the process killed between
+//! creating `<key>#<n>` and linking it into place) leaves that staging file behind: up to a
+//! whole envelope of ciphertext, under the family's directory. `LocalFileSystem::list` skips
+//! such names, so this module walks the directory itself ([`Blobs::staging_files`]): a family
+//! deletion removes every staging file under the family's prefix and the orphan sweeper every
+//! old one anywhere. S3 has no equivalent: an envelope is one `PutObject` (never a multipart
+//! upload: bodies are at most the configured limit and `put_opts` sends them whole), and an
+//! interrupted PUT stores nothing visible or billable, so there is nothing to abort.
 
 use crate::Error;
 use crate::config::BlobConfig;
@@ -13,8 +22,9 @@ use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use toyseal_cloud::api::EnvelopeId;
 use toyseal_core::FamilyId;
 
@@ -22,6 +32,8 @@ use toyseal_core::FamilyId;
 #[derive(Clone, Debug)]
 pub(crate) struct Blobs {
     store: Arc<dyn ObjectStore>,
+    /// The root directory of a directory store (`None` for S3): walked for staging files.
+    dir: Option<PathBuf>,
 }
 
 /// A blob being read piece by piece ([`Blobs::get_stream`]).
@@ -73,6 +85,10 @@ pub(crate) fn create_private_dir(dir: &std::path::Path) -> Result<(), Error> {
 impl Blobs {
     /// Opens the configured store.
     pub(crate) fn open(cfg: &BlobConfig) -> Result<Self, Error> {
+        let root = match cfg {
+            BlobConfig::Dir(dir) => Some(dir.clone()),
+            _ => None,
+        };
         let store: Arc<dyn ObjectStore> = match cfg {
             BlobConfig::Dir(dir) => {
                 create_private_dir(dir)?;
@@ -118,7 +134,7 @@ impl Blobs {
                 )
             }
         };
-        Ok(Self { store })
+        Ok(Self { store, dir: root })
     }
 
     /// The key of an envelope.
@@ -195,9 +211,126 @@ impl Blobs {
     }
 }
 
+/// A staging file of the directory store: its path and its age.
+#[derive(Debug)]
+pub(crate) struct StagingFile {
+    /// Where it is.
+    pub(crate) path: PathBuf,
+    /// How long since it was last written.
+    pub(crate) age: Duration,
+}
+
+/// Whether a file name is one of `LocalFileSystem`'s staging names, `<key>#<digits>` (a key of
+/// this server is hex, so no stored blob's name contains `#`).
+fn is_staging_name(name: &str) -> bool {
+    name.split_once('#')
+        .is_some_and(|(_, suffix)| !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Every staging file under `dir`, depth first. A directory that vanishes while walked (a
+/// concurrent deletion's cleanup) is skipped; any other read failure is an error, so that a
+/// deletion never reports "nothing left" from a scan that did not look.
+fn walk_staging(
+    dir: &std::path::Path,
+    now: SystemTime,
+    out: &mut Vec<StagingFile>,
+) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let kind = match entry.file_type() {
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if kind.is_dir() {
+            walk_staging(&entry.path(), now, out)?;
+        } else if entry.file_name().to_str().is_some_and(is_staging_name) {
+            let modified = match entry.metadata().and_then(|m| m.modified()) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            out.push(StagingFile {
+                path: entry.path(),
+                // A clock step backwards makes a file look new: it is kept, not deleted early.
+                age: now.duration_since(modified).unwrap_or(Duration::ZERO),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Blobs {
+    /// The staging files of the directory store under `prefix` (a key prefix such as
+    /// [`family_prefix`](Self::family_prefix) or `"envelopes"`); always empty for S3 (see the
+    /// module docs).
+    pub(crate) async fn staging_files(&self, prefix: &str) -> Result<Vec<StagingFile>, Error> {
+        let Some(root) = &self.dir else {
+            return Ok(Vec::new());
+        };
+        let dir = root.join(prefix.trim_end_matches('/'));
+        let found = tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            walk_staging(&dir, SystemTime::now(), &mut out).map(|()| out)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("staging scan task: {e}")))?;
+        found.map_err(|e| Error::Unavailable(format!("blob store: staging scan: {e}")))
+    }
+
+    /// Removes a staging file; absent is fine (its upload finished or another sweep won).
+    pub(crate) async fn remove_staging(&self, file: &StagingFile) -> Result<(), Error> {
+        match tokio::fs::remove_file(&file.path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::Unavailable(format!(
+                "blob store: staging removal: {e}"
+            ))),
+        }
+    }
+
+    /// Removes the directory store's (empty) directory of `prefix`, as `LocalFileSystem`'s
+    /// automatic cleanup does after a delete: its name is the family id (T15). A directory that
+    /// is not empty (an upload racing the deletion just created a file) is left to the next
+    /// scan.
+    pub(crate) async fn remove_empty_dir(&self, prefix: &str) {
+        if let Some(root) = &self.dir {
+            let _ = tokio::fs::remove_dir(root.join(prefix.trim_end_matches('/'))).await;
+        }
+    }
+
+    /// Whether anything at all is stored under `prefix`: a blob, a staging file, or (directory
+    /// store) the prefix's directory itself.
+    pub(crate) async fn anything_under(&self, prefix: &str) -> Result<bool, Error> {
+        if !self.list(prefix).await?.is_empty() || !self.staging_files(prefix).await?.is_empty() {
+            return Ok(true);
+        }
+        Ok(match &self.dir {
+            Some(root) => tokio::fs::try_exists(root.join(prefix.trim_end_matches('/')))
+                .await
+                .map_err(|e| Error::Unavailable(format!("blob store: {e}")))?,
+            None => false,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn staging_names() {
+        assert!(is_staging_name("ab12#1"));
+        assert!(is_staging_name("ab12#42"));
+        assert!(!is_staging_name("ab12"));
+        assert!(!is_staging_name("ab12#"));
+        assert!(!is_staging_name("ab12#x1"));
+    }
 
     #[test]
     fn loopback_detection() {

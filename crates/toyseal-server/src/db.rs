@@ -48,6 +48,17 @@ pub(crate) struct EnvelopeRow {
     pub blob_key: String,
 }
 
+/// What inserting an envelope row did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Inserted {
+    /// The row is new.
+    Created,
+    /// The same envelope was stored already (an identical re-upload).
+    Existed,
+    /// The family was deleted (after the upload was authorized): nothing was inserted.
+    FamilyDeleted,
+}
+
 /// A member as written to the `devices` table.
 pub(crate) struct DeviceRow {
     pub device_id: DeviceId,
@@ -348,8 +359,16 @@ impl Db {
     }
 
     /// Deletes every row of the family (envelopes, devices, rosters, the family).
+    ///
+    /// The family's row lock is taken first, as [`insert_envelope`](Self::insert_envelope)
+    /// does: an upload's row either commits before (and is deleted here) or finds the family
+    /// gone and inserts nothing, never a row that outlives its family.
     pub(crate) async fn delete_family(&self, family: FamilyId) -> Result<(), Error> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE families SET current_version = current_version WHERE family = $1")
+            .bind(text(family))
+            .execute(&mut *tx)
+            .await?;
         for table in ["envelopes", "devices", "roster_versions", "families"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE family = $1"))
                 .bind(text(family))
@@ -393,7 +412,8 @@ impl Db {
         row.map(|r| envelope_row(&r)).transpose()
     }
 
-    /// Inserts an envelope row; `false` if it exists already (an identical re-upload).
+    /// Inserts an envelope row, unless it exists already or the family was deleted since the
+    /// upload was authorized (a deletion racing the upload, T15).
     ///
     /// Listings page by `seq`, so within a family `seq` order must be commit order: otherwise
     /// (PostgreSQL, where a sequence value is taken at insert time and transactions commit in
@@ -406,12 +426,16 @@ impl Db {
         &self,
         family: FamilyId,
         row: &EnvelopeRow,
-    ) -> Result<bool, Error> {
+    ) -> Result<Inserted, Error> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE families SET current_version = current_version WHERE family = $1")
-            .bind(text(family))
-            .execute(&mut *tx)
-            .await?;
+        let locked =
+            sqlx::query("UPDATE families SET current_version = current_version WHERE family = $1")
+                .bind(text(family))
+                .execute(&mut *tx)
+                .await?;
+        if locked.rows_affected() == 0 {
+            return Ok(Inserted::FamilyDeleted);
+        }
         let r = sqlx::query(
             "INSERT INTO envelopes (family, id, sender, size, roster_version, received_at, blob_key) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -428,11 +452,20 @@ impl Db {
         match r {
             Ok(_) => {
                 tx.commit().await?;
-                Ok(true)
+                Ok(Inserted::Created)
             }
-            Err(e) if is_unique_violation(&e) => Ok(false),
+            Err(e) if is_unique_violation(&e) => Ok(Inserted::Existed),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Whether the family exists.
+    pub(crate) async fn family_exists(&self, family: FamilyId) -> Result<bool, Error> {
+        let row = sqlx::query("SELECT 1 FROM families WHERE family = $1")
+            .bind(text(family))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
     }
 
     /// Up to `limit` envelopes of the family after `after_seq`, oldest first.

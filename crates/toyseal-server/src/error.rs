@@ -28,6 +28,10 @@ pub enum Error {
     /// The request conflicts with stored state (family exists, roster version raced): 409.
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// The family was deleted while this request was being served (an upload racing the
+    /// family's deletion): 410.
+    #[error("gone: the family was deleted")]
+    Gone,
     /// The body exceeds the configured limit: 413.
     #[error("request body too large")]
     TooLarge,
@@ -61,6 +65,7 @@ impl Error {
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Gone => StatusCode::GONE,
             Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Error::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -79,6 +84,7 @@ impl Error {
             Error::Forbidden(_) => ProblemKind::Forbidden,
             Error::BadRequest(_) => ProblemKind::BadRequest,
             Error::Conflict(_) => ProblemKind::Conflict,
+            Error::Gone => ProblemKind::Gone,
             Error::TooLarge => ProblemKind::TooLarge,
             Error::RateLimited => ProblemKind::RateLimited,
             Error::Timeout => ProblemKind::Timeout,
@@ -95,6 +101,7 @@ impl Error {
             Error::Forbidden(m) => format!("forbidden: {m}"),
             Error::BadRequest(m) => format!("bad request: {m}"),
             Error::Conflict(m) => format!("conflict: {m}"),
+            Error::Gone => "family deleted".to_owned(),
             Error::TooLarge => "request body too large".to_owned(),
             Error::RateLimited => "too many requests".to_owned(),
             Error::Timeout => "request timeout".to_owned(),

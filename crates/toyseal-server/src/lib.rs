@@ -248,12 +248,21 @@ impl Server {
 
     /// Deletes blobs that no row points to and that are older than `older_than` (left by a
     /// crash between the blob write and the row insert; never visible, since downloads go
-    /// through rows). Returns how many were deleted.
+    /// through rows), and the directory store's staging files older than `older_than` (left
+    /// by a crash during a blob write: ciphertext that `LocalFileSystem` never lists; a live
+    /// upload's staging file is seconds old, never as old as the request timeout). Returns how
+    /// many were deleted.
     pub async fn sweep_orphan_blobs(&self, older_than: Duration) -> Result<u64, Error> {
         let mut n = 0;
         for (key, age) in self.app.blobs.list("envelopes").await? {
             if age >= older_than && !self.app.db.blob_referenced(&key).await? {
                 self.app.blobs.delete(&key).await?;
+                n += 1;
+            }
+        }
+        for file in self.app.blobs.staging_files("envelopes").await? {
+            if file.age >= older_than {
+                self.app.blobs.remove_staging(&file).await?;
                 n += 1;
             }
         }

@@ -9,7 +9,7 @@ use crate::auth::{
     Caller, KeySource, authenticate, authorize, authorize_founder, now_unix, signed_request_gate,
 };
 use crate::blobs::{BlobStream, Blobs, Put};
-use crate::db::{DeviceRow, EnvelopeRow};
+use crate::db::{DeviceRow, EnvelopeRow, Inserted};
 use crate::{App, Error};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody, PathRejection};
@@ -278,8 +278,9 @@ async fn delete_family(
         other => Error::bad(format!("the family deletion does not verify: {other}")),
     })?;
     // Blobs first: if one delete fails the rows still point at the rest and a retry finishes
-    // the job; then every orphan under the family's prefix (from crashed uploads); then the
-    // rows, in one transaction (T15).
+    // the job; then the orphans under the family's prefix; then the rows, in one transaction
+    // under the family's lock (T15). Staging files only after the rows: removing one fails
+    // the write in progress, which must then find the family gone (410), not present (503).
     for key in app.db.family_blob_keys(family).await? {
         app.blobs.delete(&key).await?;
     }
@@ -287,8 +288,44 @@ async fn delete_family(
         app.blobs.delete(&key).await?;
     }
     app.db.delete_family(family).await?;
-    tracing::info!(%family, "family deleted");
-    Ok(StatusCode::NO_CONTENT)
+    // An upload authorized before the rows went may have written its blob since: it will find
+    // the family gone at its row commit and remove the blob itself (410), but the answer here
+    // says "nothing left", so it is only given once a scan finds nothing under the prefix.
+    for _ in 0..ERASE_SCANS {
+        erase_prefix(&app, family).await?;
+        if !app
+            .blobs
+            .anything_under(&Blobs::family_prefix(family))
+            .await?
+        {
+            tracing::info!(%family, "family deleted");
+            return Ok(StatusCode::NO_CONTENT);
+        }
+        tokio::time::sleep(ERASE_SCAN_PAUSE).await;
+    }
+    Err(Error::Unavailable(
+        "family rows erased but blobs keep appearing under its prefix; the orphan sweeper \
+         removes them"
+            .into(),
+    ))
+}
+
+/// How many times a family deletion scans its prefix for blobs written by racing uploads.
+const ERASE_SCANS: usize = 20;
+/// The pause between two such scans.
+const ERASE_SCAN_PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// Deletes every blob and staging file under the family's prefix, and its emptied directory.
+async fn erase_prefix(app: &App, family: FamilyId) -> Result<(), Error> {
+    let prefix = Blobs::family_prefix(family);
+    for (key, _) in app.blobs.list(&prefix).await? {
+        app.blobs.delete(&key).await?;
+    }
+    for file in app.blobs.staging_files(&prefix).await? {
+        app.blobs.remove_staging(&file).await?;
+    }
+    app.blobs.remove_empty_dir(&prefix).await;
+    Ok(())
 }
 
 async fn get_roster(
@@ -394,18 +431,10 @@ async fn store_envelope(
         return Ok(answer(StatusCode::OK));
     }
     let key = Blobs::key(family, &id);
-    if let Put::Existed = app.blobs.put_create(&key, body.to_vec()).await? {
-        // An orphan from a crash between blob and row, or a concurrent identical upload:
-        // content-addressed, so it is reusable if its bytes hash to the id.
-        let intact = app
-            .blobs
-            .get(&key)
-            .await?
-            .is_some_and(|b| EnvelopeId::of(&b) == id);
-        if !intact {
-            app.blobs.delete(&key).await?;
-            app.blobs.put_create(&key, body.to_vec()).await?;
-        }
+    if let Err(e) = put_envelope_blob(app, &key, &id, &body).await {
+        // A deletion of the family removes staging files and blobs under its prefix, which
+        // can fail this write: that is the deletion's answer, not an outage.
+        return Err(refused_if_deleted(app, family, &key, e).await);
     }
     let row = EnvelopeRow {
         seq: 0,
@@ -416,11 +445,58 @@ async fn store_envelope(
         received_at: now_unix(),
         blob_key: key,
     };
-    if app.db.insert_envelope(family, &row).await? {
-        tracing::info!(%family, size, "envelope stored");
-        Ok(answer(StatusCode::CREATED))
-    } else {
-        Ok(answer(StatusCode::OK))
+    match app.db.insert_envelope(family, &row).await {
+        Ok(Inserted::Created) => {
+            tracing::info!(%family, size, "envelope stored");
+            Ok(answer(StatusCode::CREATED))
+        }
+        Ok(Inserted::Existed) => Ok(answer(StatusCode::OK)),
+        // The family was deleted after this upload was authorized: its blob is this upload's
+        // to remove (the deletion may have scanned before it was written), and the answer is
+        // 410, not "retry later" (T15).
+        Ok(Inserted::FamilyDeleted) => {
+            app.blobs.delete(&row.blob_key).await?;
+            tracing::info!(%family, "upload refused: the family was deleted meanwhile");
+            Err(Error::Gone)
+        }
+        Err(e) => Err(refused_if_deleted(app, family, &row.blob_key, e).await),
+    }
+}
+
+/// The create-only write of an envelope's blob (T10).
+async fn put_envelope_blob(
+    app: &App,
+    key: &str,
+    id: &EnvelopeId,
+    body: &Bytes,
+) -> Result<(), Error> {
+    if let Put::Existed = app.blobs.put_create(key, body.to_vec()).await? {
+        // An orphan from a crash between blob and row, or a concurrent identical upload:
+        // content-addressed, so it is reusable if its bytes hash to the id.
+        let intact = app
+            .blobs
+            .get(key)
+            .await?
+            .is_some_and(|b| EnvelopeId::of(&b) == *id);
+        if !intact {
+            app.blobs.delete(key).await?;
+            app.blobs.put_create(key, body.to_vec()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `error` of an upload to `family`, unless the family was deleted meanwhile: then its blob is
+/// removed (best effort: what is left is an orphan for the sweeper) and the answer is 410.
+async fn refused_if_deleted(app: &App, family: FamilyId, key: &str, error: Error) -> Error {
+    match app.db.family_exists(family).await {
+        Ok(false) => {
+            if let Err(e) = app.blobs.delete(key).await {
+                tracing::warn!(error = %e, "blob of a refused upload left for the sweeper");
+            }
+            Error::Gone
+        }
+        Ok(true) | Err(_) => error,
     }
 }
 
@@ -451,10 +527,6 @@ async fn list_envelopes(
     no_body(&body)?;
     let Query(q) = Query::<ListQuery>::try_from_uri(&parts.uri)
         .map_err(|e| Error::bad(format!("query: {}", e.body_text())))?;
-    let after = match q.cursor.as_deref() {
-        None | Some("") => 0,
-        Some(c) => app.cursors.open(family, c)?,
-    };
     // T11: a huge limit is capped, never an error and never an unbounded query; 0 asks for
     // nothing and is refused.
     let limit = match q.limit {
@@ -464,6 +536,14 @@ async fn list_envelopes(
         Some(n) => u32::try_from(n).map_or(MAX_PAGE, |n| n.min(MAX_PAGE)),
     };
     authorize(&app, &caller, family, &parts).await?;
+    // The cursor is opened only once the caller is a member (T07): a non-member gets the same
+    // 404 whatever cursor it presents to whichever family, so a captured cursor does not tell
+    // which family it belongs to; a member gets the same 400 for another family's cursor as
+    // for a forged one.
+    let after = match q.cursor.as_deref() {
+        None | Some("") => 0,
+        Some(c) => app.cursors.open(family, c)?,
+    };
     let mut rows = app
         .db
         .list_envelopes(family, after, u64::from(limit) + 1)

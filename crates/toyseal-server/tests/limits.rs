@@ -127,7 +127,10 @@ async fn t63_half_sent_heads_and_unsigned_floods_from_one_address() {
         let r = conn.send(&req).await.unwrap();
         if r.status == 429 {
             assert_eq!(r.header("retry-after"), Some("1"));
-            assert_eq!(r.text(), r#"{"error":"too many requests"}"#);
+            assert_eq!(
+                r.text(),
+                r#"{"type":"tag:toyseal.invalid,2026:problem:rate-limited","title":"too many requests","status":429,"detail":"too many requests"}"#
+            );
         }
         statuses.push(r.status);
     }
@@ -508,4 +511,114 @@ async fn page_to_end(
             None => return,
         }
     }
+}
+
+#[tokio::test]
+async fn t07_a_captured_cursor_gets_the_same_answer_from_every_family() {
+    let env = Env::new().await;
+    let s = env.start().await;
+    let a = Family::new();
+    let b = Family::new();
+    let c = Family::new();
+    for f in [&a, &b, &c] {
+        f.create(&s).await;
+    }
+    for i in 0..2 {
+        a.upload(&s, &a.toy, &a.seal(&a.toy, format!("a{i}").as_bytes()))
+            .await;
+    }
+    let page: EnvelopePage = s
+        .call(
+            &a.guardian,
+            "GET",
+            &format!("{}?limit=1", a.envelopes_path()),
+            b"",
+        )
+        .await
+        .json();
+    let captured = page.next_cursor.unwrap();
+    // C's guardian (a stranger to A and B) presents it to A's listing, where it was made, and
+    // to B's: the same 404, the same body, as with a forged cursor or none.
+    let mut answers = HashSet::new();
+    for fam in [&a, &b] {
+        for cursor in [captured.as_str(), "forged", ""] {
+            let r = s
+                .call(
+                    &c.guardian,
+                    "GET",
+                    &format!("{}?cursor={cursor}", fam.envelopes_path()),
+                    b"",
+                )
+                .await;
+            answers.insert((r.status, r.text()));
+        }
+    }
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_eq!(answers.iter().next().unwrap().0, 404);
+    // A member of B: another family's cursor is refused exactly like a forged one.
+    let foreign = s
+        .call(
+            &b.guardian,
+            "GET",
+            &format!("{}?cursor={captured}", b.envelopes_path()),
+            b"",
+        )
+        .await;
+    let forged = s
+        .call(
+            &b.guardian,
+            "GET",
+            &format!(
+                "{}?cursor=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                b.envelopes_path()
+            ),
+            b"",
+        )
+        .await;
+    assert_eq!(foreign.status, 400, "{}", foreign.text());
+    assert_eq!(
+        (foreign.status, foreign.text()),
+        (forged.status, forged.text())
+    );
+    // In its own family, for a member, it pages on.
+    let r = s
+        .call(
+            &a.guardian,
+            "GET",
+            &format!("{}?cursor={captured}", a.envelopes_path()),
+            b"",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json::<EnvelopePage>().items.len(), 1);
+}
+
+#[tokio::test]
+async fn t05_absolute_form_targets_must_name_this_server_as_host_does() {
+    let env = Env::new().await;
+    let s = env.start().await;
+    let fam = Family::new();
+    fam.create(&s).await;
+    let p = fam.envelopes_path();
+    let host = s.host();
+    // Signed for this server and sent with its Host, but the target names another authority:
+    // RFC 9112 §3.2.2 makes the target's authority the request's, so it is refused (400), not
+    // served under Host.
+    for target_authority in ["evil.example", "127.0.0.1:1", "user@evil.example"] {
+        let mut req = s.signed(&fam.toy, "GET", &p, b"");
+        req.target = format!("http://{target_authority}{p}");
+        let r = http::send(s.addr, &req).await;
+        assert_eq!(r.status, 400, "{target_authority}: {}", r.text());
+        assert!(r.text().contains("absolute-form"), "{}", r.text());
+    }
+    // The target names this server but Host another: refused too.
+    let mut req = signed_request(&fam.toy, "evil.example", "GET", &p, b"", now(), 60);
+    req.target = format!("http://{host}{p}");
+    let r = http::send(s.addr, &req).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    // Both name this server (in any case of letters): served as the origin-form request is.
+    let mut req = s.signed(&fam.toy, "GET", &p, b"");
+    req.target = format!("http://{}{p}", host.to_uppercase());
+    let r = http::send(s.addr, &req).await;
+    assert_eq!(r.status, 200, "{}", r.text());
 }

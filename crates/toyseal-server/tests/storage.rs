@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::child;
 use common::http::{self, RawRequest};
 use common::*;
 use std::time::Duration;
@@ -162,7 +163,10 @@ async fn t11_limits() {
     let big = vec![7u8; 128 * 1024];
     let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &big).await;
     assert_eq!(r.status, 413, "{}", r.text());
-    assert_eq!(r.text(), r#"{"error":"request body too large"}"#);
+    assert_eq!(
+        r.text(),
+        r#"{"type":"tag:toyseal.invalid,2026:problem:too-large","title":"request body too large","status":413,"detail":"request body too large"}"#
+    );
     // Slow body: headers, a few bytes, then silence → 408.
     let req = s.signed(&fam.toy, "POST", &fam.envelopes_path(), &[1u8; 1000]);
     let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
@@ -717,7 +721,10 @@ async fn t62_storage_unavailable() {
     let e = fam.seal(&fam.toy, b"during the blob outage");
     let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &e).await;
     assert_eq!(r.status, 503, "{}", r.text());
-    assert_eq!(r.text(), r#"{"error":"service unavailable, retry later"}"#);
+    assert_eq!(
+        r.text(),
+        r#"{"type":"tag:toyseal.invalid,2026:problem:unavailable","title":"service unavailable, retry later","status":503,"detail":"service unavailable, retry later"}"#
+    );
     let r = s
         .call(&fam.guardian, "GET", &fam.envelope_path(&before_id), b"")
         .await;
@@ -749,7 +756,10 @@ async fn t62_storage_unavailable() {
     let e2 = fam.seal(&fam.toy, b"during the database outage");
     let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &e2).await;
     assert_eq!(r.status, 503, "{}", r.text());
-    assert_eq!(r.text(), r#"{"error":"service unavailable, retry later"}"#);
+    assert_eq!(
+        r.text(),
+        r#"{"type":"tag:toyseal.invalid,2026:problem:unavailable","title":"service unavailable, retry later","status":503,"detail":"service unavailable, retry later"}"#
+    );
     sqlx::query("ROLLBACK").execute(&mut *locker).await.unwrap();
     drop(locker);
     db.close().await;
@@ -763,4 +773,317 @@ async fn t62_storage_unavailable() {
         fam.list_all(&s, &fam.guardian).await,
         vec![before_id, id, id2]
     );
+}
+
+/// A recording of about 2 MiB: its envelope takes a measurable time to write.
+fn big_recording(i: u8) -> Vec<u8> {
+    let mut v = recording(&format!("big recording {i}"));
+    v.resize(2 << 20, i);
+    v
+}
+
+/// Uploads three large envelopes at once to a child server on `env`'s data directory (and
+/// `s`'s) and SIGKILLs it as soon as a staging file appears, until a kill leaves one (at most
+/// 40 tries; after a miss, what was stored whole is deleted so that the same envelopes are
+/// written again). Returns the staging files left and the envelopes.
+async fn kill9_until_staging_left(
+    env: &Env,
+    s: &TestServer,
+    fam: &Family,
+) -> (Vec<std::path::PathBuf>, Vec<Vec<u8>>) {
+    let family_dir = env
+        .blob_dir()
+        .unwrap()
+        .join("envelopes")
+        .join(fam.id.to_string());
+    let sent: Vec<Vec<u8>> = (0..3)
+        .map(|i| fam.seal(&fam.toy, &big_recording(i)))
+        .collect();
+    for attempt in 0..40 {
+        let left = child::kill9_during_blob_write(&env.data_dir(), &family_dir, |host| {
+            sent.iter()
+                .map(|e| {
+                    signed_request(&fam.toy, host, "POST", &fam.envelopes_path(), e, now(), 60)
+                })
+                .collect()
+        })
+        .await;
+        if !left.is_empty() {
+            eprintln!(
+                "a SIGKILL left a staging file after {} attempts",
+                attempt + 1
+            );
+            return (left, sent);
+        }
+        for id in fam.list_all(s, &fam.guardian).await {
+            let r = s
+                .call(&fam.guardian, "DELETE", &fam.envelope_path(&id), b"")
+                .await;
+            assert_eq!(r.status, 204, "{}", r.text());
+        }
+    }
+    panic!("no SIGKILL landed during a blob write in 40 attempts");
+}
+
+/// Every file under the blob directory whose name is a staging name.
+fn staging_anywhere(dir: &std::path::Path) -> Vec<String> {
+    walk(dir)
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.rsplit('/').next().is_some_and(child::is_staging))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t15_deletion_erases_what_a_server_killed_mid_write_left() {
+    // The directory store's staging files exist only there; hermetic.
+    let env = Env::hermetic().await;
+    let s = env.start().await;
+    let fam = Family::new();
+    let other = Family::new();
+    fam.create(&s).await;
+    other.create(&s).await;
+    let kept = other.seal(&other.toy, &recording("the other family's"));
+    other.upload(&s, &other.toy, &kept).await;
+    let stored = fam.seal(&fam.toy, &recording("stored whole"));
+    fam.upload(&s, &fam.toy, &stored).await;
+
+    // A real server process, killed with SIGKILL while it writes a blob: it leaves ciphertext
+    // in a staging file that the store's listing never shows.
+    let (left, mut sent) = kill9_until_staging_left(&env, &s, &fam).await;
+    let staged = std::fs::read(&left[0]).unwrap();
+    assert!(
+        sent.iter().any(|e| e.starts_with(&staged)),
+        "the staging file holds the start of an envelope"
+    );
+    sent.push(stored);
+
+    // The family deletion (a quorum) erases it, and answers 204 only then.
+    let r = s
+        .call(&fam.guardian, "DELETE", &fam.path(), &fam.deletion())
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let family_hex = fam.id.to_string();
+    let blob_dir = env.blob_dir().unwrap();
+    assert_eq!(staging_anywhere(&blob_dir), Vec::<String>::new());
+    assert!(!walk_dirs(&blob_dir).iter().any(|d| d.contains(&family_hex)));
+    let mut dump = env.dump_db().await;
+    dump.extend(env.raw_db_files());
+    dump.extend(walk(&env.data_dir()));
+    for (where_, bytes) in &dump {
+        assert!(!where_.contains(&family_hex), "{where_}");
+        assert!(
+            !contains(bytes, family_hex.as_bytes()),
+            "family id in {where_}"
+        );
+        for e in &sent {
+            // Any 64 bytes of ciphertext past the header, within what a staging file holds.
+            let at = 4096.min(staged.len().saturating_sub(64)).max(200);
+            assert!(!contains(bytes, &e[at..at + 64]), "ciphertext in {where_}");
+        }
+    }
+    // The other family's envelope is untouched.
+    let blobs = env.dump_blobs().await;
+    assert_eq!(blobs.len(), 1);
+    assert_eq!(blobs[0].1, kept);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t61_server_killed_during_a_blob_write() {
+    let env = Env::hermetic().await;
+    let s = env.start().await;
+    let fam = Family::new();
+    fam.create(&s).await;
+    let (left, sent) = kill9_until_staging_left(&env, &s, &fam).await;
+    let blob_dir = env.blob_dir().unwrap();
+    // The partial write is nowhere a reader could reach: no row, no blob at any key (the
+    // store's own listing).
+    let listed: Vec<String> = fam.list_all(&s, &fam.guardian).await;
+    for e in &sent {
+        let id = EnvelopeId::of(e).to_string();
+        if !listed.contains(&id) {
+            assert_eq!(
+                s.call(&fam.guardian, "GET", &fam.envelope_path(&id), b"")
+                    .await
+                    .status,
+                404
+            );
+        }
+    }
+    // The sweeper leaves a young staging file alone (its upload may be in flight) ...
+    s.server
+        .sweep_orphan_blobs(toyseal_server::ORPHAN_MIN_AGE)
+        .await
+        .unwrap();
+    assert!(left.iter().all(|p| p.exists()));
+    // ... and removes it once it is older than the sweeper's age (3 h here).
+    let old = std::time::SystemTime::now() - Duration::from_secs(3 * 3600);
+    for p in &left {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    let swept = s
+        .server
+        .sweep_orphan_blobs(toyseal_server::ORPHAN_MIN_AGE)
+        .await
+        .unwrap();
+    assert_eq!(swept, left.len() as u64);
+    assert_eq!(staging_anywhere(&blob_dir), Vec::<String>::new());
+    // Every envelope's retry succeeds and reads back whole.
+    for e in &sent {
+        let id = fam.upload(&s, &fam.toy, e).await;
+        let r = s
+            .call(&fam.guardian, "GET", &fam.envelope_path(&id), b"")
+            .await;
+        assert!(r.body == *e, "envelope {id} reads back whole");
+    }
+}
+
+#[tokio::test]
+async fn t61_sweeper_removes_old_staging_files_only() {
+    let env = Env::hermetic().await;
+    let s = env.start().await;
+    let fam = Family::new();
+    fam.create(&s).await;
+    let e = fam.seal(&fam.toy, &recording("kept"));
+    let id = fam.upload(&s, &fam.toy, &e).await;
+    let blob_dir = env.blob_dir().unwrap();
+    let dir = blob_dir.join("envelopes").join(fam.id.to_string());
+    let gone_family = blob_dir.join("envelopes").join(random_hex(16));
+    std::fs::create_dir_all(&gone_family).unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(3 * 3600);
+    let staged = |path: std::path::PathBuf, age: Option<std::time::SystemTime>| {
+        std::fs::write(&path, &e[..e.len() / 2]).unwrap();
+        if let Some(t) = age {
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+        }
+        path
+    };
+    let old_here = staged(dir.join(format!("{}#1", random_hex(32))), Some(old));
+    let old_elsewhere = staged(gone_family.join(format!("{}#3", random_hex(32))), Some(old));
+    let young = staged(dir.join(format!("{}#2", random_hex(32))), None);
+    // A name with '#' that is no staging name is not the sweeper's (no key of this server
+    // has one, but the rule is the store's: digits only after '#').
+    let not_staging = staged(dir.join(format!("{}#x", random_hex(32))), Some(old));
+    let swept = s
+        .server
+        .sweep_orphan_blobs(toyseal_server::ORPHAN_MIN_AGE)
+        .await
+        .unwrap();
+    assert!(!old_here.exists() && !old_elsewhere.exists());
+    assert!(young.exists() && not_staging.exists());
+    // Two staging files, and the '#x' file, which the store lists as a key no row points to.
+    assert_eq!(swept, 3);
+    assert_eq!(
+        s.call(&fam.guardian, "GET", &fam.envelope_path(&id), b"")
+            .await
+            .body,
+        e
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn t15_uploads_racing_a_family_deletion() {
+    let env = Env::new().await;
+    let s = std::sync::Arc::new(env.start().await);
+    let fam = std::sync::Arc::new(Family::new());
+    // The toy is in another family too, so after the deletion it is still a registered device:
+    // its uploads to the deleted family meet the authorization (404), not the registry (401).
+    let other = Family::new_with(&[&fam.toy]);
+    fam.create(&s).await;
+    other.create(&s).await;
+    let kept = other.seal(&other.toy, &recording("kept"));
+    other.upload(&s, &other.toy, &kept).await;
+
+    const UPLOADERS: usize = 12;
+    const EACH: usize = 4;
+    let sealed: Vec<Vec<Vec<u8>>> = (0..UPLOADERS)
+        .map(|u| {
+            (0..EACH)
+                .map(|i| fam.seal(&fam.toy, &vec![(u * EACH + i) as u8; 300_000]))
+                .collect()
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for envelopes in sealed.clone() {
+        let (s, fam, answered) = (s.clone(), fam.clone(), answered.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for e in envelopes {
+                let sent = started.elapsed();
+                let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &e).await;
+                answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                out.push((sent, started.elapsed(), r.status, r.text()));
+            }
+            out
+        }));
+    }
+    // The deletion starts once the first uploads are stored, while the rest are in flight.
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let deletion_sent = started.elapsed();
+    let r = s
+        .call(&fam.guardian, "DELETE", &fam.path(), &fam.deletion())
+        .await;
+    let deletion_answered = started.elapsed();
+    assert_eq!(r.status, 204, "{}", r.text());
+    let mut counts = std::collections::BTreeMap::new();
+    for t in tasks {
+        for (sent, got, status, text) in t.await.unwrap() {
+            *counts.entry(status).or_insert(0) += 1;
+            match status {
+                // Stored: the upload was sent before the deletion answered (its row and blob
+                // were erased by it).
+                200 | 201 => assert!(sent < deletion_answered, "{status} sent after the 204"),
+                // Refused: answered after the deletion began. 410 ("family deleted") for an
+                // upload authorized before the rows went, 404 for one after.
+                410 => {
+                    assert!(got > deletion_sent);
+                    let p: toyseal_cloud::api::Problem = serde_json::from_str(&text).unwrap();
+                    assert_eq!(p.kind, toyseal_cloud::api::ProblemKind::Gone.type_uri());
+                }
+                404 => assert!(got > deletion_sent),
+                other => panic!("upload answered {other}: {text}"),
+            }
+        }
+    }
+    eprintln!("upload answers around the deletion: {counts:?}");
+    // Nothing of the family is left, whatever the interleaving.
+    let family_hex = fam.id.to_string();
+    let mut dump = env.dump_db().await;
+    dump.extend(env.raw_db_files());
+    let blobs = env.dump_blobs().await;
+    assert_eq!(
+        blobs.len(),
+        1,
+        "{:?}",
+        blobs.iter().map(|b| &b.0).collect::<Vec<_>>()
+    );
+    assert_eq!(blobs[0].1, kept);
+    if let Some(dir) = env.blob_dir() {
+        dump.extend(walk(&dir));
+        assert!(!walk_dirs(&dir).iter().any(|d| d.contains(&family_hex)));
+    }
+    for (where_, bytes) in &dump {
+        assert!(!where_.contains(&family_hex), "{where_}");
+        assert!(
+            !contains(bytes, family_hex.as_bytes()),
+            "family id in {where_}"
+        );
+        for e in sealed.iter().flatten() {
+            assert!(!contains(bytes, &e[1000..1064]), "ciphertext in {where_}");
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! signed requests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod child;
 pub mod faults;
 pub mod http;
 
@@ -613,8 +614,8 @@ pub fn recording(marker: &str) -> Vec<u8> {
     v
 }
 
-pub const NOT_FOUND: &str = r#"{"error":"not found"}"#;
-pub const UNAUTHENTICATED: &str = r#"{"error":"unauthenticated"}"#;
+pub const NOT_FOUND: &str = r#"{"type":"tag:toyseal.invalid,2026:problem:not-found","title":"not found","status":404,"detail":"not found"}"#;
+pub const UNAUTHENTICATED: &str = r#"{"type":"tag:toyseal.invalid,2026:problem:unauthenticated","title":"unauthenticated","status":401,"detail":"unauthenticated"}"#;
 
 impl Family {
     /// Guardian and toy public identities (for the next roster).
