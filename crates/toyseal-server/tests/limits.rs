@@ -127,7 +127,8 @@ async fn t63_half_sent_heads_and_unsigned_floods_from_one_address() {
         let r = conn.send(&req).await.unwrap();
         if r.status == 429 {
             assert_eq!(r.header("retry-after"), Some("1"));
-            assert_eq!(r.text(), r#"{"error":"too many requests"}"#);
+            let p: toyseal_cloud::api::Problem = r.json();
+            assert_eq!(p.kind(), Some(toyseal_cloud::api::ProblemKind::RateLimited));
         }
         statuses.push(r.status);
     }

@@ -162,7 +162,14 @@ async fn t11_limits() {
     let big = vec![7u8; 128 * 1024];
     let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &big).await;
     assert_eq!(r.status, 413, "{}", r.text());
-    assert_eq!(r.text(), r#"{"error":"request body too large"}"#);
+    let p: toyseal_cloud::api::Problem = r.json();
+    assert_eq!(
+        (p.kind(), p.limit),
+        (
+            Some(toyseal_cloud::api::ProblemKind::TooLarge),
+            Some(64 * 1024)
+        )
+    );
     // Slow body: headers, a few bytes, then silence → 408.
     let req = s.signed(&fam.toy, "POST", &fam.envelopes_path(), &[1u8; 1000]);
     let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
@@ -504,7 +511,10 @@ async fn t14_malformed_input() {
         ),
     )
     .await;
-    assert_eq!((r.status, r.text().as_str()), (401, UNAUTHENTICATED));
+    assert_eq!(
+        (r.status, r.problem_text().as_str()),
+        (401, UNAUTHENTICATED)
+    );
     // Nothing half-written: one family, one roster version, no envelope, no blob.
     assert_eq!(env.count("families").await, 1);
     assert_eq!(env.count("roster_versions").await, 1);
@@ -717,7 +727,8 @@ async fn t62_storage_unavailable() {
     let e = fam.seal(&fam.toy, b"during the blob outage");
     let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &e).await;
     assert_eq!(r.status, 503, "{}", r.text());
-    assert_eq!(r.text(), r#"{"error":"service unavailable, retry later"}"#);
+    let p: toyseal_cloud::api::Problem = r.json();
+    assert_eq!(p.detail, "storage is unavailable, retry later");
     let r = s
         .call(&fam.guardian, "GET", &fam.envelope_path(&before_id), b"")
         .await;
@@ -749,7 +760,8 @@ async fn t62_storage_unavailable() {
     let e2 = fam.seal(&fam.toy, b"during the database outage");
     let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &e2).await;
     assert_eq!(r.status, 503, "{}", r.text());
-    assert_eq!(r.text(), r#"{"error":"service unavailable, retry later"}"#);
+    let p: toyseal_cloud::api::Problem = r.json();
+    assert_eq!(p.detail, "storage is unavailable, retry later");
     sqlx::query("ROLLBACK").execute(&mut *locker).await.unwrap();
     drop(locker);
     db.close().await;
