@@ -21,8 +21,11 @@
 //!    403;
 //! 8. the object must belong to that family → else 404.
 //!
-//! A device removed from family B that is still a member of family A passes 1–5 and gets 404
-//! on B's routes; a device removed from its only family is unknown to the registry: 401.
+//! A device removed from family B that is still a member of family A passes 1–5 and gets 401
+//! `removed` (with the roster version) on B's routes; a device removed from its only family is
+//! unknown to the registry, but when its request verifies under the removed key it gets the
+//! same 401 `removed` (decided before the body is read, its nonce spent). A key in no roster
+//! at all gets the generic 401.
 
 use crate::db::Membership;
 use crate::routes::route_of;
@@ -164,11 +167,60 @@ async fn check_before_body(app: &App, parts: &Parts) -> Result<Option<Registered
     // (T63: nobody without a registered key makes the server buffer a large body). Family
     // creation finds its key in the body, so it can only be checked after.
     match route_of(parts)?.access() {
-        Access::Member | Access::Guardian => Ok(Some(RegisteredKey(
-            registry_key(app, unverified.key_id()).await?,
-        ))),
+        Access::Member | Access::Guardian => {
+            match app.db.registry_key(unverified.key_id()).await? {
+                Some(bytes) => Ok(Some(RegisteredKey(stored_key(&bytes)?))),
+                None => Err(removed_or_unknown(app, unverified, &received).await?),
+            }
+        }
         _ => Ok(None),
     }
+}
+
+/// A key in no current roster: [`Error::Removed`] if the request's signature verifies under a
+/// key some roster removed (its holder learns the version that removed it; the nonce is spent
+/// so that a captured request replayed tells nobody else), else the generic 401. Decided before
+/// the body is read: the signature covers the `Content-Digest` header, so it is verified
+/// against the digest the request claims, and the body is never looked at.
+async fn removed_or_unknown(
+    app: &App,
+    unverified: UnverifiedRequest,
+    received: &ReceivedRequest<'_>,
+) -> Result<Error, Error> {
+    let unknown = || Error::unauthenticated("unknown device");
+    let Some((bytes, version)) = app.db.removed_key(unverified.key_id()).await? else {
+        return Ok(unknown());
+    };
+    let key = stored_key(&bytes)?;
+    let Some(claimed) = received.content_digest.and_then(claimed_sha256) else {
+        return Ok(unknown());
+    };
+    let Ok(verified) = unverified.verify_with_body_digest(&key, &claimed) else {
+        return Ok(Error::unauthenticated(
+            "unknown device (a removed key, bad signature)",
+        ));
+    };
+    if !app
+        .db
+        .record_nonce(verified.device(), verified.nonce(), verified.expires())
+        .await?
+    {
+        return Ok(Error::unauthenticated("replayed nonce"));
+    }
+    Ok(Error::Removed { version })
+}
+
+/// The SHA-256 a `Content-Digest: sha-256=:…:` value claims (already checked to parse by
+/// [`UnverifiedRequest::parse`]).
+fn claimed_sha256(value: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let b64 = value.trim().strip_prefix("sha-256=:")?.strip_suffix(':')?;
+    base64::engine::general_purpose::STANDARD.decode(b64).ok()
+}
+
+fn stored_key(bytes: &[u8]) -> Result<PublicIdentity, Error> {
+    PublicIdentity::from_bytes(bytes)
+        .map_err(|e| Error::Internal(format!("stored key unreadable: {e}")))
 }
 
 /// The registered key of `device`; an unknown device is a 401.
@@ -178,8 +230,7 @@ async fn registry_key(app: &App, device: DeviceId) -> Result<PublicIdentity, Err
         .registry_key(device)
         .await?
         .ok_or_else(|| Error::unauthenticated("unknown device"))?;
-    PublicIdentity::from_bytes(&bytes)
-        .map_err(|e| Error::Internal(format!("stored key unreadable: {e}")))
+    stored_key(&bytes)
 }
 
 /// Steps 1–5: who signed this request.
@@ -225,7 +276,10 @@ pub(crate) async fn authenticate(
         unverified_for_benchmarks(&received, body, now)?
     };
     if !app.limiter.allow(device) {
-        return Err(Error::RateLimited);
+        return Err(Error::RateLimited {
+            scope: "device",
+            per_sec: app.limiter.per_sec(),
+        });
     }
     if !app.db.record_nonce(device, &nonce, expires).await? {
         return Err(Error::unauthenticated("replayed nonce"));
@@ -268,11 +322,21 @@ pub(crate) async fn authorize(
             ));
         }
     };
-    let m = app
-        .db
-        .membership(family, caller.device)
-        .await?
-        .ok_or(Error::NotFound)?;
+    let Some(m) = app.db.membership(family, caller.device).await? else {
+        // The signature verified: a device this family's roster removed (same key) learns
+        // that it was removed, and at which version; anyone else gets the 404 of a family
+        // that does not exist.
+        return Err(
+            match app
+                .db
+                .removed_from(family, caller.device, &caller.identity.to_bytes())
+                .await?
+            {
+                Some(version) => Error::Removed { version },
+                None => Error::NotFound,
+            },
+        );
+    };
     if m.public_key != caller.identity.to_bytes() {
         return Err(Error::NotFound);
     }

@@ -1,6 +1,8 @@
 //! Configuration: the resolved [`Config`] the server runs with, and [`ServeArgs`], the
-//! `toyseal serve` command line (flags, then environment variables, then a JSON config file,
-//! then defaults — in that order of precedence).
+//! `toyseal serve` command line (flags, then environment variables, then a TOML config file,
+//! then defaults — in that order of precedence). The config file's keys are the flags' names in
+//! snake_case; `toyseal-server.example.toml` beside this crate's manifest is a commented
+//! example that the tests load verbatim.
 
 use crate::Error;
 use clap::Args;
@@ -129,6 +131,8 @@ pub struct Config {
     pub public_names: Vec<String>,
     /// Key sealing listing cursors; `None`: a random key per process.
     pub cursor_key: Option<CursorKey>,
+    /// Where [`run`](crate::run) serves `GET /metrics` (Prometheus); `None`: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -153,6 +157,7 @@ impl Config {
             address_rate_burst: DEFAULT_ADDRESS_RATE_BURST,
             public_names: Vec::new(),
             cursor_key: None,
+            metrics_listen: None,
         }
     }
 
@@ -230,13 +235,30 @@ impl Config {
         self.cursor_key = Some(key);
         self
     }
+    /// Sets the metrics listener of [`run`](crate::run).
+    pub fn with_metrics_listen(mut self, addr: SocketAddr) -> Self {
+        self.metrics_listen = Some(addr);
+        self
+    }
+}
+
+/// A metrics address: `HOST:PORT`, or a bare `PORT` meaning `127.0.0.1:PORT` (loopback unless
+/// said otherwise).
+pub fn parse_metrics_listen(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse()
+        .map_err(|_| format!("{text:?} is neither PORT nor HOST:PORT"))
 }
 
 /// `toyseal serve`: command-line flags, each also readable from an environment variable.
 #[derive(Clone, Debug, Default, Args)]
 pub struct ServeArgs {
-    /// JSON config file with any of the keys below (snake_case, e.g. `"body_limit"`); flags and
-    /// environment variables override it.
+    /// TOML config file with any of the keys below (the flag names in snake_case, e.g.
+    /// `body_limit = 16777216`, `public_names = ["api.example.org"]`); unknown keys are
+    /// refused; flags and environment variables override it.
     #[arg(long, env = "TOYSEAL_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8080].
@@ -308,6 +330,15 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub cursor_key: Option<String>,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address, apart from the API: `PORT`
+    /// (on 127.0.0.1) or `HOST:PORT` [default: off].
+    #[arg(
+        long,
+        env = "TOYSEAL_METRICS_LISTEN",
+        value_name = "ADDR",
+        value_parser = parse_metrics_listen
+    )]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The config file: the same keys as the flags, all optional, unknown keys refused.
@@ -315,6 +346,7 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     listen: Option<SocketAddr>,
+    #[serde(alias = "data_dir")]
     data: Option<PathBuf>,
     database_url: Option<String>,
     blob_dir: Option<PathBuf>,
@@ -331,14 +363,20 @@ struct FileConfig {
     max_connections: Option<u32>,
     address_rate_per_sec: Option<u32>,
     address_rate_burst: Option<u32>,
+    #[serde(alias = "public_name")]
     public_names: Option<Vec<String>>,
     cursor_key: Option<String>,
+    metrics_listen: Option<String>,
 }
 
 fn read_file_config(path: &Path) -> Result<FileConfig, Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    parse_file_config(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+}
+
+fn parse_file_config(text: &str) -> Result<FileConfig, String> {
+    toml::from_str(text).map_err(|e| e.to_string())
 }
 
 impl ServeArgs {
@@ -423,6 +461,14 @@ impl ServeArgs {
         if let Some(k) = self.cursor_key.as_deref().or(file.cursor_key.as_deref()) {
             cfg.cursor_key = Some(CursorKey::from_hex(k)?);
         }
+        cfg.metrics_listen = match (self.metrics_listen, file.metrics_listen.as_deref()) {
+            (Some(a), _) => Some(a),
+            (None, Some(text)) => Some(
+                parse_metrics_listen(text)
+                    .map_err(|e| Error::Config(format!("metrics_listen: {e}")))?,
+            ),
+            (None, None) => None,
+        };
         cfg.validate()?;
         Ok(cfg)
     }
@@ -477,10 +523,10 @@ mod tests {
     #[test]
     fn flags_override_file_and_defaults_apply() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c.json");
+        let file = dir.path().join("c.toml");
         std::fs::write(
             &file,
-            r#"{"listen":"127.0.0.1:9999","body_limit":1000,"rate_per_sec":5}"#,
+            "listen = \"127.0.0.1:9999\"\nbody_limit = 1000\nrate_per_sec = 5\n",
         )
         .unwrap();
         let args = ServeArgs {
@@ -497,25 +543,17 @@ mod tests {
             cfg.blobs,
             BlobConfig::Dir(PathBuf::from(DEFAULT_DATA_DIR).join("blobs"))
         );
-        std::fs::write(
-            &file,
-            r#"{"header_timeout":3,"connections_per_address":5,"max_connections":50,
-                "address_rate_per_sec":7,"address_rate_burst":9,
-                "public_names":["API.Example.org"],"cursor_key":"ab"}"#,
-        )
-        .unwrap();
+        let rest = "header_timeout = 3\nconnections_per_address = 5\nmax_connections = 50\n\
+                    address_rate_per_sec = 7\naddress_rate_burst = 9\n\
+                    public_names = [\"API.Example.org\"]\n";
+        std::fs::write(&file, format!("{rest}cursor_key = \"ab\"\n")).unwrap();
         assert!(
             matches!(args.resolve(), Err(Error::Config(_))),
             "short cursor key"
         );
         std::fs::write(
             &file,
-            format!(
-                r#"{{"header_timeout":3,"connections_per_address":5,"max_connections":50,
-                    "address_rate_per_sec":7,"address_rate_burst":9,
-                    "public_names":["API.Example.org"],"cursor_key":"{}"}}"#,
-                "0f".repeat(32)
-            ),
+            format!("{rest}cursor_key = \"{}\"\n", "0f".repeat(32)),
         )
         .unwrap();
         let cfg = args.resolve().unwrap();
@@ -533,7 +571,25 @@ mod tests {
             ..args.clone()
         };
         assert_eq!(flags.resolve().unwrap().public_names.len(), 2);
-        std::fs::write(&file, r#"{"lisen":"127.0.0.1:9999"}"#).unwrap();
-        assert!(matches!(args.resolve(), Err(Error::Config(_))));
+        std::fs::write(&file, "lisen = \"127.0.0.1:9999\"\n").unwrap();
+        assert!(
+            matches!(args.resolve(), Err(Error::Config(_))),
+            "unknown key"
+        );
+        std::fs::write(
+            &file,
+            "public_name = [\"a.example\"]\nmetrics_listen = \"9464\"\n",
+        )
+        .unwrap();
+        let cfg = args.resolve().unwrap();
+        assert_eq!(
+            cfg.public_names,
+            vec!["a.example".to_owned()],
+            "the flag's spelling"
+        );
+        assert_eq!(
+            cfg.metrics_listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9464)))
+        );
     }
 }

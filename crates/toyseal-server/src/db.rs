@@ -170,6 +170,49 @@ impl Db {
         })
     }
 
+    /// The key of `device` as the latest roster removal recorded it (`until_version` set), and
+    /// that version; for telling a removed device it was removed (auth.rs).
+    pub(crate) async fn removed_key(
+        &self,
+        device: DeviceId,
+    ) -> Result<Option<(Vec<u8>, u64)>, Error> {
+        let row = sqlx::query(
+            "SELECT public_key, until_version FROM devices \
+             WHERE device_id = $1 AND until_version IS NOT NULL \
+             ORDER BY until_version DESC LIMIT 1",
+        )
+        .bind(text(device))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get(0)?, uint(r.try_get(1)?, "until_version")?)),
+            None => None,
+        })
+    }
+
+    /// The roster version of `family` that removed `device` with `public_key`, if one did.
+    pub(crate) async fn removed_from(
+        &self,
+        family: FamilyId,
+        device: DeviceId,
+        public_key: &[u8],
+    ) -> Result<Option<u64>, Error> {
+        let row = sqlx::query(
+            "SELECT until_version FROM devices \
+             WHERE family = $1 AND device_id = $2 AND public_key = $3 \
+             AND until_version IS NOT NULL ORDER BY until_version DESC LIMIT 1",
+        )
+        .bind(text(family))
+        .bind(text(device))
+        .bind(public_key.to_vec())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(uint(r.try_get(0)?, "until_version")?),
+            None => None,
+        })
+    }
+
     /// The device's membership in the family's current roster.
     pub(crate) async fn membership(
         &self,

@@ -1,9 +1,12 @@
 //! The one error type of `toyseal-server`, and the only place that maps errors to HTTP
 //! answers.
 //!
-//! Bodies are always RFC 9457 problem details ([`Problem`]) with a short detail. Messages for 401, 404 and 503 are
-//! generic on purpose (T01, T02, T07, T62): the variant's detail goes to the log, never to the
-//! client.
+//! Bodies are always RFC 9457 problem details ([`Problem`], docs/spec/signed-requests.md
+//! §Errors): the `detail` names the rule that refused, `limit` the limit that did. Details of
+//! 401, 404 and 5xx are generic on purpose (T01, T02, T07, T62): the variant's reason goes to
+//! the log (with the request id), never to the client. The request id itself is added by the
+//! outermost layer ([`crate::answers`]), which reads the [`Problem`] this module leaves in the
+//! response's extensions.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,10 +19,18 @@ pub enum Error {
     /// No, malformed, stale, replayed or unverifiable signature, or an unknown key: 401.
     #[error("unauthenticated: {0}")]
     Unauthenticated(String),
+    /// The request's signature verifies under a key that the family's roster removed at roster
+    /// `version`: 401 `removed`. Only answered once that signature verified, so only the holder
+    /// of the removed key learns it.
+    #[error("removed from the family at roster version {version}")]
+    Removed {
+        /// The roster version that removed the device.
+        version: u64,
+    },
     /// The resource does not exist *for this caller* (other family, unknown id): 404.
     #[error("not found")]
     NotFound,
-    /// The caller is in the family but lacks the role (a toy deleting): 403.
+    /// The caller is in the family but the rule refuses (role, sender ≠ signer): 403.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
     /// The request is malformed; the message says how: 400.
@@ -32,12 +43,23 @@ pub enum Error {
     /// family's deletion): 410.
     #[error("gone: the family was deleted")]
     Gone,
-    /// The body exceeds the configured limit: 413.
+    /// The body exceeds the configured body limit: 413 (the answer names the limit).
     #[error("request body too large")]
     TooLarge,
-    /// The device exceeded its request rate: 429.
-    #[error("rate limited")]
-    RateLimited,
+    /// The body exceeds a route's own, smaller limit (`limit` bytes): 413.
+    #[error("request body larger than {limit} bytes")]
+    TooLargeFor {
+        /// The route's limit in bytes.
+        limit: u64,
+    },
+    /// The device or the client address exceeded its request rate (`per_sec`): 429.
+    #[error("rate limited ({scope}: {per_sec} requests per second)")]
+    RateLimited {
+        /// Whose budget ran out: `"device"` or `"address"`.
+        scope: &'static str,
+        /// The sustained rate allowed.
+        per_sec: u32,
+    },
     /// The request (headers and body) took longer than the configured timeout: 408.
     #[error("request timeout")]
     Timeout,
@@ -60,14 +82,14 @@ impl Error {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Error::Unauthenticated(_) | Error::Removed { .. } => StatusCode::UNAUTHORIZED,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Gone => StatusCode::GONE,
-            Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Error::TooLarge | Error::TooLargeFor { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Timeout => StatusCode::REQUEST_TIMEOUT,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) | Error::Config(_) | Error::Io(_) => {
@@ -80,34 +102,58 @@ impl Error {
     pub fn kind(&self) -> ProblemKind {
         match self {
             Error::Unauthenticated(_) => ProblemKind::Unauthenticated,
+            Error::Removed { .. } => ProblemKind::Removed,
             Error::NotFound => ProblemKind::NotFound,
             Error::Forbidden(_) => ProblemKind::Forbidden,
             Error::BadRequest(_) => ProblemKind::BadRequest,
             Error::Conflict(_) => ProblemKind::Conflict,
             Error::Gone => ProblemKind::Gone,
-            Error::TooLarge => ProblemKind::TooLarge,
-            Error::RateLimited => ProblemKind::RateLimited,
+            Error::TooLarge | Error::TooLargeFor { .. } => ProblemKind::TooLarge,
+            Error::RateLimited { .. } => ProblemKind::RateLimited,
             Error::Timeout => ProblemKind::Timeout,
             Error::Unavailable(_) => ProblemKind::Unavailable,
             Error::Internal(_) | Error::Config(_) | Error::Io(_) => ProblemKind::Internal,
         }
     }
 
-    /// The message the client sees: generic where detail would leak (401, 404, 5xx).
+    /// The `detail` the client sees: the rule that refused, generic where more would leak
+    /// (401 `unauthenticated`, 404, 5xx).
     pub fn public_message(&self) -> String {
         match self {
-            Error::Unauthenticated(_) => "unauthenticated".to_owned(),
-            Error::NotFound => "not found".to_owned(),
-            Error::Forbidden(m) => format!("forbidden: {m}"),
-            Error::BadRequest(m) => format!("bad request: {m}"),
-            Error::Conflict(m) => format!("conflict: {m}"),
-            Error::Gone => "family deleted".to_owned(),
-            Error::TooLarge => "request body too large".to_owned(),
-            Error::RateLimited => "too many requests".to_owned(),
-            Error::Timeout => "request timeout".to_owned(),
-            Error::Unavailable(_) => "service unavailable, retry later".to_owned(),
+            Error::Unauthenticated(_) => "the request is not signed by a device this server \
+                                          knows, or its signature is stale, replayed or invalid"
+                .to_owned(),
+            Error::Removed { version } => {
+                format!("this device was removed from the family at roster version {version}")
+            }
+            Error::NotFound => "no such resource".to_owned(),
+            Error::Forbidden(m) | Error::Conflict(m) => (*m).to_owned(),
+            Error::BadRequest(m) => m.clone(),
+            Error::Gone => "the family was deleted".to_owned(),
+            Error::TooLarge => "the request body exceeds the server's body limit".to_owned(),
+            Error::TooLargeFor { limit } => {
+                format!("the request body exceeds this route's limit of {limit} bytes")
+            }
+            Error::RateLimited { scope, per_sec } => {
+                format!("more than {per_sec} requests per second from this {scope}; retry later")
+            }
+            Error::Timeout => "the request was not received within the server's timeout".to_owned(),
+            Error::Unavailable(_) => "storage is unavailable, retry later".to_owned(),
             Error::Internal(_) | Error::Config(_) | Error::Io(_) => "internal error".to_owned(),
         }
+    }
+
+    /// The problem details of this error (no request id yet; the limit where the error itself
+    /// knows it).
+    pub(crate) fn problem(&self) -> Problem {
+        let mut p = problem(self.kind(), self.status(), self.public_message());
+        match self {
+            Error::TooLargeFor { limit } => p.limit = Some(*limit),
+            Error::RateLimited { per_sec, .. } => p.limit = Some(u64::from(*per_sec)),
+            Error::Removed { version } => p.removed_at_version = Some(*version),
+            _ => {}
+        }
+        p
     }
 
     pub(crate) fn bad(msg: impl Into<String>) -> Self {
@@ -119,9 +165,9 @@ impl Error {
     }
 }
 
-/// The problem-details answer (RFC 9457) of `kind` with `status` and `detail`.
-pub(crate) fn error_response(kind: ProblemKind, status: StatusCode, detail: String) -> Response {
-    let problem = Problem {
+/// A bare problem of `kind` with `status` and `detail`.
+pub(crate) fn problem(kind: ProblemKind, status: StatusCode, detail: String) -> Problem {
+    Problem {
         kind: kind.type_uri(),
         title: kind.title().to_owned(),
         status: status.as_u16(),
@@ -129,28 +175,50 @@ pub(crate) fn error_response(kind: ProblemKind, status: StatusCode, detail: Stri
         request_id: None,
         limit: None,
         removed_at_version: None,
-    };
-    let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
-    let mut resp = (status, body).into_response();
+    }
+}
+
+/// The problem body as bytes. Serializing a struct of strings and integers cannot fail; were
+/// it to, the answer still has the right status and content type.
+pub(crate) fn problem_bytes(p: &Problem) -> Vec<u8> {
+    serde_json::to_vec(p).unwrap_or_else(|_| b"{}".to_vec())
+}
+
+/// The problem-details answer (RFC 9457) for `problem`; the [`Problem`] also rides in the
+/// response's extensions so that the outermost layer can add the request id and the limit.
+pub(crate) fn problem_response(problem: Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = (status, problem_bytes(&problem)).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
     );
+    resp.extensions_mut().insert(problem);
     resp
+}
+
+/// The problem-details answer of `kind` with `status` and `detail`.
+pub(crate) fn error_response(kind: ProblemKind, status: StatusCode, detail: String) -> Response {
+    problem_response(problem(kind, status, detail))
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let status = self.status();
+        // The reason (with the request id of the enclosing span) goes to the log; the client
+        // gets the public detail.
         match &self {
             Error::Unavailable(_) | Error::Internal(_) | Error::Config(_) | Error::Io(_) => {
                 tracing::error!(error = %self, "request failed");
             }
-            Error::Unauthenticated(_) => tracing::info!(error = %self, "request refused"),
-            _ => tracing::debug!(error = %self, "request refused"),
+            _ => tracing::info!(
+                kind = self.kind().slug(),
+                reason = %self,
+                detail = %self.public_message(),
+                "request refused"
+            ),
         }
-        let mut resp = error_response(self.kind(), status, self.public_message());
-        if matches!(self, Error::RateLimited) {
+        let mut resp = problem_response(self.problem());
+        if matches!(self, Error::RateLimited { .. }) {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

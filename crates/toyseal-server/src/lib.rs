@@ -9,6 +9,7 @@ pub mod config;
 mod cursor;
 mod db;
 mod error;
+mod metrics;
 mod rate;
 pub mod routes;
 
@@ -18,18 +19,21 @@ pub use routes::OPENAPI_JSON;
 pub use toyseal_cloud::api::{Access, Endpoint};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{StatusCode, header};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::Response;
+use futures::StreamExt;
 use std::future::Future;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
-use toyseal_cloud::api::{PROBLEM_CONTENT_TYPE, ProblemKind};
+use toyseal_cloud::api::{PROBLEM_CONTENT_TYPE, Problem, ProblemKind};
 use tracing::{Span, field::Empty};
 
 /// How often expired nonces are purged while serving.
@@ -53,6 +57,37 @@ pub(crate) struct App {
     /// The `@authority` values this instance answers to (lower case).
     authorities: RwLock<Arc<[String]>>,
     pub(crate) cursors: cursor::CursorSealer,
+    /// This instance's Prometheus metrics.
+    pub(crate) metrics: Arc<metrics::Metrics>,
+}
+
+/// The server's id of one request (16 hex digits, random): in the request's log span, the
+/// `X-Request-Id` answer header and every problem's `request_id`. The server always makes its
+/// own; a client's `X-Request-Id` is ignored (it could collide or inject text into logs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RequestId(String);
+
+impl RequestId {
+    pub(crate) fn new() -> Self {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let mut b = [0u8; 8];
+        // Unpredictability is nice, uniqueness is what matters: should the system RNG ever
+        // fail, a process-wide counter mixed with the time still gives distinct ids.
+        if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).is_err() {
+            let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            b = (n ^ t.rotate_left(20)).to_be_bytes();
+        }
+        Self(hex::encode(b))
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 impl App {
@@ -127,6 +162,10 @@ impl Server {
                 self.app.clone(),
                 admission::address_rate_limit,
             ))
+            .layer(axum::middleware::from_fn_with_state(
+                self.app.clone(),
+                admission::content_length_limit,
+            ))
             .layer(axum::middleware::map_response(json_errors))
             .layer(
                 TraceLayer::new_for_http()
@@ -135,6 +174,37 @@ impl Server {
                     .on_response(on_response)
                     .on_failure(()),
             )
+            .layer(axum::middleware::from_fn_with_state(
+                self.app.clone(),
+                answers,
+            ))
+    }
+
+    /// The Prometheus text exposition of this instance's metrics.
+    pub fn render_metrics(&self) -> String {
+        self.app.metrics.render()
+    }
+
+    /// `GET /metrics` (Prometheus text format, version 0.0.4), for a listener of its own: `toyseal
+    /// serve --metrics-listen ADDR` serves it there, never on the API's listener (the metrics
+    /// name routes and counts, which are nobody's business on the public address).
+    pub fn metrics_router(&self) -> Router {
+        let metrics = self.app.metrics.clone();
+        Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                        )],
+                        metrics.render(),
+                    )
+                }
+            }),
+        )
     }
 
     /// Serves `listener` until `shutdown` completes, then finishes the requests in flight.
@@ -202,11 +272,11 @@ impl Server {
                                 self.config.header_timeout,
                                 stopping.clone(),
                                 slot,
+                                self.app.metrics.clone(),
                             ));
                         }
                         Err(why) => {
-                            tracing::info!(reason = ?why, "connection refused");
-                            tasks.spawn(admission::refuse(stream, why));
+                            tasks.spawn(admission::refuse(stream, why, self.app.metrics.clone()));
                         }
                     }
                 }
@@ -315,6 +385,7 @@ impl ServerBuilder {
             verify_signatures: self.verify_signatures,
             authorities: RwLock::new(authorities.into()),
             cursors: cursor::CursorSealer::new(&cursor_key)?,
+            metrics: Arc::new(metrics::Metrics::new()),
         };
         let app = Arc::new(app);
         Ok(Server {
@@ -341,8 +412,13 @@ fn make_span(req: &Request) -> Span {
         .get::<MatchedPath>()
         .map_or("unmatched", |m| m.as_str())
         .to_owned();
+    let id = req
+        .extensions()
+        .get::<RequestId>()
+        .map_or_else(String::new, RequestId::to_string);
     tracing::info_span!(
         "request",
+        request_id = %id,
         method = %req.method(),
         route = %route,
         device = Empty,
@@ -358,7 +434,7 @@ fn on_response(resp: &Response, latency: Duration, span: &Span) {
 }
 
 /// Every error answer is problem details (RFC 9457), including those made by layers (408, 413,
-/// 405).
+/// 405) and by an embedder's layers.
 async fn json_errors(resp: Response) -> Response {
     let status = resp.status();
     let is_problem = resp
@@ -366,17 +442,145 @@ async fn json_errors(resp: Response) -> Response {
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_CONTENT_TYPE.as_bytes()));
     if (status.is_client_error() || status.is_server_error()) && !is_problem {
-        let kind = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => ProblemKind::TooLarge,
-            StatusCode::REQUEST_TIMEOUT => ProblemKind::Timeout,
-            StatusCode::METHOD_NOT_ALLOWED => ProblemKind::MethodNotAllowed,
-            StatusCode::NOT_FOUND => ProblemKind::NotFound,
-            s if s.is_server_error() => ProblemKind::Internal,
-            _ => ProblemKind::BadRequest,
+        let (kind, detail) = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                ProblemKind::TooLarge,
+                "the request body exceeds the server's body limit",
+            ),
+            StatusCode::REQUEST_TIMEOUT => (
+                ProblemKind::Timeout,
+                "the request was not received within the server's timeout",
+            ),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                ProblemKind::MethodNotAllowed,
+                "this path does not take this method",
+            ),
+            StatusCode::NOT_FOUND => (ProblemKind::NotFound, "no such resource"),
+            StatusCode::UNAUTHORIZED => (ProblemKind::Unauthenticated, "unauthenticated"),
+            StatusCode::GONE => (ProblemKind::Gone, "the family was deleted"),
+            StatusCode::TOO_MANY_REQUESTS => (ProblemKind::RateLimited, "too many requests"),
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+                ProblemKind::HeadersTooLarge,
+                "the request head is too large",
+            ),
+            StatusCode::SERVICE_UNAVAILABLE => (
+                ProblemKind::Unavailable,
+                "storage is unavailable, retry later",
+            ),
+            s if s.is_server_error() => (ProblemKind::Internal, "internal error"),
+            _ => (ProblemKind::BadRequest, "bad request"),
         };
-        return error::error_response(kind, status, kind.title().to_owned());
+        tracing::info!(
+            kind = kind.slug(),
+            status = status.as_u16(),
+            "request refused by a layer"
+        );
+        let mut answer = error::error_response(kind, status, detail.to_owned());
+        if let Some(retry) = resp.headers().get(header::RETRY_AFTER) {
+            answer
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry.clone());
+        }
+        return answer;
     }
     resp
+}
+
+/// The outermost layer: gives each request its [`RequestId`] (its log span, the
+/// `X-Request-Id` answer header, the problem's `request_id`), completes problems with the limit
+/// that refused, closes the connection after a 413 (the refused body is not read: the
+/// connection lingers instead, `admission::ConnectionIo`), and counts the answer.
+async fn answers(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
+    let id = RequestId::new();
+    req.extensions_mut().insert(id.clone());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_owned();
+    let method = req.method().clone();
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let started = Instant::now();
+    let mut resp = next.run(req).await;
+    let status = resp.status();
+    if let Some(mut problem) = resp.extensions_mut().remove::<Problem>() {
+        problem.request_id = Some(id.to_string());
+        let kind = problem.kind();
+        if problem.limit.is_none() {
+            problem.limit = match kind {
+                Some(ProblemKind::TooLarge) => Some(app.body_limit as u64),
+                Some(ProblemKind::Timeout) => Some(app.request_timeout.as_secs()),
+                _ => None,
+            };
+        }
+        if let Some(kind) = kind {
+            app.metrics.refusal(kind);
+        }
+        let (mut parts, _) = resp.into_parts();
+        parts.headers.remove(header::CONTENT_LENGTH);
+        resp = Response::from_parts(parts, Body::from(error::problem_bytes(&problem)));
+    }
+    if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    app.metrics.request(&route, status.as_u16());
+    app.metrics.latency(&route, started.elapsed());
+    let envelopes = Endpoint::UploadEnvelope.template();
+    if method == Method::POST && route == envelopes && status.is_success() {
+        app.metrics.upload(declared.unwrap_or(0));
+    }
+    if method == Method::GET
+        && route == Endpoint::GetEnvelope.template()
+        && status == StatusCode::OK
+    {
+        let live = app.metrics.download();
+        let (parts, body) = resp.into_parts();
+        let body = body.into_data_stream().map(move |chunk| {
+            let _live = &live;
+            chunk
+        });
+        resp = Response::from_parts(parts, Body::from_stream(body));
+    }
+    resp
+}
+
+/// `sqlite:…` / `postgres://user:password@host/db` with the password replaced, for the log.
+fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}:REDACTED@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// What the start-up log says the blobs are stored in.
+fn blob_store_text(blobs: &BlobConfig) -> String {
+    match blobs {
+        BlobConfig::Dir(d) => format!("directory {}", d.display()),
+        BlobConfig::S3 {
+            bucket,
+            endpoint,
+            region,
+        } => format!(
+            "s3 bucket {bucket} at {} ({region})",
+            endpoint.as_deref().unwrap_or("AWS")
+        ),
+    }
 }
 
 /// Runs `toyseal serve`: logs to stderr (`RUST_LOG`, default `info`), binds
@@ -396,7 +600,37 @@ pub fn run(args: &ServeArgs) -> Result<(), Error> {
     rt.block_on(async move {
         let server = Server::builder(config).build().await?;
         let listener = TcpListener::bind(server.config().listen).await?;
-        tracing::info!(addr = %listener.local_addr()?, "toyseal server listening");
+        let config = server.config();
+        let names = if config.public_names.is_empty() {
+            admission::default_authorities(listener.local_addr()?)?
+        } else {
+            config.public_names.clone()
+        };
+        let metrics_addr = match config.metrics_listen {
+            Some(addr) => {
+                let metrics = TcpListener::bind(addr).await?;
+                let bound = metrics.local_addr()?;
+                let router = server.metrics_router();
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(metrics, router).await {
+                        tracing::error!(error = %e, "metrics listener failed");
+                    }
+                });
+                bound.to_string()
+            }
+            None => "off".to_owned(),
+        };
+        tracing::info!(
+            listen = %listener.local_addr()?,
+            data_dir = %config.data_dir.display(),
+            database = %redacted_url(&config.effective_database_url()),
+            blobs = %blob_store_text(&config.blobs),
+            public_names = %names.join(","),
+            body_limit = config.body_limit,
+            request_timeout_secs = config.request_timeout.as_secs(),
+            metrics = %metrics_addr,
+            "toyseal server listening"
+        );
         server.serve(listener, shutdown_signal()).await
     })
 }

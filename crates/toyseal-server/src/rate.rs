@@ -20,6 +20,8 @@ struct Bucket {
 /// A token-bucket limiter keyed by device or by address.
 #[derive(Debug)]
 pub(crate) struct RateLimiter<K> {
+    /// The configured rate, as told to a refused client (`limit`).
+    rate: u32,
     per_sec: f64,
     burst: f64,
     buckets: Mutex<HashMap<K, Bucket>>,
@@ -29,10 +31,16 @@ impl<K: Hash + Eq> RateLimiter<K> {
     /// `per_sec` tokens per second up to `burst`; `per_sec == 0` disables the limiter.
     pub(crate) fn new(per_sec: u32, burst: u32) -> Self {
         Self {
+            rate: per_sec,
             per_sec: f64::from(per_sec),
             burst: f64::from(burst.max(1)),
             buckets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The sustained rate in requests per second (0: off).
+    pub(crate) fn per_sec(&self) -> u32 {
+        self.rate
     }
 
     /// Takes one token for `key`; `false` if its bucket is empty.

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use common::http::{self, RawRequest};
 use common::*;
 use std::collections::HashSet;
-use toyseal_cloud::api::{EnvelopePage, Health, RosterChain};
+use toyseal_cloud::api::{EnvelopePage, Health, Problem, ProblemKind, RosterChain};
 use toyseal_core::{DeviceIdentity, FamilyId, OsRng, Role};
 use toyseal_server::{Access, Endpoint};
 
@@ -103,9 +103,11 @@ async fn openapi_documents_every_route() {
     }
     assert_eq!(documented, Endpoint::ALL.len());
     // The documented bodies and limits are the server's.
-    let e401 = &doc["components"]["responses"]["E401"]["content"]["application/json"]["example"];
+    let e401 =
+        &doc["components"]["responses"]["E401"]["content"]["application/problem+json"]["example"];
     assert_eq!(e401.to_string(), UNAUTHENTICATED);
-    let e404 = &doc["components"]["responses"]["E404"]["content"]["application/json"]["example"];
+    let e404 =
+        &doc["components"]["responses"]["E404"]["content"]["application/problem+json"]["example"];
     assert_eq!(e404.to_string(), NOT_FOUND);
     let scheme = &doc["components"]["securitySchemes"]["toysealSignature"];
     assert!(scheme["x-toyseal-rfc9421"]["covered-components"].is_array());
@@ -177,7 +179,7 @@ async fn t01_no_signature_any_route() {
                 assert_eq!(r.status, 200, "{m} {p}");
             } else {
                 assert_eq!(r.status, 401, "{m} {p}");
-                assert_eq!(r.text(), UNAUTHENTICATED, "{m} {p}");
+                assert_eq!(r.problem_text(), UNAUTHENTICATED, "{m} {p}");
             }
         }
     }
@@ -185,7 +187,10 @@ async fn t01_no_signature_any_route() {
     let mut req = s.signed(&fam.toy, "GET", &fam.envelopes_path(), b"");
     req.headers[2].1 = b"toyseal=:AAAA:".to_vec();
     let r = http::send(s.addr, &req).await;
-    assert_eq!((r.status, r.text().as_str()), (401, UNAUTHENTICATED));
+    assert_eq!(
+        (r.status, r.problem_text().as_str()),
+        (401, UNAUTHENTICATED)
+    );
     // Nothing was changed by any of it.
     assert_eq!(fam.list_all(&s, &fam.guardian).await, vec![id]);
 }
@@ -202,20 +207,28 @@ async fn t02_unknown_or_removed_device() {
     // A key in no roster: 401.
     let stranger = DeviceIdentity::generate(Role::Guardian, &mut OsRng);
     let r = s.call(&stranger, "GET", &a.envelopes_path(), b"").await;
-    assert_eq!((r.status, r.text().as_str()), (401, UNAUTHENTICATED));
-    // Removed from B, still in A: B's routes answer 404 (like a missing family), A's work.
+    assert_eq!(
+        (r.status, r.problem_text().as_str()),
+        (401, UNAUTHENTICATED)
+    );
+    // Removed from B, still in A: B's routes answer 401 `removed` with B's version (its
+    // signature verified under the key B's roster removed); A's work.
     let v2 = b.next_roster(b.core(), &[]);
     let r = s.call(&b.guardian, "POST", &b.roster_path(), &v2).await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let r = s.call(&dad, "GET", &b.envelopes_path(), b"").await;
-    assert_eq!((r.status, r.text().as_str()), (404, NOT_FOUND));
-    let r = s.call(&dad, "GET", &b.roster_path(), b"").await;
-    assert_eq!(r.status, 404);
+    assert_eq!(r.status, 200, "{}", r.problem_text());
+    for p in [b.envelopes_path(), b.roster_path()] {
+        let r = s.call(&dad, "GET", &p, b"").await;
+        assert_eq!(r.status, 401, "{p}");
+        let problem: Problem = r.json();
+        assert_eq!(problem.kind(), Some(ProblemKind::Removed), "{p}");
+        assert_eq!(problem.removed_at_version, Some(2), "{p}");
+    }
     assert_eq!(
         s.call(&dad, "GET", &a.envelopes_path(), b"").await.status,
         200
     );
-    // Removed from its last family: unknown to the registry, 401 everywhere.
+    // Removed from its last family: unknown to the registry, yet told it was removed (before
+    // its body is read), on every family's routes.
     let v2 = a.next_roster(a.core(), &[]);
     assert_eq!(
         s.call(&a.guardian, "POST", &a.roster_path(), &v2)
@@ -225,8 +238,35 @@ async fn t02_unknown_or_removed_device() {
     );
     for p in [a.envelopes_path(), b.envelopes_path(), a.roster_path()] {
         let r = s.call(&dad, "GET", &p, b"").await;
-        assert_eq!((r.status, r.text().as_str()), (401, UNAUTHENTICATED), "{p}");
+        let problem: Problem = r.json();
+        assert_eq!(
+            (r.status, problem.kind(), problem.removed_at_version),
+            (401, Some(ProblemKind::Removed), Some(2)),
+            "{p}"
+        );
     }
+    // Nobody else learns it: a request claiming dad's key id but signed by another key, and a
+    // replay of dad's own request, get the generic 401.
+    let req = s.signed(&dad, "GET", &a.envelopes_path(), b"");
+    assert_eq!(http::send(s.addr, &req).await.status, 401);
+    let r = http::send(s.addr, &req).await;
+    assert_eq!(
+        (r.status, r.problem_text().as_str()),
+        (401, UNAUTHENTICATED)
+    );
+    let impostor = DeviceIdentity::generate(Role::Guardian, &mut OsRng);
+    let mut forged = s.signed(&impostor, "GET", &a.envelopes_path(), b"");
+    let dad_id = dad.public().device_id().to_string();
+    let impostor_id = impostor.public().device_id().to_string();
+    for (_, v) in forged.headers.iter_mut() {
+        let text = String::from_utf8(v.clone()).unwrap();
+        *v = text.replace(&impostor_id, &dad_id).into_bytes();
+    }
+    let r = http::send(s.addr, &forged).await;
+    assert_eq!(
+        (r.status, r.problem_text().as_str()),
+        (401, UNAUTHENTICATED)
+    );
     // Its envelope uploads are refused too.
     let env_bytes = a.seal(&a.toy, b"for the record");
     let r = s.call(&dad, "POST", &a.envelopes_path(), &env_bytes).await;
@@ -250,9 +290,15 @@ async fn t03_replay_same_and_second_instance() {
     let req = s1.signed(&fam.toy, "POST", &fam.envelopes_path(), &envelope);
     assert_eq!(http::send(s1.addr, &req).await.status, 201);
     let r = http::send(s1.addr, &req).await;
-    assert_eq!((r.status, r.text().as_str()), (401, UNAUTHENTICATED));
+    assert_eq!(
+        (r.status, r.problem_text().as_str()),
+        (401, UNAUTHENTICATED)
+    );
     let r = http::send(s2.addr, &req).await;
-    assert_eq!((r.status, r.text().as_str()), (401, UNAUTHENTICATED));
+    assert_eq!(
+        (r.status, r.problem_text().as_str()),
+        (401, UNAUTHENTICATED)
+    );
     // First seen on the second instance, replayed to the first.
     let req = s1.signed(&fam.guardian, "GET", &fam.envelopes_path(), b"");
     assert_eq!(http::send(s2.addr, &req).await.status, 200);
@@ -354,7 +400,7 @@ async fn t04_stale_or_long_signatures() {
     ] {
         let r = http::send(s.addr, &req).await;
         assert_eq!(
-            (r.status, r.text().as_str()),
+            (r.status, r.problem_text().as_str()),
             (401, UNAUTHENTICATED),
             "{what}"
         );
@@ -460,7 +506,7 @@ async fn t06_alg_and_other_keyid() {
     ] {
         let r = http::send(s.addr, &req).await;
         assert_eq!(
-            (r.status, r.text().as_str()),
+            (r.status, r.problem_text().as_str()),
             (401, UNAUTHENTICATED),
             "{what}"
         );
@@ -623,10 +669,14 @@ async fn t07_cross_family_matrix() {
         let on_b = s.call(who, m1, p1, b1).await;
         let missing = s.call(who, m2, p2, b2).await;
         assert_eq!(
-            (on_b.status, on_b.text(), on_b.header("content-type")),
+            (
+                on_b.status,
+                on_b.problem_text(),
+                on_b.header("content-type")
+            ),
             (
                 missing.status,
-                missing.text(),
+                missing.problem_text(),
                 missing.header("content-type")
             ),
             "{name}: B's object must look exactly like a missing one"
@@ -656,7 +706,7 @@ async fn t07_cross_family_matrix() {
                 assert_eq!(on_b.status, 403, "{name}")
             }
             _ => assert_eq!(
-                (on_b.status, on_b.text().as_str()),
+                (on_b.status, on_b.problem_text().as_str()),
                 (404, NOT_FOUND),
                 "{name}"
             ),
@@ -772,7 +822,7 @@ async fn path_ids_are_typed_and_checked_after_authentication() {
     for path in &bad {
         let r = s.unsigned("GET", path, b"").await;
         assert_eq!(
-            (r.status, r.text()),
+            (r.status, r.problem_text()),
             (401, UNAUTHENTICATED.to_owned()),
             "unsigned {path}"
         );

@@ -247,8 +247,8 @@ async fn t18_removed_device_gets_nothing_after_removal() {
     assert_eq!(r.status, 200, "{}", r.text());
     let sealed_after = fam.seal(&fam.toy, b"after removal");
     let after = fam.upload(&s, &fam.toy, &sealed_after).await;
-    // Listing, fetching (the new one, and the old), the roster, uploading: all "does not
-    // exist" for dad, exactly like another family's objects.
+    // Listing, fetching (the new one, and the old), the roster: dad's signature verifies, so
+    // he is told that he was removed, and at which version — and gets nothing else.
     for (m, target) in [
         ("GET", fam.envelopes_path()),
         ("GET", format!("{}?limit=100", fam.envelopes_path())),
@@ -258,7 +258,12 @@ async fn t18_removed_device_gets_nothing_after_removal() {
         ("GET", format!("{}?since=2", fam.roster_path())),
     ] {
         let r = s.call(&dad, m, &target, b"").await;
-        assert_eq!((r.status, r.text().as_str()), (404, NOT_FOUND), "{target}");
+        let p: toyseal_cloud::api::Problem = r.json();
+        assert_eq!(
+            (r.status, p.kind(), p.removed_at_version),
+            (401, Some(toyseal_cloud::api::ProblemKind::Removed), Some(3)),
+            "{target}"
+        );
     }
     // Even with the bytes (from a leak), the envelope sealed after his removal is not his.
     assert!(matches!(
@@ -270,7 +275,8 @@ async fn t18_removed_device_gets_nothing_after_removal() {
         ),
         Err(toyseal_envelope::Error::NotARecipient)
     ));
-    // Removed from his last family too: 401 everywhere.
+    // Removed from his last family too: still told he was removed (the latest removal), and
+    // nothing else.
     let mut other = other;
     let v2 = other.next_roster(other.core(), &[]);
     assert_eq!(
@@ -281,7 +287,11 @@ async fn t18_removed_device_gets_nothing_after_removal() {
     );
     for target in [fam.envelopes_path(), fam.envelope_path(&after)] {
         let r = s.call(&dad, "GET", &target, b"").await;
-        assert_eq!((r.status, r.text().as_str()), (401, UNAUTHENTICATED));
+        let p: toyseal_cloud::api::Problem = r.json();
+        assert_eq!(
+            (r.status, p.kind()),
+            (401, Some(toyseal_cloud::api::ProblemKind::Removed))
+        );
     }
     // The family still has both.
     assert_eq!(fam.list_all(&s, &fam.toy).await, vec![before, after]);

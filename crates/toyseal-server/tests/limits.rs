@@ -127,10 +127,8 @@ async fn t63_half_sent_heads_and_unsigned_floods_from_one_address() {
         let r = conn.send(&req).await.unwrap();
         if r.status == 429 {
             assert_eq!(r.header("retry-after"), Some("1"));
-            assert_eq!(
-                r.text(),
-                r#"{"type":"tag:toyseal.invalid,2026:problem:rate-limited","title":"too many requests","status":429,"detail":"too many requests"}"#
-            );
+            let p: toyseal_cloud::api::Problem = r.json();
+            assert_eq!(p.kind(), Some(toyseal_cloud::api::ProblemKind::RateLimited));
         }
         statuses.push(r.status);
     }
@@ -172,7 +170,10 @@ async fn t63_unknown_key_is_refused_before_its_body_is_read() {
     .await
     .expect("answered without the body")
     .unwrap();
-    assert_eq!((r.status, r.text().as_str()), (401, UNAUTHENTICATED));
+    assert_eq!(
+        (r.status, r.problem_text().as_str()),
+        (401, UNAUTHENTICATED)
+    );
     // A member's upload still works.
     fam.upload(&s, &fam.toy, &fam.seal(&fam.toy, b"ok")).await;
 }
@@ -236,7 +237,10 @@ async fn t05_single_header_lines_host_and_authority_pinned() {
     for authority in ["staging.toyseal.test", "127.0.0.1:1"] {
         let req = signed_request(&fam.toy, authority, "GET", &p, b"", now(), 60);
         let r = http::send(s.addr, &req).await;
-        assert_eq!((r.status, r.text().as_str()), (401, UNAUTHENTICATED));
+        assert_eq!(
+            (r.status, r.problem_text().as_str()),
+            (401, UNAUTHENTICATED)
+        );
     }
     // The same request signed for the server's own name works, in any case of letters.
     let req = signed_request(&fam.toy, &s.host(), "GET", &p, b"", now(), 60);
@@ -286,18 +290,30 @@ async fn t01_family_creation_authenticates_before_parsing() {
     // Unsigned, a key outside the roster, a body changed after signing, a body that is no
     // roster: the same generic 401, and nothing stored.
     let r = s.unsigned("POST", &fam.path(), &v1).await;
-    assert_eq!((r.status, r.text().as_str()), (401, UNAUTHENTICATED));
+    assert_eq!(
+        (r.status, r.problem_text().as_str()),
+        (401, UNAUTHENTICATED)
+    );
     let stranger = DeviceIdentity::generate(Role::Guardian, &mut OsRng);
     let r = s.call(&stranger, "POST", &fam.path(), &v1).await;
-    assert_eq!((r.status, r.text().as_str()), (401, UNAUTHENTICATED));
+    assert_eq!(
+        (r.status, r.problem_text().as_str()),
+        (401, UNAUTHENTICATED)
+    );
     let mut req = s.signed(&fam.guardian, "POST", &fam.path(), &v1);
     let last = req.body.len() - 1;
     req.body[last] ^= 1;
     let r = http::send(s.addr, &req).await;
-    assert_eq!((r.status, r.text().as_str()), (401, UNAUTHENTICATED));
+    assert_eq!(
+        (r.status, r.problem_text().as_str()),
+        (401, UNAUTHENTICATED)
+    );
     for garbage in [&b"\x00\x01garbage"[..], &v1[..v1.len() / 2], b""] {
         let r = s.call(&fam.guardian, "POST", &fam.path(), garbage).await;
-        assert_eq!((r.status, r.text().as_str()), (401, UNAUTHENTICATED));
+        assert_eq!(
+            (r.status, r.problem_text().as_str()),
+            (401, UNAUTHENTICATED)
+        );
     }
     assert_eq!(env.count("families").await, 0);
     // A member that is not a guardian authenticates but may not found: 403.
@@ -550,7 +566,7 @@ async fn t07_a_captured_cursor_gets_the_same_answer_from_every_family() {
                     b"",
                 )
                 .await;
-            answers.insert((r.status, r.text()));
+            answers.insert((r.status, r.problem_text()));
         }
     }
     assert_eq!(answers.len(), 1, "{answers:?}");
@@ -577,8 +593,8 @@ async fn t07_a_captured_cursor_gets_the_same_answer_from_every_family() {
         .await;
     assert_eq!(foreign.status, 400, "{}", foreign.text());
     assert_eq!(
-        (foreign.status, foreign.text()),
-        (forged.status, forged.text())
+        (foreign.status, foreign.problem_text()),
+        (forged.status, forged.problem_text())
     );
     // In its own family, for a member, it pages on.
     let r = s

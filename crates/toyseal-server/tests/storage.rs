@@ -163,9 +163,13 @@ async fn t11_limits() {
     let big = vec![7u8; 128 * 1024];
     let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &big).await;
     assert_eq!(r.status, 413, "{}", r.text());
+    let p: toyseal_cloud::api::Problem = r.json();
     assert_eq!(
-        r.text(),
-        r#"{"type":"tag:toyseal.invalid,2026:problem:too-large","title":"request body too large","status":413,"detail":"request body too large"}"#
+        (p.kind(), p.limit),
+        (
+            Some(toyseal_cloud::api::ProblemKind::TooLarge),
+            Some(64 * 1024)
+        )
     );
     // Slow body: headers, a few bytes, then silence → 408.
     let req = s.signed(&fam.toy, "POST", &fam.envelopes_path(), &[1u8; 1000]);
@@ -508,7 +512,10 @@ async fn t14_malformed_input() {
         ),
     )
     .await;
-    assert_eq!((r.status, r.text().as_str()), (401, UNAUTHENTICATED));
+    assert_eq!(
+        (r.status, r.problem_text().as_str()),
+        (401, UNAUTHENTICATED)
+    );
     // Nothing half-written: one family, one roster version, no envelope, no blob.
     assert_eq!(env.count("families").await, 1);
     assert_eq!(env.count("roster_versions").await, 1);
@@ -721,10 +728,8 @@ async fn t62_storage_unavailable() {
     let e = fam.seal(&fam.toy, b"during the blob outage");
     let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &e).await;
     assert_eq!(r.status, 503, "{}", r.text());
-    assert_eq!(
-        r.text(),
-        r#"{"type":"tag:toyseal.invalid,2026:problem:unavailable","title":"service unavailable, retry later","status":503,"detail":"service unavailable, retry later"}"#
-    );
+    let p: toyseal_cloud::api::Problem = r.json();
+    assert_eq!(p.detail, "storage is unavailable, retry later");
     let r = s
         .call(&fam.guardian, "GET", &fam.envelope_path(&before_id), b"")
         .await;
@@ -756,10 +761,8 @@ async fn t62_storage_unavailable() {
     let e2 = fam.seal(&fam.toy, b"during the database outage");
     let r = s.call(&fam.toy, "POST", &fam.envelopes_path(), &e2).await;
     assert_eq!(r.status, 503, "{}", r.text());
-    assert_eq!(
-        r.text(),
-        r#"{"type":"tag:toyseal.invalid,2026:problem:unavailable","title":"service unavailable, retry later","status":503,"detail":"service unavailable, retry later"}"#
-    );
+    let p: toyseal_cloud::api::Problem = r.json();
+    assert_eq!(p.detail, "storage is unavailable, retry later");
     sqlx::query("ROLLBACK").execute(&mut *locker).await.unwrap();
     drop(locker);
     db.close().await;

@@ -72,6 +72,19 @@ impl Resp {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+    /// A problem body without its (per-request) `request_id`, keys sorted: what two answers
+    /// that must be indistinguishable are compared by. Any other body: its text.
+    pub fn problem_text(&self) -> String {
+        match serde_json::from_slice::<std::collections::BTreeMap<String, serde_json::Value>>(
+            &self.body,
+        ) {
+            Ok(mut m) => {
+                m.remove("request_id");
+                serde_json::to_string(&m).unwrap()
+            }
+            Err(_) => self.text(),
+        }
+    }
 }
 
 /// One keep-alive connection.

@@ -614,8 +614,9 @@ pub fn recording(marker: &str) -> Vec<u8> {
     v
 }
 
-pub const NOT_FOUND: &str = r#"{"type":"tag:toyseal.invalid,2026:problem:not-found","title":"not found","status":404,"detail":"not found"}"#;
-pub const UNAUTHENTICATED: &str = r#"{"type":"tag:toyseal.invalid,2026:problem:unauthenticated","title":"unauthenticated","status":401,"detail":"unauthenticated"}"#;
+/// The generic 404 and 401 problems (`Resp::problem_text`: no request id, keys sorted).
+pub const NOT_FOUND: &str = r#"{"detail":"no such resource","status":404,"title":"not found","type":"tag:toyseal.invalid,2026:problem:not-found"}"#;
+pub const UNAUTHENTICATED: &str = r#"{"detail":"the request is not signed by a device this server knows, or its signature is stale, replayed or invalid","status":401,"title":"unauthenticated","type":"tag:toyseal.invalid,2026:problem:unauthenticated"}"#;
 
 impl Family {
     /// Guardian and toy public identities (for the next roster).
