@@ -291,7 +291,13 @@ mod tests {
             source,
         };
         use toyseal_cloud::Error as C;
-        assert_eq!(cloud(C::Transport("connect")).exit() as u8, 10);
+        let transport = C::Transport {
+            cause: "connect",
+            url: "http://127.0.0.1:1/v1/health".into(),
+            tries: 3,
+            timeout: None,
+        };
+        assert_eq!(cloud(transport).exit() as u8, 10);
         assert_eq!(cloud(C::Integrity("x")).exit() as u8, 10);
         assert_eq!(
             cloud(C::Roster(toyseal_roster::Error::NotAnchored)).exit() as u8,
