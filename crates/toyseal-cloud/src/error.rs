@@ -175,6 +175,7 @@ fn transport_message(cause: &str, url: &str, tries: u32, timeout: Option<Duratio
     };
     match timeout {
         Some(t) => format!("no answer from {url} within {} ({tries})", secs(t)),
+        None if cause == "connect" => format!("could not connect to {url} ({tries})"),
         None => format!("transport failure ({cause}) for {url} ({tries})"),
     }
 }
