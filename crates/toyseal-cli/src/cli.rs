@@ -42,7 +42,7 @@ macro_rules! settings_help {
         The time-outs and tries likewise: --timeout, TOYSEAL_TIMEOUT, \"timeout\" (seconds for \
         the whole operation, every try and wait included; default 30); --connect-timeout, \
         TOYSEAL_CONNECT_TIMEOUT, \"connect_timeout\" (default 10); --tries, TOYSEAL_TRIES, \
-        \"tries\" (tries of a retryable request, default 3). \
+        \"tries\" (tries of a retryable request, default 5). \
         (TOYSEAL_CONFIG is `toyseal serve`'s server config and is not read here.)"
     };
 }
@@ -520,7 +520,7 @@ pub struct ClientArgs {
     #[arg(long, env = "TOYSEAL_CONNECT_TIMEOUT", value_name = "SECS",
           value_parser = clap::value_parser!(u64).range(1..=3_600))]
     pub connect_timeout: Option<u64>,
-    /// Tries of a request that may be repeated safely (reads, uploads, deletes) [default: 3].
+    /// Tries of a request that may be repeated safely (reads, uploads, deletes) [default: 5].
     #[arg(long, env = "TOYSEAL_TRIES", value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=20))]
     pub tries: Option<u32>,

@@ -5,7 +5,7 @@
 //! Settings: each of server URL, key file, family, overall time-out, connect time-out and
 //! tries comes from its flag, else its environment variable (clap folds both in), else the
 //! client config file (`--config` / `TOYSEAL_CLIENT_CONFIG`, JSON), else the default (30 s,
-//! 10 s, 3 tries). `TOYSEAL_CONFIG` is the server's (`toyseal serve`), whose
+//! 10 s, 5 tries). `TOYSEAL_CONFIG` is the server's (`toyseal serve`), whose
 //! file refuses unknown keys, so one variable cannot serve both.
 
 use crate::cli::{

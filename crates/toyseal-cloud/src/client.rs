@@ -48,7 +48,7 @@ pub struct ClientConfig {
     /// Time for the whole operation: every try and every wait between tries (default 30 s).
     /// A streamed download's body counts too.
     pub timeout: Duration,
-    /// Attempts for an idempotent operation, the first included (at least 1; default 3).
+    /// Attempts for an idempotent operation, the first included (at least 1; default 5).
     pub max_attempts: u32,
     /// Backoff before the second attempt; doubles each time.
     pub initial_backoff: Duration,
@@ -68,7 +68,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             timeout: Duration::from_secs(30),
-            max_attempts: 3,
+            max_attempts: 5,
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
             // The longest the profile allows: tolerates clock skew; the server's nonce store
