@@ -318,6 +318,15 @@ mod tests {
             timeout: None,
         };
         assert_eq!(cloud(transport).exit() as u8, 10);
+        let too_large = cloud(C::TooLarge {
+            size: 20_000_000,
+            limit: 16 << 20,
+        });
+        assert_eq!(too_large.exit() as u8, 4);
+        assert_eq!(
+            too_large.to_string(),
+            "list: 20000000 bytes is larger than the server's limit of 16777216 bytes"
+        );
         assert_eq!(cloud(C::Integrity("x")).exit() as u8, 10);
         assert_eq!(
             cloud(C::Roster(toyseal_roster::Error::NotAnchored)).exit() as u8,
