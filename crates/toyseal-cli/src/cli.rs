@@ -14,17 +14,20 @@ macro_rules! exit_status {
   1  I/O error: a file or pipe could not be read or written, or the output file exists
   2  usage error: invalid or inconsistent arguments
   3  invalid key file, public key or recipient
-  4  not a valid toyseal envelope: bad format, truncated, or larger than --max-size
+  4  not a valid toyseal envelope: bad format, truncated, or larger than --max-size or
+     than the server's limit (named with both sizes, before anything is sent)
   5  decryption or authentication failed: the content or the sender signature was tampered with
   6  untrusted sender (not given with --from), or this identity is not a recipient
   7  toyseal demo failed, or a property it checks did not hold
   8  invalid roster, roster chain or invitation: malformed, a signature or quorum missing,
      not the next version, not through the anchor
   9  the server refused the request (HTTP 4xx: not signed by a member, not allowed for this
-     role, unknown family or envelope, already exists)
- 10  the server could not be reached or failed (connection, timeout, HTTP 5xx, an answer that
-     failed the client's integrity checks)
- 11  toyseal pair failed: wrong code, not pairable, or the peer left or went silent"
+     role, unknown family or envelope, already exists); the server's reason is shown
+ 10  the server could not be reached or failed (connection, no answer within --timeout,
+     HTTP 5xx, an answer that failed the client's integrity checks)
+ 11  toyseal pair failed: wrong code, not pairable, or the peer left or went silent
+ 12  this device was removed from the family (HTTP 401 \"removed\", with the roster version)
+ 13  the family was deleted from the server (HTTP 410)"
     };
 }
 
@@ -36,6 +39,10 @@ macro_rules! settings_help {
         (--config or TOYSEAL_CLIENT_CONFIG): a JSON object such as {\"server\": \
         \"https://toys.example\", \"key\": \"mum.key\", \"family\": \"<32 hex digits>\"}, \
         unknown keys refused, a relative key path taken from the file's directory. \
+        The time-outs and tries likewise: --timeout, TOYSEAL_TIMEOUT, \"timeout\" (seconds for \
+        the whole operation, every try and wait included; default 30); --connect-timeout, \
+        TOYSEAL_CONNECT_TIMEOUT, \"connect_timeout\" (default 10); --tries, TOYSEAL_TRIES, \
+        \"tries\" (tries of a retryable request, default 5). \
         (TOYSEAL_CONFIG is `toyseal serve`'s server config and is not read here.)"
     };
 }
@@ -518,9 +525,22 @@ pub struct ClientArgs {
     /// This device's key file: it signs every request.
     #[arg(short, long, env = "TOYSEAL_KEY", value_name = "KEYFILE")]
     pub identity: Option<PathBuf>,
-    /// Client config file (JSON: "server", "key", "family").
+    /// Client config file (JSON: "server", "key", "family", "timeout", "connect_timeout",
+    /// "tries").
     #[arg(long, env = "TOYSEAL_CLIENT_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Give up after SECS for the whole operation, every try and wait included [default: 30].
+    #[arg(long, env = "TOYSEAL_TIMEOUT", value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: Option<u64>,
+    /// Give up connecting after SECS [default: 10].
+    #[arg(long, env = "TOYSEAL_CONNECT_TIMEOUT", value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub connect_timeout: Option<u64>,
+    /// Tries of a request that may be repeated safely (reads, uploads, deletes) [default: 5].
+    #[arg(long, env = "TOYSEAL_TRIES", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub tries: Option<u32>,
 }
 
 /// The family the command is about: flag, else environment, else the config file.
@@ -635,9 +655,13 @@ pub struct UploadArgs {
     /// The family.
     #[command(flatten)]
     pub family: FamilyArg,
-    /// Refuse envelopes larger than this many bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SIZE_LIMIT)]
-    pub max_size: u64,
+    /// Refuse envelopes larger than this many bytes [default: the server's limit, from its
+    /// health answer]; the server's limit applies too.
+    #[arg(long, value_name = "BYTES")]
+    pub max_size: Option<u64>,
+    /// Never draw a progress indicator (one is drawn on stderr only when it is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
     /// Envelope files; `-` or none: standard input.
     #[arg(value_name = "ENVELOPE")]
     pub inputs: Vec<PathBuf>,
@@ -677,6 +701,9 @@ pub struct FetchArgs {
     /// Refuse envelopes larger than this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_SIZE_LIMIT)]
     pub max_size: u64,
+    /// Never draw a progress bar (one is drawn on stderr only when it is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
     /// The envelope's id (64 hex digits, from `toyseal list` or `upload`).
     #[arg(value_name = "ID")]
     pub id: String,

@@ -2,9 +2,10 @@
 //! (`toyseal_cloud::Client`): `family create|update|show|delete`, `upload`, `list`, `fetch`,
 //! `delete` and `join`.
 //!
-//! Settings: each of server URL, key file and family comes from its flag, else its environment
-//! variable (clap folds both in), else the client config file (`--config` /
-//! `TOYSEAL_CLIENT_CONFIG`, JSON). `TOYSEAL_CONFIG` is the server's (`toyseal serve`), whose
+//! Settings: each of server URL, key file, family, overall time-out, connect time-out and
+//! tries comes from its flag, else its environment variable (clap folds both in), else the
+//! client config file (`--config` / `TOYSEAL_CLIENT_CONFIG`, JSON), else the default (30 s,
+//! 10 s, 5 tries). `TOYSEAL_CONFIG` is the server's (`toyseal serve`), whose
 //! file refuses unknown keys, so one variable cannot serve both.
 
 use crate::cli::{
@@ -20,8 +21,9 @@ use serde::Deserialize;
 use std::future::Future;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use toyseal_cloud::Client;
+use std::time::Duration;
 use toyseal_cloud::api::{EnvelopeId, EnvelopeSummary};
+use toyseal_cloud::{Client, ClientConfig};
 use toyseal_core::FamilyId;
 use toyseal_envelope::OpenOptions;
 use toyseal_roster::{Anchor, FamilyDeletion, Invitation};
@@ -36,6 +38,9 @@ struct FileConfig {
     server: Option<String>,
     key: Option<PathBuf>,
     family: Option<String>,
+    timeout: Option<u64>,
+    connect_timeout: Option<u64>,
+    tries: Option<u32>,
 }
 
 /// Server, key and family after flag > environment > config file.
@@ -46,6 +51,8 @@ struct Settings {
     family: Option<FamilyId>,
     /// The config file's server alone (`join` ranks the invitation's above it).
     file_server: Option<String>,
+    /// Time-outs and tries.
+    config: ClientConfig,
 }
 
 impl Settings {
@@ -70,11 +77,43 @@ impl Settings {
             Some(d) if k.is_relative() => d.join(k),
             _ => k,
         });
+        let mut config = ClientConfig::default();
+        let secs = |flag: Option<u64>, file: Option<u64>, key: &str| match flag.or(file) {
+            Some(0) => Err(Error::Config {
+                place: place(),
+                reason: format!("\"{key}\" must be at least 1 second"),
+            }),
+            Some(s) => Ok(Some(Duration::from_secs(s))),
+            None => Ok(None),
+        };
+        if let Some(t) = secs(client.timeout, file.timeout, "timeout")? {
+            // A try may take the whole operation's time (a large upload on a slow link).
+            config.timeout = t;
+            config.request_timeout = t;
+        }
+        if let Some(t) = secs(
+            client.connect_timeout,
+            file.connect_timeout,
+            "connect_timeout",
+        )? {
+            config.connect_timeout = t;
+        }
+        match client.tries.or(file.tries) {
+            Some(0) => {
+                return Err(Error::Config {
+                    place: place(),
+                    reason: "\"tries\" must be at least 1".into(),
+                });
+            }
+            Some(n) => config.max_attempts = n,
+            None => {}
+        }
         Ok(Self {
             server: client.server.clone().or_else(|| file.server.clone()),
             key: client.identity.clone().or(file_key),
             family: family.and_then(|f| f.family).or(file_family),
             file_server: file.server,
+            config,
         })
     }
 
@@ -87,7 +126,7 @@ impl Settings {
                     .into(),
             )
         })?;
-        client_for(server, self.key.as_deref())
+        client_for(server, self.key.as_deref(), &self.config)
     }
 
     fn family(&self) -> Result<FamilyId, Error> {
@@ -109,7 +148,7 @@ fn read_config(path: &Path) -> Result<FileConfig, Error> {
     })
 }
 
-fn client_for(server: &str, key: Option<&Path>) -> Result<Client, Error> {
+fn client_for(server: &str, key: Option<&Path>, config: &ClientConfig) -> Result<Client, Error> {
     let key = key.ok_or_else(|| {
         Error::Usage(
             "no key file: give -i KEYFILE, set TOYSEAL_KEY, or put \"key\" in the client \
@@ -118,7 +157,8 @@ fn client_for(server: &str, key: Option<&Path>) -> Result<Client, Error> {
         )
     })?;
     let identity = read_identity(Some(key))?;
-    Client::new(server, identity).map_err(|e| Error::Usage(format!("--server: {e}")))
+    Client::with_config(server, identity, config.clone())
+        .map_err(|e| Error::Usage(format!("--server: {e}")))
 }
 
 /// Runs `fut` on a small single-threaded runtime: one command, one request at a time.
@@ -255,19 +295,37 @@ pub fn upload(args: &UploadArgs) -> Result<(), Error> {
             "standard input can feed only one of the key file and one envelope".into(),
         ));
     }
-    // Every envelope is read and verified before the first request: a bad file in the list
+    let client = settings.client()?;
+    // The server's limit first (one unsigned request): an envelope over it is refused before a
+    // byte of it is sent, with both sizes named.
+    let server_limit = block_on(client.server_limits())?
+        .map_err(cloud("upload: asking the server's limits"))?
+        .max_body_bytes;
+    let local_limit = args.max_size.unwrap_or(server_limit);
+    // Every envelope is read and verified before the first upload: a bad file in the list
     // uploads nothing.
     let mut envelopes = Vec::with_capacity(inputs.len());
     for input in inputs {
-        let (place, bytes) = read_envelope(input, args.max_size)?;
-        let header = toyseal_envelope::verify(
-            &bytes,
-            OpenOptions::default().with_size_limit(args.max_size),
-        )
-        .map_err(|source| Error::Envelope {
-            place: place.clone(),
-            source,
-        })?;
+        if let Some(path) = input
+            && let Ok(meta) = std::fs::metadata(path)
+            && meta.len() > server_limit
+        {
+            let size = meta.len();
+            return Err(Error::Cloud {
+                what: format!("upload {}", path.display()),
+                source: toyseal_cloud::Error::TooLarge {
+                    size,
+                    limit: server_limit,
+                },
+            });
+        }
+        let (place, bytes) = read_envelope(input, local_limit)?;
+        let header =
+            toyseal_envelope::verify(&bytes, OpenOptions::default().with_size_limit(local_limit))
+                .map_err(|source| Error::Envelope {
+                place: place.clone(),
+                source,
+            })?;
         let family = match (header.header().family(), settings.family) {
             (Some(named), Some(given)) if named != given => {
                 return Err(Error::Usage(format!(
@@ -284,14 +342,18 @@ pub fn upload(args: &UploadArgs) -> Result<(), Error> {
         };
         envelopes.push((place, family, bytes));
     }
-    let client = settings.client()?;
     block_on(async {
         for (place, family, bytes) in &envelopes {
+            let progress = Progress::spinner(
+                !args.no_progress,
+                format!("uploading {place} ({} bytes)", bytes.len()),
+            );
             let up = client
                 .upload(*family, bytes)
                 .await
-                .map_err(cloud(format!("upload {place}")))?;
-            print_line(&mut io::stdout(), Place::Stdout, &up.id.to_string())?;
+                .map_err(cloud(format!("upload {place}")));
+            progress.finish();
+            print_line(&mut io::stdout(), Place::Stdout, &up?.id.to_string())?;
         }
         Ok::<(), Error>(())
     })?
@@ -371,7 +433,22 @@ pub fn fetch(args: &FetchArgs) -> Result<(), Error> {
     let family = settings.family()?;
     let client = settings.client()?;
     let what = format!("fetch {id}");
-    let bytes = block_on(client.download(family, &id))?.map_err(cloud(what.clone()))?;
+    let progress = Progress::bytes(!args.no_progress, format!("fetching {id}"));
+    let mut bytes = Vec::new();
+    let got = block_on(client.download_with(family, &id, |piece| {
+        if bytes.len() as u64 + piece.len() as u64 > args.max_size {
+            return Err(toyseal_cloud::Error::Envelope(
+                toyseal_envelope::Error::TooLarge {
+                    limit: args.max_size,
+                },
+            ));
+        }
+        bytes.extend_from_slice(piece);
+        progress.advance(piece.len());
+        Ok(())
+    }))?;
+    progress.finish();
+    got.map_err(cloud(what.clone()))?;
     let header = toyseal_envelope::verify(
         &bytes,
         OpenOptions::default().with_size_limit(args.max_size),
@@ -440,7 +517,7 @@ pub fn join(args: &JoinArgs) -> Result<(), Error> {
                     .into(),
             )
         })?;
-    let client = client_for(server, settings.key.as_deref())?;
+    let client = client_for(server, settings.key.as_deref(), &settings.config)?;
     let anchor = *invitation.anchor();
     let roster = block_on(client.roster(&anchor))?.map_err(cloud("join"))?;
     crate::note(&format!(
@@ -457,4 +534,51 @@ pub fn join(args: &JoinArgs) -> Result<(), Error> {
         false,
         Overwrite::from_force(args.force),
     )
+}
+
+/// A progress indicator on standard error: drawn only when standard error is a terminal and
+/// progress was not turned off (`--no-progress`), so logs and pipes stay clean.
+struct Progress(indicatif::ProgressBar);
+
+impl Progress {
+    fn target(enabled: bool) -> indicatif::ProgressDrawTarget {
+        use std::io::IsTerminal;
+        if enabled && io::stderr().is_terminal() {
+            indicatif::ProgressDrawTarget::stderr()
+        } else {
+            indicatif::ProgressDrawTarget::hidden()
+        }
+    }
+
+    /// A spinner with the elapsed time, for a request whose progress the client cannot see
+    /// (an upload's body is handed to the HTTP stack whole).
+    fn spinner(enabled: bool, message: String) -> Self {
+        let bar = indicatif::ProgressBar::with_draw_target(None, Self::target(enabled));
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+            bar.set_style(style);
+        }
+        bar.set_message(message);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Self(bar)
+    }
+
+    /// Bytes received, with the rate.
+    fn bytes(enabled: bool, message: String) -> Self {
+        let bar = indicatif::ProgressBar::with_draw_target(None, Self::target(enabled));
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} {bytes} ({bytes_per_sec}) {elapsed}",
+        ) {
+            bar.set_style(style);
+        }
+        bar.set_message(message);
+        Self(bar)
+    }
+
+    fn advance(&self, n: usize) {
+        self.0.inc(n as u64);
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
 }

@@ -54,6 +54,10 @@ pub enum Exit {
     Server = 10,
     /// 11: `toyseal pair` failed: wrong code, not pairable, or the peer left or went silent.
     Pairing = 11,
+    /// 12: this device was removed from the family (HTTP 401 `removed`).
+    Removed = 12,
+    /// 13: the family was deleted from the server (HTTP 410 `gone`).
+    FamilyDeleted = 13,
 }
 
 impl From<Exit> for ExitCode {
@@ -195,7 +199,14 @@ impl Error {
             Error::Config { .. } => Exit::Usage,
             Error::Cloud { source, .. } => {
                 use toyseal_cloud::Error as C;
+                use toyseal_cloud::api::ProblemKind as K;
                 match source {
+                    C::Status { .. } if source.problem_kind() == Some(K::Removed) => Exit::Removed,
+                    C::Status { .. } if source.problem_kind() == Some(K::Gone) => {
+                        Exit::FamilyDeleted
+                    }
+                    C::Status { status: 410, .. } => Exit::FamilyDeleted,
+                    C::TooLarge { .. } => Exit::Envelope,
                     C::Status { .. } if source.status().is_some_and(|s| s < 500) => Exit::Refused,
                     C::Roster(_) => Exit::Roster,
                     C::Envelope(e) => envelope_exit(e),
@@ -228,14 +239,23 @@ fn envelope_exit(e: &toyseal_envelope::Error) -> Exit {
 
 /// What a refusal most likely means, for the statuses the API documents.
 fn hint(e: &toyseal_cloud::Error) -> &'static str {
+    use toyseal_cloud::api::ProblemKind as K;
+    match e.problem_kind() {
+        Some(K::Removed) => {
+            return " (a guardian removed this device from the family; to rejoin, it needs a \
+                     new invitation)";
+        }
+        Some(K::Gone) => return "",
+        _ => {}
+    }
     match e.status() {
         Some(401) => {
             " (is this device a member of the family, and the server URL the one it \
                       signs for?)"
         }
-        Some(403) => " (this device's role may not do that)",
+        Some(403) if e.detail().is_none() => " (this device's role may not do that)",
         Some(404) => " (no such family or envelope, or not visible to this device)",
-        Some(409) => " (it exists already)",
+        Some(409) if e.detail().is_none() => " (it exists already)",
         _ => "",
     }
 }
@@ -306,7 +326,22 @@ mod tests {
             source,
         };
         use toyseal_cloud::Error as C;
-        assert_eq!(cloud(C::Transport("connect")).exit() as u8, 10);
+        let transport = C::Transport {
+            cause: "connect",
+            url: "http://127.0.0.1:1/v1/health".into(),
+            tries: 3,
+            timeout: None,
+        };
+        assert_eq!(cloud(transport).exit() as u8, 10);
+        let too_large = cloud(C::TooLarge {
+            size: 20_000_000,
+            limit: 16 << 20,
+        });
+        assert_eq!(too_large.exit() as u8, 4);
+        assert_eq!(
+            too_large.to_string(),
+            "list: 20000000 bytes is larger than the server's limit of 16777216 bytes"
+        );
         assert_eq!(cloud(C::Integrity("x")).exit() as u8, 10);
         assert_eq!(
             cloud(C::Roster(toyseal_roster::Error::NotAnchored)).exit() as u8,

@@ -10,9 +10,13 @@ mod common;
 
 use common::*;
 use std::fs;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// A `toyseal serve` child process; killed when dropped.
 struct Server {
@@ -357,7 +361,11 @@ fn settings_precedence_and_missing_or_bad_settings() {
         ],
         &[],
     );
-    assert_fails(&o, 10, "list: transport failure: connect");
+    assert_fails(
+        &o,
+        10,
+        "list: could not connect to http://127.0.0.1:9/v1/families/",
+    );
 
     // upload refuses a non-envelope before any request, and an envelope with no family.
     fs::write(w.home().join("junk.tse"), b"not an envelope").unwrap();
@@ -405,6 +413,12 @@ fn roster_updates_invite_join_and_family_deletion_by_a_quorum() {
     ));
     let o = w.run(&["family", "update", "-i", "mum.key", "v2.tsr"]);
     assert_eq!(o.status.code(), Some(9), "{}", stderr(&o));
+    // The server's reason is shown, not only its status.
+    let err = stderr(&o);
+    assert!(
+        err.contains("family update v2.tsr: the server answered HTTP 4") && err.contains("): "),
+        "{err}"
+    );
     assert_ok(&run_in(
         home,
         &["roster", "cosign", "-i", "toy.key", "v2.tsr"],
@@ -490,4 +504,232 @@ fn roster_updates_invite_join_and_family_deletion_by_a_quorum() {
     assert!(stderr(&o).contains(&format!("family {family} deleted")));
     let o = w.run(&["list", "-i", "mum.key", "--family", &family]);
     assert_eq!(o.status.code(), Some(9), "{}", stderr(&o));
+}
+
+/// A server that accepts connections and never answers.
+fn silent_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for sock in listener.incoming().flatten() {
+            held.push(sock);
+        }
+    });
+    port
+}
+
+#[test]
+fn a_silent_server_is_abandoned_within_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path(), "guardian", "mum.key");
+    let port = silent_server();
+    let server = format!("http://127.0.0.1:{port}");
+    let family = "ab".repeat(16);
+    let start = Instant::now();
+    let o = run_env(
+        dir.path(),
+        &[
+            "list",
+            "-i",
+            "mum.key",
+            "--family",
+            &family,
+            "--server",
+            &server,
+            "--timeout",
+            "2",
+        ],
+        &[],
+        None,
+    );
+    let elapsed = start.elapsed();
+    assert!(elapsed < Duration::from_millis(3500), "{elapsed:?}");
+    assert_fails(
+        &o,
+        10,
+        &format!("list: no answer from {server}/v1/families/{family}/envelopes within 2 s (1 try)"),
+    );
+    // The same from the environment and from the config file, with several tries.
+    fs::write(
+        dir.path().join("client.json"),
+        format!(r#"{{"server": "{server}", "key": "mum.key", "timeout": 2, "tries": 4}}"#),
+    )
+    .unwrap();
+    let start = Instant::now();
+    let o = run_env(
+        dir.path(),
+        &["family", "show", "--roster", "none.tsr", "--anchor", "x"],
+        &[
+            ("TOYSEAL_CLIENT_CONFIG", "client.json"),
+            ("TOYSEAL_TIMEOUT", "1"),
+        ],
+        None,
+    );
+    // (The anchor is checked first: a usage error, no request.)
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = run_env(
+        dir.path(),
+        &["list", "--family", &family],
+        &[
+            ("TOYSEAL_CLIENT_CONFIG", "client.json"),
+            ("TOYSEAL_TIMEOUT", "1"),
+        ],
+        None,
+    );
+    let elapsed = start.elapsed();
+    assert!(elapsed < Duration::from_millis(2500), "{elapsed:?}");
+    assert_fails(&o, 10, "within 1 s (1 try)");
+    // Tries are made when failures are quick: a port nothing listens on.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = run_env(
+        dir.path(),
+        &[
+            "list",
+            "--family",
+            &family,
+            "--server",
+            &format!("http://127.0.0.1:{closed}"),
+        ],
+        &[("TOYSEAL_CLIENT_CONFIG", "client.json")],
+        None,
+    );
+    assert_fails(
+        &o,
+        10,
+        &format!("http://127.0.0.1:{closed}/v1/families/{family}/envelopes (4 tries)"),
+    );
+}
+
+/// A stand-in server on a raw socket: answers `GET /v1/health` with `max_body_bytes`, any
+/// other request with 413 and the problem's `limit` = `refuse_above`; counts every byte it
+/// receives.
+fn limit_server(
+    max_body_bytes: u64,
+    refuse_above: u64,
+) -> (u16, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (bytes, posts) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (b, p) = (bytes.clone(), posts.clone());
+    std::thread::spawn(move || {
+        for sock in listener.incoming().flatten() {
+            serve_one(sock, max_body_bytes, refuse_above, &b, &p);
+        }
+    });
+    (port, bytes, posts)
+}
+
+fn serve_one(
+    mut sock: TcpStream,
+    max_body: u64,
+    limit: u64,
+    bytes: &AtomicUsize,
+    posts: &AtomicUsize,
+) {
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match sock.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                bytes.fetch_add(n, Ordering::SeqCst);
+                head.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&head).to_string();
+    let (status, ctype, body) = if text.starts_with("GET /v1/health ") {
+        (
+            "200 OK",
+            "application/json",
+            format!(
+                r#"{{"status":"ok","limits":{{"max_body_bytes":{max_body},"request_timeout_secs":30}}}}"#
+            ),
+        )
+    } else {
+        posts.fetch_add(1, Ordering::SeqCst);
+        (
+            "413 Payload Too Large",
+            "application/problem+json",
+            format!(
+                r#"{{"type":"tag:toyseal.invalid,2026:problem:too-large","title":"request body too large","status":413,"detail":"the body exceeds {limit} bytes","limit":{limit}}}"#
+            ),
+        )
+    };
+    let _ = write!(
+        sock,
+        "HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+/// A sealed envelope of the generated note, with its size.
+fn sealed_note(home: &Path) -> u64 {
+    let mum = keygen(home, "guardian", "mum.key");
+    keygen(home, "toy", "toy.key");
+    fs::write(home.join("note.wav"), synthetic_audio()).unwrap();
+    let family = "cd".repeat(16);
+    assert_ok(&run_in(
+        home,
+        &[
+            "seal", "-i", "toy.key", "-r", &mum, "--family", &family, "-o", "note.tse", "note.wav",
+        ],
+        None,
+    ));
+    fs::metadata(home.join("note.tse")).unwrap().len()
+}
+
+#[test]
+fn an_oversized_envelope_is_refused_before_a_byte_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = sealed_note(dir.path());
+    let (port, received, posts) = limit_server(1000, 1000);
+    let server = format!("http://127.0.0.1:{port}");
+    let o = run_env(
+        dir.path(),
+        &["upload", "-i", "toy.key", "--server", &server, "note.tse"],
+        &[],
+        None,
+    );
+    assert_fails(
+        &o,
+        4,
+        &format!("upload note.tse: {size} bytes is larger than the server's limit of 1000 bytes"),
+    );
+    // Only the health request arrived: no upload, not a byte of the envelope.
+    assert_eq!(posts.load(Ordering::SeqCst), 0);
+    assert!(
+        received.load(Ordering::SeqCst) < 1000,
+        "{}",
+        received.load(Ordering::SeqCst)
+    );
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn a_server_side_413_names_the_servers_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = sealed_note(dir.path());
+    // The health answer allows it; the upload is answered 413 with a smaller limit.
+    let (port, _, posts) = limit_server(1 << 30, 1000);
+    let server = format!("http://127.0.0.1:{port}");
+    let o = run_env(
+        dir.path(),
+        &["upload", "-i", "toy.key", "--server", &server, "note.tse"],
+        &[],
+        None,
+    );
+    assert_fails(
+        &o,
+        4,
+        &format!("upload note.tse: {size} bytes is larger than the server's limit of 1000 bytes"),
+    );
+    // Not retried: a 413 is final.
+    assert_eq!(posts.load(Ordering::SeqCst), 1);
 }

@@ -9,30 +9,46 @@
 //!
 //! Retries (exponential backoff with jitter, `Retry-After` respected) happen only for
 //! idempotent operations — reads, envelope uploads (content-addressed) and deletes — and only
-//! on transport errors, 408, 429 and 5xx.
+//! on transport errors, 408, 429 and 5xx. Every operation has an overall deadline
+//! ([`ClientConfig::timeout`], 30 s by default) over all its tries and waits: a silent server
+//! is abandoned then, with an error naming the URL, the tries and the time-out.
+//!
+//! Error answers are read as RFC 9457 problem details ([`api::Problem`]): at most
+//! [`MAX_PROBLEM_BYTES`] of the body, the rest ignored; the detail kept only after control and
+//! bidi-formatting characters are stripped and its length capped ([`crate::MAX_DETAIL_CHARS`]).
 
 use crate::api::{
     self, Access, Endpoint, EnvelopeCreated, EnvelopeId, EnvelopePage, Health, MAX_PAGE,
-    RosterChain,
+    ProblemKind, RosterChain, ServerLimits,
 };
 use crate::{Error, RequestTarget, sign_request};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::{Method, StatusCode, Url};
+use std::future::Future;
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
 use toyseal_core::{DeviceIdentity, FamilyId, OsRng};
 use toyseal_envelope::{Opened, Opener, TrustedSenders};
 use toyseal_roster::{Anchor, ChainFollower, FamilyDeletion, Roster, SignedRoster};
+
+/// The most of an error answer's body the client reads (the rest is ignored).
+pub const MAX_PROBLEM_BYTES: usize = 4096;
 
 /// Timeouts, retries and limits of a [`Client`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ClientConfig {
-    /// Time to establish a connection.
+    /// Time to establish a connection (default 10 s).
     pub connect_timeout: Duration,
-    /// Time for one whole attempt (request and response body).
+    /// Time for one whole attempt, request and response body (default 30 s); never more than
+    /// what remains of [`timeout`](Self::timeout).
     pub request_timeout: Duration,
-    /// Attempts for an idempotent operation, the first included (at least 1).
+    /// Time for the whole operation: every try and every wait between tries (default 30 s).
+    /// A streamed download's body counts too.
+    pub timeout: Duration,
+    /// Attempts for an idempotent operation, the first included (at least 1; default 5).
     pub max_attempts: u32,
     /// Backoff before the second attempt; doubles each time.
     pub initial_backoff: Duration,
@@ -50,7 +66,8 @@ impl Default for ClientConfig {
     fn default() -> Self {
         Self {
             connect_timeout: Duration::from_secs(10),
-            request_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            timeout: Duration::from_secs(30),
             max_attempts: 5,
             initial_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
@@ -70,6 +87,8 @@ pub struct Client {
     authority: String,
     identity: std::sync::Arc<DeviceIdentity>,
     config: ClientConfig,
+    /// The server's limits, from its first `GET /v1/health` answer.
+    limits: OnceLock<ServerLimits>,
 }
 
 impl std::fmt::Debug for Client {
@@ -88,6 +107,12 @@ pub struct Uploaded {
     pub id: EnvelopeId,
     /// `true` for 201 (stored now), `false` for 200 (it was already stored).
     pub created: bool,
+}
+
+/// One try's outcome: final, or worth another try (with the server's `Retry-After`).
+enum Try<T> {
+    Done(T),
+    Again(T, Option<Duration>),
 }
 
 /// Whether an operation may be retried.
@@ -141,6 +166,9 @@ impl Client {
             None => host.to_owned(),
         };
         if config.max_attempts == 0
+            || config.timeout.is_zero()
+            || config.request_timeout.is_zero()
+            || config.connect_timeout.is_zero()
             || config.signature_validity_secs == 0
             || config.signature_validity_secs > crate::signing::MAX_VALIDITY_SECS
         {
@@ -148,18 +176,23 @@ impl Client {
         }
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
             // A redirect would send the signed request's body elsewhere unsigned for the new
             // authority: refuse it.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|_| Error::Transport("building the HTTP client"))?;
+            .map_err(|_| Error::Transport {
+                cause: "building the HTTP client",
+                url: base.as_str().to_owned(),
+                tries: 0,
+                timeout: None,
+            })?;
         Ok(Self {
             http,
             base,
             authority,
             identity,
             config,
+            limits: OnceLock::new(),
         })
     }
 
@@ -180,7 +213,19 @@ impl Client {
             )
             .await?;
         expect(&a, &[StatusCode::OK])?;
-        self.json(&a)
+        let health: Health = self.json(&a)?;
+        // The first answer wins; a later health check does not move the limit under a caller.
+        let _ = self.limits.set(health.limits);
+        Ok(health)
+    }
+
+    /// The server's limits (`GET /v1/health`), asked once per client and then cached.
+    pub async fn server_limits(&self) -> Result<ServerLimits, Error> {
+        if let Some(l) = self.limits.get() {
+            return Ok(*l);
+        }
+        let health = self.health().await?;
+        Ok(*self.limits.get().unwrap_or(&health.limits))
     }
 
     /// `POST /v1/families/{family}`: creates the family with roster version 1, which this
@@ -297,9 +342,16 @@ impl Client {
     }
 
     /// `POST …/envelopes`. Idempotent: 201 (stored now) and 200 (already stored) both mean
-    /// stored; the returned id must be the SHA-256 of `envelope`.
+    /// stored; the returned id must be the SHA-256 of `envelope`. An envelope larger than the
+    /// server's advertised limit ([`server_limits`](Self::server_limits)) is refused with
+    /// [`Error::TooLarge`] before a byte of it is sent.
     pub async fn upload(&self, family: FamilyId, envelope: &[u8]) -> Result<Uploaded, Error> {
         let id = EnvelopeId::of(envelope);
+        let size = envelope.len() as u64;
+        let limit = self.server_limits().await?.max_body_bytes;
+        if size > limit {
+            return Err(Error::TooLarge { size, limit });
+        }
         let a = self
             .send(
                 Endpoint::UploadEnvelope,
@@ -309,7 +361,14 @@ impl Client {
                 Idempotent::Yes,
             )
             .await?;
-        expect(&a, &[StatusCode::CREATED, StatusCode::OK])?;
+        expect(&a, &[StatusCode::CREATED, StatusCode::OK]).map_err(|e| match e {
+            Error::Status {
+                kind: Some(ProblemKind::TooLarge),
+                limit: Some(limit),
+                ..
+            } => Error::TooLarge { size, limit },
+            e => e,
+        })?;
         let created: EnvelopeCreated = self.json(&a)?;
         if created.id != id || created.size != envelope.len() as u64 {
             return Err(Error::Integrity("the server stored other bytes"));
@@ -384,26 +443,24 @@ impl Client {
         let path = api::envelope_path(family, id);
         let mut url = self.base.clone();
         url.set_path(&path);
-        let mut attempt = 0;
-        let mut resp = loop {
-            attempt += 1;
-            let outcome = self
-                .start(Endpoint::GetEnvelope.method(), &url, &path, None, &[], true)
-                .await;
-            let wait = match &outcome {
-                Ok(r) if retryable_status(r.status()) => retry_after(r),
-                Err(e) if e.is_transient() => None,
-                _ => break outcome?,
-            };
-            if attempt >= self.config.max_attempts {
-                break outcome?;
-            }
-            tokio::time::sleep(self.backoff(attempt, wait)).await;
-        };
+        let deadline = Instant::now() + self.config.timeout;
+        let (mut resp, tries) = self
+            .with_retries(&url, self.config.max_attempts, deadline, || async {
+                let r = self
+                    .start(Endpoint::GetEnvelope.method(), &url, &path, None, &[], true)
+                    .await?;
+                Ok(if retryable_status(r.status()) {
+                    let wait = retry_after(&r);
+                    Try::Again(r, wait)
+                } else {
+                    Try::Done(r)
+                })
+            })
+            .await?;
         if resp.status() != StatusCode::OK {
-            return Err(Error::Status {
-                status: resp.status().as_u16(),
-            });
+            let status = resp.status();
+            let body = read_bounded(&mut resp, MAX_PROBLEM_BYTES).await;
+            return Err(refusal(status, &body));
         }
         let limit = self.config.max_envelope_bytes;
         if resp.content_length().is_some_and(|n| n > limit) {
@@ -411,7 +468,13 @@ impl Client {
         }
         let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
         let mut size = 0u64;
-        while let Some(piece) = resp.chunk().await.map_err(transport)? {
+        loop {
+            let piece = match tokio::time::timeout_at(deadline, resp.chunk()).await {
+                Ok(Ok(Some(piece))) => piece,
+                Ok(Ok(None)) => break,
+                Ok(Err(e)) => return Err(self.located(transport(&e), &url, tries)),
+                Err(_) => return Err(self.timed_out(&url, tries, self.config.timeout)),
+            };
             size += piece.len() as u64;
             if size > limit {
                 return Err(Error::Integrity("answer larger than its limit"));
@@ -482,9 +545,7 @@ impl Client {
         {
             (a, _) if a.status == StatusCode::NO_CONTENT => Ok(()),
             (a, attempts) if a.status == StatusCode::NOT_FOUND && attempts > 1 => Ok(()),
-            (a, _) => Err(Error::Status {
-                status: a.status.as_u16(),
-            }),
+            (a, _) => Err(refusal(a.status, &a.body)),
         }
     }
 
@@ -534,21 +595,97 @@ impl Client {
             Idempotent::Yes => self.config.max_attempts,
             Idempotent::No => 1,
         };
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let outcome = self
+        let deadline = Instant::now() + self.config.timeout;
+        self.with_retries(&url, attempts, deadline, || async {
+            let (a, retry_after) = self
                 .attempt(method.clone(), &url, path, query, body, signed, limit)
-                .await;
-            let retry_after = match &outcome {
-                Ok((a, retry_after)) if retryable_status(a.status) => *retry_after,
-                Err(e) if e.is_transient() => None,
-                _ => return outcome.map(|(a, _)| (a, attempt)),
+                .await?;
+            Ok(if retryable_status(a.status) {
+                Try::Again(a, retry_after)
+            } else {
+                Try::Done(a)
+            })
+        })
+        .await
+    }
+
+    /// Runs `op` until it is done, up to `attempts` times, before `deadline`: a try gets the
+    /// per-try time-out or what remains, whichever is shorter; the wait before another try
+    /// must end before the deadline. Returns the last answer (any status) and the tries
+    /// made; a transport error names the URL, the tries and the time-out that fired.
+    async fn with_retries<T, F, Fut>(
+        &self,
+        url: &Url,
+        attempts: u32,
+        deadline: Instant,
+        mut op: F,
+    ) -> Result<(T, u32), Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Try<T>, Error>>,
+    {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let (budget, which) = if self.config.request_timeout < remaining {
+                (self.config.request_timeout, self.config.request_timeout)
+            } else {
+                (remaining, self.config.timeout)
             };
-            if attempt >= attempts {
-                return outcome.map(|(a, _)| (a, attempt));
+            let outcome = match tokio::time::timeout(budget, op()).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(self.timed_out(url, tries, which)),
+            };
+            let (last, retry_after) = match outcome {
+                Ok(Try::Done(t)) => return Ok((t, tries)),
+                Ok(Try::Again(t, retry_after)) => (Ok((t, tries)), retry_after),
+                Err(e) if e.is_transient() => (Err(self.located(e, url, tries)), None),
+                Err(e) => return Err(self.located(e, url, tries)),
+            };
+            if tries >= attempts {
+                return last;
             }
-            tokio::time::sleep(self.backoff(attempt, retry_after)).await;
+            let wait = self.backoff(tries, retry_after);
+            if Instant::now() + wait >= deadline {
+                // No time left for another try: the last outcome stands, its time-out being
+                // the overall one when it was a transport failure.
+                return last.map_err(|e| match e {
+                    Error::Transport {
+                        cause, url, tries, ..
+                    } if cause == "timeout" => Error::Transport {
+                        cause,
+                        url,
+                        tries,
+                        timeout: Some(self.config.timeout),
+                    },
+                    e => e,
+                });
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// A transport error with the URL (no query) and the tries filled in.
+    fn located(&self, e: Error, url: &Url, tries: u32) -> Error {
+        match e {
+            Error::Transport { cause, timeout, .. } => Error::Transport {
+                cause,
+                url: shown(url),
+                tries,
+                // reqwest's own time-out is the connect time-out: the try's is ours.
+                timeout: timeout.or((cause == "timeout").then_some(self.config.connect_timeout)),
+            },
+            e => e,
+        }
+    }
+
+    fn timed_out(&self, url: &Url, tries: u32, which: Duration) -> Error {
+        Error::Transport {
+            cause: "timeout",
+            url: shown(url),
+            tries,
+            timeout: Some(which),
         }
     }
 
@@ -582,11 +719,17 @@ impl Client {
         let mut resp = self.start(method, url, path, query, body, signed).await?;
         let status = resp.status();
         let retry_after = retry_after(&resp);
+        if !status.is_success() {
+            // An error answer: problem details, read bounded; what is past the bound is not
+            // the client's concern (the connection is dropped with it).
+            let body = read_bounded(&mut resp, MAX_PROBLEM_BYTES).await;
+            return Ok((Answer { status, body }, retry_after));
+        }
         if resp.content_length().is_some_and(|n| n > limit) {
             return Err(Error::Integrity("answer larger than its limit"));
         }
         let mut out = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| transport(&e))? {
             if (out.len() + chunk.len()) as u64 > limit {
                 return Err(Error::Integrity("answer larger than its limit"));
             }
@@ -636,7 +779,7 @@ impl Client {
                 .header("content-type", "application/octet-stream")
                 .body(body.to_vec());
         }
-        req.send().await.map_err(transport)
+        req.send().await.map_err(|e| transport(&e))
     }
 }
 
@@ -662,23 +805,119 @@ fn expect(a: &Answer, ok: &[StatusCode]) -> Result<(), Error> {
     if ok.contains(&a.status) {
         Ok(())
     } else {
-        Err(Error::Status {
-            status: a.status.as_u16(),
-        })
+        Err(refusal(a.status, &a.body))
     }
 }
 
-/// Keeps only the kind of a reqwest error: its text may carry the URL.
-fn transport(e: reqwest::Error) -> Error {
-    Error::Transport(if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connect"
-    } else if e.is_body() || e.is_decode() {
-        "reading the answer"
-    } else {
-        "request"
-    })
+/// Reads at most `max` bytes of an answer's body; a failure to read ends it (what was read
+/// stands: an error answer is explained by what arrived, or by its status alone).
+async fn read_bounded(resp: &mut reqwest::Response, max: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < max {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let take = chunk.len().min(max - out.len());
+                if let Some(part) = chunk.get(..take) {
+                    out.extend_from_slice(part);
+                }
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
+/// The members of a problem the client uses; unknown members are ignored (RFC 9457 §3.2:
+/// a client must ignore extensions it does not know).
+#[derive(serde::Deserialize)]
+struct ProblemView {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    detail: Option<String>,
+    limit: Option<u64>,
+    removed_at_version: Option<u64>,
+}
+
+/// The error for a refused request: [`Error::Status`] with what a problem-details body says,
+/// sanitized; any other body gives the status alone.
+fn refusal(status: StatusCode, body: &[u8]) -> Error {
+    let problem = serde_json::from_slice::<ProblemView>(body).ok();
+    let kind = problem
+        .as_ref()
+        .and_then(|p| p.kind.as_deref())
+        .and_then(|t| t.strip_prefix(api::PROBLEM_TYPE_PREFIX))
+        .and_then(|slug| ProblemKind::ALL.into_iter().find(|k| k.slug() == slug));
+    let (detail, limit, removed_at_version) = match problem {
+        Some(p) => (
+            p.detail.map(|d| sanitize(&d)).filter(|d| !d.is_empty()),
+            p.limit,
+            p.removed_at_version
+                .filter(|_| kind == Some(ProblemKind::Removed)),
+        ),
+        None => (None, None, None),
+    };
+    Error::Status {
+        status: status.as_u16(),
+        kind,
+        detail,
+        limit,
+        removed_at_version,
+    }
+}
+
+/// The server's text made safe to show: control characters (terminal escapes, new lines) and
+/// invisible or bidi-formatting characters replaced by a space, runs of spaces folded, and the
+/// length capped at [`crate::MAX_DETAIL_CHARS`] characters.
+fn sanitize(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = 0;
+    for c in text.chars() {
+        let c = if c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+        {
+            ' '
+        } else {
+            c
+        };
+        if c == ' ' && (out.is_empty() || out.ends_with(' ')) {
+            continue;
+        }
+        if chars == crate::MAX_DETAIL_CHARS {
+            out.push('…');
+            break;
+        }
+        out.push(c);
+        chars += 1;
+    }
+    out.trim_end().to_owned()
+}
+
+/// A URL as errors show it: scheme, host, port and path; no query, no credentials.
+fn shown(url: &Url) -> String {
+    let host = url.host_str().unwrap_or("?");
+    match url.port_or_known_default() {
+        Some(p) => format!("{}://{host}:{p}{}", url.scheme(), url.path()),
+        None => format!("{}://{host}{}", url.scheme(), url.path()),
+    }
+}
+
+/// Keeps only the kind of a reqwest error (its text may carry the URL with its query); the
+/// caller adds the URL as [`shown`] gives it, and the tries.
+fn transport(e: &reqwest::Error) -> Error {
+    Error::Transport {
+        cause: if e.is_timeout() {
+            "timeout"
+        } else if e.is_connect() {
+            "connect"
+        } else if e.is_body() || e.is_decode() {
+            "reading the answer"
+        } else {
+            "request"
+        },
+        url: String::new(),
+        tries: 0,
+        timeout: None,
+    }
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters, so the signed query is
@@ -722,6 +961,106 @@ mod tests {
         ] {
             assert!(Client::new(bad, id()).is_err(), "{bad}");
         }
+    }
+
+    fn problem(kind: ProblemKind, detail: &str) -> Vec<u8> {
+        serde_json::to_vec(&api::Problem {
+            kind: kind.type_uri(),
+            title: kind.title().into(),
+            status: 400,
+            detail: detail.into(),
+            request_id: None,
+            limit: Some(7),
+            removed_at_version: Some(4),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn problem_details_are_read_into_the_status_error() {
+        let e = refusal(
+            StatusCode::BAD_REQUEST,
+            &problem(ProblemKind::BadRequest, "quorum not met: 1 of 2"),
+        );
+        assert_eq!(e.status(), Some(400));
+        assert_eq!(e.problem_kind(), Some(ProblemKind::BadRequest));
+        assert_eq!(e.detail(), Some("quorum not met: 1 of 2"));
+        assert!(e.to_string().contains("quorum not met: 1 of 2"), "{e}");
+        // removed_at_version is kept only for the `removed` kind.
+        assert!(matches!(
+            e,
+            Error::Status {
+                limit: Some(7),
+                removed_at_version: None,
+                ..
+            }
+        ));
+        let e = refusal(
+            StatusCode::UNAUTHORIZED,
+            &problem(ProblemKind::Removed, "removed"),
+        );
+        assert!(matches!(
+            e,
+            Error::Status {
+                kind: Some(ProblemKind::Removed),
+                removed_at_version: Some(4),
+                ..
+            }
+        ));
+        assert!(e.to_string().contains("removed at roster version 4"), "{e}");
+    }
+
+    #[test]
+    fn non_problem_bodies_give_the_status_alone() {
+        for body in [
+            &b""[..],
+            b"<html>502 Bad Gateway</html>",
+            b"{\"detail\": 5}",
+            b"\xff\xfe",
+        ] {
+            let e = refusal(StatusCode::BAD_GATEWAY, body);
+            assert_eq!(e.status(), Some(502));
+            assert_eq!(e.detail(), None);
+            assert_eq!(e.problem_kind(), None);
+            assert_eq!(e.to_string(), "the server answered HTTP 502");
+        }
+        // An unknown type is no kind, but its detail is still shown.
+        let e = refusal(
+            StatusCode::CONFLICT,
+            br#"{"type": "about:blank", "detail": "busy", "extra": [1]}"#,
+        );
+        assert_eq!((e.problem_kind(), e.detail()), (None, Some("busy")));
+    }
+
+    #[test]
+    fn hostile_details_are_stripped_and_capped() {
+        let hostile = "\u{1b}[2J\u{1b}]0;pwned\u{7}ok\r\nFAKE: line\u{202E}txt.exe\u{0}";
+        let e = refusal(
+            StatusCode::BAD_REQUEST,
+            &problem(ProblemKind::BadRequest, hostile),
+        );
+        let d = e.detail().unwrap();
+        assert!(
+            !d.chars().any(|c| c.is_control() || c == '\u{202E}'),
+            "{d:?}"
+        );
+        assert!(d.contains("ok") && d.contains("FAKE: line"), "{d:?}");
+        let long = "x".repeat(10_000);
+        let e = refusal(
+            StatusCode::BAD_REQUEST,
+            &problem(ProblemKind::BadRequest, &long),
+        );
+        let d = e.detail().unwrap();
+        assert_eq!(d.chars().count(), crate::MAX_DETAIL_CHARS + 1);
+        assert!(d.ends_with('…'));
+    }
+
+    #[test]
+    fn shown_urls_carry_no_query_or_credentials() {
+        let u = Url::parse("http://127.0.0.1:8080/v1/families/ab/envelopes?cursor=s3cret").unwrap();
+        assert_eq!(shown(&u), "http://127.0.0.1:8080/v1/families/ab/envelopes");
+        let u = Url::parse("https://toys.example/v1/health").unwrap();
+        assert_eq!(shown(&u), "https://toys.example:443/v1/health");
     }
 
     #[test]

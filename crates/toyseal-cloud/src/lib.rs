@@ -15,7 +15,7 @@ pub use anchors::AnchorStore;
 pub use client::{Client, ClientConfig, Uploaded};
 pub use outbox::Outbox;
 
-pub use error::Error;
+pub use error::{Error, MAX_DETAIL_CHARS};
 pub use signing::{
     ReceivedRequest, RequestTarget, SignatureHeaders, UnverifiedRequest, VerifiedRequest,
     content_digest, sign_request,

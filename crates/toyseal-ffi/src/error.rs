@@ -184,7 +184,23 @@ impl From<toyseal_cloud::Error> for ToysealError {
             E::Roster(r) => r.into(),
             E::Envelope(e) => e.into(),
             E::Status { status, .. } => Self::Server { status },
-            E::Transport(_) | E::Io(_) => Self::Network {
+            // The reason keeps to what the variant documents: what failed, the tries and the
+            // time-out, not the URL.
+            E::Transport {
+                cause,
+                tries,
+                timeout,
+                ..
+            } => Self::Network {
+                reason: match timeout {
+                    Some(t) => format!("no answer within {} s ({tries} tries)", t.as_secs()),
+                    None => format!("{cause} failed ({tries} tries)"),
+                },
+            },
+            E::Io(_) => Self::Network {
+                reason: e.to_string(),
+            },
+            E::TooLarge { .. } => Self::TooLarge {
                 reason: e.to_string(),
             },
             // The server's answer did not check out (bytes that do not hash to their id).

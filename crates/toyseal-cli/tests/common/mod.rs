@@ -65,12 +65,15 @@ pub fn assert_fails(o: &Output, code: i32, needle: &str) {
 
 /// The environment variables the client commands read: removed from every test run unless the
 /// test sets them, so the developer's own settings never leak in.
-pub const CLIENT_ENV: [&str; 5] = [
+pub const CLIENT_ENV: [&str; 8] = [
     "TOYSEAL_SERVER",
     "TOYSEAL_KEY",
     "TOYSEAL_FAMILY",
     "TOYSEAL_CLIENT_CONFIG",
     "TOYSEAL_CONFIG",
+    "TOYSEAL_TIMEOUT",
+    "TOYSEAL_CONNECT_TIMEOUT",
+    "TOYSEAL_TRIES",
 ];
 
 /// Runs `toyseal ARGS` in `dir` with exactly the client environment `env`.
