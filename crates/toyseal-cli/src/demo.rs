@@ -1453,10 +1453,13 @@ fn status_words(s: Option<u16>) -> String {
     }
 }
 
-/// The `detail` of the server's problem-details error body (RFC 9457).
+/// The problem kind (its slug, e.g. `unauthenticated`) of the server's problem-details
+/// error body (RFC 9457).
 fn error_word(body: &str) -> String {
     serde_json::from_str::<toyseal_cloud::api::Problem>(body)
-        .map(|p| p.detail)
+        .ok()
+        .and_then(|p| p.kind())
+        .map(|k| k.slug().to_owned())
         .unwrap_or_default()
 }
 

@@ -44,7 +44,7 @@ impl Server {
                 .expect("the server stopped before listening")
                 .unwrap();
             if line.contains("listening")
-                && let Some((_, rest)) = line.split_once("addr=")
+                && let Some((_, rest)) = line.split_once("listen=")
             {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
@@ -732,4 +732,48 @@ fn a_server_side_413_names_the_servers_limit() {
     );
     // Not retried: a 413 is final.
     assert_eq!(posts.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_removed_device_is_told_it_was_removed_and_a_stranger_is_not() {
+    let w = World::new();
+    let home = w.home();
+    let o = w.run(&["family", "create", "-i", "mum.key", "v1.tsr"]);
+    assert_ok(&o);
+    let family = stdout_text(&o).trim().to_owned();
+    // v2 adds dad (mum + the toy, dad proves possession); v3 removes him (mum + the toy).
+    for (args, cosigners) in [
+        (
+            vec![
+                "roster", "propose", "-i", "mum.key", "--add", &w.dad, "-o", "v2.tsr", "v1.tsr",
+            ],
+            ["toy.key", "dad.key"].as_slice(),
+        ),
+        (
+            vec![
+                "roster", "propose", "-i", "mum.key", "--remove", &w.dad, "-o", "v3.tsr", "v1.tsr",
+                "v2.tsr",
+            ],
+            ["toy.key"].as_slice(),
+        ),
+    ] {
+        assert_ok(&run_in(home, &args, None));
+        let file = args[args.iter().position(|a| *a == "-o").unwrap() + 1];
+        for key in cosigners {
+            assert_ok(&run_in(home, &["roster", "cosign", "-i", key, file], None));
+        }
+        assert_ok(&w.run(&["family", "update", "-i", "mum.key", file]));
+    }
+    // Dad, removed: exit 12 and the version that removed him.
+    let o = w.run(&["list", "-i", "dad.key", "--family", &family]);
+    assert_eq!(o.status.code(), Some(12), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("removed from the family at roster version 3"),
+        "{}",
+        stderr(&o)
+    );
+    // A stranger learns nothing of the family: the generic 401, exit 9.
+    let o = w.run(&["list", "-i", "outsider.key", "--family", &family]);
+    assert_eq!(o.status.code(), Some(9), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("removed"), "{}", stderr(&o));
 }

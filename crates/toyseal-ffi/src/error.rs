@@ -59,11 +59,20 @@ pub enum ToysealError {
         reason: String,
     },
     /// The server answered with an error status (401/403: this device is not allowed; 404:
-    /// no such family or envelope; 409: a conflicting roster; 429/5xx: try again later).
-    #[error("the server answered {status}")]
+    /// no such family or envelope; 409: a conflicting roster; 410: the family was deleted;
+    /// 429/5xx: try again later), with its RFC 9457 problem details when it gave them.
+    #[error("the server answered {status}{}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     Server {
         /// The HTTP status code.
         status: u16,
+        /// The problem's kind (`removed`, `gone`, `forbidden`, …; signed-requests.md
+        /// §Errors), if the answer was one of the API's problems: match on this, not on
+        /// `detail`.
+        kind: Option<String>,
+        /// The server's reason, for a person (control characters stripped, length capped).
+        detail: Option<String>,
+        /// For `removed`: the roster version that removed this device.
+        removed_at_version: Option<u64>,
     },
     /// The server could not be reached or the connection broke: try again later.
     #[error("network: {reason}")]
@@ -183,7 +192,18 @@ impl From<toyseal_cloud::Error> for ToysealError {
             E::Key(k) => k.into(),
             E::Roster(r) => r.into(),
             E::Envelope(e) => e.into(),
-            E::Status { status, .. } => Self::Server { status },
+            E::Status {
+                status,
+                kind,
+                detail,
+                removed_at_version,
+                ..
+            } => Self::Server {
+                status,
+                kind: kind.map(|k| k.slug().to_owned()),
+                detail,
+                removed_at_version,
+            },
             // The reason keeps to what the variant documents: what failed, the tries and the
             // time-out, not the URL.
             E::Transport {

@@ -257,6 +257,9 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
                 throw AssertionError("a stranger listed the family")
             } catch (e: ToysealException.Server) {
                 check(e.status.toInt() in setOf(401, 403, 404)) { "status ${e.status}" }
+                // The server's problem details come through; a stranger learns nothing more.
+                check(e.kind in setOf("unauthenticated", "forbidden", "not-found")) { "kind ${e.kind}" }
+                check(e.removedAtVersion == null) { "removed at ${e.removedAtVersion}" }
             }
         }
     },

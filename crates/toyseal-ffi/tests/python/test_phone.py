@@ -324,6 +324,9 @@ def test_cloud_client_against_a_real_server():
         with pytest.raises(ts.ToysealError.Server) as refused:
             await ts.CloudClient(SERVER, stranger).list(roster.family_id(), None, None)
         assert refused.value.status in (401, 403, 404)
+        # The server's problem details come through; a stranger learns nothing more.
+        assert refused.value.kind in ("unauthenticated", "forbidden", "not-found")
+        assert refused.value.removed_at_version is None
 
     asyncio.run(flow())
 
