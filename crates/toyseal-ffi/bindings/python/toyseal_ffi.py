@@ -627,6 +627,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_reassembler_new() != 64518:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_roster_advance() != 40194:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_anchor() != 26888:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_family_id() != 48394:
@@ -649,7 +651,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_roster_verify_anchored_chain() != 64355:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_toyseal_ffi_checksum_constructor_roster_verify_chain() != 21954:
+    if lib.uniffi_toyseal_ffi_checksum_constructor_roster_verify_founding() != 33599:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_rosterproposal_sign() != 52329:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -879,6 +881,9 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_reassembler_push.restype = ctypes.
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_reassembler_new.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_reassembler_new.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_advance.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_advance.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_anchor.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_anchor.restype = ctypes.c_uint16
@@ -912,9 +917,9 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_version.restype = ctypes.c_
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_roster_verify_anchored_chain.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_roster_verify_anchored_chain.restype = ctypes.c_uint16
-_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_roster_verify_chain.argtypes = (
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_roster_verify_founding.argtypes = (
 )
-_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_roster_verify_chain.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_roster_verify_founding.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_sign.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_sign.restype = ctypes.c_uint16
@@ -1299,6 +1304,12 @@ _UniffiLib.uniffi_toyseal_ffi_fn_constructor_reassembler_new.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_reassembler_new.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_roster_advance.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_roster_advance.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_anchor.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1364,11 +1375,11 @@ _UniffiLib.uniffi_toyseal_ffi_fn_constructor_roster_verify_anchored_chain.argtyp
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_roster_verify_anchored_chain.restype = ctypes.c_uint64
-_UniffiLib.uniffi_toyseal_ffi_fn_constructor_roster_verify_chain.argtypes = (
-    _UniffiRustBuffer,
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_roster_verify_founding.argtypes = (
+    ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UniffiLib.uniffi_toyseal_ffi_fn_constructor_roster_verify_chain.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_roster_verify_founding.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_sign.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
@@ -2053,6 +2064,69 @@ class _UniffiFfiConverterUInt16(_UniffiConverterPrimitiveInt):
     def write(value, buf):
         buf.write_u16(value)
 
+class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterString.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterString.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterString.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u64"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**64
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u64()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u64(value)
+
+class _UniffiFfiConverterOptionalUInt64(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterUInt64.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterUInt64.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterUInt64.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
 
 
 # ToysealError
@@ -2209,14 +2283,21 @@ class ToysealError:  # type: ignore
     class Server(_UniffiTempToysealError):
         """
         The server answered with an error status (401/403: this device is not allowed; 404:
-        no such family or envelope; 409: a conflicting roster; 429/5xx: try again later).
+        no such family or envelope; 409: a conflicting roster; 410: the family was deleted;
+        429/5xx: try again later), with its RFC 9457 problem details when it gave them.
 """
         
-        def __init__(self, status):
+        def __init__(self, status, kind, detail, removed_at_version):
             super().__init__(", ".join([
                 "status={!r}".format(status),
+                "kind={!r}".format(kind),
+                "detail={!r}".format(detail),
+                "removed_at_version={!r}".format(removed_at_version),
             ]))
             self.status = status
+            self.kind = kind
+            self.detail = detail
+            self.removed_at_version = removed_at_version
 
         def __repr__(self):
             return "ToysealError.Server({})".format(str(self))
@@ -2310,6 +2391,9 @@ class _UniffiFfiConverterTypeToysealError(_UniffiConverterRustBuffer):
         if variant == 11:
             return ToysealError.Server(
                 _UniffiFfiConverterUInt16.read(buf),
+                _UniffiFfiConverterOptionalString.read(buf),
+                _UniffiFfiConverterOptionalString.read(buf),
+                _UniffiFfiConverterOptionalUInt64.read(buf),
             )
         if variant == 12:
             return ToysealError.Network(
@@ -2354,6 +2438,9 @@ class _UniffiFfiConverterTypeToysealError(_UniffiConverterRustBuffer):
             return
         if isinstance(value, ToysealError.Server):
             _UniffiFfiConverterUInt16.check_lower(value.status)
+            _UniffiFfiConverterOptionalString.check_lower(value.kind)
+            _UniffiFfiConverterOptionalString.check_lower(value.detail)
+            _UniffiFfiConverterOptionalUInt64.check_lower(value.removed_at_version)
             return
         if isinstance(value, ToysealError.Network):
             _UniffiFfiConverterString.check_lower(value.reason)
@@ -2395,6 +2482,9 @@ class _UniffiFfiConverterTypeToysealError(_UniffiConverterRustBuffer):
         if isinstance(value, ToysealError.Server):
             buf.write_i32(11)
             _UniffiFfiConverterUInt16.write(value.status, buf)
+            _UniffiFfiConverterOptionalString.write(value.kind, buf)
+            _UniffiFfiConverterOptionalString.write(value.detail, buf)
+            _UniffiFfiConverterOptionalUInt64.write(value.removed_at_version, buf)
         if isinstance(value, ToysealError.Network):
             buf.write_i32(12)
             _UniffiFfiConverterString.write(value.reason, buf)
@@ -2577,31 +2667,6 @@ class _UniffiFfiConverterTypePublicKey:
     def write(cls, value: PublicKey, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 
-class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterString.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterString.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterString.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
-
 class _UniffiFfiConverterUInt32(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "u32"
     VALUE_MIN = 0
@@ -2693,19 +2758,6 @@ class _UniffiFfiConverterTypeEnvelopeMetadata(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.write(value.content_type, buf)
         _UniffiFfiConverterOptionalString.write(value.codec, buf)
         _UniffiFfiConverterOptionalUInt32.write(value.duration_ms, buf)
-
-class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u64"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**64
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u64()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u64(value)
 
 @dataclass
 class EnvelopeInfo:
@@ -4396,6 +4448,11 @@ class RosterProtocol(typing.Protocol):
     A verified roster version: only the verifying constructors make one.
 """
     
+    def advance(self, newer: typing.List[SignedRoster]) -> Roster:
+        """
+        Verifies `newer` versions in turn after this one (each must follow the previous).
+"""
+        raise NotImplementedError
     def anchor(self, ) -> Anchor:
         """
         The anchor naming this version (to keep with the device's keys).
@@ -4480,20 +4537,23 @@ class Roster(RosterProtocol):
         )
         return cls._uniffi_make_instance(_uniffi_ffi_result)
     @classmethod
-    def verify_chain(cls, chain: typing.List[SignedRoster]) -> Roster:
+    def verify_founding(cls, founding: SignedRoster) -> Roster:
         """
-        Verifies a whole chain from version 1 (a founding device: it was there).
+        Verifies version 1 **as the founding device**: the one that built it and saw the toy
+        co-sign it over its own session. Every other device verifies what it is handed through
+        its anchor ([`Roster::verify_anchored_chain`]): a version 1 from a server proves nothing
+        about whose family it is.
 """
         
-        _UniffiFfiConverterSequenceTypeSignedRoster.check_lower(chain)
+        _UniffiFfiConverterTypeSignedRoster.check_lower(founding)
         _uniffi_lowered_args = (
-            _UniffiFfiConverterSequenceTypeSignedRoster.lower(chain),
+            _UniffiFfiConverterTypeSignedRoster.lower(founding),
         )
         _uniffi_lift_return = _UniffiFfiConverterTypeRoster.lift
         _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
-            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_roster_verify_chain,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_roster_verify_founding,
             *_uniffi_lowered_args,
         )
         return cls._uniffi_make_instance(_uniffi_ffi_result)
@@ -4518,6 +4578,24 @@ class Roster(RosterProtocol):
         inst = cls.__new__(cls)
         inst._handle = handle
         return inst
+    def advance(self, newer: typing.List[SignedRoster]) -> Roster:
+        """
+        Verifies `newer` versions in turn after this one (each must follow the previous).
+"""
+        
+        _UniffiFfiConverterSequenceTypeSignedRoster.check_lower(newer)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterSequenceTypeSignedRoster.lower(newer),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeRoster.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_advance,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def anchor(self, ) -> Anchor:
         """
         The anchor naming this version (to keep with the device's keys).

@@ -2816,6 +2816,11 @@ public func FfiConverterTypeReassembler_lower(_ value: Reassembler) -> UInt64 {
 public protocol RosterProtocol: AnyObject, Sendable {
     
     /**
+     * Verifies `newer` versions in turn after this one (each must follow the previous).
+     */
+    func advance(newer: [SignedRoster]) throws  -> Roster
+    
+    /**
      * The anchor naming this version (to keep with the device's keys).
      */
     func anchor()  -> Anchor
@@ -2939,18 +2944,34 @@ public static func verifyAnchoredChain(chain: [SignedRoster], anchor: Anchor)thr
 }
     
     /**
-     * Verifies a whole chain from version 1 (a founding device: it was there).
+     * Verifies version 1 **as the founding device**: the one that built it and saw the toy
+     * co-sign it over its own session. Every other device verifies what it is handed through
+     * its anchor ([`Roster::verify_anchored_chain`]): a version 1 from a server proves nothing
+     * about whose family it is.
      */
-public static func verifyChain(chain: [SignedRoster])throws  -> Roster  {
+public static func verifyFounding(founding: SignedRoster)throws  -> Roster  {
     return try  FfiConverterTypeRoster_lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
         uniffiCallStatus in
-    uniffi_toyseal_ffi_fn_constructor_roster_verify_chain(
-        FfiConverterSequenceTypeSignedRoster.lower(chain),uniffiCallStatus
+    uniffi_toyseal_ffi_fn_constructor_roster_verify_founding(
+        FfiConverterTypeSignedRoster_lower(founding),uniffiCallStatus
     )
 })
 }
     
 
+    
+    /**
+     * Verifies `newer` versions in turn after this one (each must follow the previous).
+     */
+open func advance(newer: [SignedRoster])throws  -> Roster  {
+    return try  FfiConverterTypeRoster_lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_roster_advance(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypeSignedRoster.lower(newer),uniffiCallStatus
+    )
+})
+}
     
     /**
      * The anchor naming this version (to keep with the device's keys).
@@ -4948,12 +4969,24 @@ enum ToysealError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     )
     /**
      * The server answered with an error status (401/403: this device is not allowed; 404:
-     * no such family or envelope; 409: a conflicting roster; 429/5xx: try again later).
+     * no such family or envelope; 409: a conflicting roster; 410: the family was deleted;
+     * 429/5xx: try again later), with its RFC 9457 problem details when it gave them.
      */
     case Server(
         /**
          * The HTTP status code.
-         */status: UInt16
+         */status: UInt16, 
+        /**
+         * The problem's kind (`removed`, `gone`, `forbidden`, …; signed-requests.md
+         * §Errors), if the answer was one of the API's problems: match on this, not on
+         * `detail`.
+         */kind: String?, 
+        /**
+         * The server's reason, for a person (control characters stripped, length capped).
+         */detail: String?, 
+        /**
+         * For `removed`: the roster version that removed this device.
+         */removedAtVersion: UInt64?
     )
     /**
      * The server could not be reached or the connection broke: try again later.
@@ -5029,7 +5062,10 @@ public struct FfiConverterTypeToysealError: FfiConverterRustBuffer {
             reason: try FfiConverterString.read(from: &buf)
             )
         case 11: return .Server(
-            status: try FfiConverterUInt16.read(from: &buf)
+            status: try FfiConverterUInt16.read(from: &buf), 
+            kind: try FfiConverterOptionString.read(from: &buf), 
+            detail: try FfiConverterOptionString.read(from: &buf), 
+            removedAtVersion: try FfiConverterOptionUInt64.read(from: &buf)
             )
         case 12: return .Network(
             reason: try FfiConverterString.read(from: &buf)
@@ -5097,9 +5133,12 @@ public struct FfiConverterTypeToysealError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Server(status):
+        case let .Server(status,kind,detail,removedAtVersion):
             writeInt(&buf, Int32(11))
             FfiConverterUInt16.write(status, into: &buf)
+            FfiConverterOptionString.write(kind, into: &buf)
+            FfiConverterOptionString.write(detail, into: &buf)
+            FfiConverterOptionUInt64.write(removedAtVersion, into: &buf)
             
         
         case let .Network(reason):
@@ -5154,6 +5193,30 @@ fileprivate struct FfiConverterOptionUInt32: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterUInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
+    typealias SwiftType = UInt64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt64.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -5595,6 +5658,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_toyseal_ffi_checksum_method_invitation_server() != 65075) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_toyseal_ffi_checksum_method_roster_advance() != 40194) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_toyseal_ffi_checksum_method_roster_anchor() != 26888) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5712,7 +5778,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_toyseal_ffi_checksum_constructor_roster_verify_anchored_chain() != 64355) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_toyseal_ffi_checksum_constructor_roster_verify_chain() != 21954) {
+    if (uniffi_toyseal_ffi_checksum_constructor_roster_verify_founding() != 33599) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_constructor_rosterproposal_founding() != 26558) {

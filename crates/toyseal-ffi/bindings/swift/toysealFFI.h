@@ -666,9 +666,14 @@ void uniffi_toyseal_ffi_fn_free_roster(uint64_t handle, RustCallStatus *_Nonnull
 uint64_t uniffi_toyseal_ffi_fn_constructor_roster_verify_anchored_chain(RustBuffer chain, uint64_t anchor, RustCallStatus *_Nonnull out_status
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_ROSTER_VERIFY_CHAIN
-#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_ROSTER_VERIFY_CHAIN
-uint64_t uniffi_toyseal_ffi_fn_constructor_roster_verify_chain(RustBuffer chain, RustCallStatus *_Nonnull out_status
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_ROSTER_VERIFY_FOUNDING
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_ROSTER_VERIFY_FOUNDING
+uint64_t uniffi_toyseal_ffi_fn_constructor_roster_verify_founding(uint64_t founding, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_ADVANCE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_ADVANCE
+uint64_t uniffi_toyseal_ffi_fn_method_roster_advance(uint64_t ptr, RustBuffer newer, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_ANCHOR
@@ -1390,6 +1395,12 @@ uint16_t uniffi_toyseal_ffi_checksum_method_invitation_server(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_ADVANCE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_ADVANCE
+uint16_t uniffi_toyseal_ffi_checksum_method_roster_advance(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_ANCHOR
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_ANCHOR
 uint16_t uniffi_toyseal_ffi_checksum_method_roster_anchor(void
@@ -1624,9 +1635,9 @@ uint16_t uniffi_toyseal_ffi_checksum_constructor_roster_verify_anchored_chain(vo
     
 );
 #endif
-#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_ROSTER_VERIFY_CHAIN
-#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_ROSTER_VERIFY_CHAIN
-uint16_t uniffi_toyseal_ffi_checksum_constructor_roster_verify_chain(void
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_ROSTER_VERIFY_FOUNDING
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_ROSTER_VERIFY_FOUNDING
+uint16_t uniffi_toyseal_ffi_checksum_constructor_roster_verify_founding(void
     
 );
 #endif

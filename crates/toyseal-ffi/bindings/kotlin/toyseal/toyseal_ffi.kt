@@ -799,6 +799,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_invitation_server(
     ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_roster_advance(
+    ): Int
     external fun uniffi_toyseal_ffi_checksum_method_roster_anchor(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_roster_family_id(
@@ -877,7 +879,7 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_toyseal_ffi_checksum_constructor_roster_verify_anchored_chain(
     ): Int
-    external fun uniffi_toyseal_ffi_checksum_constructor_roster_verify_chain(
+    external fun uniffi_toyseal_ffi_checksum_constructor_roster_verify_founding(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_constructor_rosterproposal_founding(
     ): Int
@@ -1064,7 +1066,9 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_toyseal_ffi_fn_constructor_roster_verify_anchored_chain(`chain`: RustBuffer.ByValue,`anchor`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_toyseal_ffi_fn_constructor_roster_verify_chain(`chain`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_toyseal_ffi_fn_constructor_roster_verify_founding(`founding`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_roster_advance(`ptr`: Long,`newer`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_toyseal_ffi_fn_method_roster_anchor(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -5494,6 +5498,11 @@ public object FfiConverterTypeReassembler: FfiConverter<Reassembler, Long> {
 public interface RosterInterface {
     
     /**
+     * Verifies `newer` versions in turn after this one (each must follow the previous).
+     */
+    fun `advance`(`newer`: List<SignedRoster>): Roster
+    
+    /**
      * The anchor naming this version (to keep with the device's keys).
      */
     fun `anchor`(): Anchor
@@ -5652,6 +5661,24 @@ open class Roster: Disposable, AutoCloseable, RosterInterface
             UniffiLib.uniffi_toyseal_ffi_fn_clone_roster(handle, status)
         }
     }
+
+    
+    /**
+     * Verifies `newer` versions in turn after this one (each must follow the previous).
+     */
+    @Throws(ToysealException::class)override fun `advance`(`newer`: List<SignedRoster>): Roster {
+            return FfiConverterTypeRoster.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_roster_advance(
+        it,
+        
+        FfiConverterSequenceTypeSignedRoster.lower(`newer`),_status)
+}
+    }
+    )
+    }
+    
 
     
     /**
@@ -5856,15 +5883,18 @@ open class Roster: Disposable, AutoCloseable, RosterInterface
 
         
     /**
-     * Verifies a whole chain from version 1 (a founding device: it was there).
+     * Verifies version 1 **as the founding device**: the one that built it and saw the toy
+     * co-sign it over its own session. Every other device verifies what it is handed through
+     * its anchor ([`Roster::verify_anchored_chain`]): a version 1 from a server proves nothing
+     * about whose family it is.
      */
-    @Throws(ToysealException::class) fun `verifyChain`(`chain`: List<SignedRoster>): Roster {
+    @Throws(ToysealException::class) fun `verifyFounding`(`founding`: SignedRoster): Roster {
             return FfiConverterTypeRoster.lift(
     uniffiRustCallWithError(ToysealException) { _status ->
-    UniffiLib.uniffi_toyseal_ffi_fn_constructor_roster_verify_chain(
+    UniffiLib.uniffi_toyseal_ffi_fn_constructor_roster_verify_founding(
     
         
-        FfiConverterSequenceTypeSignedRoster.lower(`chain`),_status)
+        FfiConverterTypeSignedRoster.lower(`founding`),_status)
 }
     )
     }
@@ -8263,17 +8293,35 @@ sealed class ToysealException: kotlin.Exception() {
     
     /**
      * The server answered with an error status (401/403: this device is not allowed; 404:
-     * no such family or envelope; 409: a conflicting roster; 429/5xx: try again later).
+     * no such family or envelope; 409: a conflicting roster; 410: the family was deleted;
+     * 429/5xx: try again later), with its RFC 9457 problem details when it gave them.
      */
     class Server(
         
         /**
          * The HTTP status code.
          */
-        val `status`: kotlin.UShort
+        val `status`: kotlin.UShort, 
+        
+        /**
+         * The problem's kind (`removed`, `gone`, `forbidden`, …; signed-requests.md
+         * §Errors), if the answer was one of the API's problems: match on this, not on
+         * `detail`.
+         */
+        val `kind`: kotlin.String?, 
+        
+        /**
+         * The server's reason, for a person (control characters stripped, length capped).
+         */
+        val `detail`: kotlin.String?, 
+        
+        /**
+         * For `removed`: the roster version that removed this device.
+         */
+        val `removedAtVersion`: kotlin.ULong?
         ) : ToysealException() {
         override val message
-            get() = "status=${ `status` }"
+            get() = "status=${ `status` }, kind=${ `kind` }, detail=${ `detail` }, removedAtVersion=${ `removedAtVersion` }"
     }
     
     /**
@@ -8359,6 +8407,9 @@ public object FfiConverterTypeToysealError : FfiConverterRustBuffer<ToysealExcep
                 )
             11 -> ToysealException.Server(
                 FfiConverterUShort.read(buf),
+                FfiConverterOptionalString.read(buf),
+                FfiConverterOptionalString.read(buf),
+                FfiConverterOptionalULong.read(buf),
                 )
             12 -> ToysealException.Network(
                 FfiConverterString.read(buf),
@@ -8424,6 +8475,9 @@ public object FfiConverterTypeToysealError : FfiConverterRustBuffer<ToysealExcep
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterUShort.allocationSize(value.`status`)
+                + FfiConverterOptionalString.allocationSize(value.`kind`)
+                + FfiConverterOptionalString.allocationSize(value.`detail`)
+                + FfiConverterOptionalULong.allocationSize(value.`removedAtVersion`)
             )
             is ToysealException.Network -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -8493,6 +8547,9 @@ public object FfiConverterTypeToysealError : FfiConverterRustBuffer<ToysealExcep
             is ToysealException.Server -> {
                 buf.putInt(11)
                 FfiConverterUShort.write(value.`status`, buf)
+                FfiConverterOptionalString.write(value.`kind`, buf)
+                FfiConverterOptionalString.write(value.`detail`, buf)
+                FfiConverterOptionalULong.write(value.`removedAtVersion`, buf)
                 Unit
             }
             is ToysealException.Network -> {
@@ -8543,6 +8600,38 @@ public object FfiConverterOptionalUInt: FfiConverterRustBuffer<kotlin.UInt?> {
         } else {
             buf.put(1)
             FfiConverterUInt.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
+    override fun read(buf: ByteBuffer): kotlin.ULong? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterULong.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.ULong?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterULong.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.ULong?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterULong.write(value, buf)
         }
     }
 }
