@@ -344,12 +344,18 @@ pub fn upload(args: &UploadArgs) -> Result<(), Error> {
     }
     block_on(async {
         for (place, family, bytes) in &envelopes {
-            let progress = Progress::spinner(
+            let progress = Progress::upload(
                 !args.no_progress,
-                format!("uploading {place} ({} bytes)", bytes.len()),
+                format!("uploading {place}"),
+                bytes.len() as u64,
             );
+            let bar = progress.0.clone();
             let up = client
-                .upload(*family, bytes)
+                .upload_with_progress(
+                    *family,
+                    bytes,
+                    std::sync::Arc::new(move |sent| bar.set_position(sent)),
+                )
                 .await
                 .map_err(cloud(format!("upload {place}")));
             progress.finish();
@@ -550,15 +556,15 @@ impl Progress {
         }
     }
 
-    /// A spinner with the elapsed time, for a request whose progress the client cannot see
-    /// (an upload's body is handed to the HTTP stack whole).
-    fn spinner(enabled: bool, message: String) -> Self {
-        let bar = indicatif::ProgressBar::with_draw_target(None, Self::target(enabled));
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+    /// A bar of `total` bytes sent, with the rate and the time left.
+    fn upload(enabled: bool, message: String, total: u64) -> Self {
+        let bar = indicatif::ProgressBar::with_draw_target(Some(total), Self::target(enabled));
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg} {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        ) {
             bar.set_style(style);
         }
         bar.set_message(message);
-        bar.enable_steady_tick(Duration::from_millis(120));
         Self(bar)
     }
 

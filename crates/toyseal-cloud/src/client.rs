@@ -24,6 +24,7 @@ use crate::api::{
 use crate::{Error, RequestTarget, sign_request};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use futures::StreamExt;
 use reqwest::{Method, StatusCode, Url};
 use std::future::Future;
 use std::sync::OnceLock;
@@ -346,6 +347,26 @@ impl Client {
     /// server's advertised limit ([`server_limits`](Self::server_limits)) is refused with
     /// [`Error::TooLarge`] before a byte of it is sent.
     pub async fn upload(&self, family: FamilyId, envelope: &[u8]) -> Result<Uploaded, Error> {
+        self.upload_observed(family, envelope, None).await
+    }
+
+    /// As [`upload`](Self::upload), calling `sent` with the bytes of the envelope handed to
+    /// the connection so far (a progress bar; it starts again at 0 on a retry).
+    pub async fn upload_with_progress(
+        &self,
+        family: FamilyId,
+        envelope: &[u8],
+        sent: SentBytes,
+    ) -> Result<Uploaded, Error> {
+        self.upload_observed(family, envelope, Some(sent)).await
+    }
+
+    async fn upload_observed(
+        &self,
+        family: FamilyId,
+        envelope: &[u8],
+        sent: Option<SentBytes>,
+    ) -> Result<Uploaded, Error> {
         let id = EnvelopeId::of(envelope);
         let size = envelope.len() as u64;
         let limit = self.server_limits().await?.max_body_bytes;
@@ -353,14 +374,16 @@ impl Client {
             return Err(Error::TooLarge { size, limit });
         }
         let a = self
-            .send(
+            .send_counting(
                 Endpoint::UploadEnvelope,
                 &api::envelopes_path(family),
                 None,
                 envelope,
                 Idempotent::Yes,
+                sent,
             )
-            .await?;
+            .await?
+            .0;
         expect(&a, &[StatusCode::CREATED, StatusCode::OK]).map_err(|e| match e {
             Error::Status {
                 kind: Some(ProblemKind::TooLarge),
@@ -447,7 +470,15 @@ impl Client {
         let (mut resp, tries) = self
             .with_retries(&url, self.config.max_attempts, deadline, || async {
                 let r = self
-                    .start(Endpoint::GetEnvelope.method(), &url, &path, None, &[], true)
+                    .start(
+                        Endpoint::GetEnvelope.method(),
+                        &url,
+                        &path,
+                        None,
+                        &[],
+                        true,
+                        None,
+                    )
                     .await?;
                 Ok(if retryable_status(r.status()) {
                     let wait = retry_after(&r);
@@ -540,7 +571,7 @@ impl Client {
 
     async fn delete_with(&self, endpoint: Endpoint, path: &str, body: &[u8]) -> Result<(), Error> {
         match self
-            .send_counting(endpoint, path, None, body, Idempotent::Yes)
+            .send_counting(endpoint, path, None, body, Idempotent::Yes, None)
             .await?
         {
             (a, _) if a.status == StatusCode::NO_CONTENT => Ok(()),
@@ -561,7 +592,7 @@ impl Client {
         body: &[u8],
         idempotent: Idempotent,
     ) -> Result<Answer, Error> {
-        self.send_counting(endpoint, path, query, body, idempotent)
+        self.send_counting(endpoint, path, query, body, idempotent, None)
             .await
             .map(|(a, _)| a)
     }
@@ -576,6 +607,7 @@ impl Client {
         query: Option<&str>,
         body: &[u8],
         idempotent: Idempotent,
+        sent: Option<SentBytes>,
     ) -> Result<(Answer, u32), Error> {
         debug_assert_eq!(
             Endpoint::recognize(&endpoint.method(), path).map(|(e, _)| e),
@@ -598,7 +630,15 @@ impl Client {
         let deadline = Instant::now() + self.config.timeout;
         self.with_retries(&url, attempts, deadline, || async {
             let (a, retry_after) = self
-                .attempt(method.clone(), &url, path, query, body, signed, limit)
+                .attempt(
+                    method.clone(),
+                    &url,
+                    (path, query),
+                    body,
+                    signed,
+                    limit,
+                    sent.clone(),
+                )
                 .await?;
             Ok(if retryable_status(a.status) {
                 Try::Again(a, retry_after)
@@ -706,17 +746,20 @@ impl Client {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
         method: Method,
         url: &Url,
-        path: &str,
-        query: Option<&str>,
+        (path, query): (&str, Option<&str>),
         body: &[u8],
         signed: bool,
         limit: u64,
+        sent: Option<SentBytes>,
     ) -> Result<(Answer, Option<Duration>), Error> {
-        let mut resp = self.start(method, url, path, query, body, signed).await?;
+        let mut resp = self
+            .start(method, url, path, query, body, signed, sent)
+            .await?;
         let status = resp.status();
         let retry_after = retry_after(&resp);
         if !status.is_success() {
@@ -738,7 +781,9 @@ impl Client {
         Ok((Answer { status, body: out }, retry_after))
     }
 
-    /// Signs (afresh) and sends one request; returns the answer with its body unread.
+    /// Signs (afresh) and sends one request; returns the answer with its body unread. With
+    /// `sent`, the body goes out in pieces and `sent` hears how much was handed over.
+    #[allow(clippy::too_many_arguments)]
     async fn start(
         &self,
         method: Method,
@@ -747,6 +792,7 @@ impl Client {
         query: Option<&str>,
         body: &[u8],
         signed: bool,
+        sent: Option<SentBytes>,
     ) -> Result<reqwest::Response, Error> {
         let mut req = self.http.request(method.clone(), url.clone());
         if signed {
@@ -775,12 +821,39 @@ impl Client {
                 .header("signature", h.signature);
         }
         if !body.is_empty() {
-            req = req
-                .header("content-type", "application/octet-stream")
-                .body(body.to_vec());
+            req = req.header("content-type", "application/octet-stream");
+            req = match sent {
+                None => req.body(body.to_vec()),
+                // The length is declared, so the body is not chunked (the server answers an
+                // oversized `Content-Length` before reading a byte).
+                Some(sent) => req
+                    .header("content-length", body.len())
+                    .body(reqwest::Body::wrap_stream(observed_pieces(body, sent))),
+            };
         }
         req.send().await.map_err(|e| transport(&e))
     }
+}
+
+/// Called with the number of a request body's bytes handed to the connection so far.
+pub type SentBytes = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
+
+/// Pieces of a request body handed over to the HTTP stack.
+const UPLOAD_PIECE: usize = 64 * 1024;
+
+/// `body` as a stream of [`UPLOAD_PIECE`]-byte pieces; `sent` hears the running total as the
+/// connection takes each.
+fn observed_pieces(
+    body: &[u8],
+    sent: SentBytes,
+) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
+    let pieces: Vec<Vec<u8>> = body.chunks(UPLOAD_PIECE).map(<[u8]>::to_vec).collect();
+    let mut total = 0u64;
+    futures::stream::iter(pieces).map(move |piece| {
+        total += piece.len() as u64;
+        sent(total);
+        Ok(piece)
+    })
 }
 
 fn retry_after(resp: &reqwest::Response) -> Option<Duration> {

@@ -208,11 +208,15 @@ async fn create_family(
         .and_then(|v| v.parse::<usize>().ok())
         .is_some_and(|n| n > ROSTER_BODY_LIMIT)
     {
-        return Err(Error::TooLarge);
+        return Err(Error::TooLargeFor {
+            limit: ROSTER_BODY_LIMIT as u64,
+        });
     }
     let (parts, body) = read(req).await?;
     if body.len() > ROSTER_BODY_LIMIT {
-        return Err(Error::TooLarge);
+        return Err(Error::TooLargeFor {
+            limit: ROSTER_BODY_LIMIT as u64,
+        });
     }
     // The founding request is signed by a key listed in the roster it carries: the digest,
     // the signature under that member's key and the nonce are checked before any roster rule,

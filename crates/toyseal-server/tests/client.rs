@@ -528,3 +528,30 @@ async fn downloads_stream_in_bounded_pieces() {
     ));
     assert_eq!(faults.pending(), 0);
 }
+
+#[tokio::test]
+async fn an_upload_reports_its_progress_and_stores_the_same_bytes() {
+    let f = fixture().await;
+    // A 1 MiB recording: the envelope goes out in pieces of 64 KiB.
+    let content: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+    let envelope = f.seal(&content);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let report = {
+        let seen = seen.clone();
+        Arc::new(move |sent: u64| seen.lock().unwrap().push(sent))
+    };
+    let up = f
+        .toy
+        .upload_with_progress(f.family, &envelope, report)
+        .await
+        .unwrap();
+    assert_eq!(up.id, EnvelopeId::of(&envelope));
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.len() >= 16, "{} reports", seen.len());
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    assert_eq!(seen.last().copied(), Some(envelope.len() as u64));
+    // What the server stored is the envelope, byte for byte.
+    let got = f.guardian.download(f.family, &up.id).await.unwrap();
+    assert_eq!(got, envelope);
+    assert_eq!(f.stored().await, (1, 1));
+}

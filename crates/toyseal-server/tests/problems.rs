@@ -217,3 +217,21 @@ async fn read_from_bytes(r: &mut tokio::io::BufReader<&[u8]>) -> http::Resp {
         body,
     }
 }
+
+#[tokio::test]
+async fn family_creation_names_its_own_smaller_limit() {
+    let env = Env::hermetic().await;
+    let s = env.start().await;
+    let fam = Family::new();
+    // Far below the server's body limit (16 MiB), above the founding roster's 64 KiB.
+    let big = vec![3u8; 100 * 1024];
+    let r = s.call(&fam.guardian, "POST", &fam.path(), &big).await;
+    assert_eq!(r.status, 413, "{}", r.text());
+    let p = problem(&r);
+    assert_eq!(
+        (p.kind(), p.limit),
+        (Some(ProblemKind::TooLarge), Some(64 * 1024))
+    );
+    // Nothing was created: the real founding request still succeeds.
+    fam.create(&s).await;
+}
