@@ -1,7 +1,7 @@
 //! The governance rules of docs/spec/roster.md §3 and §5, re-checked independently on every
 //! chain the verifier accepts: structured chains (members, signers, the recovery key, removal
-//! records drawn by the fuzzer) go into `Roster::verify_founding` + `Roster::advance`, and for each accepted step the
-//! target recomputes, from the public API alone, that a quorum of the previous version signed
+//! records drawn by the fuzzer) are verified version by version (`Roster::verify_founding`,
+//! then `verify_next`), and for each accepted step the target recomputes, from the public API alone, that a quorum of the previous version signed
 //! (two guardians, or a guardian and a toy, the recovery key counting as a guardian), that
 //! every added member and recovery key signed, and that removal records are exactly the
 //! removals plus unchanged earlier records. A family deletion signed by a fuzzed subset is
@@ -12,7 +12,6 @@ use libfuzzer_sys::fuzz_target;
 use toyseal_core::{DeviceId, Role};
 use toyseal_fuzz::cloud::{ChainInput, DEVICES, RECOVERY, build_chain, pick};
 use toyseal_roster::{Admission, FamilyDeletion, Roster, RosterProposal};
-use toyseal_roster::{Error as RosterError, SignedRoster};
 
 /// Independent quorum check over `version`'s authorities.
 fn quorum(version: &RosterProposal, signers: &[DeviceId]) -> bool {
@@ -146,12 +145,3 @@ fuzz_target!(|input: (ChainInput, u8, bool, u8)| {
         }
     }
 });
-
-/// The chain verified from its version 1, trusted as given (the founding device's and the
-/// server's view; every other device verifies through its anchor).
-fn from_founding(chain: &[SignedRoster]) -> Result<Roster, RosterError> {
-    let (first, rest) = chain
-        .split_first()
-        .ok_or(RosterError::Malformed("empty chain"))?;
-    Roster::verify_founding(first.clone())?.advance(rest)
-}
