@@ -91,7 +91,11 @@ type Phase = (usize, usize, u64);
 
 /// Seals `total` bytes and opens them pipelined; `push` feeds one piece of ciphertext to the
 /// opener and returns how many content bytes it released.
-fn pipelined(f: &Family, total: u64, mut push: impl FnMut(&mut Opener<'_>, &[u8]) -> u64) -> Phase {
+fn pipelined(
+    f: &Family,
+    total: u64,
+    mut push: impl FnMut(&mut Opener<&[PublicIdentity], &DeviceIdentity>, &[u8]) -> u64,
+) -> Phase {
     let _profiler = dhat::Profiler::builder().testing().build();
     let mut opener = Opener::new(&f.phone, &f.trusted[..], OpenOptions::default());
     let mut released = 0u64;

@@ -26,6 +26,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use futures::StreamExt;
 use reqwest::{Method, StatusCode, Url};
+use std::borrow::Borrow;
 use std::future::Future;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -526,11 +527,11 @@ impl Client {
     /// the envelope names `family`; until then treat the content released as unconfirmed.
     /// Build the opener as [`Roster::open`] does:
     /// `Opener::new(me, &roster, options).check_recipients(roster.members())`.
-    pub async fn download_open<P: TrustedSenders + ?Sized>(
+    pub async fn download_open<P: TrustedSenders, I: Borrow<DeviceIdentity>>(
         &self,
         family: FamilyId,
         id: &EnvelopeId,
-        mut opener: Opener<'_, P>,
+        mut opener: Opener<P, I>,
         mut content: impl FnMut(&[u8]),
     ) -> Result<Opened, Error> {
         self.download_with(family, id, |piece| {

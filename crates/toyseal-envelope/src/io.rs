@@ -1,7 +1,9 @@
 //! `std::io` adapters over the sans-IO [`Sealer`] and [`Opener`], for files and pipes.
 
 use crate::{Error, OpenOptions, Opened, Opener, SealOptions, Sealer, TrustedSenders};
+use std::borrow::Borrow;
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 use toyseal_core::{CryptoRng, DeviceIdentity, PublicIdentity};
 
 fn to_io(e: Error) -> io::Error {
@@ -10,17 +12,18 @@ fn to_io(e: Error) -> io::Error {
 
 /// Writes an envelope to `W` as content is written to it. Call [`finish`](Self::finish);
 /// dropping the writer leaves an invalid (unfinished) envelope, which readers reject.
-pub struct SealWriter<'a, W: Write> {
-    sealer: Sealer<'a>,
+/// Holds the sender's identity as its [`Sealer`] does (`I`: an `Arc` by default).
+pub struct SealWriter<W: Write, I = Arc<DeviceIdentity>> {
+    sealer: Sealer<I>,
     inner: W,
     buf: Vec<u8>,
 }
 
-impl<'a, W: Write> SealWriter<'a, W> {
+impl<W: Write, I: Borrow<DeviceIdentity>> SealWriter<W, I> {
     /// Starts an envelope written to `inner`.
     pub fn new(
         inner: W,
-        sender: &'a DeviceIdentity,
+        sender: I,
         recipients: &[PublicIdentity],
         options: &SealOptions,
         rng: &mut impl CryptoRng,
@@ -50,7 +53,7 @@ impl<'a, W: Write> SealWriter<'a, W> {
     }
 }
 
-impl<W: Write> Write for SealWriter<'_, W> {
+impl<W: Write, I: Borrow<DeviceIdentity>> Write for SealWriter<W, I> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.buf.clear();
         self.sealer.update(data, &mut self.buf).map_err(to_io)?;
@@ -70,9 +73,11 @@ impl<W: Write> Write for SealWriter<'_, W> {
 /// `read` returns only content that a verified checkpoint proved the sender's, and `Ok(0)`
 /// (end of file) only after the final checkpoint verified; any failure, including truncation
 /// and a bad signature, is an `Err` of kind `InvalidData` wrapping the envelope [`Error`].
-pub struct OpenReader<'a, R: Read, P: TrustedSenders + ?Sized = [PublicIdentity]> {
+///
+/// Owns its [`Opener`] (`P` the sender policy, `I` this device's identity, as there).
+pub struct OpenReader<R: Read, P = Vec<PublicIdentity>, I = Arc<DeviceIdentity>> {
     inner: R,
-    opener: Option<Opener<'a, P>>,
+    opener: Option<Opener<P, I>>,
     out: Vec<u8>,
     pos: usize,
     input: Vec<u8>,
@@ -81,9 +86,9 @@ pub struct OpenReader<'a, R: Read, P: TrustedSenders + ?Sized = [PublicIdentity]
     deferred: Option<io::Error>,
 }
 
-impl<'a, R: Read, P: TrustedSenders + ?Sized> OpenReader<'a, R, P> {
+impl<R: Read, P: TrustedSenders, I: Borrow<DeviceIdentity>> OpenReader<R, P, I> {
     /// Opens the envelope read from `inner`, for `me`, accepting only senders `trusted` admits.
-    pub fn new(inner: R, me: &'a DeviceIdentity, trusted: &'a P, options: OpenOptions) -> Self {
+    pub fn new(inner: R, me: I, trusted: P, options: OpenOptions) -> Self {
         Self {
             inner,
             opener: Some(Opener::new(me, trusted, options)),
@@ -98,7 +103,7 @@ impl<'a, R: Read, P: TrustedSenders + ?Sized> OpenReader<'a, R, P> {
 
     /// Runs the re-encryption check over `recipients` (see [`Opener::check_recipients`]):
     /// an envelope whose listed recipients did not all receive the same file key fails.
-    pub fn check_recipients(mut self, recipients: &'a [PublicIdentity]) -> Self {
+    pub fn check_recipients(mut self, recipients: &[PublicIdentity]) -> Self {
         self.opener = self.opener.take().map(|o| o.check_recipients(recipients));
         self
     }
@@ -109,7 +114,7 @@ impl<'a, R: Read, P: TrustedSenders + ?Sized> OpenReader<'a, R, P> {
     }
 }
 
-impl<R: Read, P: TrustedSenders + ?Sized> Read for OpenReader<'_, R, P> {
+impl<R: Read, P: TrustedSenders, I: Borrow<DeviceIdentity>> Read for OpenReader<R, P, I> {
     fn read(&mut self, dst: &mut [u8]) -> io::Result<usize> {
         // Once failed, always failed: a retrying caller must never see a clean end of file.
         if let Some(kind) = self.failed {
@@ -126,7 +131,7 @@ impl<R: Read, P: TrustedSenders + ?Sized> Read for OpenReader<'_, R, P> {
     }
 }
 
-impl<R: Read, P: TrustedSenders + ?Sized> OpenReader<'_, R, P> {
+impl<R: Read, P: TrustedSenders, I: Borrow<DeviceIdentity>> OpenReader<R, P, I> {
     fn read_inner(&mut self, dst: &mut [u8]) -> io::Result<usize> {
         loop {
             if self.pos < self.out.len() {

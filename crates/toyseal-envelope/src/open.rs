@@ -15,6 +15,8 @@ use crate::senders::TrustedSenders;
 use crate::stream::StreamKey;
 use crate::wrap::{check_stanzas, unwrap};
 use crate::{Error, Metadata};
+use std::borrow::Borrow;
+use std::sync::Arc;
 use toyseal_core::{DeviceIdentity, FamilyId, PublicIdentity};
 
 /// Default size limit for an envelope being opened or verified (16 GiB).
@@ -132,24 +134,29 @@ impl Content {
 /// Content appears only at checkpoints (by default every 1 MiB of content, or whenever a live
 /// sender checkpoints), each piece proved the sender's; the opener holds at most one segment
 /// (the header's `segment_size`) back.
-pub struct Opener<'a, P: TrustedSenders + ?Sized = [PublicIdentity]> {
-    me: &'a DeviceIdentity,
-    trusted: &'a P,
-    recipients: &'a [PublicIdentity],
+///
+/// The opener owns what it needs: `P` is the sender policy (a list of identities, a family
+/// roster, or a reference to one), `I` how it holds this device's identity (an
+/// `Arc<DeviceIdentity>` by default, or a plain `&DeviceIdentity`), and the recipients of
+/// [`check_recipients`](Self::check_recipients) are copied in.
+pub struct Opener<P = Vec<PublicIdentity>, I = Arc<DeviceIdentity>> {
+    me: I,
+    trusted: P,
+    recipients: Vec<PublicIdentity>,
     pub(crate) framer: Framer,
     pub(crate) key: Option<StreamKey>,
     content: Content,
     held: Vec<u8>,
 }
 
-impl<'a, P: TrustedSenders + ?Sized> Opener<'a, P> {
+impl<P: TrustedSenders, I: Borrow<DeviceIdentity>> Opener<P, I> {
     /// Starts opening an envelope addressed to `me`, accepting only senders that `trusted`
-    /// admits (a list of identities, or a family roster).
-    pub fn new(me: &'a DeviceIdentity, trusted: &'a P, options: OpenOptions) -> Self {
+    /// admits (a list of identities, or a family roster; owned or borrowed).
+    pub fn new(me: I, trusted: P, options: OpenOptions) -> Self {
         Self {
             me,
             trusted,
-            recipients: &[],
+            recipients: Vec::new(),
             framer: Framer::new(options.size_limit),
             key: None,
             content: Content::default(),
@@ -161,8 +168,8 @@ impl<'a, P: TrustedSenders + ?Sized> Opener<'a, P> {
     /// same file key as this device (the re-encryption check of docs/spec/envelope.md §3.2):
     /// a sender that wrapped different keys to different recipients is refused. Costs one HPKE
     /// encapsulation per listed recipient; pass the family's members (the roster).
-    pub fn check_recipients(mut self, recipients: &'a [PublicIdentity]) -> Self {
-        self.recipients = recipients;
+    pub fn check_recipients(mut self, recipients: &[PublicIdentity]) -> Self {
+        self.recipients = recipients.to_vec();
         self
     }
 
@@ -194,7 +201,7 @@ impl<'a, P: TrustedSenders + ?Sized> Opener<'a, P> {
                     if !self.trusted.admits(&header.sender, header.sequence) {
                         return Err(Error::UntrustedSender);
                     }
-                    let file_key = unwrap(&parsed.fixed, &header.stanzas, self.me)?;
+                    let file_key = unwrap(&parsed.fixed, &header.stanzas, self.me.borrow())?;
                     let schedule = KeySchedule::new(&file_key, &header.payload_nonce);
                     // Key commitment: a file key other than the one the signed header commits
                     // to is refused, so every recipient that opens sees the same payload.
@@ -208,7 +215,7 @@ impl<'a, P: TrustedSenders + ?Sized> Opener<'a, P> {
                     check_stanzas(
                         &parsed.fixed,
                         &header.stanzas,
-                        self.recipients,
+                        &self.recipients,
                         &file_key,
                         &schedule,
                     )?;

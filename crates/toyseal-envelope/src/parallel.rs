@@ -20,6 +20,7 @@ use crate::seal::sealed_len_hint;
 use crate::{Error, OpenOptions, Opened, Opener, SealOptions, Sealer, TrustedSenders};
 use rayon::prelude::*;
 use ring::digest::{Context, SHA256};
+use std::borrow::Borrow;
 use toyseal_core::{CryptoRng, DeviceIdentity, PublicIdentity, Signature};
 
 /// [`crate::seal`] on every core: the same bytes for the same randomness.
@@ -68,7 +69,11 @@ pub fn seal_parallel(
 
 /// Appends whole segments of full DATA chunks for `bulk` (a multiple of a segment's content)
 /// and their checkpoints, and advances the sealer as if it had sealed them itself.
-fn seal_segments(sealer: &mut Sealer<'_>, bulk: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+fn seal_segments<I: Borrow<DeviceIdentity>>(
+    sealer: &mut Sealer<I>,
+    bulk: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     let c = sealer.chunk_size;
     let body = c - 1;
     let s = usize::try_from(sealer.segment_chunks).map_err(|_| Error::Internal("segment"))?;
@@ -119,7 +124,7 @@ fn seal_segments(sealer: &mut Sealer<'_>, bulk: &[u8], out: &mut Vec<u8>) -> Res
         prev = chain_value(&prev, sealer.checkpoints + q as u64, false, d);
         chains.push(prev);
     }
-    let sender = sealer.sender;
+    let sender: &DeviceIdentity = sealer.sender.borrow();
     region
         .par_chunks_mut(seg_out)
         .zip(chains.par_iter())

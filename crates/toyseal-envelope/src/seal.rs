@@ -12,6 +12,8 @@ use crate::stream::{MAX_CHUNKS, StreamKey};
 use crate::wrap::wrap;
 use crate::{Error, Metadata, padding::padme};
 use ring::digest::{Context, SHA256};
+use std::borrow::Borrow;
+use std::sync::Arc;
 use toyseal_core::{CryptoRng, DeviceIdentity, FamilyId, PublicIdentity};
 use zeroize::Zeroizing;
 
@@ -99,8 +101,14 @@ impl SealOptions {
 /// Dropping a sealer without finishing produces no valid envelope: the final checkpoint is
 /// missing, so every reader reports it truncated (while releasing what earlier checkpoints
 /// proved).
-pub struct Sealer<'a> {
-    pub(crate) sender: &'a DeviceIdentity,
+///
+/// The sealer owns what it needs: `I` is how it holds the sender's identity, an
+/// `Arc<DeviceIdentity>` by default (shared with the device's other components, so a sealer
+/// can outlive the caller's handle, live in a C handle or a binding object), or a plain
+/// `&DeviceIdentity` for a sealer scoped to a borrow. The recipients are needed only to
+/// write the header and are not kept.
+pub struct Sealer<I = Arc<DeviceIdentity>> {
+    pub(crate) sender: I,
     pub(crate) key: StreamKey,
     pub(crate) segment: Context,
     pub(crate) chain: [u8; 32],
@@ -114,10 +122,11 @@ pub struct Sealer<'a> {
     pub(crate) plaintext_total: u64,
 }
 
-impl<'a> Sealer<'a> {
-    /// Starts an envelope from `sender` to `recipients`.
+impl<I: Borrow<DeviceIdentity>> Sealer<I> {
+    /// Starts an envelope from `sender` (an `Arc<DeviceIdentity>`, or a `&DeviceIdentity`) to
+    /// `recipients`.
     pub fn new(
-        sender: &'a DeviceIdentity,
+        sender: I,
         recipients: &[PublicIdentity],
         options: &SealOptions,
         rng: &mut impl CryptoRng,
@@ -170,7 +179,7 @@ impl<'a> Sealer<'a> {
             created: options.created,
             payload_nonce,
             commitment: schedule.commitment(),
-            sender: sender.public().clone(),
+            sender: sender.borrow().public().clone(),
             stanzas: Vec::with_capacity(recipients.len()),
         };
         let fixed = header.encode_fixed_with_count(recipients.len());
@@ -208,7 +217,7 @@ impl<'a> Sealer<'a> {
     /// Appends the checkpoint record for a segment with this digest.
     fn sign_checkpoint(&mut self, digest: &[u8], last: bool, out: &mut Vec<u8>) {
         let chain = chain_value(&self.chain, self.checkpoints, last, digest);
-        let signature = self.sender.sign(&checkpoint_message(&chain));
+        let signature = self.sender.borrow().sign(&checkpoint_message(&chain));
         out.push(if last {
             RECORD_FINAL
         } else {
@@ -347,7 +356,7 @@ impl<'a> Sealer<'a> {
 
     /// Starts finishing: appends any pending header to `out` and returns a [`Finishing`] that
     /// writes the rest one chunk per [`Finishing::step`].
-    pub fn finish_in_steps(mut self, out: &mut Vec<u8>) -> Result<Finishing<'a>, Error> {
+    pub fn finish_in_steps(mut self, out: &mut Vec<u8>) -> Result<Finishing<I>, Error> {
         if !self.pending_out.is_empty() {
             out.append(&mut self.pending_out);
         }
@@ -379,14 +388,14 @@ pub enum Progress {
 
 /// The end of an envelope, written one chunk at a time: the END chunk, each padding chunk,
 /// then the final checkpoint. Memory stays bounded by one chunk whatever the padding.
-pub struct Finishing<'a> {
-    sealer: Sealer<'a>,
+pub struct Finishing<I = Arc<DeviceIdentity>> {
+    sealer: Sealer<I>,
     end: Option<(Vec<u8>, usize)>,
     remaining: u64,
     signed: bool,
 }
 
-impl Finishing<'_> {
+impl<I: Borrow<DeviceIdentity>> Finishing<I> {
     /// Appends the next piece to `out`.
     pub fn step(&mut self, out: &mut Vec<u8>) -> Result<Progress, Error> {
         if let Some((end, end_len)) = self.end.take() {

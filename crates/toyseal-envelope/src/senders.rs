@@ -1,6 +1,7 @@
 //! Who an opener accepts as the sender of an envelope: decided after the header checkpoint has
 //! verified and before the file key is unwrapped or any content released.
 
+use std::sync::Arc;
 use toyseal_core::PublicIdentity;
 
 /// A policy over senders. Implemented for a plain list of trusted identities (any sequence
@@ -30,6 +31,12 @@ impl TrustedSenders for Vec<PublicIdentity> {
 }
 
 impl<T: TrustedSenders + ?Sized> TrustedSenders for &T {
+    fn admits(&self, sender: &PublicIdentity, sequence: u64) -> bool {
+        (**self).admits(sender, sequence)
+    }
+}
+
+impl<T: TrustedSenders + ?Sized> TrustedSenders for Arc<T> {
     fn admits(&self, sender: &PublicIdentity, sequence: u64) -> bool {
         (**self).admits(sender, sequence)
     }

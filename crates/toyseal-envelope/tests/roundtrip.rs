@@ -169,3 +169,47 @@ fn open_reader_serves_proved_content_before_the_error() {
     assert_eq!(got, content);
     assert!(r.read(&mut buf).is_err());
 }
+
+/// Sealer and opener own the identities they use (an `Arc`): both outlive the caller's handle,
+/// and the owning sealer writes exactly the bytes the borrowing one does.
+#[test]
+fn sealer_and_opener_outlive_the_callers_arc() {
+    use std::sync::{Arc, Weak};
+    let fam = Family::new(2);
+    let content = recording(150_000);
+    let opts = SealOptions::default().with_chunk_size_log2(12).unwrap();
+    let borrowed = seal_streaming(&fam, &content, 4096, &opts);
+
+    // The same identities again (Family::new is deterministic), now shared as `Arc`s.
+    let Family { toy, mut phones } = Family::new(2);
+    let toy = Arc::new(toy);
+    let phone = Arc::new(phones.remove(0));
+    let toy_weak: Weak<_> = Arc::downgrade(&toy);
+    let mut sealer: Sealer = Sealer::new(toy, &fam.recipients(), &opts, &mut rng(2)).unwrap();
+    // The caller's `Arc` is gone (moved in); only the sealer keeps the identity alive.
+    assert_eq!(toy_weak.strong_count(), 1);
+    let mut owned = Vec::new();
+    for c in content.chunks(4096) {
+        sealer.update(c, &mut owned).unwrap();
+    }
+    sealer.finish(&mut owned).unwrap();
+    assert_eq!(
+        toy_weak.strong_count(),
+        0,
+        "the sealer released the identity"
+    );
+    assert!(owned == borrowed, "an owning sealer wrote other bytes");
+
+    let phone_weak = Arc::downgrade(&phone);
+    let mut opener: Opener = Opener::new(phone, fam.toy_public(), OpenOptions::default())
+        .check_recipients(&fam.recipients());
+    assert_eq!(phone_weak.strong_count(), 1);
+    let mut out = Vec::new();
+    for c in owned.chunks(1000) {
+        opener.push(c, &mut out).unwrap();
+    }
+    let opened = opener.finish().unwrap();
+    assert_eq!(phone_weak.strong_count(), 0);
+    assert!(out == content);
+    assert_eq!(&opened.sender, fam.toy.public());
+}
