@@ -79,6 +79,11 @@ pub enum Error {
     /// sealed this envelope).
     #[error("the envelope's sender is not a trusted sender")]
     UntrustedSender,
+    /// The header names another family (or none) than the one the opener was told to require
+    /// ([`crate::Opener::require_family`]); decided with the sender's trust, before any key is
+    /// unwrapped.
+    #[error("the envelope names another family")]
+    WrongFamily,
     /// The streaming API was used after it had finished or failed.
     #[error("the stream has already finished or failed")]
     StreamClosed,

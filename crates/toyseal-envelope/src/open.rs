@@ -143,6 +143,7 @@ pub struct Opener<P = Vec<PublicIdentity>, I = Arc<DeviceIdentity>> {
     me: I,
     trusted: P,
     recipients: Vec<PublicIdentity>,
+    family: Option<FamilyId>,
     pub(crate) framer: Framer,
     pub(crate) key: Option<StreamKey>,
     content: Content,
@@ -157,6 +158,7 @@ impl<P: TrustedSenders, I: Borrow<DeviceIdentity>> Opener<P, I> {
             me,
             trusted,
             recipients: Vec::new(),
+            family: None,
             framer: Framer::new(options.size_limit),
             key: None,
             content: Content::default(),
@@ -170,6 +172,14 @@ impl<P: TrustedSenders, I: Borrow<DeviceIdentity>> Opener<P, I> {
     /// encapsulation per listed recipient; pass the family's members (the roster).
     pub fn check_recipients(mut self, recipients: &[PublicIdentity]) -> Self {
         self.recipients = recipients.to_vec();
+        self
+    }
+
+    /// Also refuses an envelope whose signed header names another family than `family` (or
+    /// none): [`Error::WrongFamily`], decided with the sender's trust, before any key is
+    /// unwrapped or content released. A roster's opener sets it to the roster's family.
+    pub fn require_family(mut self, family: FamilyId) -> Self {
+        self.family = Some(family);
         self
     }
 
@@ -200,6 +210,9 @@ impl<P: TrustedSenders, I: Borrow<DeviceIdentity>> Opener<P, I> {
                     // decided before any key is unwrapped or content released.
                     if !self.trusted.admits(&header.sender, header.sequence) {
                         return Err(Error::UntrustedSender);
+                    }
+                    if self.family.is_some_and(|f| header.family != Some(f)) {
+                        return Err(Error::WrongFamily);
                     }
                     let file_key = unwrap(&parsed.fixed, &header.stanzas, self.me.borrow())?;
                     let schedule = KeySchedule::new(&file_key, &header.payload_nonce);

@@ -213,3 +213,35 @@ fn sealer_and_opener_outlive_the_callers_arc() {
     assert!(out == content);
     assert_eq!(&opened.sender, fam.toy.public());
 }
+
+/// `require_family`: the header's family must be the one required; refused before any content.
+#[test]
+fn an_opener_that_requires_a_family_refuses_another_or_none() {
+    use toyseal_core::FamilyId;
+    let fam = Family::new(1);
+    let ours = FamilyId::generate(&mut rng(5));
+    let theirs = FamilyId::generate(&mut rng(6));
+    let content = recording(5000);
+    let seal_for = |family: Option<FamilyId>| {
+        let opts = match family {
+            Some(f) => SealOptions::default().with_family(f, 3),
+            None => SealOptions::default(),
+        };
+        seal(&fam.toy, &fam.recipients(), &opts, &content, &mut rng(7)).unwrap()
+    };
+    for (family, ok) in [(Some(ours), true), (Some(theirs), false), (None, false)] {
+        let env = seal_for(family);
+        let mut opener = Opener::new(&fam.phones[0], fam.toy_public(), OpenOptions::default())
+            .require_family(ours);
+        let mut out = Vec::new();
+        let r = opener.push(&env, &mut out);
+        if ok {
+            r.unwrap();
+            assert_eq!(opener.finish().unwrap().family, Some(ours));
+            assert!(out == content);
+        } else {
+            assert!(matches!(r, Err(Error::WrongFamily)), "{family:?}: {r:?}");
+            assert!(out.is_empty(), "content released for another family");
+        }
+    }
+}
