@@ -13,8 +13,10 @@
 //! phone is one authority, never a quorum; replaying an old version fails the version rule.
 
 use crate::{Departed, Error, FamilyDeletion, RecoveryPublicKey, RosterProposal, SignedRoster};
+use std::borrow::Borrow;
+use std::sync::Arc;
 use toyseal_core::{CryptoRng, DeviceId, DeviceIdentity, PublicIdentity, Role, Signature};
-use toyseal_envelope::{OpenOptions, Opened, SealOptions};
+use toyseal_envelope::{OpenOptions, Opened, Opener, SealOptions, Sealer, TrustedSenders};
 
 /// A roster whose whole chain has been verified. Only the verification functions make one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -384,7 +386,7 @@ impl Roster {
     }
 
     /// Seals `content` from `sender` to every other member of this roster, recording the family
-    /// and roster version in the header.
+    /// and roster version in the header (what [`Roster::sealer`] starts, in one call).
     pub fn seal(
         &self,
         sender: &DeviceIdentity,
@@ -392,16 +394,7 @@ impl Roster {
         content: &[u8],
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<u8>, Error> {
-        if !self.contains(sender.public()) {
-            return Err(Error::NotAMember);
-        }
-        let recipients: Vec<PublicIdentity> = self
-            .members()
-            .iter()
-            .filter(|m| m.device_id() != sender.device_id())
-            .cloned()
-            .collect();
-        let options = options.with_family(self.family(), self.version());
+        let (recipients, options) = self.sealing(sender.public(), options)?;
         Ok(toyseal_envelope::seal(
             sender,
             &recipients,
@@ -411,11 +404,47 @@ impl Roster {
         )?)
     }
 
+    /// Starts a streaming envelope from `me` to every other member of this roster, recording
+    /// the family and roster version in the header. The sealer owns what it needs (the `Arc`
+    /// and its own copy of the recipients), so it can outlive the roster and the caller.
+    /// [`Error::NotAMember`] if `me` is not a member of this version.
+    pub fn sealer(
+        &self,
+        me: Arc<DeviceIdentity>,
+        options: SealOptions,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Sealer, Error> {
+        let (recipients, options) = self.sealing(me.public(), options)?;
+        Ok(Sealer::new(me, &recipients, &options, rng)?)
+    }
+
+    /// The family rule for sealing, in one place: the sender must be a member of this version,
+    /// the recipients are every other member, and the header names this family and version.
+    fn sealing(
+        &self,
+        sender: &PublicIdentity,
+        options: SealOptions,
+    ) -> Result<(Vec<PublicIdentity>, SealOptions), Error> {
+        if !self.contains(sender) {
+            return Err(Error::NotAMember);
+        }
+        let recipients: Vec<PublicIdentity> = self
+            .members()
+            .iter()
+            .filter(|m| m.device_id() != sender.device_id())
+            .cloned()
+            .collect();
+        Ok((
+            recipients,
+            options.with_family(self.family(), self.version()),
+        ))
+    }
+
     /// Opens an envelope of this family, accepting current members as senders and departed
     /// devices for the envelopes they sealed before their removal ([`Roster::admission`]), and
     /// proving with the re-encryption check (docs/spec/envelope.md §3.2) that every member the
     /// envelope lists received the same file key (THREATS T49): one HPKE encapsulation per other
-    /// listed member.
+    /// listed member. [`Roster::opener`] in one call, with the family checked up front.
     pub fn open(
         &self,
         me: &DeviceIdentity,
@@ -426,12 +455,33 @@ impl Roster {
         if header.family() != Some(self.family()) {
             return Err(Error::WrongFamily);
         }
-        let mut opener =
-            toyseal_envelope::Opener::new(me, self, options).check_recipients(self.members());
+        let mut opener = self.opening(self, me, options);
         let mut content = Vec::with_capacity(envelope.len());
         opener.push(envelope, &mut content)?;
         let opened = opener.finish()?;
         Ok((content, opened))
+    }
+
+    /// A streaming opener for `me` of this family's envelopes, with the rules of
+    /// [`Roster::open`]: senders admitted by [`Roster::admission`] (departed devices only for
+    /// what they sealed before their removal), the re-encryption check over the members, and
+    /// the header's family required to be this one (refused as
+    /// [`toyseal_envelope::Error::WrongFamily`] before any content). The opener owns a copy of
+    /// this roster version and the `Arc`.
+    pub fn opener(&self, me: Arc<DeviceIdentity>, options: OpenOptions) -> Opener<Roster> {
+        self.opening(self.clone(), me, options)
+    }
+
+    /// The family rule for opening, in one place (see [`Roster::opener`]).
+    fn opening<P: TrustedSenders, I: Borrow<DeviceIdentity>>(
+        &self,
+        trusted: P,
+        me: I,
+        options: OpenOptions,
+    ) -> Opener<P, I> {
+        Opener::new(me, trusted, options)
+            .check_recipients(self.members())
+            .require_family(self.family())
     }
 }
 
@@ -569,5 +619,138 @@ mod tests {
             Roster::restore_verified(mum_only, c.toy.public()),
             Err(Error::Unauthorized(_))
         ));
+    }
+
+    /// v2 {mum, dad, toy}, and a v3 {mum, toy} whose departed dad keeps sequences up to 5.
+    fn family_with_dad_departed_at_5(c: &Chain) -> (Roster, Roster) {
+        let r2 = Roster::verify_founding(c.v1.clone())
+            .unwrap()
+            .advance(std::slice::from_ref(&c.v2))
+            .unwrap();
+        let mut v3 =
+            RosterProposal::next(&r2, vec![c.mum.public().clone(), c.toy.public().clone()])
+                .unwrap()
+                .with_last_sequence(c.dad.device_id(), 5)
+                .unwrap()
+                .sign(&c.mum);
+        v3.cosign(&c.toy);
+        let r3 = r2.verify_next(v3).unwrap();
+        (r2, r3)
+    }
+
+    fn seal_stream(
+        roster: &Roster,
+        me: Arc<DeviceIdentity>,
+        options: SealOptions,
+        seed: u8,
+    ) -> Vec<u8> {
+        let mut rng = ChaCha20Rng::from_seed([seed; 32]);
+        let mut sealer = roster.sealer(me, options, &mut rng).unwrap();
+        let mut out = Vec::new();
+        sealer.update(b"a bedtime story", &mut out).unwrap();
+        sealer.finish(&mut out).unwrap();
+        out
+    }
+
+    fn open_stream(
+        roster: &Roster,
+        me: Arc<DeviceIdentity>,
+        envelope: &[u8],
+    ) -> Result<Vec<u8>, toyseal_envelope::Error> {
+        let mut opener = roster.opener(me, OpenOptions::default());
+        let mut out = Vec::new();
+        opener.push(envelope, &mut out)?;
+        opener.finish()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn a_roster_sealer_refuses_a_sender_that_is_not_a_member() {
+        let c = chain();
+        let (_, r3) = family_with_dad_departed_at_5(&c);
+        let mut rng = ChaCha20Rng::from_seed([1; 32]);
+        let dad = Arc::new(c.dad);
+        assert!(matches!(
+            r3.sealer(dad, SealOptions::default(), &mut rng),
+            Err(Error::NotAMember)
+        ));
+        let stranger = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut rng));
+        assert!(matches!(
+            r3.sealer(stranger, SealOptions::default(), &mut rng),
+            Err(Error::NotAMember)
+        ));
+    }
+
+    #[test]
+    fn a_roster_sealer_seals_to_exactly_the_other_members() {
+        let c = chain();
+        let (r2, _) = family_with_dad_departed_at_5(&c);
+        let toy = Arc::new(c.toy);
+        let options = SealOptions::default().with_sequence(9);
+        let env = seal_stream(&r2, Arc::clone(&toy), options.clone(), 3);
+        // The same bytes as the one-shot `Roster::seal` with the same randomness.
+        let mut rng = ChaCha20Rng::from_seed([3; 32]);
+        assert!(
+            env == r2
+                .seal(&toy, options, b"a bedtime story", &mut rng)
+                .unwrap()
+        );
+        let header = toyseal_envelope::inspect(&env).unwrap();
+        assert_eq!(header.family(), Some(r2.family()));
+        assert_eq!(header.roster_version(), 2);
+        assert_eq!(header.stanzas().len(), r2.members().len() - 1);
+        // Every other member opens it (the re-encryption check over all members passes); the
+        // sender itself is not a recipient.
+        for other in [c.mum, c.dad] {
+            let out = open_stream(&r2, Arc::new(other), &env).unwrap();
+            assert_eq!(out, b"a bedtime story");
+        }
+        assert!(matches!(
+            open_stream(&r2, toy, &env),
+            Err(toyseal_envelope::Error::NotARecipient)
+        ));
+    }
+
+    #[test]
+    fn a_roster_opener_refuses_a_departed_devices_later_envelope() {
+        let c = chain();
+        let (r2, r3) = family_with_dad_departed_at_5(&c);
+        let dad = Arc::new(c.dad);
+        let mum = Arc::new(c.mum);
+        // Sealed by dad under v2 (still a member then), at sequence 5 and 6.
+        let earlier = seal_stream(
+            &r2,
+            Arc::clone(&dad),
+            SealOptions::default().with_sequence(5),
+            4,
+        );
+        let later = seal_stream(&r2, dad, SealOptions::default().with_sequence(6), 4);
+        assert_eq!(
+            open_stream(&r3, Arc::clone(&mum), &earlier).unwrap(),
+            b"a bedtime story"
+        );
+        assert!(matches!(
+            open_stream(&r3, Arc::clone(&mum), &later),
+            Err(toyseal_envelope::Error::UntrustedSender)
+        ));
+        // Another family's envelope from a member is refused before any content.
+        let mut rng = ChaCha20Rng::from_seed([8; 32]);
+        let other = FamilyId::generate(&mut rng);
+        let foreign = toyseal_envelope::seal(
+            &mum,
+            &[c.toy.public().clone()],
+            &SealOptions::default().with_family(other, 2),
+            b"x",
+            &mut rng,
+        )
+        .unwrap();
+        let toy = Arc::new(c.toy);
+        let mut opener = r3.opener(toy, OpenOptions::default());
+        let mut out = Vec::new();
+        assert!(matches!(
+            opener.push(&foreign, &mut out),
+            Err(toyseal_envelope::Error::WrongFamily)
+        ));
+        assert!(out.is_empty());
     }
 }
