@@ -136,6 +136,18 @@ impl From<toyseal_envelope::Error> for toyseal_result {
     }
 }
 
+impl From<toyseal_roster::Error> for toyseal_result {
+    fn from(e: toyseal_roster::Error) -> Self {
+        use toyseal_roster::Error as E;
+        match e {
+            E::Envelope(e) => e.into(),
+            // The toy's own roster does not list it: it has no family to seal to.
+            E::NotAMember => Self::NoRoster,
+            _ => Self::Failed,
+        }
+    }
+}
+
 /// Checks a pointer argument.
 pub(crate) fn non_null<T>(p: *const T) -> Result<(), toyseal_result> {
     if p.is_null() {

@@ -4,8 +4,7 @@
 
 use crate::result::{free_handle, guard, handle_mut, input, non_null, output, toyseal_result};
 use crate::toy::toyseal_toy;
-use std::sync::Arc;
-use toyseal_core::{DeviceIdentity, OsRng, PublicIdentity};
+use toyseal_core::OsRng;
 use toyseal_envelope::{Finishing, Metadata, Progress, SealOptions, Sealer};
 
 /// How to seal. Zero fields take the defaults.
@@ -34,19 +33,16 @@ pub struct toyseal_seal_options {
 /// [`toyseal_sealer_free`]. Independent of the toy handle once created.
 #[allow(non_camel_case_types)]
 pub struct toyseal_sealer {
-    // Declared before `sender`: fields drop in order, so the borrow ends before the identity
-    // it borrows can be released.
+    // The sealer holds its own `Arc` of the toy's identity: no borrow of the toy handle.
     state: State,
     out: Vec<u8>,
     read: usize,
     limit: usize,
-    // Keeps the identity the sealer borrows alive (see `toyseal_sealer_new`).
-    _sender: Arc<DeviceIdentity>,
 }
 
 enum State {
-    Sealing(Sealer<'static>),
-    Finishing(Finishing<'static>),
+    Sealing(Sealer),
+    Finishing(Finishing),
     Complete,
     Failed,
 }
@@ -72,7 +68,7 @@ impl toyseal_sealer {
     /// Runs `f` on the sealer; an error fails the envelope for good (no partial reuse).
     fn with_sealer(
         &mut self,
-        f: impl FnOnce(&mut Sealer<'static>, &mut Vec<u8>) -> Result<(), toyseal_envelope::Error>,
+        f: impl FnOnce(&mut Sealer, &mut Vec<u8>) -> Result<(), toyseal_envelope::Error>,
     ) -> Result<(), toyseal_result> {
         let State::Sealing(s) = &mut self.state else {
             return Err(toyseal_result::Misuse);
@@ -130,29 +126,17 @@ pub unsafe extern "C" fn toyseal_sealer_new(
             }
         }
         let roster = toy.toy.roster().ok_or(toyseal_result::NoRoster)?;
-        let sender = toy.toy.identity().clone();
-        // The same recipients and header fields as `Roster::seal`: every other member.
-        let recipients: Vec<PublicIdentity> = roster
-            .members()
-            .iter()
-            .filter(|m| m.device_id() != sender.device_id())
-            .cloned()
-            .collect();
+        // The family rule (sender a member, recipients every other member, the family and
+        // version in the header) is the roster's: `Roster::sealer`.
         let opts = opts
-            .with_family(roster.family(), roster.version())
             .with_metadata(metadata)
             .with_sequence(toy.storage.next_sequence()?);
-        // SAFETY: the identity lives in an `Arc` whose heap allocation never moves; the handle
-        // holds a clone in `sender`, declared after `state`, so the `'static` borrow below is
-        // dropped before that clone, and it never leaves the handle.
-        let id: &'static DeviceIdentity = unsafe { &*Arc::as_ptr(&sender) };
-        let sealer = Sealer::new(id, &recipients, &opts, &mut OsRng)?;
+        let sealer = roster.sealer(toy.toy.identity().clone(), opts, &mut OsRng)?;
         let handle = Box::new(toyseal_sealer {
             state: State::Sealing(sealer),
             out: Vec::new(),
             read: 0,
             limit: output_limit(1usize << chunk_log2),
-            _sender: sender,
         });
         // SAFETY: checked writable above.
         unsafe { sealer_out.write(Box::into_raw(handle)) };
