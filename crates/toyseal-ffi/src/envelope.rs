@@ -2,10 +2,9 @@
 //! that a checkpoint signature of a roster member has proved.
 
 use crate::{PublicKey, ToysealError};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use toyseal_core::DeviceIdentity;
-use toyseal_envelope::{Header, MAX_HEADER_LEN, OpenOptions, Opened, Opener};
+use toyseal_envelope::{OpenOptions, Opened, Opener};
 use toyseal_roster::Roster;
 
 /// What a recording is, sealed inside the envelope with it.
@@ -94,18 +93,15 @@ impl OpenedEnvelope {
     }
 }
 
-enum Command {
-    Push(Vec<u8>, SyncSender<Result<Vec<u8>, ToysealError>>),
-    Finish(SyncSender<Result<Opened, ToysealError>>),
-}
-
 /// Opens one envelope in pieces (a long recording as it downloads or arrives over BLE).
 /// [`push`](Self::push) returns only content a checkpoint signature has proved; call
 /// [`finish`](Self::finish) at the end: only then is the content known to be complete.
 /// After an error or `finish`, every call fails with `WrongState`.
 #[derive(uniffi::Object)]
 pub struct EnvelopeOpener {
-    commands: Mutex<Option<SyncSender<Command>>>,
+    /// The roster's opener (it owns the identity and its copy of the roster); `None` once
+    /// finished or failed.
+    opener: Mutex<Option<Opener<Roster>>>,
 }
 
 impl std::fmt::Debug for EnvelopeOpener {
@@ -115,30 +111,12 @@ impl std::fmt::Debug for EnvelopeOpener {
 }
 
 impl EnvelopeOpener {
-    /// The borrowing `Opener` lives on its own thread, which owns the identity and the roster
-    /// it borrows from (the crate forbids `unsafe`, so no self-referential object); the thread
-    /// ends with `finish`, an error, or when the object is dropped.
-    pub(crate) fn start(me: Arc<DeviceIdentity>, roster: Roster) -> Arc<Self> {
-        let (tx, rx) = sync_channel::<Command>(0);
-        std::thread::spawn(move || run(&me, &roster, &rx));
+    /// `Roster::opener`: the family's rules (admitted senders, the re-encryption check over
+    /// the members, the header's family) are the roster's.
+    pub(crate) fn start(me: Arc<DeviceIdentity>, roster: &Roster) -> Arc<Self> {
         Arc::new(Self {
-            commands: Mutex::new(Some(tx)),
+            opener: Mutex::new(Some(roster.opener(me, OpenOptions::default()))),
         })
-    }
-
-    fn take_sender(&self, keep: bool) -> Result<SyncSender<Command>, ToysealError> {
-        let mut guard = self
-            .commands
-            .lock()
-            .map_err(|_| ToysealError::state("the opener failed earlier"))?;
-        let tx = if keep { guard.clone() } else { guard.take() };
-        tx.ok_or_else(|| ToysealError::state("the opener is finished"))
-    }
-
-    fn closed(&self) {
-        if let Ok(mut g) = self.commands.lock() {
-            *g = None;
-        }
     }
 }
 
@@ -147,87 +125,108 @@ impl EnvelopeOpener {
     /// Feeds the next ciphertext bytes; returns the content they completed and proved (often
     /// empty: content is released a checkpoint at a time).
     pub fn push(&self, ciphertext: Vec<u8>) -> Result<Vec<u8>, ToysealError> {
-        let tx = self.take_sender(true)?;
-        let (reply, answer) = sync_channel(1);
-        let gone = || ToysealError::state("the opener has stopped");
-        tx.send(Command::Push(ciphertext, reply))
-            .map_err(|_| gone())?;
-        let r = answer.recv().map_err(|_| gone())?;
-        if r.is_err() {
-            self.closed();
+        let mut guard = self
+            .opener
+            .lock()
+            .map_err(|_| ToysealError::state("the opener failed earlier"))?;
+        let opener = guard
+            .as_mut()
+            .ok_or_else(|| ToysealError::state("the opener is finished"))?;
+        let mut out = Vec::new();
+        if let Err(e) = opener.push(&ciphertext, &mut out) {
+            *guard = None;
+            return Err(e.into());
         }
-        r
+        Ok(out)
     }
 
     /// Ends the input: succeeds only if the final checkpoint verified, i.e. everything pushed
     /// so far was complete and the sender's.
     pub fn finish(&self) -> Result<EnvelopeInfo, ToysealError> {
-        let tx = self.take_sender(false)?;
-        let (reply, answer) = sync_channel(1);
-        let gone = || ToysealError::state("the opener has stopped");
-        tx.send(Command::Finish(reply)).map_err(|_| gone())?;
-        let opened = answer.recv().map_err(|_| gone())??;
+        let opener = self
+            .opener
+            .lock()
+            .map_err(|_| ToysealError::state("the opener failed earlier"))?
+            .take()
+            .ok_or_else(|| ToysealError::state("the opener is finished"))?;
+        let opened = opener.finish()?;
         Ok(EnvelopeInfo::of(&opened))
     }
 }
 
-/// The opener's thread: one borrowing `Opener` over the owned identity and roster.
-fn run(me: &DeviceIdentity, roster: &Roster, commands: &Receiver<Command>) {
-    let mut opener =
-        Opener::new(me, roster, OpenOptions::default()).check_recipients(roster.members());
-    // The header is checked against the roster's family before any content is handed out
-    // (what `Roster::open` checks up front for a whole envelope).
-    let mut prefix: Option<Vec<u8>> = Some(Vec::new());
-    while let Ok(cmd) = commands.recv() {
-        match cmd {
-            Command::Push(input, reply) => {
-                let r = push(&mut opener, &mut prefix, roster, &input);
-                let failed = r.is_err();
-                // The app may have gone away; nothing to do then.
-                let _ = reply.send(r);
-                if failed {
-                    return;
-                }
-            }
-            Command::Finish(reply) => {
-                let r = if prefix.is_some() {
-                    Err(ToysealError::Truncated)
-                } else {
-                    opener.finish().map_err(ToysealError::from)
-                };
-                let _ = reply.send(r);
-                return;
-            }
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-fn push(
-    opener: &mut Opener<'_, Roster>,
-    prefix: &mut Option<Vec<u8>>,
-    roster: &Roster,
-    input: &[u8],
-) -> Result<Vec<u8>, ToysealError> {
-    let mut out = Vec::new();
-    opener.push(input, &mut out)?;
-    if let Some(p) = prefix {
-        let room = MAX_HEADER_LEN.saturating_sub(p.len());
-        p.extend(input.iter().take(room));
-        match Header::parse(p) {
-            Ok((header, _)) => {
-                if header.family() != Some(roster.family()) {
-                    return Err(toyseal_roster::Error::WrongFamily.into());
-                }
-                *prefix = None;
-            }
-            // Not all of the header yet; the opener has released nothing without it.
-            Err(_) if out.is_empty() => {}
-            Err(_) => {
-                return Err(ToysealError::Internal {
-                    reason: "content released before its header parsed".into(),
-                });
-            }
-        }
+    use super::*;
+    use toyseal_core::{FamilyId, OsRng, Role};
+    use toyseal_envelope::SealOptions;
+    use toyseal_roster::RosterProposal;
+
+    fn family() -> (Arc<DeviceIdentity>, Arc<DeviceIdentity>, Roster) {
+        let mum = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut OsRng));
+        let toy = Arc::new(DeviceIdentity::generate(Role::Toy, &mut OsRng));
+        let members = vec![mum.public().clone(), toy.public().clone()];
+        let mut v1 = RosterProposal::founding(FamilyId::generate(&mut OsRng), members)
+            .unwrap()
+            .sign(&mum);
+        v1.cosign(&toy);
+        (mum, toy, Roster::verify_founding(v1).unwrap())
     }
-    Ok(out)
+
+    /// The opener is a plain object: pieces in, proved content out, then closed for good.
+    #[test]
+    fn the_opener_opens_in_pieces_and_is_closed_after_finish_or_failure() {
+        let (mum, toy, roster) = family();
+        let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let envelope = roster
+            .seal(
+                &toy,
+                SealOptions::default().with_sequence(1),
+                &content,
+                &mut OsRng,
+            )
+            .unwrap();
+        let opener = EnvelopeOpener::start(Arc::clone(&mum), &roster);
+        let mut out = Vec::new();
+        for piece in envelope.chunks(10_000) {
+            out.extend(opener.push(piece.to_vec()).unwrap());
+        }
+        let info = opener.finish().unwrap();
+        assert_eq!(info.content_len, content.len() as u64);
+        assert!(out == content);
+        assert!(matches!(
+            opener.push(vec![0]),
+            Err(ToysealError::WrongState { .. })
+        ));
+        assert!(matches!(
+            opener.finish(),
+            Err(ToysealError::WrongState { .. })
+        ));
+
+        // Truncated: finish before the end is refused.
+        let opener = EnvelopeOpener::start(Arc::clone(&mum), &roster);
+        opener.push(envelope[..100].to_vec()).unwrap();
+        assert!(matches!(opener.finish(), Err(ToysealError::Truncated)));
+
+        // Another family's envelope, from a member: refused as before, then closed.
+        let foreign = toyseal_envelope::seal(
+            &toy,
+            &[mum.public().clone()],
+            &SealOptions::default().with_family(FamilyId::generate(&mut OsRng), 1),
+            b"x",
+            &mut OsRng,
+        )
+        .unwrap();
+        let opener = EnvelopeOpener::start(mum, &roster);
+        let r = opener.push(foreign);
+        assert!(
+            matches!(&r, Err(ToysealError::InvalidArgument { reason }) if reason.contains("another family")),
+            "{r:?}"
+        );
+        assert!(matches!(
+            opener.push(vec![0]),
+            Err(ToysealError::WrongState { .. })
+        ));
+    }
 }

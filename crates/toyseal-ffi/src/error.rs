@@ -127,6 +127,8 @@ impl From<toyseal_envelope::Error> for ToysealError {
         match e {
             E::Decrypt | E::Signature => Self::Authentication,
             E::UntrustedSender => Self::UntrustedSender,
+            // As the roster's own refusal (`toyseal_roster::Error::WrongFamily`) reads.
+            E::WrongFamily => Self::invalid("it belongs to another family"),
             E::NotARecipient => Self::NotARecipient,
             E::Truncated => Self::Truncated,
             E::TooLarge { .. } | E::TooManyRecipients { .. } => Self::TooLarge {

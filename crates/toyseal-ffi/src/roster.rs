@@ -241,7 +241,7 @@ impl Roster {
     /// A streaming opener for a long recording: push ciphertext as it arrives, get back only
     /// content a checkpoint signature has proved.
     pub fn opener(&self, me: Arc<Identity>) -> Arc<EnvelopeOpener> {
-        EnvelopeOpener::start(me.inner.clone(), self.inner.clone())
+        EnvelopeOpener::start(me.inner.clone(), &self.inner)
     }
 }
 
