@@ -32,7 +32,7 @@ use toyseal_ble::{
 use toyseal_cloud::api::{self, EnvelopeId};
 use toyseal_cloud::{Client, RequestTarget, outbox::Outbox, sign_request};
 use toyseal_core::{DeviceIdentity, FamilyId, OsRng, PublicIdentity, Role};
-use toyseal_envelope::{Metadata, OpenOptions, Opener, SealOptions};
+use toyseal_envelope::{Metadata, OpenOptions, SealOptions};
 use toyseal_pairing::{
     EnvelopeEvent, MakerKey, MemoryFailureStore, PairingCode, PairingExpectations, Phone,
     PhoneEvent, PhoneFailure, QrPayload, Toy, ToyEvent,
@@ -513,8 +513,7 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     let listed = page.items.iter().any(|i| i.id == id);
     let mut played = Vec::new();
     let mut pieces = 0usize;
-    let opener = Opener::new(&dad, &dads_roster, OpenOptions::default())
-        .check_recipients(dads_roster.members());
+    let opener = dads_roster.opener(Arc::clone(&dad), OpenOptions::default());
     let opened = dads_client
         .download_open(family, &id, opener, |c| {
             pieces += 1;
@@ -1227,7 +1226,7 @@ async fn replayed_request(
 /// are the toy's genuine envelope, one bit flipped or cut in half.
 fn forged_stream(
     n: &mut Narrator,
-    dad: &DeviceIdentity,
+    dad: &Arc<DeviceIdentity>,
     dads_roster: &Roster,
     recording: &[u8],
     envelope: &[u8],
@@ -1466,12 +1465,11 @@ fn error_word(body: &str) -> String {
 /// Plays `bytes` as a phone's player does: piece by piece into an opener; returns how many
 /// content bytes it released and how it ended.
 fn play(
-    me: &DeviceIdentity,
+    me: &Arc<DeviceIdentity>,
     roster: &Roster,
     bytes: &[u8],
 ) -> (usize, std::result::Result<(), toyseal_envelope::Error>) {
-    let mut opener =
-        Opener::new(me, roster, OpenOptions::default()).check_recipients(roster.members());
+    let mut opener = roster.opener(Arc::clone(me), OpenOptions::default());
     let mut released = 0usize;
     for piece in bytes.chunks(4096) {
         if let Err(e) = opener.push_with(piece, |c| released += c.len()) {
