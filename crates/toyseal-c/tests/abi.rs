@@ -525,3 +525,48 @@ fn every_result_has_a_description() {
     let ok = unsafe { CStr::from_ptr(toyseal_result_str(0)) };
     assert_eq!(ok.to_str().ok(), Some("ok"));
 }
+
+/// A sealer handle holds its own reference to the toy's identity: freeing the toy handle
+/// (and with it the toy's `Arc`) does not end it; the envelope completes and opens.
+#[test]
+fn a_sealer_outlives_the_toy_handle() {
+    let Family {
+        toy,
+        parent,
+        roster,
+        ..
+    } = family();
+    let recording = tone(5000);
+    let mut s = std::ptr::null_mut();
+    let mut envelope = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut n = 0;
+    // SAFETY: valid handles and buffers throughout; the toy is freed once (by its Drop).
+    unsafe {
+        assert_eq!(
+            toyseal_sealer_new(toy.handle, std::ptr::null(), &mut s),
+            toyseal_result::Ok
+        );
+        drop(toy);
+        assert_eq!(
+            toyseal_sealer_update(s, recording.as_ptr(), recording.len()),
+            toyseal_result::Ok
+        );
+        assert_eq!(toyseal_sealer_finish(s), toyseal_result::Ok);
+        loop {
+            assert_eq!(
+                toyseal_sealer_read(s, buf.as_mut_ptr(), buf.len(), &mut n),
+                toyseal_result::Ok
+            );
+            if n == 0 {
+                break;
+            }
+            envelope.extend_from_slice(&buf[..n]);
+        }
+        toyseal_sealer_free(s);
+    }
+    let (content, _) = roster
+        .open(&parent, &envelope, OpenOptions::default())
+        .expect("opens");
+    assert_eq!(content, recording);
+}
