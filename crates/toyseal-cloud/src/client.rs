@@ -525,8 +525,8 @@ impl Client {
     /// opener has proved the sender's goes to `content` as it is released. `Ok` only if the
     /// bytes hash to `id`, the opener finished (the content is complete and the sender's) and
     /// the envelope names `family`; until then treat the content released as unconfirmed.
-    /// Build the opener as [`Roster::open`] does:
-    /// `Opener::new(me, &roster, options).check_recipients(roster.members())`.
+    /// Take the opener from the family's roster, [`Roster::opener`] (the rules of
+    /// [`Roster::open`]: admitted senders, the re-encryption check, the family).
     pub async fn download_open<P: TrustedSenders, I: Borrow<DeviceIdentity>>(
         &self,
         family: FamilyId,
