@@ -171,9 +171,10 @@ fn attestation_and_fingerprint_are_enforced() {
         pair(&mut w, &code, expect).0,
         Err(Error::Attestation)
     ));
-    // The toy accepted the phone (it checks the code, the phone checks the toy last): the
-    // same phone may try again before roster version 1 exists.
-    assert_eq!(w.toy.founder(), Some(w.phone.public()));
+    // The toy accepted the phone (it checks the code, the phone checks the toy last), but the
+    // phone's ABORT right after PAIR_DONE undid it and counted a failure (§5.4 step 6).
+    assert_eq!(w.toy.founder(), None);
+    assert_eq!(w.toy.window().total_failures().unwrap(), 1);
     w.toy.press_pair_button(t(1)).unwrap();
     let expect = PairingExpectations {
         fingerprint: Some(toyseal_core::DeviceId::from_bytes([1; 16])),
