@@ -345,3 +345,105 @@ fn t37_grinding_mitm_cannot_match_the_sas() {
         candidates as f64 / 1e6
     );
 }
+
+/// A device that knows the code and poses as the toy, but opens a nonce other than the one it
+/// committed to (with a MAC that covers it, so only the commitment can catch it): the phone
+/// refuses it as an authentication failure, shows no SAS, pins nothing, tells the toy side
+/// ABORT(1) and counts it (§5.4 step 5).
+#[test]
+fn t37_a_toy_that_opens_another_nonce_than_it_committed_is_refused() {
+    let mut rng = ChaCha20Rng::from_seed([0x73; 32]);
+    let code = PairingCode::parse("48213957").unwrap();
+    let mut phone = Phone::new(Arc::new(DeviceIdentity::generate(Role::Guardian, &mut rng)));
+    let fake_toy = DeviceIdentity::generate(Role::Toy, &mut rng);
+    phone
+        .pair(&code, PairingExpectations::default(), &mut rng)
+        .unwrap();
+    let request = phone.drain().frames.remove(0);
+    let Frame::PairRequest { spake: spake_a, .. } = Frame::decode(&request).unwrap() else {
+        panic!()
+    };
+    let (s_b, spake_b) = Spake2::<Ed25519Group>::start_b_with_rng(
+        &password(),
+        &Identity::new(b"toyseal/v1/phone"),
+        &Identity::new(b"toyseal/v1/toy"),
+        Rng06(&mut rng),
+    );
+    let run = Run::new(&s_b.finish(spake_a).unwrap(), spake_a, &spake_b);
+    let committed = nonce(&mut rng);
+    let out = phone.handle(
+        &Frame::PairResponse {
+            spake: spake_b.as_slice().try_into().unwrap(),
+            commit: &run.commit(&committed),
+        }
+        .encode(),
+        t(1),
+    );
+    let Frame::PairConfirm {
+        nonce: na,
+        sealed: sealed_phone,
+        ..
+    } = Frame::decode(&out.frames[0]).unwrap()
+    else {
+        panic!()
+    };
+    let opened = nonce(&mut rng);
+    let done = Frame::PairDone {
+        confirm: &run.mac(
+            b"toyseal/v1/pairing/confirm-toy",
+            &[&run.th, &sha256(&[sealed_phone]), na, &opened],
+        ),
+        nonce: &opened,
+        sealed: &run.seal(
+            b"toyseal/v1/pairing/seal-toy",
+            &fake_toy,
+            b"toyseal/v1/pairing/identity-toy",
+            &[0],
+        ),
+    }
+    .encode();
+    let out = phone.handle(&done, t(2));
+    assert_eq!(
+        out.events,
+        vec![PhoneEvent::PairingFailed(PhoneFailure::Authentication)]
+    );
+    assert_eq!(
+        out.frames,
+        vec![Frame::Abort(AbortReason::Authentication).encode()]
+    );
+    assert_eq!(phone.failed_pairings(), 1);
+    assert!(phone.reject_sas().is_err(), "nothing to reject");
+}
+
+/// Pairing version 1 (no commitment) is refused by the toy before any SPAKE2 work: ABORT(3),
+/// not counted (§4).
+#[test]
+fn t37_the_toy_refuses_pairing_version_1() {
+    let mut rng = ChaCha20Rng::from_seed([0x74; 32]);
+    let code = PairingCode::parse("48213957").unwrap();
+    let mut toy = Toy::builder(
+        Arc::new(DeviceIdentity::generate(Role::Toy, &mut rng)),
+        code,
+        MemoryFailureStore::default(),
+    )
+    .build()
+    .unwrap();
+    toy.press_pair_button(t(0)).unwrap();
+    let (_, spake_a) = Spake2::<Ed25519Group>::start_a_with_rng(
+        &password(),
+        &Identity::new(b"toyseal/v1/phone"),
+        &Identity::new(b"toyseal/v1/toy"),
+        Rng06(&mut rng),
+    );
+    let v1 = Frame::PairRequest {
+        version: 1,
+        spake: spake_a.as_slice().try_into().unwrap(),
+    }
+    .encode();
+    let out = toy.handle(&v1, t(1), &mut rng);
+    assert_eq!(
+        out.replies,
+        vec![Frame::Abort(AbortReason::Unexpected).encode()]
+    );
+    assert_eq!(toy.window().total_failures().unwrap(), 0);
+}
