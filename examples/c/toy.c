@@ -1,5 +1,7 @@
 /* A toy written in C on the toyseal C ABI: it boots (identity from its "flash"), opens a
- * pairing window, pairs with the parent's phone (printing the SAS it would speak), accepts a
+ * pairing window, pairs with the parent's phone (printing the SAS it would speak: known once
+ * the phone's PAIR_CONFIRM verified, just before PAIRED; a PAIRING_FAILED right after PAIRED
+ * means the phone's parent saw a different SAS and the pairing was undone), accepts a
  * session, co-signs roster v1, seals a synthetic 5-second recording while "recording" it
  * (1 KiB chunks, a signed checkpoint every second) into its storage (a temporary file stands
  * for the toy's flash) and delivers it over the session streamed from there: the toy's RAM

@@ -87,6 +87,7 @@ fn t20_command_without_session() {
     frames.push(
         Frame::PairConfirm {
             confirm: &[1; 32],
+            nonce: &[5; 32],
             sealed: &[2; 100],
         }
         .encode(),
@@ -94,6 +95,7 @@ fn t20_command_without_session() {
     frames.push(
         Frame::PairDone {
             confirm: &[3; 32],
+            nonce: &[6; 32],
             sealed: &[3; 40],
         }
         .encode(),

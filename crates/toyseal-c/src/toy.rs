@@ -27,12 +27,15 @@ pub enum toyseal_event_kind {
     /// No event is pending.
     None = 0,
     /// Speak or blink `sas` (6 decimal digits, `%06u`); the parent compares it with the phone.
+    /// Known once the phone's PAIR_CONFIRM verified: it comes just before `PAIRED`.
     Sas = 1,
     /// A phone (`device_id`) paired. A founding guardian was stored in slot Founder; if that
     /// store failed, the call that queued this event returned `TOYSEAL_RESULT_STORAGE` (the
     /// pairing holds until the next boot only).
     Paired = 2,
-    /// A pairing attempt failed (wrong code, tampering, timeout, disconnect).
+    /// A pairing attempt failed (wrong code, tampering, timeout, disconnect), or the phone
+    /// rejected the SAS right after `PAIRED` (the parent saw different codes): that pairing is
+    /// undone and slot Founder holds the previous founder again (empty if none).
     PairingFailed = 3,
     /// A guardian (`device_id`) opened a pairing window for one new phone.
     PairingWindowOpened = 4,
@@ -112,6 +115,16 @@ impl toyseal_toy {
                     ev.device_id = *phone.device_id().as_bytes();
                 }
                 ToyEvent::PairingFailed => ev.kind = K::PairingFailed,
+                ToyEvent::PairingRejected { .. } => {
+                    // The phone rejected the SAS right after PAIR_DONE (T37): the founder the
+                    // toy just stored is undone. PAIRING_FAILED was already queued for it.
+                    let founder = match self.toy.founder() {
+                        Some(f) => f.to_bytes().to_vec(),
+                        None => Vec::new(),
+                    };
+                    stored = stored.and(self.storage.store(toyseal_slot::Founder, &founder));
+                    continue;
+                }
                 ToyEvent::PairingWindowOpened { by } => {
                     ev.kind = K::PairingWindowOpened;
                     ev.device_id = *by.as_bytes();

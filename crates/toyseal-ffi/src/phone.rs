@@ -1,7 +1,8 @@
 //! The phone's protocol endpoint, sans-IO (docs/spec/pairing.md): the app's BLE code moves
 //! whole frames in and out; time comes in as milliseconds of a monotonic clock; events come
-//! out. Pairing with the code shows a short authentication string ([`PhoneEvent::Sas`]) the
-//! parent compares with what the toy speaks or blinks.
+//! out. Pairing with the code shows a short authentication string ([`PhoneEvent::Sas`], known
+//! once the toy's last pairing frame verified, just before `Paired`) the parent compares with
+//! what the toy speaks or blinks; if they differ the app calls `rejectSas`.
 
 use crate::roster::SignedRoster;
 use crate::{Identity, PublicKey, ToysealError};
@@ -202,6 +203,14 @@ impl Phone {
             ..PairingExpectations::default()
         };
         Ok(self.lock()?.pair(&qr.code, expect, &mut OsRng)?)
+    }
+
+    /// The parent says the SAS differs from the toy's (a man in the middle, THREATS.md T37):
+    /// tells the toy (which undoes the pairing and counts a failed attempt) and counts a
+    /// failed pairing here. Call it right after `Sas`/`Paired`, before anything else; then do
+    /// not pin the toy. A `PairingFailed` event follows.
+    pub fn reject_sas(&self) -> Result<(), ToysealError> {
+        Ok(self.lock()?.reject_sas()?)
     }
 
     /// After too many failures, the user re-scanned the code: allow pairing again.

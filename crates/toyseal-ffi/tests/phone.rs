@@ -132,3 +132,36 @@ fn phone_pairs_founds_the_family_and_opens_the_toys_recording() {
         Err(ToysealError::Authentication)
     ));
 }
+
+/// T37 through the exported API: the parent says the codes differ; the toy learns it (its
+/// pairing is undone and counted) and the phone counts it, so a second rejection is not free.
+#[test]
+fn rejecting_the_sas_reaches_the_toy_and_is_counted() {
+    let store: Arc<dyn KeyStore> = Arc::new(MemoryKeyStore::default());
+    let me = Identity::load_or_generate(store, "phone".into(), Role::Guardian).unwrap();
+    let phone = Phone::new(me).unwrap();
+    let toy = SimulatedToy::new().unwrap();
+    // Before any pairing there is nothing to reject.
+    assert!(phone.reject_sas().is_err());
+    toy.press_pair_button(NOW).unwrap();
+    phone.pair(toy.printed_code()).unwrap();
+    let events = pump(&phone, &toy, Vec::new());
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, PhoneEvent::Paired { .. }))
+    );
+    assert!(toy.sas().unwrap().is_some());
+    assert_eq!(toy.failed_pairings().unwrap(), 0);
+    phone.reject_sas().unwrap();
+    let events = pump(&phone, &toy, Vec::new());
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, PhoneEvent::PairingFailed { .. })),
+        "{events:?}"
+    );
+    assert_eq!(toy.failed_pairings().unwrap(), 1);
+    // Only once per pairing.
+    assert!(phone.reject_sas().is_err());
+}

@@ -17,13 +17,18 @@ pub(crate) mod kind {
     pub const TRANSPORT: u8 = 0x20;
 }
 
-/// Protocol version carried in PAIR_REQUEST and the Noise prologue.
+/// Protocol version carried in the Noise prologue and the GATT version characteristic.
 pub const PROTOCOL_VERSION: u8 = 1;
+/// Pairing protocol version carried in PAIR_REQUEST and bound into the pairing transcript.
+/// Version 2 added the committed SAS nonces (docs/spec/pairing.md §5.3, T37).
+pub const PAIRING_VERSION: u8 = 2;
 
 /// SPAKE2 message length (side byte + Ed25519 group element).
 pub(crate) const SPAKE_MSG_LEN: usize = 33;
 /// Key confirmation MAC length (HMAC-SHA256).
 pub(crate) const CONFIRM_LEN: usize = 32;
+/// SAS nonce length (`Na`, `Nb`) and the toy's commitment length (`Cb`, SHA-256).
+pub(crate) const NONCE_LEN: usize = 32;
 /// Noise KK handshake message length with an empty payload (e, 32 + tag, 16).
 pub(crate) const HANDSHAKE_LEN: usize = 48;
 
@@ -75,22 +80,29 @@ pub enum Frame<'a> {
         /// The phone's SPAKE2 message.
         spake: &'a [u8; SPAKE_MSG_LEN],
     },
-    /// Toy → phone: the toy's SPAKE2 message.
+    /// Toy → phone: the toy's SPAKE2 message and its commitment to its SAS nonce.
     PairResponse {
         /// The toy's SPAKE2 message.
         spake: &'a [u8; SPAKE_MSG_LEN],
+        /// `Cb`: SHA-256 commitment to the toy's SAS nonce `Nb`, bound to the transcript.
+        commit: &'a [u8; NONCE_LEN],
     },
-    /// Phone → toy: phone's key confirmation, sealed phone identity.
+    /// Phone → toy: phone's key confirmation, its SAS nonce, sealed phone identity.
     PairConfirm {
-        /// HMAC proving the phone derived the same key.
+        /// HMAC proving the phone derived the same key (over the commitment and `Na`).
         confirm: &'a [u8; CONFIRM_LEN],
+        /// `Na`: the phone's SAS nonce, revealed only after the toy committed.
+        nonce: &'a [u8; NONCE_LEN],
         /// AEAD-sealed phone identity block.
         sealed: &'a [u8],
     },
-    /// Toy → phone: the toy's key confirmation and sealed identity; the phone is paired.
+    /// Toy → phone: the toy's key confirmation, its SAS nonce and sealed identity.
     PairDone {
-        /// HMAC proving the toy derived the same key (bound to the phone's sealed block).
+        /// HMAC proving the toy derived the same key (bound to the phone's sealed block and
+        /// both nonces).
         confirm: &'a [u8; CONFIRM_LEN],
+        /// `Nb`: the toy's SAS nonce, opening the commitment of PAIR_RESPONSE.
+        nonce: &'a [u8; NONCE_LEN],
         /// AEAD-sealed toy identity block.
         sealed: &'a [u8],
     },
@@ -137,22 +149,41 @@ impl<'a> Frame<'a> {
                     spake: spake.try_into().map_err(|_| Error::Malformed("spake"))?,
                 }
             }
-            kind::PAIR_RESPONSE => Frame::PairResponse {
-                spake: fixed(SPAKE_MSG_LEN)?
-                    .try_into()
-                    .map_err(|_| Error::Malformed("spake"))?,
-            },
+            kind::PAIR_RESPONSE => {
+                let b = fixed(SPAKE_MSG_LEN + NONCE_LEN)?;
+                let (spake, commit) = b
+                    .split_first_chunk::<SPAKE_MSG_LEN>()
+                    .ok_or(Error::Malformed("short"))?;
+                Frame::PairResponse {
+                    spake,
+                    commit: commit.try_into().map_err(|_| Error::Malformed("commit"))?,
+                }
+            }
             kind::PAIR_CONFIRM => {
-                let (confirm, sealed) = body
+                let (confirm, rest) = body
                     .split_first_chunk::<CONFIRM_LEN>()
                     .ok_or(Error::Malformed("short pair confirm"))?;
-                Frame::PairConfirm { confirm, sealed }
+                let (nonce, sealed) = rest
+                    .split_first_chunk::<NONCE_LEN>()
+                    .ok_or(Error::Malformed("short pair confirm"))?;
+                Frame::PairConfirm {
+                    confirm,
+                    nonce,
+                    sealed,
+                }
             }
             kind::PAIR_DONE => {
-                let (confirm, sealed) = body
+                let (confirm, rest) = body
                     .split_first_chunk::<CONFIRM_LEN>()
                     .ok_or(Error::Malformed("short pair done"))?;
-                Frame::PairDone { confirm, sealed }
+                let (nonce, sealed) = rest
+                    .split_first_chunk::<NONCE_LEN>()
+                    .ok_or(Error::Malformed("short pair done"))?;
+                Frame::PairDone {
+                    confirm,
+                    nonce,
+                    sealed,
+                }
             }
             kind::ABORT => Frame::Abort(AbortReason::from_byte(
                 *fixed(1)?.first().ok_or(Error::Malformed("short"))?,
@@ -195,18 +226,29 @@ impl<'a> Frame<'a> {
                 out.push(*version);
                 out.extend_from_slice(&spake[..]);
             }
-            Frame::PairResponse { spake } => {
+            Frame::PairResponse { spake, commit } => {
                 out.push(kind::PAIR_RESPONSE);
                 out.extend_from_slice(&spake[..]);
+                out.extend_from_slice(&commit[..]);
             }
-            Frame::PairConfirm { confirm, sealed } => {
+            Frame::PairConfirm {
+                confirm,
+                nonce,
+                sealed,
+            } => {
                 out.push(kind::PAIR_CONFIRM);
                 out.extend_from_slice(&confirm[..]);
+                out.extend_from_slice(&nonce[..]);
                 out.extend_from_slice(sealed);
             }
-            Frame::PairDone { confirm, sealed } => {
+            Frame::PairDone {
+                confirm,
+                nonce,
+                sealed,
+            } => {
                 out.push(kind::PAIR_DONE);
                 out.extend_from_slice(&confirm[..]);
+                out.extend_from_slice(&nonce[..]);
                 out.extend_from_slice(sealed);
             }
             Frame::Abort(r) => {
@@ -255,14 +297,20 @@ mod tests {
                     spake: &spake,
                 }
                 .encode(),
-                1 => Frame::PairResponse { spake: &spake }.encode(),
+                1 => Frame::PairResponse {
+                    spake: &spake,
+                    commit: &confirm,
+                }
+                .encode(),
                 2 => Frame::PairConfirm {
                     confirm: &confirm,
+                    nonce: &confirm,
                     sealed: &body,
                 }
                 .encode(),
                 3 => Frame::PairDone {
                     confirm: &confirm,
+                    nonce: &confirm,
                     sealed: &body,
                 }
                 .encode(),

@@ -21,13 +21,13 @@ pub use code::{PairingCode, QrPayload};
 pub use delivery::{DeliveryConfig, EnvelopeBytesError, EnvelopeEvent, EnvelopeRequest};
 pub use endpoint::Endpoint;
 pub use error::Error;
-pub use frame::{AbortReason, Frame, PROTOCOL_VERSION};
+pub use frame::{AbortReason, Frame, PAIRING_VERSION, PROTOCOL_VERSION};
 pub use message::{
     Control, MAX_CHUNK_DATA, MAX_MESSAGE_LEN, MAX_ROSTERS_PER_UPDATE, SessionMessage,
 };
 pub use pake::{
     MakerAttestation, MakerKey, PairedToy, PairingExpectations, PhonePairing, PhoneStep, Sas,
-    ToyPairing,
+    ToyConfirmed, ToyPairing,
 };
 pub use phone::{
     DEFAULT_MAX_FAILED_PAIRINGS, ONE_TIME_CODE_DIGITS, Phone, PhoneEvent, PhoneFailure, PhoneOutput,

@@ -6,7 +6,7 @@
 //! RFC 8439) with a signature proving possession of each identity key. Two round trips after
 //! connect. Spec: docs/spec/pairing.md §5.
 
-use crate::frame::{AbortReason, CONFIRM_LEN, Frame, PROTOCOL_VERSION, SPAKE_MSG_LEN};
+use crate::frame::{AbortReason, CONFIRM_LEN, Frame, NONCE_LEN, PAIRING_VERSION, SPAKE_MSG_LEN};
 use crate::rng::Drawn;
 use crate::{Error, PairingCode};
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
@@ -26,12 +26,34 @@ const LABEL_CONFIRM_PHONE: &[u8] = b"toyseal/v1/pairing/confirm-phone";
 const LABEL_SEAL_TOY: &[u8] = b"toyseal/v1/pairing/seal-toy";
 const LABEL_SEAL_PHONE: &[u8] = b"toyseal/v1/pairing/seal-phone";
 const LABEL_SAS: &[u8] = b"toyseal/v1/pairing/sas";
+const LABEL_COMMIT: &[u8] = b"toyseal/v1/pairing/commit";
 const SIG_CONTEXT_TOY: &[u8] = b"toyseal/v1/pairing/identity-toy";
 const SIG_CONTEXT_PHONE: &[u8] = b"toyseal/v1/pairing/identity-phone";
 const ATTESTATION_CONTEXT: &[u8] = b"toyseal/v1/attestation";
 const TAG_LEN: usize = 16;
 /// Randomness SPAKE2 draws (one wide scalar).
 const SPAKE_RANDOM: usize = 64;
+
+/// A SAS nonce (`Na` or `Nb`, §5.3): drawn fresh per attempt, revealed only after the peer
+/// committed its own contribution (T37).
+type SasNonce = Zeroizing<[u8; NONCE_LEN]>;
+
+fn draw_nonce(rng: &mut impl CryptoRng) -> SasNonce {
+    let mut n = Zeroizing::new([0u8; NONCE_LEN]);
+    rng.fill_bytes(n.as_mut());
+    n
+}
+
+/// `Cb = SHA-256("toyseal/v1/pairing/commit" || TH || Nb)` (§5.3).
+fn commitment(th: &[u8; 32], nb: &[u8; NONCE_LEN]) -> [u8; NONCE_LEN] {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(LABEL_COMMIT);
+    ctx.update(th);
+    ctx.update(nb);
+    let mut c = [0u8; NONCE_LEN];
+    c.copy_from_slice(ctx.finish().as_ref());
+    c
+}
 
 /// A toy maker's signing key (Ed25519). Attests toys at the factory; the app ships its public
 /// half. Zeroized on drop, never printed.
@@ -124,9 +146,10 @@ pub struct PairedToy {
 }
 
 /// The short authentication string of one pairing: six decimal digits both sides derive from
-/// the PAKE key and the transcript (docs/spec/pairing.md §5.3). The toy speaks or blinks it,
-/// the phone shows it; a device that knows the code but sits in the middle (or poses as the
-/// toy) ran a different transcript with each side, so the strings differ (p = 10⁻⁶ to match).
+/// the PAKE key, the transcript and both SAS nonces (docs/spec/pairing.md §5.3). The toy
+/// speaks or blinks it, the phone shows it. The toy commits to its nonce before the phone
+/// reveals its own, so a device that knows the code and sits in the middle cannot steer the
+/// two strings together: they match with probability 10⁻⁶ per attempt (T37).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Sas(u32);
 
@@ -152,7 +175,7 @@ impl fmt::Debug for Sas {
 /// Keys derived from the SPAKE2 secret and the transcript.
 struct Keys {
     th: [u8; 32],
-    sas: Sas,
+    prk: hkdf::Prk,
     confirm_toy: Zeroizing<[u8; 32]>,
     confirm_phone: Zeroizing<[u8; 32]>,
     seal_toy: Zeroizing<[u8; 32]>,
@@ -170,7 +193,7 @@ impl Keys {
     fn derive(spake_key: &[u8], spake_a: &[u8], spake_b: &[u8]) -> Result<Self, Error> {
         let mut ctx = digest::Context::new(&digest::SHA256);
         ctx.update(TRANSCRIPT_CONTEXT);
-        ctx.update(&[PROTOCOL_VERSION]);
+        ctx.update(&[PAIRING_VERSION]);
         ctx.update(spake_a);
         ctx.update(spake_b);
         let mut th = [0u8; 32];
@@ -183,23 +206,26 @@ impl Keys {
                 .map_err(|_| Error::Authentication)?;
             Ok(k)
         };
-        let mut sas = [0u8; 4];
-        prk.expand(&[LABEL_SAS], Len32)
-            .and_then(|okm| {
-                let mut full = [0u8; 32];
-                okm.fill(&mut full)?;
-                sas.copy_from_slice(&full[..4]);
-                Ok(())
-            })
-            .map_err(|_| Error::Authentication)?;
         Ok(Self {
             th,
-            sas: Sas(u32::from_be_bytes(sas) % 1_000_000),
             confirm_toy: expand(LABEL_CONFIRM_TOY)?,
             confirm_phone: expand(LABEL_CONFIRM_PHONE)?,
             seal_toy: expand(LABEL_SEAL_TOY)?,
             seal_phone: expand(LABEL_SEAL_PHONE)?,
+            prk,
         })
+    }
+
+    /// `sas_bytes = HKDF-Expand(PRK, "toyseal/v1/pairing/sas" || Na || Nb, 32)`; the SAS is
+    /// its first 4 bytes (big-endian) mod 10⁶ (§5.3).
+    fn sas(&self, na: &[u8; NONCE_LEN], nb: &[u8; NONCE_LEN]) -> Result<Sas, Error> {
+        let mut full = Zeroizing::new([0u8; 32]);
+        self.prk
+            .expand(&[LABEL_SAS, na, nb], Len32)
+            .and_then(|okm| okm.fill(full.as_mut()))
+            .map_err(|_| Error::Authentication)?;
+        let (head, _) = full.split_first_chunk::<4>().ok_or(Error::Authentication)?;
+        Ok(Sas(u32::from_be_bytes(*head) % 1_000_000))
     }
 
     fn mac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; CONFIRM_LEN] {
@@ -323,10 +349,13 @@ enum PhoneStage {
     AwaitResponse {
         spake: Box<Spake2<Ed25519Group>>,
         spake_a: [u8; SPAKE_MSG_LEN],
+        na: SasNonce,
     },
     AwaitDone {
-        keys: Keys,
+        keys: Box<Keys>,
         sealed_phone_hash: digest::Digest,
+        na: SasNonce,
+        commit: [u8; NONCE_LEN],
     },
     Finished,
 }
@@ -349,8 +378,8 @@ pub enum PhoneStep {
 }
 
 impl PhonePairing {
-    /// The short authentication string, once PAIR_RESPONSE arrived: show it next to the
-    /// toy's.
+    /// The short authentication string, once PAIR_DONE arrived and opened the toy's
+    /// commitment: show it next to the toy's.
     pub fn sas(&self) -> Option<Sas> {
         self.sas
     }
@@ -367,12 +396,14 @@ impl PhonePairing {
             &Identity::new(SPAKE_ID_TOY),
             Drawn::new(rng, SPAKE_RANDOM),
         );
+        // Drawn now, revealed only in PAIR_CONFIRM, after the toy's commitment arrived.
+        let na = draw_nonce(rng);
         let spake_a: [u8; SPAKE_MSG_LEN] = msg
             .as_slice()
             .try_into()
             .map_err(|_| Error::Malformed("spake2 message length"))?;
         let frame = Frame::PairRequest {
-            version: PROTOCOL_VERSION,
+            version: PAIRING_VERSION,
             spake: &spake_a,
         }
         .encode();
@@ -383,6 +414,7 @@ impl PhonePairing {
                 stage: PhoneStage::AwaitResponse {
                     spake: Box::new(spake),
                     spake_a,
+                    na,
                 },
             },
             frame,
@@ -401,28 +433,34 @@ impl PhonePairing {
             }
             (_, Frame::Abort(_)) => Err(Error::Authentication),
             (
-                PhoneStage::AwaitResponse { spake, spake_a },
-                Frame::PairResponse { spake: spake_b },
+                PhoneStage::AwaitResponse { spake, spake_a, na },
+                Frame::PairResponse {
+                    spake: spake_b,
+                    commit,
+                },
             ) => {
                 check_spake_message(spake_b, SIDE_TOY)?;
                 let k = Zeroizing::new(spake.finish(spake_b).map_err(|_| Error::Authentication)?);
                 let keys = Keys::derive(&k, &spake_a, spake_b)?;
-                self.sas = Some(keys.sas);
                 // The phone confirms first: a toy without the code learns one guess from it,
-                // which is why the phone limits its own attempts (§5.5).
-                let confirm_phone = Keys::mac(&keys.confirm_phone, &[&keys.th]);
+                // which is why the phone limits its own attempts (§5.5). `Na` goes out only
+                // now that the toy is committed to `Nb` (T37).
+                let confirm_phone = Keys::mac(&keys.confirm_phone, &[&keys.th, commit, &na[..]]);
                 let mut block = me.public().to_bytes().to_vec();
                 block
                     .extend_from_slice(sign_transcript(me, SIG_CONTEXT_PHONE, &keys.th).as_bytes());
                 let sealed_phone = Keys::seal(&keys.seal_phone, 0, &keys.th, &block)?;
                 let frame = Frame::PairConfirm {
                     confirm: &confirm_phone,
+                    nonce: &na,
                     sealed: &sealed_phone,
                 }
                 .encode();
                 self.stage = PhoneStage::AwaitDone {
-                    keys,
+                    keys: Box::new(keys),
                     sealed_phone_hash: digest::digest(&digest::SHA256, &sealed_phone),
+                    na,
+                    commit: *commit,
                 };
                 Ok(PhoneStep::Send(frame))
             }
@@ -430,16 +468,27 @@ impl PhonePairing {
                 PhoneStage::AwaitDone {
                     keys,
                     sealed_phone_hash,
+                    na,
+                    commit,
                 },
-                Frame::PairDone { confirm, sealed },
+                Frame::PairDone {
+                    confirm,
+                    nonce: nb,
+                    sealed,
+                },
             ) => {
                 // Explicit key confirmation first: a toy (or a man in the middle) without the
-                // code stops here.
+                // code stops here. Then the commitment: `Nb` must be what the toy committed
+                // to before it saw `Na` (§5.4 step 5, T37).
                 Keys::check_mac(
                     &keys.confirm_toy,
-                    &[&keys.th, sealed_phone_hash.as_ref()],
+                    &[&keys.th, sealed_phone_hash.as_ref(), &na[..], nb],
                     confirm,
                 )?;
+                if commitment(&keys.th, nb) != commit {
+                    return Err(Error::Authentication);
+                }
+                self.sas = Some(keys.sas(&na, nb)?);
                 let block = Keys::open(&keys.seal_toy, 0, &keys.th, sealed)?;
                 let (toy, sig, rest) = split_identity(&block)?;
                 verify_transcript(&toy, SIG_CONTEXT_TOY, &keys.th, &sig)?;
@@ -485,11 +534,24 @@ impl PhonePairing {
 pub struct ToyPairing {
     keys: Keys,
     sealed_toy: Vec<u8>,
+    nb: SasNonce,
+    commit: [u8; NONCE_LEN],
+}
+
+/// What the toy learned from a valid PAIR_CONFIRM.
+#[derive(Debug)]
+pub struct ToyConfirmed {
+    /// The phone that paired.
+    pub phone: PublicIdentity,
+    /// The short authentication string (known to the toy from here on).
+    pub sas: Sas,
+    /// The PAIR_DONE frame.
+    pub reply: Vec<u8>,
 }
 
 impl ToyPairing {
-    /// Answers a PAIR_REQUEST with PAIR_RESPONSE (the toy's SPAKE2 message only: nothing
-    /// in it depends on the code in a way the phone could test, §5.4).
+    /// Answers a PAIR_REQUEST with PAIR_RESPONSE (the toy's SPAKE2 message and its commitment
+    /// to `Nb`: nothing in it depends on the code in a way the phone could test, §5.4).
     pub fn respond(
         me: &DeviceIdentity,
         code: &PairingCode,
@@ -500,7 +562,7 @@ impl ToyPairing {
         let Frame::PairRequest { version, spake } = Frame::decode(request)? else {
             return Err(Error::UnexpectedMessage);
         };
-        if version != PROTOCOL_VERSION {
+        if version != PAIRING_VERSION {
             return Err(Error::Malformed("unsupported protocol version"));
         }
         check_spake_message(spake, SIDE_PHONE)?;
@@ -514,8 +576,10 @@ impl ToyPairing {
             .as_slice()
             .try_into()
             .map_err(|_| Error::Malformed("spake2 message length"))?;
+        let nb = draw_nonce(rng);
         let k = Zeroizing::new(state.finish(spake).map_err(|_| Error::Authentication)?);
         let keys = Keys::derive(&k, spake, &spake_b)?;
+        let commit = commitment(&keys.th, &nb);
         let mut block = me.public().to_bytes().to_vec();
         block.extend_from_slice(sign_transcript(me, SIG_CONTEXT_TOY, &keys.th).as_bytes());
         match attestation {
@@ -527,23 +591,35 @@ impl ToyPairing {
             }
         }
         let sealed_toy = Keys::seal(&keys.seal_toy, 0, &keys.th, &block)?;
-        let frame = Frame::PairResponse { spake: &spake_b }.encode();
-        Ok((Self { keys, sealed_toy }, frame))
+        let frame = Frame::PairResponse {
+            spake: &spake_b,
+            commit: &commit,
+        }
+        .encode();
+        Ok((
+            Self {
+                keys,
+                sealed_toy,
+                nb,
+                commit,
+            },
+            frame,
+        ))
     }
 
-    /// The short authentication string of this attempt.
-    pub fn sas(&self) -> Sas {
-        self.keys.sas
-    }
-
-    /// Checks PAIR_CONFIRM (this is where a guess is tested); on success returns the phone
-    /// and the PAIR_DONE frame.
-    pub fn confirm(self, frame: &[u8]) -> Result<(PublicIdentity, Vec<u8>), Error> {
-        let Frame::PairConfirm { confirm, sealed } = Frame::decode(frame)? else {
+    /// Checks PAIR_CONFIRM (this is where a guess is tested); on success returns the phone,
+    /// the SAS and the PAIR_DONE frame (which reveals `Nb`).
+    pub fn confirm(self, frame: &[u8]) -> Result<ToyConfirmed, Error> {
+        let Frame::PairConfirm {
+            confirm,
+            nonce: na,
+            sealed,
+        } = Frame::decode(frame)?
+        else {
             return Err(Error::UnexpectedMessage);
         };
         let keys = &self.keys;
-        Keys::check_mac(&keys.confirm_phone, &[&keys.th], confirm)?;
+        Keys::check_mac(&keys.confirm_phone, &[&keys.th, &self.commit, na], confirm)?;
         let block = Keys::open(&keys.seal_phone, 0, &keys.th, sealed)?;
         let (phone, sig, rest) = split_identity(&block)?;
         if !rest.is_empty() {
@@ -553,16 +629,19 @@ impl ToyPairing {
         if phone.role() != Role::Guardian {
             return Err(Error::WrongPeer("only a guardian's phone can pair"));
         }
+        let sas = keys.sas(na, &self.nb)?;
         let sealed_hash = digest::digest(&digest::SHA256, sealed);
-        let confirm_toy = Keys::mac(&keys.confirm_toy, &[&keys.th, sealed_hash.as_ref()]);
-        Ok((
-            phone,
-            Frame::PairDone {
-                confirm: &confirm_toy,
-                sealed: &self.sealed_toy,
-            }
-            .encode(),
-        ))
+        let confirm_toy = Keys::mac(
+            &keys.confirm_toy,
+            &[&keys.th, sealed_hash.as_ref(), na, &self.nb[..]],
+        );
+        let reply = Frame::PairDone {
+            confirm: &confirm_toy,
+            nonce: &self.nb,
+            sealed: &self.sealed_toy,
+        }
+        .encode();
+        Ok(ToyConfirmed { phone, sas, reply })
     }
 }
 

@@ -25,8 +25,10 @@ pub const DEFAULT_MAX_FAILED_PAIRINGS: u32 = 3;
 #[derive(Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PhoneEvent {
-    /// The short authentication string of the pairing in progress: show it; the user
-    /// confirms it matches what the toy speaks or blinks before trusting the pairing.
+    /// The short authentication string of the pairing, known once PAIR_DONE verified (it
+    /// comes just before [`PhoneEvent::Paired`]): show it; the user confirms it matches what
+    /// the toy speaks or blinks before trusting the pairing, and if it does not, the app
+    /// calls [`Phone::reject_sas`] and forgets the toy.
     Sas(Sas),
     /// Pairing succeeded: pin this toy.
     Paired(PairedToy),
@@ -93,6 +95,7 @@ pub struct Phone {
     failed_pairings: u32,
     rosters: Vec<SignedRoster>,
     awaiting_window_ack: bool,
+    sas_pending: bool,
     state: PhoneState,
     io: Queues<PhoneEvent>,
 }
@@ -108,6 +111,7 @@ impl Phone {
             failed_pairings: 0,
             rosters: Vec::new(),
             awaiting_window_ack: false,
+            sas_pending: false,
             state: PhoneState::Idle,
             io: Queues::default(),
         }
@@ -161,9 +165,23 @@ impl Phone {
         self.failed_pairings = 0;
     }
 
+    /// The parent says the SAS the phone shows differs from the toy's (T37): sends ABORT(1)
+    /// so that the toy undoes the pairing and counts a failed attempt, and counts one against
+    /// this phone's own limit. Valid right after [`PhoneEvent::Paired`], before anything else
+    /// is sent on the connection; the app must not pin the toy.
+    pub fn reject_sas(&mut self) -> Result<(), Error> {
+        if !std::mem::take(&mut self.sas_pending) || !matches!(self.state, PhoneState::Idle) {
+            return Err(Error::UnexpectedMessage);
+        }
+        self.io
+            .send(Frame::Abort(AbortReason::Authentication).encode());
+        self.pairing_failed(&Error::Authentication);
+        Ok(())
+    }
+
     /// Starts pairing with the code from the toy's tag, or a guardian's one-time code (sends
-    /// PAIR_REQUEST). [`PhoneEvent::Sas`] then [`PhoneEvent::Paired`] or
-    /// [`PhoneEvent::PairingFailed`] follow.
+    /// PAIR_REQUEST). [`PhoneEvent::Sas`] then [`PhoneEvent::Paired`] (both once PAIR_DONE
+    /// verified) or [`PhoneEvent::PairingFailed`] follow.
     pub fn pair(
         &mut self,
         code: &PairingCode,
@@ -177,6 +195,7 @@ impl Phone {
             return Err(Error::PairingDisabled);
         }
         let (pairing, frame) = PhonePairing::start(code, expect, rng)?;
+        self.sas_pending = false;
         self.io.send(frame);
         self.state = PhoneState::Pairing(Box::new(pairing));
         Ok(())
@@ -195,6 +214,7 @@ impl Phone {
             return Err(Error::WrongPeer("sessions are opened with a toy"));
         }
         let (init, frame) = Initiator::start(&self.identity, toy, self.session_config, rng)?;
+        self.sas_pending = false;
         self.io.send(frame);
         self.state = PhoneState::Handshake(Box::new(init));
         Ok(())
@@ -353,14 +373,14 @@ impl Phone {
             PhoneState::Idle => {}
             PhoneState::Pairing(mut p) => match p.handle(&self.identity, frame) {
                 Ok(PhoneStep::Send(next)) => {
-                    if let Some(sas) = p.sas() {
-                        self.io.event(PhoneEvent::Sas(sas));
-                    }
                     self.io.send(next);
                     self.state = PhoneState::Pairing(p);
                 }
                 Ok(PhoneStep::Paired(toy)) => {
-                    self.failed_pairings = 0;
+                    if let Some(sas) = p.sas() {
+                        self.io.event(PhoneEvent::Sas(sas));
+                    }
+                    self.sas_pending = true;
                     self.io.event(PhoneEvent::Paired(toy));
                 }
                 Err(e) => {
@@ -452,6 +472,8 @@ impl Endpoint for Phone {
     }
 
     fn handle_disconnect(&mut self) {
+        // The toy can no longer learn of a rejection on this connection.
+        self.sas_pending = false;
         match std::mem::replace(&mut self.state, PhoneState::Idle) {
             PhoneState::Idle => {}
             PhoneState::Pairing(_) => self

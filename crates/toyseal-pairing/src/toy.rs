@@ -7,7 +7,7 @@ use crate::delivery::{Channel, DeliveryConfig, EnvelopeEvent, EnvelopeRequest, I
 use crate::endpoint::{Endpoint, Queues};
 use crate::frame::{AbortReason, Frame};
 use crate::message::SessionMessage;
-use crate::pake::{MakerAttestation, ToyPairing};
+use crate::pake::{MakerAttestation, ToyConfirmed, ToyPairing};
 use crate::session::{self, Session, SessionConfig};
 use crate::window::{FailureStore, PairingWindow, WindowPolicy};
 use crate::{Error, PairingCode, Sas, Timestamp};
@@ -40,9 +40,17 @@ pub enum ToyEvent {
         /// Which code admitted it.
         code: CodeKind,
     },
-    /// The short authentication string of the pairing in progress: speak or blink it; the
-    /// parent compares it with the phone's screen.
+    /// The short authentication string of the pairing in progress, known once PAIR_CONFIRM
+    /// verified (just before [`ToyEvent::Paired`]): speak or blink it; the parent compares
+    /// it with the phone's screen.
     Sas(Sas),
+    /// The phone aborted right after PAIR_DONE (its parent said the codes differ, or its
+    /// checks failed): the pairing just reported by [`ToyEvent::Paired`] is undone and
+    /// counted as a failed attempt. Forget the founder you persisted from it.
+    PairingRejected {
+        /// The phone of the undone pairing.
+        phone: PublicIdentity,
+    },
     /// A pairing attempt failed (wrong code, tampering, timeout, disconnect).
     PairingFailed,
     /// A guardian opened a pairing window for one new phone (one-time code).
@@ -150,6 +158,7 @@ impl<S: FailureStore> ToyBuilder<S> {
             attestation: self.attestation,
             window: PairingWindow::new(self.window, self.store),
             pairing: None,
+            unconfirmed: None,
             founder: self.founder,
             roster: self.roster,
             channel: None,
@@ -160,6 +169,13 @@ impl<S: FailureStore> ToyBuilder<S> {
     }
 }
 
+/// A pairing the toy recorded with PAIR_DONE that the phone may still reject (an ABORT on
+/// the same connection before any other frame, §5.4 step 6).
+struct Unconfirmed {
+    phone: PublicIdentity,
+    previous_founder: Option<PublicIdentity>,
+}
+
 /// The toy's protocol endpoint.
 pub struct Toy<S: FailureStore> {
     identity: Arc<DeviceIdentity>,
@@ -168,6 +184,7 @@ pub struct Toy<S: FailureStore> {
     attestation: Option<MakerAttestation>,
     window: PairingWindow<S>,
     pairing: Option<(ToyPairing, CodeKind)>,
+    unconfirmed: Option<Unconfirmed>,
     founder: Option<PublicIdentity>,
     roster: Option<Roster>,
     channel: Option<Channel>,
@@ -253,6 +270,7 @@ impl<S: FailureStore> Toy<S> {
         self.roster = None;
         self.one_time_code = None;
         self.pairing = None;
+        self.unconfirmed = None;
         self.end_channel(false);
         self.window.factory_reset()
     }
@@ -420,7 +438,6 @@ impl<S: FailureStore> Toy<S> {
         }
         match ToyPairing::respond(&self.identity, code, self.attestation.as_ref(), frame, rng) {
             Ok((pairing, reply)) => {
-                self.io.event(ToyEvent::Sas(pairing.sas()));
                 self.pairing = Some((pairing, kind));
                 self.io.send(reply);
             }
@@ -445,24 +462,30 @@ impl<S: FailureStore> Toy<S> {
             self.io.send(Frame::Abort(AbortReason::Unexpected).encode());
             return;
         }
-        let result = pairing.confirm(frame).and_then(|(phone, reply)| {
+        let result = pairing.confirm(frame).and_then(|c| {
             // The printed code pairs the founder only; a repeat by the same phone (its
             // PAIR_DONE was lost) is allowed until roster version 1 exists.
-            if kind == CodeKind::Printed && self.founder.as_ref().is_some_and(|f| f != &phone) {
+            if kind == CodeKind::Printed && self.founder.as_ref().is_some_and(|f| f != &c.phone) {
                 return Err(Error::WrongPeer("the toy already has a guardian"));
             }
-            Ok((phone, reply))
+            Ok(c)
         });
         match result {
-            Ok((phone, reply)) => {
+            Ok(ToyConfirmed { phone, sas, reply }) => {
                 if self.window.succeed_attempt().is_err() {
                     self.io.send(Frame::Abort(AbortReason::Unexpected).encode());
                     return;
                 }
+                let previous_founder = self.founder.clone();
                 match kind {
                     CodeKind::Printed => self.founder = Some(phone.clone()),
                     CodeKind::OneTime => self.one_time_code = None,
                 }
+                self.unconfirmed = Some(Unconfirmed {
+                    phone: phone.clone(),
+                    previous_founder,
+                });
+                self.io.event(ToyEvent::Sas(sas));
                 self.io.event(ToyEvent::Paired { phone, code: kind });
                 self.io.send(reply);
             }
@@ -476,6 +499,21 @@ impl<S: FailureStore> Toy<S> {
                 self.io.send(Frame::Abort(reason).encode());
             }
         }
+    }
+
+    /// The phone aborted right after PAIR_DONE: its parent rejected the SAS (or its own
+    /// checks failed). Undo the pairing and count it as a failed attempt (T37).
+    fn on_rejection(&mut self, rejected: Unconfirmed) {
+        if self.founder.as_ref() == Some(&rejected.phone) {
+            self.founder = rejected.previous_founder;
+        }
+        if let Err(e) = self.window.record_rejection() {
+            self.io.close(e);
+        }
+        self.io.event(ToyEvent::PairingFailed);
+        self.io.event(ToyEvent::PairingRejected {
+            phone: rejected.phone,
+        });
     }
 
     fn on_handshake(&mut self, frame: &[u8], now: Timestamp, rng: &mut impl CryptoRng) {
@@ -704,6 +742,11 @@ impl<S: FailureStore> Endpoint for Toy<S> {
             // the session nothing (T32); a phone that wants a new session reconnects (§6.3).
             return;
         }
+        // Only the frame right after PAIR_DONE can reject it (§5.4 step 6).
+        if let (Ok(Frame::Abort(_)), Some(rejected)) = (&decoded, self.unconfirmed.take()) {
+            self.on_rejection(rejected);
+            return;
+        }
         match decoded {
             Ok(Frame::PairRequest { .. }) => self.on_pair_request(frame, now, rng),
             Ok(Frame::PairConfirm { .. }) => self.on_pair_confirm(frame),
@@ -736,6 +779,7 @@ impl<S: FailureStore> Endpoint for Toy<S> {
     }
 
     fn handle_disconnect(&mut self) {
+        self.unconfirmed = None;
         if self.pairing.take().is_some() {
             let _ = self.window.abandon_attempt();
             self.io.event(ToyEvent::PairingFailed);

@@ -215,6 +215,14 @@ impl<S: FailureStore> PairingWindow<S> {
         Ok(())
     }
 
+    /// The phone rejected a pairing that had succeeded (its parent said the SAS differs):
+    /// counts it as a failed attempt, in the window and durably in the lifetime counter.
+    pub fn record_rejection(&mut self) -> Result<(), Error> {
+        let total = self.store.load()?;
+        self.store.store(total.saturating_add(1))?;
+        self.after_failure()
+    }
+
     /// Factory reset: clears the lifetime counter.
     pub fn factory_reset(&mut self) -> Result<(), Error> {
         self.close();

@@ -171,9 +171,10 @@ fn attestation_and_fingerprint_are_enforced() {
         pair(&mut w, &code, expect).0,
         Err(Error::Attestation)
     ));
-    // The toy accepted the phone (it checks the code, the phone checks the toy last): the
-    // same phone may try again before roster version 1 exists.
-    assert_eq!(w.toy.founder(), Some(w.phone.public()));
+    // The toy accepted the phone (it checks the code, the phone checks the toy last), but the
+    // phone's ABORT right after PAIR_DONE undid it and counted a failure (§5.4 step 6).
+    assert_eq!(w.toy.founder(), None);
+    assert_eq!(w.toy.window().total_failures().unwrap(), 1);
     w.toy.press_pair_button(t(1)).unwrap();
     let expect = PairingExpectations {
         fingerprint: Some(toyseal_core::DeviceId::from_bytes([1; 16])),
@@ -232,4 +233,50 @@ fn a_handshake_while_live_is_ignored_and_close_session_ends_it() {
         out.events,
         vec![ToyEvent::SessionOpened(w.phone.device_id())]
     );
+}
+
+#[test]
+fn only_the_frame_right_after_pair_done_can_reject_the_pairing() {
+    let abort = Frame::Abort(AbortReason::Authentication).encode();
+    // Right after PAIR_DONE: undone and counted.
+    let mut w = world(false);
+    w.toy.press_pair_button(t(0)).unwrap();
+    let code = w.code.clone();
+    assert!(
+        pair(&mut w, &code, PairingExpectations::default())
+            .0
+            .is_ok()
+    );
+    assert_eq!(w.toy.founder(), Some(w.phone.public()));
+    let out = w.toy.handle(&abort, t(1000), &mut w.rng);
+    assert!(out.replies.is_empty());
+    assert_eq!(
+        out.events,
+        vec![
+            ToyEvent::PairingFailed,
+            ToyEvent::PairingRejected {
+                phone: w.phone.public().clone()
+            }
+        ]
+    );
+    assert_eq!(w.toy.founder(), None);
+    assert_eq!(w.toy.window().total_failures().unwrap(), 1);
+    // After another frame (or a disconnect) an ABORT changes nothing.
+    let mut w = world(false);
+    w.toy.press_pair_button(t(0)).unwrap();
+    assert!(
+        pair(&mut w, &code, PairingExpectations::default())
+            .0
+            .is_ok()
+    );
+    w.toy
+        .handle(&Frame::NotPairable.encode(), t(1000), &mut w.rng);
+    let out = w.toy.handle(&abort, t(1000), &mut w.rng);
+    assert!(
+        !out.events
+            .iter()
+            .any(|e| matches!(e, ToyEvent::PairingRejected { .. }))
+    );
+    assert_eq!(w.toy.founder(), Some(w.phone.public()));
+    assert_eq!(w.toy.window().total_failures().unwrap(), 0);
 }

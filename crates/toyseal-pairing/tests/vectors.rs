@@ -80,7 +80,8 @@ struct Vector {
     toy_code: String,
     phone_code: String,
     steps: Vec<Step>,
-    /// The short authentication strings the phone and the toy derived (equal when paired).
+    /// The short authentication strings the phone and the toy derived (equal when paired;
+    /// none when PAIR_CONFIRM failed: neither side learns a SAS before the nonces are open).
     sas: String,
     result: String,
 }
@@ -110,6 +111,13 @@ fn toy(identity: &DeviceIdentity, code: &str) -> Toy<MemoryFailureStore> {
     toy
 }
 
+/// What the phone's user says after comparing the SAS.
+#[derive(Clone, Copy)]
+enum Verdict {
+    Match,
+    Differ,
+}
+
 /// Runs one scenario. With a recording tape, produces the vector; with replay tapes taken
 /// from a vector, reproduces it (the caller compares).
 fn run(
@@ -118,6 +126,7 @@ fn run(
     phone_id: &DeviceIdentity,
     toy_code: &str,
     phone_code: &str,
+    verdict: Verdict,
     mut tape: impl FnMut(&str) -> Tape,
 ) -> Vector {
     let mut steps = Vec::new();
@@ -141,29 +150,46 @@ fn run(
     let mut rng = tape("toy PAIR_RESPONSE");
     let out = the_toy.handle(&req, t(10), &mut rng);
     push("toy", "PAIR_RESPONSE", rng.take(), &out.replies[0]);
-    let toy_sas = out
-        .events
-        .iter()
-        .find_map(|e| match e {
-            ToyEvent::Sas(s) => Some(*s),
-            _ => None,
-        })
-        .unwrap();
+    // Neither side knows the SAS yet: the toy has only committed to its nonce.
+    assert!(!out.events.iter().any(|e| matches!(e, ToyEvent::Sas(_))));
     let Ok(PhoneStep::Send(confirm)) = phone.handle(phone_id, &out.replies[0]) else {
         panic!("the toy's response alone never fails")
     };
-    let sas = format!("phone {} / toy {toy_sas}", phone.sas().unwrap());
+    assert_eq!(phone.sas(), None);
     push("phone", "PAIR_CONFIRM", vec![], &confirm);
     let out = the_toy.handle(&confirm, t(20), &mut tape("none"));
+    let toy_sas = out.events.iter().find_map(|e| match e {
+        ToyEvent::Sas(s) => Some(*s),
+        _ => None,
+    });
+    let mut sas = "none".to_string();
     let result = match phone.handle(phone_id, &out.replies[0]) {
         Err(e) => {
             push("toy", "ABORT", vec![], &out.replies[0]);
+            assert_eq!(toy_sas, None);
             // The guess was tested, so it is counted; the phone gives up.
             assert_eq!(the_toy.window().total_failures().unwrap(), 1);
             format!("phone fails: {e}")
         }
+        Ok(PhoneStep::Paired(_)) if matches!(verdict, Verdict::Differ) => {
+            push("toy", "PAIR_DONE", vec![], &out.replies[0]);
+            sas = format!("phone {} / toy {}", phone.sas().unwrap(), toy_sas.unwrap());
+            // The parent says the codes differ: the phone aborts, the toy undoes the
+            // pairing and counts a failed attempt.
+            let abort = Frame::Abort(AbortReason::Authentication).encode();
+            push("phone", "ABORT", vec![], &abort);
+            let out = the_toy.handle(&abort, t(25), &mut tape("none"));
+            assert!(out.replies.is_empty());
+            assert!(out.events.contains(&ToyEvent::PairingRejected {
+                phone: phone_id.public().clone()
+            }));
+            assert!(!the_toy.has_guardian());
+            assert_eq!(the_toy.window().total_failures().unwrap(), 1);
+            "phone rejects the SAS; the toy undoes the pairing and counts a failure".into()
+        }
         Ok(PhoneStep::Paired(paired)) => {
             push("toy", "PAIR_DONE", vec![], &out.replies[0]);
+            sas = format!("phone {} / toy {}", phone.sas().unwrap(), toy_sas.unwrap());
             // Reconnect and exchange transport messages.
             let mut rng = tape("phone HANDSHAKE_INIT");
             let (init, hello) = Initiator::start(
@@ -232,7 +258,13 @@ fn generate() -> File {
             "wrong_code",
             "48213957",
             "48213958",
-            "The phone uses a wrong code: the toy rejects confirm_phone in PAIR_CONFIRM, counts one failure and answers ABORT (authentication); the SAS differ.",
+            "The phone uses a wrong code: the toy rejects confirm_phone in PAIR_CONFIRM, counts one failure and answers ABORT (authentication); no SAS is derived on either side.",
+        ),
+        (
+            "sas_rejected",
+            "48213957",
+            "48213957",
+            "The right code, but the parent says the SAS differ: after PAIR_DONE the phone sends ABORT (authentication); the toy undoes the pairing and counts one failure.",
         ),
     ];
     let vectors = scenarios
@@ -247,20 +279,36 @@ fn generate() -> File {
                 seeds.push(s);
             }
             let mut next = 0;
-            let mut v = run(name, &toy_id, &phone_id, toy_code, phone_code, |_| {
-                next += 1;
-                Tape::Record(
-                    Box::new(ChaCha20Rng::from_seed(seeds[next % seeds.len()])),
-                    Vec::new(),
-                )
-            });
+            let mut v = run(
+                name,
+                &toy_id,
+                &phone_id,
+                toy_code,
+                phone_code,
+                verdict(name),
+                |_| {
+                    next += 1;
+                    Tape::Record(
+                        Box::new(ChaCha20Rng::from_seed(seeds[next % seeds.len()])),
+                        Vec::new(),
+                    )
+                },
+            );
             v.description = (*description).into();
             v
         })
         .collect();
     File {
-        comment: "toyseal pairing v1 vectors (docs/spec/pairing.md §12). Synthetic test identities; the secret keys are published on purpose. `random` is exactly what the sender drew: 64 bytes for a SPAKE2 scalar (little-endian, reduced mod l), 32 bytes for a Noise ephemeral X25519 key. Generated by crates/toyseal-pairing/tests/vectors.rs.".into(),
+        comment: "toyseal pairing vectors, pairing version 2 (docs/spec/pairing.md §12). Synthetic test identities; the secret keys are published on purpose. `random` is exactly what the sender drew, in order: for PAIR_REQUEST and PAIR_RESPONSE 96 bytes, the 64 bytes of the SPAKE2 scalar (little-endian, reduced mod l) then the 32-byte SAS nonce (Na for the phone, Nb for the toy); 32 bytes for a Noise ephemeral X25519 key. Generated by crates/toyseal-pairing/tests/vectors.rs.".into(),
         vectors,
+    }
+}
+
+fn verdict(name: &str) -> Verdict {
+    if name == "sas_rejected" {
+        Verdict::Differ
+    } else {
+        Verdict::Match
     }
 }
 
@@ -299,6 +347,7 @@ fn vectors_are_reproduced_and_replay() {
             &phone_id,
             &v.toy_code,
             &v.phone_code,
+            verdict(&v.name),
             |label| {
                 if label == "none" {
                     Tape::Replay(VecDeque::new())
@@ -315,9 +364,9 @@ fn vectors_are_reproduced_and_replay() {
         assert_eq!(replayed.sas, v.sas);
         assert_eq!(replayed.result, v.result);
     }
-    assert_eq!(file.vectors.len(), 2);
+    assert_eq!(file.vectors.len(), 3);
     assert_eq!(
-        frames_checked, 15,
-        "frames replayed: 11 in the pairing + session, 4 in the wrong-code run"
+        frames_checked, 20,
+        "frames replayed: 11 in the pairing + session, 4 in the wrong-code run, 5 in the SAS rejection"
     );
 }

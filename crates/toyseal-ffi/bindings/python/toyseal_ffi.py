@@ -607,6 +607,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_phone_push_rosters() != 40513:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_phone_reject_sas() != 13054:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_phone_reset_pairing_attempts() != 12300:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_phone_send_envelope() != 30596:
@@ -851,6 +853,9 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_poll_transmit.restype = ctyp
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_push_rosters.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_push_rosters.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_reject_sas.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_reject_sas.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_reset_pairing_attempts.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_reset_pairing_attempts.restype = ctypes.c_uint16
@@ -1232,6 +1237,11 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_phone_push_rosters.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_phone_push_rosters.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_method_phone_reject_sas.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_phone_reject_sas.restype = None
 _UniffiLib.uniffi_toyseal_ffi_fn_method_phone_reset_pairing_attempts.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -5751,6 +5761,14 @@ class PhoneProtocol(typing.Protocol):
         the toy to co-sign; it answers with a `Rosters` event).
 """
         raise NotImplementedError
+    def reject_sas(self, ) -> None:
+        """
+        The parent says the SAS differs from the toy's (a man in the middle, THREATS.md T37):
+        tells the toy (which undoes the pairing and counts a failed attempt) and counts a
+        failed pairing here. Call it right after `Sas`/`Paired`, before anything else; then do
+        not pin the toy. A `PairingFailed` event follows.
+"""
+        raise NotImplementedError
     def reset_pairing_attempts(self, ) -> None:
         """
         After too many failures, the user re-scanned the code: allow pairing again.
@@ -6026,6 +6044,24 @@ class Phone(PhoneProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_toyseal_ffi_fn_method_phone_push_rosters,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def reject_sas(self, ) -> None:
+        """
+        The parent says the SAS differs from the toy's (a man in the middle, THREATS.md T37):
+        tells the toy (which undoes the pairing and counts a failed attempt) and counts a
+        failed pairing here. Call it right after `Sas`/`Paired`, before anything else; then do
+        not pin the toy. A `PairingFailed` event follows.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_phone_reject_sas,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)

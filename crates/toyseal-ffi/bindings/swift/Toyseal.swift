@@ -2139,6 +2139,14 @@ public protocol PhoneProtocol: AnyObject, Sendable {
     func pushRosters(rosters: [SignedRoster], nowMs: UInt64) throws 
     
     /**
+     * The parent says the SAS differs from the toy's (a man in the middle, THREATS.md T37):
+     * tells the toy (which undoes the pairing and counts a failed attempt) and counts a
+     * failed pairing here. Call it right after `Sas`/`Paired`, before anything else; then do
+     * not pin the toy. A `PairingFailed` event follows.
+     */
+    func rejectSas() throws 
+    
+    /**
      * After too many failures, the user re-scanned the code: allow pairing again.
      */
     func resetPairingAttempts() throws 
@@ -2375,6 +2383,20 @@ open func pushRosters(rosters: [SignedRoster], nowMs: UInt64)throws   {try rustC
             self.uniffiCloneHandle(),
         FfiConverterSequenceTypeSignedRoster.lower(rosters),
         FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The parent says the SAS differs from the toy's (a man in the middle, THREATS.md T37):
+     * tells the toy (which undoes the pairing and counts a failed attempt) and counts a
+     * failed pairing here. Call it right after `Sas`/`Paired`, before anything else; then do
+     * not pin the toy. A `PairingFailed` event follows.
+     */
+open func rejectSas()throws   {try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_phone_reject_sas(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 }
 }
@@ -5635,6 +5657,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_phone_push_rosters() != 40513) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_phone_reject_sas() != 13054) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_phone_reset_pairing_attempts() != 12300) {

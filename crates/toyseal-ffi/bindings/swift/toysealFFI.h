@@ -571,6 +571,11 @@ RustBuffer uniffi_toyseal_ffi_fn_method_phone_poll_transmit(uint64_t ptr, RustCa
 void uniffi_toyseal_ffi_fn_method_phone_push_rosters(uint64_t ptr, RustBuffer rosters, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_PHONE_REJECT_SAS
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_PHONE_REJECT_SAS
+void uniffi_toyseal_ffi_fn_method_phone_reject_sas(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_PHONE_RESET_PAIRING_ATTEMPTS
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_PHONE_RESET_PAIRING_ATTEMPTS
 void uniffi_toyseal_ffi_fn_method_phone_reset_pairing_attempts(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -1350,6 +1355,12 @@ uint16_t uniffi_toyseal_ffi_checksum_method_phone_poll_transmit(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_PHONE_PUSH_ROSTERS
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_PHONE_PUSH_ROSTERS
 uint16_t uniffi_toyseal_ffi_checksum_method_phone_push_rosters(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_PHONE_REJECT_SAS
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_PHONE_REJECT_SAS
+uint16_t uniffi_toyseal_ffi_checksum_method_phone_reject_sas(void
     
 );
 #endif

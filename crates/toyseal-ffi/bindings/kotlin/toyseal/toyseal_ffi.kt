@@ -785,6 +785,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_phone_push_rosters(
     ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_phone_reject_sas(
+    ): Int
     external fun uniffi_toyseal_ffi_checksum_method_phone_reset_pairing_attempts(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_phone_send_envelope(
@@ -1027,6 +1029,8 @@ internal object UniffiLib {
     external fun uniffi_toyseal_ffi_fn_method_phone_poll_transmit(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_toyseal_ffi_fn_method_phone_push_rosters(`ptr`: Long,`rosters`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_toyseal_ffi_fn_method_phone_reject_sas(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_toyseal_ffi_fn_method_phone_reset_pairing_attempts(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -4320,6 +4324,14 @@ public interface PhoneInterface {
     fun `pushRosters`(`rosters`: List<SignedRoster>, `nowMs`: kotlin.ULong)
     
     /**
+     * The parent says the SAS differs from the toy's (a man in the middle, THREATS.md T37):
+     * tells the toy (which undoes the pairing and counts a failed attempt) and counts a
+     * failed pairing here. Call it right after `Sas`/`Paired`, before anything else; then do
+     * not pin the toy. A `PairingFailed` event follows.
+     */
+    fun `rejectSas`()
+    
+    /**
      * After too many failures, the user re-scanned the code: allow pairing again.
      */
     fun `resetPairingAttempts`()
@@ -4665,6 +4677,25 @@ open class Phone: Disposable, AutoCloseable, PhoneInterface
         
         FfiConverterSequenceTypeSignedRoster.lower(`rosters`),
         FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The parent says the SAS differs from the toy's (a man in the middle, THREATS.md T37):
+     * tells the toy (which undoes the pairing and counts a failed attempt) and counts a
+     * failed pairing here. Call it right after `Sas`/`Paired`, before anything else; then do
+     * not pin the toy. A `PairingFailed` event follows.
+     */
+    @Throws(ToysealException::class)override fun `rejectSas`()
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_phone_reject_sas(
+        it,
+        _status)
 }
     }
     
