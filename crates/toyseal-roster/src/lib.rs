@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod deletion;
+mod erasure;
 mod error;
 mod format;
 mod invitation;
@@ -10,6 +11,7 @@ mod recovery;
 mod roster;
 
 pub use deletion::FamilyDeletion;
+pub use erasure::{EnvelopeErasure, MAX_ERASURE_IDS};
 pub use error::Error;
 pub use format::{
     Departed, MAX_DEPARTED, MAX_MEMBERS, MAX_RECOVERY_KEYS, RosterProposal, SignedRoster,

@@ -81,7 +81,7 @@ fn signer_in(p: &RosterProposal, id: DeviceId) -> Option<Signer<'_>> {
 /// Checks every signature against the members and recovery keys of `allowed` versions;
 /// returns the (distinct, ascending) ids that verified. One bad or foreign signature refuses
 /// the whole statement.
-fn verified_signers(
+pub(crate) fn verified_signers(
     signatures: &[(DeviceId, Signature)],
     msg: &[u8],
     allowed: &[&RosterProposal],

@@ -22,7 +22,8 @@ struct Device {
 #[derive(Serialize, Deserialize, PartialEq, Debug)]
 struct Case {
     /// "roster": verify `candidate` after `chain`; "deletion": verify the deletion statement
-    /// `candidate` against `chain`'s last version; "admission": `candidate` is a sender's
+    /// `candidate` against `chain`'s last version; "erasure": the same for an envelope erasure
+    /// statement; "admission": `candidate` is a sender's
     /// public identity (hex) and `sequence` its envelope sequence, checked against the chain;
     /// "anchored": `candidate` is an invitation's text (hex of its UTF-8) and `chain` the whole
     /// chain a server hands the invited device, which must pass through the anchor.
@@ -100,6 +101,9 @@ fn check(kind: &str, chain: &[Vec<u8>], candidate: &[u8], sequence: Option<u64>)
         }),
         "deletion" => {
             FamilyDeletion::decode(candidate).and_then(|d| verified(chain).verify_deletion(&d))
+        }
+        "erasure" => {
+            EnvelopeErasure::decode(candidate).and_then(|e| verified(chain).verify_erasure(&e))
         }
         "anchored" => {
             let text = std::str::from_utf8(candidate).unwrap();
@@ -632,6 +636,109 @@ fn generate() -> File {
         None,
     ));
 
+    // Envelope erasure (§5.1): two guardians, or a guardian and the recovery key; the toy
+    // does not count. The envelope ids are SHA-256 of fixed strings (any 32 bytes would do).
+    let envelope_ids: Vec<[u8; 32]> = ["envelope 1", "envelope 2", "envelope 3"]
+        .iter()
+        .map(|s| {
+            ring::digest::digest(&ring::digest::SHA256, s.as_bytes())
+                .as_ref()
+                .try_into()
+                .unwrap()
+        })
+        .collect();
+    let erasure = |r: &Roster, signers: &[&DeviceIdentity], with_recovery: bool| {
+        let mut x = EnvelopeErasure::new(r, envelope_ids.iter().copied()).unwrap();
+        for s in signers {
+            x.cosign(s);
+        }
+        if with_recovery {
+            x.cosign_recovery(&recovery);
+        }
+        x.encode()
+    };
+    cases.push((
+        "erasure",
+        "erase_two_guardians",
+        "Mum and dad erase three envelopes at once at version 2.",
+        c2.clone(),
+        erasure(&r2, &[mum, dad], false),
+        None,
+    ));
+    cases.push((
+        "erasure",
+        "erase_guardian_and_recovery",
+        "Mum and the recovery key erase three envelopes at version 3.",
+        c3.clone(),
+        erasure(&r3, &[mum], true),
+        None,
+    ));
+    cases.push((
+        "erasure",
+        "erase_guardian_and_toy",
+        "Mum and the toy: enough to delete the family in format 2, never to erase envelopes (T36).",
+        c3.clone(),
+        erasure(&r3, &[mum, toy], false),
+        None,
+    ));
+    cases.push((
+        "erasure",
+        "erase_one_guardian",
+        "Dad's stolen phone alone erases envelopes at version 2 (T36).",
+        c2.clone(),
+        erasure(&r2, &[dad], false),
+        None,
+    ));
+    cases.push((
+        "erasure",
+        "erase_stale_version",
+        "An erasure signed by mum and dad under version 2, presented at version 3.",
+        c3.clone(),
+        erasure(&r2, &[mum, dad], false),
+        None,
+    ));
+    cases.push((
+        "erasure",
+        "erase_by_removed_guardian",
+        "Mum and dad, removed in v3, erase envelopes at version 3.",
+        c3.clone(),
+        erasure(&r3, &[mum, dad], false),
+        None,
+    ));
+    let mut other_family = erasure(&r2, &[mum, dad], false);
+    other_family[9] ^= 0x01;
+    cases.push((
+        "erasure",
+        "erase_other_family",
+        "Mum and dad's erasure with one bit of the family id flipped.",
+        c2.clone(),
+        other_family,
+        None,
+    ));
+    let mut out_of_order = erasure(&r2, &[mum, dad], false);
+    let ids_at = 8 + 1 + 16 + 32 + 1;
+    let (first, second) = out_of_order[ids_at..ids_at + 64].split_at_mut(32);
+    first.swap_with_slice(second);
+    cases.push((
+        "erasure",
+        "erase_ids_out_of_order",
+        "The first two envelope ids swapped (ids must be strictly ascending).",
+        c2.clone(),
+        out_of_order,
+        None,
+    ));
+    let mut no_ids = erasure(&r2, &[mum, dad], false);
+    no_ids.drain(ids_at - 1..ids_at + 96);
+    no_ids.insert(ids_at - 1, 0);
+    cases.push((
+        "erasure",
+        "erase_no_envelopes",
+        "An erasure naming no envelope (count 0).",
+        c2.clone(),
+        no_ids,
+        None,
+    ));
+
     // Anchored joining: dad's invitation names v2 (the version that adds him).
     let invite = Invitation::new(&v2, Some("https://api.toyseal.example"))
         .unwrap()
@@ -795,6 +902,15 @@ fn roster_vectors_reproduce_and_verify() {
         ("delete_stolen_phone", "Unauthorized"),
         ("delete_stale_version", "NotCurrentRoster"),
         ("delete_by_removed_guardian", "Signature"),
+        ("erase_two_guardians", "ok"),
+        ("erase_guardian_and_recovery", "ok"),
+        ("erase_guardian_and_toy", "Unauthorized"),
+        ("erase_one_guardian", "Unauthorized"),
+        ("erase_stale_version", "NotCurrentRoster"),
+        ("erase_by_removed_guardian", "Signature"),
+        ("erase_other_family", "WrongFamily"),
+        ("erase_ids_out_of_order", "NotCanonical"),
+        ("erase_no_envelopes", "Malformed"),
         ("anchored_chain_through_invitation", "ok"),
         ("fabricated_chain_refused", "NotAnchored"),
         ("chain_ending_before_anchor", "NotAnchored"),
@@ -819,7 +935,7 @@ fn roster_vectors_reproduce_and_verify() {
         assert_eq!(got, expect, "{name}");
         ran += 1;
     }
-    assert_eq!(ran, 45);
+    assert_eq!(ran, 54);
     // The recovery key re-derives from its printed form alone.
     let k = RecoveryKey::from_printable(&file.recovery_key.printable).unwrap();
     assert_eq!(
