@@ -14,7 +14,10 @@
 //! | POST | `/v1/families/{family}/envelopes` | envelope (octet-stream) | member = sender | 201 / 200 [`EnvelopeCreated`] |
 //! | GET | `/v1/families/{family}/envelopes?cursor=&limit=` | — | member | 200 [`EnvelopePage`] |
 //! | GET | `/v1/families/{family}/envelopes/{id}` | — | member | 200 octet-stream |
-//! | DELETE | `/v1/families/{family}/envelopes/{id}` | — | guardian | 204 |
+//! | DELETE | `/v1/families/{family}/envelopes/{id}` | — | its sender: erased, 204; another guardian: soft-deleted, 202 [`PendingDeletion`] | 204 / 202 |
+//! | GET | `/v1/families/{family}/deletions?cursor=&limit=` | — | guardian | 200 [`DeletionPage`] |
+//! | POST | `/v1/families/{family}/envelopes/{id}/restore` | — | guardian | 204 |
+//! | POST | `/v1/families/{family}/erasures` | envelope erasure statement (roster.md §5.1) | guardian, with a quorum in the body | 204 |
 //!
 //! Anything not authorized for the authenticated device (other family, unknown id) is a 404
 //! indistinguishable from "does not exist"; a device in the family without the role gets 403;
@@ -72,8 +75,17 @@ pub enum Endpoint {
     ListEnvelopes,
     /// `GET /v1/families/{family}/envelopes/{id}`.
     GetEnvelope,
-    /// `DELETE /v1/families/{family}/envelopes/{id}`.
+    /// `DELETE /v1/families/{family}/envelopes/{id}`: its sender erases it at once; a
+    /// guardian deletes another device's envelope softly (hidden, restorable, erased after the
+    /// server's period; THREATS T36).
     DeleteEnvelope,
+    /// `GET /v1/families/{family}/deletions?cursor=&limit=`: the pending soft deletions.
+    ListDeletions,
+    /// `POST /v1/families/{family}/envelopes/{id}/restore`: undo a soft deletion.
+    RestoreEnvelope,
+    /// `POST /v1/families/{family}/erasures`: erase envelopes at once (a quorum-signed
+    /// statement, roster.md §5.1).
+    EraseEnvelopes,
 }
 
 /// Path template of a family (axum and OpenAPI syntax).
@@ -84,10 +96,16 @@ const ROSTER: &str = "/v1/families/{family}/roster";
 const ENVELOPES: &str = "/v1/families/{family}/envelopes";
 /// Path template of one envelope.
 const ENVELOPE: &str = "/v1/families/{family}/envelopes/{id}";
+/// Path template of a family's pending soft deletions.
+const DELETIONS: &str = "/v1/families/{family}/deletions";
+/// Path template of the restore action on one envelope.
+const RESTORE: &str = "/v1/families/{family}/envelopes/{id}/restore";
+/// Path template of a family's erasures.
+const ERASURES: &str = "/v1/families/{family}/erasures";
 
 impl Endpoint {
     /// Every endpoint, in the order of the spec's table.
-    pub const ALL: [Endpoint; 10] = [
+    pub const ALL: [Endpoint; 13] = [
         Endpoint::Health,
         Endpoint::OpenApi,
         Endpoint::CreateFamily,
@@ -98,6 +116,9 @@ impl Endpoint {
         Endpoint::ListEnvelopes,
         Endpoint::GetEnvelope,
         Endpoint::DeleteEnvelope,
+        Endpoint::ListDeletions,
+        Endpoint::RestoreEnvelope,
+        Endpoint::EraseEnvelopes,
     ];
 
     /// The HTTP method.
@@ -108,10 +129,13 @@ impl Endpoint {
             | Endpoint::OpenApi
             | Endpoint::GetRoster
             | Endpoint::ListEnvelopes
-            | Endpoint::GetEnvelope => Method::GET,
-            Endpoint::CreateFamily | Endpoint::UpdateRoster | Endpoint::UploadEnvelope => {
-                Method::POST
-            }
+            | Endpoint::GetEnvelope
+            | Endpoint::ListDeletions => Method::GET,
+            Endpoint::CreateFamily
+            | Endpoint::UpdateRoster
+            | Endpoint::UploadEnvelope
+            | Endpoint::RestoreEnvelope
+            | Endpoint::EraseEnvelopes => Method::POST,
             Endpoint::DeleteFamily | Endpoint::DeleteEnvelope => Method::DELETE,
         }
     }
@@ -126,6 +150,9 @@ impl Endpoint {
             Endpoint::GetRoster | Endpoint::UpdateRoster => ROSTER,
             Endpoint::UploadEnvelope | Endpoint::ListEnvelopes => ENVELOPES,
             Endpoint::GetEnvelope | Endpoint::DeleteEnvelope => ENVELOPE,
+            Endpoint::ListDeletions => DELETIONS,
+            Endpoint::RestoreEnvelope => RESTORE,
+            Endpoint::EraseEnvelopes => ERASURES,
         }
     }
 
@@ -137,10 +164,15 @@ impl Endpoint {
             Endpoint::GetRoster
             | Endpoint::UploadEnvelope
             | Endpoint::ListEnvelopes
-            | Endpoint::GetEnvelope => Access::Member,
-            Endpoint::DeleteFamily | Endpoint::UpdateRoster | Endpoint::DeleteEnvelope => {
-                Access::Guardian
-            }
+            | Endpoint::GetEnvelope
+            // Its sender erases its own; deleting another device's needs a guardian (the
+            // handler checks which, T36).
+            | Endpoint::DeleteEnvelope => Access::Member,
+            Endpoint::DeleteFamily
+            | Endpoint::UpdateRoster
+            | Endpoint::ListDeletions
+            | Endpoint::RestoreEnvelope
+            | Endpoint::EraseEnvelopes => Access::Guardian,
         }
     }
 
@@ -157,6 +189,9 @@ impl Endpoint {
             Endpoint::ListEnvelopes => "listEnvelopes",
             Endpoint::GetEnvelope => "getEnvelope",
             Endpoint::DeleteEnvelope => "deleteEnvelope",
+            Endpoint::ListDeletions => "listDeletions",
+            Endpoint::RestoreEnvelope => "restoreEnvelope",
+            Endpoint::EraseEnvelopes => "eraseEnvelopes",
         }
     }
 
@@ -179,6 +214,15 @@ impl Endpoint {
                     id: Some(id.parse().ok()?),
                 },
             ),
+            ["v1", "families", f, "envelopes", id, "restore"] => (
+                RESTORE,
+                PathIds {
+                    family: Some(family(f)?),
+                    id: Some(id.parse().ok()?),
+                },
+            ),
+            ["v1", "families", f, "deletions"] => (DELETIONS, PathIds::family(family(f)?)),
+            ["v1", "families", f, "erasures"] => (ERASURES, PathIds::family(family(f)?)),
             _ => return None,
         };
         Endpoint::ALL
@@ -231,6 +275,19 @@ pub fn envelopes_path(family: FamilyId) -> String {
 /// Path of one envelope ([`Endpoint::GetEnvelope`], [`Endpoint::DeleteEnvelope`]).
 pub fn envelope_path(family: FamilyId, id: &EnvelopeId) -> String {
     expand(ENVELOPE, family, Some(id))
+}
+
+/// Path of a family's pending soft deletions ([`Endpoint::ListDeletions`]).
+pub fn deletions_path(family: FamilyId) -> String {
+    expand(DELETIONS, family, None)
+}
+/// Path of the restore action on one envelope ([`Endpoint::RestoreEnvelope`]).
+pub fn restore_path(family: FamilyId, id: &EnvelopeId) -> String {
+    expand(RESTORE, family, Some(id))
+}
+/// Path of a family's erasures ([`Endpoint::EraseEnvelopes`]).
+pub fn erasures_path(family: FamilyId) -> String {
+    expand(ERASURES, family, None)
 }
 
 /// A family id in a path: exactly 32 lower-case hex digits (one spelling per family, so a
@@ -380,7 +437,8 @@ pub struct Problem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
     /// The limit that refused the request (bytes for `too-large`, requests per second for
-    /// `rate-limited`, seconds for `timeout`).
+    /// `rate-limited`, seconds for `timeout`, soft deletions per 24 hours for
+    /// `deletion-limit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<u64>,
     /// For `removed`: the roster version that removed the requesting device. Only told to a
@@ -427,13 +485,17 @@ pub enum ProblemKind {
     HeadersTooLarge,
     /// 503: storage unavailable; retry later.
     Unavailable,
+    /// 429: the device made its day's soft deletions of others' envelopes (`limit` of them
+    /// in 24 hours); an erasure statement signed by a quorum (roster.md §5.1) is the way past
+    /// it, waiting is the other. Not retried by clients.
+    DeletionLimit,
     /// 500: the server failed.
     Internal,
 }
 
 impl ProblemKind {
     /// Every kind.
-    pub const ALL: [ProblemKind; 14] = [
+    pub const ALL: [ProblemKind; 15] = [
         Self::Unauthenticated,
         Self::Removed,
         Self::Forbidden,
@@ -448,6 +510,7 @@ impl ProblemKind {
         Self::HeadersTooLarge,
         Self::Unavailable,
         Self::Internal,
+        Self::DeletionLimit,
     ];
 
     /// The slug after [`PROBLEM_TYPE_PREFIX`].
@@ -467,6 +530,7 @@ impl ProblemKind {
             Self::HeadersTooLarge => "headers-too-large",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::DeletionLimit => "deletion-limit",
         }
     }
 
@@ -487,6 +551,7 @@ impl ProblemKind {
             Self::HeadersTooLarge => "request header fields too large",
             Self::Unavailable => "service unavailable, retry later",
             Self::Internal => "internal error",
+            Self::DeletionLimit => "daily soft-deletion limit reached",
         }
     }
 
@@ -547,6 +612,34 @@ pub struct EnvelopePage {
     pub next_cursor: Option<String>,
 }
 
+/// One pending soft deletion: hidden from listings and downloads, restorable by any guardian
+/// until `erase_at`, when the server erases it (THREATS T36).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PendingDeletion {
+    /// The envelope's id.
+    pub id: EnvelopeId,
+    /// The envelope's sender (device id).
+    pub sender: String,
+    /// The guardian that deleted it (device id).
+    pub deleted_by: String,
+    /// When (Unix seconds).
+    pub deleted_at: u64,
+    /// When the server erases it unless a guardian restores it first (Unix seconds).
+    pub erase_at: u64,
+}
+
+/// A page of pending soft deletions, in the envelopes' upload order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeletionPage {
+    /// The pending deletions.
+    pub items: Vec<PendingDeletion>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,6 +658,9 @@ mod tests {
                 Endpoint::GetRoster | Endpoint::UpdateRoster => roster_path(family),
                 Endpoint::UploadEnvelope | Endpoint::ListEnvelopes => envelopes_path(family),
                 Endpoint::GetEnvelope | Endpoint::DeleteEnvelope => envelope_path(family, &id),
+                Endpoint::ListDeletions => deletions_path(family),
+                Endpoint::RestoreEnvelope => restore_path(family, &id),
+                Endpoint::EraseEnvelopes => erasures_path(family),
             };
             let (got, ids) = Endpoint::recognize(&e.method(), &path).unwrap();
             assert_eq!(got, e, "{path}");
@@ -581,7 +677,7 @@ mod tests {
             assert!(!path.contains('{'), "{path}");
             seen += 1;
         }
-        assert_eq!(seen, 10);
+        assert_eq!(seen, 13);
         // (method, template) pairs are unique.
         for a in Endpoint::ALL {
             let twins = Endpoint::ALL

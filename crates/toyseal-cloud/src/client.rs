@@ -18,8 +18,8 @@
 //! bidi-formatting characters are stripped and its length capped ([`crate::MAX_DETAIL_CHARS`]).
 
 use crate::api::{
-    self, Access, Endpoint, EnvelopeCreated, EnvelopeId, EnvelopePage, Health, MAX_PAGE,
-    ProblemKind, RosterChain, ServerLimits,
+    self, Access, DeletionPage, Endpoint, EnvelopeCreated, EnvelopeId, EnvelopePage, Health,
+    MAX_PAGE, PendingDeletion, ProblemKind, RosterChain, ServerLimits,
 };
 use crate::{Error, RequestTarget, sign_request};
 use base64::Engine;
@@ -33,7 +33,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 use toyseal_core::{DeviceIdentity, FamilyId, OsRng};
 use toyseal_envelope::{Opened, Opener, TrustedSenders};
-use toyseal_roster::{Anchor, ChainFollower, FamilyDeletion, Roster, SignedRoster};
+use toyseal_roster::{
+    Anchor, ChainFollower, EnvelopeErasure, FamilyDeletion, Roster, SignedRoster,
+};
 
 /// The most of an error answer's body the client reads (the rest is ignored).
 pub const MAX_PROBLEM_BYTES: usize = 4096;
@@ -109,6 +111,17 @@ pub struct Uploaded {
     pub id: EnvelopeId,
     /// `true` for 201 (stored now), `false` for 200 (it was already stored).
     pub created: bool,
+}
+
+/// What a `DELETE …/envelopes/{id}` did ([`Client::delete_envelope`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Deletion {
+    /// Erased at once (the device's own envelope), or already gone on a retry.
+    Erased,
+    /// Soft-deleted (another device's envelope): hidden, restorable by any guardian until
+    /// the server erases it at `erase_at`.
+    Pending(PendingDeletion),
 }
 
 /// One try's outcome: final, or worth another try (with the server's `Retry-After`).
@@ -411,14 +424,7 @@ impl Client {
         cursor: Option<&str>,
         limit: Option<u32>,
     ) -> Result<EnvelopePage, Error> {
-        let mut query = Vec::new();
-        if let Some(c) = cursor {
-            query.push(format!("cursor={}", percent_encode(c)));
-        }
-        if let Some(l) = limit {
-            query.push(format!("limit={}", l.clamp(1, MAX_PAGE)));
-        }
-        let query = (!query.is_empty()).then(|| query.join("&"));
+        let query = page_query(cursor, limit);
         let a = self
             .send(
                 Endpoint::ListEnvelopes,
@@ -547,15 +553,95 @@ impl Client {
         Ok(opened)
     }
 
-    /// `DELETE …/envelopes/{id}` (guardians). A retry that finds the envelope gone counts as
-    /// success: an earlier attempt deleted it.
-    pub async fn delete_envelope(&self, family: FamilyId, id: &EnvelopeId) -> Result<(), Error> {
-        self.delete_with(
-            Endpoint::DeleteEnvelope,
-            &api::envelope_path(family, id),
-            &[],
-        )
-        .await
+    /// `DELETE …/envelopes/{id}`: the device's own envelope is erased at once
+    /// ([`Deletion::Erased`]); a guardian's deletion of another device's envelope is soft
+    /// ([`Deletion::Pending`]: hidden, restorable by any guardian until its `erase_at`, T36).
+    /// A retry that finds the envelope gone counts as erased: an earlier attempt erased it.
+    /// Beyond the server's daily limit of soft deletions the answer is
+    /// [`ProblemKind::DeletionLimit`] (not retried): an [`EnvelopeErasure`] signed by a quorum
+    /// ([`erase`](Self::erase)) is the way past it.
+    pub async fn delete_envelope(
+        &self,
+        family: FamilyId,
+        id: &EnvelopeId,
+    ) -> Result<Deletion, Error> {
+        let (a, attempts) = self
+            .send_counting(
+                Endpoint::DeleteEnvelope,
+                &api::envelope_path(family, id),
+                None,
+                &[],
+                Idempotent::Yes,
+                None,
+            )
+            .await?;
+        match a.status {
+            StatusCode::NO_CONTENT => Ok(Deletion::Erased),
+            StatusCode::ACCEPTED => {
+                let pending: PendingDeletion = self.json(&a)?;
+                if pending.id != *id {
+                    return Err(Error::Integrity("the server named another envelope"));
+                }
+                Ok(Deletion::Pending(pending))
+            }
+            StatusCode::NOT_FOUND if attempts > 1 => Ok(Deletion::Erased),
+            status => Err(refusal(status, &a.body)),
+        }
+    }
+
+    /// `GET …/deletions?cursor=&limit=` (guardians): one page of the family's pending soft
+    /// deletions. `limit` is capped at [`MAX_PAGE`]; `cursor` is a previous page's
+    /// `next_cursor`.
+    pub async fn deletions(
+        &self,
+        family: FamilyId,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<DeletionPage, Error> {
+        let query = page_query(cursor, limit);
+        let a = self
+            .send(
+                Endpoint::ListDeletions,
+                &api::deletions_path(family),
+                query.as_deref(),
+                &[],
+                Idempotent::Yes,
+            )
+            .await?;
+        expect(&a, &[StatusCode::OK])?;
+        self.json(&a)
+    }
+
+    /// `POST …/envelopes/{id}/restore` (guardians): undoes a pending soft deletion. Restoring
+    /// an envelope that is not deleted succeeds (idempotent); one already erased is a 404.
+    pub async fn restore_envelope(&self, family: FamilyId, id: &EnvelopeId) -> Result<(), Error> {
+        let a = self
+            .send(
+                Endpoint::RestoreEnvelope,
+                &api::restore_path(family, id),
+                None,
+                &[],
+                Idempotent::Yes,
+            )
+            .await?;
+        expect(&a, &[StatusCode::NO_CONTENT])
+    }
+
+    /// `POST …/erasures` (guardians): erases the envelopes `erasure` names at once, pending
+    /// soft deletions included. The statement must be signed by two guardians, or a guardian
+    /// and the recovery key, of the current roster (roster.md §5.1): one guardian alone cannot
+    /// erase others' envelopes (T36). Idempotent: ids no longer stored are skipped.
+    pub async fn erase(&self, erasure: &EnvelopeErasure) -> Result<(), Error> {
+        let a = self
+            .send(
+                Endpoint::EraseEnvelopes,
+                &api::erasures_path(erasure.family()),
+                None,
+                &erasure.encode(),
+                Idempotent::Yes,
+            )
+            .await?;
+        expect(&a, &[StatusCode::NO_CONTENT])
     }
 
     /// `DELETE /v1/families/{family}` (guardians): the family, its rosters and envelopes. The
@@ -641,7 +727,7 @@ impl Client {
                     sent.clone(),
                 )
                 .await?;
-            Ok(if retryable_status(a.status) {
+            Ok(if retryable_status(a.status) && !is_final_refusal(&a) {
                 Try::Again(a, retry_after)
             } else {
                 Try::Done(a)
@@ -873,6 +959,31 @@ fn random_u32(rng: &mut impl toyseal_core::CryptoRng) -> u32 {
 
 fn retryable_status(s: StatusCode) -> bool {
     s == StatusCode::REQUEST_TIMEOUT || s == StatusCode::TOO_MANY_REQUESTS || s.is_server_error()
+}
+
+/// A refusal with a retryable status that a retry cannot change: the daily soft-deletion
+/// limit (a 429 for hours, not seconds).
+fn is_final_refusal(a: &Answer) -> bool {
+    a.status == StatusCode::TOO_MANY_REQUESTS
+        && matches!(
+            refusal(a.status, &a.body),
+            Error::Status {
+                kind: Some(ProblemKind::DeletionLimit),
+                ..
+            }
+        )
+}
+
+/// `cursor=&limit=` of a page request (limit capped at [`MAX_PAGE`]), if either is given.
+fn page_query(cursor: Option<&str>, limit: Option<u32>) -> Option<String> {
+    let mut query = Vec::new();
+    if let Some(c) = cursor {
+        query.push(format!("cursor={}", percent_encode(c)));
+    }
+    if let Some(l) = limit {
+        query.push(format!("limit={}", l.clamp(1, MAX_PAGE)));
+    }
+    (!query.is_empty()).then(|| query.join("&"))
 }
 
 fn expect(a: &Answer, ok: &[StatusCode]) -> Result<(), Error> {

@@ -12,7 +12,7 @@ pub mod signing;
 
 pub use anchors::AnchorStore;
 #[cfg(feature = "client")]
-pub use client::{Client, ClientConfig, SentBytes, Uploaded};
+pub use client::{Client, ClientConfig, Deletion, SentBytes, Uploaded};
 pub use outbox::Outbox;
 
 pub use error::{Error, MAX_DETAIL_CHARS};

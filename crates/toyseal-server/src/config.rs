@@ -35,6 +35,11 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 900;
 pub const DEFAULT_ADDRESS_RATE_PER_SEC: u32 = 50;
 /// Default burst per client address.
 pub const DEFAULT_ADDRESS_RATE_BURST: u32 = 100;
+/// Days a guardian's soft deletion of another device's envelope stays restorable before the
+/// purge erases it (DESIGN "Deletion", THREATS T36).
+pub const DEFAULT_SOFT_DELETION_DAYS: u32 = 30;
+/// Soft deletions one device may make in 24 hours without an erasure statement (T36).
+pub const DEFAULT_SOFT_DELETIONS_PER_DAY: u32 = 20;
 
 /// The server's key for listing cursors (`next_cursor`): 32 bytes. Cursors are sealed under it
 /// (ChaCha20-Poly1305, bound to the family), so a cursor reveals nothing and only works for the
@@ -89,6 +94,10 @@ pub enum BlobConfig {
     },
 }
 
+fn days(n: u32) -> Duration {
+    Duration::from_secs(u64::from(n) * 86_400)
+}
+
 /// The resolved configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -133,6 +142,10 @@ pub struct Config {
     pub cursor_key: Option<CursorKey>,
     /// Where [`run`](crate::run) serves `GET /metrics` (Prometheus); `None`: nowhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// How long a soft-deleted envelope stays restorable before the purge erases it.
+    pub soft_deletion_period: Duration,
+    /// Soft deletions one device may make in 24 hours; beyond, a quorum's erasure statement.
+    pub soft_deletions_per_day: u32,
 }
 
 impl Config {
@@ -158,6 +171,8 @@ impl Config {
             public_names: Vec::new(),
             cursor_key: None,
             metrics_listen: None,
+            soft_deletion_period: days(DEFAULT_SOFT_DELETION_DAYS),
+            soft_deletions_per_day: DEFAULT_SOFT_DELETIONS_PER_DAY,
         }
     }
 
@@ -170,6 +185,13 @@ impl Config {
                 self.data_dir.join("toyseal.db").display()
             ),
         }
+    }
+
+    /// Sets the soft-deletion period and the daily soft-deletion limit per device.
+    pub fn with_soft_deletion(mut self, period: Duration, per_day: u32) -> Self {
+        self.soft_deletion_period = period;
+        self.soft_deletions_per_day = per_day;
+        self
     }
 
     /// Sets the listen address.
@@ -339,6 +361,14 @@ pub struct ServeArgs {
         value_parser = parse_metrics_listen
     )]
     pub metrics_listen: Option<SocketAddr>,
+    /// Days a guardian's soft deletion of another device's envelope stays restorable before
+    /// it is erased, at least 1 [default: 30].
+    #[arg(long, env = "TOYSEAL_SOFT_DELETION_DAYS", value_name = "DAYS")]
+    pub soft_deletion_days: Option<u32>,
+    /// Soft deletions one device may make in 24 hours without a quorum's erasure statement
+    /// [default: 20].
+    #[arg(long, env = "TOYSEAL_SOFT_DELETIONS_PER_DAY", value_name = "N")]
+    pub soft_deletions_per_day: Option<u32>,
 }
 
 /// The config file: the same keys as the flags, all optional, unknown keys refused.
@@ -367,6 +397,8 @@ struct FileConfig {
     public_names: Option<Vec<String>>,
     cursor_key: Option<String>,
     metrics_listen: Option<String>,
+    soft_deletion_days: Option<u32>,
+    soft_deletions_per_day: Option<u32>,
 }
 
 fn read_file_config(path: &Path) -> Result<FileConfig, Error> {
@@ -469,6 +501,12 @@ impl ServeArgs {
             ),
             (None, None) => None,
         };
+        if let Some(v) = self.soft_deletion_days.or(file.soft_deletion_days) {
+            cfg.soft_deletion_period = days(v);
+        }
+        if let Some(v) = self.soft_deletions_per_day.or(file.soft_deletions_per_day) {
+            cfg.soft_deletions_per_day = v;
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -491,6 +529,13 @@ impl Config {
         }
         if self.header_timeout.is_zero() {
             return Err(Error::Config("header_timeout must be positive".into()));
+        }
+        // A soft deletion must stay restorable for a while: a zero period would be the
+        // immediate erasure that T36 refuses to one guardian.
+        if self.soft_deletion_period < Duration::from_secs(86_400) {
+            return Err(Error::Config(
+                "soft_deletion_days must be at least 1".into(),
+            ));
         }
         if let Some(bad) = self.public_names.iter().find(|n| {
             n.is_empty()

@@ -46,6 +46,25 @@ pub(crate) struct EnvelopeRow {
     pub roster_version: u64,
     pub received_at: u64,
     pub blob_key: String,
+    /// Set while a guardian's soft deletion is pending (T36).
+    pub deleted: Option<SoftDeletion>,
+}
+
+/// A pending soft deletion of an envelope (T36).
+pub(crate) struct SoftDeletion {
+    pub by: DeviceId,
+    pub at: u64,
+    pub erase_at: u64,
+}
+
+/// What marking an envelope soft-deleted did.
+pub(crate) enum Marked {
+    /// Marked now.
+    Now,
+    /// The envelope is gone, or already marked (a concurrent deletion): nothing changed.
+    Unchanged,
+    /// The deleting device has `limit` pending soft deletions made since the window began.
+    LimitReached,
 }
 
 /// What inserting an envelope row did.
@@ -445,8 +464,8 @@ impl Db {
         id: &EnvelopeId,
     ) -> Result<Option<EnvelopeRow>, Error> {
         let row = sqlx::query(
-            "SELECT seq, id, sender, size, roster_version, received_at, blob_key \
-             FROM envelopes WHERE family = $1 AND id = $2",
+            "SELECT seq, id, sender, size, roster_version, received_at, blob_key, deleted_by, \
+             deleted_at, erase_at FROM envelopes WHERE family = $1 AND id = $2",
         )
         .bind(text(family))
         .bind(text(id))
@@ -519,8 +538,9 @@ impl Db {
         limit: u64,
     ) -> Result<Vec<EnvelopeRow>, Error> {
         let rows = sqlx::query(
-            "SELECT seq, id, sender, size, roster_version, received_at, blob_key \
-             FROM envelopes WHERE family = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            "SELECT seq, id, sender, size, roster_version, received_at, blob_key, deleted_by, \
+             deleted_at, erase_at FROM envelopes \
+             WHERE family = $1 AND seq > $2 AND deleted_at IS NULL ORDER BY seq LIMIT $3",
         )
         .bind(text(family))
         .bind(after_seq)
@@ -544,6 +564,135 @@ impl Db {
             .await?;
         self.flush_erasure().await;
         Ok(())
+    }
+
+    /// Marks the envelope soft-deleted by `by` at `at` until `erase_at`, unless `by` already
+    /// has `limit` pending soft deletions made after `window_start` (in any family). Under the
+    /// family's row lock, so a device's concurrent deletions in one family cannot overshoot
+    /// the limit.
+    pub(crate) async fn mark_deleted(
+        &self,
+        family: FamilyId,
+        id: &EnvelopeId,
+        deletion: &SoftDeletion,
+        window_start: u64,
+        limit: u32,
+    ) -> Result<Marked, Error> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE families SET current_version = current_version WHERE family = $1")
+            .bind(text(family))
+            .execute(&mut *tx)
+            .await?;
+        let made: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM envelopes WHERE deleted_by = $1 AND deleted_at > $2",
+        )
+        .bind(text(deletion.by))
+        .bind(int(window_start))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        if made >= i64::from(limit) {
+            return Ok(Marked::LimitReached);
+        }
+        let r = sqlx::query(
+            "UPDATE envelopes SET deleted_by = $1, deleted_at = $2, erase_at = $3 \
+             WHERE family = $4 AND id = $5 AND deleted_at IS NULL",
+        )
+        .bind(text(deletion.by))
+        .bind(int(deletion.at))
+        .bind(int(deletion.erase_at))
+        .bind(text(family))
+        .bind(text(id))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(if r.rows_affected() == 1 {
+            Marked::Now
+        } else {
+            Marked::Unchanged
+        })
+    }
+
+    /// Clears a pending soft deletion. `false` if no such envelope is stored (a restore of
+    /// an envelope that is not deleted changes nothing and is `true`).
+    pub(crate) async fn restore_envelope(
+        &self,
+        family: FamilyId,
+        id: &EnvelopeId,
+    ) -> Result<bool, Error> {
+        let r = sqlx::query(
+            "UPDATE envelopes SET deleted_by = NULL, deleted_at = NULL, erase_at = NULL \
+             WHERE family = $1 AND id = $2",
+        )
+        .bind(text(family))
+        .bind(text(id))
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Up to `limit` pending soft deletions of the family after `after_seq`, in upload order.
+    pub(crate) async fn list_deletions(
+        &self,
+        family: FamilyId,
+        after_seq: i64,
+        limit: u64,
+    ) -> Result<Vec<EnvelopeRow>, Error> {
+        let rows = sqlx::query(
+            "SELECT seq, id, sender, size, roster_version, received_at, blob_key, deleted_by, \
+             deleted_at, erase_at FROM envelopes \
+             WHERE family = $1 AND seq > $2 AND deleted_at IS NOT NULL ORDER BY seq LIMIT $3",
+        )
+        .bind(text(family))
+        .bind(after_seq)
+        .bind(int(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(envelope_row).collect()
+    }
+
+    /// Up to `limit` soft-deleted envelopes (any family) whose `erase_at` is at or before
+    /// `now`, with their family.
+    pub(crate) async fn due_deletions(
+        &self,
+        now: u64,
+        limit: u64,
+    ) -> Result<Vec<(FamilyId, EnvelopeRow)>, Error> {
+        let rows = sqlx::query(
+            "SELECT seq, id, sender, size, roster_version, received_at, blob_key, deleted_by, \
+             deleted_at, erase_at, family FROM envelopes \
+             WHERE erase_at IS NOT NULL AND erase_at <= $1 ORDER BY erase_at, seq LIMIT $2",
+        )
+        .bind(int(now))
+        .bind(int(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let family = parse(&r.try_get::<String, _>(10)?, "family id")?;
+                Ok((family, envelope_row(r)?))
+            })
+            .collect()
+    }
+
+    /// Deletes the row of a soft-deleted envelope whose `erase_at` is at or before `now`;
+    /// `false` if it is no longer due (restored meanwhile, or gone).
+    pub(crate) async fn delete_due_envelope(
+        &self,
+        family: FamilyId,
+        id: &EnvelopeId,
+        now: u64,
+    ) -> Result<bool, Error> {
+        let r = sqlx::query(
+            "DELETE FROM envelopes WHERE family = $1 AND id = $2 \
+             AND erase_at IS NOT NULL AND erase_at <= $3",
+        )
+        .bind(text(family))
+        .bind(text(id))
+        .bind(int(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     /// Blob keys of every envelope of the family.
@@ -596,5 +745,18 @@ fn envelope_row(r: &sqlx::any::AnyRow) -> Result<EnvelopeRow, Error> {
         roster_version: uint(r.try_get(4)?, "roster version")?,
         received_at: uint(r.try_get(5)?, "time")?,
         blob_key: r.try_get(6)?,
+        deleted: match (
+            r.try_get::<Option<String>, _>(7)?,
+            r.try_get::<Option<i64>, _>(8)?,
+            r.try_get::<Option<i64>, _>(9)?,
+        ) {
+            (Some(by), Some(at), Some(erase_at)) => Some(SoftDeletion {
+                by: parse(&by, "deleting device")?,
+                at: uint(at, "deletion time")?,
+                erase_at: uint(erase_at, "erasure time")?,
+            }),
+            (None, None, None) => None,
+            _ => return Err(Error::Internal("stored soft deletion incomplete".into())),
+        },
     })
 }

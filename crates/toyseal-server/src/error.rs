@@ -60,6 +60,13 @@ pub enum Error {
         /// The sustained rate allowed.
         per_sec: u32,
     },
+    /// The device made `limit` soft deletions of others' envelopes in the last 24 hours: 429
+    /// `deletion-limit` (T36). No `Retry-After`: a quorum's erasure statement is the way past.
+    #[error("daily soft-deletion limit ({limit}) reached")]
+    DeletionLimit {
+        /// Soft deletions allowed per device in 24 hours.
+        limit: u32,
+    },
     /// The request (headers and body) took longer than the configured timeout: 408.
     #[error("request timeout")]
     Timeout,
@@ -89,7 +96,9 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Gone => StatusCode::GONE,
             Error::TooLarge | Error::TooLargeFor { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::RateLimited { .. } | Error::DeletionLimit { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Error::Timeout => StatusCode::REQUEST_TIMEOUT,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) | Error::Config(_) | Error::Io(_) => {
@@ -110,6 +119,7 @@ impl Error {
             Error::Gone => ProblemKind::Gone,
             Error::TooLarge | Error::TooLargeFor { .. } => ProblemKind::TooLarge,
             Error::RateLimited { .. } => ProblemKind::RateLimited,
+            Error::DeletionLimit { .. } => ProblemKind::DeletionLimit,
             Error::Timeout => ProblemKind::Timeout,
             Error::Unavailable(_) => ProblemKind::Unavailable,
             Error::Internal(_) | Error::Config(_) | Error::Io(_) => ProblemKind::Internal,
@@ -137,6 +147,11 @@ impl Error {
             Error::RateLimited { scope, per_sec } => {
                 format!("more than {per_sec} requests per second from this {scope}; retry later")
             }
+            Error::DeletionLimit { limit } => format!(
+                "this device made {limit} soft deletions of others' envelopes in the last 24 \
+                 hours; erasing or deleting more needs an erasure statement signed by two \
+                 guardians, or a guardian and the recovery key"
+            ),
             Error::Timeout => "the request was not received within the server's timeout".to_owned(),
             Error::Unavailable(_) => "storage is unavailable, retry later".to_owned(),
             Error::Internal(_) | Error::Config(_) | Error::Io(_) => "internal error".to_owned(),
@@ -150,6 +165,7 @@ impl Error {
         match self {
             Error::TooLargeFor { limit } => p.limit = Some(*limit),
             Error::RateLimited { per_sec, .. } => p.limit = Some(u64::from(*per_sec)),
+            Error::DeletionLimit { limit } => p.limit = Some(u64::from(*limit)),
             Error::Removed { version } => p.removed_at_version = Some(*version),
             _ => {}
         }

@@ -42,6 +42,10 @@ pub const NONCE_PURGE_INTERVAL: Duration = Duration::from_secs(60);
 pub const ORPHAN_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
 /// Orphan blobs younger than this are left alone: their upload may still be in flight.
 pub const ORPHAN_MIN_AGE: Duration = Duration::from_secs(3600);
+/// How often soft-deleted envelopes past their period are erased while serving.
+pub const SOFT_DELETION_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+/// Most envelopes one purge batch erases (the purge loops until none is due).
+const PURGE_BATCH: u64 = 256;
 
 /// Shared state of one server instance.
 #[derive(Debug)]
@@ -54,6 +58,10 @@ pub(crate) struct App {
     /// The whole-request timeout, advertised by the health route.
     pub(crate) request_timeout: std::time::Duration,
     pub(crate) verify_signatures: bool,
+    /// How long a soft-deleted envelope stays restorable (T36).
+    pub(crate) soft_deletion_period: Duration,
+    /// Soft deletions one device may make in 24 hours (T36).
+    pub(crate) soft_deletions_per_day: u32,
     /// The `@authority` values this instance answers to (lower case).
     authorities: RwLock<Arc<[String]>>,
     pub(crate) cursors: cursor::CursorSealer,
@@ -294,8 +302,14 @@ impl Server {
     async fn housekeeping(&self) {
         let mut purge = tokio::time::interval(NONCE_PURGE_INTERVAL);
         let mut sweep = tokio::time::interval(ORPHAN_SWEEP_INTERVAL);
+        let mut erase = tokio::time::interval(SOFT_DELETION_PURGE_INTERVAL);
         loop {
             tokio::select! {
+                _ = erase.tick() => {
+                    if let Err(e) = self.purge_soft_deletions(std::time::SystemTime::now()).await {
+                        tracing::warn!(error = %e, "soft-deletion purge failed");
+                    }
+                }
                 _ = purge.tick() => {
                     if let Err(e) = self.purge_expired_nonces().await {
                         tracing::warn!(error = %e, "nonce purge failed");
@@ -314,6 +328,37 @@ impl Server {
     /// check anyway). Returns how many were deleted.
     pub async fn purge_expired_nonces(&self) -> Result<u64, Error> {
         self.app.db.purge_nonces(auth::now_unix()).await
+    }
+
+    /// Erases every soft-deleted envelope whose period has ended at `now` (THREATS T36): the
+    /// row first, so that a restore racing the purge either keeps the envelope whole (the row
+    /// is no longer due and stays) or finds it gone; then the blob. Should a blob delete fail
+    /// after its row went, the orphan sweeper removes the blob. `now` is a parameter so that
+    /// tests can run the purge at any time (the housekeeping passes the system clock). Returns
+    /// how many envelopes were erased.
+    pub async fn purge_soft_deletions(&self, now: std::time::SystemTime) -> Result<u64, Error> {
+        let now = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut n = 0;
+        loop {
+            let due = self.app.db.due_deletions(now, PURGE_BATCH).await?;
+            let batch = due.len() as u64;
+            for (family, row) in due {
+                if self.app.db.delete_due_envelope(family, &row.id, now).await? {
+                    self.app.blobs.delete(&row.blob_key).await?;
+                    n += 1;
+                }
+            }
+            if batch < PURGE_BATCH {
+                break;
+            }
+        }
+        if n > 0 {
+            self.app.db.flush_erasure().await;
+            tracing::info!(count = n, "soft-deleted envelopes erased");
+        }
+        Ok(n)
     }
 
     /// Deletes blobs that no row points to and that are older than `older_than` (left by a
@@ -383,6 +428,8 @@ impl ServerBuilder {
             body_limit: config.body_limit,
             request_timeout: config.request_timeout,
             verify_signatures: self.verify_signatures,
+            soft_deletion_period: config.soft_deletion_period,
+            soft_deletions_per_day: config.soft_deletions_per_day,
             authorities: RwLock::new(authorities.into()),
             cursors: cursor::CursorSealer::new(&cursor_key)?,
             metrics: Arc::new(metrics::Metrics::new()),

@@ -9,7 +9,7 @@ use crate::auth::{
     Caller, KeySource, authenticate, authorize, authorize_founder, now_unix, signed_request_gate,
 };
 use crate::blobs::{BlobStream, Blobs, Put};
-use crate::db::{DeviceRow, EnvelopeRow, Inserted};
+use crate::db::{DeviceRow, EnvelopeRow, Inserted, Marked, SoftDeletion};
 use crate::{App, Error};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody, PathRejection};
@@ -25,13 +25,13 @@ use futures::TryStreamExt;
 use serde::Deserialize;
 use std::sync::Arc;
 use toyseal_cloud::api::{
-    Access, DEFAULT_PAGE, Endpoint, EnvelopeCreated, EnvelopeId, EnvelopePage, EnvelopePathParams,
-    EnvelopeSummary, FamilyPathParams, Health, MAX_PAGE, MAX_ROSTER_PAGE, RosterChain,
-    ServerLimits,
+    Access, DEFAULT_PAGE, DeletionPage, Endpoint, EnvelopeCreated, EnvelopeId, EnvelopePage,
+    EnvelopePathParams, EnvelopeSummary, FamilyPathParams, Health, MAX_PAGE, MAX_ROSTER_PAGE,
+    PendingDeletion, RosterChain, ServerLimits,
 };
-use toyseal_core::FamilyId;
+use toyseal_core::{FamilyId, Role};
 use toyseal_envelope::OpenOptions;
-use toyseal_roster::{FamilyDeletion, Roster, SignedRoster};
+use toyseal_roster::{EnvelopeErasure, FamilyDeletion, Roster, SignedRoster};
 
 /// The OpenAPI 3.1 document, hand-written; the tests check that its operations are exactly
 /// [`Endpoint::ALL`] (method, path, `operationId`, security).
@@ -59,6 +59,9 @@ pub(crate) fn router(app: Arc<App>) -> Result<Router, Error> {
             Endpoint::ListEnvelopes => on(filter, list_envelopes),
             Endpoint::GetEnvelope => on(filter, get_envelope),
             Endpoint::DeleteEnvelope => on(filter, delete_envelope),
+            Endpoint::ListDeletions => on(filter, list_deletions),
+            Endpoint::RestoreEnvelope => on(filter, restore_envelope),
+            Endpoint::EraseEnvelopes => on(filter, erase_envelopes),
             other => {
                 return Err(Error::Internal(format!(
                     "endpoint {other:?} has no handler in this server"
@@ -448,6 +451,7 @@ async fn store_envelope(
         roster_version: header.roster_version(),
         received_at: now_unix(),
         blob_key: key,
+        deleted: None,
     };
     match app.db.insert_envelope(family, &row).await {
         Ok(Inserted::Created) => {
@@ -520,6 +524,17 @@ struct ListQuery {
     limit: Option<u64>,
 }
 
+/// T11: a huge limit is capped, never an error and never an unbounded query; 0 asks for
+/// nothing and is refused.
+fn page_limit(limit: Option<u64>) -> Result<u32, Error> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(0) => Err(Error::bad("limit must be at least 1 (above 100 is capped)")),
+        // Beyond u32 is beyond MAX_PAGE too: capped like any large value.
+        Some(n) => Ok(u32::try_from(n).map_or(MAX_PAGE, |n| n.min(MAX_PAGE))),
+    }
+}
+
 async fn list_envelopes(
     State(app): Shared,
     path: Result<Path<FamilyPathParams>, PathRejection>,
@@ -531,14 +546,7 @@ async fn list_envelopes(
     no_body(&body)?;
     let Query(q) = Query::<ListQuery>::try_from_uri(&parts.uri)
         .map_err(|e| Error::bad(format!("query: {}", e.body_text())))?;
-    // T11: a huge limit is capped, never an error and never an unbounded query; 0 asks for
-    // nothing and is refused.
-    let limit = match q.limit {
-        None => DEFAULT_PAGE,
-        Some(0) => return Err(Error::bad("limit must be at least 1 (above 100 is capped)")),
-        // Beyond u32 is beyond MAX_PAGE too: capped like any large value.
-        Some(n) => u32::try_from(n).map_or(MAX_PAGE, |n| n.min(MAX_PAGE)),
-    };
+    let limit = page_limit(q.limit)?;
     authorize(&app, &caller, family, &parts).await?;
     // The cursor is opened only once the caller is a member (T07): a non-member gets the same
     // 404 whatever cursor it presents to whichever family, so a captured cursor does not tell
@@ -583,6 +591,11 @@ async fn get_envelope(
     no_query(&parts)?;
     authorize(&app, &caller, family, &parts).await?;
     let row = app.db.envelope(family, &id).await?.ok_or(Error::NotFound)?;
+    // A soft-deleted envelope answers exactly as a missing one (T36): hidden until a guardian
+    // restores it.
+    if row.deleted.is_some() {
+        return Err(Error::NotFound);
+    }
     let blob = app
         .blobs
         .get_stream(&row.blob_key)
@@ -629,6 +642,128 @@ async fn delete_envelope(
     State(app): Shared,
     path: Result<Path<EnvelopePathParams>, PathRejection>,
     req: Request,
+) -> Result<Response, Error> {
+    let (parts, body) = read(req).await?;
+    let caller = authenticate(&app, &parts, &body, KeySource::Registry).await?;
+    let EnvelopePathParams { family, id } = ids(path)?;
+    no_body(&body)?;
+    no_query(&parts)?;
+    let member = authorize(&app, &caller, family, &parts).await?;
+    let row = app.db.envelope(family, &id).await?.ok_or(Error::NotFound)?;
+    // T36: a sender retracts its own envelope at once; a guardian's deletion of another
+    // device's envelope is soft (hidden, restorable by any guardian, erased after the period);
+    // nobody else deletes others' envelopes.
+    if row.sender == caller.device {
+        erase_envelope(&app, family, &row).await?;
+        tracing::info!(%family, "envelope erased by its sender");
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    if member.role != Role::Guardian {
+        return Err(Error::Forbidden(
+            "only its sender or a guardian deletes an envelope",
+        ));
+    }
+    if let Some(d) = &row.deleted {
+        return Ok(pending_answer(&row, d));
+    }
+    let now = now_unix();
+    let deletion = SoftDeletion {
+        by: caller.device,
+        at: now,
+        erase_at: now.saturating_add(app.soft_deletion_period.as_secs()),
+    };
+    match app
+        .db
+        .mark_deleted(
+            family,
+            &id,
+            &deletion,
+            now.saturating_sub(DELETION_WINDOW_SECS),
+            app.soft_deletions_per_day,
+        )
+        .await?
+    {
+        Marked::Now => {
+            tracing::info!(%family, "envelope soft-deleted");
+            Ok(pending_answer(&row, &deletion))
+        }
+        Marked::LimitReached => Err(Error::DeletionLimit {
+            limit: app.soft_deletions_per_day,
+        }),
+        // A concurrent deletion marked or erased it first: answer with what is stored now.
+        Marked::Unchanged => match app.db.envelope(family, &id).await? {
+            Some(EnvelopeRow {
+                deleted: Some(ref d),
+                ..
+            }) => Ok(pending_answer(&row, d)),
+            _ => Err(Error::NotFound),
+        },
+    }
+}
+
+/// The window of the daily soft-deletion limit: 24 hours.
+const DELETION_WINDOW_SECS: u64 = 86_400;
+
+/// 202 with the pending deletion of `row`.
+fn pending_answer(row: &EnvelopeRow, d: &SoftDeletion) -> Response {
+    (StatusCode::ACCEPTED, Json(pending_deletion(row, d))).into_response()
+}
+
+fn pending_deletion(row: &EnvelopeRow, d: &SoftDeletion) -> PendingDeletion {
+    PendingDeletion {
+        id: row.id,
+        sender: row.sender.to_string(),
+        deleted_by: d.by.to_string(),
+        deleted_at: d.at,
+        erase_at: d.erase_at,
+    }
+}
+
+/// Erases one envelope: blob first (if that fails the row survives and a retry finds it),
+/// then the row (T15).
+async fn erase_envelope(app: &App, family: FamilyId, row: &EnvelopeRow) -> Result<(), Error> {
+    app.blobs.delete(&row.blob_key).await?;
+    app.db.delete_envelope(family, &row.id).await
+}
+
+async fn list_deletions(
+    State(app): Shared,
+    path: Result<Path<FamilyPathParams>, PathRejection>,
+    req: Request,
+) -> Result<Json<DeletionPage>, Error> {
+    let (parts, body) = read(req).await?;
+    let caller = authenticate(&app, &parts, &body, KeySource::Registry).await?;
+    let FamilyPathParams { family } = ids(path)?;
+    no_body(&body)?;
+    let Query(q) = Query::<ListQuery>::try_from_uri(&parts.uri)
+        .map_err(|e| Error::bad(format!("query: {}", e.body_text())))?;
+    let limit = page_limit(q.limit)?;
+    authorize(&app, &caller, family, &parts).await?;
+    let after = match q.cursor.as_deref() {
+        None | Some("") => 0,
+        Some(c) => app.cursors.open(family, c)?,
+    };
+    let mut rows = app
+        .db
+        .list_deletions(family, after, u64::from(limit) + 1)
+        .await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = match rows.last() {
+        Some(last) if more => Some(app.cursors.seal(family, last.seq)?),
+        _ => None,
+    };
+    let items = rows
+        .iter()
+        .filter_map(|r| r.deleted.as_ref().map(|d| pending_deletion(r, d)))
+        .collect();
+    Ok(Json(DeletionPage { items, next_cursor }))
+}
+
+async fn restore_envelope(
+    State(app): Shared,
+    path: Result<Path<EnvelopePathParams>, PathRejection>,
+    req: Request,
 ) -> Result<StatusCode, Error> {
     let (parts, body) = read(req).await?;
     let caller = authenticate(&app, &parts, &body, KeySource::Registry).await?;
@@ -636,11 +771,49 @@ async fn delete_envelope(
     no_body(&body)?;
     no_query(&parts)?;
     authorize(&app, &caller, family, &parts).await?;
-    let row = app.db.envelope(family, &id).await?.ok_or(Error::NotFound)?;
-    // Blob first: if that fails the row survives and the retry finds it (T15).
-    app.blobs.delete(&row.blob_key).await?;
-    app.db.delete_envelope(family, &id).await?;
-    tracing::info!(%family, "envelope deleted");
+    if !app.db.restore_envelope(family, &id).await? {
+        return Err(Error::NotFound);
+    }
+    tracing::info!(%family, "envelope restored");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn erase_envelopes(
+    State(app): Shared,
+    path: Result<Path<FamilyPathParams>, PathRejection>,
+    req: Request,
+) -> Result<StatusCode, Error> {
+    let (parts, body) = read(req).await?;
+    let caller = authenticate(&app, &parts, &body, KeySource::Registry).await?;
+    let FamilyPathParams { family } = ids(path)?;
+    no_query(&parts)?;
+    authorize(&app, &caller, family, &parts).await?;
+    // T36: erasing others' envelopes at once needs two guardians, or a guardian and the
+    // recovery key, of the current roster (roster.md §5.1); the toy does not count.
+    let erasure = EnvelopeErasure::decode(&body)
+        .map_err(|e| Error::bad(format!("body is not an envelope erasure statement: {e}")))?;
+    let (_, current) = chain(&app, family).await?;
+    current.verify_erasure(&erasure).map_err(|e| match e {
+        toyseal_roster::Error::NotCurrentRoster => {
+            Error::Conflict("the erasure was signed under an older roster version")
+        }
+        toyseal_roster::Error::Unauthorized(_) | toyseal_roster::Error::Signature => {
+            Error::Forbidden(
+                "erasing envelopes at once needs two guardians, or a guardian and the \
+                 recovery key",
+            )
+        }
+        other => Error::bad(format!("the erasure does not verify: {other}")),
+    })?;
+    let mut erased = 0usize;
+    for id in erasure.envelopes() {
+        let id = EnvelopeId::from_bytes(*id);
+        if let Some(row) = app.db.envelope(family, &id).await? {
+            erase_envelope(&app, family, &row).await?;
+            erased += 1;
+        }
+    }
+    tracing::info!(%family, erased, "envelopes erased by a quorum's statement");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -47,11 +47,17 @@ async fn upload_list_download_delete_roundtrip() {
         .await
         .json();
     assert_eq!(STANDARD.decode(&chain.versions[0]).unwrap(), fam.v1());
+    // The guardian's deletion of the toy's envelope is soft (T36): hidden, pending.
     let d = s
         .call(&fam.guardian, "DELETE", &fam.envelope_path(&id), b"")
         .await;
-    assert_eq!(d.status, 204, "{}", d.text());
+    assert_eq!(d.status, 202, "{}", d.text());
     assert!(fam.list_all(&s, &fam.toy).await.is_empty());
+    // Its sender's deletion erases it at once.
+    let d = s
+        .call(&fam.toy, "DELETE", &fam.envelope_path(&id), b"")
+        .await;
+    assert_eq!(d.status, 204, "{}", d.text());
     let d = s
         .call(&fam.guardian, "DELETE", &fam.path(), &fam.deletion())
         .await;
@@ -158,6 +164,9 @@ fn route_request(
         Endpoint::ListEnvelopes => ("GET", format!("{}?limit=10", fam.envelopes_path()), vec![]),
         Endpoint::GetEnvelope => ("GET", fam.envelope_path(envelope), vec![]),
         Endpoint::DeleteEnvelope => ("DELETE", fam.envelope_path(envelope), vec![]),
+        Endpoint::ListDeletions => ("GET", format!("{}?limit=10", fam.deletions_path()), vec![]),
+        Endpoint::RestoreEnvelope => ("POST", fam.restore_path(envelope), vec![]),
+        Endpoint::EraseEnvelopes => ("POST", fam.erasures_path(), fam.erasure(&[envelope])),
         other => panic!("route {other:?} has no test request: add it"),
     };
     (m.to_owned(), p, b)
@@ -305,7 +314,7 @@ async fn t03_replay_same_and_second_instance() {
     assert_eq!(http::send(s1.addr, &req).await.status, 401);
     // A replayed delete cannot delete again (nor a re-created object).
     let id = toyseal_cloud::api::EnvelopeId::of(&envelope).to_string();
-    let del = s1.signed(&fam.guardian, "DELETE", &fam.envelope_path(&id), b"");
+    let del = s1.signed(&fam.toy, "DELETE", &fam.envelope_path(&id), b"");
     assert_eq!(http::send(s1.addr, &del).await.status, 204);
     fam.upload(&s2, &fam.toy, &envelope).await;
     assert_eq!(http::send(s2.addr, &del).await.status, 401);
@@ -590,7 +599,10 @@ async fn t07_cross_family_matrix() {
                         ("POST".into(), ghost.path(), ghost.v1()),
                     ));
                 }
-                Endpoint::DeleteFamily | Endpoint::GetRoster | Endpoint::ListEnvelopes => {
+                Endpoint::DeleteFamily
+                | Endpoint::GetRoster
+                | Endpoint::ListEnvelopes
+                | Endpoint::ListDeletions => {
                     cases.push((
                         name("B"),
                         who,
@@ -624,6 +636,35 @@ async fn t07_cross_family_matrix() {
                         who,
                         ("POST".into(), b.envelopes_path(), forged_b.clone()),
                         ("POST".into(), ghost.envelopes_path(), forged_b.clone()),
+                    ));
+                }
+                Endpoint::EraseEnvelopes => {
+                    // B's real id, and a guessed one, in a statement for B.
+                    cases.push((
+                        name("erasure of B's id at B"),
+                        who,
+                        route_request(route, &b, &b_id, &[]),
+                        route_request(route, &ghost, &b_id, &[]),
+                    ));
+                    cases.push((
+                        name("erasure of a guessed id at B"),
+                        who,
+                        route_request(route, &b, &guessed, &[]),
+                        route_request(route, &ghost, &guessed, &[]),
+                    ));
+                }
+                Endpoint::RestoreEnvelope => {
+                    cases.push((
+                        name("B's id at B"),
+                        who,
+                        route_request(route, &b, &b_id, &[]),
+                        route_request(route, &ghost, &b_id, &[]),
+                    ));
+                    cases.push((
+                        name("guessed id at B"),
+                        who,
+                        route_request(route, &b, &guessed, &[]),
+                        route_request(route, &ghost, &guessed, &[]),
                     ));
                 }
                 Endpoint::GetEnvelope | Endpoint::DeleteEnvelope => {
@@ -749,8 +790,9 @@ async fn t08_toy_cannot_delete_or_update_roster() {
     let s = env.start().await;
     let mut fam = Family::new();
     fam.create(&s).await;
+    // The guardian's envelope: the toy may not delete it (it may retract only its own, T36).
     let id = fam
-        .upload(&s, &fam.toy, &fam.seal(&fam.toy, b"keep me"))
+        .upload(&s, &fam.guardian, &fam.seal(&fam.guardian, b"keep me"))
         .await;
     let newcomer = DeviceIdentity::generate(Role::Guardian, &mut OsRng);
     let mut members = fam.core();
@@ -797,6 +839,17 @@ async fn t08_toy_cannot_delete_or_update_roster() {
             .status,
         204
     );
+    // The toy retracts its own envelope at once.
+    let own = fam
+        .upload(&s, &fam.toy, &fam.seal(&fam.toy, b"mine"))
+        .await;
+    assert_eq!(
+        s.call(&fam.toy, "DELETE", &fam.envelope_path(&own), b"")
+            .await
+            .status,
+        204
+    );
+    assert!(fam.list_all(&s, &fam.guardian).await.is_empty());
 }
 
 /// Path ids are typed and have one spelling (lower-case hex). A bad id is looked at only after

@@ -16,7 +16,7 @@ use common::*;
 use std::sync::Arc;
 use std::time::Duration;
 use toyseal_cloud::api::{EnvelopeCreated, EnvelopeId, RosterChain};
-use toyseal_cloud::{Client, ClientConfig, Error};
+use toyseal_cloud::{Client, ClientConfig, Deletion, Error};
 use toyseal_core::{DeviceIdentity, FamilyId, OsRng, Role};
 use toyseal_envelope::SealOptions;
 use toyseal_roster::{Anchor, FamilyDeletion, Roster, RosterProposal, SignedRoster};
@@ -163,23 +163,54 @@ async fn every_route_round_trips() {
     assert_eq!(r2.version(), 2);
     assert!(r2.contains(phone.public()));
 
-    // A toy may not upload rosters or delete (403); a guardian may (204).
+    // A toy may not upload rosters (403).
     assert_eq!(
         f.toy.update_roster(&v2).await.unwrap_err().status(),
         Some(403)
     );
+    // The guardian's deletion of the toy's envelope is soft (T36): hidden, listed, restorable.
+    let Deletion::Pending(pending) = f.guardian.delete_envelope(f.family, &up.id).await.unwrap()
+    else {
+        panic!("a guardian's deletion of the toy's envelope must be soft");
+    };
+    assert_eq!(pending.id, up.id);
+    assert_eq!(pending.deleted_by, f.guardian.identity().device_id().to_string());
+    assert_eq!(
+        f.guardian
+            .download(f.family, &up.id)
+            .await
+            .unwrap_err()
+            .status(),
+        Some(404)
+    );
+    let listed = f.guardian.deletions(f.family, None, None).await.unwrap();
+    assert_eq!(listed.items, vec![pending]);
     assert_eq!(
         f.toy
-            .delete_envelope(f.family, &up.id)
+            .deletions(f.family, None, None)
             .await
             .unwrap_err()
             .status(),
         Some(403)
     );
-    f.guardian.delete_envelope(f.family, &up.id).await.unwrap();
+    f.guardian.restore_envelope(f.family, &up.id).await.unwrap();
+    assert_eq!(f.guardian.download(f.family, &up.id).await.unwrap(), env);
+    // Its sender retracts it at once.
+    assert_eq!(
+        f.toy.delete_envelope(f.family, &up.id).await.unwrap(),
+        Deletion::Erased
+    );
     assert_eq!(
         f.guardian
             .download(f.family, &up.id)
+            .await
+            .unwrap_err()
+            .status(),
+        Some(404)
+    );
+    assert_eq!(
+        f.guardian
+            .restore_envelope(f.family, &up.id)
             .await
             .unwrap_err()
             .status(),
@@ -336,7 +367,10 @@ async fn lost_answers_dropped_connections_and_delays_store_once() {
 
     // A delete whose answer is lost: the retry finds the envelope gone, which is success.
     f.faults.arm(Target::Any, [Fault::LoseAnswer]);
-    f.guardian.delete_envelope(f.family, &up.id).await.unwrap();
+    assert_eq!(
+        f.toy.delete_envelope(f.family, &up.id).await.unwrap(),
+        Deletion::Erased
+    );
     assert_eq!(f.stored().await, (1, 1));
     assert_eq!(f.faults.pending(), 0);
 }

@@ -45,6 +45,8 @@ fn example_config_resolves_to_the_documented_values() {
         (64, 900)
     );
     assert_eq!(cfg.db_timeout, Duration::from_millis(5000));
+    assert_eq!(cfg.soft_deletion_period, Duration::from_secs(30 * 86_400));
+    assert_eq!(cfg.soft_deletions_per_day, 20);
     assert_eq!(cfg.cursor_key, None);
     assert_eq!(
         cfg.metrics_listen,

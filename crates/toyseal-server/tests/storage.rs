@@ -283,8 +283,9 @@ async fn t12_dump_contains_no_plaintext() {
     fam.upload(&s, &dad, &e2).await;
     let e3 = fam.seal(&fam.toy, &recording(marker));
     let id3 = fam.upload(&s, &fam.toy, &e3).await;
+    // The toy retracts its own recording (erased at once; a guardian's deletion is soft).
     assert_eq!(
-        s.call(&dad, "DELETE", &fam.envelope_path(&id3), b"")
+        s.call(&fam.toy, "DELETE", &fam.envelope_path(&id3), b"")
             .await
             .status,
         204
@@ -332,6 +333,10 @@ async fn t12_dump_contains_no_plaintext() {
         "roster_version",
         "received_at",
         "blob_key",
+        // Soft deletion (T36): who deleted an envelope (a device id), when, until when.
+        "deleted_by",
+        "deleted_at",
+        "erase_at",
         "device",
         "nonce",
         "expires",
@@ -538,9 +543,10 @@ async fn t15_deletion_erases_everything() {
     let id2 = fam.upload(&s, &fam.toy, &e2).await;
     let kept_id = other.upload(&s, &other.toy, &kept).await;
 
-    // Delete one message.
+    // Its sender deletes one message: erased at once (a guardian's deletion of it would be
+    // soft, T36; tests/deletion.rs).
     assert_eq!(
-        s.call(&fam.guardian, "DELETE", &fam.envelope_path(&id1), b"")
+        s.call(&fam.toy, "DELETE", &fam.envelope_path(&id1), b"")
             .await
             .status,
         204

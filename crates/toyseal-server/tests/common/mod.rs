@@ -15,7 +15,7 @@ use std::time::Duration;
 use toyseal_cloud::{RequestTarget, sign_request};
 use toyseal_core::{DeviceIdentity, FamilyId, OsRng, PublicIdentity, Role};
 use toyseal_envelope::{Metadata, SealOptions};
-use toyseal_roster::{FamilyDeletion, Roster, RosterProposal, SignedRoster};
+use toyseal_roster::{EnvelopeErasure, FamilyDeletion, Roster, RosterProposal, SignedRoster};
 use toyseal_server::{BlobConfig, Config, Server};
 
 pub fn now() -> u64 {
@@ -518,6 +518,38 @@ impl Family {
     }
     pub fn envelope_path(&self, id: &str) -> String {
         format!("{}/{id}", self.envelopes_path())
+    }
+    pub fn deletions_path(&self) -> String {
+        toyseal_cloud::api::deletions_path(self.id)
+    }
+    pub fn restore_path(&self, id: &str) -> String {
+        format!("{}/restore", self.envelope_path(id))
+    }
+    pub fn erasures_path(&self) -> String {
+        toyseal_cloud::api::erasures_path(self.id)
+    }
+
+    /// An envelope erasure statement (roster.md §5.1) for the current roster naming `ids`
+    /// (hex), signed by the guardian and the toy: **not** a quorum for an erasure (the toy
+    /// does not count); tests add signers with [`erasure_by`](Self::erasure_by).
+    pub fn erasure(&self, ids: &[&str]) -> Vec<u8> {
+        self.erasure_by(ids, &[&self.guardian, &self.toy])
+    }
+
+    /// An envelope erasure statement naming `ids` (hex), signed by `signers`.
+    pub fn erasure_by(&self, ids: &[&str], signers: &[&DeviceIdentity]) -> Vec<u8> {
+        let ids = ids.iter().map(|h| {
+            let mut b = [0u8; 32];
+            for (o, pair) in b.iter_mut().zip(h.as_bytes().chunks_exact(2)) {
+                *o = u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap();
+            }
+            b
+        });
+        let mut e = EnvelopeErasure::new(&self.roster, ids).unwrap();
+        for s in signers {
+            e.cosign(s);
+        }
+        e.encode()
     }
 
     /// A family deletion statement for the current roster, signed by the guardian and the toy
