@@ -269,13 +269,52 @@ pub enum Command {
     )]
     Fetch(FetchArgs),
 
-    /// Delete envelopes from the family's storage (guardians only).
+    /// Delete envelopes: your own at once, others' softly (guardians; restorable 30 days).
     #[command(
         long_about = concat!("Delete each envelope ID from the family's storage on the server. \
-            Only guardians may delete.\n\n", settings_help!()),
+            An envelope this device sent is erased at once. A guardian's deletion of another \
+            device's envelope is soft: hidden from listings and downloads, listed by `toyseal \
+            deleted`, restorable by any guardian with `toyseal restore` until the server \
+            erases it (30 days by default). Other members cannot delete others' envelopes. \
+            One device may soft-delete 20 envelopes a day; beyond, or to erase at once, use \
+            `toyseal erase` with a second guardian's (or the recovery key's) signature.\n\n",
+            settings_help!()),
         after_help = "Example:\n  toyseal delete -i mum.key 3f2a…"
     )]
     Delete(DeleteArgs),
+
+    /// Undo soft deletions (guardians).
+    #[command(
+        long_about = concat!("Restore each soft-deleted envelope ID: listed and downloadable \
+            again. Any guardian may restore any pending deletion, whoever made it.\n\n",
+            settings_help!()),
+        after_help = "Example:\n  toyseal restore -i dad.key 3f2a…"
+    )]
+    Restore(DeleteArgs),
+
+    /// List the family's pending soft deletions (guardians).
+    #[command(
+        long_about = concat!("List the envelopes guardians deleted softly and the server has \
+            not erased yet: id, sender, the device that deleted it, when (Unix seconds), and \
+            when the server erases it unless a guardian restores it.\n\n", settings_help!()),
+        after_help = "Examples:
+  toyseal deleted -i mum.key --family $FAMILY
+  toyseal deleted -i mum.key --json | jq -r '.[].id' | xargs toyseal restore -i mum.key"
+    )]
+    Deleted(ListArgs),
+
+    /// Erase envelopes at once, with a second guardian's signature (a quorum statement).
+    #[command(
+        long_about = concat!("Erase each envelope ID at once, pending soft deletions \
+            included. The erasure statement (docs/spec/roster.md §5.1) names the current \
+            roster version (fetched and verified through the anchor) and needs two guardians, \
+            or a guardian and the recovery key: the -i key and the --cosign keys (the toy's \
+            signature does not count). It is checked here before anything is sent; the \
+            server erases nothing unless it verifies. At most 64 ids per statement.\n\n",
+            settings_help!()),
+        after_help = "Example:\n  toyseal erase -i mum.key --cosign dad.key --roster v1.tsr 3f2a… 9b1c…"
+    )]
+    Erase(EraseArgs),
 
     /// Print an invitation (QR code and text) for a device a roster version adds.
     #[command(
@@ -719,6 +758,23 @@ pub struct DeleteArgs {
     #[command(flatten)]
     pub family: FamilyArg,
     /// The envelopes' ids.
+    #[arg(value_name = "ID", required = true)]
+    pub ids: Vec<String>,
+}
+
+/// `toyseal erase`.
+#[derive(Debug, Args)]
+pub struct EraseArgs {
+    /// Server and key.
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The trusted version (its family is the family).
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// Another guardian's key file that co-signs the erasure; repeatable.
+    #[arg(long = "cosign", value_name = "KEYFILE", required = true)]
+    pub cosign: Vec<PathBuf>,
+    /// The envelopes' ids (1 to 64).
     #[arg(value_name = "ID", required = true)]
     pub ids: Vec<String>,
 }

@@ -1,6 +1,6 @@
 //! The commands that talk to a toyseal server through the signed async client
 //! (`toyseal_cloud::Client`): `family create|update|show|delete`, `upload`, `list`, `fetch`,
-//! `delete` and `join`.
+//! `delete`, `restore`, `deleted`, `erase` and `join`.
 //!
 //! Settings: each of server URL, key file, family, overall time-out, connect time-out and
 //! tries comes from its flag, else its environment variable (clap folds both in), else the
@@ -9,8 +9,8 @@
 //! file refuses unknown keys, so one variable cannot serve both.
 
 use crate::cli::{
-    ClientArgs, DeleteArgs, FamilyArg, FamilyCommand, FetchArgs, JoinArgs, ListArgs, TrustArgs,
-    UploadArgs,
+    ClientArgs, DeleteArgs, EraseArgs, FamilyArg, FamilyCommand, FetchArgs, JoinArgs, ListArgs,
+    TrustArgs, UploadArgs,
 };
 use crate::error::{Error, Place};
 use crate::files::{Input, Overwrite, named, read_small_text, write_whole};
@@ -22,11 +22,11 @@ use std::future::Future;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use toyseal_cloud::api::{EnvelopeId, EnvelopeSummary};
-use toyseal_cloud::{Client, ClientConfig};
+use toyseal_cloud::api::{EnvelopeId, EnvelopeSummary, PendingDeletion};
+use toyseal_cloud::{Client, ClientConfig, Deletion};
 use toyseal_core::FamilyId;
 use toyseal_envelope::OpenOptions;
-use toyseal_roster::{Anchor, FamilyDeletion, Invitation};
+use toyseal_roster::{Anchor, EnvelopeErasure, FamilyDeletion, Invitation, MAX_ERASURE_IDS};
 
 /// Largest client config file accepted.
 const MAX_CONFIG_FILE: usize = 64 * 1024;
@@ -489,11 +489,125 @@ pub fn delete(args: &DeleteArgs) -> Result<(), Error> {
     let client = settings.client()?;
     block_on(async {
         for id in &ids {
-            client
+            match client
                 .delete_envelope(family, id)
                 .await
-                .map_err(cloud(format!("delete {id}")))?;
+                .map_err(cloud(format!("delete {id}")))?
+            {
+                Deletion::Pending(p) => crate::note(&format!(
+                    "{id}: deleted softly; any guardian can `toyseal restore` it until {} \
+                     (Unix seconds), when the server erases it",
+                    p.erase_at
+                )),
+                _ => crate::note(&format!("{id}: erased")),
+            }
         }
+        Ok::<(), Error>(())
+    })?
+}
+
+/// `toyseal restore`.
+pub fn restore(args: &DeleteArgs) -> Result<(), Error> {
+    let settings = Settings::resolve(&args.client, Some(&args.family))?;
+    let ids = args
+        .ids
+        .iter()
+        .map(|t| parse_id(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let family = settings.family()?;
+    let client = settings.client()?;
+    block_on(async {
+        for id in &ids {
+            client
+                .restore_envelope(family, id)
+                .await
+                .map_err(cloud(format!("restore {id}")))?;
+            crate::note(&format!("{id}: restored"));
+        }
+        Ok::<(), Error>(())
+    })?
+}
+
+/// `toyseal deleted`: every page of pending soft deletions.
+pub fn deleted(args: &ListArgs) -> Result<(), Error> {
+    let settings = Settings::resolve(&args.client, Some(&args.family))?;
+    let family = settings.family()?;
+    let client = settings.client()?;
+    let items: Vec<PendingDeletion> = block_on(async {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = client
+                .deletions(family, cursor.as_deref(), None)
+                .await
+                .map_err(cloud("deleted"))?;
+            items.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok::<_, Error>(items),
+            }
+        }
+    })??;
+    let text = if args.json {
+        json(&items)?
+    } else {
+        items
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}  from {}  deleted by {} at {}  erased at {}",
+                    p.id, p.sender, p.deleted_by, p.deleted_at, p.erase_at
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    if text.is_empty() {
+        return Ok(());
+    }
+    print_line(&mut io::stdout(), Place::Stdout, &text)
+}
+
+/// `toyseal erase`: an erasure statement under the current (verified) roster, signed by `-i`
+/// and the co-signers, checked here, then submitted.
+pub fn erase(args: &EraseArgs) -> Result<(), Error> {
+    let client = Settings::resolve(&args.client, None)?.client()?;
+    let anchor = trusted_anchor(&args.trust)?;
+    let ids = args
+        .ids
+        .iter()
+        .map(|t| parse_id(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    if ids.len() > MAX_ERASURE_IDS {
+        return Err(Error::Usage(format!(
+            "at most {MAX_ERASURE_IDS} ids per erasure statement (run `toyseal erase` again \
+             for the rest)"
+        )));
+    }
+    let mut cosigners = Vec::with_capacity(args.cosign.len());
+    for key in &args.cosign {
+        cosigners.push(read_identity(Some(key))?);
+    }
+    block_on(async {
+        let roster = client.roster(&anchor).await.map_err(cloud("erase"))?;
+        let statement = |source| Error::Roster {
+            what: "the erasure statement".into(),
+            source,
+        };
+        let mut erasure = EnvelopeErasure::new(&roster, ids.iter().map(|id| *id.as_bytes()))
+            .map_err(statement)?;
+        erasure.cosign(client.identity());
+        for c in &cosigners {
+            erasure.cosign(c);
+        }
+        // Checked here first, so a missing quorum is named before anything is sent.
+        roster.verify_erasure(&erasure).map_err(statement)?;
+        client.erase(&erasure).await.map_err(cloud("erase"))?;
+        crate::note(&format!(
+            "family {}: the {} envelope(s) named are erased",
+            roster.family(),
+            ids.len()
+        ));
         Ok::<(), Error>(())
     })?
 }

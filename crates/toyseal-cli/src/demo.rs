@@ -30,14 +30,16 @@ use toyseal_ble::{
     ToyDriver, run_until_idle,
 };
 use toyseal_cloud::api::{self, EnvelopeId};
-use toyseal_cloud::{Client, RequestTarget, outbox::Outbox, sign_request};
+use toyseal_cloud::{Client, Deletion, RequestTarget, outbox::Outbox, sign_request};
 use toyseal_core::{DeviceIdentity, FamilyId, OsRng, PublicIdentity, Role};
 use toyseal_envelope::{Metadata, OpenOptions, SealOptions};
 use toyseal_pairing::{
     EnvelopeEvent, MakerKey, MemoryFailureStore, PairingCode, PairingExpectations, Phone,
     PhoneEvent, PhoneFailure, QrPayload, Toy, ToyEvent,
 };
-use toyseal_roster::{FamilyDeletion, Invitation, Roster, RosterProposal, SignedRoster};
+use toyseal_roster::{
+    EnvelopeErasure, FamilyDeletion, Invitation, Roster, RosterProposal, SignedRoster,
+};
 use toyseal_server::{Config, Server};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -826,13 +828,24 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         &envelope,
     )?;
 
-    // ── A verified deletion. Dad deletes both messages: the blobs go at once and the rows
-    //    leave the database file (secure_delete zeroes them) and its write-ahead log (the
-    //    server checkpoints after every deletion, so no earlier page image keeps them). ──
+    // ── A verified deletion. Dad deletes both of the toy's messages: softly (T36: hidden,
+    //    restorable by any guardian for 30 days, one guardian cannot erase the archive). Then
+    //    dad and grandma (two guardians: a quorum) erase them at once with an erasure
+    //    statement: the blobs go and the rows leave the database file (secure_delete zeroes
+    //    them) and its write-ahead log (the server checkpoints after every deletion, so no
+    //    earlier page image keeps them). ──
     let blob_dir = server_dir.join("blobs");
     let blobs_before = files(&blob_dir).len();
-    dads_client.delete_envelope(family, &id).await?;
-    dads_client.delete_envelope(family, &second_id).await?;
+    let soft = [
+        dads_client.delete_envelope(family, &id).await?,
+        dads_client.delete_envelope(family, &second_id).await?,
+    ];
+    let hidden = soft.iter().all(|d| matches!(d, Deletion::Pending(_)))
+        && files(&blob_dir).len() == blobs_before;
+    let mut erasure = EnvelopeErasure::new(&dads_roster, [*id.as_bytes(), *second_id.as_bytes()])?;
+    erasure.cosign(&dad);
+    erasure.cosign(&grandma);
+    dads_client.erase(&erasure).await?;
     let stored = files(&server_dir);
     let is_log = |p: &Path| {
         p.file_name().is_some_and(|f| {
@@ -862,11 +875,17 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     n.check(
         "deletion",
         Kind::Story,
-        "dad deletes both messages",
-        remains.is_empty() && blobs_before >= blobs + 2 && again == Some(404) && left == 0,
-        "deleted: blobs gone, rows gone from the database file and its write-ahead log",
+        "dad deletes both messages (softly), then dad and grandma erase them",
+        hidden
+            && remains.is_empty()
+            && blobs_before >= blobs + 2
+            && again == Some(404)
+            && left == 0,
+        "hidden and kept until two guardians erased them: blobs gone, rows gone from the \
+         database file and its write-ahead log",
         format!(
-            "blob files before {blobs_before}, after {blobs}; files still holding either \
+            "dad's deletions soft, blobs kept: {hidden}; \
+             blob files before {blobs_before}, after {blobs}; files still holding either \
              message (blobs, the database file, its {logs} log files): {}; download again: {}; \
              listing: {left} items",
             if remains.is_empty() {

@@ -264,8 +264,9 @@ fn create_upload_list_fetch_open_delete_against_a_real_server() {
         &id,
     ]);
     assert_fails(&o, 9, "the server answered HTTP 4");
-    let o = w.run(&["delete", "-i", "toy.key", "--family", &family, &id]);
-    assert_fails(&o, 9, "the server answered HTTP 403");
+    // Pending deletions are for guardians.
+    let o = w.run(&["deleted", "-i", "toy.key", "--family", &family]);
+    assert_fails(&o, 9, "deleted: the server answered HTTP 403");
     let unknown = "0".repeat(64);
     let o = w.run(&[
         "fetch", "-i", "mum.key", "--family", &family, "-o", "x.tse", &unknown,
@@ -281,11 +282,37 @@ fn create_upload_list_fetch_open_delete_against_a_real_server() {
         "a refused fetch left a file behind"
     );
 
-    // Guardians delete; the listing is then empty.
-    assert_ok(&w.run(&["delete", "-i", "mum.key", "--family", &family, &id]));
+    // Mum's deletion of the toy's note is soft (T36): hidden, listed by `deleted`, restorable.
+    let o = w.run(&["delete", "-i", "mum.key", "--family", &family, &id]);
+    assert_ok(&o);
+    assert!(stderr(&o).contains("deleted softly"), "{}", stderr(&o));
     let o = w.env(&["list"], &cfg);
     assert_ok(&o);
     assert!(o.stdout.is_empty());
+    let o = w.run(&["deleted", "-i", "mum.key", "--family", &family, "--json"]);
+    assert_ok(&o);
+    let pending: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(pending[0]["id"], id.as_str());
+    assert_eq!(
+        pending[0]["erase_at"].as_u64().unwrap(),
+        pending[0]["deleted_at"].as_u64().unwrap() + 30 * 86_400
+    );
+    assert_ok(&w.run(&["restore", "-i", "mum.key", "--family", &family, &id]));
+    let o = w.env(&["list"], &cfg);
+    assert!(stdout_text(&o).contains(&id));
+    // Its sender, the toy, erases it at once; the listing is then empty.
+    let o = w.run(&["delete", "-i", "toy.key", "--family", &family, &id]);
+    assert_ok(&o);
+    assert!(
+        stderr(&o).contains(&format!("{id}: erased")),
+        "{}",
+        stderr(&o)
+    );
+    let o = w.env(&["list"], &cfg);
+    assert_ok(&o);
+    assert!(o.stdout.is_empty());
+    let o = w.run(&["restore", "-i", "mum.key", "--family", &family, &id]);
+    assert_fails(&o, 9, "the server answered HTTP 404");
 }
 
 #[test]
@@ -484,6 +511,27 @@ fn roster_updates_invite_join_and_family_deletion_by_a_quorum() {
         &o,
         8,
         "family show: roster refused: the roster chain does not pass through",
+    );
+
+    // Erasing envelopes at once needs two guardians: mum and the toy are refused before
+    // anything is sent; mum and dad are accepted.
+    let some_id = "ab".repeat(32);
+    let o = w.run(&[
+        "erase", "-i", "mum.key", "--cosign", "toy.key", "--roster", "v1.tsr", &some_id,
+    ]);
+    assert_fails(
+        &o,
+        8,
+        "the erasure statement: the roster lacks a required signature",
+    );
+    let o = w.run(&[
+        "erase", "-i", "mum.key", "--cosign", "dad.key", "--roster", "v1.tsr", &some_id,
+    ]);
+    assert_ok(&o);
+    assert!(
+        stderr(&o).contains(&format!("family {family}")),
+        "{}",
+        stderr(&o)
     );
 
     // Deleting the family needs a quorum: mum alone is refused before anything is sent.

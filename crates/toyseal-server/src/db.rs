@@ -583,14 +583,13 @@ impl Db {
             .bind(text(family))
             .execute(&mut *tx)
             .await?;
-        let made: i64 = sqlx::query(
-            "SELECT COUNT(*) FROM envelopes WHERE deleted_by = $1 AND deleted_at > $2",
-        )
-        .bind(text(deletion.by))
-        .bind(int(window_start))
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get(0)?;
+        let made: i64 =
+            sqlx::query("SELECT COUNT(*) FROM envelopes WHERE deleted_by = $1 AND deleted_at > $2")
+                .bind(text(deletion.by))
+                .bind(int(window_start))
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
         if made >= i64::from(limit) {
             return Ok(Marked::LimitReached);
         }

@@ -345,7 +345,12 @@ impl Server {
             let due = self.app.db.due_deletions(now, PURGE_BATCH).await?;
             let batch = due.len() as u64;
             for (family, row) in due {
-                if self.app.db.delete_due_envelope(family, &row.id, now).await? {
+                if self
+                    .app
+                    .db
+                    .delete_due_envelope(family, &row.id, now)
+                    .await?
+                {
                     self.app.blobs.delete(&row.blob_key).await?;
                     n += 1;
                 }

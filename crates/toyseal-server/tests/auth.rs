@@ -840,9 +840,7 @@ async fn t08_toy_cannot_delete_or_update_roster() {
         204
     );
     // The toy retracts its own envelope at once.
-    let own = fam
-        .upload(&s, &fam.toy, &fam.seal(&fam.toy, b"mine"))
-        .await;
+    let own = fam.upload(&s, &fam.toy, &fam.seal(&fam.toy, b"mine")).await;
     assert_eq!(
         s.call(&fam.toy, "DELETE", &fam.envelope_path(&own), b"")
             .await

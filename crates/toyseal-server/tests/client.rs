@@ -174,7 +174,10 @@ async fn every_route_round_trips() {
         panic!("a guardian's deletion of the toy's envelope must be soft");
     };
     assert_eq!(pending.id, up.id);
-    assert_eq!(pending.deleted_by, f.guardian.identity().device_id().to_string());
+    assert_eq!(
+        pending.deleted_by,
+        f.guardian.identity().device_id().to_string()
+    );
     assert_eq!(
         f.guardian
             .download(f.family, &up.id)

@@ -36,7 +36,12 @@ async fn scan(env: &Env, envelopes: &[Vec<u8>]) -> (i64, usize, Vec<bool>) {
 
 async fn pending(s: &TestServer, fam: &Family, who: &DeviceIdentity) -> Vec<PendingDeletion> {
     let r = s
-        .call(who, "GET", &format!("{}?limit=100", fam.deletions_path()), b"")
+        .call(
+            who,
+            "GET",
+            &format!("{}?limit=100", fam.deletions_path()),
+            b"",
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let page: DeletionPage = r.json();
@@ -157,9 +162,7 @@ async fn t36_one_guardian_cannot_erase_the_archive() {
     // Mum restores every one of dad's twenty.
     for id in &ids[..20] {
         assert_eq!(
-            s.call(mum, "POST", &fam.restore_path(id), b"")
-                .await
-                .status,
+            s.call(mum, "POST", &fam.restore_path(id), b"").await.status,
             204
         );
     }
