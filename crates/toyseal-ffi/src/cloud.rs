@@ -45,6 +45,43 @@ pub struct EnvelopePage {
     pub next_cursor: Option<String>,
 }
 
+/// A pending soft deletion (THREATS T36): hidden from listings and downloads, restorable by
+/// any guardian until `erase_at`, when the server erases it.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct PendingDeletion {
+    /// The envelope's id (64 hex digits).
+    pub id: String,
+    /// The envelope's sender (device id).
+    pub sender: String,
+    /// The guardian that deleted it (device id).
+    pub deleted_by: String,
+    /// When (Unix seconds).
+    pub deleted_at: u64,
+    /// When the server erases it unless a guardian restores it (Unix seconds).
+    pub erase_at: u64,
+}
+
+impl From<toyseal_cloud::api::PendingDeletion> for PendingDeletion {
+    fn from(p: toyseal_cloud::api::PendingDeletion) -> Self {
+        Self {
+            id: p.id.to_string(),
+            sender: p.sender,
+            deleted_by: p.deleted_by,
+            deleted_at: p.deleted_at,
+            erase_at: p.erase_at,
+        }
+    }
+}
+
+/// One page of a family's pending soft deletions.
+#[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
+pub struct DeletionPage {
+    /// The pending deletions.
+    pub items: Vec<PendingDeletion>,
+    /// Pass to `deletions` for the next page; `None` at the end.
+    pub next_cursor: Option<String>,
+}
+
 /// A signed-request client for one server, acting as one device.
 #[derive(Debug, uniffi::Object)]
 pub struct CloudClient {
@@ -136,15 +173,53 @@ impl CloudClient {
             .await?)
     }
 
-    /// Deletes an envelope (guardians).
+    /// Deletes an envelope. This device's own envelope is erased at once (`None`); a
+    /// guardian's deletion of another device's envelope is soft (the pending deletion:
+    /// hidden, restorable by any guardian until its `erase_at`). Other members may not delete
+    /// others' envelopes (403); beyond the server's daily limit of soft deletions the error's
+    /// kind is `deletion-limit`.
     pub async fn delete_envelope(
+        &self,
+        family_id: String,
+        envelope_id: String,
+    ) -> Result<Option<PendingDeletion>, ToysealError> {
+        match self
+            .inner
+            .delete_envelope(family(&family_id)?, &self::envelope_id(&envelope_id)?)
+            .await?
+        {
+            toyseal_cloud::Deletion::Pending(p) => Ok(Some(p.into())),
+            _ => Ok(None),
+        }
+    }
+
+    /// One page of the family's pending soft deletions (guardians; `cursor`: a previous
+    /// page's `next_cursor`).
+    pub async fn deletions(
+        &self,
+        family_id: String,
+        cursor: Option<String>,
+        limit: Option<u32>,
+    ) -> Result<DeletionPage, ToysealError> {
+        let page = self
+            .inner
+            .deletions(family(&family_id)?, cursor.as_deref(), limit)
+            .await?;
+        Ok(DeletionPage {
+            items: page.items.into_iter().map(PendingDeletion::from).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// Restores a soft-deleted envelope (guardians): listed and downloadable again.
+    pub async fn restore_envelope(
         &self,
         family_id: String,
         envelope_id: String,
     ) -> Result<(), ToysealError> {
         Ok(self
             .inner
-            .delete_envelope(family(&family_id)?, &self::envelope_id(&envelope_id)?)
+            .restore_envelope(family(&family_id)?, &self::envelope_id(&envelope_id)?)
             .await?)
     }
 }

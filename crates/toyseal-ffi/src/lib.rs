@@ -13,7 +13,7 @@ mod roster;
 mod simulated_toy;
 
 pub use ble::{Fragmenter, Reassembler};
-pub use cloud::{CloudClient, EnvelopePage, EnvelopeSummary};
+pub use cloud::{CloudClient, DeletionPage, EnvelopePage, EnvelopeSummary, PendingDeletion};
 pub use envelope::{EnvelopeInfo, EnvelopeMetadata, EnvelopeOpener, OpenedEnvelope};
 pub use error::ToysealError;
 pub use identity::{Identity, KeyStore, PublicKey, Role};

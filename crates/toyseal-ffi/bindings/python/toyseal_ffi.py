@@ -537,11 +537,15 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_create_family() != 7553:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope() != 32147:
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope() != 60717:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_deletions() != 58009:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_download() != 50391:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_list() != 35771:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_restore_envelope() != 11119:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_roster() != 33769:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -751,12 +755,18 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_create_family.restype 
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_deletions.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_deletions.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_download.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_download.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_list.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_list.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_restore_envelope.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_restore_envelope.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_roster.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_roster.restype = ctypes.c_uint16
@@ -1038,6 +1048,13 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope.argtypes = (
     _UniffiRustBuffer,
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_deletions.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_deletions.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_download.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1051,6 +1068,12 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_list.argtypes = (
     _UniffiRustBuffer,
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_list.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_restore_envelope.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_restore_envelope.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_roster.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
@@ -2012,6 +2035,164 @@ class _UniffiFfiConverterString:
             builder.write(value.encode("utf-8"))
             return builder.finalize()
 
+class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u64"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**64
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u64()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u64(value)
+
+@dataclass
+class PendingDeletion:
+    """
+    A pending soft deletion (THREATS T36): hidden from listings and downloads, restorable by
+    any guardian until `erase_at`, when the server erases it.
+"""
+    def __init__(self, *, id:str, sender:str, deleted_by:str, deleted_at:int, erase_at:int):
+        self.id = id
+        self.sender = sender
+        self.deleted_by = deleted_by
+        self.deleted_at = deleted_at
+        self.erase_at = erase_at
+        
+        
+
+    
+    def __str__(self):
+        return "PendingDeletion(id={}, sender={}, deleted_by={}, deleted_at={}, erase_at={})".format(self.id, self.sender, self.deleted_by, self.deleted_at, self.erase_at)
+    def __eq__(self, other):
+        if self.id != other.id:
+            return False
+        if self.sender != other.sender:
+            return False
+        if self.deleted_by != other.deleted_by:
+            return False
+        if self.deleted_at != other.deleted_at:
+            return False
+        if self.erase_at != other.erase_at:
+            return False
+        return True
+
+class _UniffiFfiConverterTypePendingDeletion(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return PendingDeletion(
+            id=_UniffiFfiConverterString.read(buf),
+            sender=_UniffiFfiConverterString.read(buf),
+            deleted_by=_UniffiFfiConverterString.read(buf),
+            deleted_at=_UniffiFfiConverterUInt64.read(buf),
+            erase_at=_UniffiFfiConverterUInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.id)
+        _UniffiFfiConverterString.check_lower(value.sender)
+        _UniffiFfiConverterString.check_lower(value.deleted_by)
+        _UniffiFfiConverterUInt64.check_lower(value.deleted_at)
+        _UniffiFfiConverterUInt64.check_lower(value.erase_at)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.id, buf)
+        _UniffiFfiConverterString.write(value.sender, buf)
+        _UniffiFfiConverterString.write(value.deleted_by, buf)
+        _UniffiFfiConverterUInt64.write(value.deleted_at, buf)
+        _UniffiFfiConverterUInt64.write(value.erase_at, buf)
+
+class _UniffiFfiConverterSequenceTypePendingDeletion(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypePendingDeletion.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypePendingDeletion.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypePendingDeletion.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterString.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterString.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterString.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+@dataclass
+class DeletionPage:
+    """
+    One page of a family's pending soft deletions.
+"""
+    def __init__(self, *, items:typing.List[PendingDeletion], next_cursor:typing.Optional[str]):
+        self.items = items
+        self.next_cursor = next_cursor
+        
+        
+
+    
+    def __str__(self):
+        return "DeletionPage(items={}, next_cursor={})".format(self.items, self.next_cursor)
+    def __eq__(self, other):
+        if self.items != other.items:
+            return False
+        if self.next_cursor != other.next_cursor:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeDeletionPage(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return DeletionPage(
+            items=_UniffiFfiConverterSequenceTypePendingDeletion.read(buf),
+            next_cursor=_UniffiFfiConverterOptionalString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterSequenceTypePendingDeletion.check_lower(value.items)
+        _UniffiFfiConverterOptionalString.check_lower(value.next_cursor)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterSequenceTypePendingDeletion.write(value.items, buf)
+        _UniffiFfiConverterOptionalString.write(value.next_cursor, buf)
+
 
 
 
@@ -2073,44 +2254,6 @@ class _UniffiFfiConverterUInt16(_UniffiConverterPrimitiveInt):
     @staticmethod
     def write(value, buf):
         buf.write_u16(value)
-
-class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterString.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterString.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterString.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
-
-class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u64"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**64
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u64()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u64(value)
 
 class _UniffiFfiConverterOptionalUInt64(_UniffiConverterRustBuffer):
     @classmethod
@@ -4816,6 +4959,31 @@ class _UniffiFfiConverterTypeRoster:
     def write(cls, value: Roster, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 
+class _UniffiFfiConverterOptionalTypePendingDeletion(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypePendingDeletion.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypePendingDeletion.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypePendingDeletion.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
 
 class CloudClientProtocol(typing.Protocol):
     """
@@ -4827,9 +4995,19 @@ class CloudClientProtocol(typing.Protocol):
         Registers a new family with its verified version 1 (guardian-signed, toy co-signed).
 """
         raise NotImplementedError
-    async def delete_envelope(self, family_id: str,envelope_id: str) -> None:
+    async def delete_envelope(self, family_id: str,envelope_id: str) -> typing.Optional[PendingDeletion]:
         """
-        Deletes an envelope (guardians).
+        Deletes an envelope. This device's own envelope is erased at once (`None`); a
+        guardian's deletion of another device's envelope is soft (the pending deletion:
+        hidden, restorable by any guardian until its `erase_at`). Other members may not delete
+        others' envelopes (403); beyond the server's daily limit of soft deletions the error's
+        kind is `deletion-limit`.
+"""
+        raise NotImplementedError
+    async def deletions(self, family_id: str,cursor: typing.Optional[str],limit: typing.Optional[int]) -> DeletionPage:
+        """
+        One page of the family's pending soft deletions (guardians; `cursor`: a previous
+        page's `next_cursor`).
 """
         raise NotImplementedError
     async def download(self, family_id: str,envelope_id: str) -> bytes:
@@ -4840,6 +5018,11 @@ class CloudClientProtocol(typing.Protocol):
     async def list(self, family_id: str,cursor: typing.Optional[str],limit: typing.Optional[int]) -> EnvelopePage:
         """
         One page of the family's envelopes (`cursor`: a previous page's `next_cursor`).
+"""
+        raise NotImplementedError
+    async def restore_envelope(self, family_id: str,envelope_id: str) -> None:
+        """
+        Restores a soft-deleted envelope (guardians): listed and downloadable again.
 """
         raise NotImplementedError
     async def roster(self, anchor: Anchor) -> Roster:
@@ -4927,9 +5110,13 @@ class CloudClient(CloudClientProtocol):
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
-    async def delete_envelope(self, family_id: str,envelope_id: str) -> None:
+    async def delete_envelope(self, family_id: str,envelope_id: str) -> typing.Optional[PendingDeletion]:
         """
-        Deletes an envelope (guardians).
+        Deletes an envelope. This device's own envelope is erased at once (`None`); a
+        guardian's deletion of another device's envelope is soft (the pending deletion:
+        hidden, restorable by any guardian until its `erase_at`). Other members may not delete
+        others' envelopes (403); beyond the server's daily limit of soft deletions the error's
+        kind is `deletion-limit`.
 """
         
         _UniffiFfiConverterString.check_lower(family_id)
@@ -4940,13 +5127,40 @@ class CloudClient(CloudClientProtocol):
             _UniffiFfiConverterString.lower(family_id),
             _UniffiFfiConverterString.lower(envelope_id),
         )
-        _uniffi_lift_return = lambda val: None
+        _uniffi_lift_return = _UniffiFfiConverterOptionalTypePendingDeletion.lift
         _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
         return await _uniffi_rust_call_async(
             _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope(*_uniffi_lowered_args),
-            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_void,
-            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_void,
-            _UniffiLib.ffi_toyseal_ffi_rust_future_free_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def deletions(self, family_id: str,cursor: typing.Optional[str],limit: typing.Optional[int]) -> DeletionPage:
+        """
+        One page of the family's pending soft deletions (guardians; `cursor`: a previous
+        page's `next_cursor`).
+"""
+        
+        _UniffiFfiConverterString.check_lower(family_id)
+
+        _UniffiFfiConverterOptionalString.check_lower(cursor)
+
+        _UniffiFfiConverterOptionalUInt32.check_lower(limit)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(family_id),
+            _UniffiFfiConverterOptionalString.lower(cursor),
+            _UniffiFfiConverterOptionalUInt32.lower(limit),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeDeletionPage.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_deletions(*_uniffi_lowered_args),
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer,
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
@@ -4996,6 +5210,29 @@ class CloudClient(CloudClientProtocol):
             _UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer,
             _UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer,
             _UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def restore_envelope(self, family_id: str,envelope_id: str) -> None:
+        """
+        Restores a soft-deleted envelope (guardians): listed and downloadable again.
+"""
+        
+        _UniffiFfiConverterString.check_lower(family_id)
+
+        _UniffiFfiConverterString.check_lower(envelope_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(family_id),
+            _UniffiFfiConverterString.lower(envelope_id),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_restore_envelope(*_uniffi_lowered_args),
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_void,
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
@@ -6838,6 +7075,8 @@ __all__ = [
     "ToysealError",
     "FailureReason",
     "PhoneEvent",
+    "PendingDeletion",
+    "DeletionPage",
     "EnvelopeMetadata",
     "EnvelopeInfo",
     "EnvelopeSummary",

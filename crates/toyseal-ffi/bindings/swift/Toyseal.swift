@@ -787,9 +787,19 @@ public protocol CloudClientProtocol: AnyObject, Sendable {
     func createFamily(version1: SignedRoster) async throws  -> Roster
     
     /**
-     * Deletes an envelope (guardians).
+     * Deletes an envelope. This device's own envelope is erased at once (`None`); a
+     * guardian's deletion of another device's envelope is soft (the pending deletion:
+     * hidden, restorable by any guardian until its `erase_at`). Other members may not delete
+     * others' envelopes (403); beyond the server's daily limit of soft deletions the error's
+     * kind is `deletion-limit`.
      */
-    func deleteEnvelope(familyId: String, envelopeId: String) async throws 
+    func deleteEnvelope(familyId: String, envelopeId: String) async throws  -> PendingDeletion?
+    
+    /**
+     * One page of the family's pending soft deletions (guardians; `cursor`: a previous
+     * page's `next_cursor`).
+     */
+    func deletions(familyId: String, cursor: String?, limit: UInt32?) async throws  -> DeletionPage
     
     /**
      * Downloads an envelope (checked against its id); open it with the roster.
@@ -800,6 +810,11 @@ public protocol CloudClientProtocol: AnyObject, Sendable {
      * One page of the family's envelopes (`cursor`: a previous page's `next_cursor`).
      */
     func list(familyId: String, cursor: String?, limit: UInt32?) async throws  -> EnvelopePage
+    
+    /**
+     * Restores a soft-deleted envelope (guardians): listed and downloadable again.
+     */
+    func restoreEnvelope(familyId: String, envelopeId: String) async throws 
     
     /**
      * Fetches the family's chain and verifies it through `anchor` to its newest version.
@@ -911,9 +926,13 @@ open func createFamily(version1: SignedRoster)async throws  -> Roster  {
 }
     
     /**
-     * Deletes an envelope (guardians).
+     * Deletes an envelope. This device's own envelope is erased at once (`None`); a
+     * guardian's deletion of another device's envelope is soft (the pending deletion:
+     * hidden, restorable by any guardian until its `erase_at`). Other members may not delete
+     * others' envelopes (403); beyond the server's daily limit of soft deletions the error's
+     * kind is `deletion-limit`.
      */
-open func deleteEnvelope(familyId: String, envelopeId: String)async throws   {
+open func deleteEnvelope(familyId: String, envelopeId: String)async throws  -> PendingDeletion?  {
     return
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
@@ -921,10 +940,30 @@ open func deleteEnvelope(familyId: String, envelopeId: String)async throws   {
                         self.uniffiCloneHandle(),FfiConverterString.lower(familyId),FfiConverterString.lower(envelopeId)
                 )
             },
-            pollFunc: ffi_toyseal_ffi_rust_future_poll_void,
-            completeFunc: ffi_toyseal_ffi_rust_future_complete_void,
-            freeFunc: ffi_toyseal_ffi_rust_future_free_void,
-            liftFunc: { $0 },
+            pollFunc: ffi_toyseal_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_toyseal_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_toyseal_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionTypePendingDeletion.lift,
+            errorHandler: FfiConverterTypeToysealError_lift
+        )
+}
+    
+    /**
+     * One page of the family's pending soft deletions (guardians; `cursor`: a previous
+     * page's `next_cursor`).
+     */
+open func deletions(familyId: String, cursor: String?, limit: UInt32?)async throws  -> DeletionPage  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_toyseal_ffi_fn_method_cloudclient_deletions(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(familyId),FfiConverterOptionString.lower(cursor),FfiConverterOptionUInt32.lower(limit)
+                )
+            },
+            pollFunc: ffi_toyseal_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_toyseal_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_toyseal_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeDeletionPage_lift,
             errorHandler: FfiConverterTypeToysealError_lift
         )
 }
@@ -963,6 +1002,25 @@ open func list(familyId: String, cursor: String?, limit: UInt32?)async throws  -
             completeFunc: ffi_toyseal_ffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_toyseal_ffi_rust_future_free_rust_buffer,
             liftFunc: FfiConverterTypeEnvelopePage_lift,
+            errorHandler: FfiConverterTypeToysealError_lift
+        )
+}
+    
+    /**
+     * Restores a soft-deleted envelope (guardians): listed and downloadable again.
+     */
+open func restoreEnvelope(familyId: String, envelopeId: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_toyseal_ffi_fn_method_cloudclient_restore_envelope(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(familyId),FfiConverterString.lower(envelopeId)
+                )
+            },
+            pollFunc: ffi_toyseal_ffi_rust_future_poll_void,
+            completeFunc: ffi_toyseal_ffi_rust_future_complete_void,
+            freeFunc: ffi_toyseal_ffi_rust_future_free_void,
+            liftFunc: { $0 },
             errorHandler: FfiConverterTypeToysealError_lift
         )
 }
@@ -3895,6 +3953,75 @@ public func FfiConverterTypeSimulatedToy_lower(_ value: SimulatedToy) -> UInt64 
 
 
 /**
+ * One page of a family's pending soft deletions.
+ */
+public struct DeletionPage: Equatable, Hashable {
+    /**
+     * The pending deletions.
+     */
+    public var items: [PendingDeletion]
+    /**
+     * Pass to `deletions` for the next page; `None` at the end.
+     */
+    public var nextCursor: String?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The pending deletions.
+         */items: [PendingDeletion], 
+        /**
+         * Pass to `deletions` for the next page; `None` at the end.
+         */nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension DeletionPage: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDeletionPage: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DeletionPage {
+        return
+            try DeletionPage(
+                items: FfiConverterSequenceTypePendingDeletion.read(from: &buf), 
+                nextCursor: FfiConverterOptionString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: DeletionPage, into buf: inout [UInt8]) {
+        FfiConverterSequenceTypePendingDeletion.write(value.items, into: &buf)
+        FfiConverterOptionString.write(value.nextCursor, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeletionPage_lift(_ buf: RustBuffer) throws -> DeletionPage {
+    return try FfiConverterTypeDeletionPage.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDeletionPage_lower(_ value: DeletionPage) -> RustBuffer {
+    return FfiConverterTypeDeletionPage.lower(value)
+}
+
+
+/**
  * What a completed open proved about an envelope.
  */
 public struct EnvelopeInfo {
@@ -4316,6 +4443,106 @@ public func FfiConverterTypeOpenedEnvelope_lift(_ buf: RustBuffer) throws -> Ope
 #endif
 public func FfiConverterTypeOpenedEnvelope_lower(_ value: OpenedEnvelope) -> RustBuffer {
     return FfiConverterTypeOpenedEnvelope.lower(value)
+}
+
+
+/**
+ * A pending soft deletion (THREATS T36): hidden from listings and downloads, restorable by
+ * any guardian until `erase_at`, when the server erases it.
+ */
+public struct PendingDeletion: Equatable, Hashable {
+    /**
+     * The envelope's id (64 hex digits).
+     */
+    public var id: String
+    /**
+     * The envelope's sender (device id).
+     */
+    public var sender: String
+    /**
+     * The guardian that deleted it (device id).
+     */
+    public var deletedBy: String
+    /**
+     * When (Unix seconds).
+     */
+    public var deletedAt: UInt64
+    /**
+     * When the server erases it unless a guardian restores it (Unix seconds).
+     */
+    public var eraseAt: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The envelope's id (64 hex digits).
+         */id: String, 
+        /**
+         * The envelope's sender (device id).
+         */sender: String, 
+        /**
+         * The guardian that deleted it (device id).
+         */deletedBy: String, 
+        /**
+         * When (Unix seconds).
+         */deletedAt: UInt64, 
+        /**
+         * When the server erases it unless a guardian restores it (Unix seconds).
+         */eraseAt: UInt64) {
+        self.id = id
+        self.sender = sender
+        self.deletedBy = deletedBy
+        self.deletedAt = deletedAt
+        self.eraseAt = eraseAt
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension PendingDeletion: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypePendingDeletion: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> PendingDeletion {
+        return
+            try PendingDeletion(
+                id: FfiConverterString.read(from: &buf), 
+                sender: FfiConverterString.read(from: &buf), 
+                deletedBy: FfiConverterString.read(from: &buf), 
+                deletedAt: FfiConverterUInt64.read(from: &buf), 
+                eraseAt: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: PendingDeletion, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.sender, into: &buf)
+        FfiConverterString.write(value.deletedBy, into: &buf)
+        FfiConverterUInt64.write(value.deletedAt, into: &buf)
+        FfiConverterUInt64.write(value.eraseAt, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePendingDeletion_lift(_ buf: RustBuffer) throws -> PendingDeletion {
+    return try FfiConverterTypePendingDeletion.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypePendingDeletion_lower(_ value: PendingDeletion) -> RustBuffer {
+    return FfiConverterTypePendingDeletion.lower(value)
 }
 
 
@@ -5319,6 +5546,30 @@ fileprivate struct FfiConverterOptionTypeRoster: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypePendingDeletion: FfiConverterRustBuffer {
+    typealias SwiftType = PendingDeletion?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypePendingDeletion.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypePendingDeletion.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypePhoneEvent: FfiConverterRustBuffer {
     typealias SwiftType = PhoneEvent?
 
@@ -5464,6 +5715,31 @@ fileprivate struct FfiConverterSequenceTypeEnvelopeSummary: FfiConverterRustBuff
         return seq
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypePendingDeletion: FfiConverterRustBuffer {
+    typealias SwiftType = [PendingDeletion]
+
+    public static func write(_ value: [PendingDeletion], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypePendingDeletion.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [PendingDeletion] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [PendingDeletion]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypePendingDeletion.read(from: &buf))
+        }
+        return seq
+    }
+}
 private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
 private let UNIFFI_RUST_FUTURE_POLL_WAKE: Int8 = 1
 
@@ -5572,13 +5848,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_toyseal_ffi_checksum_method_cloudclient_create_family() != 7553) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope() != 32147) {
+    if (uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope() != 60717) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_cloudclient_deletions() != 58009) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_cloudclient_download() != 50391) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_cloudclient_list() != 35771) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_cloudclient_restore_envelope() != 11119) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_cloudclient_roster() != 33769) {

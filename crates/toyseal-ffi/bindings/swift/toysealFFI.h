@@ -346,6 +346,11 @@ uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_create_family(uint64_t ptr, ui
 uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope(uint64_t ptr, RustBuffer family_id, RustBuffer envelope_id
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_DELETIONS
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_DELETIONS
+uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_deletions(uint64_t ptr, RustBuffer family_id, RustBuffer cursor, RustBuffer limit
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_DOWNLOAD
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_DOWNLOAD
 uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_download(uint64_t ptr, RustBuffer family_id, RustBuffer envelope_id
@@ -354,6 +359,11 @@ uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_download(uint64_t ptr, RustBuf
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_LIST
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_LIST
 uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_list(uint64_t ptr, RustBuffer family_id, RustBuffer cursor, RustBuffer limit
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_RESTORE_ENVELOPE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_RESTORE_ENVELOPE
+uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_restore_envelope(uint64_t ptr, RustBuffer family_id, RustBuffer envelope_id
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_ROSTER
@@ -1190,6 +1200,12 @@ uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_DELETIONS
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_DELETIONS
+uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_deletions(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_DOWNLOAD
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_DOWNLOAD
 uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_download(void
@@ -1199,6 +1215,12 @@ uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_download(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_LIST
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_LIST
 uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_list(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_RESTORE_ENVELOPE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_RESTORE_ENVELOPE
+uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_restore_envelope(void
     
 );
 #endif

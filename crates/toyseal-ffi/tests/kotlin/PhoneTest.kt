@@ -249,8 +249,10 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             f.phone.sendEnvelope(downloaded, NOW)
             pump(f.phone, f.toy)
             check(f.toy.openReceived().single().contentEquals(text))
-            cloud.deleteEnvelope(f.roster.familyId(), id)
+            // Its own envelope: erased at once (no pending deletion to restore).
+            assertEq(null, cloud.deleteEnvelope(f.roster.familyId(), id))
             assertEq(0, cloud.list(f.roster.familyId(), null, null).items.size)
+            assertEq(0, cloud.deletions(f.roster.familyId(), null, null).items.size)
             val stranger = CloudClient(server, guardian("stranger"))
             try {
                 stranger.list(f.roster.familyId(), null, null)

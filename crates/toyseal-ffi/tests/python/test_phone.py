@@ -316,8 +316,10 @@ def test_cloud_client_against_a_real_server():
         phone.send_envelope(downloaded, NOW)
         pump(phone, toy)
         assert toy.open_received() == [b"hello from the phone" * 100]
-        await cloud.delete_envelope(roster.family_id(), envelope_id)
+        # Its own envelope: erased at once (no pending deletion to restore).
+        assert await cloud.delete_envelope(roster.family_id(), envelope_id) is None
         assert (await cloud.list(roster.family_id(), None, None)).items == []
+        assert (await cloud.deletions(roster.family_id(), None, None)).items == []
 
         # A device outside the family is refused by the server.
         stranger = ts.Identity.load_or_generate(MemoryKeyStore(), "s", ts.Role.GUARDIAN)

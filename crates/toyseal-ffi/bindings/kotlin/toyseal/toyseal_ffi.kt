@@ -729,9 +729,13 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope(
     ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_cloudclient_deletions(
+    ): Int
     external fun uniffi_toyseal_ffi_checksum_method_cloudclient_download(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_cloudclient_list(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_cloudclient_restore_envelope(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_cloudclient_roster(
     ): Int
@@ -940,9 +944,13 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope(`ptr`: Long,`familyId`: RustBuffer.ByValue,`envelopeId`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_toyseal_ffi_fn_method_cloudclient_deletions(`ptr`: Long,`familyId`: RustBuffer.ByValue,`cursor`: RustBuffer.ByValue,`limit`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_toyseal_ffi_fn_method_cloudclient_download(`ptr`: Long,`familyId`: RustBuffer.ByValue,`envelopeId`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_toyseal_ffi_fn_method_cloudclient_list(`ptr`: Long,`familyId`: RustBuffer.ByValue,`cursor`: RustBuffer.ByValue,`limit`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_cloudclient_restore_envelope(`ptr`: Long,`familyId`: RustBuffer.ByValue,`envelopeId`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_toyseal_ffi_fn_method_cloudclient_roster(`ptr`: Long,`anchor`: Long,
     ): Long
@@ -2093,9 +2101,19 @@ public interface CloudClientInterface {
     suspend fun `createFamily`(`version1`: SignedRoster): Roster
     
     /**
-     * Deletes an envelope (guardians).
+     * Deletes an envelope. This device's own envelope is erased at once (`None`); a
+     * guardian's deletion of another device's envelope is soft (the pending deletion:
+     * hidden, restorable by any guardian until its `erase_at`). Other members may not delete
+     * others' envelopes (403); beyond the server's daily limit of soft deletions the error's
+     * kind is `deletion-limit`.
      */
-    suspend fun `deleteEnvelope`(`familyId`: kotlin.String, `envelopeId`: kotlin.String)
+    suspend fun `deleteEnvelope`(`familyId`: kotlin.String, `envelopeId`: kotlin.String): PendingDeletion?
+    
+    /**
+     * One page of the family's pending soft deletions (guardians; `cursor`: a previous
+     * page's `next_cursor`).
+     */
+    suspend fun `deletions`(`familyId`: kotlin.String, `cursor`: kotlin.String?, `limit`: kotlin.UInt?): DeletionPage
     
     /**
      * Downloads an envelope (checked against its id); open it with the roster.
@@ -2106,6 +2124,11 @@ public interface CloudClientInterface {
      * One page of the family's envelopes (`cursor`: a previous page's `next_cursor`).
      */
     suspend fun `list`(`familyId`: kotlin.String, `cursor`: kotlin.String?, `limit`: kotlin.UInt?): EnvelopePage
+    
+    /**
+     * Restores a soft-deleted envelope (guardians): listed and downloadable again.
+     */
+    suspend fun `restoreEnvelope`(`familyId`: kotlin.String, `envelopeId`: kotlin.String)
     
     /**
      * Fetches the family's chain and verifies it through `anchor` to its newest version.
@@ -2274,11 +2297,15 @@ open class CloudClient: Disposable, AutoCloseable, CloudClientInterface
 
     
     /**
-     * Deletes an envelope (guardians).
+     * Deletes an envelope. This device's own envelope is erased at once (`None`); a
+     * guardian's deletion of another device's envelope is soft (the pending deletion:
+     * hidden, restorable by any guardian until its `erase_at`). Other members may not delete
+     * others' envelopes (403); beyond the server's daily limit of soft deletions the error's
+     * kind is `deletion-limit`.
      */
     @Throws(ToysealException::class)
     @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
-    override suspend fun `deleteEnvelope`(`familyId`: kotlin.String, `envelopeId`: kotlin.String) {
+    override suspend fun `deleteEnvelope`(`familyId`: kotlin.String, `envelopeId`: kotlin.String) : PendingDeletion? {
         return uniffiRustCallAsync(
         callWithHandle { uniffiHandle ->
             UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope(
@@ -2288,12 +2315,39 @@ open class CloudClient: Disposable, AutoCloseable, CloudClientInterface
         FfiConverterString.lower(`envelopeId`),
             )
         },
-        { future, callback, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_poll_void(future, callback, continuation) },
-        { future, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_complete_void(future, continuation) },
-        { future -> UniffiLib.ffi_toyseal_ffi_rust_future_free_void(future) },
+        { future, callback, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer(future) },
         // lift function
-        { },
-        
+        { FfiConverterOptionalTypePendingDeletion.lift(it) },
+        // Error FFI converter
+        ToysealException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * One page of the family's pending soft deletions (guardians; `cursor`: a previous
+     * page's `next_cursor`).
+     */
+    @Throws(ToysealException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `deletions`(`familyId`: kotlin.String, `cursor`: kotlin.String?, `limit`: kotlin.UInt?) : DeletionPage {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_deletions(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`familyId`),
+        FfiConverterOptionalString.lower(`cursor`),
+        FfiConverterOptionalUInt.lower(`limit`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeDeletionPage.lift(it) },
         // Error FFI converter
         ToysealException.ErrorHandler,
     )
@@ -2347,6 +2401,33 @@ open class CloudClient: Disposable, AutoCloseable, CloudClientInterface
         { future -> UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterTypeEnvelopePage.lift(it) },
+        // Error FFI converter
+        ToysealException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Restores a soft-deleted envelope (guardians): listed and downloadable again.
+     */
+    @Throws(ToysealException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `restoreEnvelope`(`familyId`: kotlin.String, `envelopeId`: kotlin.String) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_restore_envelope(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`familyId`),
+        FfiConverterString.lower(`envelopeId`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_toyseal_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
         // Error FFI converter
         ToysealException.ErrorHandler,
     )
@@ -7177,6 +7258,53 @@ public object FfiConverterTypeSimulatedToy: FfiConverter<SimulatedToy, Long> {
 
 
 /**
+ * One page of a family's pending soft deletions.
+ */
+data class DeletionPage (
+    /**
+     * The pending deletions.
+     */
+    var `items`: List<PendingDeletion>
+    , 
+    /**
+     * Pass to `deletions` for the next page; `None` at the end.
+     */
+    var `nextCursor`: kotlin.String?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeDeletionPage: FfiConverterRustBuffer<DeletionPage> {
+    override fun read(buf: ByteBuffer): DeletionPage {
+        return DeletionPage(
+            FfiConverterSequenceTypePendingDeletion.read(buf),
+            FfiConverterOptionalString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: DeletionPage) = (
+            FfiConverterSequenceTypePendingDeletion.allocationSize(value.`items`) +
+            FfiConverterOptionalString.allocationSize(value.`nextCursor`)
+    )
+
+    override fun write(value: DeletionPage, buf: ByteBuffer) {
+            FfiConverterSequenceTypePendingDeletion.write(value.`items`, buf)
+            FfiConverterOptionalString.write(value.`nextCursor`, buf)
+    }
+}
+
+
+
+/**
  * What a completed open proved about an envelope.
  */
 data class EnvelopeInfo (
@@ -7492,6 +7620,78 @@ public object FfiConverterTypeOpenedEnvelope: FfiConverterRustBuffer<OpenedEnvel
     override fun write(value: OpenedEnvelope, buf: ByteBuffer) {
             FfiConverterByteArray.write(value.`content`, buf)
             FfiConverterTypeEnvelopeInfo.write(value.`info`, buf)
+    }
+}
+
+
+
+/**
+ * A pending soft deletion (THREATS T36): hidden from listings and downloads, restorable by
+ * any guardian until `erase_at`, when the server erases it.
+ */
+data class PendingDeletion (
+    /**
+     * The envelope's id (64 hex digits).
+     */
+    var `id`: kotlin.String
+    , 
+    /**
+     * The envelope's sender (device id).
+     */
+    var `sender`: kotlin.String
+    , 
+    /**
+     * The guardian that deleted it (device id).
+     */
+    var `deletedBy`: kotlin.String
+    , 
+    /**
+     * When (Unix seconds).
+     */
+    var `deletedAt`: kotlin.ULong
+    , 
+    /**
+     * When the server erases it unless a guardian restores it (Unix seconds).
+     */
+    var `eraseAt`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypePendingDeletion: FfiConverterRustBuffer<PendingDeletion> {
+    override fun read(buf: ByteBuffer): PendingDeletion {
+        return PendingDeletion(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: PendingDeletion) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterString.allocationSize(value.`sender`) +
+            FfiConverterString.allocationSize(value.`deletedBy`) +
+            FfiConverterULong.allocationSize(value.`deletedAt`) +
+            FfiConverterULong.allocationSize(value.`eraseAt`)
+    )
+
+    override fun write(value: PendingDeletion, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterString.write(value.`sender`, buf)
+            FfiConverterString.write(value.`deletedBy`, buf)
+            FfiConverterULong.write(value.`deletedAt`, buf)
+            FfiConverterULong.write(value.`eraseAt`, buf)
     }
 }
 
@@ -8769,6 +8969,38 @@ public object FfiConverterOptionalTypeRoster: FfiConverterRustBuffer<Roster?> {
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypePendingDeletion: FfiConverterRustBuffer<PendingDeletion?> {
+    override fun read(buf: ByteBuffer): PendingDeletion? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypePendingDeletion.read(buf)
+    }
+
+    override fun allocationSize(value: PendingDeletion?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypePendingDeletion.allocationSize(value)
+        }
+    }
+
+    override fun write(value: PendingDeletion?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypePendingDeletion.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalTypePhoneEvent: FfiConverterRustBuffer<PhoneEvent?> {
     override fun read(buf: ByteBuffer): PhoneEvent? {
         if (buf.get().toInt() == 0) {
@@ -8931,6 +9163,34 @@ public object FfiConverterSequenceTypeEnvelopeSummary: FfiConverterRustBuffer<Li
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeEnvelopeSummary.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypePendingDeletion: FfiConverterRustBuffer<List<PendingDeletion>> {
+    override fun read(buf: ByteBuffer): List<PendingDeletion> {
+        val len = buf.getInt()
+        return List<PendingDeletion>(len) {
+            FfiConverterTypePendingDeletion.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<PendingDeletion>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypePendingDeletion.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<PendingDeletion>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypePendingDeletion.write(it, buf)
         }
     }
 }
