@@ -128,12 +128,23 @@ ENVELOPES = [
     ROSTER.seal(GUARDIAN, b"fuzz %d" % seq, ts.EnvelopeMetadata(), 100 + seq) for seq in range(8)
 ]
 TOY_ENVELOPES = [ROSTER.seal(TOY, b"toy %d" % seq, ts.EnvelopeMetadata(), seq) for seq in range(4)]
+
+
+async def _toy_uploads():
+    """The toy's envelopes, stored: the guardian's DELETE of one is a soft deletion (202, then
+    restorable; signed-requests.md §6.1), the toy's own DELETE erases it (204)."""
+    cloud = ts.CloudClient(SERVER, TOY)
+    return [await cloud.upload(FAMILY, e) for e in TOY_ENVELOPES]
+
+
+TOY_ENVELOPE_IDS = asyncio.run(_toy_uploads())
 FRESH_FAMILIES = [_founding(ts.generate_family_id()) for _ in range(6)]
 FOUNDING_BODIES = [V1.encode()] + [v.encode() for v in FRESH_FAMILIES]
 # Version 2 of this family, same members, signed by its quorum (guardian + toy): 200 once, 409
 # after that (not the next version any more).
 V2 = ts.RosterProposal.next(ROSTER, ROSTER.members()).sign(GUARDIAN).cosign(TOY)
 ENVELOPE_IDS += [hashlib.sha256(e).hexdigest() for e in ENVELOPES]
+ENVELOPE_IDS += TOY_ENVELOPE_IDS
 print(
     f"toyseal hooks: family {FAMILY} founded on {SERVER} by guardian {GUARDIAN.device_id()} "
     f"(toy {TOY.device_id()}); {len(ENVELOPE_IDS)} envelope ids known",
