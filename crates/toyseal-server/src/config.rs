@@ -637,4 +637,48 @@ mod tests {
             Some(SocketAddr::from(([127, 0, 0, 1], 9464)))
         );
     }
+
+    /// The soft-deletion period and daily limit (T36) come from the file or the flags; a
+    /// period under a day is refused (it would be the immediate erasure one guardian may not
+    /// do).
+    #[test]
+    fn soft_deletion_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "soft_deletion_days = 7
+soft_deletions_per_day = 5
+",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            ..ServeArgs::default()
+        };
+        let cfg = args.resolve().unwrap();
+        assert_eq!(cfg.soft_deletion_period, Duration::from_secs(7 * 86_400));
+        assert_eq!(cfg.soft_deletions_per_day, 5);
+        let flags = ServeArgs {
+            soft_deletion_days: Some(2),
+            ..args.clone()
+        };
+        assert_eq!(
+            flags.resolve().unwrap().soft_deletion_period,
+            Duration::from_secs(2 * 86_400)
+        );
+        std::fs::write(
+            &file,
+            "soft_deletion_days = 0
+",
+        )
+        .unwrap();
+        assert!(matches!(args.resolve(), Err(Error::Config(_))));
+        let defaults = Config::embedded("x");
+        assert_eq!(
+            defaults.soft_deletion_period,
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(defaults.soft_deletions_per_day, 20);
+    }
 }
