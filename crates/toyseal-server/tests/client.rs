@@ -592,3 +592,60 @@ async fn an_upload_reports_its_progress_and_stores_the_same_bytes() {
     assert_eq!(got, envelope);
     assert_eq!(f.stored().await, (1, 1));
 }
+
+/// The daily soft-deletion limit (T36) reaches the caller as its own kind with the limit, and
+/// is not retried: waiting seconds does not lift a daily limit (a 429 rate limit is retried).
+#[tokio::test]
+async fn the_deletion_limit_is_reported_and_not_retried() {
+    let f = fixture().await;
+    let mut ids = Vec::new();
+    for i in 0..21 {
+        let env = f.seal(format!("recording {i}").as_bytes());
+        ids.push(f.toy.upload(f.family, &env).await.unwrap().id);
+    }
+    for id in &ids[..20] {
+        assert!(matches!(
+            f.guardian.delete_envelope(f.family, id).await.unwrap(),
+            Deletion::Pending(_)
+        ));
+    }
+    let refused = f
+        .guardian
+        .delete_envelope(f.family, &ids[20])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            Error::Status {
+                status: 429,
+                kind: Some(toyseal_cloud::api::ProblemKind::DeletionLimit),
+                limit: Some(20),
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(f.faults.server_answered(Target::Any, 429), 1, "not retried");
+    // Restoring frees the budget: the pending ones are what counts.
+    f.guardian
+        .restore_envelope(f.family, &ids[0])
+        .await
+        .unwrap();
+    assert!(matches!(
+        f.guardian
+            .delete_envelope(f.family, &ids[20])
+            .await
+            .unwrap(),
+        Deletion::Pending(_)
+    ));
+    assert_eq!(
+        f.guardian
+            .deletions(f.family, None, None)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        20
+    );
+}
