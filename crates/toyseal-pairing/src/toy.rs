@@ -548,6 +548,16 @@ impl<S: FailureStore> Toy<S> {
         self.roster.as_ref().ok_or(Error::Closed)
     }
 
+    /// The confirmation policy in force.
+    pub fn confirmation_policy(&self) -> &ConfirmationPolicy {
+        &self.confirmation
+    }
+
+    /// Replaces the confirmation policy (a pending confirmation keeps its deadline).
+    pub fn set_confirmation_policy(&mut self, policy: ConfirmationPolicy) {
+        self.confirmation = policy;
+    }
+
     /// The confirmation the toy is waiting for, if any, and when it expires.
     pub fn pending_confirmation(&self) -> Option<(Confirmation, Timestamp)> {
         let p = self.pending.as_ref()?;
