@@ -11,14 +11,14 @@ use std::sync::{Arc, LazyLock};
 use toyseal_core::DeviceIdentity;
 use toyseal_fuzz::pairing::{PAIRING, toy};
 use toyseal_fuzz::rng;
-use toyseal_pairing::{
-    Endpoint, Frame, Phone, PhoneEvent, SessionMessage, Timestamp, ToyEvent,
-};
+use toyseal_pairing::{Endpoint, Frame, Phone, PhoneEvent, SessionMessage, Timestamp, ToyEvent};
 
 /// The fixture's founding phone, shared (its key, as `Phone` takes it).
 static PHONE: LazyLock<Option<Arc<DeviceIdentity>>> = LazyLock::new(|| {
     let text = PAIRING.phone.export_secret_key_text().ok()?;
-    DeviceIdentity::from_secret_key_text(&text).ok().map(Arc::new)
+    DeviceIdentity::from_secret_key_text(&text)
+        .ok()
+        .map(Arc::new)
 });
 
 fuzz_target!(|input: (u64, Vec<u8>)| {
@@ -41,7 +41,10 @@ fuzz_target!(|input: (u64, Vec<u8>)| {
     let mut toy = toy();
     let mut phone = Phone::new(me);
     let t = Timestamp::from_millis(0);
-    if phone.open_session(p.toy_identity.public(), &mut rng).is_err() {
+    if phone
+        .open_session(p.toy_identity.public(), &mut rng)
+        .is_err()
+    {
         return;
     }
     for _ in 0..4 {
