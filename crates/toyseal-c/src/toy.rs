@@ -29,15 +29,18 @@ pub enum toyseal_event_kind {
     /// No event is pending.
     None = 0,
     /// Speak or blink `sas` (6 decimal digits, `%06u`); the parent compares it with the phone.
-    /// Known once the phone's PAIR_CONFIRM verified: it comes just before `PAIRED`.
+    /// Known once the phone's PAIR_CONFIRM verified: it comes just before
+    /// `CONFIRMATION_REQUESTED` (the parent compares, then confirms at the toy).
     Sas = 1,
-    /// A phone (`device_id`) paired. A founding guardian was stored in slot Founder; if that
-    /// store failed, the call that queued this event returned `TOYSEAL_RESULT_STORAGE` (the
-    /// pairing holds until the next boot only).
+    /// A phone (`device_id`) paired. A founding guardian (confirmed at the toy: this comes from
+    /// `toyseal_toy_confirm`) was stored in slot Founder; if that store failed, the call that
+    /// queued this event returned `TOYSEAL_RESULT_STORAGE` (the pairing holds until the next
+    /// boot only).
     Paired = 2,
     /// A pairing attempt failed (wrong code, tampering, timeout, disconnect), or the phone
-    /// rejected the SAS right after `PAIRED` (the parent saw different codes): that pairing is
-    /// undone and slot Founder holds the previous founder again (empty if none).
+    /// rejected the SAS right after PAIR_DONE (the parent saw different codes): that pairing is
+    /// undone (a pending confirmation is cancelled) and slot Founder holds the previous founder
+    /// again (empty if none).
     PairingFailed = 3,
     /// A guardian (`device_id`) opened a pairing window for one new phone.
     PairingWindowOpened = 4,
