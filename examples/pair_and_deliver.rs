@@ -89,6 +89,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         toy_sas.map(|s| s.to_string()).unwrap_or_default(),
         phone_sas.map(|s| s.to_string()).unwrap_or_default(),
     );
+    // The toy records its founder only when the parent confirms at the toy (a long hold of two
+    // buttons, a gesture a child does not make in play): the toy's application calls
+    // `confirm` on it.
+    toy.endpoint_mut().confirm(link.now())?;
+    run_until_idle(&mut phone, &mut toy, &link, &mut rng)?;
     phone.disconnect();
     toy.disconnect();
 
@@ -108,7 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // 3. The family: roster v1 {parent, toy}, signed by the parent, co-signed by the toy over
-    //    the session. From now on the toy admits only the roster's guardians.
+    //    the session after a confirmation at the toy. From now on the toy admits only the roster's guardians.
     let family = FamilyId::generate(&mut rng);
     let v1 = RosterProposal::founding(
         family,
@@ -118,6 +123,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     phone
         .endpoint_mut()
         .push_rosters(std::slice::from_ref(&v1), link.now())?;
+    run_until_idle(&mut phone, &mut toy, &link, &mut rng)?;
+    // Again only on the parent's confirmation at the toy.
+    toy.endpoint_mut().confirm(link.now())?;
     run_until_idle(&mut phone, &mut toy, &link, &mut rng)?;
     let roster = toy
         .endpoint()

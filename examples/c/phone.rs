@@ -21,6 +21,7 @@ use toyseal_core::{DeviceIdentity, FamilyId, OsRng, Role};
 use toyseal_envelope::OpenOptions;
 use toyseal_pairing::{
     Endpoint, EnvelopeEvent, PairingCode, PairingExpectations, Phone, PhoneEvent, Timestamp,
+    ToyAnswer,
 };
 use toyseal_roster::RosterProposal;
 
@@ -124,8 +125,12 @@ fn run(toy_command: &[String]) -> Result<(), Error> {
 
     // 1. Pairing with the code on the tag.
     phone.pair(&code, PairingExpectations::default(), &mut OsRng)?;
+    // The toy records its founder only once the parent confirms at the toy: wait for its answer.
     let events = link.exchange(&mut phone, |e| {
-        matches!(e, PhoneEvent::Paired(_) | PhoneEvent::PairingFailed(_))
+        matches!(
+            e,
+            PhoneEvent::ToyAnswered { version: None, .. } | PhoneEvent::PairingFailed(_)
+        )
     })?;
     let mut paired = None;
     for e in events {
@@ -133,11 +138,20 @@ fn run(toy_command: &[String]) -> Result<(), Error> {
             PhoneEvent::Sas(s) => println!("phone: SAS {s} (compare with the toy)"),
             PhoneEvent::Paired(t) => paired = Some(t),
             PhoneEvent::PairingFailed(f) => return Err(format!("pairing failed: {f:?}").into()),
+            PhoneEvent::AwaitingConfirmation { seconds, .. } => {
+                println!("phone: confirm on the toy (within {seconds} s)")
+            }
+            PhoneEvent::ToyAnswered { answer, .. } if answer != ToyAnswer::Confirmed => {
+                return Err(format!("the toy did not confirm: {answer:?}").into());
+            }
             _ => {}
         }
     }
     let paired = paired.ok_or("not paired")?;
-    println!("phone: paired with toy {}", paired.identity.device_id());
+    println!(
+        "phone: paired with toy {}, confirmed at the toy",
+        paired.identity.device_id()
+    );
 
     // 2. Reconnect: drop the link, then a Noise KK session with the pinned key.
     phone.handle_disconnect();

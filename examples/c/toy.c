@@ -1,8 +1,10 @@
 /* A toy written in C on the toyseal C ABI: it boots (identity from its "flash"), opens a
  * pairing window, pairs with the parent's phone (printing the SAS it would speak: known once
  * the phone's PAIR_CONFIRM verified, just before PAIRED; a PAIRING_FAILED right after PAIRED
- * means the phone's parent saw a different SAS and the pairing was undone), accepts a
- * session, co-signs roster v1, seals a synthetic 5-second recording while "recording" it
+ * means the phone's parent saw a different SAS and the pairing was undone), records its
+ * founder and co-signs roster v1 only after a confirmation at the toy (CONFIRMATION_REQUESTED:
+ * this example stands for a parent holding the toy's two buttons for 3 s, a gesture a child
+ * does not make in play, and confirms at once), accepts a session, seals a synthetic 5-second recording while "recording" it
  * (1 KiB chunks, a signed checkpoint every second) into its storage (a temporary file stands
  * for the toy's flash) and delivers it over the session streamed from there: the toy's RAM
  * holds one delivery window, never the recording (docs/guides/c-firmware.md §6). A failed
@@ -236,6 +238,34 @@ int main(int argc, char **argv) {
             case TOYSEAL_EVENT_KIND_SAS:
                 fprintf(stderr, "toy: SAS %06u (spoken to the parent)\n", (unsigned)ev.sas);
                 break;
+            case TOYSEAL_EVENT_KIND_CONFIRMATION_REQUESTED:
+                /* Speak or blink the summary, then wait for the deliberate gesture until
+                 * ev.expires_ms. Here the "parent" holds the buttons at once. */
+                if (ev.confirmation == TOYSEAL_CONFIRMATION_FOUNDER) {
+                    fprintf(stderr, "toy: confirm the new founding guardian? (hold both buttons)\n");
+                } else {
+                    fprintf(stderr, "toy: confirm roster v%llu: %u added, %u removed, %u changed%s? (hold both buttons)\n",
+                            (unsigned long long)ev.roster_version, (unsigned)ev.added,
+                            (unsigned)ev.removed, (unsigned)ev.changed,
+                            ev.recovery_key_changed ? ", new recovery key" : "");
+                    for (uint32_t i = 0; ok && i < ev.added + ev.removed + ev.changed; i++) {
+                        toyseal_change_entry line;
+                        if ((r = toyseal_toy_confirmation_entry(toy, i, &line)) != TOYSEAL_RESULT_OK)
+                            ok = fail("confirmation_entry", r);
+                        else
+                            fprintf(stderr, "toy:   %s a %s\n",
+                                    line.change == 1 ? "adds" : line.change == 2 ? "removes" : "changes",
+                                    line.role == 2 ? "guardian" : "toy");
+                    }
+                }
+                if (ok && (r = toyseal_toy_confirm(toy, now_ms())) != TOYSEAL_RESULT_OK)
+                    ok = fail("confirm", r);
+                break;
+            case TOYSEAL_EVENT_KIND_CONFIRMATION_EXPIRED:
+            case TOYSEAL_EVENT_KIND_CONFIRMATION_DECLINED:
+            case TOYSEAL_EVENT_KIND_CONFIRMATION_CANCELLED:
+                fprintf(stderr, "toy: nothing confirmed (event %d)\n", (int)ev.kind);
+                break;
             case TOYSEAL_EVENT_KIND_PAIRED:
                 fprintf(stderr, "toy: paired with its first guardian\n");
                 break;
@@ -268,6 +298,7 @@ int main(int argc, char **argv) {
                 break;
             case TOYSEAL_EVENT_KIND_ENVELOPE_ABORTED:
             case TOYSEAL_EVENT_KIND_ROSTER_REFUSED:
+            case TOYSEAL_EVENT_KIND_ROSTER_FORK:
                 fprintf(stderr, "toy: event %d\n", (int)ev.kind);
                 ok = 0;
                 break;

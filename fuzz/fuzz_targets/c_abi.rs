@@ -86,6 +86,17 @@ enum Action {
     },
     Timeout(u16),
     Disconnect,
+    /// The user's gesture at the toy (`toyseal_toy_confirm`), or a decline.
+    Confirm {
+        decline: bool,
+    },
+    /// Reads a line of the pending roster change's summary.
+    ConfirmationEntry {
+        index: u8,
+        null_ptr: bool,
+    },
+    /// Sets the confirmation window (any value: out of range is a result code).
+    ConfirmationWindow(u32),
     Transmit {
         cap: u16,
         null_buf: bool,
@@ -220,6 +231,13 @@ impl State {
             }
         }
         let Some(paired) = paired else { return };
+        // The parent confirms the founding pairing at the toy.
+        // SAFETY: live or NULL handle.
+        unsafe { toyseal_toy_confirm(self.toy, self.now) };
+        self.pump();
+        let Some(phone) = self.phone.as_mut() else {
+            return;
+        };
         phone.handle_disconnect();
         // SAFETY: live or NULL handle.
         unsafe { toyseal_toy_disconnect(self.toy) };
@@ -237,6 +255,10 @@ impl State {
         if let Some(phone) = self.phone.as_mut() {
             let _ = phone.push_rosters(std::slice::from_ref(&v1), Timestamp::from_millis(self.now));
         }
+        self.pump();
+        // And co-signing version 1.
+        // SAFETY: live or NULL handle.
+        unsafe { toyseal_toy_confirm(self.toy, self.now) };
         self.pump();
     }
 }
@@ -310,6 +332,27 @@ fuzz_target!(|actions: Vec<Action>| {
                 }
                 Action::Disconnect => {
                     toyseal_toy_disconnect(s.toy);
+                }
+                Action::Confirm { decline } => {
+                    if decline {
+                        toyseal_toy_decline(s.toy, s.now);
+                    } else {
+                        toyseal_toy_confirm(s.toy, s.now);
+                    }
+                }
+                Action::ConfirmationEntry { index, null_ptr } => {
+                    let mut entry = toyseal_change_entry {
+                        change: 0,
+                        role: 0,
+                        new_role: 0,
+                        device_id: [0; 16],
+                    };
+                    let out: *mut toyseal_change_entry =
+                        if null_ptr { null_mut() } else { &mut entry };
+                    toyseal_toy_confirmation_entry(s.toy, u32::from(index), out);
+                }
+                Action::ConfirmationWindow(secs) => {
+                    toyseal_toy_set_confirmation_window(s.toy, secs);
                 }
                 Action::Transmit {
                     cap,

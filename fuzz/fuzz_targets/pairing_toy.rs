@@ -5,7 +5,9 @@
 //! a `Paired` event; the lifetime failure counter never decreases except by exactly one on a
 //! success, and never exceeds the policy once pairing is disabled; roster updates (the real
 //! founding version, or fuzzer bytes) only ever move the toy's roster forward, a roster
-//! replaces the founder, and the toy admits exactly the roster's guardians.
+//! replaces the founder, and the toy admits exactly the roster's guardians. The toy's
+//! signature and a new founder appear only on the step where its user confirmed at the toy
+//! (`Toy::confirm`): never from frames alone, whatever they are (T35, T37).
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -14,7 +16,7 @@ use toyseal_core::FamilyId;
 use toyseal_fuzz::pairing::{PAIRING, toy};
 use toyseal_fuzz::{Mutation, rng};
 use toyseal_pairing::{
-    Initiator, PairingCode, PairingExpectations, PhonePairing, PhoneStep, SessionConfig,
+    CodeKind, Initiator, PairingCode, PairingExpectations, PhonePairing, PhoneStep, SessionConfig,
     SessionMessage, Timestamp, ToyEvent,
 };
 use toyseal_roster::RosterProposal;
@@ -36,6 +38,10 @@ enum Action {
     Reconnect {
         mutate: Vec<Mutation>,
     },
+    /// The toy's user confirms at the toy (whatever is pending, if anything).
+    Confirm,
+    /// The toy's user declines.
+    Decline,
     /// The founding phone reconnects and pushes roster versions: the real founding version
     /// (signed by it, listing it and the toy) if the flag is set, then these raw versions.
     Rosters {
@@ -56,7 +62,18 @@ fuzz_target!(|input: (u64, Vec<Action>)| {
     for action in actions.into_iter().take(64) {
         let failures_before = toy.window().total_failures().unwrap_or(0);
         let mut events = Vec::new();
+        let confirmed = matches!(action, Action::Confirm);
         match action {
+            Action::Confirm => {
+                let t = Timestamp::from_millis(now);
+                let _ = toy.confirm(t);
+                events.extend(toy.poll(t).events);
+            }
+            Action::Decline => {
+                let t = Timestamp::from_millis(now);
+                let _ = toy.decline(t);
+                events.extend(toy.poll(t).events);
+            }
             Action::PressButton => {
                 let _ = toy.press_pair_button(Timestamp::from_millis(now));
             }
@@ -154,9 +171,21 @@ fuzz_target!(|input: (u64, Vec<Action>)| {
                 }
             }
         }
+        let toy_id = p.toy_identity.device_id();
         for e in &events {
             match e {
+                ToyEvent::Paired {
+                    code: CodeKind::Printed,
+                    ..
+                } => {
+                    assert!(confirmed, "a founder recorded without a confirmation");
+                    pinned += 1;
+                }
                 ToyEvent::Paired { .. } => pinned += 1,
+                ToyEvent::RosterApplied(r) if !confirmed => assert!(
+                    !r.signed().signers().any(|s| s == toy_id),
+                    "a toy signature without a confirmation"
+                ),
                 ToyEvent::SessionOpened(_) => session_open = true,
                 ToyEvent::SessionClosed => session_open = false,
                 ToyEvent::Message(_) => assert!(session_open, "a message without a session"),

@@ -191,10 +191,27 @@ fn pair_reconnect_and_deliver_through_central_and_peripheral_adapters() {
     let ev = run_phone(&mut phone, |e| {
         matches!(e, DriverEvent::Endpoint(PhoneEvent::Paired(_)))
     });
-    let DriverEvent::Endpoint(PhoneEvent::Paired(paired)) = ev.last().unwrap() else {
-        panic!()
-    };
-    let paired = paired.clone();
+    let paired = ev
+        .iter()
+        .find_map(|e| match e {
+            DriverEvent::Endpoint(PhoneEvent::Paired(p)) => Some(p.clone()),
+            _ => None,
+        })
+        .unwrap();
+    // The parent confirms at the toy; only then does it record its founder (T37).
+    assert!(!toy_side.lock().unwrap().driver.endpoint().has_guardian());
+    {
+        let mut t = toy_side.lock().unwrap();
+        let now = Timestamp::from_millis(t.now);
+        t.driver.endpoint_mut().confirm(now).unwrap();
+        t.poll();
+    }
+    run_phone(&mut phone, |e| {
+        matches!(
+            e,
+            DriverEvent::Endpoint(PhoneEvent::ToyAnswered { version: None, .. })
+        )
+    });
     assert!(toy_side.lock().unwrap().driver.endpoint().has_guardian());
 
     // Reconnect over a fresh central connection, then envelopes both ways.

@@ -131,7 +131,16 @@ fn family(seed: u8) -> Family {
         .push_rosters(std::slice::from_ref(&v1), now)
         .unwrap();
     let p = w.pump();
-    // The toy co-signed version 1 for its founder and sent it back.
+    assert!(w.toy.endpoint().roster().is_none(), "nothing signed before");
+    assert!(phone_saw(&p, |e| matches!(
+        e,
+        DriverEvent::Endpoint(PhoneEvent::AwaitingConfirmation {
+            version: Some(1),
+            ..
+        })
+    )));
+    // Mum confirms at the toy: the toy co-signs version 1 for its founder and sends it back.
+    let p = w.confirm_at_toy();
     let cosigned = p
         .phone
         .iter()
@@ -274,8 +283,8 @@ fn t19_roster_reaches_toy_through_guardian_session() {
         DriverEvent::Endpoint(PhoneEvent::Rosters(r)) if r == std::slice::from_ref(&v2)
     )));
 
-    // A roster that does not chain (a replay of v1, a v2 signed by dad alone adding a
-    // stranger) changes nothing.
+    // A roster that does not chain (a v2 signed by a stranger alone adding himself: another
+    // version 2, a fork, T39) changes nothing, and is reported on both sides.
     let stranger = DeviceIdentity::generate(Role::Guardian, &mut rng(122));
     let forged = next(
         &f.chain,
@@ -291,7 +300,14 @@ fn t19_roster_reaches_toy_through_guardian_session() {
     let p = pump(&mut f.grandmas_phone, &mut f.w.toy, &m);
     assert!(toy_saw(&p, |e| matches!(
         e,
-        DriverEvent::Endpoint(ToyEvent::RosterRefused)
+        DriverEvent::Endpoint(ToyEvent::RosterFork { version: 2, .. })
+    )));
+    assert!(phone_saw(&p, |e| matches!(
+        e,
+        DriverEvent::Endpoint(PhoneEvent::ToyAnswered {
+            version: Some(2),
+            answer: toyseal_pairing::ToyAnswer::Fork
+        })
     )));
     assert_eq!(f.w.toy.endpoint().roster().unwrap().version(), 2);
 
@@ -680,10 +696,11 @@ fn t34_code_holder_posing_as_toy_detected_by_sas() {
 }
 
 #[test]
-fn t17_toy_cosigns_the_next_version_only_for_a_guardian_in_session() {
+fn t17_a_thief_in_session_with_a_guardians_key_changes_nothing() {
     // A family whose only guardian is mum (v1 {mum, toy}): any change needs mum AND the toy's
-    // co-signature, which the toy gives only over a live session with a guardian (physical
-    // presence). A stolen phone away from home cannot get it.
+    // co-signature, which the toy gives only after a deliberate confirmation at the toy. A
+    // thief with mum's key who reaches the toy over Bluetooth opens a session and still gets
+    // nothing signed.
     let mut w = world(17, cfg());
     let paired = w.in_session();
     let toy = paired.identity;
@@ -695,7 +712,8 @@ fn t17_toy_cosigns_the_next_version_only_for_a_guardian_in_session() {
         .endpoint_mut()
         .push_rosters(std::slice::from_ref(&v1), now)
         .unwrap();
-    let p = w.pump();
+    w.pump();
+    let p = w.confirm_at_toy();
     let v1 = p
         .phone
         .iter()
@@ -703,10 +721,10 @@ fn t17_toy_cosigns_the_next_version_only_for_a_guardian_in_session() {
             DriverEvent::Endpoint(PhoneEvent::Rosters(r)) => r.first().cloned(),
             _ => None,
         })
-        .expect("the toy co-signs v1");
+        .expect("the toy co-signs v1 once confirmed");
     let chain = vec![v1];
     let current = from_founding(&chain).unwrap();
-    // Mum alone signs v2 adding dad (dad proves possession): no quorum without the toy.
+    // The thief's own guardian-role key, "dad", proves possession; mum's stolen key signs.
     let (dad, _) = guardian_phone(&mut r);
     let mut v2 = next(&chain, &[&mum, &dad], &toy, &[&mum]);
     v2.cosign(&dad);
@@ -714,45 +732,46 @@ fn t17_toy_cosigns_the_next_version_only_for_a_guardian_in_session() {
         current.verify_next(v2.clone()).is_err(),
         "one guardian alone"
     );
-    // Over mum's live session the toy co-signs, applies and returns it.
-    let now = w.now();
-    w.phone
+    // The thief's phone holds mum's key, opens a session and pushes v2.
+    let mut thief = TestPhone::new(Phone::new(mum.clone()), DriverConfig::default());
+    let m = link(&mut thief, &mut w.toy);
+    thief.open_session(&toy, &mut rng(217)).unwrap();
+    let p = pump(&mut thief, &mut w.toy, &m);
+    assert!(phone_opened(&p), "{p:?}");
+    let now = m.now();
+    thief
         .endpoint_mut()
         .push_rosters(std::slice::from_ref(&v2), now)
         .unwrap();
-    let p = w.pump();
-    let back = p
-        .phone
-        .iter()
-        .find_map(|e| match e {
-            DriverEvent::Endpoint(PhoneEvent::Rosters(r)) => {
-                r.iter().find(|r| r.proposal().version() == 2).cloned()
-            }
-            _ => None,
+    let p = pump(&mut thief, &mut w.toy, &m);
+    assert!(phone_saw(&p, |e| matches!(
+        e,
+        DriverEvent::Endpoint(PhoneEvent::AwaitingConfirmation {
+            version: Some(2),
+            ..
         })
-        .expect("the toy co-signs v2 for the guardian in session");
-    assert!(back.signers().any(|s| s == toy.device_id()));
-    let v2_roster = current.verify_next(back).unwrap();
-    assert_eq!(w.toy.endpoint().roster(), Some(&v2_roster));
-    // A proposal that skips a version, or that the guardian in session did not sign, gets no
-    // co-signature and changes nothing.
-    let (eve, _) = guardian_phone(&mut r);
-    let chain2 = vec![chain[0].clone(), v2_roster.signed().clone()];
-    let mut unsigned_by_mum = next(&chain2, &[&mum, &dad, &eve], &toy, &[&dad]);
-    unsigned_by_mum.cosign(&eve);
-    let now = w.now();
-    w.phone
-        .endpoint_mut()
-        .push_rosters(std::slice::from_ref(&unsigned_by_mum), now)
-        .unwrap();
-    let p = w.pump();
+    )));
+    // Nobody at the toy confirms: after the window nothing is signed, nothing changed.
+    m.advance(Duration::from_secs(31));
+    let p = pump(&mut thief, &mut w.toy, &m);
     assert!(toy_saw(&p, |e| matches!(
         e,
-        DriverEvent::Endpoint(ToyEvent::RosterRefused)
+        DriverEvent::Endpoint(ToyEvent::ConfirmationExpired)
     )));
-    assert_eq!(w.toy.endpoint().roster().unwrap().version(), 2);
+    assert!(phone_saw(&p, |e| matches!(
+        e,
+        DriverEvent::Endpoint(PhoneEvent::ToyAnswered {
+            version: Some(2),
+            answer: toyseal_pairing::ToyAnswer::Expired
+        })
+    )));
+    assert!(!phone_saw(&p, |e| matches!(
+        e,
+        DriverEvent::Endpoint(PhoneEvent::Rosters(_))
+    )));
+    assert_eq!(w.toy.endpoint().roster(), Some(&current));
     println!(
-        "T17: the toy co-signed v2 only for the guardian in session; dad's proposal alone was refused"
+        "T17: a thief in session with a guardian's key pushed v2; no confirmation at the toy, nothing signed, the toy stays at v1"
     );
 }
 

@@ -73,15 +73,18 @@ typedef enum {
   // No event is pending.
   TOYSEAL_EVENT_KIND_NONE = 0,
   // Speak or blink `sas` (6 decimal digits, `%06u`); the parent compares it with the phone.
-  // Known once the phone's PAIR_CONFIRM verified: it comes just before `PAIRED`.
+  // Known once the phone's PAIR_CONFIRM verified: it comes just before
+  // `CONFIRMATION_REQUESTED` (the parent compares, then confirms at the toy).
   TOYSEAL_EVENT_KIND_SAS = 1,
-  // A phone (`device_id`) paired. A founding guardian was stored in slot Founder; if that
-  // store failed, the call that queued this event returned `TOYSEAL_RESULT_STORAGE` (the
-  // pairing holds until the next boot only).
+  // A phone (`device_id`) paired. A founding guardian (confirmed at the toy: this comes from
+  // `toyseal_toy_confirm`) was stored in slot Founder; if that store failed, the call that
+  // queued this event returned `TOYSEAL_RESULT_STORAGE` (the pairing holds until the next
+  // boot only).
   TOYSEAL_EVENT_KIND_PAIRED = 2,
   // A pairing attempt failed (wrong code, tampering, timeout, disconnect), or the phone
-  // rejected the SAS right after `PAIRED` (the parent saw different codes): that pairing is
-  // undone and slot Founder holds the previous founder again (empty if none).
+  // rejected the SAS right after PAIR_DONE (the parent saw different codes): that pairing is
+  // undone (a pending confirmation is cancelled) and slot Founder holds the previous founder
+  // again (empty if none).
   TOYSEAL_EVENT_KIND_PAIRING_FAILED = 3,
   // A guardian (`device_id`) opened a pairing window for one new phone.
   TOYSEAL_EVENT_KIND_PAIRING_WINDOW_OPENED = 4,
@@ -105,7 +108,36 @@ typedef enum {
   TOYSEAL_EVENT_KIND_ROSTER_REFUSED = 12,
   // Drop the link now, then call `toyseal_toy_disconnect` (the peer broke a rule).
   TOYSEAL_EVENT_KIND_CLOSE_REQUESTED = 13,
+  // The toy signs (or records a founder) only if its user confirms at the toy before
+  // `expires_ms`: speak or blink the summary — `confirmation` says what (a founding
+  // guardian `device_id`, or roster version `roster_version` proposed by `device_id`
+  // adding `added`, removing `removed`, changing `changed` members, read them with
+  // `toyseal_toy_confirmation_entry`; `recovery_key_changed`) — then call
+  // `toyseal_toy_confirm` on a deliberate gesture (one a child does not make in play,
+  // e.g. a long hold of two buttons) or `toyseal_toy_decline`. One at a time.
+  TOYSEAL_EVENT_KIND_CONFIRMATION_REQUESTED = 14,
+  // The pending confirmation expired (`toyseal_toy_handle_timeout`): nothing was signed or
+  // recorded; the phone was told.
+  TOYSEAL_EVENT_KIND_CONFIRMATION_EXPIRED = 15,
+  // The user declined: nothing was signed or recorded; the phone was told.
+  TOYSEAL_EVENT_KIND_CONFIRMATION_DECLINED = 16,
+  // The pending confirmation ended with its session or link: nothing was signed.
+  TOYSEAL_EVENT_KIND_CONFIRMATION_CANCELLED = 17,
+  // A roster version `roster_version` with the number of the toy's own but another hash (a
+  // fork of the family's chain) was refused. Show it.
+  TOYSEAL_EVENT_KIND_ROSTER_FORK = 18,
 } toyseal_event_kind;
+
+// What a `ConfirmationRequested` event asks the user to confirm.
+typedef enum {
+  // Not a `ConfirmationRequested` event.
+  TOYSEAL_CONFIRMATION_NONE = 0,
+  // Record the phone `device_id` (which just paired with the printed code; the parent
+  // compared the SAS) as the founding guardian.
+  TOYSEAL_CONFIRMATION_FOUNDER = 1,
+  // Co-sign roster version `roster_version`, proposed by the guardian `device_id` in session.
+  TOYSEAL_CONFIRMATION_ROSTER = 2,
+} toyseal_confirmation;
 
 // A recording being sealed. Create with [`toyseal_sealer_new`], free with
 // [`toyseal_sealer_free`]. Independent of the toy handle once created.
@@ -162,9 +194,34 @@ typedef struct {
   uint64_t length;
   // The roster version (`RosterApplied`).
   uint64_t roster_version;
-  // The peer's device id (`Paired`, `PairingWindowOpened`, `SessionOpened`).
+  // The peer's device id (`Paired`, `PairingWindowOpened`, `SessionOpened`; the founder or
+  // the proposing guardian for `ConfirmationRequested`).
   uint8_t device_id[16];
+  // What `ConfirmationRequested` asks (`None` for other events).
+  toyseal_confirmation confirmation;
+  // When the pending confirmation expires, on the caller's clock (`ConfirmationRequested`).
+  uint64_t expires_ms;
+  // Members the proposed roster adds (`ConfirmationRequested`, `Roster`).
+  uint32_t added;
+  // Members it removes.
+  uint32_t removed;
+  // Members it keeps with another role or keys.
+  uint32_t changed;
+  // Whether it sets, replaces or drops the family's recovery key.
+  bool recovery_key_changed;
 } toyseal_event;
+
+// One line of a pending roster change's summary (`toyseal_toy_confirmation_entry`).
+typedef struct {
+  // 1: added, 2: removed, 3: kept with another role or keys.
+  uint8_t change;
+  // The member's role: 1 toy, 2 guardian (for a change, the role it had).
+  uint8_t role;
+  // For a change (3), the new role; else 0.
+  uint8_t new_role;
+  // The member's device id.
+  uint8_t device_id[16];
+} toyseal_change_entry;
 
 #ifdef __cplusplus
 extern "C" {
@@ -372,6 +429,44 @@ toyseal_result toyseal_toy_send_envelope_bytes(toyseal_toy *toy,
 // # Safety
 // `toy` must be a live handle; `version` must be writable.
 toyseal_result toyseal_toy_roster_version(toyseal_toy *toy, uint64_t *version);
+
+// The user made the deliberate confirmation gesture for the pending `ConfirmationRequested`
+// (the firmware chooses the gesture and MUST choose one a child does not make in play: a
+// long hold of two buttons, say). The toy records the founder (`Paired`, slot Founder) or
+// co-signs, verifies and applies the roster version (`RosterApplied`, slot Roster; or
+// `RosterRefused` if it does not verify); then drain [`toyseal_toy_poll_transmit`] and
+// [`toyseal_toy_poll_event`]. `TOYSEAL_RESULT_MISUSE` when nothing is pending (or it just
+// expired: see the `ConfirmationExpired` event).
+//
+// # Safety
+// `toy` must be a live handle.
+toyseal_result toyseal_toy_confirm(toyseal_toy *toy, uint64_t now_ms);
+
+// The user declined the pending confirmation: nothing is signed or recorded
+// (`ConfirmationDeclined`); the phone is told. `TOYSEAL_RESULT_MISUSE` when nothing is
+// pending.
+//
+// # Safety
+// `toy` must be a live handle.
+toyseal_result toyseal_toy_decline(toyseal_toy *toy, uint64_t now_ms);
+
+// Sets the confirmation window: how long a pending confirmation waits for
+// [`toyseal_toy_confirm`] (default 30 s; 1 … 65535 s, else `TOYSEAL_RESULT_INVALID_ARGUMENT`).
+//
+// # Safety
+// `toy` must be a live handle.
+toyseal_result toyseal_toy_set_confirmation_window(toyseal_toy *toy, uint32_t seconds);
+
+// Copies line `index` (0 ≤ index < added + removed + changed of the `ConfirmationRequested`
+// event: the added members first, then the removed, then the changed) of the pending roster
+// change into `*entry`. `TOYSEAL_RESULT_MISUSE` when no roster confirmation is pending,
+// `TOYSEAL_RESULT_INVALID_ARGUMENT` for an index past the end.
+//
+// # Safety
+// `toy` must be a live handle; `entry` must be writable.
+toyseal_result toyseal_toy_confirmation_entry(toyseal_toy *toy,
+                                              uint32_t index,
+                                              toyseal_change_entry *entry);
 
 #ifdef __cplusplus
 }  // extern "C"

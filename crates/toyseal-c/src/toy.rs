@@ -5,7 +5,9 @@ use crate::storage::{Storage, toyseal_slot, toyseal_storage};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use toyseal_core::{DeviceIdentity, OsRng};
-use toyseal_pairing::{CodeKind, Endpoint, EnvelopeEvent, PairingCode, Timestamp, Toy, ToyEvent};
+use toyseal_pairing::{
+    CodeKind, Confirmation, Endpoint, EnvelopeEvent, PairingCode, Timestamp, Toy, ToyEvent,
+};
 
 /// The toy: its identity, pairing window, session and roster. Create with
 /// [`toyseal_toy_new`], free with [`toyseal_toy_free`]. Not thread-safe: use it from one
@@ -27,15 +29,18 @@ pub enum toyseal_event_kind {
     /// No event is pending.
     None = 0,
     /// Speak or blink `sas` (6 decimal digits, `%06u`); the parent compares it with the phone.
-    /// Known once the phone's PAIR_CONFIRM verified: it comes just before `PAIRED`.
+    /// Known once the phone's PAIR_CONFIRM verified: it comes just before
+    /// `CONFIRMATION_REQUESTED` (the parent compares, then confirms at the toy).
     Sas = 1,
-    /// A phone (`device_id`) paired. A founding guardian was stored in slot Founder; if that
-    /// store failed, the call that queued this event returned `TOYSEAL_RESULT_STORAGE` (the
-    /// pairing holds until the next boot only).
+    /// A phone (`device_id`) paired. A founding guardian (confirmed at the toy: this comes from
+    /// `toyseal_toy_confirm`) was stored in slot Founder; if that store failed, the call that
+    /// queued this event returned `TOYSEAL_RESULT_STORAGE` (the pairing holds until the next
+    /// boot only).
     Paired = 2,
     /// A pairing attempt failed (wrong code, tampering, timeout, disconnect), or the phone
-    /// rejected the SAS right after `PAIRED` (the parent saw different codes): that pairing is
-    /// undone and slot Founder holds the previous founder again (empty if none).
+    /// rejected the SAS right after PAIR_DONE (the parent saw different codes): that pairing is
+    /// undone (a pending confirmation is cancelled) and slot Founder holds the previous founder
+    /// again (empty if none).
     PairingFailed = 3,
     /// A guardian (`device_id`) opened a pairing window for one new phone.
     PairingWindowOpened = 4,
@@ -59,6 +64,53 @@ pub enum toyseal_event_kind {
     RosterRefused = 12,
     /// Drop the link now, then call `toyseal_toy_disconnect` (the peer broke a rule).
     CloseRequested = 13,
+    /// The toy signs (or records a founder) only if its user confirms at the toy before
+    /// `expires_ms`: speak or blink the summary — `confirmation` says what (a founding
+    /// guardian `device_id`, or roster version `roster_version` proposed by `device_id`
+    /// adding `added`, removing `removed`, changing `changed` members, read them with
+    /// `toyseal_toy_confirmation_entry`; `recovery_key_changed`) — then call
+    /// `toyseal_toy_confirm` on a deliberate gesture (one a child does not make in play,
+    /// e.g. a long hold of two buttons) or `toyseal_toy_decline`. One at a time.
+    ConfirmationRequested = 14,
+    /// The pending confirmation expired (`toyseal_toy_handle_timeout`): nothing was signed or
+    /// recorded; the phone was told.
+    ConfirmationExpired = 15,
+    /// The user declined: nothing was signed or recorded; the phone was told.
+    ConfirmationDeclined = 16,
+    /// The pending confirmation ended with its session or link: nothing was signed.
+    ConfirmationCancelled = 17,
+    /// A roster version `roster_version` with the number of the toy's own but another hash (a
+    /// fork of the family's chain) was refused. Show it.
+    RosterFork = 18,
+}
+
+/// What a `ConfirmationRequested` event asks the user to confirm.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum toyseal_confirmation {
+    /// Not a `ConfirmationRequested` event.
+    None = 0,
+    /// Record the phone `device_id` (which just paired with the printed code; the parent
+    /// compared the SAS) as the founding guardian.
+    Founder = 1,
+    /// Co-sign roster version `roster_version`, proposed by the guardian `device_id` in session.
+    Roster = 2,
+}
+
+/// One line of a pending roster change's summary (`toyseal_toy_confirmation_entry`).
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct toyseal_change_entry {
+    /// 1: added, 2: removed, 3: kept with another role or keys.
+    pub change: u8,
+    /// The member's role: 1 toy, 2 guardian (for a change, the role it had).
+    pub role: u8,
+    /// For a change (3), the new role; else 0.
+    pub new_role: u8,
+    /// The member's device id.
+    pub device_id: [u8; 16],
 }
 
 /// One event (see [`toyseal_event_kind`]).
@@ -76,8 +128,21 @@ pub struct toyseal_event {
     pub length: u64,
     /// The roster version (`RosterApplied`).
     pub roster_version: u64,
-    /// The peer's device id (`Paired`, `PairingWindowOpened`, `SessionOpened`).
+    /// The peer's device id (`Paired`, `PairingWindowOpened`, `SessionOpened`; the founder or
+    /// the proposing guardian for `ConfirmationRequested`).
     pub device_id: [u8; 16],
+    /// What `ConfirmationRequested` asks (`None` for other events).
+    pub confirmation: toyseal_confirmation,
+    /// When the pending confirmation expires, on the caller's clock (`ConfirmationRequested`).
+    pub expires_ms: u64,
+    /// Members the proposed roster adds (`ConfirmationRequested`, `Roster`).
+    pub added: u32,
+    /// Members it removes.
+    pub removed: u32,
+    /// Members it keeps with another role or keys.
+    pub changed: u32,
+    /// Whether it sets, replaces or drops the family's recovery key.
+    pub recovery_key_changed: bool,
 }
 
 impl toyseal_event {
@@ -89,6 +154,12 @@ impl toyseal_event {
             length: 0,
             roster_version: 0,
             device_id: [0; 16],
+            confirmation: toyseal_confirmation::None,
+            expires_ms: 0,
+            added: 0,
+            removed: 0,
+            changed: 0,
+            recovery_key_changed: false,
         }
     }
 }
@@ -157,6 +228,36 @@ impl toyseal_toy {
                     ev.roster_version = r.version();
                 }
                 ToyEvent::RosterRefused => ev.kind = K::RosterRefused,
+                ToyEvent::RosterFork { version, .. } => {
+                    ev.kind = K::RosterFork;
+                    ev.roster_version = version;
+                }
+                ToyEvent::ConfirmationRequested {
+                    summary,
+                    expires_at,
+                } => {
+                    ev.kind = K::ConfirmationRequested;
+                    ev.expires_ms = expires_at.as_millis();
+                    match summary {
+                        Confirmation::Founder { phone } => {
+                            ev.confirmation = toyseal_confirmation::Founder;
+                            ev.device_id = *phone.as_bytes();
+                        }
+                        Confirmation::Roster(c) => {
+                            ev.confirmation = toyseal_confirmation::Roster;
+                            ev.device_id = *c.by.as_bytes();
+                            ev.roster_version = c.version;
+                            ev.added = u32::try_from(c.added.len()).unwrap_or(u32::MAX);
+                            ev.removed = u32::try_from(c.removed.len()).unwrap_or(u32::MAX);
+                            ev.changed = u32::try_from(c.changed.len()).unwrap_or(u32::MAX);
+                            ev.recovery_key_changed = c.recovery_key_changed;
+                        }
+                        _ => ev.confirmation = toyseal_confirmation::None,
+                    }
+                }
+                ToyEvent::ConfirmationExpired => ev.kind = K::ConfirmationExpired,
+                ToyEvent::ConfirmationDeclined => ev.kind = K::ConfirmationDeclined,
+                ToyEvent::ConfirmationCancelled => ev.kind = K::ConfirmationCancelled,
                 // A later toyseal may add events; they are not lost silently: the toy goes on.
                 _ => continue,
             }
@@ -548,6 +649,121 @@ pub unsafe extern "C" fn toyseal_toy_roster_version(
         let v = toy.toy.roster().ok_or(toyseal_result::NoRoster)?.version();
         // SAFETY: non-NULL and writable (caller's contract).
         unsafe { version.write(v) };
+        Ok(())
+    })
+}
+
+/// The user made the deliberate confirmation gesture for the pending `ConfirmationRequested`
+/// (the firmware chooses the gesture and MUST choose one a child does not make in play: a
+/// long hold of two buttons, say). The toy records the founder (`Paired`, slot Founder) or
+/// co-signs, verifies and applies the roster version (`RosterApplied`, slot Roster; or
+/// `RosterRefused` if it does not verify); then drain [`toyseal_toy_poll_transmit`] and
+/// [`toyseal_toy_poll_event`]. `TOYSEAL_RESULT_MISUSE` when nothing is pending (or it just
+/// expired: see the `ConfirmationExpired` event).
+///
+/// # Safety
+/// `toy` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_confirm(toy: *mut toyseal_toy, now_ms: u64) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        let r = toy.toy.confirm(Timestamp::from_millis(now_ms));
+        let stored = toy.collect_events();
+        r.map_err(|_| toyseal_result::Misuse)?;
+        stored
+    })
+}
+
+/// The user declined the pending confirmation: nothing is signed or recorded
+/// (`ConfirmationDeclined`); the phone is told. `TOYSEAL_RESULT_MISUSE` when nothing is
+/// pending.
+///
+/// # Safety
+/// `toy` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_decline(toy: *mut toyseal_toy, now_ms: u64) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        let r = toy.toy.decline(Timestamp::from_millis(now_ms));
+        let stored = toy.collect_events();
+        r.map_err(|_| toyseal_result::Misuse)?;
+        stored
+    })
+}
+
+/// Sets the confirmation window: how long a pending confirmation waits for
+/// [`toyseal_toy_confirm`] (default 30 s; 1 … 65535 s, else `TOYSEAL_RESULT_INVALID_ARGUMENT`).
+///
+/// # Safety
+/// `toy` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_set_confirmation_window(
+    toy: *mut toyseal_toy,
+    seconds: u32,
+) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        if seconds == 0 || seconds > u32::from(u16::MAX) {
+            return Err(toyseal_result::InvalidArgument);
+        }
+        let policy = toy
+            .toy
+            .confirmation_policy()
+            .with_window(std::time::Duration::from_secs(u64::from(seconds)));
+        toy.toy.set_confirmation_policy(policy);
+        Ok(())
+    })
+}
+
+/// Copies line `index` (0 ≤ index < added + removed + changed of the `ConfirmationRequested`
+/// event: the added members first, then the removed, then the changed) of the pending roster
+/// change into `*entry`. `TOYSEAL_RESULT_MISUSE` when no roster confirmation is pending,
+/// `TOYSEAL_RESULT_INVALID_ARGUMENT` for an index past the end.
+///
+/// # Safety
+/// `toy` must be a live handle; `entry` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_confirmation_entry(
+    toy: *mut toyseal_toy,
+    index: u32,
+    entry: *mut toyseal_change_entry,
+) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        non_null(entry)?;
+        let Some((Confirmation::Roster(c), _)) = toy.toy.pending_confirmation() else {
+            return Err(toyseal_result::Misuse);
+        };
+        let line = |change: u8, (id, role): &(toyseal_core::DeviceId, toyseal_core::Role)| {
+            toyseal_change_entry {
+                change,
+                role: role.to_byte(),
+                new_role: 0,
+                device_id: *id.as_bytes(),
+            }
+        };
+        let lines: Vec<toyseal_change_entry> = c
+            .added
+            .iter()
+            .map(|a| line(1, a))
+            .chain(c.removed.iter().map(|r| line(2, r)))
+            .chain(c.changed.iter().map(|(id, old, new)| toyseal_change_entry {
+                change: 3,
+                role: old.to_byte(),
+                new_role: new.to_byte(),
+                device_id: *id.as_bytes(),
+            }))
+            .collect();
+        let e = usize::try_from(index)
+            .ok()
+            .and_then(|i| lines.get(i))
+            .ok_or(toyseal_result::InvalidArgument)?;
+        // SAFETY: non-NULL and writable (caller's contract).
+        unsafe { entry.write(*e) };
         Ok(())
     })
 }

@@ -471,8 +471,7 @@ fn a_failed_store_is_reported_and_no_event_is_lost() {
         Some(toyseal_result::Storage)
     );
 
-    // Pairing while the founder cannot be stored: the frame that completes the pairing
-    // reports STORAGE, and the PAIRED event is still queued.
+    // Pairing while the founder cannot be stored.
     let code = toyseal_pairing::PairingCode::generate(8, &mut toyseal_core::OsRng);
     let mut toy = CToy::boot(code.digits(), Box::default()).expect("boot");
     // SAFETY: live handle.
@@ -507,7 +506,16 @@ fn a_failed_store_is_reported_and_no_event_is_lost() {
             );
         }
     }
-    assert!(results.contains(&toyseal_result::Storage));
+    // The founder is recorded (and stored) only on the confirmation at the toy: that call
+    // reports STORAGE, and the PAIRED event is still queued.
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == toyseal_event_kind::ConfirmationRequested)
+    );
+    assert!(!results.contains(&toyseal_result::Storage));
+    assert_eq!(toy.confirm(2), toyseal_result::Storage);
+    events.extend(toy.events());
     assert!(events.iter().any(|e| e.kind == toyseal_event_kind::Paired));
     assert!(toy.flash.slots[toyseal_slot::Founder as usize].is_empty());
 }

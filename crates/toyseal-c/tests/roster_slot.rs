@@ -30,8 +30,14 @@ fn next_version(
     f.phone
         .push_rosters(std::slice::from_ref(&next), Timestamp::from_millis(now))
         .expect("push");
-    let (pe, te) = pump(&mut f.phone, &mut f.toy, now);
+    let (_, te) = pump(&mut f.phone, &mut f.toy, now);
     let version = next.proposal().version();
+    // The toy co-signs only once its user confirms at the toy.
+    assert!(te.iter().any(|e| {
+        e.kind == toyseal_event_kind::ConfirmationRequested && e.roster_version == version
+    }));
+    assert_eq!(f.toy.confirm(now), toyseal_result::Ok);
+    let (pe, te) = pump(&mut f.phone, &mut f.toy, now);
     assert!(
         te.iter()
             .any(|e| e.kind == toyseal_event_kind::RosterApplied && e.roster_version == version)
@@ -220,11 +226,11 @@ fn a_roster_that_cannot_be_stored_is_reported_and_still_applied() {
     f.phone
         .push_rosters(&[next], Timestamp::from_millis(40))
         .expect("push");
-    let mut results = Vec::new();
     while let Some(frame) = f.phone.poll_transmit() {
-        results.push(f.toy.frame(&frame, 40));
+        assert_eq!(f.toy.frame(&frame, 40), toyseal_result::Ok);
     }
-    assert!(results.contains(&toyseal_result::Storage));
+    // The confirmation at the toy applies it: that call reports STORAGE.
+    assert_eq!(f.toy.confirm(41), toyseal_result::Storage);
     assert!(
         f.toy
             .events()
@@ -233,4 +239,95 @@ fn a_roster_that_cannot_be_stored_is_reported_and_still_applied() {
     );
     assert_eq!(roster_version(&f.toy), Ok(2));
     assert_eq!(f.toy.flash.slots[toyseal_slot::Roster as usize], v1_bytes);
+}
+
+#[test]
+fn the_confirmation_calls_expire_decline_and_refuse_misuse() {
+    let mut f = family();
+    let toy_id = toy_public(&f.roster);
+    // SAFETY: live handle (all four calls).
+    unsafe {
+        assert_eq!(
+            toyseal_toy_confirm(f.toy.handle, 50),
+            toyseal_result::Misuse
+        );
+        assert_eq!(
+            toyseal_toy_decline(f.toy.handle, 50),
+            toyseal_result::Misuse
+        );
+        for bad in [0, 65_536] {
+            assert_eq!(
+                toyseal_toy_set_confirmation_window(f.toy.handle, bad),
+                toyseal_result::InvalidArgument
+            );
+        }
+        assert_eq!(
+            toyseal_toy_set_confirmation_window(f.toy.handle, 5),
+            toyseal_result::Ok
+        );
+    }
+    let dad = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut OsRng));
+    let mut next = RosterProposal::next(
+        &f.roster,
+        vec![f.parent.public().clone(), dad.public().clone(), toy_id],
+    )
+    .expect("proposal")
+    .sign(&f.parent);
+    next.cosign(&dad);
+    for decline in [false, true] {
+        f.phone
+            .push_rosters(std::slice::from_ref(&next), Timestamp::from_millis(60))
+            .expect("push");
+        let (_, te) = pump(&mut f.phone, &mut f.toy, 60);
+        let ask = te
+            .iter()
+            .find(|e| e.kind == toyseal_event_kind::ConfirmationRequested)
+            .expect("asked");
+        assert_eq!(ask.expires_ms, 60 + 5_000);
+        assert_eq!((ask.added, ask.removed, ask.changed), (1, 0, 0));
+        let mut line = toyseal_change_entry {
+            change: 0,
+            role: 0,
+            new_role: 0,
+            device_id: [0; 16],
+        };
+        // SAFETY: live handle; `line` writable.
+        unsafe {
+            assert_eq!(
+                toyseal_toy_confirmation_entry(f.toy.handle, 0, &mut line),
+                toyseal_result::Ok
+            );
+            assert_eq!(
+                toyseal_toy_confirmation_entry(f.toy.handle, 1, &mut line),
+                toyseal_result::InvalidArgument
+            );
+        }
+        assert_eq!((line.change, line.role), (1, Role::Guardian.to_byte()));
+        assert_eq!(&line.device_id, dad.device_id().as_bytes());
+        let (kind, answer) = if decline {
+            // SAFETY: live handle.
+            let r = unsafe { toyseal_toy_decline(f.toy.handle, 61) };
+            assert_eq!(r, toyseal_result::Ok);
+            (
+                toyseal_event_kind::ConfirmationDeclined,
+                toyseal_pairing::ToyAnswer::Declined,
+            )
+        } else {
+            // SAFETY: live handle.
+            let r = unsafe { toyseal_toy_handle_timeout(f.toy.handle, 60 + 5_000) };
+            assert_eq!(r, toyseal_result::Ok);
+            (
+                toyseal_event_kind::ConfirmationExpired,
+                toyseal_pairing::ToyAnswer::Expired,
+            )
+        };
+        let (pe, te) = pump(&mut f.phone, &mut f.toy, 5_100);
+        assert!(te.iter().any(|e| e.kind == kind), "{te:?}");
+        assert!(pe.iter().any(|e| matches!(
+            e,
+            PhoneEvent::ToyAnswered { version: Some(2), answer: a } if *a == answer
+        )));
+        assert!(!pe.iter().any(|e| matches!(e, PhoneEvent::Rosters(_))));
+        assert_eq!(roster_version(&f.toy), Ok(1));
+    }
 }

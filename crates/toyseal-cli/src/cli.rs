@@ -824,7 +824,8 @@ pub struct PairArgs {
     /// This device's key file (a toy's for `--as toy`, a guardian's for `--as phone`).
     #[arg(short, long, value_name = "KEYFILE")]
     pub identity: PathBuf,
-    /// File holding the pairing code (the digits on the toy's tag); `-`: standard input.
+    /// File holding the pairing code (the digits on the toy's tag); `-`: standard input
+    /// (phone only: the toy reads its operator's confirmation, `yes`, from standard input).
     #[arg(long, value_name = "FILE")]
     pub code_file: PathBuf,
     /// Toy: the address to listen on (port 0: any free port).

@@ -340,7 +340,7 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     mums_phone
         .endpoint_mut()
         .pair(&scanned.code, expect, &mut rng)?;
-    let p = run_until_idle(&mut mums_phone, &mut toy, &pairing_air, &mut rng)?;
+    let p = confirmed_at_toy(&mut mums_phone, &mut toy, &pairing_air, &mut rng)?;
     let (phone_sas, toy_sas) = sas_of(&p);
     let paired = p.phone.iter().find_map(|e| match e {
         DriverEvent::Endpoint(PhoneEvent::Paired(t)) => Some(t.clone()),
@@ -356,7 +356,8 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         "pair mum's phone with the printed code over BLE (SPAKE2)",
         paired_ok && sas_ok,
         format!(
-            "paired: the toy says {} and mum's phone shows {} (mum confirms they match); \
+            "paired: the toy says {} and mum's phone shows {} (mum sees they match and holds \
+             the toy's button: only then does the toy record her as its founder); \
              the toy's key matches its QR, maker attestation valid",
             toy_sas.as_deref().unwrap_or("nothing"),
             phone_sas.as_deref().unwrap_or("nothing")
@@ -394,7 +395,7 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     mums_phone
         .endpoint_mut()
         .push_rosters(std::slice::from_ref(&v1), session_air.now())?;
-    let p = run_until_idle(&mut mums_phone, &mut toy, &session_air, &mut rng)?;
+    let p = confirmed_at_toy(&mut mums_phone, &mut toy, &session_air, &mut rng)?;
     let v1 = returned_roster(&p, 1).ok_or("the toy did not co-sign roster v1")?;
     let toy_signed = v1.signers().any(|s| s == toy_id.device_id());
     let mums_client = Client::new(&base, mum.clone())?;
@@ -404,7 +405,7 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         Kind::Story,
         "found the family: roster v1 {mum, toy}",
         toy_signed && roster_v1.version() == 1,
-        format!("family {family}: roster v1 signed by mum, co-signed by the toy in session, verified by the server"),
+        format!("family {family}: roster v1 signed by mum, co-signed by the toy in session after mum confirmed at the toy, verified by the server"),
         format!("signers: {}; server answered 201", signer_count(&v1)),
     );
 
@@ -425,7 +426,7 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     mums_phone
         .endpoint_mut()
         .push_rosters(std::slice::from_ref(&v2), session_air.now())?;
-    let p = run_until_idle(&mut mums_phone, &mut toy, &session_air, &mut rng)?;
+    let p = confirmed_at_toy(&mut mums_phone, &mut toy, &session_air, &mut rng)?;
     let v2 = returned_roster(&p, 2).ok_or("the toy did not co-sign roster v2")?;
     mums_client.update_roster(&v2).await?;
     mums_phone
@@ -731,7 +732,7 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     dads_phone
         .endpoint_mut()
         .push_rosters(std::slice::from_ref(&v3), dads_air.now())?;
-    let p = run_until_idle(&mut dads_phone, &mut toy, &dads_air, &mut rng)?;
+    let p = confirmed_at_toy(&mut dads_phone, &mut toy, &dads_air, &mut rng)?;
     let v3 = returned_roster(&p, 3).ok_or("the toy did not co-sign roster v3")?;
     dads_client.update_roster(&v3).await?;
     let toys_roster = toy
@@ -1381,6 +1382,27 @@ async fn rewrite_chain(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Runs the link until idle; if the toy then asks its user for a confirmation (recording its
+/// founder, co-signing a roster version), the parent makes the deliberate gesture at the toy
+/// (a long hold: the demo's toy application calls `Toy::confirm`) and the link runs again.
+fn confirmed_at_toy(
+    phone: &mut PhoneEnd,
+    toy: &mut ToyEnd,
+    air: &MemoryLink,
+    rng: &mut impl toyseal_core::CryptoRng,
+) -> std::result::Result<Events, toyseal_ble::Error> {
+    let mut p = run_until_idle(phone, toy, air, rng)?;
+    if toy.endpoint().pending_confirmation().is_some() {
+        let now = air.now();
+        if toy.endpoint_mut().confirm(now).is_ok() {
+            let more = run_until_idle(phone, toy, air, rng)?;
+            p.phone.extend(more.phone);
+            p.toy.extend(more.toy);
+        }
+    }
+    Ok(p)
 }
 
 /// A fresh in-memory link between `phone` and `toy` (the toy drops whoever it was connected

@@ -17,7 +17,7 @@ use toyseal_core::{OsRng, Role};
 use toyseal_pairing::frag::DEFAULT_MAX_FRAME;
 use toyseal_pairing::{
     FailureStore, PairingCode, PairingExpectations, Phone, PhoneEvent, PhoneFailure, Timestamp,
-    Toy, ToyEvent,
+    Toy, ToyAnswer, ToyEvent,
 };
 
 /// Runs one side of a pairing; prints the peer's public key on standard output when paired.
@@ -34,6 +34,12 @@ pub fn pair(args: &PairArgs) -> Result<(), Error> {
             args.side.name(),
             want
         )));
+    }
+    if args.side == PairSide::Toy && args.code_file.as_os_str() == "-" {
+        return Err(Error::Usage(
+            "--as toy reads its user's confirmation from standard input: give the code in a file"
+                .into(),
+        ));
     }
     let code = read_code(&args.code_file)?;
     let timeout = Duration::from_secs(args.timeout);
@@ -86,18 +92,40 @@ fn run_toy(
         || Timestamp::from_millis(u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX));
     toy.press_pair_button(now())
         .map_err(pairing("opening the pairing window"))?;
+    let mut out = toyseal_pairing::ToyOutput::default();
     loop {
-        let frame = read_frame(&mut stream)?;
-        let out = toy.handle(&frame, now(), &mut OsRng);
         for reply in &out.replies {
             write_frame(&mut stream, reply)?;
         }
-        for event in out.events {
+        let mut next = None;
+        for event in std::mem::take(&mut out.events) {
             match event {
                 ToyEvent::Sas(sas) => crate::note(&format!(
                     "toyseal pair: SAS {sas} (the phone must show the same number)"
                 )),
+                // The toy records its founder only on its user's confirmation (T37). Here the
+                // gesture is typing `yes` at the toy's terminal once the numbers matched.
+                ToyEvent::ConfirmationRequested { .. } => {
+                    crate::note(
+                        "toyseal pair: confirm at the toy: type yes and Enter if the phone shows                          the same number (anything else declines)",
+                    );
+                    let mut line = String::new();
+                    let yes = io::stdin().read_line(&mut line).is_ok() && line.trim() == "yes";
+                    // A late confirmation fails: the window expired (the phone is told).
+                    let _ = if yes {
+                        toy.confirm(now())
+                    } else {
+                        toy.decline(now())
+                    };
+                    next = Some(toy.poll(now()));
+                }
+                // CONFIRMED (or the ABORT) went to the phone above.
                 ToyEvent::Paired { phone, .. } => return Ok(phone.to_string()),
+                ToyEvent::ConfirmationExpired | ToyEvent::ConfirmationDeclined => {
+                    return Err(Error::Pairing(
+                        "not confirmed at the toy: no founder recorded".into(),
+                    ));
+                }
                 ToyEvent::PairingFailed => {
                     return Err(Error::Pairing(
                         "the phone did not prove the code (wrong code, or tampering)".into(),
@@ -106,6 +134,13 @@ fn run_toy(
                 _ => {}
             }
         }
+        out = match next {
+            Some(o) => o,
+            None => {
+                let frame = read_frame(&mut stream)?;
+                toy.handle(&frame, now(), &mut OsRng)
+            }
+        };
     }
 }
 
@@ -131,6 +166,7 @@ fn run_phone(
         .pair(code, PairingExpectations::default(), &mut OsRng)
         .map_err(pairing("starting the pairing"))?;
     let mut out = phone.drain();
+    let mut paired = None;
     loop {
         for frame in &out.frames {
             write_frame(&mut stream, frame)?;
@@ -140,7 +176,24 @@ fn run_phone(
                 PhoneEvent::Sas(sas) => crate::note(&format!(
                     "toyseal pair: SAS {sas} (the toy must say the same number)"
                 )),
-                PhoneEvent::Paired(toy) => return Ok(toy.identity.to_string()),
+                PhoneEvent::Paired(toy) => paired = Some(toy.identity.to_string()),
+                PhoneEvent::AwaitingConfirmation { seconds, .. } => crate::note(&format!(
+                    "toyseal pair: waiting for the confirmation at the toy (up to {seconds} s)"
+                )),
+                PhoneEvent::ToyAnswered {
+                    version: None,
+                    answer,
+                } => {
+                    return match (answer, paired.take()) {
+                        (ToyAnswer::Confirmed, Some(toy)) => Ok(toy),
+                        (ToyAnswer::Declined, _) => Err(Error::Pairing(
+                            "declined at the toy: it recorded no founder".into(),
+                        )),
+                        _ => Err(Error::Pairing(
+                            "not confirmed at the toy in time: it recorded no founder".into(),
+                        )),
+                    };
+                }
                 PhoneEvent::PairingFailed(why) => {
                     return Err(Error::Pairing(phone_failure(why).into()));
                 }

@@ -13,7 +13,11 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 
 /// Starts `toyseal pair --as toy` and returns it with the address it listens on.
-fn start_toy(dir: &Path, code_file: &str) -> (Child, String, std::process::ChildStderr) {
+fn start_toy(
+    dir: &Path,
+    code_file: &str,
+    confirmation: &str,
+) -> (Child, String, std::process::ChildStderr) {
     let mut child = toyseal()
         .current_dir(dir)
         .args([
@@ -26,11 +30,17 @@ fn start_toy(dir: &Path, code_file: &str) -> (Child, String, std::process::Child
             code_file,
         ])
         .args(["--timeout", "20"])
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The operator at the toy confirms (the toy reads it only once the SAS is shown).
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(confirmation.as_bytes()).unwrap();
+    }
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     err.read_line(&mut line).unwrap();
@@ -56,7 +66,7 @@ fn a_toy_and_a_phone_pair_over_loopback_and_learn_each_others_keys() {
     let mum_pub = keygen(dir.path(), "guardian", "mum.key");
     fs::write(dir.path().join("tag.txt"), "3141 5926 53\n").unwrap();
 
-    let (toy, addr, mut toy_err) = start_toy(dir.path(), "tag.txt");
+    let (toy, addr, mut toy_err) = start_toy(dir.path(), "tag.txt", "yes\n");
     let phone = run_in(
         dir.path(),
         &[
@@ -91,7 +101,7 @@ fn a_wrong_code_fails_on_both_sides_and_the_toy_counts_it() {
     fs::write(dir.path().join("tag.txt"), "3141592653").unwrap();
     fs::write(dir.path().join("guess.txt"), "2718281828").unwrap();
 
-    let (toy, addr, mut toy_err) = start_toy(dir.path(), "tag.txt");
+    let (toy, addr, mut toy_err) = start_toy(dir.path(), "tag.txt", "yes\n");
     let phone = run_in(
         dir.path(),
         &[
@@ -133,6 +143,46 @@ fn a_wrong_code_fails_on_both_sides_and_the_toy_counts_it() {
 }
 
 #[test]
+fn a_pairing_declined_at_the_toy_fails_on_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen(dir.path(), "toy", "toy.key");
+    keygen(dir.path(), "guardian", "mum.key");
+    fs::write(dir.path().join("tag.txt"), "3141592653").unwrap();
+    let (toy, addr, mut toy_err) = start_toy(dir.path(), "tag.txt", "no\n");
+    let phone = run_in(
+        dir.path(),
+        &[
+            "pair",
+            "--as",
+            "phone",
+            "-i",
+            "mum.key",
+            "--code-file",
+            "tag.txt",
+            "--connect",
+            &addr,
+        ],
+        None,
+    );
+    let toy = toy.wait_with_output().unwrap();
+    let mut toy_stderr = String::new();
+    toy_err.read_to_string(&mut toy_stderr).unwrap();
+    assert_eq!(phone.status.code(), Some(11), "{}", stderr(&phone));
+    assert!(
+        stderr(&phone).contains("declined at the toy"),
+        "{}",
+        stderr(&phone)
+    );
+    assert!(phone.stdout.is_empty());
+    assert_eq!(toy.status.code(), Some(11), "{toy_stderr}");
+    assert!(
+        toy_stderr.contains("not confirmed at the toy"),
+        "{toy_stderr}"
+    );
+    assert!(toy.stdout.is_empty());
+}
+
+#[test]
 fn bad_pair_arguments_are_refused_with_the_documented_codes() {
     let dir = tempfile::tempdir().unwrap();
     keygen(dir.path(), "toy", "toy.key");
@@ -147,6 +197,12 @@ fn bad_pair_arguments_are_refused_with_the_documented_codes() {
     };
     let o = run(&["--as", "toy", "-i", "mum.key"]);
     assert_fails(&o, 2, "--as toy needs a toy key");
+    let o = run_in(
+        dir.path(),
+        &["pair", "--as", "toy", "-i", "toy.key", "--code-file", "-"],
+        Some(b"3141592653"),
+    );
+    assert_fails(&o, 2, "reads its user's confirmation from standard input");
     let o = run(&["--as", "phone", "-i", "toy.key", "--connect", "127.0.0.1:9"]);
     assert_fails(&o, 2, "--as phone needs a guardian key");
     let o = run(&["--as", "phone", "-i", "mum.key"]);

@@ -17,7 +17,7 @@ pub use cloud::{CloudClient, DeletionPage, EnvelopePage, EnvelopeSummary, Pendin
 pub use envelope::{EnvelopeInfo, EnvelopeMetadata, EnvelopeOpener, OpenedEnvelope};
 pub use error::ToysealError;
 pub use identity::{Identity, KeyStore, PublicKey, Role};
-pub use phone::{FailureReason, Phone, PhoneEvent};
+pub use phone::{FailureReason, Phone, PhoneEvent, ToyAnswer};
 pub use request::{RequestTarget, SignatureHeaders, sign_request};
 pub use roster::{Anchor, Invitation, Roster, RosterProposal, SignedRoster, generate_family_id};
 pub use simulated_toy::SimulatedToy;

@@ -101,11 +101,66 @@ pub enum PhoneEvent {
         /// What `sendEnvelope` returned.
         transfer: u32,
     },
+    /// The toy waits for its user to confirm at the toy (a deliberate gesture there) for up
+    /// to `seconds`: show "confirm on the toy". `version` is the roster version the toy would
+    /// co-sign, or absent for recording this phone as the founding guardian (the toy admits
+    /// it only once it confirmed).
+    AwaitingConfirmation {
+        /// The proposed roster version, or none for the founding pairing.
+        version: Option<u64>,
+        /// The confirmation window.
+        seconds: u16,
+    },
+    /// What the toy did with the founding pairing (`version` absent) or a roster version:
+    /// anything but `Confirmed` is an error to show (nothing was signed or recorded).
+    ToyAnswered {
+        /// The roster version, or none for the founding pairing.
+        version: Option<u64>,
+        /// The answer.
+        answer: ToyAnswer,
+    },
+    /// The toy's roster head has a version this phone holds with another hash: a fork of the
+    /// family's chain. Nothing was pushed; show it.
+    RosterFork {
+        /// The version number.
+        version: u64,
+    },
     /// Another authenticated message from the toy (acknowledgements, pongs).
     Message {
         /// A short description for logs.
         summary: String,
     },
+}
+
+/// The toy's answer to a confirmation request or a roster push.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum ToyAnswer {
+    /// Confirmed at the toy: the founder is recorded, or the version co-signed and applied.
+    Confirmed,
+    /// Nobody confirmed at the toy in time.
+    Expired,
+    /// The toy's user declined.
+    Declined,
+    /// The versions did not verify or chain.
+    Refused,
+    /// A version with the toy's own number but another hash (a fork).
+    Fork,
+    /// Another confirmation is pending at the toy.
+    Busy,
+}
+
+impl ToyAnswer {
+    fn of(a: toyseal_pairing::ToyAnswer) -> Self {
+        use toyseal_pairing::ToyAnswer as A;
+        match a {
+            A::Confirmed => Self::Confirmed,
+            A::Expired => Self::Expired,
+            A::Declined => Self::Declined,
+            A::Fork => Self::Fork,
+            A::Busy => Self::Busy,
+            _ => Self::Refused,
+        }
+    }
 }
 
 impl PhoneEvent {
@@ -138,6 +193,14 @@ impl PhoneEvent {
                 Self::EnvelopeDelivered { transfer }
             }
             E::Envelope(EnvelopeEvent::Aborted { transfer }) => Self::EnvelopeAborted { transfer },
+            E::AwaitingConfirmation { version, seconds } => {
+                Self::AwaitingConfirmation { version, seconds }
+            }
+            E::ToyAnswered { version, answer } => Self::ToyAnswered {
+                version,
+                answer: ToyAnswer::of(answer),
+            },
+            E::RosterFork { version, .. } => Self::RosterFork { version },
             other => Self::Message {
                 summary: format!("{other:?}"),
             },

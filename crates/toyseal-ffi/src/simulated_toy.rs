@@ -21,6 +21,10 @@ struct State {
     failed_pairings: u32,
     /// The last sender sequence it sealed with (each envelope takes the next one).
     sequence: u64,
+    /// Whether its "parent" confirms every request at the toy at once (the default).
+    auto_confirm: bool,
+    /// Whether a confirmation is pending (with `auto_confirm` off).
+    pending: bool,
 }
 
 /// An in-process toy for tests and demos (the real protocol endpoint, simulated hardware).
@@ -48,9 +52,35 @@ impl SimulatedToy {
 }
 
 impl State {
-    fn take(&mut self, out: ToyOutput) -> Vec<Vec<u8>> {
-        for e in out.events {
+    /// Records the events; with `auto_confirm`, makes the confirmation gesture the toy asks
+    /// for and appends what follows. Returns the frames for the phone.
+    fn take(&mut self, out: ToyOutput, now: Timestamp) -> Vec<Vec<u8>> {
+        let mut replies = out.replies;
+        let mut events = out.events;
+        while !events.is_empty() {
+            let asked = self.record(std::mem::take(&mut events));
+            if asked && self.auto_confirm && self.toy.confirm(now).is_ok() {
+                self.pending = false;
+                let more = self.toy.poll(now);
+                replies.extend(more.replies);
+                events = more.events;
+            }
+        }
+        replies
+    }
+
+    /// Records the events; whether one asked for a confirmation.
+    fn record(&mut self, events: Vec<ToyEvent>) -> bool {
+        let mut asked = false;
+        for e in events {
             match e {
+                ToyEvent::ConfirmationRequested { .. } => {
+                    asked = true;
+                    self.pending = true;
+                }
+                ToyEvent::ConfirmationExpired
+                | ToyEvent::ConfirmationDeclined
+                | ToyEvent::ConfirmationCancelled => self.pending = false,
                 ToyEvent::Sas(s) => self.sas = Some(s.to_string()),
                 ToyEvent::PairingFailed => self.failed_pairings += 1,
                 ToyEvent::Envelope(EnvelopeEvent::Received { envelope, .. }) => {
@@ -60,7 +90,7 @@ impl State {
                 _ => {}
             }
         }
-        out.replies
+        asked
     }
 }
 
@@ -87,6 +117,8 @@ impl SimulatedToy {
                 delivered: 0,
                 failed_pairings: 0,
                 sequence: 0,
+                auto_confirm: true,
+                pending: false,
             }),
         }))
     }
@@ -121,17 +153,56 @@ impl SimulatedToy {
     /// One whole frame from the phone; returns the toy's replies.
     pub fn handle_frame(&self, frame: Vec<u8>, now_ms: u64) -> Result<Vec<Vec<u8>>, ToysealError> {
         let mut s = self.lock()?;
-        let out = s
-            .toy
-            .handle(&frame, Timestamp::from_millis(now_ms), &mut OsRng);
-        Ok(s.take(out))
+        let now = Timestamp::from_millis(now_ms);
+        let out = s.toy.handle(&frame, now, &mut OsRng);
+        Ok(s.take(out, now))
     }
 
     /// The link dropped.
     pub fn disconnect(&self) -> Result<Vec<Vec<u8>>, ToysealError> {
         let mut s = self.lock()?;
         let out = s.toy.disconnect();
-        Ok(s.take(out))
+        Ok(s.take(out, Timestamp::default()))
+    }
+
+    /// Whether its "parent" confirms every request at the toy at once (default `true`). Off,
+    /// the toy waits: [`SimulatedToy::confirm`], [`SimulatedToy::decline`], or let the
+    /// window expire ([`SimulatedToy::tick`]).
+    pub fn set_auto_confirm(&self, on: bool) -> Result<(), ToysealError> {
+        self.lock()?.auto_confirm = on;
+        Ok(())
+    }
+
+    /// Whether the toy waits for a confirmation at the toy.
+    pub fn confirmation_pending(&self) -> Result<bool, ToysealError> {
+        Ok(self.lock()?.pending)
+    }
+
+    /// The confirmation gesture at the toy; returns the frames for the phone.
+    pub fn confirm(&self, now_ms: u64) -> Result<Vec<Vec<u8>>, ToysealError> {
+        let mut s = self.lock()?;
+        let now = Timestamp::from_millis(now_ms);
+        s.toy.confirm(now)?;
+        s.pending = false;
+        let out = s.toy.poll(now);
+        Ok(s.take(out, now))
+    }
+
+    /// The toy's user declines; returns the frames for the phone.
+    pub fn decline(&self, now_ms: u64) -> Result<Vec<Vec<u8>>, ToysealError> {
+        let mut s = self.lock()?;
+        let now = Timestamp::from_millis(now_ms);
+        s.toy.decline(now)?;
+        let out = s.toy.poll(now);
+        Ok(s.take(out, now))
+    }
+
+    /// Time passed (a pending confirmation may expire); returns the frames for the phone.
+    pub fn tick(&self, now_ms: u64) -> Result<Vec<Vec<u8>>, ToysealError> {
+        let mut s = self.lock()?;
+        let now = Timestamp::from_millis(now_ms);
+        let out = s.toy.poll(now);
+        Ok(s.take(out, now))
     }
 
     /// The short authentication string it spoke during the last pairing.
@@ -181,7 +252,7 @@ impl SimulatedToy {
         let now = Timestamp::from_millis(now_ms);
         s.toy.send_envelope(envelope, now)?;
         let out = s.toy.poll(now);
-        Ok(s.take(out))
+        Ok(s.take(out, now))
     }
 
     /// Opens the envelopes the phone delivered to it, in order (content of each), with its

@@ -70,6 +70,13 @@ pub enum Error {
     /// A roster did not verify or did not chain from the one held.
     #[error("roster: {0}")]
     Roster(#[from] toyseal_roster::Error),
+    /// A roster version with the number of the one held but another hash: a fork of the
+    /// family's chain, refused (T39).
+    #[error("roster fork at version {version}")]
+    RosterFork {
+        /// The version number both carry.
+        version: u64,
+    },
     /// The ATT MTU is outside 23..=247.
     #[error("ATT MTU {0} is outside 23..=247")]
     Mtu(usize),

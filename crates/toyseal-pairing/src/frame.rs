@@ -12,6 +12,8 @@ pub(crate) mod kind {
     pub const PAIR_DONE: u8 = 0x04;
     pub const ABORT: u8 = 0x05;
     pub const NOT_PAIRABLE: u8 = 0x06;
+    pub const CONFIRMATION_PENDING: u8 = 0x07;
+    pub const CONFIRMED: u8 = 0x08;
     pub const HANDSHAKE_INIT: u8 = 0x10;
     pub const HANDSHAKE_RESP: u8 = 0x11;
     pub const TRANSPORT: u8 = 0x20;
@@ -20,8 +22,10 @@ pub(crate) mod kind {
 /// Protocol version carried in the Noise prologue and the GATT version characteristic.
 pub const PROTOCOL_VERSION: u8 = 1;
 /// Pairing protocol version carried in PAIR_REQUEST and bound into the pairing transcript.
-/// Version 2 added the committed SAS nonces (docs/spec/pairing.md §5.3, T37).
-pub const PAIRING_VERSION: u8 = 2;
+/// Version 2 added the committed SAS nonces (docs/spec/pairing.md §5.3, T37); version 3 the
+/// confirmation at the toy (CONFIRMATION_PENDING, CONFIRMED, ABORT 5 and 6, and the session
+/// messages RosterPending, RosterAnswer and RosterHead: §5.4 step 7, §7.1, T35).
+pub const PAIRING_VERSION: u8 = 3;
 
 /// SPAKE2 message length (side byte + Ed25519 group element).
 pub(crate) const SPAKE_MSG_LEN: usize = 33;
@@ -44,6 +48,11 @@ pub enum AbortReason {
     Unexpected,
     /// The peer's identity was not acceptable.
     WrongPeer,
+    /// Toy → phone after PAIR_DONE: nobody confirmed the pairing at the toy within its
+    /// confirmation window; no founder was recorded.
+    NotConfirmed,
+    /// Toy → phone after PAIR_DONE: the toy's user declined the pairing at the toy.
+    Declined,
     /// A reason this version does not know.
     Other(u8),
 }
@@ -55,6 +64,8 @@ impl AbortReason {
             AbortReason::Busy => 2,
             AbortReason::Unexpected => 3,
             AbortReason::WrongPeer => 4,
+            AbortReason::NotConfirmed => 5,
+            AbortReason::Declined => 6,
             AbortReason::Other(b) => b,
         }
     }
@@ -64,6 +75,8 @@ impl AbortReason {
             2 => AbortReason::Busy,
             3 => AbortReason::Unexpected,
             4 => AbortReason::WrongPeer,
+            5 => AbortReason::NotConfirmed,
+            6 => AbortReason::Declined,
             b => AbortReason::Other(b),
         }
     }
@@ -110,6 +123,14 @@ pub enum Frame<'a> {
     Abort(AbortReason),
     /// The toy's only answer outside a window and without a session.
     NotPairable,
+    /// Toy → phone right after PAIR_DONE with the printed code: the toy records the phone as
+    /// its founding guardian only once its user confirms at the toy (§5.4 step 7).
+    ConfirmationPending {
+        /// The confirmation window, in seconds.
+        seconds: u16,
+    },
+    /// Toy → phone: the toy's user confirmed; the founding guardian is recorded.
+    Confirmed,
     /// Phone → toy: Noise KK message 1.
     HandshakeInit {
         /// The initiator's device id (selects the pinned static key).
@@ -192,6 +213,17 @@ impl<'a> Frame<'a> {
                 fixed(0)?;
                 Frame::NotPairable
             }
+            kind::CONFIRMATION_PENDING => {
+                let b = fixed(2)?;
+                let seconds: [u8; 2] = b.try_into().map_err(|_| Error::Malformed("short"))?;
+                Frame::ConfirmationPending {
+                    seconds: u16::from_be_bytes(seconds),
+                }
+            }
+            kind::CONFIRMED => {
+                fixed(0)?;
+                Frame::Confirmed
+            }
             kind::HANDSHAKE_INIT => {
                 let b = fixed(DeviceId::LEN + HANDSHAKE_LEN)?;
                 let (id, noise) = b
@@ -256,6 +288,11 @@ impl<'a> Frame<'a> {
                 out.push(r.to_byte());
             }
             Frame::NotPairable => out.push(kind::NOT_PAIRABLE),
+            Frame::ConfirmationPending { seconds } => {
+                out.push(kind::CONFIRMATION_PENDING);
+                out.extend_from_slice(&seconds.to_be_bytes());
+            }
+            Frame::Confirmed => out.push(kind::CONFIRMED),
             Frame::HandshakeInit { initiator, noise } => {
                 out.push(kind::HANDSHAKE_INIT);
                 out.extend_from_slice(initiator.as_bytes());
@@ -283,7 +320,7 @@ mod tests {
     fn any_frame_bytes() -> impl Strategy<Value = Vec<u8>> {
         let bytes = |n: std::ops::Range<usize>| proptest::collection::vec(any::<u8>(), n);
         (
-            0u8..9,
+            0u8..11,
             any::<[u8; SPAKE_MSG_LEN]>(),
             any::<[u8; CONFIRM_LEN]>(),
             any::<[u8; 16]>(),
@@ -322,6 +359,11 @@ mod tests {
                 }
                 .encode(),
                 7 => Frame::HandshakeResp { noise: &noise }.encode(),
+                8 => Frame::ConfirmationPending {
+                    seconds: u16::from_be_bytes([b, id[0]]),
+                }
+                .encode(),
+                9 => Frame::Confirmed.encode(),
                 _ => Frame::Transport { noise: &body }.encode(),
             })
     }

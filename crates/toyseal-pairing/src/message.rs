@@ -14,6 +14,9 @@ mod ty {
     pub const ENVELOPE_CHUNK: u8 = 0x10;
     pub const ENVELOPE_ACK: u8 = 0x11;
     pub const ROSTER_UPDATE: u8 = 0x20;
+    pub const ROSTER_PENDING: u8 = 0x21;
+    pub const ROSTER_ANSWER: u8 = 0x22;
+    pub const ROSTER_HEAD: u8 = 0x23;
     pub const OPEN_PAIRING_WINDOW: u8 = 0x28;
     pub const CONTROL: u8 = 0x30;
     pub const CONTROL_ACK: u8 = 0x31;
@@ -38,6 +41,51 @@ pub enum Control {
     StopRecording,
     /// Stop playing.
     Stop,
+}
+
+/// The toy's answer to a roster version a guardian in session proposed, or to its push
+/// (docs/spec/pairing.md §7.1). Also what the phone reports for the founding pairing's
+/// confirmation (ABORT reasons 5 and 6, CONFIRMED).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ToyAnswer {
+    /// `0x00`: the toy's user confirmed; the toy co-signed and applied the version (it follows
+    /// in a RosterUpdate).
+    Confirmed,
+    /// `0x01`: nobody confirmed at the toy within the window; nothing was signed.
+    Expired,
+    /// `0x02`: the toy's user declined; nothing was signed.
+    Declined,
+    /// `0x03`: the versions did not verify or did not chain; nothing changed.
+    Refused,
+    /// `0x04`: a version with the toy's own version number but another hash (a fork).
+    Fork,
+    /// `0x05`: another confirmation is pending at the toy; try again later.
+    Busy,
+}
+
+impl ToyAnswer {
+    fn to_byte(self) -> u8 {
+        match self {
+            ToyAnswer::Confirmed => 0,
+            ToyAnswer::Expired => 1,
+            ToyAnswer::Declined => 2,
+            ToyAnswer::Refused => 3,
+            ToyAnswer::Fork => 4,
+            ToyAnswer::Busy => 5,
+        }
+    }
+    fn from_byte(b: u8) -> Result<Self, Error> {
+        Ok(match b {
+            0 => ToyAnswer::Confirmed,
+            1 => ToyAnswer::Expired,
+            2 => ToyAnswer::Declined,
+            3 => ToyAnswer::Refused,
+            4 => ToyAnswer::Fork,
+            5 => ToyAnswer::Busy,
+            _ => return Err(Error::Malformed("unknown roster answer")),
+        })
+    }
 }
 
 /// One message inside a session.
@@ -77,6 +125,29 @@ pub enum SessionMessage {
     RosterUpdate {
         /// The encoded versions (1 to [`MAX_ROSTERS_PER_UPDATE`]).
         rosters: Vec<Vec<u8>>,
+    },
+    /// Toy → guardian: the toy asks its user to confirm the version the guardian proposed
+    /// (nothing is signed until then).
+    RosterPending {
+        /// The proposed version number.
+        version: u64,
+        /// The confirmation window, in seconds.
+        seconds: u16,
+    },
+    /// Toy → guardian: what became of the versions the guardian pushed or proposed.
+    RosterAnswer {
+        /// The version the answer is about (the proposed one, or the toy's for a fork).
+        version: u64,
+        /// The answer.
+        answer: ToyAnswer,
+    },
+    /// Toy → phone, the first message of every session: the toy's roster head (version 0 and
+    /// 32 zero bytes before it has a roster).
+    RosterHead {
+        /// The toy's roster version.
+        version: u64,
+        /// SHA-256 of that signed version (`SignedRoster::hash`).
+        hash: [u8; 32],
     },
     /// Guardian → toy: open a pairing window for one new phone, admitted only with this
     /// one-time code (generated and shown by the guardian's phone).
@@ -151,6 +222,21 @@ impl SessionMessage {
                     out.extend_from_slice(&len.to_be_bytes());
                     out.extend_from_slice(r);
                 }
+            }
+            SessionMessage::RosterPending { version, seconds } => {
+                out.push(ty::ROSTER_PENDING);
+                out.extend_from_slice(&version.to_be_bytes());
+                out.extend_from_slice(&seconds.to_be_bytes());
+            }
+            SessionMessage::RosterAnswer { version, answer } => {
+                out.push(ty::ROSTER_ANSWER);
+                out.extend_from_slice(&version.to_be_bytes());
+                out.push(answer.to_byte());
+            }
+            SessionMessage::RosterHead { version, hash } => {
+                out.push(ty::ROSTER_HEAD);
+                out.extend_from_slice(&version.to_be_bytes());
+                out.extend_from_slice(hash);
             }
             SessionMessage::OpenPairingWindow { code } => {
                 out.push(ty::OPEN_PAIRING_WINDOW);
@@ -238,6 +324,18 @@ impl SessionMessage {
                 }
                 SessionMessage::RosterUpdate { rosters }
             }
+            ty::ROSTER_PENDING => SessionMessage::RosterPending {
+                version: u64::from_be_bytes(*take::<8>(&mut b)?),
+                seconds: u16::from_be_bytes(*take::<2>(&mut b)?),
+            },
+            ty::ROSTER_ANSWER => SessionMessage::RosterAnswer {
+                version: u64::from_be_bytes(*take::<8>(&mut b)?),
+                answer: ToyAnswer::from_byte(take::<1>(&mut b)?[0])?,
+            },
+            ty::ROSTER_HEAD => SessionMessage::RosterHead {
+                version: u64::from_be_bytes(*take::<8>(&mut b)?),
+                hash: *take::<32>(&mut b)?,
+            },
             ty::OPEN_PAIRING_WINDOW => {
                 let [len] = *take::<1>(&mut b)?;
                 let (digits, rest) = b
@@ -322,6 +420,14 @@ mod tests {
             }),
             proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..=16)
                 .prop_map(|rosters| SessionMessage::RosterUpdate { rosters }),
+            (any::<u64>(), any::<u16>())
+                .prop_map(|(version, seconds)| SessionMessage::RosterPending { version, seconds }),
+            (any::<u64>(), 0u8..6).prop_map(|(version, a)| SessionMessage::RosterAnswer {
+                version,
+                answer: ToyAnswer::from_byte(a).unwrap(),
+            }),
+            (any::<u64>(), any::<[u8; 32]>())
+                .prop_map(|(version, hash)| SessionMessage::RosterHead { version, hash }),
             "[0-9]{8,16}".prop_filter_map("trivial code", |d| PairingCode::parse(&d)
                 .ok()
                 .map(|code| SessionMessage::OpenPairingWindow { code })),
@@ -370,6 +476,18 @@ mod tests {
             SessionMessage::OpenPairingWindow {
                 code: PairingCode::parse("48213957").unwrap(),
             },
+            SessionMessage::RosterPending {
+                version: 4,
+                seconds: 30,
+            },
+            SessionMessage::RosterAnswer {
+                version: 4,
+                answer: ToyAnswer::Fork,
+            },
+            SessionMessage::RosterHead {
+                version: 3,
+                hash: [7; 32],
+            },
             SessionMessage::Control(Control::Play {
                 envelope_id: [3; 32],
             }),
@@ -386,5 +504,7 @@ mod tests {
             }
         }
         assert!(SessionMessage::decode(&[0x10, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 9]).is_err());
+        // An answer code this version does not define is malformed.
+        assert!(SessionMessage::decode(&[0x22, 0, 0, 0, 0, 0, 0, 0, 1, 6]).is_err());
     }
 }

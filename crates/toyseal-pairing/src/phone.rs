@@ -5,7 +5,7 @@
 use crate::delivery::{Channel, DeliveryConfig, EnvelopeEvent, EnvelopeRequest, Inbound};
 use crate::endpoint::{Endpoint, Queues};
 use crate::frame::{AbortReason, Frame};
-use crate::message::{MAX_ROSTERS_PER_UPDATE, SessionMessage};
+use crate::message::{MAX_ROSTERS_PER_UPDATE, SessionMessage, ToyAnswer};
 use crate::pake::{PairedToy, PairingExpectations, PhonePairing, PhoneStep};
 use crate::session::{Initiator, Session, SessionConfig};
 use crate::{Error, PairingCode, Sas, Timestamp};
@@ -30,7 +30,10 @@ pub enum PhoneEvent {
     /// the toy speaks or blinks before trusting the pairing, and if it does not, the app
     /// calls [`Phone::reject_sas`] and forgets the toy.
     Sas(Sas),
-    /// Pairing succeeded: pin this toy.
+    /// Pairing succeeded: pin this toy. With the printed code the toy then asks its user to
+    /// confirm at the toy ([`PhoneEvent::AwaitingConfirmation`] with no version) and admits
+    /// this phone only after [`PhoneEvent::ToyAnswered`] `Confirmed`; any other answer means
+    /// the toy recorded nothing (forget it, pair again).
     Paired(PairedToy),
     /// Pairing failed (wrong code, not pairable, busy, tampering, wrong toy, link dropped).
     PairingFailed(PhoneFailure),
@@ -49,6 +52,36 @@ pub enum PhoneEvent {
     PairingWindowAck(bool),
     /// An envelope arrived, was delivered, or was abandoned with the session.
     Envelope(EnvelopeEvent),
+    /// The toy waits for its user to confirm at the toy (a deliberate gesture there) for up
+    /// to `seconds`: show "confirm on the toy". `version` is the roster version the toy would
+    /// co-sign, or `None` for recording this phone as the founding guardian after a pairing
+    /// with the printed code (then the toy admits this phone only once it confirmed).
+    AwaitingConfirmation {
+        /// The proposed roster version, or `None` for the founding pairing.
+        version: Option<u64>,
+        /// The confirmation window.
+        seconds: u16,
+    },
+    /// What the toy did with the founding pairing (`version` `None`) or a roster version:
+    /// confirmed (the co-signed version came in [`PhoneEvent::Rosters`]), or expired,
+    /// declined, refused, a fork, busy. Anything but `Confirmed` is an error to show.
+    ToyAnswered {
+        /// The roster version, or `None` for the founding pairing.
+        version: Option<u64>,
+        /// The answer.
+        answer: ToyAnswer,
+    },
+    /// The toy's roster head (stated at the start of every session) has a version this phone
+    /// holds with another hash: a fork of the family's chain (T39). Nothing was pushed; show
+    /// it.
+    RosterFork {
+        /// The version number.
+        version: u64,
+        /// The toy's hash of it.
+        toy: [u8; 32],
+        /// This phone's hash of it.
+        phone: [u8; 32],
+    },
 }
 
 /// Why a pairing or handshake failed, as the phone's application sees it (coarse on purpose).
@@ -96,6 +129,7 @@ pub struct Phone {
     rosters: Vec<SignedRoster>,
     awaiting_window_ack: bool,
     sas_pending: bool,
+    founder_pending: bool,
     state: PhoneState,
     io: Queues<PhoneEvent>,
 }
@@ -112,6 +146,7 @@ impl Phone {
             rosters: Vec::new(),
             awaiting_window_ack: false,
             sas_pending: false,
+            founder_pending: false,
             state: PhoneState::Idle,
             io: Queues::default(),
         }
@@ -140,9 +175,11 @@ impl Phone {
         &self.identity
     }
 
-    /// The newest roster versions this phone knows (oldest first, consecutive). At every
-    /// session start it pushes the last [`MAX_ROSTERS_PER_UPDATE`] of them to the toy, so a
-    /// removal reaches the toy through each guardian even if the server withholds it.
+    /// The roster versions this phone knows (oldest first, consecutive). At every session
+    /// start, once the toy stated its head, it pushes the ones newer than the toy's, in
+    /// batches of at most [`MAX_ROSTERS_PER_UPDATE`], so a removal reaches the toy through
+    /// each guardian even if the server withholds it, and a toy any number of versions behind
+    /// catches up.
     pub fn set_rosters(&mut self, rosters: Vec<SignedRoster>) {
         self.rosters = rosters;
     }
@@ -173,6 +210,7 @@ impl Phone {
         if !std::mem::take(&mut self.sas_pending) || !matches!(self.state, PhoneState::Idle) {
             return Err(Error::UnexpectedMessage);
         }
+        self.founder_pending = false;
         self.io
             .send(Frame::Abort(AbortReason::Authentication).encode());
         self.pairing_failed(&Error::Authentication);
@@ -196,6 +234,7 @@ impl Phone {
         }
         let (pairing, frame) = PhonePairing::start(code, expect, rng)?;
         self.sas_pending = false;
+        self.founder_pending = false;
         self.io.send(frame);
         self.state = PhoneState::Pairing(Box::new(pairing));
         Ok(())
@@ -215,6 +254,7 @@ impl Phone {
         }
         let (init, frame) = Initiator::start(&self.identity, toy, self.session_config, rng)?;
         self.sas_pending = false;
+        self.founder_pending = false;
         self.io.send(frame);
         self.state = PhoneState::Handshake(Box::new(init));
         Ok(())
@@ -237,29 +277,63 @@ impl Phone {
         }
     }
 
-    /// Pushes roster versions (oldest first) to the toy now: the newest
-    /// [`MAX_ROSTERS_PER_UPDATE`] that fit in one session message.
+    /// Pushes roster versions (oldest first, consecutive) to the toy now: all of them, in
+    /// consecutive RosterUpdate messages of at most [`MAX_ROSTERS_PER_UPDATE`] versions each
+    /// (fewer when they do not fit one session message). The toy applies each in turn.
     pub fn push_rosters(&mut self, rosters: &[SignedRoster], now: Timestamp) -> Result<(), Error> {
-        let start = rosters.len().saturating_sub(MAX_ROSTERS_PER_UPDATE);
-        let mut encoded: Vec<Vec<u8>> = rosters
-            .get(start..)
-            .unwrap_or_default()
-            .iter()
-            .map(SignedRoster::encode)
-            .collect();
-        while !encoded.is_empty() {
-            let msg = SessionMessage::RosterUpdate {
-                rosters: encoded.clone(),
-            };
-            match msg.encode() {
-                // Too big for one message: leave the oldest out.
-                Err(Error::TooLarge { .. }) => {
-                    encoded.remove(0);
+        let mut rest = rosters;
+        while !rest.is_empty() {
+            let mut take = rest.len().min(MAX_ROSTERS_PER_UPDATE);
+            loop {
+                let msg = SessionMessage::RosterUpdate {
+                    rosters: rest
+                        .get(..take)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(SignedRoster::encode)
+                        .collect(),
+                };
+                match msg.encode() {
+                    // Too big for one message: fewer versions in this one.
+                    Err(Error::TooLarge { .. }) if take > 1 => take -= 1,
+                    _ => {
+                        self.send(&msg, now)?;
+                        break;
+                    }
                 }
-                _ => return self.send(&msg, now),
             }
+            rest = rest.get(take..).unwrap_or_default();
         }
         Ok(())
+    }
+
+    /// The toy stated its roster head: report a fork, or push what it lacks (§7.1).
+    fn on_head(&mut self, version: u64, hash: [u8; 32], now: Timestamp) {
+        let rosters = std::mem::take(&mut self.rosters);
+        let mine = rosters
+            .iter()
+            .position(|r| r.proposal().version() == version);
+        match mine.and_then(|i| rosters.get(i).map(|r| (i, r.hash()))) {
+            Some((_, h)) if h != hash => self.io.event(PhoneEvent::RosterFork {
+                version,
+                toy: hash,
+                phone: h,
+            }),
+            Some((i, _)) => {
+                let _ = self.push_rosters(rosters.get(i + 1..).unwrap_or_default(), now);
+            }
+            None => {
+                let newest = rosters.last().map(|r| r.proposal().version());
+                if newest.is_some_and(|n| n < version) {
+                    // Behind the toy: the newest one, so that the toy answers with its own.
+                    let _ = self
+                        .push_rosters(rosters.get(rosters.len() - 1..).unwrap_or_default(), now);
+                } else {
+                    let _ = self.push_rosters(&rosters, now);
+                }
+            }
+        }
+        self.rosters = rosters;
     }
 
     /// Opens a pairing window on the toy for one new phone: generates a fresh one-time code,
@@ -369,6 +443,41 @@ impl Phone {
 
     fn on_frame(&mut self, frame: &[u8], now: Timestamp) {
         match std::mem::replace(&mut self.state, PhoneState::Idle) {
+            // After PAIR_DONE with the printed code: the toy's user confirms (or not) at the toy.
+            PhoneState::Idle if self.sas_pending || self.founder_pending => {
+                match Frame::decode(frame) {
+                    Ok(Frame::ConfirmationPending { seconds }) if self.sas_pending => {
+                        self.founder_pending = true;
+                        self.io.event(PhoneEvent::AwaitingConfirmation {
+                            version: None,
+                            seconds,
+                        });
+                    }
+                    Ok(Frame::Confirmed) if self.founder_pending => {
+                        self.founder_pending = false;
+                        self.io.event(PhoneEvent::ToyAnswered {
+                            version: None,
+                            answer: ToyAnswer::Confirmed,
+                        });
+                    }
+                    Ok(Frame::Abort(r @ (AbortReason::NotConfirmed | AbortReason::Declined)))
+                        if self.founder_pending =>
+                    {
+                        self.founder_pending = false;
+                        self.sas_pending = false;
+                        let answer = if r == AbortReason::Declined {
+                            ToyAnswer::Declined
+                        } else {
+                            ToyAnswer::Expired
+                        };
+                        self.io.event(PhoneEvent::ToyAnswered {
+                            version: None,
+                            answer,
+                        });
+                    }
+                    _ => {}
+                }
+            }
             // Nothing is expected (a NOT_PAIRABLE answering an abort, say): ignore it.
             PhoneState::Idle => {}
             PhoneState::Pairing(mut p) => match p.handle(&self.identity, frame) {
@@ -400,11 +509,9 @@ impl Phone {
                     let toy = session.peer().device_id();
                     self.state =
                         PhoneState::Session(Box::new(Channel::new(session, self.delivery.clone())));
+                    // The toy states its roster head next; the phone then brings the toy's
+                    // allow-list up to date (§7.1).
                     self.io.event(PhoneEvent::SessionOpened(toy));
-                    // The toy's allow-list is its roster: bring it up to date first (§7.2).
-                    let rosters = std::mem::take(&mut self.rosters);
-                    let _ = self.push_rosters(&rosters, now);
-                    self.rosters = rosters;
                 }
                 Err(e) => self
                     .io
@@ -425,6 +532,21 @@ impl Phone {
                         if let Ok(decoded) = decoded {
                             self.io.event(PhoneEvent::Rosters(decoded));
                         }
+                    }
+                    Ok(Inbound::Message(SessionMessage::RosterHead { version, hash })) => {
+                        self.on_head(version, hash, now)
+                    }
+                    Ok(Inbound::Message(SessionMessage::RosterPending { version, seconds })) => {
+                        self.io.event(PhoneEvent::AwaitingConfirmation {
+                            version: Some(version),
+                            seconds,
+                        })
+                    }
+                    Ok(Inbound::Message(SessionMessage::RosterAnswer { version, answer })) => {
+                        self.io.event(PhoneEvent::ToyAnswered {
+                            version: Some(version),
+                            answer,
+                        })
                     }
                     Ok(Inbound::Message(SessionMessage::ControlAck { ok }))
                         if self.awaiting_window_ack =>
@@ -474,6 +596,7 @@ impl Endpoint for Phone {
     fn handle_disconnect(&mut self) {
         // The toy can no longer learn of a rejection on this connection.
         self.sas_pending = false;
+        self.founder_pending = false;
         match std::mem::replace(&mut self.state, PhoneState::Idle) {
             PhoneState::Idle => {}
             PhoneState::Pairing(_) => self

@@ -6,17 +6,123 @@
 use crate::delivery::{Channel, DeliveryConfig, EnvelopeEvent, EnvelopeRequest, Inbound};
 use crate::endpoint::{Endpoint, Queues};
 use crate::frame::{AbortReason, Frame};
-use crate::message::SessionMessage;
+use crate::message::{MAX_ROSTERS_PER_UPDATE, SessionMessage, ToyAnswer};
 use crate::pake::{MakerAttestation, ToyConfirmed, ToyPairing};
 use crate::session::{self, Session, SessionConfig};
 use crate::window::{FailureStore, PairingWindow, WindowPolicy};
 use crate::{Error, PairingCode, Sas, Timestamp};
 use std::sync::Arc;
+use std::time::Duration;
 use toyseal_core::{CryptoRng, DeviceId, DeviceIdentity, PublicIdentity, Role};
 use toyseal_roster::{Roster, SignedRoster};
 
 /// `Close` reason the toy sends to a phone the roster no longer lists.
 pub const CLOSE_REMOVED: u8 = 1;
+
+/// How long the toy waits for its user's confirmation (docs/spec/pairing.md §7.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConfirmationPolicy {
+    /// How long a pending confirmation (a founding pairing, a roster version to co-sign)
+    /// waits for [`Toy::confirm`] before it expires. Default 30 s; at most 65 535 s (the
+    /// phone is told the window in whole seconds).
+    pub window: Duration,
+    /// Reserved for the recovery confirmation (a recovery key + the toy, issue 15 item 7):
+    /// not used by this version. Default 120 s.
+    pub recovery_window: Duration,
+}
+
+impl Default for ConfirmationPolicy {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_secs(30),
+            recovery_window: Duration::from_secs(120),
+        }
+    }
+}
+
+impl ConfirmationPolicy {
+    /// A policy with this confirmation window.
+    pub fn with_window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    fn seconds(&self) -> u16 {
+        u16::try_from(self.window.as_secs()).unwrap_or(u16::MAX)
+    }
+}
+
+/// A change to the family the toy would co-sign, as its user must hear it: who is added or
+/// removed, in which role, and whether the recovery key changes. Computed from the toy's
+/// version and the proposed one by device id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RosterChange {
+    /// The guardian in session who proposed it.
+    pub by: DeviceId,
+    /// The toy's version (0 before version 1).
+    pub from_version: u64,
+    /// The proposed version.
+    pub version: u64,
+    /// Members the proposed version adds, with their roles.
+    pub added: Vec<(DeviceId, Role)>,
+    /// Members it removes, with the roles they had.
+    pub removed: Vec<(DeviceId, Role)>,
+    /// Members kept under the same device id with another identity (role or keys): the role
+    /// they had, then the new one.
+    pub changed: Vec<(DeviceId, Role, Role)>,
+    /// Whether the family's recovery key is set, replaced or dropped.
+    pub recovery_key_changed: bool,
+}
+
+impl RosterChange {
+    fn between(by: DeviceId, current: Option<&Roster>, proposed: &SignedRoster) -> Self {
+        let old: &[PublicIdentity] = current.map_or(&[], Roster::members);
+        let new = proposed.proposal().members();
+        let find = |list: &[PublicIdentity], id: DeviceId| {
+            list.iter().find(|m| m.device_id() == id).cloned()
+        };
+        let mut added = Vec::new();
+        let mut changed = Vec::new();
+        for m in new {
+            match find(old, m.device_id()) {
+                None => added.push((m.device_id(), m.role())),
+                Some(o) if &o != m => changed.push((m.device_id(), o.role(), m.role())),
+                Some(_) => {}
+            }
+        }
+        let removed = old
+            .iter()
+            .filter(|o| find(new, o.device_id()).is_none())
+            .map(|o| (o.device_id(), o.role()))
+            .collect();
+        Self {
+            by,
+            from_version: current.map_or(0, Roster::version),
+            version: proposed.proposal().version(),
+            added,
+            removed,
+            changed,
+            recovery_key_changed: current.and_then(Roster::recovery_key)
+                != proposed.proposal().recovery_key(),
+        }
+    }
+}
+
+/// What the toy asks its user to confirm with a deliberate gesture ([`Toy::confirm`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Confirmation {
+    /// Record this phone (which just paired with the printed code, and whose SAS the parent
+    /// compared) as the founding guardian.
+    Founder {
+        /// The phone's device id.
+        phone: DeviceId,
+    },
+    /// Co-sign this roster version (version 1 from the founding guardian, or the next one
+    /// from a guardian in session).
+    Roster(RosterChange),
+}
 
 /// Which code a pairing used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,8 +138,10 @@ pub enum CodeKind {
 #[derive(Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ToyEvent {
-    /// A phone paired. With [`CodeKind::Printed`] it is the founding guardian: persist it
-    /// (and restore it with [`ToyBuilder::founder`]) until roster version 1 replaces it.
+    /// A phone paired. With [`CodeKind::Printed`] it is the founding guardian, reported only
+    /// once the toy's user confirmed it ([`Toy::confirm`] after
+    /// [`ToyEvent::ConfirmationRequested`]): persist it (and restore it with
+    /// [`ToyBuilder::founder`]) until roster version 1 replaces it.
     Paired {
         /// The phone.
         phone: PublicIdentity,
@@ -73,6 +181,35 @@ pub enum ToyEvent {
     /// A roster update did not chain from the toy's roster (or was not acceptable as version
     /// 1); nothing changed.
     RosterRefused,
+    /// A roster version with the number of the toy's own but another hash (a fork of the
+    /// family's chain, T39), from a session or [`Toy::apply_rosters`]: refused, nothing
+    /// changed. Show it: someone signed a competing version.
+    RosterFork {
+        /// The version number.
+        version: u64,
+        /// The hash of the toy's version.
+        held: [u8; 32],
+        /// The hash of the other one.
+        other: [u8; 32],
+    },
+    /// The toy will sign (or record a founder) only if its user confirms with a deliberate
+    /// gesture before `expires_at`: speak or blink `summary`, then call [`Toy::confirm`] on
+    /// the gesture (one a child does not make in play, e.g. a long hold of two buttons) or
+    /// [`Toy::decline`]. One at a time.
+    ConfirmationRequested {
+        /// What the user confirms.
+        summary: Confirmation,
+        /// When it expires ([`Toy::poll`] expires it).
+        expires_at: Timestamp,
+    },
+    /// The pending confirmation expired: nothing was signed or recorded, the phone was told.
+    ConfirmationExpired,
+    /// The user declined ([`Toy::decline`]): nothing was signed or recorded, the phone was
+    /// told.
+    ConfirmationDeclined,
+    /// The pending confirmation ended with the session or connection it came over (or the
+    /// phone rejected the SAS): nothing was signed or recorded.
+    ConfirmationCancelled,
 }
 
 /// Frames to send back, and events for the application (what [`Toy::handle`] returns).
@@ -95,9 +232,15 @@ pub struct ToyBuilder<S: FailureStore> {
     delivery: DeliveryConfig,
     founder: Option<PublicIdentity>,
     roster: Option<Roster>,
+    confirmation: ConfirmationPolicy,
 }
 
 impl<S: FailureStore> ToyBuilder<S> {
+    /// The confirmation window (default 30 s).
+    pub fn confirmation_policy(mut self, policy: ConfirmationPolicy) -> Self {
+        self.confirmation = policy;
+        self
+    }
     /// The maker's attestation of this toy.
     pub fn attestation(mut self, attestation: MakerAttestation) -> Self {
         self.attestation = Some(attestation);
@@ -159,6 +302,8 @@ impl<S: FailureStore> ToyBuilder<S> {
             window: PairingWindow::new(self.window, self.store),
             pairing: None,
             unconfirmed: None,
+            pending: None,
+            confirmation: self.confirmation,
             founder: self.founder,
             roster: self.roster,
             channel: None,
@@ -176,6 +321,23 @@ struct Unconfirmed {
     previous_founder: Option<PublicIdentity>,
 }
 
+/// What a pending confirmation will do.
+enum Pending {
+    /// Record this phone as the founding guardian (on the pairing connection).
+    Founder(PublicIdentity),
+    /// Co-sign `proposed` (version 1 when the toy has no roster), then apply `rest`.
+    Roster {
+        peer: DeviceId,
+        proposed: SignedRoster,
+        rest: Vec<SignedRoster>,
+    },
+}
+
+struct PendingConfirmation {
+    what: Pending,
+    expires_at: Timestamp,
+}
+
 /// The toy's protocol endpoint.
 pub struct Toy<S: FailureStore> {
     identity: Arc<DeviceIdentity>,
@@ -185,6 +347,8 @@ pub struct Toy<S: FailureStore> {
     window: PairingWindow<S>,
     pairing: Option<(ToyPairing, CodeKind)>,
     unconfirmed: Option<Unconfirmed>,
+    pending: Option<PendingConfirmation>,
+    confirmation: ConfirmationPolicy,
     founder: Option<PublicIdentity>,
     roster: Option<Roster>,
     channel: Option<Channel>,
@@ -207,6 +371,7 @@ impl<S: FailureStore> Toy<S> {
             delivery: DeliveryConfig::default(),
             founder: None,
             roster: None,
+            confirmation: ConfirmationPolicy::default(),
         }
     }
 
@@ -234,6 +399,8 @@ impl<S: FailureStore> Toy<S> {
     /// The device this toy admits to a session with this id: a guardian of the current
     /// roster or, before version 1, the founding guardian. This is the whole allow-list.
     pub fn admitted(&self, id: DeviceId) -> Option<&PublicIdentity> {
+        // Only `Role::Guardian` governs: any other role (a toy, a future non-governing member)
+        // is never admitted to push rosters.
         match &self.roster {
             Some(r) => r.member(id).filter(|m| m.role() == Role::Guardian),
             None => self.founder.as_ref().filter(|f| f.device_id() == id),
@@ -266,6 +433,7 @@ impl<S: FailureStore> Toy<S> {
 
     /// Factory reset: forgets the founder, the roster, the session and the failure counter.
     pub fn factory_reset(&mut self) -> Result<(), Error> {
+        self.pending = None;
         self.founder = None;
         self.roster = None;
         self.one_time_code = None;
@@ -361,6 +529,15 @@ impl<S: FailureStore> Toy<S> {
         now: Timestamp,
     ) -> Result<&Roster, Error> {
         let current = self.roster.as_ref().ok_or(Error::UnexpectedMessage)?;
+        if let Some(other) = fork_of(current, rosters) {
+            let version = current.version();
+            self.io.event(ToyEvent::RosterFork {
+                version,
+                held: current.signed().hash(),
+                other,
+            });
+            return Err(Error::RosterFork { version });
+        }
         let newer: Vec<SignedRoster> = rosters
             .iter()
             .filter(|r| r.proposal().version() > current.version())
@@ -369,6 +546,140 @@ impl<S: FailureStore> Toy<S> {
         let next = current.advance(&newer)?;
         self.install(next, now);
         self.roster.as_ref().ok_or(Error::Closed)
+    }
+
+    /// The confirmation policy in force.
+    pub fn confirmation_policy(&self) -> &ConfirmationPolicy {
+        &self.confirmation
+    }
+
+    /// Replaces the confirmation policy (a pending confirmation keeps its deadline).
+    pub fn set_confirmation_policy(&mut self, policy: ConfirmationPolicy) {
+        self.confirmation = policy;
+    }
+
+    /// The confirmation the toy is waiting for, if any, and when it expires.
+    pub fn pending_confirmation(&self) -> Option<(Confirmation, Timestamp)> {
+        let p = self.pending.as_ref()?;
+        let summary = match &p.what {
+            Pending::Founder(phone) => Confirmation::Founder {
+                phone: phone.device_id(),
+            },
+            Pending::Roster { peer, proposed, .. } => {
+                Confirmation::Roster(RosterChange::between(*peer, self.roster.as_ref(), proposed))
+            }
+        };
+        Some((summary, p.expires_at))
+    }
+
+    /// The toy's user made the deliberate confirmation gesture for the pending
+    /// [`ToyEvent::ConfirmationRequested`]. The application chooses the gesture and MUST choose
+    /// one a child does not make in play (a long hold of two buttons, say): a confirmation is
+    /// what stops a stolen guardian key from changing the family (T35). The toy then records
+    /// the founder ([`ToyEvent::Paired`], CONFIRMED to the phone) or co-signs the version,
+    /// verifies it as the next one, applies it ([`ToyEvent::RosterApplied`]) and sends it
+    /// back; frames and events come out of the next [`Toy::poll`] (or the [`Endpoint`]
+    /// queues). [`Error::UnexpectedMessage`] when nothing is pending (or it just expired).
+    pub fn confirm(&mut self, now: Timestamp) -> Result<(), Error> {
+        self.handle_timeout(now);
+        let p = self.pending.take().ok_or(Error::UnexpectedMessage)?;
+        match p.what {
+            Pending::Founder(phone) => {
+                self.founder = Some(phone.clone());
+                self.io.event(ToyEvent::Paired {
+                    phone,
+                    code: CodeKind::Printed,
+                });
+                self.io.send(Frame::Confirmed.encode());
+            }
+            Pending::Roster {
+                peer,
+                proposed,
+                rest,
+            } => {
+                let version = proposed.proposal().version();
+                let mut cosigned = proposed;
+                cosigned.cosign(&self.identity);
+                let verified = match &self.roster {
+                    Some(current) => current.verify_next(cosigned),
+                    None => Roster::verify_founding(cosigned),
+                };
+                let still_admitted = self.admitted(peer).is_some()
+                    && self.session().is_some_and(|s| s.peer().device_id() == peer);
+                match verified {
+                    Ok(next) if still_admitted => {
+                        let back = next.signed().encode();
+                        let latest = next.advance(&rest).unwrap_or_else(|_| next.clone());
+                        let _ = self.send(
+                            &SessionMessage::RosterUpdate {
+                                rosters: vec![back],
+                            },
+                            now,
+                        );
+                        let _ = self.send(
+                            &SessionMessage::RosterAnswer {
+                                version,
+                                answer: ToyAnswer::Confirmed,
+                            },
+                            now,
+                        );
+                        self.install(latest, now);
+                    }
+                    _ => {
+                        self.io.event(ToyEvent::RosterRefused);
+                        self.answer(version, ToyAnswer::Refused, now);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The toy's user declined the pending confirmation: nothing is signed or recorded
+    /// ([`ToyEvent::ConfirmationDeclined`]); the phone is told (ABORT(6) after a pairing,
+    /// RosterAnswer declined in a session). [`Error::UnexpectedMessage`] when nothing is
+    /// pending.
+    pub fn decline(&mut self, now: Timestamp) -> Result<(), Error> {
+        self.handle_timeout(now);
+        let p = self.pending.take().ok_or(Error::UnexpectedMessage)?;
+        self.io.event(ToyEvent::ConfirmationDeclined);
+        self.refuse_pending(p.what, ToyAnswer::Declined, now);
+        Ok(())
+    }
+
+    /// Tells the phone a pending confirmation ended unsigned.
+    fn refuse_pending(&mut self, what: Pending, answer: ToyAnswer, now: Timestamp) {
+        match what {
+            Pending::Founder(_) => {
+                self.unconfirmed = None;
+                let reason = match answer {
+                    ToyAnswer::Declined => AbortReason::Declined,
+                    _ => AbortReason::NotConfirmed,
+                };
+                self.io.send(Frame::Abort(reason).encode());
+            }
+            Pending::Roster { proposed, .. } => {
+                self.answer(proposed.proposal().version(), answer, now);
+            }
+        }
+    }
+
+    fn answer(&mut self, version: u64, answer: ToyAnswer, now: Timestamp) {
+        if self.session().is_some() {
+            let _ = self.send(&SessionMessage::RosterAnswer { version, answer }, now);
+        }
+    }
+
+    /// Starts waiting for the user's confirmation of `what`.
+    fn request_confirmation(&mut self, what: Pending, now: Timestamp) {
+        let expires_at = now.after(self.confirmation.window);
+        self.pending = Some(PendingConfirmation { what, expires_at });
+        if let Some((summary, expires_at)) = self.pending_confirmation() {
+            self.io.event(ToyEvent::ConfirmationRequested {
+                summary,
+                expires_at,
+            });
+        }
     }
 
     /// Handles one reassembled frame and returns what to send and what happened.
@@ -396,8 +707,17 @@ impl<S: FailureStore> Toy<S> {
         }
     }
 
-    /// Ends the channel, reporting it (and an abandoned outgoing envelope).
+    /// Ends the channel, reporting it (and an abandoned outgoing envelope). A roster
+    /// confirmation pending for it is cancelled: nothing is signed.
     fn end_channel(&mut self, report: bool) {
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|p| matches!(p.what, Pending::Roster { .. }))
+        {
+            self.pending = None;
+            self.io.event(ToyEvent::ConfirmationCancelled);
+        }
         if let Some(c) = self.channel.take()
             && report
         {
@@ -450,7 +770,7 @@ impl<S: FailureStore> Toy<S> {
         }
     }
 
-    fn on_pair_confirm(&mut self, frame: &[u8]) {
+    fn on_pair_confirm(&mut self, frame: &[u8], now: Timestamp) {
         let Some((pairing, kind)) = self.pairing.take() else {
             self.not_pairable();
             return;
@@ -477,17 +797,29 @@ impl<S: FailureStore> Toy<S> {
                     return;
                 }
                 let previous_founder = self.founder.clone();
-                match kind {
-                    CodeKind::Printed => self.founder = Some(phone.clone()),
-                    CodeKind::OneTime => self.one_time_code = None,
-                }
                 self.unconfirmed = Some(Unconfirmed {
                     phone: phone.clone(),
                     previous_founder,
                 });
                 self.io.event(ToyEvent::Sas(sas));
-                self.io.event(ToyEvent::Paired { phone, code: kind });
                 self.io.send(reply);
+                match kind {
+                    // No founder without the user's confirmation at the toy (T37): the slot
+                    // stays as it was, and the printed code valid, until then.
+                    CodeKind::Printed => {
+                        self.io.send(
+                            Frame::ConfirmationPending {
+                                seconds: self.confirmation.seconds(),
+                            }
+                            .encode(),
+                        );
+                        self.request_confirmation(Pending::Founder(phone), now);
+                    }
+                    CodeKind::OneTime => {
+                        self.one_time_code = None;
+                        self.io.event(ToyEvent::Paired { phone, code: kind });
+                    }
+                }
             }
             Err(e) => {
                 let _ = self.window.fail_attempt();
@@ -504,6 +836,14 @@ impl<S: FailureStore> Toy<S> {
     /// The phone aborted right after PAIR_DONE: its parent rejected the SAS (or its own
     /// checks failed). Undo the pairing and count it as a failed attempt (T37).
     fn on_rejection(&mut self, rejected: Unconfirmed) {
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|p| matches!(&p.what, Pending::Founder(f) if f == &rejected.phone))
+        {
+            self.pending = None;
+            self.io.event(ToyEvent::ConfirmationCancelled);
+        }
         if self.founder.as_ref() == Some(&rejected.phone) {
             self.founder = rejected.previous_founder;
         }
@@ -537,6 +877,13 @@ impl<S: FailureStore> Toy<S> {
                 self.channel = Some(Channel::new(session, self.delivery.clone()));
                 self.io.event(ToyEvent::SessionOpened(initiator));
                 self.io.send(reply);
+                // The toy states its roster head first in every session (§7.1): the phone
+                // compares it with its chain (a fork) and sends what the toy lacks.
+                let (version, hash) = self
+                    .roster
+                    .as_ref()
+                    .map_or((0, [0; 32]), |r| (r.version(), r.signed().hash()));
+                let _ = self.send(&SessionMessage::RosterHead { version, hash }, now);
             }
             Err(_) => self.not_pairable(),
         }
@@ -581,20 +928,47 @@ impl<S: FailureStore> Toy<S> {
         }
     }
 
-    /// A roster update from the guardian in session (docs/spec/pairing.md §7.2).
+    /// A roster update from the guardian in session (docs/spec/pairing.md §7.1). Processed in
+    /// order, one message (at most [`MAX_ROSTERS_PER_UPDATE`] versions) at a time: a toy any
+    /// number of versions behind catches up from consecutive messages in bounded memory.
     fn on_rosters(&mut self, peer: &PublicIdentity, rosters: &[Vec<u8>], now: Timestamp) {
         let decoded: Result<Vec<SignedRoster>, _> =
             rosters.iter().map(|r| SignedRoster::decode(r)).collect();
         let Ok(decoded) = decoded else {
             self.io.event(ToyEvent::RosterRefused);
+            self.answer(0, ToyAnswer::Refused, now);
             return;
         };
+        let newest = decoded
+            .iter()
+            .map(|r| r.proposal().version())
+            .max()
+            .unwrap_or(0);
+        if self.pending.is_some() {
+            // One confirmation at a time; nothing else changes the roster meanwhile.
+            self.answer(newest, ToyAnswer::Busy, now);
+            return;
+        }
+        // Only a guardian governs (a future non-governing role is never admitted to push).
+        if peer.role() != Role::Guardian {
+            self.io.event(ToyEvent::RosterRefused);
+            return;
+        }
         let Some(current) = &self.roster else {
             self.found(peer, decoded, now);
             return;
         };
-        let newest = decoded.iter().map(|r| r.proposal().version()).max();
-        if newest.is_some_and(|v| v < current.version()) {
+        if let Some(other) = fork_of(current, &decoded) {
+            let version = current.version();
+            self.io.event(ToyEvent::RosterFork {
+                version,
+                held: current.signed().hash(),
+                other,
+            });
+            self.answer(version, ToyAnswer::Fork, now);
+            return;
+        }
+        if newest < current.version() {
             // The guardian is behind: tell it what the toy knows.
             let mine = current.signed().encode();
             let _ = self.send(
@@ -605,103 +979,97 @@ impl<S: FailureStore> Toy<S> {
             );
             return;
         }
-        if newest == Some(current.version()) {
-            // Nothing newer. The same version with other contents is a fork: refused.
-            let same = decoded
-                .iter()
-                .filter(|r| r.proposal().version() == current.version())
-                .all(|r| r.hash() == current.signed().hash());
-            if !same {
-                self.io.event(ToyEvent::RosterRefused);
-            }
+        if newest == current.version() {
             return;
         }
         if self.apply_rosters(&decoded, now).is_ok() {
             return;
         }
-        // Physical presence (docs/spec/roster.md §3, docs/spec/pairing.md §7.2): the guardian
-        // in session proposes the next version, signed by it (and by every device it adds);
-        // the toy's co-signature completes the quorum. It is sent back for the guardian to
-        // publish.
-        if let Some(next) = self.cosign_next(peer, &decoded) {
-            let back = next.signed().encode();
-            self.install(next, now);
-            let _ = self.send(
-                &SessionMessage::RosterUpdate {
-                    rosters: vec![back],
+        // The guardian in session proposes the next version, signed by it (and by every
+        // device it adds); the toy's co-signature would complete the quorum (roster.md §3).
+        // It signs only after its user confirms at the toy (T35): ask.
+        if let Some(next) = self.cosignable(peer, &decoded) {
+            let version = next.proposal().version();
+            let seconds = self.confirmation.seconds();
+            self.request_confirmation(
+                Pending::Roster {
+                    peer: peer.device_id(),
+                    proposed: next,
+                    rest: Vec::new(),
                 },
                 now,
             );
+            let _ = self.send(&SessionMessage::RosterPending { version, seconds }, now);
             return;
         }
         self.io.event(ToyEvent::RosterRefused);
+        self.answer(newest, ToyAnswer::Refused, now);
     }
 
-    /// The toy's co-signature on the next version, when the guardian `peer` in session proposes
-    /// exactly version n + 1, signed it, and the co-signed version then verifies against the
-    /// toy's version n (so the quorum and every other rule still hold).
-    fn cosign_next(&self, peer: &PublicIdentity, proposed: &[SignedRoster]) -> Option<Roster> {
+    /// The version the guardian `peer` in session proposes for the toy's co-signature: exactly
+    /// version n + 1 of the toy's version n, chaining from it, signed by the peer, a guardian
+    /// of version n that lists the toy. Nothing is signed here; [`Toy::confirm`] co-signs and
+    /// verifies the result with `Roster::verify_next` (the quorum and every other rule).
+    fn cosignable(&self, peer: &PublicIdentity, proposed: &[SignedRoster]) -> Option<SignedRoster> {
         let current = self.roster.as_ref()?;
         let [next] = proposed else {
             return None;
         };
-        let is_guardian = current.guardians().any(|g| g == peer);
+        let p = next.proposal();
+        let is_guardian = peer.role() == Role::Guardian && current.guardians().any(|g| g == peer);
         let me_member = current.contains(self.identity.public());
         let signed_by_peer = next.signers().any(|s| s == peer.device_id());
-        if !(is_guardian
-            && me_member
-            && signed_by_peer
-            && next.proposal().version() == current.version().checked_add(1)?)
-        {
-            return None;
-        }
-        let mut cosigned = next.clone();
-        cosigned.cosign(&self.identity);
-        current.verify_next(cosigned).ok()
+        let chains = p.family() == current.family()
+            && p.previous_hash() == &current.signed().hash()
+            && p.version() == current.version().checked_add(1)?;
+        (is_guardian && me_member && signed_by_peer && chains).then(|| next.clone())
     }
 
-    /// Roster version 1: the toy co-signs it only for its founding guardian, over that
-    /// guardian's session, when it lists both as they paired and the guardian signed it.
+    /// Roster version 1: a version 1 that already verifies (co-signed before) is applied; one
+    /// the toy would co-sign — from its founding guardian's session, listing both as they
+    /// paired, signed by that guardian — waits for its user's confirmation.
     fn found(&mut self, peer: &PublicIdentity, rosters: Vec<SignedRoster>, now: Timestamp) {
         let Some((first, rest)) = rosters.split_first() else {
             return;
         };
-        let founding = match Roster::verify_founding(first.clone()) {
-            Ok(r) => Some((r, false)),
-            Err(_) => {
-                let p = first.proposal();
-                let acceptable = self.founder.as_ref() == Some(peer)
-                    && p.version() == 1
-                    && p.members().contains(peer)
-                    && p.members().contains(self.identity.public())
-                    && first.signers().any(|s| s == peer.device_id());
-                if acceptable {
-                    let mut cosigned = first.clone();
-                    cosigned.cosign(&self.identity);
-                    Roster::verify_founding(cosigned).ok().map(|r| (r, true))
-                } else {
-                    None
+        if let Ok(v1) = Roster::verify_founding(first.clone()) {
+            match v1.advance(rest) {
+                Ok(latest) => self.install(latest, now),
+                Err(_) => {
+                    self.io.event(ToyEvent::RosterRefused);
+                    self.answer(1, ToyAnswer::Refused, now);
                 }
             }
-        };
-        let Some((v1, cosigned)) = founding else {
-            self.io.event(ToyEvent::RosterRefused);
             return;
-        };
-        let Ok(latest) = v1.advance(rest) else {
-            self.io.event(ToyEvent::RosterRefused);
-            return;
-        };
-        if cosigned {
-            let back = v1.signed().encode();
-            let _ = self.send(
-                &SessionMessage::RosterUpdate {
-                    rosters: vec![back],
-                },
-                now,
-            );
         }
-        self.install(latest, now);
+        let p = first.proposal();
+        let acceptable = self.founder.as_ref() == Some(peer)
+            && p.version() == 1
+            && p.members().contains(peer)
+            && p.members().contains(self.identity.public())
+            && first.signers().any(|s| s == peer.device_id())
+            && rest.len() < MAX_ROSTERS_PER_UPDATE;
+        if !acceptable {
+            self.io.event(ToyEvent::RosterRefused);
+            self.answer(p.version(), ToyAnswer::Refused, now);
+            return;
+        }
+        let seconds = self.confirmation.seconds();
+        self.request_confirmation(
+            Pending::Roster {
+                peer: peer.device_id(),
+                proposed: first.clone(),
+                rest: rest.to_vec(),
+            },
+            now,
+        );
+        let _ = self.send(
+            &SessionMessage::RosterPending {
+                version: 1,
+                seconds,
+            },
+            now,
+        );
     }
 
     /// Makes `roster` the allow-list; a session whose peer it no longer admits ends now.
@@ -749,7 +1117,7 @@ impl<S: FailureStore> Endpoint for Toy<S> {
         }
         match decoded {
             Ok(Frame::PairRequest { .. }) => self.on_pair_request(frame, now, rng),
-            Ok(Frame::PairConfirm { .. }) => self.on_pair_confirm(frame),
+            Ok(Frame::PairConfirm { .. }) => self.on_pair_confirm(frame, now),
             Ok(Frame::HandshakeInit { .. }) => self.on_handshake(frame, now, rng),
             Ok(Frame::Transport { .. }) => self.on_transport(frame, now),
             Ok(Frame::Abort(_)) if self.pairing.is_some() => {
@@ -763,6 +1131,12 @@ impl<S: FailureStore> Endpoint for Toy<S> {
     }
 
     fn handle_timeout(&mut self, now: Timestamp) {
+        if self.pending.as_ref().is_some_and(|p| now >= p.expires_at)
+            && let Some(p) = self.pending.take()
+        {
+            self.io.event(ToyEvent::ConfirmationExpired);
+            self.refuse_pending(p.what, ToyAnswer::Expired, now);
+        }
         let _ = self.window.poll(now);
         if self.pairing.is_some() && !self.window.attempt_in_progress() {
             self.pairing = None;
@@ -780,6 +1154,15 @@ impl<S: FailureStore> Endpoint for Toy<S> {
 
     fn handle_disconnect(&mut self) {
         self.unconfirmed = None;
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|p| matches!(p.what, Pending::Founder(_)))
+        {
+            // The phone can no longer learn of it: no founder.
+            self.pending = None;
+            self.io.event(ToyEvent::ConfirmationCancelled);
+        }
         if self.pairing.take().is_some() {
             let _ = self.window.abandon_attempt();
             self.io.event(ToyEvent::PairingFailed);
@@ -814,4 +1197,14 @@ impl<S: FailureStore> std::fmt::Debug for Toy<S> {
             .field("session", &self.session())
             .finish_non_exhaustive()
     }
+}
+
+/// The hash of an entry in `rosters` with `current`'s version number but another hash, if any.
+fn fork_of(current: &Roster, rosters: &[SignedRoster]) -> Option<[u8; 32]> {
+    let held = current.signed().hash();
+    rosters
+        .iter()
+        .filter(|r| r.proposal().version() == current.version())
+        .map(SignedRoster::hash)
+        .find(|h| h != &held)
 }

@@ -1,8 +1,8 @@
 //! The grinding half of THREATS.md T37: a man in the middle who read the printed code grinds
 //! what he controls until the phone's SAS matches the one the toy speaks. (The row's other
-//! half, "the toy records no founder without a local confirmation", comes with the toy's
-//! confirmation step of issue 15; until then these tests are not named `t37_…`, so the
-//! threat report keeps the row open.) Run against the real `Toy` and `Phone`; the
+//! half, "the toy records no founder without a local confirmation", is
+//! `t37_the_toy_records_no_founder_without_a_confirmation_at_the_toy` in `confirmation.rs`.)
+//! Run against the real `Toy` and `Phone`; the
 //! attacker is written from docs/spec/pairing.md §5 alone (his own SPAKE2 runs with the code,
 //! his own key schedule), so the test also checks that the spec suffices to implement pairing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -330,7 +330,7 @@ fn attack(seed: u8) -> (u32, usize) {
 }
 
 #[test]
-fn sas_grinding_mitm_cannot_match_the_sas() {
+fn t37_grinding_mitm_cannot_match_the_sas() {
     let mut matches = 0;
     let mut candidates = 0;
     for run in 0..RUNS {
@@ -354,7 +354,7 @@ fn sas_grinding_mitm_cannot_match_the_sas() {
 /// refuses it as an authentication failure, shows no SAS, pins nothing, tells the toy side
 /// ABORT(1) and counts it (§5.4 step 5).
 #[test]
-fn sas_a_toy_that_opens_another_nonce_than_it_committed_is_refused() {
+fn t37_a_toy_that_opens_another_nonce_than_it_committed_is_refused() {
     let mut rng = ChaCha20Rng::from_seed([0x73; 32]);
     let code = PairingCode::parse("48213957").unwrap();
     let mut phone = Phone::new(Arc::new(DeviceIdentity::generate(Role::Guardian, &mut rng)));
@@ -421,7 +421,7 @@ fn sas_a_toy_that_opens_another_nonce_than_it_committed_is_refused() {
 /// Pairing version 1 (no commitment) is refused by the toy before any SPAKE2 work: ABORT(3),
 /// not counted (§4).
 #[test]
-fn sas_the_toy_refuses_pairing_version_1() {
+fn t37_the_toy_refuses_pairing_version_1() {
     let mut rng = ChaCha20Rng::from_seed([0x74; 32]);
     let code = PairingCode::parse("48213957").unwrap();
     let mut toy = Toy::builder(

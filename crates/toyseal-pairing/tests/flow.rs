@@ -74,6 +74,38 @@ fn pair(
     }
 }
 
+/// The toy's user confirms the founding pairing at the toy (T37): only then is the founder
+/// recorded.
+fn confirm_founder(w: &mut World) {
+    assert_eq!(w.toy.founder(), None, "no founder before the confirmation");
+    assert!(matches!(
+        w.toy.pending_confirmation(),
+        Some((Confirmation::Founder { phone }, _)) if phone == w.phone.device_id()
+    ));
+    w.toy.confirm(t(1500)).unwrap();
+    let out = w.toy.poll(t(1500));
+    assert_eq!(out.replies, vec![Frame::Confirmed.encode()]);
+    assert_eq!(
+        out.events,
+        vec![ToyEvent::Paired {
+            phone: w.phone.public().clone(),
+            code: CodeKind::Printed
+        }]
+    );
+    assert_eq!(w.toy.founder(), Some(w.phone.public()));
+}
+
+/// The toy's first session message: its roster head (none yet).
+fn no_head(session: &mut Session, frame: &[u8]) {
+    assert_eq!(
+        session.open(frame, t(2000)).unwrap(),
+        SessionMessage::RosterHead {
+            version: 0,
+            hash: [0; 32]
+        }
+    );
+}
+
 #[test]
 fn pair_then_reconnect_then_talk() {
     let mut w = world(true);
@@ -92,7 +124,7 @@ fn pair_then_reconnect_then_talk() {
     );
     assert!(paired.attested);
     assert_eq!(&paired.identity, w.toy.identity().public());
-    assert_eq!(w.toy.founder(), Some(w.phone.public()));
+    confirm_founder(&mut w);
     assert_eq!(w.toy.window().total_failures().unwrap(), 0);
 
     // Reconnect: one round trip.
@@ -109,6 +141,7 @@ fn pair_then_reconnect_then_talk() {
         vec![ToyEvent::SessionOpened(w.phone.device_id())]
     );
     let mut session = init.finish(&out.replies[0], t(2000)).unwrap();
+    no_head(&mut session, &out.replies[1]);
 
     // Ping/pong and a command, across a rekey boundary.
     for i in 0..2100u64 {
@@ -194,6 +227,7 @@ fn a_handshake_while_live_is_ignored_and_close_session_ends_it() {
     let paired = pair(&mut w, &code, PairingExpectations::default())
         .0
         .unwrap();
+    confirm_founder(&mut w);
     let hello = |w: &mut World| {
         Initiator::start(
             &w.phone,
@@ -210,6 +244,7 @@ fn a_handshake_while_live_is_ignored_and_close_session_ends_it() {
         vec![ToyEvent::SessionOpened(w.phone.device_id())]
     );
     let mut live = init.finish(&out.replies[0], t(2000)).unwrap();
+    no_head(&mut live, &out.replies[1]);
     // A second (or replayed) HANDSHAKE_INIT while the session is live: no answer, no event.
     let (_, second) = hello(&mut w);
     for frame in [&second, &first] {
@@ -247,7 +282,7 @@ fn only_the_frame_right_after_pair_done_can_reject_the_pairing() {
             .0
             .is_ok()
     );
-    assert_eq!(w.toy.founder(), Some(w.phone.public()));
+    confirm_founder(&mut w);
     let out = w.toy.handle(&abort, t(1000), &mut w.rng);
     assert!(out.replies.is_empty());
     assert_eq!(
@@ -269,6 +304,7 @@ fn only_the_frame_right_after_pair_done_can_reject_the_pairing() {
             .0
             .is_ok()
     );
+    confirm_founder(&mut w);
     w.toy
         .handle(&Frame::NotPairable.encode(), t(1000), &mut w.rng);
     let out = w.toy.handle(&abort, t(1000), &mut w.rng);

@@ -59,6 +59,13 @@ impl Pair {
                 _ => None,
             })
             .expect("paired");
+        // The parent confirms the founding pairing at the toy (T37).
+        p.toy.confirm(t(100)).unwrap();
+        p.pump();
+        assert!(p.phone_events.contains(&PhoneEvent::ToyAnswered {
+            version: None,
+            answer: ToyAnswer::Confirmed
+        }));
         p.phone.handle_disconnect();
         p.toy.handle_disconnect();
         p.phone.open_session(&paired, &mut p.rng).unwrap();

@@ -111,11 +111,17 @@ fn toy(identity: &DeviceIdentity, code: &str) -> Toy<MemoryFailureStore> {
     toy
 }
 
-/// What the phone's user says after comparing the SAS.
+/// What the phone's user says after comparing the SAS, and what the toy's user does.
 #[derive(Clone, Copy)]
 enum Verdict {
+    /// The codes match; the parent confirms at the toy.
     Match,
+    /// The parent says the codes differ.
     Differ,
+    /// The codes match but nobody confirms at the toy: the window expires.
+    Unconfirmed,
+    /// The toy's user declines at the toy.
+    Declined,
 }
 
 /// Runs one scenario. With a recording tape, produces the vector; with replay tapes taken
@@ -173,6 +179,7 @@ fn run(
         }
         Ok(PhoneStep::Paired(_)) if matches!(verdict, Verdict::Differ) => {
             push("toy", "PAIR_DONE", vec![], &out.replies[0]);
+            push("toy", "CONFIRMATION_PENDING", vec![], &out.replies[1]);
             sas = format!("phone {} / toy {}", phone.sas().unwrap(), toy_sas.unwrap());
             // The parent says the codes differ: the phone aborts, the toy undoes the
             // pairing and counts a failed attempt.
@@ -183,13 +190,57 @@ fn run(
             assert!(out.events.contains(&ToyEvent::PairingRejected {
                 phone: phone_id.public().clone()
             }));
+            assert!(out.events.contains(&ToyEvent::ConfirmationCancelled));
             assert!(!the_toy.has_guardian());
             assert_eq!(the_toy.window().total_failures().unwrap(), 1);
             "phone rejects the SAS; the toy undoes the pairing and counts a failure".into()
         }
+        Ok(PhoneStep::Paired(_)) if matches!(verdict, Verdict::Unconfirmed | Verdict::Declined) => {
+            push("toy", "PAIR_DONE", vec![], &out.replies[0]);
+            push("toy", "CONFIRMATION_PENDING", vec![], &out.replies[1]);
+            assert_eq!(
+                Frame::decode(&out.replies[1]).unwrap(),
+                Frame::ConfirmationPending { seconds: 30 }
+            );
+            sas = format!("phone {} / toy {}", phone.sas().unwrap(), toy_sas.unwrap());
+            let (out, result) = if matches!(verdict, Verdict::Declined) {
+                the_toy.decline(t(25)).unwrap();
+                (
+                    the_toy.poll(t(25)),
+                    "the toy's user declines: ABORT (declined); no founder recorded",
+                )
+            } else {
+                (
+                    the_toy.poll(t(20 + 30_000)),
+                    "nobody confirms at the toy within 30 s: ABORT (not confirmed); no founder, the printed code still pairs",
+                )
+            };
+            push("toy", "ABORT", vec![], &out.replies[0]);
+            assert!(!the_toy.has_guardian());
+            // The phone is not admitted to a session.
+            let mut rng = tape("phone HANDSHAKE_INIT");
+            let (_, hello) = Initiator::start(
+                phone_id,
+                the_toy.identity().public(),
+                SessionConfig::default(),
+                &mut rng,
+            )
+            .unwrap();
+            push("phone", "HANDSHAKE_INIT", rng.take(), &hello);
+            let out = the_toy.handle(&hello, t(40_000), &mut tape("none"));
+            assert_eq!(out.replies, vec![Frame::NotPairable.encode()]);
+            push("toy", "NOT_PAIRABLE", vec![], &out.replies[0]);
+            result.into()
+        }
         Ok(PhoneStep::Paired(paired)) => {
             push("toy", "PAIR_DONE", vec![], &out.replies[0]);
+            push("toy", "CONFIRMATION_PENDING", vec![], &out.replies[1]);
             sas = format!("phone {} / toy {}", phone.sas().unwrap(), toy_sas.unwrap());
+            // The parent holds the toy's confirmation gesture: the founder is recorded.
+            the_toy.confirm(t(25)).unwrap();
+            let out = the_toy.poll(t(25));
+            push("toy", "CONFIRMED", vec![], &out.replies[0]);
+            assert_eq!(the_toy.founder(), Some(phone_id.public()));
             // Reconnect and exchange transport messages.
             let mut rng = tape("phone HANDSHAKE_INIT");
             let (init, hello) = Initiator::start(
@@ -204,6 +255,14 @@ fn run(
             let out = the_toy.handle(&hello, t(30), &mut rng);
             push("toy", "HANDSHAKE_RESP", rng.take(), &out.replies[0]);
             let mut session = init.finish(&out.replies[0], t(30)).unwrap();
+            push("toy", "TRANSPORT", vec![], &out.replies[1]);
+            assert_eq!(
+                session.open(&out.replies[1], t(30)).unwrap(),
+                SessionMessage::RosterHead {
+                    version: 0,
+                    hash: [0; 32]
+                }
+            );
             for (i, msg) in [
                 SessionMessage::Ping { nonce: 1 },
                 SessionMessage::Control(Control::StartRecording),
@@ -226,7 +285,58 @@ fn run(
                     assert_eq!(session.open(&out.replies[0], t(40)).unwrap(), expected);
                 }
             }
-            "paired; session established".into()
+            // Roster version 1: the toy co-signs only after its user confirms at the toy.
+            let v1 = toyseal_roster::RosterProposal::founding(
+                toyseal_core::FamilyId::from_bytes([0x46; 16]),
+                vec![
+                    phone_id.public().clone(),
+                    the_toy.identity().public().clone(),
+                ],
+            )
+            .unwrap()
+            .sign(phone_id);
+            let f = session
+                .seal(
+                    &SessionMessage::RosterUpdate {
+                        rosters: vec![v1.encode()],
+                    },
+                    t(50),
+                )
+                .unwrap();
+            push("phone", "TRANSPORT", vec![], &f);
+            let out = the_toy.handle(&f, t(50), &mut tape("none"));
+            push("toy", "TRANSPORT", vec![], &out.replies[0]);
+            assert_eq!(
+                session.open(&out.replies[0], t(50)).unwrap(),
+                SessionMessage::RosterPending {
+                    version: 1,
+                    seconds: 30
+                }
+            );
+            assert!(
+                the_toy.roster().is_none(),
+                "nothing signed before the confirmation"
+            );
+            the_toy.confirm(t(60)).unwrap();
+            let out = the_toy.poll(t(60));
+            assert_eq!(out.replies.len(), 2);
+            push("toy", "TRANSPORT", vec![], &out.replies[0]);
+            push("toy", "TRANSPORT", vec![], &out.replies[1]);
+            let SessionMessage::RosterUpdate { rosters } =
+                session.open(&out.replies[0], t(60)).unwrap()
+            else {
+                panic!("the co-signed version 1 comes back")
+            };
+            let back = toyseal_roster::SignedRoster::decode(&rosters[0]).unwrap();
+            assert!(back.signers().any(|s| s == the_toy.identity().device_id()));
+            assert_eq!(
+                session.open(&out.replies[1], t(60)).unwrap(),
+                SessionMessage::RosterAnswer {
+                    version: 1,
+                    answer: ToyAnswer::Confirmed
+                }
+            );
+            "paired; confirmed at the toy; session established; roster version 1 confirmed at the toy and co-signed".into()
         }
         Ok(other) => panic!("{other:?}"),
     };
@@ -252,7 +362,7 @@ fn generate() -> File {
             "pairing_and_session",
             "48213957",
             "48213957",
-            "A full pairing with the right code (2 round trips; both sides show the same SAS), then a Noise KK reconnect and transport frames (Ping → Pong, Control StartRecording, OpenPairingWindow → ControlAck).",
+            "A full pairing with the right code (2 round trips; both sides show the same SAS; the toy sends CONFIRMATION_PENDING and, once its user confirms at the toy, CONFIRMED), then a Noise KK reconnect and transport frames (the toy's RosterHead (version 0), Ping → Pong, Control StartRecording, OpenPairingWindow → ControlAck, RosterUpdate with version 1 → RosterPending; after the confirmation at the toy the co-signed RosterUpdate and RosterAnswer confirmed).",
         ),
         (
             "wrong_code",
@@ -264,7 +374,19 @@ fn generate() -> File {
             "sas_rejected",
             "48213957",
             "48213957",
-            "The right code, but the parent says the SAS differ: after PAIR_DONE the phone sends ABORT (authentication); the toy undoes the pairing and counts one failure.",
+            "The right code, but the parent says the SAS differ: after PAIR_DONE (and CONFIRMATION_PENDING) the phone sends ABORT (authentication); the toy undoes the pairing and counts one failure.",
+        ),
+        (
+            "founder_not_confirmed",
+            "48213957",
+            "48213957",
+            "The right code and matching SAS, but nobody confirms at the toy: after 30 s the toy sends ABORT (5, not confirmed) and records no founder; the phone's HANDSHAKE_INIT gets NOT_PAIRABLE.",
+        ),
+        (
+            "founder_declined",
+            "48213957",
+            "48213957",
+            "The right code and matching SAS, but the toy's user declines: ABORT (6, declined); no founder; the phone's HANDSHAKE_INIT gets NOT_PAIRABLE.",
         ),
     ];
     let vectors = scenarios
@@ -299,16 +421,17 @@ fn generate() -> File {
         })
         .collect();
     File {
-        comment: "toyseal pairing vectors, pairing version 2 (docs/spec/pairing.md §12). Synthetic test identities; the secret keys are published on purpose. `random` is exactly what the sender drew, in order: for PAIR_REQUEST and PAIR_RESPONSE 96 bytes, the 64 bytes of the SPAKE2 scalar (little-endian, reduced mod l) then the 32-byte SAS nonce (Na for the phone, Nb for the toy); 32 bytes for a Noise ephemeral X25519 key. Generated by crates/toyseal-pairing/tests/vectors.rs.".into(),
+        comment: "toyseal pairing vectors, pairing version 3 (docs/spec/pairing.md §12). Synthetic test identities; the secret keys are published on purpose. `random` is exactly what the sender drew, in order: for PAIR_REQUEST and PAIR_RESPONSE 96 bytes, the 64 bytes of the SPAKE2 scalar (little-endian, reduced mod l) then the 32-byte SAS nonce (Na for the phone, Nb for the toy); 32 bytes for a Noise ephemeral X25519 key. Generated by crates/toyseal-pairing/tests/vectors.rs.".into(),
         vectors,
     }
 }
 
 fn verdict(name: &str) -> Verdict {
-    if name == "sas_rejected" {
-        Verdict::Differ
-    } else {
-        Verdict::Match
+    match name {
+        "sas_rejected" => Verdict::Differ,
+        "founder_not_confirmed" => Verdict::Unconfirmed,
+        "founder_declined" => Verdict::Declined,
+        _ => Verdict::Match,
     }
 }
 
@@ -364,9 +487,9 @@ fn vectors_are_reproduced_and_replay() {
         assert_eq!(replayed.sas, v.sas);
         assert_eq!(replayed.result, v.result);
     }
-    assert_eq!(file.vectors.len(), 3);
+    assert_eq!(file.vectors.len(), 5);
     assert_eq!(
-        frames_checked, 20,
-        "frames replayed: 11 in the pairing + session, 4 in the wrong-code run, 5 in the SAS rejection"
+        frames_checked, 44,
+        "frames replayed: 18 in the pairing + session, 4 in the wrong-code run, 6 in the SAS rejection, 8 unconfirmed, 8 declined"
     );
 }

@@ -206,7 +206,28 @@ impl World {
     pub fn pair(&mut self) -> PairedToy {
         let code = self.code.clone();
         let p = self.try_pair(&code);
-        paired(&p).expect("pairing succeeds")
+        let toy = paired(&p).expect("pairing succeeds");
+        // The parent confirms the founding pairing at the toy (T37).
+        let p = self.confirm_at_toy();
+        assert!(
+            phone_saw(&p, |e| matches!(
+                e,
+                DriverEvent::Endpoint(PhoneEvent::ToyAnswered {
+                    version: None,
+                    answer: toyseal_pairing::ToyAnswer::Confirmed
+                })
+            )),
+            "{p:?}"
+        );
+        toy
+    }
+
+    /// The toy's user makes the confirmation gesture for what the toy asked; returns what both
+    /// sides saw then.
+    pub fn confirm_at_toy(&mut self) -> Pumped {
+        let now = self.now();
+        self.toy.endpoint_mut().confirm(now).unwrap();
+        self.pump()
     }
 
     pub fn open_session(&mut self, toy: &PublicIdentity) -> Pumped {

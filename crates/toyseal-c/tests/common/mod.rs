@@ -125,6 +125,12 @@ impl CToy {
         }
     }
 
+    /// The user's deliberate gesture at the toy (`toyseal_toy_confirm`).
+    pub fn confirm(&mut self, now: u64) -> toyseal_result {
+        // SAFETY: live handle.
+        unsafe { toyseal_toy_confirm(self.handle, now) }
+    }
+
     pub fn disconnect(&mut self) {
         // SAFETY: live handle.
         let r = unsafe { toyseal_toy_disconnect(self.handle) };
@@ -201,6 +207,25 @@ pub fn family() -> Family {
         phone_sas.is_some() && phone_sas == toy_sas,
         "the SAS differ"
     );
+    // No founder until the parent confirms at the toy (T37).
+    assert!(!te.iter().any(|e| e.kind == toyseal_event_kind::Paired));
+    assert!(toy.flash.slots[toyseal_slot::Founder as usize].is_empty());
+    let ask = te
+        .iter()
+        .find(|e| e.kind == toyseal_event_kind::ConfirmationRequested)
+        .expect("the toy asks for a confirmation");
+    assert_eq!(ask.confirmation, toyseal_confirmation::Founder);
+    assert_eq!(&ask.device_id, parent.device_id().as_bytes());
+    assert_eq!(ask.expires_ms, 10 + 30_000);
+    assert_eq!(toy.confirm(11), toyseal_result::Ok);
+    let (pe, te) = pump(&mut phone, &mut toy, 11);
+    assert!(pe.iter().any(|e| matches!(
+        e,
+        PhoneEvent::ToyAnswered {
+            version: None,
+            answer: toyseal_pairing::ToyAnswer::Confirmed
+        }
+    )));
     assert!(te.iter().any(|e| e.kind == toyseal_event_kind::Paired));
     assert!(!toy.flash.slots[toyseal_slot::Founder as usize].is_empty());
 
@@ -221,7 +246,15 @@ pub fn family() -> Family {
     phone
         .push_rosters(std::slice::from_ref(&v1), Timestamp::from_millis(30))
         .expect("push");
-    let (pe, te) = pump(&mut phone, &mut toy, 30);
+    let (_, te) = pump(&mut phone, &mut toy, 30);
+    let ask = te
+        .iter()
+        .find(|e| e.kind == toyseal_event_kind::ConfirmationRequested)
+        .expect("the toy asks before co-signing v1");
+    assert_eq!(ask.confirmation, toyseal_confirmation::Roster);
+    assert_eq!((ask.roster_version, ask.added, ask.removed), (1, 2, 0));
+    assert_eq!(toy.confirm(31), toyseal_result::Ok);
+    let (pe, te) = pump(&mut phone, &mut toy, 31);
     assert!(
         te.iter()
             .any(|e| e.kind == toyseal_event_kind::RosterApplied && e.roster_version == 1)

@@ -679,6 +679,12 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_signedroster_decode() != 2778:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirm() != 40056:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirmation_pending() != 32445:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_decline() != 64799:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_delivered() != 10596:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_disconnect() != 23475:
@@ -702,6 +708,10 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_roster() != 22463:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas() != 15146:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_set_auto_confirm() != 58006:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick() != 61059:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_simulatedtoy_new() != 56951:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -965,6 +975,15 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_signedroster_version.restype = cty
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_signedroster_decode.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_signedroster_decode.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirm.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirm.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirmation_pending.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirmation_pending.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_decline.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_decline.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_delivered.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_delivered.restype = ctypes.c_uint16
@@ -1001,6 +1020,12 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_roster.restype = ctyp
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_set_auto_confirm.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_set_auto_confirm.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_simulatedtoy_new.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_simulatedtoy_new.restype = ctypes.c_uint16
@@ -1467,6 +1492,23 @@ _UniffiLib.uniffi_toyseal_ffi_fn_constructor_signedroster_decode.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_signedroster_decode.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirm.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirm.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirmation_pending.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirmation_pending.restype = ctypes.c_int8
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_decline.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_decline.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_delivered.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1533,6 +1575,18 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_sas.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_sas.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_set_auto_confirm.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_int8,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_set_auto_confirm.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_tick.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_tick.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_simulatedtoy_new.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
@@ -3742,6 +3796,99 @@ class _UniffiFfiConverterSequenceTypeSignedRoster(_UniffiConverterRustBuffer):
 
 
 
+class ToyAnswer(enum.Enum):
+    """
+    The toy's answer to a confirmation request or a roster push.
+"""
+    
+    CONFIRMED = 0
+    """
+    Confirmed at the toy: the founder is recorded, or the version co-signed and applied.
+"""
+    
+    EXPIRED = 1
+    """
+    Nobody confirmed at the toy in time.
+"""
+    
+    DECLINED = 2
+    """
+    The toy's user declined.
+"""
+    
+    REFUSED = 3
+    """
+    The versions did not verify or chain.
+"""
+    
+    FORK = 4
+    """
+    A version with the toy's own number but another hash (a fork).
+"""
+    
+    BUSY = 5
+    """
+    Another confirmation is pending at the toy.
+"""
+    
+
+
+class _UniffiFfiConverterTypeToyAnswer(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return ToyAnswer.CONFIRMED
+        if variant == 2:
+            return ToyAnswer.EXPIRED
+        if variant == 3:
+            return ToyAnswer.DECLINED
+        if variant == 4:
+            return ToyAnswer.REFUSED
+        if variant == 5:
+            return ToyAnswer.FORK
+        if variant == 6:
+            return ToyAnswer.BUSY
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == ToyAnswer.CONFIRMED:
+            return
+        if value == ToyAnswer.EXPIRED:
+            return
+        if value == ToyAnswer.DECLINED:
+            return
+        if value == ToyAnswer.REFUSED:
+            return
+        if value == ToyAnswer.FORK:
+            return
+        if value == ToyAnswer.BUSY:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == ToyAnswer.CONFIRMED:
+            buf.write_i32(1)
+        if value == ToyAnswer.EXPIRED:
+            buf.write_i32(2)
+        if value == ToyAnswer.DECLINED:
+            buf.write_i32(3)
+        if value == ToyAnswer.REFUSED:
+            buf.write_i32(4)
+        if value == ToyAnswer.FORK:
+            buf.write_i32(5)
+        if value == ToyAnswer.BUSY:
+            buf.write_i32(6)
+
+
+
+
+
+
+
+
 class PhoneEvent:
     """
     Something the app must act on, in order.
@@ -4083,6 +4230,117 @@ class PhoneEvent:
             return True
 
     @dataclass
+    class AWAITING_CONFIRMATION:
+        """
+        The toy waits for its user to confirm at the toy (a deliberate gesture there) for up
+        to `seconds`: show "confirm on the toy". `version` is the roster version the toy would
+        co-sign, or absent for recording this phone as the founding guardian (the toy admits
+        it only once it confirmed).
+"""
+        
+        def __init__(self, version:typing.Optional[int], seconds:int):
+            self.version = version
+            
+            """
+        The proposed roster version, or none for the founding pairing.
+"""
+        
+            self.seconds = seconds
+            
+            """
+        The confirmation window.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "PhoneEvent.AWAITING_CONFIRMATION(version={}, seconds={})".format(self.version, self.seconds)
+        def __eq__(self, other):
+            if not isinstance(other, PhoneEvent):
+                return NotImplemented
+            if not other.is_AWAITING_CONFIRMATION():
+                return False
+            if self.version != other.version:
+                return False
+            if self.seconds != other.seconds:
+                return False
+            return True
+
+    @dataclass
+    class TOY_ANSWERED:
+        """
+        What the toy did with the founding pairing (`version` absent) or a roster version:
+        anything but `Confirmed` is an error to show (nothing was signed or recorded).
+"""
+        
+        def __init__(self, version:typing.Optional[int], answer:ToyAnswer):
+            self.version = version
+            
+            """
+        The roster version, or none for the founding pairing.
+"""
+        
+            self.answer = answer
+            
+            """
+        The answer.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "PhoneEvent.TOY_ANSWERED(version={}, answer={})".format(self.version, self.answer)
+        def __eq__(self, other):
+            if not isinstance(other, PhoneEvent):
+                return NotImplemented
+            if not other.is_TOY_ANSWERED():
+                return False
+            if self.version != other.version:
+                return False
+            if self.answer != other.answer:
+                return False
+            return True
+
+    @dataclass
+    class ROSTER_FORK:
+        """
+        The toy's roster head has a version this phone holds with another hash: a fork of the
+        family's chain. Nothing was pushed; show it.
+"""
+        
+        def __init__(self, version:int):
+            self.version = version
+            
+            """
+        The version number.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "PhoneEvent.ROSTER_FORK(version={})".format(self.version)
+        def __eq__(self, other):
+            if not isinstance(other, PhoneEvent):
+                return NotImplemented
+            if not other.is_ROSTER_FORK():
+                return False
+            if self.version != other.version:
+                return False
+            return True
+
+    @dataclass
     class MESSAGE:
         """
         Another authenticated message from the toy (acknowledgements, pongs).
@@ -4160,6 +4418,18 @@ class PhoneEvent:
         return isinstance(self, PhoneEvent.ENVELOPE_ABORTED)
     def is_envelope_aborted(self) -> bool:
         return isinstance(self, PhoneEvent.ENVELOPE_ABORTED)
+    def is_AWAITING_CONFIRMATION(self) -> bool:
+        return isinstance(self, PhoneEvent.AWAITING_CONFIRMATION)
+    def is_awaiting_confirmation(self) -> bool:
+        return isinstance(self, PhoneEvent.AWAITING_CONFIRMATION)
+    def is_TOY_ANSWERED(self) -> bool:
+        return isinstance(self, PhoneEvent.TOY_ANSWERED)
+    def is_toy_answered(self) -> bool:
+        return isinstance(self, PhoneEvent.TOY_ANSWERED)
+    def is_ROSTER_FORK(self) -> bool:
+        return isinstance(self, PhoneEvent.ROSTER_FORK)
+    def is_roster_fork(self) -> bool:
+        return isinstance(self, PhoneEvent.ROSTER_FORK)
     def is_MESSAGE(self) -> bool:
         return isinstance(self, PhoneEvent.MESSAGE)
     def is_message(self) -> bool:
@@ -4180,6 +4450,9 @@ PhoneEvent.PAIRING_WINDOW_ACK = type("PhoneEvent.PAIRING_WINDOW_ACK", (PhoneEven
 PhoneEvent.ENVELOPE_RECEIVED = type("PhoneEvent.ENVELOPE_RECEIVED", (PhoneEvent.ENVELOPE_RECEIVED, PhoneEvent,), {})  # type: ignore
 PhoneEvent.ENVELOPE_DELIVERED = type("PhoneEvent.ENVELOPE_DELIVERED", (PhoneEvent.ENVELOPE_DELIVERED, PhoneEvent,), {})  # type: ignore
 PhoneEvent.ENVELOPE_ABORTED = type("PhoneEvent.ENVELOPE_ABORTED", (PhoneEvent.ENVELOPE_ABORTED, PhoneEvent,), {})  # type: ignore
+PhoneEvent.AWAITING_CONFIRMATION = type("PhoneEvent.AWAITING_CONFIRMATION", (PhoneEvent.AWAITING_CONFIRMATION, PhoneEvent,), {})  # type: ignore
+PhoneEvent.TOY_ANSWERED = type("PhoneEvent.TOY_ANSWERED", (PhoneEvent.TOY_ANSWERED, PhoneEvent,), {})  # type: ignore
+PhoneEvent.ROSTER_FORK = type("PhoneEvent.ROSTER_FORK", (PhoneEvent.ROSTER_FORK, PhoneEvent,), {})  # type: ignore
 PhoneEvent.MESSAGE = type("PhoneEvent.MESSAGE", (PhoneEvent.MESSAGE, PhoneEvent,), {})  # type: ignore
 
 
@@ -4234,6 +4507,20 @@ class _UniffiFfiConverterTypePhoneEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterUInt32.read(buf),
             )
         if variant == 12:
+            return PhoneEvent.AWAITING_CONFIRMATION(
+                _UniffiFfiConverterOptionalUInt64.read(buf),
+                _UniffiFfiConverterUInt16.read(buf),
+            )
+        if variant == 13:
+            return PhoneEvent.TOY_ANSWERED(
+                _UniffiFfiConverterOptionalUInt64.read(buf),
+                _UniffiFfiConverterTypeToyAnswer.read(buf),
+            )
+        if variant == 14:
+            return PhoneEvent.ROSTER_FORK(
+                _UniffiFfiConverterUInt64.read(buf),
+            )
+        if variant == 15:
             return PhoneEvent.MESSAGE(
                 _UniffiFfiConverterString.read(buf),
             )
@@ -4273,6 +4560,17 @@ class _UniffiFfiConverterTypePhoneEvent(_UniffiConverterRustBuffer):
             return
         if value.is_ENVELOPE_ABORTED():
             _UniffiFfiConverterUInt32.check_lower(value.transfer)
+            return
+        if value.is_AWAITING_CONFIRMATION():
+            _UniffiFfiConverterOptionalUInt64.check_lower(value.version)
+            _UniffiFfiConverterUInt16.check_lower(value.seconds)
+            return
+        if value.is_TOY_ANSWERED():
+            _UniffiFfiConverterOptionalUInt64.check_lower(value.version)
+            _UniffiFfiConverterTypeToyAnswer.check_lower(value.answer)
+            return
+        if value.is_ROSTER_FORK():
+            _UniffiFfiConverterUInt64.check_lower(value.version)
             return
         if value.is_MESSAGE():
             _UniffiFfiConverterString.check_lower(value.summary)
@@ -4314,8 +4612,19 @@ class _UniffiFfiConverterTypePhoneEvent(_UniffiConverterRustBuffer):
         if value.is_ENVELOPE_ABORTED():
             buf.write_i32(11)
             _UniffiFfiConverterUInt32.write(value.transfer, buf)
-        if value.is_MESSAGE():
+        if value.is_AWAITING_CONFIRMATION():
             buf.write_i32(12)
+            _UniffiFfiConverterOptionalUInt64.write(value.version, buf)
+            _UniffiFfiConverterUInt16.write(value.seconds, buf)
+        if value.is_TOY_ANSWERED():
+            buf.write_i32(13)
+            _UniffiFfiConverterOptionalUInt64.write(value.version, buf)
+            _UniffiFfiConverterTypeToyAnswer.write(value.answer, buf)
+        if value.is_ROSTER_FORK():
+            buf.write_i32(14)
+            _UniffiFfiConverterUInt64.write(value.version, buf)
+        if value.is_MESSAGE():
+            buf.write_i32(15)
             _UniffiFfiConverterString.write(value.summary, buf)
 
 
@@ -6694,6 +7003,21 @@ class SimulatedToyProtocol(typing.Protocol):
     An in-process toy for tests and demos (the real protocol endpoint, simulated hardware).
 """
     
+    def confirm(self, now_ms: int) -> typing.List[bytes]:
+        """
+        The confirmation gesture at the toy; returns the frames for the phone.
+"""
+        raise NotImplementedError
+    def confirmation_pending(self, ) -> bool:
+        """
+        Whether the toy waits for a confirmation at the toy.
+"""
+        raise NotImplementedError
+    def decline(self, now_ms: int) -> typing.List[bytes]:
+        """
+        The toy's user declines; returns the frames for the phone.
+"""
+        raise NotImplementedError
     def delivered(self, ) -> int:
         """
         Envelopes it delivered completely to the phone.
@@ -6756,6 +7080,18 @@ class SimulatedToyProtocol(typing.Protocol):
         The short authentication string it spoke during the last pairing.
 """
         raise NotImplementedError
+    def set_auto_confirm(self, on: bool) -> None:
+        """
+        Whether its "parent" confirms every request at the toy at once (default `true`). Off,
+        the toy waits: [`SimulatedToy::confirm`], [`SimulatedToy::decline`], or let the
+        window expire ([`SimulatedToy::tick`]).
+"""
+        raise NotImplementedError
+    def tick(self, now_ms: int) -> typing.List[bytes]:
+        """
+        Time passed (a pending confirmation may expire); returns the frames for the phone.
+"""
+        raise NotImplementedError
 
 class SimulatedToy(SimulatedToyProtocol):
     """
@@ -6795,6 +7131,57 @@ class SimulatedToy(SimulatedToyProtocol):
         inst = cls.__new__(cls)
         inst._handle = handle
         return inst
+    def confirm(self, now_ms: int) -> typing.List[bytes]:
+        """
+        The confirmation gesture at the toy; returns the frames for the phone.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirm,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def confirmation_pending(self, ) -> bool:
+        """
+        Whether the toy waits for a confirmation at the toy.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirmation_pending,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def decline(self, now_ms: int) -> typing.List[bytes]:
+        """
+        The toy's user declines; returns the frames for the phone.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_decline,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def delivered(self, ) -> int:
         """
         Envelopes it delivered completely to the phone.
@@ -6995,6 +7382,44 @@ class SimulatedToy(SimulatedToyProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_auto_confirm(self, on: bool) -> None:
+        """
+        Whether its "parent" confirms every request at the toy at once (default `true`). Off,
+        the toy waits: [`SimulatedToy::confirm`], [`SimulatedToy::decline`], or let the
+        window expire ([`SimulatedToy::tick`]).
+"""
+        
+        _UniffiFfiConverterBoolean.check_lower(on)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBoolean.lower(on),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_set_auto_confirm,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def tick(self, now_ms: int) -> typing.List[bytes]:
+        """
+        Time passed (a pending confirmation may expire); returns the frames for the phone.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_tick,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 
@@ -7074,6 +7499,7 @@ __all__ = [
     "Role",
     "ToysealError",
     "FailureReason",
+    "ToyAnswer",
     "PhoneEvent",
     "PendingDeletion",
     "DeletionPage",

@@ -3624,6 +3624,21 @@ public func FfiConverterTypeSignedRoster_lower(_ value: SignedRoster) -> UInt64 
 public protocol SimulatedToyProtocol: AnyObject, Sendable {
     
     /**
+     * The confirmation gesture at the toy; returns the frames for the phone.
+     */
+    func confirm(nowMs: UInt64) throws  -> [Data]
+    
+    /**
+     * Whether the toy waits for a confirmation at the toy.
+     */
+    func confirmationPending() throws  -> Bool
+    
+    /**
+     * The toy's user declines; returns the frames for the phone.
+     */
+    func decline(nowMs: UInt64) throws  -> [Data]
+    
+    /**
      * Envelopes it delivered completely to the phone.
      */
     func delivered() throws  -> UInt32
@@ -3684,6 +3699,18 @@ public protocol SimulatedToyProtocol: AnyObject, Sendable {
      * The short authentication string it spoke during the last pairing.
      */
     func sas() throws  -> String?
+    
+    /**
+     * Whether its "parent" confirms every request at the toy at once (default `true`). Off,
+     * the toy waits: [`SimulatedToy::confirm`], [`SimulatedToy::decline`], or let the
+     * window expire ([`SimulatedToy::tick`]).
+     */
+    func setAutoConfirm(on: Bool) throws 
+    
+    /**
+     * Time passed (a pending confirmation may expire); returns the frames for the phone.
+     */
+    func tick(nowMs: UInt64) throws  -> [Data]
     
 }
 /**
@@ -3752,6 +3779,44 @@ public convenience init()throws  {
 
     
 
+    
+    /**
+     * The confirmation gesture at the toy; returns the frames for the phone.
+     */
+open func confirm(nowMs: UInt64)throws  -> [Data]  {
+    return try  FfiConverterSequenceData.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_simulatedtoy_confirm(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether the toy waits for a confirmation at the toy.
+     */
+open func confirmationPending()throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_simulatedtoy_confirmation_pending(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The toy's user declines; returns the frames for the phone.
+     */
+open func decline(nowMs: UInt64)throws  -> [Data]  {
+    return try  FfiConverterSequenceData.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_simulatedtoy_decline(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
     
     /**
      * Envelopes it delivered completely to the phone.
@@ -3900,6 +3965,33 @@ open func sas()throws  -> String?  {
         uniffiCallStatus in
     uniffi_toyseal_ffi_fn_method_simulatedtoy_sas(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Whether its "parent" confirms every request at the toy at once (default `true`). Off,
+     * the toy waits: [`SimulatedToy::confirm`], [`SimulatedToy::decline`], or let the
+     * window expire ([`SimulatedToy::tick`]).
+     */
+open func setAutoConfirm(on: Bool)throws   {try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_simulatedtoy_set_auto_confirm(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(on),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Time passed (a pending confirmation may expire); returns the frames for the phone.
+     */
+open func tick(nowMs: UInt64)throws  -> [Data]  {
+    return try  FfiConverterSequenceData.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_simulatedtoy_tick(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
     )
 })
 }
@@ -4915,6 +5007,41 @@ public enum PhoneEvent {
          */transfer: UInt32
     )
     /**
+     * The toy waits for its user to confirm at the toy (a deliberate gesture there) for up
+     * to `seconds`: show "confirm on the toy". `version` is the roster version the toy would
+     * co-sign, or absent for recording this phone as the founding guardian (the toy admits
+     * it only once it confirmed).
+     */
+    case awaitingConfirmation(
+        /**
+         * The proposed roster version, or none for the founding pairing.
+         */version: UInt64?, 
+        /**
+         * The confirmation window.
+         */seconds: UInt16
+    )
+    /**
+     * What the toy did with the founding pairing (`version` absent) or a roster version:
+     * anything but `Confirmed` is an error to show (nothing was signed or recorded).
+     */
+    case toyAnswered(
+        /**
+         * The roster version, or none for the founding pairing.
+         */version: UInt64?, 
+        /**
+         * The answer.
+         */answer: ToyAnswer
+    )
+    /**
+     * The toy's roster head has a version this phone holds with another hash: a fork of the
+     * family's chain. Nothing was pushed; show it.
+     */
+    case rosterFork(
+        /**
+         * The version number.
+         */version: UInt64
+    )
+    /**
      * Another authenticated message from the toy (acknowledgements, pongs).
      */
     case message(
@@ -4975,7 +5102,16 @@ public struct FfiConverterTypePhoneEvent: FfiConverterRustBuffer {
         case 11: return .envelopeAborted(transfer: try FfiConverterUInt32.read(from: &buf)
         )
         
-        case 12: return .message(summary: try FfiConverterString.read(from: &buf)
+        case 12: return .awaitingConfirmation(version: try FfiConverterOptionUInt64.read(from: &buf), seconds: try FfiConverterUInt16.read(from: &buf)
+        )
+        
+        case 13: return .toyAnswered(version: try FfiConverterOptionUInt64.read(from: &buf), answer: try FfiConverterTypeToyAnswer.read(from: &buf)
+        )
+        
+        case 14: return .rosterFork(version: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 15: return .message(summary: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -5041,8 +5177,25 @@ public struct FfiConverterTypePhoneEvent: FfiConverterRustBuffer {
             FfiConverterUInt32.write(transfer, into: &buf)
             
         
-        case let .message(summary):
+        case let .awaitingConfirmation(version,seconds):
             writeInt(&buf, Int32(12))
+            FfiConverterOptionUInt64.write(version, into: &buf)
+            FfiConverterUInt16.write(seconds, into: &buf)
+            
+        
+        case let .toyAnswered(version,answer):
+            writeInt(&buf, Int32(13))
+            FfiConverterOptionUInt64.write(version, into: &buf)
+            FfiConverterTypeToyAnswer.write(answer, into: &buf)
+            
+        
+        case let .rosterFork(version):
+            writeInt(&buf, Int32(14))
+            FfiConverterUInt64.write(version, into: &buf)
+            
+        
+        case let .message(summary):
+            writeInt(&buf, Int32(15))
             FfiConverterString.write(summary, into: &buf)
             
         }
@@ -5137,6 +5290,121 @@ public func FfiConverterTypeRole_lift(_ buf: RustBuffer) throws -> Role {
 #endif
 public func FfiConverterTypeRole_lower(_ value: Role) -> RustBuffer {
     return FfiConverterTypeRole.lower(value)
+}
+
+
+
+/**
+ * The toy's answer to a confirmation request or a roster push.
+ */
+
+public enum ToyAnswer: Equatable, Hashable {
+    
+    /**
+     * Confirmed at the toy: the founder is recorded, or the version co-signed and applied.
+     */
+    case confirmed
+    /**
+     * Nobody confirmed at the toy in time.
+     */
+    case expired
+    /**
+     * The toy's user declined.
+     */
+    case declined
+    /**
+     * The versions did not verify or chain.
+     */
+    case refused
+    /**
+     * A version with the toy's own number but another hash (a fork).
+     */
+    case fork
+    /**
+     * Another confirmation is pending at the toy.
+     */
+    case busy
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ToyAnswer: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeToyAnswer: FfiConverterRustBuffer {
+    typealias SwiftType = ToyAnswer
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ToyAnswer {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .confirmed
+        
+        case 2: return .expired
+        
+        case 3: return .declined
+        
+        case 4: return .refused
+        
+        case 5: return .fork
+        
+        case 6: return .busy
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ToyAnswer, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .confirmed:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .expired:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .declined:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .refused:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .fork:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .busy:
+            writeInt(&buf, Int32(6))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeToyAnswer_lift(_ buf: RustBuffer) throws -> ToyAnswer {
+    return try FfiConverterTypeToyAnswer.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeToyAnswer_lower(_ value: ToyAnswer) -> RustBuffer {
+    return FfiConverterTypeToyAnswer.lower(value)
 }
 
 
@@ -6019,6 +6287,15 @@ private let initializationResult: InitializationResult = {
     if (uniffi_toyseal_ffi_checksum_method_signedroster_version() != 36499) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirm() != 40056) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirmation_pending() != 32445) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_simulatedtoy_decline() != 64799) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_toyseal_ffi_checksum_method_simulatedtoy_delivered() != 10596) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6053,6 +6330,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas() != 15146) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_simulatedtoy_set_auto_confirm() != 58006) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick() != 61059) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_constructor_fragmenter_new() != 46422) {

@@ -827,6 +827,21 @@ uint64_t uniffi_toyseal_ffi_fn_constructor_simulatedtoy_new(RustCallStatus *_Non
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_CONFIRM
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_CONFIRM
+RustBuffer uniffi_toyseal_ffi_fn_method_simulatedtoy_confirm(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_CONFIRMATION_PENDING
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_CONFIRMATION_PENDING
+int8_t uniffi_toyseal_ffi_fn_method_simulatedtoy_confirmation_pending(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_DECLINE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_DECLINE
+RustBuffer uniffi_toyseal_ffi_fn_method_simulatedtoy_decline(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_DELIVERED
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_DELIVERED
 uint32_t uniffi_toyseal_ffi_fn_method_simulatedtoy_delivered(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -885,6 +900,16 @@ RustBuffer uniffi_toyseal_ffi_fn_method_simulatedtoy_roster(uint64_t ptr, RustCa
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_SAS
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_SAS
 RustBuffer uniffi_toyseal_ffi_fn_method_simulatedtoy_sas(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_SET_AUTO_CONFIRM
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_SET_AUTO_CONFIRM
+void uniffi_toyseal_ffi_fn_method_simulatedtoy_set_auto_confirm(uint64_t ptr, int8_t on, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_TICK
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_TICK
+RustBuffer uniffi_toyseal_ffi_fn_method_simulatedtoy_tick(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FUNC_SIGN_REQUEST
@@ -1536,6 +1561,24 @@ uint16_t uniffi_toyseal_ffi_checksum_method_signedroster_version(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_CONFIRM
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_CONFIRM
+uint16_t uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirm(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_CONFIRMATION_PENDING
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_CONFIRMATION_PENDING
+uint16_t uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirmation_pending(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_DECLINE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_DECLINE
+uint16_t uniffi_toyseal_ffi_checksum_method_simulatedtoy_decline(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_DELIVERED
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_DELIVERED
 uint16_t uniffi_toyseal_ffi_checksum_method_simulatedtoy_delivered(void
@@ -1605,6 +1648,18 @@ uint16_t uniffi_toyseal_ffi_checksum_method_simulatedtoy_roster(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_SAS
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_SAS
 uint16_t uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_SET_AUTO_CONFIRM
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_SET_AUTO_CONFIRM
+uint16_t uniffi_toyseal_ffi_checksum_method_simulatedtoy_set_auto_confirm(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_TICK
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_TICK
+uint16_t uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick(void
     
 );
 #endif

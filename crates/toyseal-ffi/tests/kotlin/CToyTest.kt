@@ -198,11 +198,18 @@ fun assertEq(want: Any?, got: Any?) {
 fun pair(toy: CToy, phone: Phone, code: String): PublicKey {
     val mark = toy.mark()
     phone.pair(code)
-    val events = toy.exchange(phone) { it is PhoneEvent.Paired || it is PhoneEvent.PairingFailed }
+    // The toy records its founder only once the parent confirms at the toy (the C toy stands
+    // for a parent holding its buttons): wait for the toy's answer.
+    val events = toy.exchange(phone) {
+        (it is PhoneEvent.ToyAnswered && it.version == null) || it is PhoneEvent.PairingFailed
+    }
     events.filterIsInstance<PhoneEvent.PairingFailed>().firstOrNull()?.let { throw PairingRefused(it.reason) }
     val sas = events.filterIsInstance<PhoneEvent.Sas>().single().sas
     assertEq(6, sas.length)
     assertEq(sas, toy.awaitLog(Regex("^toy: SAS (\\d{6}) "), mark).groupValues[1])
+    check(events.any { it is PhoneEvent.AwaitingConfirmation && it.version == null }) { "no confirmation asked: $events" }
+    assertEq(ToyAnswer.CONFIRMED, events.filterIsInstance<PhoneEvent.ToyAnswered>().single().answer)
+    toy.awaitLog(Regex("^toy: confirm the new founding guardian"), mark)
     toy.awaitLog(Regex("^toy: paired with its first guardian$"), mark)
     return events.filterIsInstance<PhoneEvent.Paired>().single().toy
 }
@@ -216,8 +223,10 @@ fun foundFamily(toy: CToy, phone: Phone, me: Identity, toyKey: PublicKey): Roste
     check(opened.any { it is PhoneEvent.SessionOpened }) { "the session did not open: $opened" }
     val v1 = RosterProposal.founding(generateFamilyId(), listOf(me.publicKey(), toyKey)).sign(me)
     phone.pushRosters(listOf(v1), toy.now())
-    val cosigned = toy.exchange(phone) { it is PhoneEvent.Rosters }
-        .filterIsInstance<PhoneEvent.Rosters>().single().rosters
+    val pushed = toy.exchange(phone) { it is PhoneEvent.Rosters }
+    // The toy asked its user first (AwaitingConfirmation for version 1), then co-signed.
+    check(pushed.any { it is PhoneEvent.AwaitingConfirmation && it.version == 1UL }) { "no confirmation asked: $pushed" }
+    val cosigned = pushed.filterIsInstance<PhoneEvent.Rosters>().single().rosters
     val roster = Roster.verifyFounding(cosigned.single())
     assertEq(1UL, roster.version())
     assertEq(setOf(me.deviceId(), toyKey.deviceId()), cosigned.single().signers().toSet())

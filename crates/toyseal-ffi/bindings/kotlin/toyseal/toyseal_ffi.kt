@@ -841,6 +841,12 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_signedroster_version(
     ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirm(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirmation_pending(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_decline(
+    ): Int
     external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_delivered(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_disconnect(
@@ -864,6 +870,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_roster(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_set_auto_confirm(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_constructor_fragmenter_new(
     ): Int
@@ -1136,6 +1146,12 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_toyseal_ffi_fn_constructor_simulatedtoy_new(uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_confirm(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_confirmation_pending(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
+    external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_decline(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_delivered(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
     external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_disconnect(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1159,6 +1175,10 @@ internal object UniffiLib {
     external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_roster(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_sas(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_set_auto_confirm(`ptr`: Long,`on`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_tick(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_toyseal_ffi_fn_func_sign_request(`identity`: Long,`target`: RustBuffer.ByValue,`body`: RustBuffer.ByValue,`nowUnix`: Long,`validitySecs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -6830,6 +6850,21 @@ public object FfiConverterTypeSignedRoster: FfiConverter<SignedRoster, Long> {
 public interface SimulatedToyInterface {
     
     /**
+     * The confirmation gesture at the toy; returns the frames for the phone.
+     */
+    fun `confirm`(`nowMs`: kotlin.ULong): List<kotlin.ByteArray>
+    
+    /**
+     * Whether the toy waits for a confirmation at the toy.
+     */
+    fun `confirmationPending`(): kotlin.Boolean
+    
+    /**
+     * The toy's user declines; returns the frames for the phone.
+     */
+    fun `decline`(`nowMs`: kotlin.ULong): List<kotlin.ByteArray>
+    
+    /**
      * Envelopes it delivered completely to the phone.
      */
     fun `delivered`(): kotlin.UInt
@@ -6890,6 +6925,18 @@ public interface SimulatedToyInterface {
      * The short authentication string it spoke during the last pairing.
      */
     fun `sas`(): kotlin.String?
+    
+    /**
+     * Whether its "parent" confirms every request at the toy at once (default `true`). Off,
+     * the toy waits: [`SimulatedToy::confirm`], [`SimulatedToy::decline`], or let the
+     * window expire ([`SimulatedToy::tick`]).
+     */
+    fun `setAutoConfirm`(`on`: kotlin.Boolean)
+    
+    /**
+     * Time passed (a pending confirmation may expire); returns the frames for the phone.
+     */
+    fun `tick`(`nowMs`: kotlin.ULong): List<kotlin.ByteArray>
     
     companion object
 }
@@ -7008,6 +7055,59 @@ open class SimulatedToy: Disposable, AutoCloseable, SimulatedToyInterface
             UniffiLib.uniffi_toyseal_ffi_fn_clone_simulatedtoy(handle, status)
         }
     }
+
+    
+    /**
+     * The confirmation gesture at the toy; returns the frames for the phone.
+     */
+    @Throws(ToysealException::class)override fun `confirm`(`nowMs`: kotlin.ULong): List<kotlin.ByteArray> {
+            return FfiConverterSequenceByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirm(
+        it,
+        
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Whether the toy waits for a confirmation at the toy.
+     */
+    @Throws(ToysealException::class)override fun `confirmationPending`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirmation_pending(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The toy's user declines; returns the frames for the phone.
+     */
+    @Throws(ToysealException::class)override fun `decline`(`nowMs`: kotlin.ULong): List<kotlin.ByteArray> {
+            return FfiConverterSequenceByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_decline(
+        it,
+        
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
 
     
     /**
@@ -7211,6 +7311,43 @@ open class SimulatedToy: Disposable, AutoCloseable, SimulatedToyInterface
     UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_sas(
         it,
         _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Whether its "parent" confirms every request at the toy at once (default `true`). Off,
+     * the toy waits: [`SimulatedToy::confirm`], [`SimulatedToy::decline`], or let the
+     * window expire ([`SimulatedToy::tick`]).
+     */
+    @Throws(ToysealException::class)override fun `setAutoConfirm`(`on`: kotlin.Boolean)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_set_auto_confirm(
+        it,
+        
+        FfiConverterBoolean.lower(`on`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Time passed (a pending confirmation may expire); returns the frames for the phone.
+     */
+    @Throws(ToysealException::class)override fun `tick`(`nowMs`: kotlin.ULong): List<kotlin.ByteArray> {
+            return FfiConverterSequenceByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_tick(
+        it,
+        
+        FfiConverterULong.lower(`nowMs`),_status)
 }
     }
     )
@@ -8038,6 +8175,64 @@ sealed class PhoneEvent: Disposable  {
     }
     
     /**
+     * The toy waits for its user to confirm at the toy (a deliberate gesture there) for up
+     * to `seconds`: show "confirm on the toy". `version` is the roster version the toy would
+     * co-sign, or absent for recording this phone as the founding guardian (the toy admits
+     * it only once it confirmed).
+     */
+    data class AwaitingConfirmation(
+        /**
+         * The proposed roster version, or none for the founding pairing.
+         */
+        val `version`: kotlin.ULong?, 
+        /**
+         * The confirmation window.
+         */
+        val `seconds`: kotlin.UShort) : PhoneEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * What the toy did with the founding pairing (`version` absent) or a roster version:
+     * anything but `Confirmed` is an error to show (nothing was signed or recorded).
+     */
+    data class ToyAnswered(
+        /**
+         * The roster version, or none for the founding pairing.
+         */
+        val `version`: kotlin.ULong?, 
+        /**
+         * The answer.
+         */
+        val `answer`: toyseal.ToyAnswer) : PhoneEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * The toy's roster head has a version this phone holds with another hash: a fork of the
+     * family's chain. Nothing was pushed; show it.
+     */
+    data class RosterFork(
+        /**
+         * The version number.
+         */
+        val `version`: kotlin.ULong) : PhoneEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * Another authenticated message from the toy (acknowledgements, pongs).
      */
     data class Message(
@@ -8130,6 +8325,29 @@ sealed class PhoneEvent: Disposable  {
     )
                 
             }
+            is PhoneEvent.AwaitingConfirmation -> {
+                
+    Disposable.destroy(
+        this.`version`,
+        this.`seconds`
+    )
+                
+            }
+            is PhoneEvent.ToyAnswered -> {
+                
+    Disposable.destroy(
+        this.`version`,
+        this.`answer`
+    )
+                
+            }
+            is PhoneEvent.RosterFork -> {
+                
+    Disposable.destroy(
+        this.`version`
+    )
+                
+            }
             is PhoneEvent.Message -> {
                 
     Disposable.destroy(
@@ -8186,7 +8404,18 @@ public object FfiConverterTypePhoneEvent : FfiConverterRustBuffer<PhoneEvent>{
             11 -> PhoneEvent.EnvelopeAborted(
                 FfiConverterUInt.read(buf),
                 )
-            12 -> PhoneEvent.Message(
+            12 -> PhoneEvent.AwaitingConfirmation(
+                FfiConverterOptionalULong.read(buf),
+                FfiConverterUShort.read(buf),
+                )
+            13 -> PhoneEvent.ToyAnswered(
+                FfiConverterOptionalULong.read(buf),
+                FfiConverterTypeToyAnswer.read(buf),
+                )
+            14 -> PhoneEvent.RosterFork(
+                FfiConverterULong.read(buf),
+                )
+            15 -> PhoneEvent.Message(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -8271,6 +8500,29 @@ public object FfiConverterTypePhoneEvent : FfiConverterRustBuffer<PhoneEvent>{
                 + FfiConverterUInt.allocationSize(value.`transfer`)
             )
         }
+        is PhoneEvent.AwaitingConfirmation -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterOptionalULong.allocationSize(value.`version`)
+                + FfiConverterUShort.allocationSize(value.`seconds`)
+            )
+        }
+        is PhoneEvent.ToyAnswered -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterOptionalULong.allocationSize(value.`version`)
+                + FfiConverterTypeToyAnswer.allocationSize(value.`answer`)
+            )
+        }
+        is PhoneEvent.RosterFork -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterULong.allocationSize(value.`version`)
+            )
+        }
         is PhoneEvent.Message -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -8337,8 +8589,25 @@ public object FfiConverterTypePhoneEvent : FfiConverterRustBuffer<PhoneEvent>{
                 FfiConverterUInt.write(value.`transfer`, buf)
                 Unit
             }
-            is PhoneEvent.Message -> {
+            is PhoneEvent.AwaitingConfirmation -> {
                 buf.putInt(12)
+                FfiConverterOptionalULong.write(value.`version`, buf)
+                FfiConverterUShort.write(value.`seconds`, buf)
+                Unit
+            }
+            is PhoneEvent.ToyAnswered -> {
+                buf.putInt(13)
+                FfiConverterOptionalULong.write(value.`version`, buf)
+                FfiConverterTypeToyAnswer.write(value.`answer`, buf)
+                Unit
+            }
+            is PhoneEvent.RosterFork -> {
+                buf.putInt(14)
+                FfiConverterULong.write(value.`version`, buf)
+                Unit
+            }
+            is PhoneEvent.Message -> {
+                buf.putInt(15)
                 FfiConverterString.write(value.`summary`, buf)
                 Unit
             }
@@ -8385,6 +8654,65 @@ public object FfiConverterTypeRole: FfiConverterRustBuffer<Role> {
     override fun allocationSize(value: Role) = 4UL
 
     override fun write(value: Role, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * The toy's answer to a confirmation request or a roster push.
+ */
+
+enum class ToyAnswer {
+    
+    /**
+     * Confirmed at the toy: the founder is recorded, or the version co-signed and applied.
+     */
+    CONFIRMED,
+    /**
+     * Nobody confirmed at the toy in time.
+     */
+    EXPIRED,
+    /**
+     * The toy's user declined.
+     */
+    DECLINED,
+    /**
+     * The versions did not verify or chain.
+     */
+    REFUSED,
+    /**
+     * A version with the toy's own number but another hash (a fork).
+     */
+    FORK,
+    /**
+     * Another confirmation is pending at the toy.
+     */
+    BUSY;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeToyAnswer: FfiConverterRustBuffer<ToyAnswer> {
+    override fun read(buf: ByteBuffer) = try {
+        ToyAnswer.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: ToyAnswer) = 4UL
+
+    override fun write(value: ToyAnswer, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
