@@ -5,6 +5,7 @@
 mod deletion;
 mod error;
 mod format;
+mod governance;
 mod invitation;
 mod recovery;
 mod roster;
@@ -14,6 +15,7 @@ pub use error::Error;
 pub use format::{
     Departed, MAX_DEPARTED, MAX_MEMBERS, MAX_RECOVERY_KEYS, RosterProposal, SignedRoster,
 };
+pub use governance::{Change, ChangeClass};
 pub use invitation::{Anchor, ChainFollower, Invitation};
 pub use recovery::{RecoveryKey, RecoveryPublicKey};
 pub use roster::{Admission, Roster};
