@@ -37,7 +37,9 @@ use toyseal_pairing::{
     EnvelopeEvent, MakerKey, MemoryFailureStore, PairingCode, PairingExpectations, Phone,
     PhoneEvent, PhoneFailure, QrPayload, Toy, ToyEvent,
 };
-use toyseal_roster::{FamilyDeletion, Invitation, Roster, RosterProposal, SignedRoster};
+use toyseal_roster::{
+    FamilyDeletion, Invitation, RecoveryKey, Roster, RosterProposal, SignedRoster,
+};
 use toyseal_server::{Config, Server};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -387,8 +389,16 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     );
 
     let family = FamilyId::generate(&mut rng);
-    let v1 = RosterProposal::founding(family, vec![mum.public().clone(), toy_public.clone()])?
-        .sign(&mum);
+    // Every family keeps a printed recovery key (roster.md §1.2): mum's phone generates it,
+    // it signs version 1, and the family prints it.
+    let recovery = RecoveryKey::generate(&mut rng)?;
+    let mut v1 = RosterProposal::founding(
+        family,
+        vec![mum.public().clone(), toy_public.clone()],
+        *recovery.public(),
+    )?
+    .sign(&mum);
+    v1.cosign_recovery(&recovery);
     mums_phone
         .endpoint_mut()
         .push_rosters(std::slice::from_ref(&v1), session_air.now())?;
@@ -402,7 +412,7 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         Kind::Story,
         "found the family: roster v1 {mum, toy}",
         toy_signed && roster_v1.version() == 1,
-        format!("family {family}: roster v1 signed by mum, co-signed by the toy in session, verified by the server"),
+        format!("family {family}: roster v1 signed by mum and the new recovery key, co-signed by the toy in session, verified by the server"),
         format!("signers: {}; server answered 201", signer_count(&v1)),
     );
 
@@ -417,7 +427,9 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         ],
     )?
     .sign(&mum);
-    // The new members prove possession of their keys; the toy co-signs over mum's session.
+    // Adding phones is a grant: mum and the printed recovery key sign (mum scans it); the new
+    // members prove possession of their keys; the toy co-signs over mum's session.
+    v2.cosign_recovery(&recovery);
     v2.cosign(&dad);
     v2.cosign(&grandma);
     mums_phone
@@ -603,12 +615,15 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     //    found the same family id, and version 2 adds the operator's device. ──
     let fake_guardian = DeviceIdentity::generate(Role::Guardian, &mut rng);
     let fake_toy = DeviceIdentity::generate(Role::Toy, &mut rng);
+    let fake_recovery = RecoveryKey::generate(&mut rng)?;
     let mut f1 = RosterProposal::founding(
         family,
         vec![fake_guardian.public().clone(), fake_toy.public().clone()],
+        *fake_recovery.public(),
     )?
     .sign(&fake_guardian);
     f1.cosign(&fake_toy);
+    f1.cosign_recovery(&fake_recovery);
     let fr1 = Roster::verify_founding(f1.clone())?;
     // Version 2 adds the operator's own device, which proves its key: a chain that verifies.
     // (Grandma cannot be listed in it: her proof of possession is missing.)
@@ -622,7 +637,7 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         ],
     )?
     .sign(&fake_guardian);
-    f2.cosign(&fake_toy);
+    f2.cosign_recovery(&fake_recovery);
     f2.cosign(&operator);
     let fabricated = [f1, f2];
     let [f1, f2] = &fabricated;
@@ -710,14 +725,16 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         ),
     );
 
-    // ── The family answers: dad and the toy (physical presence) remove the stolen phone. ──
+    // ── The family answers: dad, with the printed recovery key, removes the stolen phone (a
+    //    guardian's removal is a grant: dad and the toy alone could not); the toy co-signs
+    //    over his session. ──
     let dads_air = connect(&mut dads_phone, &mut toy);
     dads_phone
         .endpoint_mut()
         .open_session(&toy_public, &mut rng)?;
     let p = run_until_idle(&mut dads_phone, &mut toy, &dads_air, &mut rng)?;
     let dad_in = session_opened(&p);
-    let v3 = RosterProposal::next(
+    let mut v3 = RosterProposal::next(
         &toys_roster,
         vec![
             dad.public().clone(),
@@ -726,6 +743,7 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         ],
     )?
     .sign(&dad);
+    v3.cosign_recovery(&recovery);
     dads_phone
         .endpoint_mut()
         .push_rosters(std::slice::from_ref(&v3), dads_air.now())?;
@@ -741,12 +759,12 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     n.check(
         "removal",
         Kind::Story,
-        "dad removes the stolen phone, with the toy's co-signature over his session",
+        "dad removes the stolen phone with the printed recovery key; the toy co-signs over his session",
         dad_in
             && toys_roster.version() == 3
             && !toys_roster.contains(mum.public())
             && dads_roster == toys_roster,
-        "roster v3 without mum's stolen phone: signed by dad, co-signed by the toy, accepted by the server",
+        "roster v3 without mum's stolen phone: signed by dad and the recovery key, co-signed by the toy, accepted by the server",
         format!(
             "dad's Noise KK session (admitted by the roster, never paired): {dad_in}; toy and server at version {}",
             dads_roster.version()
@@ -1137,12 +1155,15 @@ async fn cross_family_read(
     let mut rng = OsRng;
     let ng = DeviceIdentity::generate(Role::Guardian, &mut rng);
     let nt = Arc::new(DeviceIdentity::generate(Role::Toy, &mut rng));
+    let their_recovery = RecoveryKey::generate(&mut rng)?;
     let mut nv1 = RosterProposal::founding(
         FamilyId::generate(&mut rng),
         vec![ng.public().clone(), nt.public().clone()],
+        *their_recovery.public(),
     )?
     .sign(&ng);
     nv1.cosign(&nt);
+    nv1.cosign_recovery(&their_recovery);
     let neighbours = Client::new(base, ng)?.create_family(&nv1).await?;
     let theirs = neighbours.seal(
         &nt,
