@@ -17,7 +17,11 @@ use toyseal_pairing::{
     PhoneFailure, PhonePairing, SessionMessage, Toy, ToyEvent,
 };
 use toyseal_roster::{Error as RosterError, Roster};
-use toyseal_roster::{RosterProposal, SignedRoster};
+use toyseal_roster::{RecoveryKey, RosterProposal, SignedRoster};
+
+/// The tests' families' recovery key (every family keeps one, roster.md §1.2).
+static RECOVERY: std::sync::LazyLock<RecoveryKey> =
+    std::sync::LazyLock::new(|| RecoveryKey::generate(&mut rng(200)).unwrap());
 
 fn cfg() -> MemoryLinkConfig {
     MemoryLinkConfig::default().with_latency(Duration::from_millis(20))
@@ -42,17 +46,19 @@ fn guardian_phone(rng: &mut chacha20::ChaCha20Rng) -> (Arc<DeviceIdentity>, Test
     (id, phone)
 }
 
-/// Version 1 listing `guardians` and the toy, signed by every guardian (the first is the
-/// founder, who pushes it; the toy adds its co-signature over the founder's session).
+/// Version 1 listing `guardians` (and any other members) and the toy, signed by every one of
+/// them and the family's recovery key (the first is the founder, who pushes it; the toy adds
+/// its co-signature over the founder's session).
 fn founding(family: FamilyId, guardians: &[&DeviceIdentity], toy: &PublicIdentity) -> SignedRoster {
     let mut members: Vec<PublicIdentity> = guardians.iter().map(|g| g.public().clone()).collect();
     members.push(toy.clone());
-    let mut v = RosterProposal::founding(family, members)
+    let mut v = RosterProposal::founding(family, members, *RECOVERY.public())
         .unwrap()
         .sign(guardians[0]);
     for g in &guardians[1..] {
         v.cosign(g);
     }
+    v.cosign_recovery(&RECOVERY);
     v
 }
 
@@ -681,15 +687,17 @@ fn t34_code_holder_posing_as_toy_detected_by_sas() {
 
 #[test]
 fn t17_toy_cosigns_the_next_version_only_for_a_guardian_in_session() {
-    // A family whose only guardian is mum (v1 {mum, toy}): any change needs mum AND the toy's
-    // co-signature, which the toy gives only over a live session with a guardian (physical
-    // presence). A stolen phone away from home cannot get it.
+    // A family whose only guardian is mum (v1 {mum, gran (a member), toy}): removing gran's
+    // phone needs mum AND a second authority — here the toy's co-signature, which the toy
+    // gives only over a live session with a guardian. (Adding anyone needs mum and the
+    // printed recovery key: never the toy, roster.md §3.3.)
     let mut w = world(17, cfg());
     let paired = w.in_session();
     let toy = paired.identity;
     let mum = w.phone.endpoint().identity().clone();
     let mut r = rng(117);
-    let v1 = founding(FamilyId::generate(&mut r), &[&mum], &toy);
+    let gran = DeviceIdentity::generate(Role::Member, &mut r);
+    let v1 = founding(FamilyId::generate(&mut r), &[&mum, &gran], &toy);
     let now = w.now();
     w.phone
         .endpoint_mut()
@@ -706,10 +714,8 @@ fn t17_toy_cosigns_the_next_version_only_for_a_guardian_in_session() {
         .expect("the toy co-signs v1");
     let chain = vec![v1];
     let current = from_founding(&chain).unwrap();
-    // Mum alone signs v2 adding dad (dad proves possession): no quorum without the toy.
-    let (dad, _) = guardian_phone(&mut r);
-    let mut v2 = next(&chain, &[&mum, &dad], &toy, &[&mum]);
-    v2.cosign(&dad);
+    // Mum alone signs v2 removing gran: no quorum without the toy.
+    let v2 = next(&chain, &[&mum], &toy, &[&mum]);
     assert!(
         current.verify_next(v2.clone()).is_err(),
         "one guardian alone"
@@ -738,8 +744,7 @@ fn t17_toy_cosigns_the_next_version_only_for_a_guardian_in_session() {
     // co-signature and changes nothing.
     let (eve, _) = guardian_phone(&mut r);
     let chain2 = vec![chain[0].clone(), v2_roster.signed().clone()];
-    let mut unsigned_by_mum = next(&chain2, &[&mum, &dad, &eve], &toy, &[&dad]);
-    unsigned_by_mum.cosign(&eve);
+    let unsigned_by_mum = next(&chain2, &[&mum, &eve], &toy, &[&eve]);
     let now = w.now();
     w.phone
         .endpoint_mut()
@@ -752,7 +757,7 @@ fn t17_toy_cosigns_the_next_version_only_for_a_guardian_in_session() {
     )));
     assert_eq!(w.toy.endpoint().roster().unwrap().version(), 2);
     println!(
-        "T17: the toy co-signed v2 only for the guardian in session; dad's proposal alone was refused"
+        "T17: the toy co-signed v2 only for the guardian in session; eve's proposal alone was refused"
     );
 }
 
