@@ -652,11 +652,14 @@ pub enum FamilyCommand {
     #[command(
         long_about = "Delete the family from the server: its roster chain and every stored \
             envelope. The deletion statement names the current roster version (fetched and \
-            verified through the anchor) and needs the same quorum as a change: the -i key \
-            and at least one --cosign key (a second guardian, or the toy). The server erases \
-            nothing unless the statement verifies.",
-        after_help = "Example:\n  toyseal family delete -i mum.key --cosign toy.key --roster v1.tsr"
+            verified through the anchor) and needs a deletion quorum: the -i key (a guardian) \
+            and a second guardian's key (--cosign) or the family's printed recovery key \
+            (--recovery). The toy never counts for a deletion. The server erases nothing unless \
+            the statement verifies.",
+        after_help = "Examples:\n  toyseal family delete -i mum.key --cosign dad.key --roster v1.tsr\n  \
+            toyseal family delete -i mum.key --recovery recovery.txt --roster v1.tsr"
     )]
+    #[command(group(clap::ArgGroup::new("second").required(true).multiple(true).args(["cosign", "recovery"])))]
     Delete {
         /// Server and key.
         #[command(flatten)]
@@ -665,8 +668,11 @@ pub enum FamilyCommand {
         #[command(flatten)]
         trust: TrustArgs,
         /// Another member's key file that co-signs the deletion; repeatable.
-        #[arg(long = "cosign", value_name = "KEYFILE", required = true)]
+        #[arg(long = "cosign", value_name = "KEYFILE")]
         cosign: Vec<PathBuf>,
+        /// The family's printed recovery key (a file holding TOYSEAL-RECOVERY-1…) co-signs.
+        #[arg(long, value_name = "FILE")]
+        recovery: Option<PathBuf>,
     },
 }
 

@@ -7,11 +7,12 @@ use crate::cli::{
     RosterVerifyArgs,
 };
 use crate::error::{Error, Place};
-use crate::files::{Overwrite, named, read_small, write_whole};
+use crate::files::{Output, Overwrite, named, read_small, write_whole};
 use crate::keygen::print_line;
 use crate::keys::{parse_public, parse_public_args, read_identity, read_recovery_key};
 use serde::Serialize;
 use std::io;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use toyseal_core::{DeviceId, DeviceIdentity, FamilyId, OsRng, PublicIdentity, Role, Zeroizing};
 use toyseal_roster::{Anchor, ChainFollower, RecoveryKey, Roster, RosterProposal, SignedRoster};
@@ -42,6 +43,12 @@ fn init(args: &RosterInitArgs) -> Result<(), Error> {
     }
     let mut members = vec![guardian.public().clone()];
     members.extend(parse_public_args(&args.members, "-m")?);
+    if !members.iter().any(|m| m.role() == Role::Toy) {
+        return Err(Error::Usage(
+            "a family is founded with its toy, which co-signs version 1: add the toy with -m"
+                .into(),
+        ));
+    }
     let family = args
         .family
         .unwrap_or_else(|| FamilyId::generate(&mut OsRng));
@@ -69,15 +76,20 @@ fn init(args: &RosterInitArgs) -> Result<(), Error> {
     let mut line = Zeroizing::new(String::with_capacity(printed.len() + 1));
     line.push_str(&printed);
     line.push('\n');
-    // The key first, never replacing a file: a version 1 whose recovery key was not kept
-    // would be worse than no version 1.
-    write_whole(recovery_out, line.as_bytes(), false, Overwrite::Refuse)?;
-    write_whole(
-        roster_out,
-        &signed.encode(),
-        true,
-        Overwrite::from_force(args.force),
-    )?;
+    // Both outputs are staged before either is committed (a missing directory or an
+    // existing key file leaves nothing behind); the key is committed first and never replaces
+    // a file: a version 1 whose recovery key was not kept would be worse than none.
+    let mut key_file = Output::create(recovery_out, true, Overwrite::Refuse)?;
+    let mut roster_file = Output::create(roster_out, false, Overwrite::from_force(args.force))?;
+    let (key_place, roster_place) = (key_file.place(), roster_file.place());
+    key_file
+        .write_all(line.as_bytes())
+        .map_err(|e| Error::io(key_place, e))?;
+    roster_file
+        .write_all(&signed.encode())
+        .map_err(|e| Error::io(roster_place, e))?;
+    key_file.commit()?;
+    roster_file.commit()?;
     if let Some(path) = recovery_out {
         crate::note(&format!(
             "The family's recovery key is in {}: print it, keep it offline, and delete the file.",
