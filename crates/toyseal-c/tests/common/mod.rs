@@ -166,6 +166,8 @@ pub fn pump(phone: &mut Phone, toy: &mut CToy, now: u64) -> (Vec<PhoneEvent>, Ve
 pub struct Family {
     pub phone: Phone,
     pub parent: Arc<DeviceIdentity>,
+    /// The family's printed recovery key (roster.md §1.2).
+    pub recovery: toyseal_roster::RecoveryKey,
     pub roster: Roster,
     pub toy: CToy,
 }
@@ -240,6 +242,7 @@ pub fn family() -> Family {
     Family {
         phone,
         parent,
+        recovery,
         roster,
         toy,
     }
