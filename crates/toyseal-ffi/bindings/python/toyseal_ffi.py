@@ -629,13 +629,25 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_reassembler_new() != 64518:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable() != 55952:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_recoverykey_signer_id() != 14261:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_recoverykey_from_printable() != 4097:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_recoverykey_generate() != 6571:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_advance() != 40194:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_anchor() != 26888:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_roster_change_class() != 24413:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_roster_check_same() != 62348:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_family_id() != 48394:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_toyseal_ffi_checksum_method_roster_has_quorum() != 61921:
+    if lib.uniffi_toyseal_ffi_checksum_method_roster_has_quorum() != 12377:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_members() != 46873:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -657,13 +669,17 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_rosterproposal_sign() != 52329:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_rosterproposal_sign_with_recovery() != 23783:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_rosterproposal_version() != 45917:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_toyseal_ffi_checksum_constructor_rosterproposal_founding() != 26558:
+    if lib.uniffi_toyseal_ffi_checksum_constructor_rosterproposal_founding() != 34977:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_rosterproposal_next() != 32302:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_signedroster_cosign() != 3614:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_signedroster_cosign_recovery() != 37271:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_signedroster_encode() != 42690:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -886,12 +902,30 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_reassembler_push.restype = ctypes.
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_reassembler_new.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_reassembler_new.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_recoverykey_signer_id.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_recoverykey_signer_id.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_recoverykey_from_printable.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_recoverykey_from_printable.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_recoverykey_generate.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_recoverykey_generate.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_advance.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_advance.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_anchor.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_anchor.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_change_class.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_change_class.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_check_same.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_check_same.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_family_id.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_family_id.restype = ctypes.c_uint16
@@ -928,6 +962,9 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_roster_verify_founding.restyp
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_sign.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_sign.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_sign_with_recovery.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_sign_with_recovery.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_version.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_version.restype = ctypes.c_uint16
@@ -940,6 +977,9 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_rosterproposal_next.restype =
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_signedroster_cosign.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_signedroster_cosign.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_signedroster_cosign_recovery.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_signedroster_cosign_recovery.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_signedroster_encode.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_signedroster_encode.restype = ctypes.c_uint16
@@ -1314,6 +1354,25 @@ _UniffiLib.uniffi_toyseal_ffi_fn_constructor_reassembler_new.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_reassembler_new.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_recoverykey_export_printable.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_recoverykey_export_printable.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_recoverykey_signer_id.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_recoverykey_signer_id.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_recoverykey_from_printable.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_recoverykey_from_printable.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_recoverykey_generate.argtypes = (
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_recoverykey_generate.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_advance.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1325,6 +1384,18 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_anchor.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_anchor.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_roster_change_class.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_roster_change_class.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_roster_check_same.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_roster_check_same.restype = None
 _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_family_id.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1396,6 +1467,12 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_sign.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_sign.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_sign_with_recovery.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_sign_with_recovery.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_version.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1404,6 +1481,7 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_version.restype = ctypes.
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_rosterproposal_founding.argtypes = (
     _UniffiRustBuffer,
     _UniffiRustBuffer,
+    ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_rosterproposal_founding.restype = ctypes.c_uint64
@@ -1419,6 +1497,12 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_signedroster_cosign.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_signedroster_cosign.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_signedroster_cosign_recovery.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_signedroster_cosign_recovery.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_signedroster_encode.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1614,6 +1698,16 @@ _UniffiLib.uniffi_toyseal_ffi_fn_free_reassembler.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_free_reassembler.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_recoverykey.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_recoverykey.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_free_recoverykey.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_free_recoverykey.restype = None
 _UniffiLib.uniffi_toyseal_ffi_fn_clone_roster.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -2032,6 +2126,12 @@ class Role(enum.Enum):
     A guardian's phone.
 """
     
+    MEMBER = 2
+    """
+    A non-governing member's phone (a grandparent's): receives and sends messages, never
+    counts in a roster quorum.
+"""
+    
 
 
 class _UniffiFfiConverterTypeRole(_UniffiConverterRustBuffer):
@@ -2042,6 +2142,8 @@ class _UniffiFfiConverterTypeRole(_UniffiConverterRustBuffer):
             return Role.TOY
         if variant == 2:
             return Role.GUARDIAN
+        if variant == 3:
+            return Role.MEMBER
         raise InternalError("Raw enum value doesn't match any cases")
 
     @staticmethod
@@ -2049,6 +2151,8 @@ class _UniffiFfiConverterTypeRole(_UniffiConverterRustBuffer):
         if value == Role.TOY:
             return
         if value == Role.GUARDIAN:
+            return
+        if value == Role.MEMBER:
             return
         raise ValueError(value)
 
@@ -2058,8 +2162,23 @@ class _UniffiFfiConverterTypeRole(_UniffiConverterRustBuffer):
             buf.write_i32(1)
         if value == Role.GUARDIAN:
             buf.write_i32(2)
+        if value == Role.MEMBER:
+            buf.write_i32(3)
 
 
+
+class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u64"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**64
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u64()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u64(value)
 
 class _UniffiFfiConverterUInt16(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "u16"
@@ -2098,19 +2217,6 @@ class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
             return _UniffiFfiConverterString.read(buf)
         else:
             raise InternalError("Unexpected flag byte for optional type")
-
-class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u64"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**64
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u64()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u64(value)
 
 class _UniffiFfiConverterOptionalUInt64(_UniffiConverterRustBuffer):
     @classmethod
@@ -2275,6 +2381,22 @@ class ToysealError:  # type: ignore
         def __repr__(self):
             return "ToysealError.RosterRejected({})".format(str(self))
     _UniffiTempToysealError.RosterRejected = RosterRejected # type: ignore
+    class RosterFork(_UniffiTempToysealError):
+        """
+        A fork: roster version `version` of this family exists with another hash than the one
+        this device holds — the family's roster was changed without this device. Show it to
+        the user; keep the last verified version.
+"""
+        
+        def __init__(self, version):
+            super().__init__(", ".join([
+                "version={!r}".format(version),
+            ]))
+            self.version = version
+
+        def __repr__(self):
+            return "ToysealError.RosterFork({})".format(str(self))
+    _UniffiTempToysealError.RosterFork = RosterFork # type: ignore
     class LinkBroken(_UniffiTempToysealError):
         """
         The BLE link broke a framing rule or stalled (a packet out of sequence, a frame too
@@ -2395,25 +2517,29 @@ class _UniffiFfiConverterTypeToysealError(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterString.read(buf),
             )
         if variant == 10:
+            return ToysealError.RosterFork(
+                _UniffiFfiConverterUInt64.read(buf),
+            )
+        if variant == 11:
             return ToysealError.LinkBroken(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 11:
+        if variant == 12:
             return ToysealError.Server(
                 _UniffiFfiConverterUInt16.read(buf),
                 _UniffiFfiConverterOptionalString.read(buf),
                 _UniffiFfiConverterOptionalString.read(buf),
                 _UniffiFfiConverterOptionalUInt64.read(buf),
             )
-        if variant == 12:
+        if variant == 13:
             return ToysealError.Network(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 13:
+        if variant == 14:
             return ToysealError.TooLarge(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 14:
+        if variant == 15:
             return ToysealError.Internal(
                 _UniffiFfiConverterString.read(buf),
             )
@@ -2442,6 +2568,9 @@ class _UniffiFfiConverterTypeToysealError(_UniffiConverterRustBuffer):
             return
         if isinstance(value, ToysealError.RosterRejected):
             _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        if isinstance(value, ToysealError.RosterFork):
+            _UniffiFfiConverterUInt64.check_lower(value.version)
             return
         if isinstance(value, ToysealError.LinkBroken):
             _UniffiFfiConverterString.check_lower(value.reason)
@@ -2486,23 +2615,26 @@ class _UniffiFfiConverterTypeToysealError(_UniffiConverterRustBuffer):
         if isinstance(value, ToysealError.RosterRejected):
             buf.write_i32(9)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, ToysealError.LinkBroken):
+        if isinstance(value, ToysealError.RosterFork):
             buf.write_i32(10)
+            _UniffiFfiConverterUInt64.write(value.version, buf)
+        if isinstance(value, ToysealError.LinkBroken):
+            buf.write_i32(11)
             _UniffiFfiConverterString.write(value.reason, buf)
         if isinstance(value, ToysealError.Server):
-            buf.write_i32(11)
+            buf.write_i32(12)
             _UniffiFfiConverterUInt16.write(value.status, buf)
             _UniffiFfiConverterOptionalString.write(value.kind, buf)
             _UniffiFfiConverterOptionalString.write(value.detail, buf)
             _UniffiFfiConverterOptionalUInt64.write(value.removed_at_version, buf)
         if isinstance(value, ToysealError.Network):
-            buf.write_i32(12)
-            _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, ToysealError.TooLarge):
             buf.write_i32(13)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, ToysealError.Internal):
+        if isinstance(value, ToysealError.TooLarge):
             buf.write_i32(14)
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if isinstance(value, ToysealError.Internal):
+            buf.write_i32(15)
             _UniffiFfiConverterString.write(value.reason, buf)
 
 
@@ -3114,6 +3246,58 @@ class _UniffiFfiConverterTypeSignatureHeaders(_UniffiConverterRustBuffer):
 
 
 
+class ChangeClass(enum.Enum):
+    """
+    What a roster change needs a quorum for (docs/spec/roster.md §3.3).
+"""
+    
+    REMOVAL = 0
+    """
+    Only removes members or toys (two guardians, a guardian and the recovery key, or a
+    guardian and the toy).
+"""
+    
+    GRANT = 1
+    """
+    Adds anyone, or changes a guardian, a toy, a role or the recovery key (two guardians, a
+    guardian and the recovery key, or the recovery key and the toy — never a guardian and
+    the toy).
+"""
+    
+
+
+class _UniffiFfiConverterTypeChangeClass(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return ChangeClass.REMOVAL
+        if variant == 2:
+            return ChangeClass.GRANT
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == ChangeClass.REMOVAL:
+            return
+        if value == ChangeClass.GRANT:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == ChangeClass.REMOVAL:
+            buf.write_i32(1)
+        if value == ChangeClass.GRANT:
+            buf.write_i32(2)
+
+
+
+
+
+
+
+
 class FailureReason(enum.Enum):
     """
     Why a pairing or session handshake failed, as the app shows it.
@@ -3363,6 +3547,151 @@ class _UniffiFfiConverterTypeIdentity:
     def write(cls, value: Identity, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 
+
+class RecoveryKeyProtocol(typing.Protocol):
+    """
+    The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
+    printed once for the family to keep offline, scanned back to sign a change (adding a
+    phone, replacing a lost one) and then forgotten. It counts as a guardian in a quorum and
+    receives nothing.
+"""
+    
+    def export_printable(self, ) -> str:
+        """
+        The printed form: a **secret**. Show or print it once for the family to keep, then drop
+        this object; never store it on the phone.
+"""
+        raise NotImplementedError
+    def signer_id(self, ) -> str:
+        """
+        The id its signatures carry in a roster (32 hex digits).
+"""
+        raise NotImplementedError
+
+class RecoveryKey(RecoveryKeyProtocol):
+    """
+    The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
+    printed once for the family to keep offline, scanned back to sign a change (adding a
+    phone, replacing a lost one) and then forgotten. It counts as a guardian in a quorum and
+    receives nothing.
+"""
+    
+    _handle: ctypes.c_uint64
+    @classmethod
+    def from_printable(cls, text: str) -> RecoveryKey:
+        """
+        Parses the printed form (`TOYSEAL-RECOVERY-1…`, either case, as scanned or typed).
+"""
+        
+        _UniffiFfiConverterString.check_lower(text)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterString.lower(text),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeRecoveryKey.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_recoverykey_from_printable,
+            *_uniffi_lowered_args,
+        )
+        return cls._uniffi_make_instance(_uniffi_ffi_result)
+    @classmethod
+    def generate(cls, ) -> RecoveryKey:
+        """
+        A new random recovery key (at founding, or to replace the family's).
+"""
+        _uniffi_lowered_args = (
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeRecoveryKey.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_recoverykey_generate,
+            *_uniffi_lowered_args,
+        )
+        return cls._uniffi_make_instance(_uniffi_ffi_result)
+    
+    def __init__(self, *args, **kwargs):
+        raise ValueError("This class has no default constructor")
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_free_recoverykey, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_clone_recoverykey, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    def export_printable(self, ) -> str:
+        """
+        The printed form: a **secret**. Show or print it once for the family to keep, then drop
+        this object; never store it on the phone.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_recoverykey_export_printable,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def signer_id(self, ) -> str:
+        """
+        The id its signatures carry in a roster (32 hex digits).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_recoverykey_signer_id,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+
+
+
+class _UniffiFfiConverterTypeRecoveryKey:
+    @staticmethod
+    def lift(value: int) -> RecoveryKey:
+        return RecoveryKey._uniffi_make_instance(value)
+
+    @staticmethod
+    def check_lower(value: RecoveryKey):
+        if not isinstance(value, RecoveryKey):
+            raise TypeError("Expected RecoveryKey instance, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: RecoveryKey) -> ctypes.c_uint64:
+        return value._uniffi_clone_handle()
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer) -> RecoveryKey:
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: RecoveryKey, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
+
 class _UniffiFfiConverterSequenceString(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -3395,6 +3724,11 @@ class SignedRosterProtocol(typing.Protocol):
     def cosign(self, signer: Identity) -> SignedRoster:
         """
         This version with `signer`'s signature added (a second guardian completing the quorum).
+"""
+        raise NotImplementedError
+    def cosign_recovery(self, key: RecoveryKey) -> SignedRoster:
+        """
+        This version with the family's recovery key's signature added.
 """
         raise NotImplementedError
     def encode(self, ) -> bytes:
@@ -3478,6 +3812,24 @@ class SignedRoster(SignedRosterProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_toyseal_ffi_fn_method_signedroster_cosign,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def cosign_recovery(self, key: RecoveryKey) -> SignedRoster:
+        """
+        This version with the family's recovery key's signature added.
+"""
+        
+        _UniffiFfiConverterTypeRecoveryKey.check_lower(key)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeRecoveryKey.lower(key),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeSignedRoster.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_signedroster_cosign_recovery,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4468,6 +4820,18 @@ class RosterProtocol(typing.Protocol):
         The anchor naming this version (to keep with the device's keys).
 """
         raise NotImplementedError
+    def change_class(self, next: SignedRoster) -> ChangeClass:
+        """
+        The class of the change `next` makes from this version: what to show before signing,
+        and which quorum it needs.
+"""
+        raise NotImplementedError
+    def check_same(self, other: SignedRoster) -> None:
+        """
+        The fork check: `RosterFork` when `other` is a version of this family with this
+        version's number and another hash (the roster was changed without this device).
+"""
+        raise NotImplementedError
     def family_id(self, ) -> str:
         """
         The family id.
@@ -4475,7 +4839,8 @@ class RosterProtocol(typing.Protocol):
         raise NotImplementedError
     def has_quorum(self, next: SignedRoster) -> bool:
         """
-        Whether `next` already carries the signatures its adoption needs.
+        Whether `next` already carries the signatures its adoption needs (a quorum of this
+        version for its change class).
 """
         raise NotImplementedError
     def members(self, ) -> typing.List[PublicKey]:
@@ -4621,6 +4986,44 @@ class Roster(RosterProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def change_class(self, next: SignedRoster) -> ChangeClass:
+        """
+        The class of the change `next` makes from this version: what to show before signing,
+        and which quorum it needs.
+"""
+        
+        _UniffiFfiConverterTypeSignedRoster.check_lower(next)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeSignedRoster.lower(next),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeChangeClass.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_change_class,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def check_same(self, other: SignedRoster) -> None:
+        """
+        The fork check: `RosterFork` when `other` is a version of this family with this
+        version's number and another hash (the roster was changed without this device).
+"""
+        
+        _UniffiFfiConverterTypeSignedRoster.check_lower(other)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeSignedRoster.lower(other),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_check_same,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def family_id(self, ) -> str:
         """
         The family id.
@@ -4638,7 +5041,8 @@ class Roster(RosterProtocol):
         return _uniffi_lift_return(_uniffi_ffi_result)
     def has_quorum(self, next: SignedRoster) -> bool:
         """
-        Whether `next` already carries the signatures its adoption needs.
+        Whether `next` already carries the signatures its adoption needs (a quorum of this
+        version for its change class).
 """
         
         _UniffiFfiConverterTypeSignedRoster.check_lower(next)
@@ -6288,6 +6692,11 @@ class RosterProposalProtocol(typing.Protocol):
         Signs it as `signer` (a guardian of the current version, or a member it adds).
 """
         raise NotImplementedError
+    def sign_with_recovery(self, key: RecoveryKey) -> SignedRoster:
+        """
+        Signs it with the family's recovery key (e.g. a lost only phone's replacement).
+"""
+        raise NotImplementedError
     def version(self, ) -> int:
         """
         The version number it proposes.
@@ -6301,17 +6710,21 @@ class RosterProposal(RosterProposalProtocol):
     
     _handle: ctypes.c_uint64
     @classmethod
-    def founding(cls, family_id: str,members: typing.List[PublicKey]) -> RosterProposal:
+    def founding(cls, family_id: str,members: typing.List[PublicKey],recovery: RecoveryKey) -> RosterProposal:
         """
-        Version 1 of a new family (the founding guardian and the toy, at least).
+        Version 1 of a new family (the founding guardian and the toy, at least) with the
+        family's recovery key, which must co-sign it ([`SignedRoster::cosign_recovery`]).
 """
         
         _UniffiFfiConverterString.check_lower(family_id)
 
         _UniffiFfiConverterSequenceTypePublicKey.check_lower(members)
+
+        _UniffiFfiConverterTypeRecoveryKey.check_lower(recovery)
         _uniffi_lowered_args = (
             _UniffiFfiConverterString.lower(family_id),
             _UniffiFfiConverterSequenceTypePublicKey.lower(members),
+            _UniffiFfiConverterTypeRecoveryKey.lower(recovery),
         )
         _uniffi_lift_return = _UniffiFfiConverterTypeRosterProposal.lift
         _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
@@ -6378,6 +6791,24 @@ class RosterProposal(RosterProposalProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_sign,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def sign_with_recovery(self, key: RecoveryKey) -> SignedRoster:
+        """
+        Signs it with the family's recovery key (e.g. a lost only phone's replacement).
+"""
+        
+        _UniffiFfiConverterTypeRecoveryKey.check_lower(key)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeRecoveryKey.lower(key),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeSignedRoster.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_sign_with_recovery,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -6836,6 +7267,7 @@ __all__ = [
     "InternalError",
     "Role",
     "ToysealError",
+    "ChangeClass",
     "FailureReason",
     "PhoneEvent",
     "EnvelopeMetadata",
@@ -6851,6 +7283,8 @@ __all__ = [
     "PublicKeyProtocol",
     "Identity",
     "IdentityProtocol",
+    "RecoveryKey",
+    "RecoveryKeyProtocol",
     "SignedRoster",
     "SignedRosterProtocol",
     "Anchor",
