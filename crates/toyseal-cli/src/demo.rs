@@ -753,8 +753,10 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         .endpoint_mut()
         .push_rosters(std::slice::from_ref(&v3), dads_air.now())?;
     let p = run_until_idle(&mut dads_phone, &mut toy, &dads_air, &mut rng)?;
-    if !toy.endpoint().roster().is_some_and(|r| r.signed() == &v3) {
-        return Err("the toy did not apply roster v3".into());
+    if !toy.endpoint().roster().is_some_and(|r| r.signed() == &v3)
+        || returned_roster(&p, 3).is_some()
+    {
+        return Err("the toy did not apply roster v3 as signed".into());
     }
     dads_client.update_roster(&v3).await?;
     let toys_roster = toy
