@@ -206,14 +206,16 @@ pub enum Command {
         long_about = "Family rosters as files (.tsr, the wire format of docs/spec/roster.md), \
             offline: found version 1, propose the next version, co-sign a version, show one, \
             verify a chain. A version counts only once the rules are met: version 1 signed by \
-            every member (the founding guardian and the toy among them), a later version by a \
-            quorum of the previous one (two guardians, or a guardian and the toy) and by every \
-            member it adds.",
+            every member and the recovery key (the founding guardian and the toy among them), a \
+            later version by a quorum of the previous one for its class (removing members or \
+            toys: two guardians, a guardian and the recovery key, or a guardian and the toy; \
+            anything else: two guardians, a guardian and the recovery key, or the recovery key \
+            and the toy) and by every member it adds.",
         after_help = "Examples:
-  toyseal roster init -i mum.key -m \"$(cat toy.pub)\" -o v1.tsr
+  toyseal roster init -i mum.key -m \"$(cat toy.pub)\" --recovery-out recovery.txt -o v1.tsr
   toyseal roster cosign -i toy.key v1.tsr
   toyseal roster propose -i mum.key --add \"$(cat dad.pub)\" -o v2.tsr v1.tsr
-  toyseal roster cosign -i toy.key v2.tsr && toyseal roster cosign -i dad.key v2.tsr
+  toyseal roster cosign --recovery recovery.txt v2.tsr && toyseal roster cosign -i dad.key v2.tsr
   toyseal roster verify v1.tsr v2.tsr"
     )]
     Roster(RosterCommand),

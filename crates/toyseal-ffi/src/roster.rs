@@ -26,8 +26,8 @@ fn members(keys: &[Arc<PublicKey>]) -> Vec<toyseal_core::PublicIdentity> {
 
 /// The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
 /// printed once for the family to keep offline, scanned back to sign a change (adding a
-/// phone, replacing a lost one) and then forgotten. It counts as a guardian in a quorum and
-/// receives nothing.
+/// phone, replacing a lost one) and then forgotten. It is one authority in a quorum
+/// (docs/spec/roster.md §3.3) and receives nothing.
 #[derive(uniffi::Object)]
 pub struct RecoveryKey {
     inner: toyseal_roster::RecoveryKey,
