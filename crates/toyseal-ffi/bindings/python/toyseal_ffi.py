@@ -3552,8 +3552,8 @@ class RecoveryKeyProtocol(typing.Protocol):
     """
     The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
     printed once for the family to keep offline, scanned back to sign a change (adding a
-    phone, replacing a lost one) and then forgotten. It counts as a guardian in a quorum and
-    receives nothing.
+    phone, replacing a lost one) and then forgotten. It is one authority in a quorum
+    (docs/spec/roster.md §3.3) and receives nothing.
 """
     
     def export_printable(self, ) -> str:
@@ -3572,8 +3572,8 @@ class RecoveryKey(RecoveryKeyProtocol):
     """
     The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
     printed once for the family to keep offline, scanned back to sign a change (adding a
-    phone, replacing a lost one) and then forgotten. It counts as a guardian in a quorum and
-    receives nothing.
+    phone, replacing a lost one) and then forgotten. It is one authority in a quorum
+    (docs/spec/roster.md §3.3) and receives nothing.
 """
     
     _handle: ctypes.c_uint64

@@ -2835,8 +2835,8 @@ public func FfiConverterTypeReassembler_lower(_ value: Reassembler) -> UInt64 {
 /**
  * The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
  * printed once for the family to keep offline, scanned back to sign a change (adding a
- * phone, replacing a lost one) and then forgotten. It counts as a guardian in a quorum and
- * receives nothing.
+ * phone, replacing a lost one) and then forgotten. It is one authority in a quorum
+ * (docs/spec/roster.md §3.3) and receives nothing.
  */
 public protocol RecoveryKeyProtocol: AnyObject, Sendable {
     
@@ -2855,8 +2855,8 @@ public protocol RecoveryKeyProtocol: AnyObject, Sendable {
 /**
  * The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
  * printed once for the family to keep offline, scanned back to sign a change (adding a
- * phone, replacing a lost one) and then forgotten. It counts as a guardian in a quorum and
- * receives nothing.
+ * phone, replacing a lost one) and then forgotten. It is one authority in a quorum
+ * (docs/spec/roster.md §3.3) and receives nothing.
  */
 open class RecoveryKey: RecoveryKeyProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64

@@ -5562,8 +5562,8 @@ public object FfiConverterTypeReassembler: FfiConverter<Reassembler, Long> {
 /**
  * The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
  * printed once for the family to keep offline, scanned back to sign a change (adding a
- * phone, replacing a lost one) and then forgotten. It counts as a guardian in a quorum and
- * receives nothing.
+ * phone, replacing a lost one) and then forgotten. It is one authority in a quorum
+ * (docs/spec/roster.md §3.3) and receives nothing.
  */
 public interface RecoveryKeyInterface {
     
@@ -5584,8 +5584,8 @@ public interface RecoveryKeyInterface {
 /**
  * The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
  * printed once for the family to keep offline, scanned back to sign a change (adding a
- * phone, replacing a lost one) and then forgotten. It counts as a guardian in a quorum and
- * receives nothing.
+ * phone, replacing a lost one) and then forgotten. It is one authority in a quorum
+ * (docs/spec/roster.md §3.3) and receives nothing.
  */
 open class RecoveryKey: Disposable, AutoCloseable, RecoveryKeyInterface
 {
