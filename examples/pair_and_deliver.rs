@@ -115,11 +115,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 3. The family: roster v1 {parent, toy}, signed by the parent, co-signed by the toy over
     //    the session after a confirmation at the toy. From now on the toy admits only the roster's guardians.
     let family = FamilyId::generate(&mut rng);
-    let v1 = RosterProposal::founding(
+    // Every family keeps a printed recovery key (roster.md §1.2): the parent's phone generates
+    // it, it signs version 1, and the family prints it.
+    let recovery = toyseal_roster::RecoveryKey::generate(&mut rng)?;
+    let mut v1 = RosterProposal::founding(
         family,
         vec![parent.public().clone(), toy_identity.public().clone()],
+        *recovery.public(),
     )?
     .sign(&parent);
+    v1.cosign_recovery(&recovery);
     phone
         .endpoint_mut()
         .push_rosters(std::slice::from_ref(&v1), link.now())?;

@@ -170,11 +170,15 @@ fn run(toy_command: &[String]) -> Result<(), Error> {
 
     // 3. The family: roster v1 {parent, toy}; the toy co-signs it.
     let family = FamilyId::generate(&mut OsRng);
-    let v1 = RosterProposal::founding(
+    // Every family keeps a printed recovery key: it signs version 1 with the parent.
+    let recovery = toyseal_roster::RecoveryKey::generate(&mut OsRng)?;
+    let mut v1 = RosterProposal::founding(
         family,
         vec![parent.public().clone(), paired.identity.clone()],
+        *recovery.public(),
     )?
     .sign(&parent);
+    v1.cosign_recovery(&recovery);
     let now = link.now();
     phone.push_rosters(std::slice::from_ref(&v1), now)?;
     let events = link.exchange(&mut phone, |e| matches!(e, PhoneEvent::Rosters(_)))?;

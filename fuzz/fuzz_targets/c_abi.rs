@@ -245,13 +245,18 @@ impl State {
             return;
         }
         self.pump();
+        let Ok(recovery) = toyseal_roster::RecoveryKey::generate(&mut r) else {
+            return;
+        };
         let Ok(p) = RosterProposal::founding(
             FamilyId::generate(&mut r),
             vec![parent.public().clone(), paired.identity.clone()],
+            *recovery.public(),
         ) else {
             return;
         };
-        let v1 = p.sign(&parent);
+        let mut v1 = p.sign(&parent);
+        v1.cosign_recovery(&recovery);
         if let Some(phone) = self.phone.as_mut() {
             let _ = phone.push_rosters(std::slice::from_ref(&v1), Timestamp::from_millis(self.now));
         }

@@ -160,9 +160,13 @@ fuzz_target!(|input: (u64, Vec<Action>)| {
                 let mut rosters: Vec<Vec<u8>> = Vec::new();
                 if founding {
                     let members = vec![p.phone.public().clone(), p.toy_identity.public().clone()];
-                    if let Ok(v1) = RosterProposal::founding(FamilyId::from_bytes([7; 16]), members)
+                    let recovery = toyseal_fuzz::cloud::RECOVERY.public();
+                    if let Ok(v1) =
+                        RosterProposal::founding(FamilyId::from_bytes([7; 16]), members, *recovery)
                     {
-                        rosters.push(v1.sign(&p.phone).encode());
+                        let mut v1 = v1.sign(&p.phone);
+                        v1.cosign_recovery(&toyseal_fuzz::cloud::RECOVERY);
+                        rosters.push(v1.encode());
                     }
                 }
                 rosters.extend(raw.into_iter().take(15));

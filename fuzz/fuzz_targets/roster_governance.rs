@@ -1,34 +1,68 @@
 //! The governance rules of docs/spec/roster.md §3 and §5, re-checked independently on every
 //! chain the verifier accepts: structured chains (members, signers, the recovery key, removal
 //! records drawn by the fuzzer) are verified version by version (`Roster::verify_founding`,
-//! then `verify_next`), and for each accepted step the target recomputes, from the public API alone, that a quorum of the previous version signed
-//! (two guardians, or a guardian and a toy, the recovery key counting as a guardian), that
-//! every added member and recovery key signed, and that removal records are exactly the
-//! removals plus unchanged earlier records. A family deletion signed by a fuzzed subset is
-//! accepted iff the same quorum rule holds, and `admission` agrees with members and records.
+//! then `verify_next`), and for each accepted step the target recomputes, from the public API
+//! alone, the change's class (§3.3.1) and that a quorum of the previous version for that class
+//! signed (§3.3.2: a removal of members or toys — two guardians, a guardian and the recovery
+//! key, or a guardian and a toy; anything else — two guardians, a guardian and the recovery
+//! key, or the recovery key and a toy; a `member` never counts), that every added member and
+//! recovery key signed, and that removal records are exactly the removals plus unchanged
+//! earlier records. A family deletion signed by a fuzzed subset is accepted iff the deletion
+//! quorum holds (two guardians, or a guardian and the recovery key), and `admission` agrees
+//! with members and records. `Roster::change_to` and `Roster::quorum_met` agree with it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use toyseal_core::{DeviceId, Role};
 use toyseal_fuzz::cloud::{ChainInput, DEVICES, RECOVERY, build_chain, pick};
-use toyseal_roster::{Admission, FamilyDeletion, Roster, RosterProposal};
+use toyseal_roster::{Admission, ChangeClass, FamilyDeletion, Roster, RosterProposal};
 
-/// Independent quorum check over `version`'s authorities.
-fn quorum(version: &RosterProposal, signers: &[DeviceId]) -> bool {
-    let mut guardians = 0;
-    let mut toys = 0;
+/// Which quorum a statement needs (an independent restatement of roster.md §3.3).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Need {
+    Removal,
+    Grant,
+    Deletion,
+}
+
+/// Independent classification of the change `prev` → `next` (§3.3.1).
+fn class(prev: &RosterProposal, next: &RosterProposal) -> Need {
+    let listed = |p: &RosterProposal, id: DeviceId| p.members().iter().any(|m| m.device_id() == id);
+    let adds = next.members().iter().any(|m| !listed(prev, m.device_id()));
+    let removes_governing = prev
+        .members()
+        .iter()
+        .any(|m| !listed(next, m.device_id()) && m.role() == Role::Guardian);
+    if adds || removes_governing || prev.recovery_key() != next.recovery_key() {
+        Need::Grant
+    } else {
+        Need::Removal
+    }
+}
+
+/// Independent quorum check over `version`'s authorities, each counted once.
+fn quorum(version: &RosterProposal, need: Need, signers: &[DeviceId]) -> bool {
+    let mut guardians = std::collections::BTreeSet::new();
+    let (mut recovery, mut toy) = (false, false);
     for id in signers {
-        if version.recovery_key().is_some_and(|r| r.id() == *id) {
-            guardians += 1;
+        if version.recovery_key().id() == *id {
+            recovery = true;
         } else if let Some(m) = version.members().iter().find(|m| m.device_id() == *id) {
             match m.role() {
-                Role::Guardian => guardians += 1,
-                Role::Toy => toys += 1,
+                Role::Guardian => {
+                    guardians.insert(*id);
+                }
+                Role::Toy => toy = true,
                 _ => {}
             }
         }
     }
-    guardians >= 2 || (guardians >= 1 && toys >= 1)
+    let g = guardians.len();
+    match need {
+        Need::Removal => g >= 2 || (g >= 1 && (recovery || toy)),
+        Need::Grant => g >= 2 || (g >= 1 && recovery) || (recovery && toy),
+        Need::Deletion => g >= 2 || (g >= 1 && recovery),
+    }
 }
 
 fuzz_target!(|input: (ChainInput, u8, bool, u8)| {
@@ -54,17 +88,26 @@ fuzz_target!(|input: (ChainInput, u8, bool, u8)| {
                         "founding member did not sign"
                     );
                 }
-                if let Some(r) = p.recovery_key() {
-                    assert!(signers.contains(&r.id()), "recovery key did not sign");
-                }
+                assert!(
+                    signers.contains(&p.recovery_key().id()),
+                    "recovery key did not sign"
+                );
                 assert!(p.members().iter().any(|m| m.role() == Role::Toy));
             }
             Some(c) => {
                 let prev = c.signed().proposal();
+                let need = class(prev, p);
                 assert!(
-                    quorum(prev, &signers),
-                    "accepted without a quorum of the previous version"
+                    quorum(prev, need, &signers),
+                    "accepted without a quorum of the previous version for a {need:?}"
                 );
+                let api_class = c.change_to(p).class();
+                assert_eq!(
+                    api_class == ChangeClass::Grant,
+                    need == Need::Grant,
+                    "change_to classifies differently"
+                );
+                assert!(c.quorum_met(api_class, &signers));
                 for m in p.members() {
                     if !prev.members().contains(m) {
                         assert!(
@@ -73,10 +116,11 @@ fuzz_target!(|input: (ChainInput, u8, bool, u8)| {
                         );
                     }
                 }
-                if let Some(r) = p.recovery_key()
-                    && prev.recovery_key() != Some(r)
-                {
-                    assert!(signers.contains(&r.id()), "new recovery key did not sign");
+                if p.recovery_key() != prev.recovery_key() {
+                    assert!(
+                        signers.contains(&p.recovery_key().id()),
+                        "new recovery key did not sign"
+                    );
                 }
                 for m in prev.members() {
                     if !p.members().contains(m) {
@@ -131,14 +175,13 @@ fuzz_target!(|input: (ChainInput, u8, bool, u8)| {
         let v = r.signed().proposal();
         let signers: Vec<DeviceId> = deletion.signers().collect();
         let all_authorities = signers.iter().all(|id| {
-            v.members().iter().any(|m| m.device_id() == *id)
-                || v.recovery_key().is_some_and(|k| k.id() == *id)
+            v.members().iter().any(|m| m.device_id() == *id) || v.recovery_key().id() == *id
         });
         let decoded = FamilyDeletion::decode(&deletion.encode());
         match decoded {
             Ok(d) => assert_eq!(
                 r.verify_deletion(&d).is_ok(),
-                all_authorities && quorum(v, &signers),
+                all_authorities && quorum(v, Need::Deletion, &signers),
                 "deletion verdict differs from the quorum rule"
             ),
             Err(_) => assert!(signers.is_empty(), "a signed deletion did not decode"),

@@ -93,7 +93,7 @@ pub fn join_request(r: &RequestText) -> Vec<u8> {
     out
 }
 
-/// Six synthetic devices the chains are built from: guardians and toys.
+/// Six synthetic devices the chains are built from: guardians, toys and a `member`.
 pub static DEVICES: LazyLock<Vec<DeviceIdentity>> = LazyLock::new(|| {
     let mut rng = ChaCha20Rng::from_seed([0x52; 32]);
     [
@@ -102,7 +102,7 @@ pub static DEVICES: LazyLock<Vec<DeviceIdentity>> = LazyLock::new(|| {
         Role::Toy,
         Role::Toy,
         Role::Guardian,
-        Role::Toy,
+        Role::Member,
     ]
     .into_iter()
     .map(|role| DeviceIdentity::generate(role, &mut rng))
@@ -137,7 +137,8 @@ pub enum VersionSpec {
         members: u8,
         /// Signers: bit `i` makes `DEVICES[i]` sign (members or not).
         signers: u8,
-        /// Whether the version lists [`RECOVERY`].
+        /// Whether the version lists [`RECOVERY`] (every valid version does: without it the
+        /// version is refused, `NoRecoveryKey`).
         recovery: bool,
         /// Whether [`RECOVERY`] signs.
         recovery_signs: bool,
@@ -190,7 +191,7 @@ pub fn pick(mask: u8) -> Vec<&'static DeviceIdentity> {
     v
 }
 
-/// Builds the wire form of a format-2 roster by hand (docs/spec/roster.md §1–2), so versions,
+/// Builds the wire form of a format-3 roster by hand (docs/spec/roster.md §1–2), so versions,
 /// previous hashes, departed records and signer sets can be anything.
 #[allow(clippy::too_many_arguments)]
 fn build(
@@ -207,7 +208,7 @@ fn build(
     if member_list.is_empty() {
         member_list.push(&DEVICES[0]);
     }
-    let mut body = b"tsroster\x02".to_vec();
+    let mut body = b"tsroster\x03".to_vec();
     body.extend_from_slice(&family);
     body.extend_from_slice(&version.to_be_bytes());
     body.extend_from_slice(&previous);

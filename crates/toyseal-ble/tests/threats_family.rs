@@ -17,7 +17,11 @@ use toyseal_pairing::{
     PhoneFailure, PhonePairing, SessionMessage, Toy, ToyEvent,
 };
 use toyseal_roster::{Error as RosterError, Roster};
-use toyseal_roster::{RosterProposal, SignedRoster};
+use toyseal_roster::{RecoveryKey, RosterProposal, SignedRoster};
+
+/// The tests' families' recovery key (every family keeps one, roster.md §1.2).
+static RECOVERY: std::sync::LazyLock<RecoveryKey> =
+    std::sync::LazyLock::new(|| RecoveryKey::generate(&mut rng(200)).unwrap());
 
 fn cfg() -> MemoryLinkConfig {
     MemoryLinkConfig::default().with_latency(Duration::from_millis(20))
@@ -42,17 +46,19 @@ fn guardian_phone(rng: &mut chacha20::ChaCha20Rng) -> (Arc<DeviceIdentity>, Test
     (id, phone)
 }
 
-/// Version 1 listing `guardians` and the toy, signed by every guardian (the first is the
-/// founder, who pushes it; the toy adds its co-signature over the founder's session).
+/// Version 1 listing `guardians` (and any other members) and the toy, signed by every one of
+/// them and the family's recovery key (the first is the founder, who pushes it; the toy adds
+/// its co-signature over the founder's session).
 fn founding(family: FamilyId, guardians: &[&DeviceIdentity], toy: &PublicIdentity) -> SignedRoster {
     let mut members: Vec<PublicIdentity> = guardians.iter().map(|g| g.public().clone()).collect();
     members.push(toy.clone());
-    let mut v = RosterProposal::founding(family, members)
+    let mut v = RosterProposal::founding(family, members, *RECOVERY.public())
         .unwrap()
         .sign(guardians[0]);
     for g in &guardians[1..] {
         v.cosign(g);
     }
+    v.cosign_recovery(&RECOVERY);
     v
 }
 
@@ -697,16 +703,18 @@ fn t34_code_holder_posing_as_toy_detected_by_sas() {
 
 #[test]
 fn t17_a_thief_in_session_with_a_guardians_key_changes_nothing() {
-    // A family whose only guardian is mum (v1 {mum, toy}): any change needs mum AND the toy's
-    // co-signature, which the toy gives only after a deliberate confirmation at the toy. A
-    // thief with mum's key who reaches the toy over Bluetooth opens a session and still gets
-    // nothing signed.
+    // A family whose only guardian is mum (v1 {mum, gran (a member), toy}): even removing gran's
+    // phone — the one change a guardian and the toy may make together (roster.md §3.3) — needs
+    // the toy's co-signature, which the toy gives only after a deliberate confirmation at the
+    // toy. A thief with mum's key who reaches the toy over Bluetooth opens a session and still
+    // gets nothing signed.
     let mut w = world(17, cfg());
     let paired = w.in_session();
     let toy = paired.identity;
     let mum = w.phone.endpoint().identity().clone();
     let mut r = rng(117);
-    let v1 = founding(FamilyId::generate(&mut r), &[&mum], &toy);
+    let gran = DeviceIdentity::generate(Role::Member, &mut r);
+    let v1 = founding(FamilyId::generate(&mut r), &[&mum, &gran], &toy);
     let now = w.now();
     w.phone
         .endpoint_mut()
@@ -724,10 +732,8 @@ fn t17_a_thief_in_session_with_a_guardians_key_changes_nothing() {
         .expect("the toy co-signs v1 once confirmed");
     let chain = vec![v1];
     let current = from_founding(&chain).unwrap();
-    // The thief's own guardian-role key, "dad", proves possession; mum's stolen key signs.
-    let (dad, _) = guardian_phone(&mut r);
-    let mut v2 = next(&chain, &[&mum, &dad], &toy, &[&mum]);
-    v2.cosign(&dad);
+    // The thief, with mum's stolen key, signs v2 removing gran.
+    let v2 = next(&chain, &[&mum], &toy, &[&mum]);
     assert!(
         current.verify_next(v2.clone()).is_err(),
         "one guardian alone"

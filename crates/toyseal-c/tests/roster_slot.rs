@@ -13,8 +13,9 @@ use toyseal_core::{DeviceIdentity, OsRng, PublicIdentity, Role};
 use toyseal_pairing::{Endpoint, Phone, PhoneEvent, Timestamp};
 use toyseal_roster::{Roster, RosterProposal};
 
-/// The founder (in session) proposes the next version with `members`, co-signed by `adds`
-/// (proof of possession); the C toy co-signs it. Returns the version the toy sent back.
+/// The founder (in session) proposes the next version with `members`, signed with the
+/// family's recovery key (a quorum of every class) and co-signed by `adds` (proof of
+/// possession); the C toy applies it. Returns the verified version.
 fn next_version(
     f: &mut Family,
     members: Vec<PublicIdentity>,
@@ -24,6 +25,7 @@ fn next_version(
     let mut next = RosterProposal::next(&f.roster, members)
         .expect("proposal")
         .sign(&f.parent);
+    next.cosign_recovery(&f.recovery);
     for d in adds {
         next.cosign(d);
     }
@@ -37,19 +39,12 @@ fn next_version(
         e.kind == toyseal_event_kind::ConfirmationRequested && e.roster_version == version
     }));
     assert_eq!(f.toy.confirm(now), toyseal_result::Ok);
-    let (pe, te) = pump(&mut f.phone, &mut f.toy, now);
+    let (_, te) = pump(&mut f.phone, &mut f.toy, now);
     assert!(
         te.iter()
             .any(|e| e.kind == toyseal_event_kind::RosterApplied && e.roster_version == version)
     );
-    let cosigned = pe
-        .into_iter()
-        .find_map(|e| match e {
-            PhoneEvent::Rosters(r) => r.into_iter().next(),
-            _ => None,
-        })
-        .expect("co-signed roster");
-    let verified = f.roster.verify_next(cosigned).expect("verifies");
+    let verified = f.roster.verify_next(next).expect("verifies");
     f.roster = verified.clone();
     verified
 }
@@ -115,7 +110,7 @@ fn a_rebooted_toy_restores_its_roster_and_admits_the_second_guardian() {
     assert_eq!(
         f.toy.flash.slots[toyseal_slot::Roster as usize],
         v2.signed().encode(),
-        "the slot holds the version the toy co-signed"
+        "the slot holds the version the toy applied"
     );
     assert!(
         v2.signed().encode().len() > 256,
@@ -220,6 +215,7 @@ fn a_roster_that_cannot_be_stored_is_reported_and_still_applied() {
         )
         .expect("proposal")
         .sign(&f.parent);
+        n.cosign_recovery(&f.recovery);
         n.cosign(&dad);
         n
     };

@@ -206,14 +206,16 @@ pub enum Command {
         long_about = "Family rosters as files (.tsr, the wire format of docs/spec/roster.md), \
             offline: found version 1, propose the next version, co-sign a version, show one, \
             verify a chain. A version counts only once the rules are met: version 1 signed by \
-            every member (the founding guardian and the toy among them), a later version by a \
-            quorum of the previous one (two guardians, or a guardian and the toy) and by every \
-            member it adds.",
+            every member and the recovery key (the founding guardian and the toy among them), a \
+            later version by a quorum of the previous one for its class (removing members or \
+            toys: two guardians, a guardian and the recovery key, or a guardian and the toy; \
+            anything else: two guardians, a guardian and the recovery key, or the recovery key \
+            and the toy) and by every member it adds.",
         after_help = "Examples:
-  toyseal roster init -i mum.key -m \"$(cat toy.pub)\" -o v1.tsr
+  toyseal roster init -i mum.key -m \"$(cat toy.pub)\" --recovery-out recovery.txt -o v1.tsr
   toyseal roster cosign -i toy.key v1.tsr
   toyseal roster propose -i mum.key --add \"$(cat dad.pub)\" -o v2.tsr v1.tsr
-  toyseal roster cosign -i toy.key v2.tsr && toyseal roster cosign -i dad.key v2.tsr
+  toyseal roster cosign --recovery recovery.txt v2.tsr && toyseal roster cosign -i dad.key v2.tsr
   toyseal roster verify v1.tsr v2.tsr"
     )]
     Roster(RosterCommand),
@@ -404,22 +406,30 @@ pub enum RosterCommand {
     /// Found version 1 of a new family, signed by its founding guardian.
     #[command(
         long_about = "Found version 1 of a family: the guardian of -i and every -m member, \
-            signed by the guardian. Each member's role is the one inside its public key \
-            (`toyseal keygen --role`). Version 1 counts only once every member has co-signed \
-            it (`toyseal roster cosign`), the toy among them. The family id is random unless \
-            --family gives one.",
+            signed by the guardian, with the family's new recovery key. Each member's role is \
+            the one inside its public key (`toyseal keygen --role`). Every family keeps a \
+            recovery key: it is generated here, signs version 1, and its printed form \
+            (TOYSEAL-RECOVERY-1…) is written once to --recovery-out (mode 0600; an existing \
+            file is refused) for the family to print and keep offline — it is the second \
+            authority that adds a phone or replaces a lost one. Version 1 counts only once \
+            every member has co-signed it (`toyseal roster cosign`), the toy among them. The \
+            family id is random unless --family gives one.",
         after_help = "Examples:
-  toyseal roster init -i mum.key -m \"$(cat toy.pub)\" -o v1.tsr
-  toyseal roster init -i mum.key -m \"$(cat toy.pub)\" -m \"$(cat dad.pub)\" > v1.tsr"
+  toyseal roster init -i mum.key -m \"$(cat toy.pub)\" --recovery-out recovery.txt -o v1.tsr
+  toyseal roster init -i mum.key -m \"$(cat toy.pub)\" -m \"$(cat dad.pub)\" --recovery-out recovery.txt > v1.tsr"
     )]
     Init(RosterInitArgs),
     /// Propose the next version (add or remove members), signed by one member.
     #[command(
         long_about = "Propose version N+1 of the family whose verified chain is CHAIN (versions \
             1 to N, in order): the members of version N, plus every --add, minus every \
-            --remove. Signed by the -i key, which must be a member of version N. It counts \
-            once a quorum of version N signed it (two guardians, or a guardian and the toy) \
-            and every device it adds did: `toyseal roster cosign`.\n\n\
+            --remove. Signed by the -i key, which must be a member of version N, or by the \
+            family's printed recovery key (--recovery). It counts once a quorum of version N \
+            for its class signed it and every device it adds did (`toyseal roster cosign`): \
+            removing a member or a toy needs two guardians, a guardian and the recovery key, \
+            or a guardian and the toy; adding anyone or changing a guardian, a toy or a role \
+            needs two guardians, a guardian and the recovery key, or the recovery key and the \
+            toy (never a guardian and the toy).\n\n\
             A removed device's envelopes stay openable up to the last sequence number given \
             with --last-sequence (default 0: none).",
         after_help = "Examples:
@@ -429,11 +439,13 @@ pub enum RosterCommand {
     Propose(RosterProposeArgs),
     /// Add a signature to a roster version.
     #[command(
-        long_about = "Sign the roster version in FILE with the -i key (replacing an earlier \
-            signature of the same key) and write it back atomically, or to -o OUT.",
+        long_about = "Sign the roster version in FILE with the -i key, or with the family's \
+            printed recovery key (--recovery FILE holding TOYSEAL-RECOVERY-1…), replacing an \
+            earlier signature of the same key, and write it back atomically, or to -o OUT.",
         after_help = "Examples:
   toyseal roster cosign -i toy.key v1.tsr
-  toyseal roster cosign -i dad.key -o v2-signed.tsr v2.tsr"
+  toyseal roster cosign -i dad.key -o v2-signed.tsr v2.tsr
+  toyseal roster cosign --recovery recovery.txt v2.tsr"
     )]
     Cosign(RosterCosignArgs),
     /// Show a roster version: family, version, hash, members, signers.
@@ -471,6 +483,10 @@ pub struct RosterInitArgs {
     /// Family id (32 hex digits) [default: random].
     #[arg(long, value_name = "FAMILY_ID")]
     pub family: Option<FamilyId>,
+    /// Write the new recovery key's printed form (a secret: print it, keep it offline) to
+    /// FILE, mode 0600; an existing file is refused. `-`: standard output (only with -o).
+    #[arg(long, value_name = "FILE")]
+    pub recovery_out: PathBuf,
     /// Write the roster to OUT (atomically) instead of standard output.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
@@ -483,10 +499,15 @@ pub struct RosterInitArgs {
 
 /// `toyseal roster propose`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("signer").required(true).args(["identity", "recovery"])))]
 pub struct RosterProposeArgs {
     /// The proposing member's key file (a member of the last version of CHAIN).
     #[arg(short, long, value_name = "KEYFILE")]
-    pub identity: PathBuf,
+    pub identity: Option<PathBuf>,
+    /// Sign with the family's printed recovery key instead (a file holding
+    /// TOYSEAL-RECOVERY-1…; `-`: standard input).
+    #[arg(long, value_name = "FILE")]
+    pub recovery: Option<PathBuf>,
     /// A device to add (its public key, toyseal1…); repeatable.
     #[arg(long = "add", value_name = "PUBKEY")]
     pub add: Vec<String>,
@@ -512,10 +533,15 @@ pub struct RosterProposeArgs {
 
 /// `toyseal roster cosign`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("signer").required(true).args(["identity", "recovery"])))]
 pub struct RosterCosignArgs {
     /// The co-signing device's key file.
     #[arg(short, long, value_name = "KEYFILE")]
-    pub identity: PathBuf,
+    pub identity: Option<PathBuf>,
+    /// Sign with the family's printed recovery key instead (a file holding
+    /// TOYSEAL-RECOVERY-1…; `-`: standard input).
+    #[arg(long, value_name = "FILE")]
+    pub recovery: Option<PathBuf>,
     /// Write to OUT instead of replacing FILE (`-`: standard output).
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
@@ -667,11 +693,14 @@ pub enum FamilyCommand {
     #[command(
         long_about = "Delete the family from the server: its roster chain and every stored \
             envelope. The deletion statement names the current roster version (fetched and \
-            verified through the anchor) and needs the same quorum as a change: the -i key \
-            and at least one --cosign key (a second guardian, or the toy). The server erases \
-            nothing unless the statement verifies.",
-        after_help = "Example:\n  toyseal family delete -i mum.key --cosign toy.key --roster v1.tsr"
+            verified through the anchor) and needs a deletion quorum: the -i key (a guardian) \
+            and a second guardian's key (--cosign) or the family's printed recovery key \
+            (--recovery). The toy never counts for a deletion. The server erases nothing unless \
+            the statement verifies.",
+        after_help = "Examples:\n  toyseal family delete -i mum.key --cosign dad.key --roster v1.tsr\n  \
+            toyseal family delete -i mum.key --recovery recovery.txt --roster v1.tsr"
     )]
+    #[command(group(clap::ArgGroup::new("second").required(true).multiple(true).args(["cosign", "recovery"])))]
     Delete {
         /// Server and key.
         #[command(flatten)]
@@ -680,8 +709,11 @@ pub enum FamilyCommand {
         #[command(flatten)]
         trust: TrustArgs,
         /// Another member's key file that co-signs the deletion; repeatable.
-        #[arg(long = "cosign", value_name = "KEYFILE", required = true)]
+        #[arg(long = "cosign", value_name = "KEYFILE")]
         cosign: Vec<PathBuf>,
+        /// The family's printed recovery key (a file holding TOYSEAL-RECOVERY-1…) co-signs.
+        #[arg(long, value_name = "FILE")]
+        recovery: Option<PathBuf>,
     },
 }
 
@@ -882,6 +914,9 @@ pub enum RoleArg {
     Toy,
     /// A guardian's phone.
     Guardian,
+    /// A non-governing member's phone (e.g. a grandparent's): receives and sends messages,
+    /// never counts in a roster quorum.
+    Member,
 }
 
 impl From<RoleArg> for Role {
@@ -889,6 +924,7 @@ impl From<RoleArg> for Role {
         match r {
             RoleArg::Toy => Role::Toy,
             RoleArg::Guardian => Role::Guardian,
+            RoleArg::Member => Role::Member,
         }
     }
 }

@@ -234,6 +234,7 @@ pub fn family(cmd: &FamilyCommand) -> Result<(), Error> {
             client,
             trust,
             cosign,
+            recovery,
         } => {
             let client = Settings::resolve(client, None)?.client()?;
             let anchor = trusted_anchor(trust)?;
@@ -241,6 +242,10 @@ pub fn family(cmd: &FamilyCommand) -> Result<(), Error> {
             for key in cosign {
                 cosigners.push(read_identity(Some(key))?);
             }
+            let recovery = recovery
+                .as_deref()
+                .map(|p| crate::keys::read_recovery_key(Some(p)))
+                .transpose()?;
             block_on(async {
                 let roster = client
                     .roster(&anchor)
@@ -250,6 +255,9 @@ pub fn family(cmd: &FamilyCommand) -> Result<(), Error> {
                 deletion.cosign(client.identity());
                 for c in &cosigners {
                     deletion.cosign(c);
+                }
+                if let Some(k) = &recovery {
+                    deletion.cosign_recovery(k);
                 }
                 // Checked here first, so a missing quorum is named before anything is sent.
                 roster

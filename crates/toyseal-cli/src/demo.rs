@@ -38,7 +38,8 @@ use toyseal_pairing::{
     PhoneEvent, PhoneFailure, QrPayload, Toy, ToyEvent,
 };
 use toyseal_roster::{
-    EnvelopeErasure, FamilyDeletion, Invitation, Roster, RosterProposal, SignedRoster,
+    EnvelopeErasure, FamilyDeletion, Invitation, RecoveryKey, Roster, RosterProposal,
+    SignedRoster,
 };
 use toyseal_server::{Config, Server};
 
@@ -390,8 +391,16 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     );
 
     let family = FamilyId::generate(&mut rng);
-    let v1 = RosterProposal::founding(family, vec![mum.public().clone(), toy_public.clone()])?
-        .sign(&mum);
+    // Every family keeps a printed recovery key (roster.md §1.2): mum's phone generates it,
+    // it signs version 1, and the family prints it.
+    let recovery = RecoveryKey::generate(&mut rng)?;
+    let mut v1 = RosterProposal::founding(
+        family,
+        vec![mum.public().clone(), toy_public.clone()],
+        *recovery.public(),
+    )?
+    .sign(&mum);
+    v1.cosign_recovery(&recovery);
     mums_phone
         .endpoint_mut()
         .push_rosters(std::slice::from_ref(&v1), session_air.now())?;
@@ -405,7 +414,7 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         Kind::Story,
         "found the family: roster v1 {mum, toy}",
         toy_signed && roster_v1.version() == 1,
-        format!("family {family}: roster v1 signed by mum, co-signed by the toy in session after mum confirmed at the toy, verified by the server"),
+        format!("family {family}: roster v1 signed by mum and the new recovery key, co-signed by the toy in session after mum confirmed at the toy, verified by the server"),
         format!("signers: {}; server answered 201", signer_count(&v1)),
     );
 
@@ -420,14 +429,20 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         ],
     )?
     .sign(&mum);
-    // The new members prove possession of their keys; the toy co-signs over mum's session.
+    // Adding phones is a grant: mum and the printed recovery key sign (mum scans it), the new
+    // members prove possession of their keys, and mum's phone hands the complete version to
+    // the toy over her session (the toy's signature would not count for a grant).
+    v2.cosign_recovery(&recovery);
     v2.cosign(&dad);
     v2.cosign(&grandma);
     mums_phone
         .endpoint_mut()
         .push_rosters(std::slice::from_ref(&v2), session_air.now())?;
-    let p = confirmed_at_toy(&mut mums_phone, &mut toy, &session_air, &mut rng)?;
-    let v2 = returned_roster(&p, 2).ok_or("the toy did not co-sign roster v2")?;
+    let p = run_until_idle(&mut mums_phone, &mut toy, &session_air, &mut rng)?;
+    let toy_at_v2 = toy.endpoint().roster().is_some_and(|r| r.signed() == &v2);
+    if !toy_at_v2 || returned_roster(&p, 2).is_some() {
+        return Err("the toy did not apply roster v2 as signed".into());
+    }
     mums_client.update_roster(&v2).await?;
     mums_phone
         .endpoint_mut()
@@ -451,7 +466,8 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         Kind::Story,
         "invite dad (second parent) and grandma (grandparent) by an anchored invitation",
         same && toys_roster.version() == 2 && toys_roster.contains(dad.public()),
-        "roster v2 adds dad and grandma (mum signs, they prove their keys, the toy co-signs); \
+        "roster v2 adds dad and grandma (mum and the printed recovery key sign, they prove \
+         their keys, the toy applies it); \
          both phones follow the chain through their anchor",
         format!(
             "anchor: version {} of family {}; dad's, grandma's and the toy's verified rosters agree: {same}",
@@ -606,12 +622,15 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     //    found the same family id, and version 2 adds the operator's device. ──
     let fake_guardian = DeviceIdentity::generate(Role::Guardian, &mut rng);
     let fake_toy = DeviceIdentity::generate(Role::Toy, &mut rng);
+    let fake_recovery = RecoveryKey::generate(&mut rng)?;
     let mut f1 = RosterProposal::founding(
         family,
         vec![fake_guardian.public().clone(), fake_toy.public().clone()],
+        *fake_recovery.public(),
     )?
     .sign(&fake_guardian);
     f1.cosign(&fake_toy);
+    f1.cosign_recovery(&fake_recovery);
     let fr1 = Roster::verify_founding(f1.clone())?;
     // Version 2 adds the operator's own device, which proves its key: a chain that verifies.
     // (Grandma cannot be listed in it: her proof of possession is missing.)
@@ -625,7 +644,7 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         ],
     )?
     .sign(&fake_guardian);
-    f2.cosign(&fake_toy);
+    f2.cosign_recovery(&fake_recovery);
     f2.cosign(&operator);
     let fabricated = [f1, f2];
     let [f1, f2] = &fabricated;
@@ -713,14 +732,16 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         ),
     );
 
-    // ── The family answers: dad and the toy (physical presence) remove the stolen phone. ──
+    // ── The family answers: dad, with the printed recovery key, removes the stolen phone (a
+    //    guardian's removal is a grant: dad and the toy alone could not); dad's phone hands
+    //    it to the toy over his session. ──
     let dads_air = connect(&mut dads_phone, &mut toy);
     dads_phone
         .endpoint_mut()
         .open_session(&toy_public, &mut rng)?;
     let p = run_until_idle(&mut dads_phone, &mut toy, &dads_air, &mut rng)?;
     let dad_in = session_opened(&p);
-    let v3 = RosterProposal::next(
+    let mut v3 = RosterProposal::next(
         &toys_roster,
         vec![
             dad.public().clone(),
@@ -729,11 +750,16 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         ],
     )?
     .sign(&dad);
+    v3.cosign_recovery(&recovery);
     dads_phone
         .endpoint_mut()
         .push_rosters(std::slice::from_ref(&v3), dads_air.now())?;
-    let p = confirmed_at_toy(&mut dads_phone, &mut toy, &dads_air, &mut rng)?;
-    let v3 = returned_roster(&p, 3).ok_or("the toy did not co-sign roster v3")?;
+    let p = run_until_idle(&mut dads_phone, &mut toy, &dads_air, &mut rng)?;
+    if !toy.endpoint().roster().is_some_and(|r| r.signed() == &v3)
+        || returned_roster(&p, 3).is_some()
+    {
+        return Err("the toy did not apply roster v3 as signed".into());
+    }
     dads_client.update_roster(&v3).await?;
     let toys_roster = toy
         .endpoint()
@@ -744,12 +770,12 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     n.check(
         "removal",
         Kind::Story,
-        "dad removes the stolen phone, with the toy's co-signature over his session",
+        "dad removes the stolen phone with the printed recovery key; the toy applies it over his session",
         dad_in
             && toys_roster.version() == 3
             && !toys_roster.contains(mum.public())
             && dads_roster == toys_roster,
-        "roster v3 without mum's stolen phone: signed by dad, co-signed by the toy, accepted by the server",
+        "roster v3 without mum's stolen phone: signed by dad and the recovery key (dad and the toy are no quorum for it), applied by the toy, accepted by the server",
         format!(
             "dad's Noise KK session (admitted by the roster, never paired): {dad_in}; toy and server at version {}",
             dads_roster.version()
@@ -1157,12 +1183,15 @@ async fn cross_family_read(
     let mut rng = OsRng;
     let ng = DeviceIdentity::generate(Role::Guardian, &mut rng);
     let nt = Arc::new(DeviceIdentity::generate(Role::Toy, &mut rng));
+    let their_recovery = RecoveryKey::generate(&mut rng)?;
     let mut nv1 = RosterProposal::founding(
         FamilyId::generate(&mut rng),
         vec![ng.public().clone(), nt.public().clone()],
+        *their_recovery.public(),
     )?
     .sign(&ng);
     nv1.cosign(&nt);
+    nv1.cosign_recovery(&their_recovery);
     let neighbours = Client::new(base, ng)?.create_family(&nv1).await?;
     let theirs = neighbours.seal(
         &nt,

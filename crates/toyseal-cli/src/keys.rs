@@ -28,6 +28,22 @@ pub(crate) fn read_identity(path: Option<&Path>) -> Result<DeviceIdentity, Error
     DeviceIdentity::from_key_file(text).map_err(|source| Error::KeyFile { place, source })
 }
 
+/// Reads a family recovery key's printed form (`TOYSEAL-RECOVERY-1…`) from a file (`None` or
+/// `-`: standard input). The text is never echoed in an error.
+pub(crate) fn read_recovery_key(path: Option<&Path>) -> Result<toyseal_roster::RecoveryKey, Error> {
+    let input = Input::open(path)?;
+    let place = input.place.clone();
+    let bytes = read_secret(input.reader, MAX_KEY_FILE, &place)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| Error::KeyFile {
+        place: place.clone(),
+        source: toyseal_core::Error::KeyFile("not UTF-8 text"),
+    })?;
+    toyseal_roster::RecoveryKey::from_printable(text).map_err(|source| Error::Roster {
+        what: place.to_string(),
+        source,
+    })
+}
+
 /// Parses one public key; `what` names where it came from (never the key itself).
 pub(crate) fn parse_public(
     text: &str,

@@ -7,14 +7,15 @@ use crate::cli::{
     RosterVerifyArgs,
 };
 use crate::error::{Error, Place};
-use crate::files::{Overwrite, named, read_small, write_whole};
+use crate::files::{Output, Overwrite, named, read_small, write_whole};
 use crate::keygen::print_line;
-use crate::keys::{parse_public, parse_public_args, read_identity};
+use crate::keys::{parse_public, parse_public_args, read_identity, read_recovery_key};
 use serde::Serialize;
 use std::io;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use toyseal_core::{DeviceId, FamilyId, OsRng, PublicIdentity, Role};
-use toyseal_roster::{Anchor, ChainFollower, Roster, RosterProposal, SignedRoster};
+use toyseal_core::{DeviceId, DeviceIdentity, FamilyId, OsRng, PublicIdentity, Role, Zeroizing};
+use toyseal_roster::{Anchor, ChainFollower, RecoveryKey, Roster, RosterProposal, SignedRoster};
 
 /// Largest roster file accepted: 32 members, 32 departed records and 255 signatures take
 /// about 25 KiB (roster.md §8).
@@ -42,34 +43,111 @@ fn init(args: &RosterInitArgs) -> Result<(), Error> {
     }
     let mut members = vec![guardian.public().clone()];
     members.extend(parse_public_args(&args.members, "-m")?);
+    if !members.iter().any(|m| m.role() == Role::Toy) {
+        return Err(Error::Usage(
+            "a family is founded with its toy, which co-signs version 1: add the toy with -m"
+                .into(),
+        ));
+    }
     let family = args
         .family
         .unwrap_or_else(|| FamilyId::generate(&mut OsRng));
-    let proposal = RosterProposal::founding(family, members).map_err(|source| Error::Roster {
+    let roster_out = named(args.output.as_deref());
+    let recovery_out = named(Some(&args.recovery_out));
+    if roster_out.is_none() && recovery_out.is_none() {
+        return Err(Error::Usage(
+            "--recovery-out - needs -o OUT: the roster and the recovery key cannot both go \
+             to standard output"
+                .into(),
+        ));
+    }
+    let init_error = |source| Error::Roster {
         what: "roster init".into(),
         source,
-    })?;
-    let signed = proposal.sign(&guardian);
-    write_whole(
-        named(args.output.as_deref()),
-        &signed.encode(),
-        true,
-        Overwrite::from_force(args.force),
-    )
+    };
+    // Every family keeps a recovery key (roster.md §1.2): generated here, it signs version 1
+    // (proof of possession) and leaves this process only in its printed form.
+    let recovery = RecoveryKey::generate(&mut OsRng).map_err(init_error)?;
+    let proposal =
+        RosterProposal::founding(family, members, *recovery.public()).map_err(init_error)?;
+    let mut signed = proposal.sign(&guardian);
+    signed.cosign_recovery(&recovery);
+    let printed = recovery.export_printable().map_err(init_error)?;
+    let mut line = Zeroizing::new(String::with_capacity(printed.len() + 1));
+    line.push_str(&printed);
+    line.push('\n');
+    // Both outputs are staged before either is committed (a missing directory or an
+    // existing key file leaves nothing behind); the key is committed first and never replaces
+    // a file: a version 1 whose recovery key was not kept would be worse than none.
+    let mut key_file = Output::create(recovery_out, true, Overwrite::Refuse)?;
+    let mut roster_file = Output::create(roster_out, false, Overwrite::from_force(args.force))?;
+    let (key_place, roster_place) = (key_file.place(), roster_file.place());
+    key_file
+        .write_all(line.as_bytes())
+        .map_err(|e| Error::io(key_place, e))?;
+    roster_file
+        .write_all(&signed.encode())
+        .map_err(|e| Error::io(roster_place, e))?;
+    key_file.commit()?;
+    roster_file.commit()?;
+    if let Some(path) = recovery_out {
+        crate::note(&format!(
+            "The family's recovery key is in {}: print it, keep it offline, and delete the file.",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Who signs a roster version on the command line: a device's key file, or the family's
+/// printed recovery key.
+enum RosterSigner {
+    Device(DeviceIdentity),
+    Recovery(RecoveryKey),
+}
+
+impl RosterSigner {
+    fn read(identity: Option<&Path>, recovery: Option<&Path>) -> Result<Self, Error> {
+        match (identity, recovery) {
+            (Some(i), None) => Ok(Self::Device(read_identity(Some(i))?)),
+            (None, Some(r)) => Ok(Self::Recovery(read_recovery_key(Some(r))?)),
+            _ => Err(Error::Usage(
+                "give exactly one of -i KEYFILE and --recovery FILE".into(),
+            )),
+        }
+    }
+
+    fn cosign(&self, signed: &mut SignedRoster) {
+        match self {
+            Self::Device(d) => signed.cosign(d),
+            Self::Recovery(k) => signed.cosign_recovery(k),
+        }
+    }
 }
 
 fn propose(args: &RosterProposeArgs) -> Result<(), Error> {
-    let identity = read_identity(Some(&args.identity))?;
+    let signer = RosterSigner::read(args.identity.as_deref(), args.recovery.as_deref())?;
     let current = verify_files(&args.chain, None)?;
-    if !current.contains(identity.public()) {
-        return Err(Error::Roster {
-            what: format!(
-                "{}: proposing version {}",
-                args.identity.display(),
-                current.version() + 1
-            ),
-            source: toyseal_roster::Error::NotAMember,
-        });
+    match &signer {
+        RosterSigner::Device(d) if !current.contains(d.public()) => {
+            return Err(Error::Roster {
+                what: format!(
+                    "{}: proposing version {}",
+                    args.identity
+                        .as_deref()
+                        .map_or_else(String::new, |p| p.display().to_string()),
+                    current.version() + 1
+                ),
+                source: toyseal_roster::Error::NotAMember,
+            });
+        }
+        RosterSigner::Recovery(k) if k.public() != current.recovery_key() => {
+            return Err(Error::Usage(format!(
+                "--recovery: not the recovery key of version {}",
+                current.version()
+            )));
+        }
+        _ => {}
     }
     if args.add.is_empty() && args.remove.is_empty() {
         return Err(Error::Usage(
@@ -113,7 +191,10 @@ fn propose(args: &RosterProposeArgs) -> Result<(), Error> {
             .with_last_sequence(id, args.last_sequence)
             .map_err(roster_error)?;
     }
-    let signed = proposal.sign(&identity);
+    let signed = match &signer {
+        RosterSigner::Device(d) => proposal.sign(d),
+        RosterSigner::Recovery(k) => proposal.sign_with_recovery(k),
+    };
     write_whole(
         named(args.output.as_deref()),
         &signed.encode(),
@@ -138,14 +219,18 @@ fn device_id_of(text: &str, what: impl Fn() -> String) -> Result<DeviceId, Error
 
 fn cosign(args: &RosterCosignArgs) -> Result<(), Error> {
     let input = named(Some(&args.input));
-    if input.is_none() && named(Some(&args.identity)).is_none() {
+    let key_from_stdin = [args.identity.as_deref(), args.recovery.as_deref()]
+        .into_iter()
+        .flatten()
+        .any(|p| named(Some(p)).is_none());
+    if input.is_none() && key_from_stdin {
         return Err(Error::Usage(
-            "standard input can feed only one of --identity and FILE".into(),
+            "standard input can feed only one of --identity/--recovery and FILE".into(),
         ));
     }
-    let identity = read_identity(Some(&args.identity))?;
+    let signer = RosterSigner::read(args.identity.as_deref(), args.recovery.as_deref())?;
     let (_, mut signed) = read_roster(input)?;
-    signed.cosign(&identity);
+    signer.cosign(&mut signed);
     // -o wins; else FILE is replaced atomically; a roster from standard input goes to
     // standard output.
     // Updating FILE in place is the command's job; another OUT is replaced only with --force.
@@ -256,7 +341,7 @@ pub(crate) struct View {
     previous_hash: Option<String>,
     anchor: String,
     members: Vec<Member>,
-    recovery_key: Option<String>,
+    recovery_key: String,
     departed: Vec<Departed>,
     signers: Vec<Signer>,
 }
@@ -295,7 +380,7 @@ impl View {
         let who = |id: DeviceId| {
             if let Some(m) = p.members().iter().find(|m| m.device_id() == id) {
                 m.role().to_string()
-            } else if p.recovery_key().is_some_and(|r| r.id() == id) {
+            } else if p.recovery_key().id() == id {
                 "recovery key".to_owned()
             } else {
                 "not in this version".to_owned()
@@ -309,7 +394,7 @@ impl View {
             previous_hash: (p.version() > 1).then(|| hex(p.previous_hash())),
             anchor: Anchor::of(signed).to_string(),
             members: p.members().iter().map(member).collect(),
-            recovery_key: p.recovery_key().map(|r| hex(r.as_bytes())),
+            recovery_key: hex(p.recovery_key().as_bytes()),
             departed: p
                 .departed()
                 .iter()
@@ -352,10 +437,7 @@ impl View {
                 m.role, m.device_id, m.public_key
             ));
         }
-        t.push_str(&format!(
-            "recovery key:  {}\n",
-            self.recovery_key.as_deref().unwrap_or("none")
-        ));
+        t.push_str(&format!("recovery key:  {}\n", self.recovery_key));
         t.push_str(&format!("departed ({}):\n", self.departed.len()));
         for d in &self.departed {
             t.push_str(&format!(

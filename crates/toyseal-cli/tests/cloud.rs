@@ -85,7 +85,16 @@ impl World {
         let o = run_in(
             home,
             &[
-                "roster", "init", "-i", "mum.key", "-m", &toy, "-o", "v1.tsr",
+                "roster",
+                "init",
+                "-i",
+                "mum.key",
+                "-m",
+                &toy,
+                "--recovery-out",
+                "recovery.txt",
+                "-o",
+                "v1.tsr",
             ],
             None,
         );
@@ -139,7 +148,16 @@ fn create_upload_list_fetch_open_delete_against_a_real_server() {
     let o = run_in(
         w.home(),
         &[
-            "roster", "init", "-i", "mum.key", "-m", &w.toy, "-o", "half.tsr",
+            "roster",
+            "init",
+            "-i",
+            "mum.key",
+            "-m",
+            &w.toy,
+            "--recovery-out",
+            "half-recovery.txt",
+            "-o",
+            "half.tsr",
         ],
         None,
     );
@@ -448,7 +466,7 @@ fn roster_updates_invite_join_and_family_deletion_by_a_quorum() {
     );
     assert_ok(&run_in(
         home,
-        &["roster", "cosign", "-i", "toy.key", "v2.tsr"],
+        &["roster", "cosign", "--recovery", "recovery.txt", "v2.tsr"],
         None,
     ));
     assert_ok(&run_in(
@@ -544,9 +562,29 @@ fn roster_updates_invite_join_and_family_deletion_by_a_quorum() {
         "the deletion statement: the roster lacks a required signature",
     );
     let o = w.run(&["family", "delete", "-i", "mum.key", "--roster", "v1.tsr"]);
-    assert_eq!(o.status.code(), Some(2), "--cosign is required");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "--cosign or --recovery is required"
+    );
+    // The toy never counts for a deletion (T35).
     let o = w.run(&[
-        "family", "delete", "-i", "mum.key", "--cosign", "dad.key", "--roster", "v1.tsr",
+        "family", "delete", "-i", "mum.key", "--cosign", "toy.key", "--roster", "v1.tsr",
+    ]);
+    assert_fails(
+        &o,
+        8,
+        "the deletion statement: the roster lacks a required signature: deleting the family",
+    );
+    let o = w.run(&[
+        "family",
+        "delete",
+        "-i",
+        "mum.key",
+        "--recovery",
+        "recovery.txt",
+        "--roster",
+        "v1.tsr",
     ]);
     assert_ok(&o);
     assert!(stderr(&o).contains(&format!("family {family} deleted")));
@@ -789,26 +827,27 @@ fn a_removed_device_is_told_it_was_removed_and_a_stranger_is_not() {
     let o = w.run(&["family", "create", "-i", "mum.key", "v1.tsr"]);
     assert_ok(&o);
     let family = stdout_text(&o).trim().to_owned();
-    // v2 adds dad (mum + the toy, dad proves possession); v3 removes him (mum + the toy).
+    // v2 adds dad (mum + the recovery key, dad proves possession); v3 removes him (a
+    // guardian's removal is a grant too: mum + the recovery key).
     for (args, cosigners) in [
         (
             vec![
                 "roster", "propose", "-i", "mum.key", "--add", &w.dad, "-o", "v2.tsr", "v1.tsr",
             ],
-            ["toy.key", "dad.key"].as_slice(),
+            [["--recovery", "recovery.txt"], ["-i", "dad.key"]].as_slice(),
         ),
         (
             vec![
                 "roster", "propose", "-i", "mum.key", "--remove", &w.dad, "-o", "v3.tsr", "v1.tsr",
                 "v2.tsr",
             ],
-            ["toy.key"].as_slice(),
+            [["--recovery", "recovery.txt"]].as_slice(),
         ),
     ] {
         assert_ok(&run_in(home, &args, None));
         let file = args[args.iter().position(|a| *a == "-o").unwrap() + 1];
-        for key in cosigners {
-            assert_ok(&run_in(home, &["roster", "cosign", "-i", key, file], None));
+        for [flag, key] in cosigners {
+            assert_ok(&run_in(home, &["roster", "cosign", flag, key, file], None));
         }
         assert_ok(&w.run(&["family", "update", "-i", "mum.key", file]));
     }

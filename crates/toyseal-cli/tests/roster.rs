@@ -32,20 +32,29 @@ impl Keys {
     fn path(&self) -> &Path {
         self.dir.path()
     }
-    /// v1 = {mum, toy} signed by both.
+    /// v1 = {mum, toy} + the recovery key (in recovery.txt), signed by all three.
     fn v1(&self) {
         assert_ok(&self.run(&[
-            "roster", "init", "-i", "mum.key", "-m", &self.toy, "-o", "v1.tsr",
+            "roster",
+            "init",
+            "-i",
+            "mum.key",
+            "-m",
+            &self.toy,
+            "--recovery-out",
+            "recovery.txt",
+            "-o",
+            "v1.tsr",
         ]));
         assert_ok(&self.run(&["roster", "cosign", "-i", "toy.key", "v1.tsr"]));
     }
-    /// v2 = v1 + dad, signed by mum, the toy and dad.
+    /// v2 = v1 + dad (a grant), signed by mum, the recovery key and dad.
     fn v2(&self) {
         let o = self.run(&[
             "roster", "propose", "-i", "mum.key", "--add", &self.dad, "-o", "v2.tsr", "v1.tsr",
         ]);
         assert_ok(&o);
-        assert_ok(&self.run(&["roster", "cosign", "-i", "toy.key", "v2.tsr"]));
+        assert_ok(&self.run(&["roster", "cosign", "--recovery", "recovery.txt", "v2.tsr"]));
         assert_ok(&self.run(&["roster", "cosign", "-i", "dad.key", "v2.tsr"]));
     }
     fn show_json(&self, file: &str) -> serde_json::Value {
@@ -58,12 +67,49 @@ impl Keys {
 #[test]
 fn a_family_is_founded_grows_and_shrinks_through_roster_files() {
     let k = Keys::new();
-    // Version 1 signed by mum only is not a roster yet: the toy must co-sign it.
-    let o = k.run(&[
-        "roster", "init", "-i", "mum.key", "-m", &k.toy, "-o", "v1.tsr",
-    ]);
+    // Version 1 signed by mum and the new recovery key is not a roster yet: the toy must
+    // co-sign it. The recovery key's printed form is written once, mode 0600.
+    let init = [
+        "roster",
+        "init",
+        "-i",
+        "mum.key",
+        "-m",
+        &k.toy,
+        "--recovery-out",
+        "recovery.txt",
+        "-o",
+        "v1.tsr",
+    ];
+    let o = k.run(&init);
     assert_ok(&o);
     assert!(o.stdout.is_empty());
+    assert!(
+        stderr(&o).contains("recovery key is in recovery.txt"),
+        "{}",
+        stderr(&o)
+    );
+    let printed = fs::read_to_string(k.path().join("recovery.txt")).unwrap();
+    assert!(printed.starts_with("TOYSEAL-RECOVERY-1"), "{printed}");
+    assert_eq!(printed.trim_end().len(), 76);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(k.path().join("recovery.txt"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A second init never replaces the kept key (nor writes a roster).
+    let v1_before = fs::read(k.path().join("v1.tsr")).unwrap();
+    let o = k.run(&[&init[..8], &["-o", "other.tsr"]].concat());
+    assert_fails(&o, 1, "recovery.txt");
+    assert_eq!(
+        fs::read_to_string(k.path().join("recovery.txt")).unwrap(),
+        printed
+    );
+    assert!(!k.path().join("other.tsr").exists());
+    assert_eq!(fs::read(k.path().join("v1.tsr")).unwrap(), v1_before);
     let o = k.run(&["roster", "verify", "v1.tsr"]);
     assert_fails(
         &o,
@@ -89,7 +135,16 @@ fn a_family_is_founded_grows_and_shrinks_through_roster_files() {
     assert_eq!(v1["version"], 1);
     assert_eq!(v1["verified"], false);
     assert_eq!(v1["members"].as_array().unwrap().len(), 2);
-    assert_eq!(v1["signers"].as_array().unwrap().len(), 2);
+    // Mum, the recovery key and the toy.
+    assert_eq!(v1["signers"].as_array().unwrap().len(), 3);
+    assert!(
+        v1["signers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["who"] == "recovery key")
+    );
+    assert_eq!(v1["recovery_key"].as_str().unwrap().len(), 64);
     let family = v1["family"].as_str().unwrap().to_owned();
     assert_eq!(family.len(), 32);
     let roles: Vec<&str> = v1["members"]
@@ -103,18 +158,20 @@ fn a_family_is_founded_grows_and_shrinks_through_roster_files() {
         "{roles:?}"
     );
 
-    // v2 adds dad: mum alone is no quorum, then dad must prove possession of his key.
+    // v2 adds dad (a grant): mum alone is no quorum, nor mum and the toy; mum and the printed
+    // recovery key are; then dad must prove possession of his key.
     let o = k.run(&[
         "roster", "propose", "-i", "mum.key", "--add", &k.dad, "-o", "v2.tsr", "v1.tsr",
     ]);
     assert_ok(&o);
     let o = k.run(&["roster", "verify", "v1.tsr", "v2.tsr"]);
-    assert_fails(
-        &o,
-        8,
-        "v2.tsr: the roster lacks a required signature: a new version needs two guardians",
-    );
+    let grant = "v2.tsr: the roster lacks a required signature: adding a device or changing a \
+                 guardian, a toy, a role or the recovery key needs";
+    assert_fails(&o, 8, grant);
     assert_ok(&k.run(&["roster", "cosign", "-i", "toy.key", "v2.tsr"]));
+    let o = k.run(&["roster", "verify", "v1.tsr", "v2.tsr"]);
+    assert_fails(&o, 8, grant);
+    assert_ok(&k.run(&["roster", "cosign", "--recovery", "recovery.txt", "v2.tsr"]));
     let o = k.run(&["roster", "verify", "v1.tsr", "v2.tsr"]);
     assert_fails(
         &o,
@@ -132,7 +189,8 @@ fn a_family_is_founded_grows_and_shrinks_through_roster_files() {
     assert_eq!(v2["previous_hash"], v1["hash"]);
     assert_eq!(summary["hash"], v2["hash"]);
 
-    // v3 removes the toy (dad proposes, mum co-signs), keeping its envelopes up to #5.
+    // v3 removes the toy (a removal: dad proposes, mum co-signs), keeping its envelopes up to
+    // #5.
     let o = k.run(&[
         "roster",
         "propose",
@@ -170,14 +228,83 @@ fn a_family_is_founded_grows_and_shrinks_through_roster_files() {
     );
     let o = k.run(&["roster", "verify", "--anchor", "nonsense", "v1.tsr"]);
     assert_fails(&o, 8, "--anchor: malformed roster");
+
+    // v4 adds grandma's phone as a `member` (it receives, never governs), proposed with the
+    // printed recovery key and co-signed by dad.
+    let gran = keygen(k.path(), "member", "gran.key");
+    assert!(gran.starts_with("toyseal1"), "{gran}");
+    assert_ok(&k.run(&[
+        "roster",
+        "propose",
+        "--recovery",
+        "recovery.txt",
+        "--add",
+        &gran,
+        "-o",
+        "v4.tsr",
+        "v1.tsr",
+        "v2.tsr",
+        "v3.tsr",
+    ]));
+    assert_ok(&k.run(&["roster", "cosign", "-i", "dad.key", "v4.tsr"]));
+    assert_ok(&k.run(&["roster", "cosign", "-i", "gran.key", "v4.tsr"]));
+    assert_ok(&k.run(&["roster", "verify", "v1.tsr", "v2.tsr", "v3.tsr", "v4.tsr"]));
+    let v4 = k.show_json("v4.tsr");
+    assert!(
+        v4["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["role"] == "member" && m["public_key"] == gran.as_str())
+    );
+    // A mistyped recovery key (its checksum fails) is refused, and nothing is written.
+    fs::write(
+        k.path().join("other-recovery.txt"),
+        "TOYSEAL-RECOVERY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ",
+    )
+    .unwrap();
+    let o = k.run(&[
+        "roster",
+        "propose",
+        "--recovery",
+        "other-recovery.txt",
+        "--add",
+        &k.mum,
+        "-o",
+        "x.tsr",
+        "v1.tsr",
+    ]);
+    assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
+    assert!(!k.path().join("x.tsr").exists());
 }
 
 #[test]
 fn rosters_flow_through_standard_input_and_output() {
     let k = Keys::new();
-    let o = k.run(&["roster", "init", "-i", "mum.key", "-m", &k.toy]);
+    let o = k.run(&[
+        "roster",
+        "init",
+        "-i",
+        "mum.key",
+        "-m",
+        &k.toy,
+        "--recovery-out",
+        "r1.txt",
+    ]);
     assert_ok(&o);
     let unsigned = o.stdout;
+    // The roster and the key cannot both go to standard output.
+    let o = k.run(&[
+        "roster",
+        "init",
+        "-i",
+        "mum.key",
+        "-m",
+        &k.toy,
+        "--recovery-out",
+        "-",
+    ]);
+    assert_fails(&o, 2, "--recovery-out - needs -o OUT");
     let o = run_in(
         k.path(),
         &["roster", "cosign", "-i", "toy.key", "-"],
@@ -188,7 +315,7 @@ fn rosters_flow_through_standard_input_and_output() {
     let o2 = run_in(k.path(), &["roster", "show", "--json"], Some(&o.stdout));
     assert_ok(&o2);
     let v: serde_json::Value = serde_json::from_slice(&o2.stdout).unwrap();
-    assert_eq!(v["signers"].as_array().unwrap().len(), 2);
+    assert_eq!(v["signers"].as_array().unwrap().len(), 3);
     // cosign -o writes elsewhere and leaves the input alone.
     fs::write(k.path().join("in.tsr"), &unsigned).unwrap();
     assert_ok(&k.run(&[
@@ -199,7 +326,18 @@ fn rosters_flow_through_standard_input_and_output() {
     // --family fixes the family id.
     let fam = "00112233445566778899aabbccddeeff";
     let o = k.run(&[
-        "roster", "init", "-i", "mum.key", "-m", &k.toy, "--family", fam, "-o", "f.tsr",
+        "roster",
+        "init",
+        "-i",
+        "mum.key",
+        "-m",
+        &k.toy,
+        "--family",
+        fam,
+        "--recovery-out",
+        "r2.txt",
+        "-o",
+        "f.tsr",
     ]);
     assert_ok(&o);
     assert_eq!(k.show_json("f.tsr")["family"], fam);
@@ -214,7 +352,16 @@ fn bad_roster_input_fails_with_the_documented_codes_and_writes_nothing() {
 
     // Not a guardian, a bad member key, a secret key as a member: nothing written.
     let o = k.run(&[
-        "roster", "init", "-i", "toy.key", "-m", &k.mum, "-o", "x.tsr",
+        "roster",
+        "init",
+        "-i",
+        "toy.key",
+        "-m",
+        &k.mum,
+        "--recovery-out",
+        "x.txt",
+        "-o",
+        "x.tsr",
     ]);
     assert_fails(&o, 2, "the founding key must be a guardian's");
     let o = k.run(&[
@@ -224,6 +371,8 @@ fn bad_roster_input_fails_with_the_documented_codes_and_writes_nothing() {
         "mum.key",
         "-m",
         "toyseal1garbage",
+        "--recovery-out",
+        "x.txt",
         "-o",
         "x.tsr",
     ]);
@@ -240,13 +389,25 @@ fn bad_roster_input_fails_with_the_documented_codes_and_writes_nothing() {
         "mum.key",
         "-m",
         secret_line,
+        "--recovery-out",
+        "x.txt",
         "-o",
         "x.tsr",
     ]);
     assert_fails(&o, 3, "this is a SECRET key");
     assert!(!stderr(&o).contains(&secret_line[20..]));
-    let o = k.run(&["roster", "init", "-i", "mum.key", "-o", "x.tsr"]);
-    assert_fails(&o, 8, "roster init: the roster leaves no quorum");
+    let o = k.run(&[
+        "roster",
+        "init",
+        "-i",
+        "mum.key",
+        "--recovery-out",
+        "x.txt",
+        "-o",
+        "x.tsr",
+    ]);
+    assert_fails(&o, 2, "add the toy with -m");
+    // A roster path that cannot be written: the recovery key is not written either.
     let o = k.run(&[
         "roster",
         "init",
@@ -254,10 +415,17 @@ fn bad_roster_input_fails_with_the_documented_codes_and_writes_nothing() {
         "mum.key",
         "-m",
         &k.toy,
+        "--recovery-out",
+        "x.txt",
         "-o",
         "no/such/dir/x.tsr",
     ]);
     assert_fails(&o, 1, "no/such/dir/x.tsr");
+    // Without --recovery-out: a usage error.
+    let o = k.run(&[
+        "roster", "init", "-i", "mum.key", "-m", &k.toy, "-o", "x.tsr",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 
     // Proposals: an outsider, nothing to do, an existing member, a non-member to remove, a
     // chain that does not verify.

@@ -30,6 +30,9 @@ pub enum Role {
     Toy,
     /// A guardian's phone: pairs toys, signs rosters, deletes messages.
     Guardian,
+    /// A non-governing member (a grandparent's or a babysitter's phone): receives and sends
+    /// messages, governs nothing (never counts in a roster quorum, docs/spec/roster.md §3.3).
+    Member,
 }
 
 impl Role {
@@ -38,6 +41,7 @@ impl Role {
         match self {
             Role::Toy => 1,
             Role::Guardian => 2,
+            Role::Member => 3,
         }
     }
 
@@ -46,6 +50,7 @@ impl Role {
         match b {
             1 => Ok(Role::Toy),
             2 => Ok(Role::Guardian),
+            3 => Ok(Role::Member),
             other => Err(Error::UnknownRole(other)),
         }
     }
@@ -55,6 +60,7 @@ impl Role {
         match self {
             Role::Toy => "toy",
             Role::Guardian => "guardian",
+            Role::Member => "member",
         }
     }
 }
@@ -71,7 +77,8 @@ impl FromStr for Role {
         match s {
             "toy" => Ok(Role::Toy),
             "guardian" => Ok(Role::Guardian),
-            _ => Err(Error::KeyText("role must be `toy` or `guardian`")),
+            "member" => Ok(Role::Member),
+            _ => Err(Error::KeyText("role must be `toy`, `guardian` or `member`")),
         }
     }
 }
@@ -492,6 +499,25 @@ mod tests {
         let sig = a.sign(b"m");
         assert!(a.public().verify(b"n", &sig).is_err());
         assert!(b.public().verify(b"m", &sig).is_err());
+    }
+
+    #[test]
+    fn every_role_round_trips_through_byte_name_and_identity() {
+        for (role, byte, name) in [
+            (Role::Toy, 1, "toy"),
+            (Role::Guardian, 2, "guardian"),
+            (Role::Member, 3, "member"),
+        ] {
+            assert_eq!(role.to_byte(), byte);
+            assert_eq!(Role::from_byte(byte).unwrap(), role);
+            assert_eq!(role.as_str(), name);
+            assert_eq!(name.parse::<Role>().unwrap(), role);
+            let id = DeviceIdentity::generate(role, &mut rng());
+            let back = PublicIdentity::from_bytes(&id.public().to_bytes()).unwrap();
+            assert_eq!(back.role(), role);
+        }
+        assert!("parent".parse::<Role>().is_err());
+        assert!(matches!(Role::from_byte(4), Err(Error::UnknownRole(4))));
     }
 
     #[test]

@@ -167,10 +167,13 @@ mod tests {
         let mum = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut OsRng));
         let toy = Arc::new(DeviceIdentity::generate(Role::Toy, &mut OsRng));
         let members = vec![mum.public().clone(), toy.public().clone()];
-        let mut v1 = RosterProposal::founding(FamilyId::generate(&mut OsRng), members)
-            .unwrap()
-            .sign(&mum);
+        let recovery = toyseal_roster::RecoveryKey::generate(&mut OsRng).unwrap();
+        let mut v1 =
+            RosterProposal::founding(FamilyId::generate(&mut OsRng), members, *recovery.public())
+                .unwrap()
+                .sign(&mum);
         v1.cosign(&toy);
+        v1.cosign_recovery(&recovery);
         (mum, toy, Roster::verify_founding(v1).unwrap())
     }
 

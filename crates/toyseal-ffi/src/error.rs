@@ -51,6 +51,14 @@ pub enum ToysealError {
         /// Which rule it broke.
         reason: String,
     },
+    /// A fork: roster version `version` of this family exists with another hash than the one
+    /// this device holds — the family's roster was changed without this device. Show it to
+    /// the user; keep the last verified version.
+    #[error("the family's roster was changed without this device (version {version} exists twice)")]
+    RosterFork {
+        /// The version number that exists with two hashes.
+        version: u64,
+    },
     /// The BLE link broke a framing rule or stalled (a packet out of sequence, a frame too
     /// slow): disconnect, then reconnect.
     #[error("BLE link broken: {reason}")]
@@ -152,6 +160,7 @@ impl From<toyseal_roster::Error> for ToysealError {
             E::Envelope(e) => e.into(),
             E::Key(k) => k.into(),
             E::WrongFamily => Self::invalid("it belongs to another family"),
+            E::Fork { version } => Self::RosterFork { version },
             E::MemberCount { .. } => Self::TooLarge {
                 reason: e.to_string(),
             },

@@ -34,6 +34,9 @@ pub enum Role {
     Toy,
     /// A guardian's phone.
     Guardian,
+    /// A non-governing member's phone (a grandparent's): receives and sends messages, never
+    /// counts in a roster quorum.
+    Member,
 }
 
 impl Role {
@@ -41,6 +44,7 @@ impl Role {
         match role {
             toyseal_core::Role::Toy => Ok(Self::Toy),
             toyseal_core::Role::Guardian => Ok(Self::Guardian),
+            toyseal_core::Role::Member => Ok(Self::Member),
             other => Err(ToysealError::Internal {
                 reason: format!("unknown role {other}"),
             }),
@@ -51,6 +55,7 @@ impl Role {
         match self {
             Self::Toy => toyseal_core::Role::Toy,
             Self::Guardian => toyseal_core::Role::Guardian,
+            Self::Member => toyseal_core::Role::Member,
         }
     }
 }

@@ -19,7 +19,10 @@ pub use error::ToysealError;
 pub use identity::{Identity, KeyStore, PublicKey, Role};
 pub use phone::{FailureReason, Phone, PhoneEvent, ToyAnswer};
 pub use request::{RequestTarget, SignatureHeaders, sign_request};
-pub use roster::{Anchor, Invitation, Roster, RosterProposal, SignedRoster, generate_family_id};
+pub use roster::{
+    Anchor, ChangeClass, Invitation, RecoveryKey, Roster, RosterProposal, SignedRoster,
+    generate_family_id,
+};
 pub use simulated_toy::SimulatedToy;
 
 uniffi::setup_scaffolding!();

@@ -24,6 +24,65 @@ fn members(keys: &[Arc<PublicKey>]) -> Vec<toyseal_core::PublicIdentity> {
     keys.iter().map(|k| k.inner.clone()).collect()
 }
 
+/// The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
+/// printed once for the family to keep offline, scanned back to sign a change (adding a
+/// phone, replacing a lost one) and then forgotten. It is one authority in a quorum
+/// (docs/spec/roster.md §3.3) and receives nothing.
+#[derive(uniffi::Object)]
+pub struct RecoveryKey {
+    inner: toyseal_roster::RecoveryKey,
+}
+
+impl std::fmt::Debug for RecoveryKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecoveryKey")
+            .field("signer_id", &self.inner.public().id())
+            .finish_non_exhaustive()
+    }
+}
+
+#[uniffi::export]
+impl RecoveryKey {
+    /// A new random recovery key (at founding, or to replace the family's).
+    #[uniffi::constructor]
+    pub fn generate() -> Result<Arc<Self>, ToysealError> {
+        Ok(Arc::new(Self {
+            inner: toyseal_roster::RecoveryKey::generate(&mut OsRng)?,
+        }))
+    }
+
+    /// Parses the printed form (`TOYSEAL-RECOVERY-1…`, either case, as scanned or typed).
+    #[uniffi::constructor]
+    pub fn from_printable(text: String) -> Result<Arc<Self>, ToysealError> {
+        Ok(Arc::new(Self {
+            inner: toyseal_roster::RecoveryKey::from_printable(&text)?,
+        }))
+    }
+
+    /// The printed form: a **secret**. Show or print it once for the family to keep, then drop
+    /// this object; never store it on the phone.
+    pub fn export_printable(&self) -> Result<String, ToysealError> {
+        Ok(self.inner.export_printable()?.to_string())
+    }
+
+    /// The id its signatures carry in a roster (32 hex digits).
+    pub fn signer_id(&self) -> String {
+        self.inner.public().id().to_string()
+    }
+}
+
+/// What a roster change needs a quorum for (docs/spec/roster.md §3.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum ChangeClass {
+    /// Only removes members or toys (two guardians, a guardian and the recovery key, or a
+    /// guardian and the toy).
+    Removal,
+    /// Adds anyone, or changes a guardian, a toy, a role or the recovery key (two guardians, a
+    /// guardian and the recovery key, or the recovery key and the toy — never a guardian and
+    /// the toy).
+    Grant,
+}
+
 /// An unsigned roster version: what a guardian proposes, then signs.
 #[derive(Debug, uniffi::Object)]
 pub struct RosterProposal {
@@ -32,15 +91,18 @@ pub struct RosterProposal {
 
 #[uniffi::export]
 impl RosterProposal {
-    /// Version 1 of a new family (the founding guardian and the toy, at least).
+    /// Version 1 of a new family (the founding guardian and the toy, at least) with the
+    /// family's recovery key, which must co-sign it ([`SignedRoster::cosign_recovery`]).
     #[uniffi::constructor]
     pub fn founding(
         family_id: String,
         members: Vec<Arc<PublicKey>>,
+        recovery: Arc<RecoveryKey>,
     ) -> Result<Arc<Self>, ToysealError> {
         let inner = toyseal_roster::RosterProposal::founding(
             self::family_id(&family_id)?,
             self::members(&members),
+            *recovery.inner.public(),
         )?;
         Ok(Arc::new(Self { inner }))
     }
@@ -64,6 +126,13 @@ impl RosterProposal {
     pub fn sign(&self, signer: Arc<Identity>) -> Arc<SignedRoster> {
         Arc::new(SignedRoster {
             inner: self.inner.clone().sign(&signer.inner),
+        })
+    }
+
+    /// Signs it with the family's recovery key (e.g. a lost only phone's replacement).
+    pub fn sign_with_recovery(&self, key: Arc<RecoveryKey>) -> Arc<SignedRoster> {
+        Arc::new(SignedRoster {
+            inner: self.inner.clone().sign_with_recovery(&key.inner),
         })
     }
 }
@@ -108,6 +177,13 @@ impl SignedRoster {
     pub fn cosign(&self, signer: Arc<Identity>) -> Arc<SignedRoster> {
         let mut inner = self.inner.clone();
         inner.cosign(&signer.inner);
+        Arc::new(Self { inner })
+    }
+
+    /// This version with the family's recovery key's signature added.
+    pub fn cosign_recovery(&self, key: Arc<RecoveryKey>) -> Arc<SignedRoster> {
+        let mut inner = self.inner.clone();
+        inner.cosign_recovery(&key.inner);
         Arc::new(Self { inner })
     }
 }
@@ -171,9 +247,25 @@ impl Roster {
         }))
     }
 
-    /// Whether `next` already carries the signatures its adoption needs.
+    /// Whether `next` already carries the signatures its adoption needs (a quorum of this
+    /// version for its change class).
     pub fn has_quorum(&self, next: Arc<SignedRoster>) -> bool {
         self.inner.has_quorum(&next.inner)
+    }
+
+    /// The class of the change `next` makes from this version: what to show before signing,
+    /// and which quorum it needs.
+    pub fn change_class(&self, next: Arc<SignedRoster>) -> ChangeClass {
+        match self.inner.change_to(next.inner.proposal()).class() {
+            toyseal_roster::ChangeClass::Removal => ChangeClass::Removal,
+            _ => ChangeClass::Grant,
+        }
+    }
+
+    /// The fork check: `RosterFork` when `other` is a version of this family with this
+    /// version's number and another hash (the roster was changed without this device).
+    pub fn check_same(&self, other: Arc<SignedRoster>) -> Result<(), ToysealError> {
+        Ok(self.inner.check_same(&other.inner)?)
     }
 
     /// The family id.

@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use toyseal_ffi::{
-    EnvelopeMetadata, Identity, KeyStore, Phone, PhoneEvent, Role, Roster, RosterProposal,
-    SimulatedToy, ToysealError, generate_family_id,
+    EnvelopeMetadata, Identity, KeyStore, Phone, PhoneEvent, RecoveryKey, Role, Roster,
+    RosterProposal, SimulatedToy, ToysealError, generate_family_id,
 };
 
 const NOW: u64 = 1_000;
@@ -80,9 +80,24 @@ fn phone_pairs_founds_the_family_and_opens_the_toys_recording() {
     phone.handle_disconnect().unwrap();
     phone.open_session(toy_key.clone()).unwrap();
     pump(&phone, &toy, Vec::new());
-    let v1 = RosterProposal::founding(generate_family_id(), vec![me.public_key(), toy_key])
-        .unwrap()
-        .sign(me.clone());
+    // Every family keeps a printed recovery key: it signs version 1 with the phone.
+    let recovery = RecoveryKey::generate().unwrap();
+    let printed = recovery.export_printable().unwrap();
+    assert!(printed.starts_with("TOYSEAL-RECOVERY-1"));
+    assert_eq!(
+        RecoveryKey::from_printable(printed.to_lowercase())
+            .unwrap()
+            .signer_id(),
+        recovery.signer_id()
+    );
+    let v1 = RosterProposal::founding(
+        generate_family_id(),
+        vec![me.public_key(), toy_key],
+        recovery.clone(),
+    )
+    .unwrap()
+    .sign(me.clone())
+    .cosign_recovery(recovery.clone());
     phone.push_rosters(vec![v1], NOW).unwrap();
     let rosters = pump(&phone, &toy, Vec::new())
         .into_iter()

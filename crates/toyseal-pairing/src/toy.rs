@@ -103,8 +103,8 @@ impl RosterChange {
             added,
             removed,
             changed,
-            recovery_key_changed: current.and_then(Roster::recovery_key)
-                != proposed.proposal().recovery_key(),
+            recovery_key_changed: current.map(Roster::recovery_key)
+                != Some(proposed.proposal().recovery_key()),
         }
     }
 }
@@ -1022,7 +1022,13 @@ impl<S: FailureStore> Toy<S> {
         let chains = p.family() == current.family()
             && p.previous_hash() == &current.signed().hash()
             && p.version() == current.version().checked_add(1)?;
-        (is_guardian && me_member && signed_by_peer && chains).then(|| next.clone())
+        // Ask the user only for a change the toy's signature can complete: with a guardian the
+        // toy counts only for removals (roster.md §3.3), so a grant pushed by one guardian is
+        // refused at once, never put to a child's button.
+        let mut signers = current.counted_signers(next);
+        signers.push(self.identity.device_id());
+        let completes = current.quorum_met(current.change_to(p).class(), &signers);
+        (is_guardian && me_member && signed_by_peer && chains && completes).then(|| next.clone())
     }
 
     /// Roster version 1: a version 1 that already verifies (co-signed before) is applied; one

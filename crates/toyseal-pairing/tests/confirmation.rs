@@ -9,7 +9,7 @@ use rand_core::SeedableRng;
 use std::sync::Arc;
 use toyseal_core::{DeviceIdentity, FamilyId, PublicIdentity, Role};
 use toyseal_pairing::*;
-use toyseal_roster::{Roster, RosterProposal, SignedRoster};
+use toyseal_roster::{RecoveryKey, Roster, RosterProposal, SignedRoster};
 
 fn t(ms: u64) -> Timestamp {
     Timestamp::from_millis(ms)
@@ -123,12 +123,27 @@ impl Pair {
     }
 }
 
-/// A family {mum, dad, toy} at version 1, co-signed by the toy over mum's session after mum
-/// confirmed at the toy. Returns the pair (mum's phone in session) and dad.
+/// A family {mum, dad, gran (a member), toy} with its recovery key at version 1, co-signed by
+/// the toy over mum's session after mum confirmed at the toy. Returns the pair (mum's phone in
+/// session), dad and gran.
 fn family(seed: u8) -> (Pair, Arc<DeviceIdentity>, Arc<DeviceIdentity>) {
+    let (p, mum, dad, _) = family_with_gran(seed);
+    (p, mum, dad)
+}
+
+fn family_with_gran(
+    seed: u8,
+) -> (
+    Pair,
+    Arc<DeviceIdentity>,
+    Arc<DeviceIdentity>,
+    Arc<DeviceIdentity>,
+) {
     let mut r = ChaCha20Rng::from_seed([seed.wrapping_add(1); 32]);
     let mum = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut r));
     let dad = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut r));
+    let gran = Arc::new(DeviceIdentity::generate(Role::Member, &mut r));
+    let recovery = RecoveryKey::generate(&mut r).unwrap();
     let mut p = Pair::new(seed, mum.clone());
     p.pair();
     p.toy.confirm(t(p.now)).unwrap();
@@ -138,11 +153,19 @@ fn family(seed: u8) -> (Pair, Arc<DeviceIdentity>, Arc<DeviceIdentity>) {
     let toy = p.toy.identity().public().clone();
     let mut v1 = RosterProposal::founding(
         FamilyId::generate(&mut r),
-        vec![mum.public().clone(), dad.public().clone(), toy],
+        vec![
+            mum.public().clone(),
+            dad.public().clone(),
+            gran.public().clone(),
+            toy,
+        ],
+        *recovery.public(),
     )
     .unwrap()
     .sign(&mum);
     v1.cosign(&dad);
+    v1.cosign(&gran);
+    v1.cosign_recovery(&recovery);
     p.phone.push_rosters(&[v1], t(p.now)).unwrap();
     p.pump();
     p.toy.confirm(t(p.now)).unwrap();
@@ -157,7 +180,7 @@ fn family(seed: u8) -> (Pair, Arc<DeviceIdentity>, Arc<DeviceIdentity>) {
         .expect("v1 co-signed");
     p.phone.set_rosters(vec![back]);
     assert_eq!(p.toy.roster().unwrap().version(), 1);
-    (p, mum, dad)
+    (p, mum, dad, gran)
 }
 
 fn members(list: &[&PublicIdentity]) -> Vec<PublicIdentity> {
@@ -166,7 +189,7 @@ fn members(list: &[&PublicIdentity]) -> Vec<PublicIdentity> {
 
 #[test]
 fn t35_a_stolen_guardian_key_in_session_gets_no_toy_signature() {
-    let (mut p, mum, dad) = family(35);
+    let (mut p, mum, dad, gran) = family_with_gran(35);
     let v1 = p.toy.roster().unwrap().clone();
     let toy = p.toy.identity().public().clone();
     // The thief holds mum's key (her phone stolen, or its key copied) and reaches the toy over
@@ -177,11 +200,13 @@ fn t35_a_stolen_guardian_key_in_session_gets_no_toy_signature() {
     p.reconnect();
     assert!(p.open_session(), "mum's key is admitted");
 
-    // Attack 1: remove dad (the other guardian). Signed by mum's key only.
-    let remove_dad = RosterProposal::next(&v1, members(&[mum.public(), &toy]))
+    // Attack 1: remove gran's phone — the one kind of change a guardian and the toy may make
+    // together (roster.md §3.3). Signed by mum's key only: the toy asks its user and signs
+    // nothing without the gesture.
+    let remove_gran = RosterProposal::next(&v1, members(&[mum.public(), dad.public(), &toy]))
         .unwrap()
         .sign(&mum);
-    p.phone.push_rosters(&[remove_dad], t(p.now)).unwrap();
+    p.phone.push_rosters(&[remove_gran.clone()], t(p.now)).unwrap();
     p.pump();
     let Some((change, expires_at)) = p.toy_events.iter().find_map(|e| match e {
         ToyEvent::ConfirmationRequested {
@@ -192,8 +217,8 @@ fn t35_a_stolen_guardian_key_in_session_gets_no_toy_signature() {
     }) else {
         panic!("the toy asks its user: {:?}", p.toy_events)
     };
-    // The summary the toy speaks: dad, a guardian, removed; nobody added.
-    assert_eq!(change.removed, vec![(dad.device_id(), Role::Guardian)]);
+    // The summary the toy speaks: gran, a member, removed; nobody added.
+    assert_eq!(change.removed, vec![(gran.device_id(), Role::Member)]);
     assert!(change.added.is_empty());
     assert_eq!((change.from_version, change.version), (1, 2));
     assert_eq!(change.by, mum.device_id());
@@ -230,26 +255,54 @@ fn t35_a_stolen_guardian_key_in_session_gets_no_toy_signature() {
         Err(Error::UnexpectedMessage)
     ));
 
-    // Attack 2: add a toy-role key the thief holds (a standing quorum from anywhere). It
-    // proves possession; mum's key signs. The child presses "no" (or a parent declines).
+    // Attacks 2 and 3: remove dad (the other guardian), or add a toy-role key the thief holds
+    // (a standing quorum from anywhere; it proves possession). A guardian and the toy can never
+    // make these changes, so the toy refuses at once: no confirmation is even asked for.
     let mut r = ChaCha20Rng::from_seed([135; 32]);
     let fake_toy = DeviceIdentity::generate(Role::Toy, &mut r);
     let mut add_toy = RosterProposal::next(
         &v1,
-        members(&[mum.public(), dad.public(), &toy, fake_toy.public()]),
+        members(&[
+            mum.public(),
+            dad.public(),
+            gran.public(),
+            &toy,
+            fake_toy.public(),
+        ]),
     )
     .unwrap()
     .sign(&mum);
     add_toy.cosign(&fake_toy);
-    p.phone.push_rosters(&[add_toy.clone()], t(p.now)).unwrap();
+    let remove_dad = RosterProposal::next(&v1, members(&[mum.public(), gran.public(), &toy]))
+        .unwrap()
+        .sign(&mum);
+    for grant in [add_toy, remove_dad] {
+        p.toy_events.clear();
+        p.phone_events.clear();
+        p.phone.push_rosters(&[grant], t(p.now)).unwrap();
+        p.pump();
+        assert!(
+            !p.toy_saw(|e| matches!(e, ToyEvent::ConfirmationRequested { .. })),
+            "a grant is never put to the toy's button: {:?}",
+            p.toy_events
+        );
+        assert!(p.phone_saw(|e| matches!(
+            e,
+            PhoneEvent::ToyAnswered {
+                version: Some(2),
+                answer: ToyAnswer::Refused
+            }
+        )));
+        assert!(!p.phone_got_rosters());
+        assert_eq!(p.toy.roster(), Some(&v1));
+    }
+    assert!(!p.toy.roster().unwrap().contains(fake_toy.public()));
+
+    // One pending confirmation at a time: a second push is answered busy; a decline (the
+    // parent at the toy says no) signs nothing.
+    p.phone.push_rosters(&[remove_gran.clone()], t(p.now)).unwrap();
     p.pump();
-    assert!(p.toy_saw(|e| matches!(
-        e,
-        ToyEvent::ConfirmationRequested { summary: Confirmation::Roster(c), .. }
-            if c.added == vec![(fake_toy.device_id(), Role::Toy)] && c.removed.is_empty()
-    )));
-    // One pending confirmation at a time: a second push is answered busy.
-    p.phone.push_rosters(&[add_toy.clone()], t(p.now)).unwrap();
+    p.phone.push_rosters(&[remove_gran.clone()], t(p.now)).unwrap();
     p.pump();
     assert!(p.phone_saw(|e| matches!(
         e,
@@ -270,27 +323,27 @@ fn t35_a_stolen_guardian_key_in_session_gets_no_toy_signature() {
     )));
     assert!(!p.phone_got_rosters());
     assert_eq!(p.toy.roster(), Some(&v1));
-    assert!(!p.toy.roster().unwrap().contains(fake_toy.public()));
 
     // A session that ends while a confirmation is pending cancels it: nothing signed.
-    p.phone.push_rosters(&[add_toy.clone()], t(p.now)).unwrap();
+    p.phone.push_rosters(&[remove_gran.clone()], t(p.now)).unwrap();
     p.pump();
     p.reconnect();
     assert!(p.toy_saw(|e| matches!(e, ToyEvent::ConfirmationCancelled)));
     assert!(p.toy.pending_confirmation().is_none());
     assert_eq!(p.toy.roster(), Some(&v1));
 
-    // The control: the same request with the gesture at the toy is co-signed (so the refusals
+    // The control: the same removal with the gesture at the toy is co-signed (so the refusals
     // above are the confirmation's doing, not a malformed proposal).
     assert!(p.open_session());
-    p.phone.push_rosters(&[add_toy], t(p.now)).unwrap();
+    p.phone.push_rosters(&[remove_gran], t(p.now)).unwrap();
     p.pump();
     p.toy.confirm(t(p.now)).unwrap();
     p.pump();
     assert!(p.phone_got_rosters());
     assert_eq!(p.toy.roster().unwrap().version(), 2);
+    assert!(!p.toy.roster().unwrap().contains(gran.public()));
     println!(
-        "T35: a thief with a guardian's key in session pushed a removal and a toy-role key: no confirmation (expired) and a decline, nothing signed, the toy stayed at v1"
+        "T35: a thief with a guardian's key in session: a removal expired and was declined unsigned; removing a guardian and adding a toy-role key were refused without a prompt; the toy stayed at v1"
     );
 }
 

@@ -286,15 +286,22 @@ fn run(
                 }
             }
             // Roster version 1: the toy co-signs only after its user confirms at the toy.
-            let v1 = toyseal_roster::RosterProposal::founding(
+            // The family's recovery key, from a fixed seed (it is inside the encrypted frame).
+            let recovery = toyseal_roster::RecoveryKey::generate(
+                &mut <chacha20::ChaCha20Rng as rand_core::SeedableRng>::from_seed([0x52; 32]),
+            )
+            .unwrap();
+            let mut v1 = toyseal_roster::RosterProposal::founding(
                 toyseal_core::FamilyId::from_bytes([0x46; 16]),
                 vec![
                     phone_id.public().clone(),
                     the_toy.identity().public().clone(),
                 ],
+                *recovery.public(),
             )
             .unwrap()
             .sign(phone_id);
+            v1.cosign_recovery(&recovery);
             let f = session
                 .seal(
                     &SessionMessage::RosterUpdate {

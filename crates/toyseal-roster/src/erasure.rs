@@ -15,7 +15,7 @@
 use crate::format::{Reader, decode_signatures, encode_signatures, insert_signature};
 use crate::{Error, RecoveryKey, Roster};
 use ring::digest::{SHA256, digest};
-use toyseal_core::{DeviceId, DeviceIdentity, FamilyId, Role, Signature};
+use toyseal_core::{DeviceId, DeviceIdentity, FamilyId, Signature};
 
 const MAGIC: &[u8; 8] = b"tserased";
 const FORMAT: u8 = 1;
@@ -165,19 +165,9 @@ impl Roster {
             &erasure.signed_message(),
             &[current],
         )?;
-        // Distinct ids (decode_signatures refuses repeats); keys are distinct across members
-        // and the recovery key (roster.md §1), so each counts once.
-        let authorities = signers
-            .iter()
-            .filter(|id| {
-                current.recovery.as_ref().is_some_and(|r| r.id() == **id)
-                    || current
-                        .members
-                        .iter()
-                        .any(|m| m.device_id() == **id && m.role() == Role::Guardian)
-            })
-            .count();
-        if authorities < 2 {
+        // The deletion class of the change table (roster.md §3.3), the same function as a
+        // family deletion: two guardians, or a guardian and the recovery key; never the toy.
+        if !crate::governance::class_quorum(current, crate::ChangeClass::Deletion, &signers) {
             return Err(Error::Unauthorized(
                 "erasing envelopes at once needs two guardians, or a guardian and the \
                  recovery key (the toy does not count)",
@@ -195,7 +185,7 @@ mod tests {
     use crate::RosterProposal;
     use chacha20::ChaCha20Rng;
     use rand_core::SeedableRng;
-    use toyseal_core::PublicIdentity;
+    use toyseal_core::{PublicIdentity, Role};
 
     struct Family {
         mum: DeviceIdentity,
@@ -215,10 +205,9 @@ mod tests {
             .iter()
             .map(|d| d.public().clone())
             .collect();
-        let p = RosterProposal::founding(FamilyId::generate(&mut rng), members)
-            .unwrap()
-            .with_recovery_key(Some(*recovery.public()))
-            .unwrap();
+        let p =
+            RosterProposal::founding(FamilyId::generate(&mut rng), members, *recovery.public())
+                .unwrap();
         let mut v1 = p.sign(&mum);
         v1.cosign(&dad);
         v1.cosign(&toy);

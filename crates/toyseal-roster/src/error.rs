@@ -35,7 +35,8 @@ pub enum Error {
     #[error("a roster signature is invalid or from a device that may not sign it")]
     Signature,
     /// The signatures the rules require are missing (founding guardian + toy for version 1; a
-    /// quorum of the previous version for later ones and for a family deletion).
+    /// quorum of the previous version for the change's class for later ones, roster.md §3.3,
+    /// and the deletion quorum for a family deletion).
     #[error("the roster lacks a required signature: {0}")]
     Unauthorized(&'static str),
     /// A member or recovery key that this version adds did not sign it (proof of possession).
@@ -44,10 +45,19 @@ pub enum Error {
     /// The version's departed records do not match its removals.
     #[error("departed devices: {0}")]
     Departure(&'static str),
-    /// The version would leave the family unable to reach a quorum ever again (one guardian,
-    /// no toy, no recovery key).
-    #[error("the roster leaves no quorum: add a second guardian, a toy or a recovery key")]
-    Ungovernable,
+    /// The version lists no recovery key: every family enrols one at founding, and a version
+    /// may replace it but never drop it (roster.md §1.2).
+    #[error("the roster lists no recovery key: every family keeps one")]
+    NoRecoveryKey,
+    /// A fork: a version this device already holds (this number, this family) with another
+    /// hash — the family's roster was changed without this device (roster.md §3.6).
+    #[error(
+        "roster version {version} exists with another hash: the family's roster was changed without this device"
+    )]
+    Fork {
+        /// The version number that exists twice.
+        version: u64,
+    },
     /// A recovery key is invalid (weak public key, or a printed form that does not parse).
     #[error("invalid recovery key: {0}")]
     RecoveryKey(&'static str),

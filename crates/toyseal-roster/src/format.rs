@@ -1,9 +1,9 @@
 //! The roster's wire format (docs/spec/roster.md §1–2): an unsigned body, then signatures.
 //!
 //! ```text
-//! body      = "tsroster" || 0x02 || family id (16) || version (8) || previous hash (32)
+//! body      = "tsroster" || 0x03 || family id (16) || version (8) || previous hash (32)
 //!             || m (1) || m × member identity (66), ascending device id
-//!             || r (1) || r × recovery public key (32)                    (r ≤ 1)
+//!             || r (1) || r × recovery public key (32)                    (r = 1)
 //!             || d (1) || d × (departed identity (66) || last sequence (8)), ascending device id
 //! roster    = body || s (1) || s × (signer id (16) || Ed25519 signature (64)), ascending signer id
 //! signature over "toyseal/v2/roster-signature" || 0x00 || SHA-256(body)
@@ -19,10 +19,10 @@ pub const MAX_MEMBERS: usize = 32;
 /// Most departed-device records a roster may carry (§1.3); older ones may be dropped by a
 /// later version.
 pub const MAX_DEPARTED: usize = 32;
-/// Most recovery keys a roster may list.
+/// Most recovery keys a roster may list: every version lists exactly one (roster.md §1.2).
 pub const MAX_RECOVERY_KEYS: usize = 1;
 const MAGIC: &[u8; 8] = b"tsroster";
-const FORMAT: u8 = 2;
+const FORMAT: u8 = 3;
 const SIGNATURE_CONTEXT: &[u8] = b"toyseal/v2/roster-signature\x00";
 const HASH_CONTEXT: &[u8] = b"toyseal/v1/roster-hash";
 const SIG_ENTRY: usize = 16 + 64;
@@ -54,19 +54,26 @@ pub struct RosterProposal {
     pub(crate) version: u64,
     pub(crate) previous: [u8; 32],
     pub(crate) members: Vec<PublicIdentity>,
-    pub(crate) recovery: Option<RecoveryPublicKey>,
+    pub(crate) recovery: RecoveryPublicKey,
     pub(crate) departed: Vec<Departed>,
 }
 
 impl RosterProposal {
-    /// Version 1 of a new family. Members are put in canonical order.
-    pub fn founding(family: FamilyId, members: Vec<PublicIdentity>) -> Result<Self, Error> {
+    /// Version 1 of a new family, with the family's recovery key (every family enrols one at
+    /// founding, roster.md §1.2: generate it with [`RecoveryKey::generate`], print it for the
+    /// family, and co-sign the version with it, [`SignedRoster::cosign_recovery`]). Members are
+    /// put in canonical order.
+    pub fn founding(
+        family: FamilyId,
+        members: Vec<PublicIdentity>,
+        recovery: RecoveryPublicKey,
+    ) -> Result<Self, Error> {
         let mut p = Self {
             family,
             version: 1,
             previous: [0; 32],
             members,
-            recovery: None,
+            recovery,
             departed: Vec::new(),
         };
         p.members.sort_by_key(PublicIdentity::device_id);
@@ -134,9 +141,10 @@ impl RosterProposal {
         Ok(self)
     }
 
-    /// Enrols, replaces (`Some`) or removes (`None`) the family's recovery key. A newly
-    /// enrolled key must co-sign the version ([`SignedRoster::cosign_recovery`]).
-    pub fn with_recovery_key(mut self, key: Option<RecoveryPublicKey>) -> Result<Self, Error> {
+    /// Replaces the family's recovery key (a version may replace it, never drop it). The new
+    /// key must co-sign the version ([`SignedRoster::cosign_recovery`]); replacing it is a
+    /// grant ([`crate::ChangeClass::Grant`]).
+    pub fn with_recovery_key(mut self, key: RecoveryPublicKey) -> Result<Self, Error> {
         self.recovery = key;
         self.check()?;
         Ok(self)
@@ -165,9 +173,9 @@ impl RosterProposal {
     pub fn members(&self) -> &[PublicIdentity] {
         &self.members
     }
-    /// The family's recovery key, if it enrolled one.
-    pub fn recovery_key(&self) -> Option<&RecoveryPublicKey> {
-        self.recovery.as_ref()
+    /// The family's recovery key.
+    pub fn recovery_key(&self) -> &RecoveryPublicKey {
+        &self.recovery
     }
     /// Departed devices with their last accepted sequence, in canonical order.
     pub fn departed(&self) -> &[Departed] {
@@ -216,19 +224,12 @@ impl RosterProposal {
             .iter()
             .filter(|m| m.role() == Role::Guardian)
             .count();
-        let toys = self
-            .members
-            .iter()
-            .filter(|m| m.role() == Role::Toy)
-            .count();
         if guardians == 0 {
             return Err(Error::NoGuardian);
         }
-        distinct_keys(&self.members, self.recovery.as_ref())?;
-        // §3.3: some quorum must remain possible, or the family could never change again.
-        if guardians < 2 && self.recovery.is_none() && toys == 0 {
-            return Err(Error::Ungovernable);
-        }
+        // With a guardian and the recovery key (r = 1, checked by the decoder and by the type
+        // here), a quorum of every class can always form: no version locks a family out.
+        distinct_keys(&self.members, &self.recovery)?;
         Ok(())
     }
 
@@ -254,10 +255,8 @@ impl RosterProposal {
         for m in &self.members {
             b.extend_from_slice(&m.to_bytes());
         }
-        b.push(u8::from(self.recovery.is_some()));
-        if let Some(r) = &self.recovery {
-            b.extend_from_slice(r.as_bytes());
-        }
+        b.push(1);
+        b.extend_from_slice(self.recovery.as_bytes());
         b.push(self.departed.len() as u8);
         for d in &self.departed {
             b.extend_from_slice(&d.identity.to_bytes());
@@ -293,12 +292,9 @@ impl RosterProposal {
 /// Keys distinct across members (Ed25519 and X25519 each) and the recovery key distinct from
 /// every member's signing key (roster.md §1): one key is one vote and one recipient. Device ids
 /// hash the whole identity, so distinct ids alone do not give this.
-fn distinct_keys(
-    members: &[PublicIdentity],
-    recovery: Option<&crate::RecoveryPublicKey>,
-) -> Result<(), Error> {
+fn distinct_keys(members: &[PublicIdentity], recovery: &RecoveryPublicKey) -> Result<(), Error> {
     let mut signing: Vec<&[u8; 32]> = members.iter().map(PublicIdentity::signing_key).collect();
-    signing.extend(recovery.map(crate::RecoveryPublicKey::as_bytes));
+    signing.push(recovery.as_bytes());
     let mut agreement: Vec<&[u8; 32]> = members
         .iter()
         .map(|m| m.agreement_key().as_bytes())
@@ -374,6 +370,22 @@ impl SignedRoster {
         h
     }
 
+    /// The fork check (roster.md §3.6), for a device holding this version and shown `other`
+    /// (by a server, a phone or the toy's session): [`Error::Fork`] when `other` is a version
+    /// of the same family with the same number and another hash — the family's roster was
+    /// changed without this device. `Ok` for the same version, another number or another
+    /// family (nothing to compare). A device holding a chain calls it on the version of its
+    /// chain with `other`'s number.
+    pub fn check_same(&self, other: &SignedRoster) -> Result<(), Error> {
+        let (me, them) = (&self.proposal, &other.proposal);
+        if me.family == them.family && me.version == them.version && self.hash() != other.hash() {
+            return Err(Error::Fork {
+                version: me.version,
+            });
+        }
+        Ok(())
+    }
+
     /// The wire form.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = self.body.clone();
@@ -399,8 +411,8 @@ impl SignedRoster {
             .map(|_| Ok(PublicIdentity::from_bytes(r.take(PublicIdentity::LEN)?)?))
             .collect::<Result<Vec<_>, Error>>()?;
         let recovery = match r.byte()? {
-            0 => None,
-            1 => Some(RecoveryPublicKey::from_bytes(r.array()?)?),
+            0 => return Err(Error::NoRecoveryKey),
+            1 => RecoveryPublicKey::from_bytes(r.array()?)?,
             _ => return Err(Error::Malformed("at most one recovery key")),
         };
         let departed_count = usize::from(r.byte()?);

@@ -263,11 +263,16 @@ mod tests {
         let mum = DeviceIdentity::generate(Role::Guardian, &mut OsRng);
         let toy = DeviceIdentity::generate(Role::Toy, &mut OsRng);
         let fam = FamilyId::generate(&mut OsRng);
-        let mut v1 =
-            RosterProposal::founding(fam, vec![mum.public().clone(), toy.public().clone()])
-                .unwrap()
-                .sign(&mum);
+        let recovery = crate::RecoveryKey::generate(&mut OsRng).unwrap();
+        let mut v1 = RosterProposal::founding(
+            fam,
+            vec![mum.public().clone(), toy.public().clone()],
+            *recovery.public(),
+        )
+        .unwrap()
+        .sign(&mum);
         v1.cosign(&toy);
+        v1.cosign_recovery(&recovery);
         v1
     }
 

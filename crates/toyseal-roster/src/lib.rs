@@ -6,6 +6,7 @@ mod deletion;
 mod erasure;
 mod error;
 mod format;
+mod governance;
 mod invitation;
 mod recovery;
 mod roster;
@@ -16,6 +17,7 @@ pub use error::Error;
 pub use format::{
     Departed, MAX_DEPARTED, MAX_MEMBERS, MAX_RECOVERY_KEYS, RosterProposal, SignedRoster,
 };
+pub use governance::{Change, ChangeClass};
 pub use invitation::{Anchor, ChainFollower, Invitation};
 pub use recovery::{RecoveryKey, RecoveryPublicKey};
 pub use roster::{Admission, Roster};

@@ -1,18 +1,23 @@
 //! A verified roster and the chain rules (docs/spec/roster.md §3):
 //!
-//! - version 1: every member and the recovery key (if any) signed it — the founding guardian and
-//!   the toy among them;
-//! - version n + 1: same family, version exactly n + 1, previous hash = hash of version n;
-//!   every signature verifies and comes from a member or the recovery key of version n or
-//!   n + 1; a **quorum of version n** signed (two guardians, or a guardian and a toy, the
-//!   recovery key counting as a guardian); every member and recovery key that version n + 1
-//!   adds signed it (proof of possession); every device it removes is recorded as departed
-//!   and earlier departed records are carried over unchanged or dropped.
+//! - version 1: every member and the recovery key signed it — the founding guardian and the
+//!   toy among them;
+//! - version n + 1: same family, version exactly n + 1 (the same number with another hash is a
+//!   fork), previous hash = hash of version n; every signature verifies and comes from a
+//!   member or the recovery key of version n or n + 1; a **quorum of version n for the
+//!   change's class** signed ([`crate::ChangeClass`], `governance.rs`); every member and
+//!   recovery key that version n + 1 adds signed it (proof of possession); every device it
+//!   removes is recorded as departed and earlier departed records are carried over unchanged
+//!   or dropped.
 //!
 //! The server holds no member key, so it cannot produce a version that adds itself; one stolen
 //! phone is one authority, never a quorum; replaying an old version fails the version rule.
 
-use crate::{Departed, Error, FamilyDeletion, RecoveryPublicKey, RosterProposal, SignedRoster};
+use crate::governance::class_quorum;
+use crate::{
+    Change, ChangeClass, Departed, Error, FamilyDeletion, RecoveryPublicKey, RosterProposal,
+    SignedRoster,
+};
 use std::borrow::Borrow;
 use std::sync::Arc;
 use toyseal_core::{CryptoRng, DeviceId, DeviceIdentity, PublicIdentity, Role, Signature};
@@ -54,7 +59,7 @@ fn find(members: &[PublicIdentity], id: DeviceId) -> Option<&PublicIdentity> {
 
 /// Who may have made a signature: a device, or a recovery key.
 #[derive(Clone, Copy)]
-enum Signer<'a> {
+pub(crate) enum Signer<'a> {
     Device(&'a PublicIdentity),
     Recovery(&'a RecoveryPublicKey),
 }
@@ -69,13 +74,10 @@ impl Signer<'_> {
 }
 
 /// The signer with `id` among a version's members and recovery key.
-fn signer_in(p: &RosterProposal, id: DeviceId) -> Option<Signer<'_>> {
-    find(&p.members, id).map(Signer::Device).or_else(|| {
-        p.recovery
-            .as_ref()
-            .filter(|r| r.id() == id)
-            .map(Signer::Recovery)
-    })
+pub(crate) fn signer_in(p: &RosterProposal, id: DeviceId) -> Option<Signer<'_>> {
+    find(&p.members, id)
+        .map(Signer::Device)
+        .or_else(|| (p.recovery.id() == id).then_some(Signer::Recovery(&p.recovery)))
 }
 
 /// Checks every signature against the members and recovery keys of `allowed` versions;
@@ -99,22 +101,6 @@ pub(crate) fn verified_signers(
         .collect()
 }
 
-/// §3.3: two distinct authorities of `version` signed, at least one a guardian or the recovery
-/// key (two guardians; a guardian and the recovery key; a guardian or the recovery key and a
-/// toy). Two toys are not a quorum; one stolen phone is one authority.
-fn quorum(version: &RosterProposal, signers: &[DeviceId]) -> bool {
-    let (mut guardians, mut toys) = (0usize, 0usize);
-    for id in signers {
-        match signer_in(version, *id) {
-            Some(Signer::Recovery(_)) => guardians += 1,
-            Some(Signer::Device(d)) if d.role() == Role::Guardian => guardians += 1,
-            Some(Signer::Device(d)) if d.role() == Role::Toy => toys += 1,
-            _ => {}
-        }
-    }
-    guardians >= 2 || (guardians >= 1 && toys >= 1)
-}
-
 /// §3.4: every member and recovery key `next` adds to `current` (or, for version 1, every one)
 /// signed it.
 fn possession_proved(
@@ -127,9 +113,8 @@ fn possession_proved(
         .iter()
         .filter(|m| current.is_none_or(|c| find(&c.members, m.device_id()).is_none()))
         .map(PublicIdentity::device_id);
-    let new_recovery = next
-        .recovery
-        .filter(|r| current.is_none_or(|c| c.recovery != Some(*r)))
+    let new_recovery = Some(next.recovery)
+        .filter(|r| current.is_none_or(|c| c.recovery != *r))
         .map(|r| r.id());
     new_members
         .chain(new_recovery)
@@ -200,7 +185,8 @@ impl Roster {
         Ok(Self { signed })
     }
 
-    /// Verifies `next` as the version right after this one.
+    /// Verifies `next` as the version right after this one (roster.md §3.2). A version with
+    /// this one's number and another hash is reported as [`Error::Fork`] (§3.6).
     pub fn verify_next(&self, next: SignedRoster) -> Result<Self, Error> {
         let cur = &self.signed.proposal;
         let p = &next.proposal;
@@ -208,6 +194,7 @@ impl Roster {
         if p.family != cur.family {
             return Err(Error::WrongFamily);
         }
+        self.signed.check_same(&next)?;
         if Some(p.version) != cur.version.checked_add(1) {
             return Err(Error::NotNextVersion {
                 current: cur.version,
@@ -219,11 +206,9 @@ impl Roster {
         }
         let signers = verified_signers(&next.signatures, &next.signed_message(), &[cur, p])?;
         departures_recorded(cur, p)?;
-        if !quorum(cur, &signers) {
-            return Err(Error::Unauthorized(
-                "a new version needs two guardians of the previous one, or one and the toy \
-                 (the recovery key counts as a guardian)",
-            ));
+        let class = Change::between(cur, p).class();
+        if !class_quorum(cur, class, &signers) {
+            return Err(Error::Unauthorized(class.quorum_text()));
         }
         if !possession_proved(Some(cur), p, &signers) {
             return Err(Error::ProofOfPossession);
@@ -281,7 +266,8 @@ impl Roster {
     }
 
     /// Moves forward over several versions at once (each must verify in turn). Versions not
-    /// newer than this one are refused: they are replays.
+    /// newer than this one are refused: they are replays ([`Error::NotNextVersion`]), or, with
+    /// this version's number and another hash, a fork ([`Error::Fork`]).
     pub fn advance(&self, newer: &[SignedRoster]) -> Result<Self, Error> {
         let mut current = self.clone();
         for next in newer {
@@ -292,7 +278,8 @@ impl Roster {
 
     /// Verifies a family deletion against this (current) version: same family, decided under
     /// this very version, every signature from a member or the recovery key of this version,
-    /// and a quorum (§5) — the same rule as a membership change.
+    /// and a quorum of the deletion class (§5: two guardians, or a guardian and the recovery
+    /// key; the toy never counts).
     pub fn verify_deletion(&self, deletion: &FamilyDeletion) -> Result<(), Error> {
         if deletion.family != self.family() {
             return Err(Error::WrongFamily);
@@ -302,28 +289,52 @@ impl Roster {
         }
         let cur = &self.signed.proposal;
         let signers = verified_signers(&deletion.signatures, &deletion.signed_message(), &[cur])?;
-        if !quorum(cur, &signers) {
-            return Err(Error::Unauthorized(
-                "deleting a family needs two guardians, or one and the toy \
-                 (the recovery key counts as a guardian)",
-            ));
+        if !class_quorum(cur, ChangeClass::Deletion, &signers) {
+            return Err(Error::Unauthorized(ChangeClass::Deletion.quorum_text()));
         }
         Ok(())
     }
 
-    /// Whether this version's signatures already make a quorum of `self` for a change: lets a
-    /// phone tell the user whose co-signature is still missing.
-    pub fn has_quorum(&self, next: &SignedRoster) -> bool {
+    /// What `next` changes from this version, with its class ([`Change::class`]): what the
+    /// toy announces before it co-signs and what a phone shows before a guardian signs.
+    pub fn change_to(&self, next: &RosterProposal) -> Change {
+        Change::between(&self.signed.proposal, next)
+    }
+
+    /// Whether `signers` — ids whose signatures the caller has verified — hold a quorum of this
+    /// version for `class` (roster.md §3.3). Only this version's guardians, recovery key and
+    /// toys count, each once; a `member` and anyone this version does not list never count.
+    pub fn quorum_met(&self, class: ChangeClass, signers: &[DeviceId]) -> bool {
+        class_quorum(&self.signed.proposal, class, signers)
+    }
+
+    /// The fork check against this version ([`SignedRoster::check_same`]): [`Error::Fork`]
+    /// when `other` has this version's number and family and another hash.
+    pub fn check_same(&self, other: &SignedRoster) -> Result<(), Error> {
+        self.signed.check_same(other)
+    }
+
+    /// The signers of `next` that count for a quorum of this version: this version's
+    /// guardians, toys and recovery key whose signatures over `next` verify (ascending ids).
+    /// A toy uses it to check, before asking its user, that its own co-signature would
+    /// complete a quorum for the change's class (docs/spec/pairing.md §7.1).
+    pub fn counted_signers(&self, next: &SignedRoster) -> Vec<DeviceId> {
         let msg = next.signed_message();
-        let signers: Vec<DeviceId> = next
-            .signatures
+        next.signatures
             .iter()
             .filter(|(id, sig)| {
                 signer_in(&self.signed.proposal, *id).is_some_and(|s| s.verify(&msg, sig).is_ok())
             })
             .map(|(id, _)| *id)
-            .collect();
-        quorum(&self.signed.proposal, &signers)
+            .collect()
+    }
+
+    /// Whether `next`'s signatures already make a quorum of `self` for the class of the change
+    /// it makes ([`Roster::change_to`]): lets a phone tell the user whose co-signature is still
+    /// missing. Only signatures that verify count.
+    pub fn has_quorum(&self, next: &SignedRoster) -> bool {
+        let class = self.change_to(&next.proposal).class();
+        class_quorum(&self.signed.proposal, class, &self.counted_signers(next))
     }
 
     /// Whether the family accepts an envelope from `sender` with sender sequence `sequence`
@@ -376,9 +387,9 @@ impl Roster {
     pub fn guardians(&self) -> impl Iterator<Item = &PublicIdentity> {
         self.members().iter().filter(|m| m.role() == Role::Guardian)
     }
-    /// The family's recovery key, if it enrolled one.
-    pub fn recovery_key(&self) -> Option<&RecoveryPublicKey> {
-        self.signed.proposal.recovery.as_ref()
+    /// The family's recovery key.
+    pub fn recovery_key(&self) -> &RecoveryPublicKey {
+        &self.signed.proposal.recovery
     }
     /// Devices removed from the family, with the last sequence accepted from each.
     pub fn departed(&self) -> &[Departed] {
@@ -497,7 +508,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use crate::RosterProposal;
+    use crate::{RecoveryKey, RosterProposal};
     use chacha20::ChaCha20Rng;
     use rand_core::SeedableRng;
     use toyseal_core::FamilyId;
@@ -506,6 +517,7 @@ mod tests {
         mum: DeviceIdentity,
         dad: DeviceIdentity,
         toy: DeviceIdentity,
+        recovery: RecoveryKey,
         v1: SignedRoster,
         /// v2 {mum, dad, toy}; v3 {mum, toy}: dad removed (a departed record).
         v2: SignedRoster,
@@ -518,11 +530,16 @@ mod tests {
         let dad = DeviceIdentity::generate(Role::Guardian, &mut rng);
         let toy = DeviceIdentity::generate(Role::Toy, &mut rng);
         let family = FamilyId::generate(&mut rng);
-        let mut v1 =
-            RosterProposal::founding(family, vec![mum.public().clone(), toy.public().clone()])
-                .unwrap()
-                .sign(&mum);
+        let recovery = RecoveryKey::generate(&mut rng).unwrap();
+        let mut v1 = RosterProposal::founding(
+            family,
+            vec![mum.public().clone(), toy.public().clone()],
+            *recovery.public(),
+        )
+        .unwrap()
+        .sign(&mum);
         v1.cosign(&toy);
+        v1.cosign_recovery(&recovery);
         let r1 = Roster::verify_founding(v1.clone()).unwrap();
         let mut v2 = RosterProposal::next(
             &r1,
@@ -534,18 +551,19 @@ mod tests {
         )
         .unwrap()
         .sign(&mum);
-        v2.cosign(&toy);
+        v2.cosign_recovery(&recovery);
         v2.cosign(&dad);
         let r2 = r1.verify_next(v2.clone()).unwrap();
         let mut v3 = RosterProposal::next(&r2, vec![mum.public().clone(), toy.public().clone()])
             .unwrap()
             .sign(&mum);
-        v3.cosign(&toy);
+        v3.cosign(&dad);
         r2.verify_next(v3.clone()).unwrap();
         Chain {
             mum,
             dad,
             toy,
+            recovery,
             v1,
             v2,
             v3,
@@ -611,10 +629,14 @@ mod tests {
         let tampered = SignedRoster::decode(&bytes).unwrap();
         assert!(Roster::restore_verified(tampered, c.toy.public()).is_err());
         // Signed by mum alone: version 1 needs the toy's co-signature, restored or not.
-        let mum_only =
-            RosterProposal::founding(c.v1.proposal().family(), c.v1.proposal().members().to_vec())
-                .unwrap()
-                .sign(&c.mum);
+        let mut mum_only = RosterProposal::founding(
+            c.v1.proposal().family(),
+            c.v1.proposal().members().to_vec(),
+            *c.recovery.public(),
+        )
+        .unwrap()
+        .sign(&c.mum);
+        mum_only.cosign_recovery(&c.recovery);
         assert!(matches!(
             Roster::restore_verified(mum_only, c.toy.public()),
             Err(Error::Unauthorized(_))
@@ -633,7 +655,7 @@ mod tests {
                 .with_last_sequence(c.dad.device_id(), 5)
                 .unwrap()
                 .sign(&c.mum);
-        v3.cosign(&c.toy);
+        v3.cosign_recovery(&c.recovery);
         let r3 = r2.verify_next(v3).unwrap();
         (r2, r3)
     }

@@ -1,7 +1,8 @@
 //! Roster chain rules, and the threats they answer: T17 (a stolen phone cannot take the family
 //! over), T43 (the server appends its own key, or replays an old version), T44 (a removed phone
 //! cannot open what is sealed after removal) and the roster half of T52 (a removed device's
-//! earlier envelopes stay admitted, later ones do not).
+//! earlier envelopes stay admitted, later ones do not). The change classes and the review's
+//! attacks on them (T35) are in `governance.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chacha20::ChaCha20Rng;
@@ -18,6 +19,7 @@ struct Family {
     toy: DeviceIdentity,
     server: DeviceIdentity,
     id: FamilyId,
+    recovery: RecoveryKey,
     rng: ChaCha20Rng,
 }
 
@@ -30,8 +32,20 @@ fn family() -> Family {
         toy: DeviceIdentity::generate(Role::Toy, &mut rng),
         server: DeviceIdentity::generate(Role::Guardian, &mut rng),
         id: FamilyId::generate(&mut rng),
+        recovery: RecoveryKey::generate(&mut rng).unwrap(),
         rng,
     }
+}
+
+/// Version 1 of `f`'s family with these members and the family's recovery key.
+fn found(f: &Family, members: &[&DeviceIdentity]) -> RosterProposal {
+    RosterProposal::founding(f.id, ids(members), *f.recovery.public()).unwrap()
+}
+
+/// `s` co-signed by the family's recovery key.
+fn and_recovery(mut s: SignedRoster, f: &Family) -> SignedRoster {
+    s.cosign_recovery(&f.recovery);
+    s
 }
 
 fn ids(list: &[&DeviceIdentity]) -> Vec<PublicIdentity> {
@@ -50,17 +64,17 @@ fn signed_by(p: RosterProposal, signers: &[&DeviceIdentity]) -> SignedRoster {
 /// Dad's phone had sealed up to sequence 7 when it was removed.
 const DAD_LAST: u64 = 7;
 
-/// v1 {mum, toy}; v2 {mum, toy, dad} (mum + toy, dad proves possession); v3 {mum, toy} (dad's
-/// phone removed by mum + dad, his last sequence recorded).
+/// v1 {mum, toy} + recovery key; v2 {mum, toy, dad} (mum + the recovery key, dad proves
+/// possession); v3 {mum, toy} (dad's phone removed by mum + dad, his last sequence recorded).
 fn chain(f: &Family) -> Vec<SignedRoster> {
-    let v1 = signed_by(
-        RosterProposal::founding(f.id, ids(&[&f.mum, &f.toy])).unwrap(),
-        &[&f.mum, &f.toy],
-    );
+    let v1 = and_recovery(signed_by(found(f, &[&f.mum, &f.toy]), &[&f.mum, &f.toy]), f);
     let r1 = Roster::verify_founding(v1.clone()).unwrap();
-    let v2 = signed_by(
-        RosterProposal::next(&r1, ids(&[&f.mum, &f.toy, &f.dad])).unwrap(),
-        &[&f.mum, &f.toy, &f.dad],
+    let v2 = and_recovery(
+        signed_by(
+            RosterProposal::next(&r1, ids(&[&f.mum, &f.toy, &f.dad])).unwrap(),
+            &[&f.mum, &f.dad],
+        ),
+        f,
     );
     let r2 = r1.verify_next(v2.clone()).unwrap();
     let v3 = signed_by(
@@ -91,23 +105,17 @@ fn chain_verifies_and_round_trips_through_bytes() {
 #[test]
 fn founding_needs_guardian_and_toy_signatures() {
     let f = family();
-    let only_mum = RosterProposal::founding(f.id, ids(&[&f.mum, &f.toy]))
-        .unwrap()
-        .sign(&f.mum);
+    let only_mum = and_recovery(found(&f, &[&f.mum, &f.toy]).sign(&f.mum), &f);
     assert!(matches!(
         Roster::verify_founding(only_mum),
         Err(Error::Unauthorized(_))
     ));
-    let only_toy = RosterProposal::founding(f.id, ids(&[&f.mum, &f.toy]))
-        .unwrap()
-        .sign(&f.toy);
+    let only_toy = and_recovery(found(&f, &[&f.mum, &f.toy]).sign(&f.toy), &f);
     assert!(matches!(
         Roster::verify_founding(only_toy),
         Err(Error::Unauthorized(_))
     ));
-    let mut outsider = RosterProposal::founding(f.id, ids(&[&f.mum, &f.toy]))
-        .unwrap()
-        .sign(&f.mum);
+    let mut outsider = and_recovery(found(&f, &[&f.mum, &f.toy]).sign(&f.mum), &f);
     outsider.cosign(&f.toy);
     outsider.cosign(&f.gran);
     assert!(matches!(
@@ -115,7 +123,7 @@ fn founding_needs_guardian_and_toy_signatures() {
         Err(Error::Signature)
     ));
     assert!(matches!(
-        RosterProposal::founding(f.id, ids(&[&f.toy])),
+        RosterProposal::founding(f.id, ids(&[&f.toy]), *f.recovery.public()),
         Err(Error::NoGuardian)
     ));
 }
@@ -156,19 +164,22 @@ fn t43_server_cannot_add_itself_or_replay_an_old_version() {
             Err(Error::NotNextVersion { .. })
         ));
     }
-    // 5. A forked v4 that does not chain to v3.
+    // 5. A fork: another v3 (built on v2), shown to a device at v3.
     let v2 = from_founding(&c[..2]).unwrap();
     let fork = RosterProposal::next(&v2, ids(&[&f.mum, &f.toy, &f.server]))
         .unwrap()
         .sign(&f.mum);
-    assert!(current.verify_next(fork).is_err());
+    assert!(matches!(
+        current.verify_next(fork),
+        Err(Error::Fork { version: 3 })
+    ));
     // 6. It enrols a recovery key of its own, signing with it and its device key: neither is
     //    an authority of v3.
     let mut rng = ChaCha20Rng::from_seed([5; 32]);
     let servers_recovery = RecoveryKey::generate(&mut rng).unwrap();
     let mut evil = RosterProposal::next(&current, ids(&[&f.mum, &f.toy, &f.server]))
         .unwrap()
-        .with_recovery_key(Some(*servers_recovery.public()))
+        .with_recovery_key(*servers_recovery.public())
         .unwrap()
         .sign(&f.server);
     evil.cosign_recovery(&servers_recovery);
@@ -196,7 +207,7 @@ fn removed_guardian_cannot_sign_later_versions() {
         current.verify_next(signed_by(p4(), &[&f.toy, &f.gran])),
         Err(Error::Unauthorized(_))
     ));
-    let v4 = signed_by(p4(), &[&f.mum, &f.toy, &f.gran]);
+    let v4 = and_recovery(signed_by(p4(), &[&f.mum, &f.gran]), &f);
     assert_eq!(current.verify_next(v4).unwrap().version(), 4);
 }
 
@@ -321,10 +332,20 @@ fn t17_stolen_phone_cannot_take_over() {
         r2.verify_deletion(&deletion),
         Err(Error::Unauthorized(_))
     ));
-    // The family keeps control: mum and the toy (physical presence) remove the stolen phone.
+    // 5. Nor with the toy's confirmation: removing mum is a grant (T35).
+    assert!(matches!(
+        r2.verify_next(signed_by(remove_mum, &[&f.dad, &f.toy])),
+        Err(Error::Unauthorized(_))
+    ));
+    // The family keeps control: mum and the printed recovery key remove the stolen phone (a
+    // guardian's removal is a grant: mum and the toy could not).
     let remove_dad = RosterProposal::next(&r2, ids(&[&f.mum, &f.toy])).unwrap();
+    assert!(matches!(
+        r2.verify_next(signed_by(remove_dad.clone(), &[&f.mum, &f.toy])),
+        Err(Error::Unauthorized(_))
+    ));
     let r3 = r2
-        .verify_next(signed_by(remove_dad, &[&f.mum, &f.toy]))
+        .verify_next(and_recovery(signed_by(remove_dad, &[&f.mum]), &f))
         .unwrap();
     assert!(!r3.contains(f.dad.public()));
     // ...after which the thief's whole toolbox is void: dad is no authority of version 3.
@@ -337,10 +358,16 @@ fn t17_stolen_phone_cannot_take_over() {
         r3.verify_deletion(&deletion),
         Err(Error::Signature)
     ));
-    // The real family deletes with its quorum (mum + toy).
+    // The real family deletes with its quorum (mum + the recovery key; mum + the toy is not
+    // one for a deletion).
     let mut deletion = FamilyDeletion::new(&r3);
     deletion.cosign(&f.mum);
     deletion.cosign(&f.toy);
+    assert!(matches!(
+        r3.verify_deletion(&deletion),
+        Err(Error::Unauthorized(_))
+    ));
+    deletion.cosign_recovery(&f.recovery);
     r3.verify_deletion(&deletion).unwrap();
     // A statement decided under version 2 does not count at version 3.
     let mut stale = FamilyDeletion::new(&r2);
@@ -357,12 +384,27 @@ fn quorums_that_count() {
     let f = family();
     let (_, r2) = two_guardians(&f);
     let p = || RosterProposal::next(&r2, ids(&[&f.mum, &f.dad, &f.toy, &f.gran])).unwrap();
-    // Two guardians; a guardian and the toy: yes (gran proves possession).
-    for signers in [[&f.mum, &f.dad], [&f.dad, &f.toy], [&f.mum, &f.toy]] {
-        let mut s = signed_by(p(), &signers);
+    // Adding gran is a grant. Two guardians; a guardian and the recovery key; the recovery key
+    // and the toy: yes (gran proves possession).
+    let grants: [(&[&DeviceIdentity], bool); 3] = [
+        (&[&f.mum, &f.dad], false),
+        (&[&f.dad], true),
+        (&[&f.toy], true),
+    ];
+    for (signers, recovery) in grants {
+        let mut s = signed_by(p(), signers);
+        if recovery {
+            s.cosign_recovery(&f.recovery);
+        }
         s.cosign(&f.gran);
         assert!(r2.has_quorum(&s));
         r2.verify_next(s).unwrap();
+    }
+    // A guardian and the toy: no, for a grant.
+    for g in [&f.mum, &f.dad] {
+        let s = signed_by(p(), &[g, &f.toy, &f.gran]);
+        assert!(!r2.has_quorum(&s));
+        assert!(matches!(r2.verify_next(s), Err(Error::Unauthorized(_))));
     }
     // The toy and the new member only: no.
     assert!(matches!(
@@ -393,12 +435,9 @@ fn quorums_that_count() {
 #[test]
 fn recovery_key_is_a_second_authority() {
     let mut f = family();
-    let recovery = RecoveryKey::generate(&mut f.rng).unwrap();
+    let recovery = RecoveryKey::from_printable(&f.recovery.export_printable().unwrap()).unwrap();
     // Founding with a recovery key: it proves possession like every founding member.
-    let p1 = RosterProposal::founding(f.id, ids(&[&f.mum, &f.toy]))
-        .unwrap()
-        .with_recovery_key(Some(*recovery.public()))
-        .unwrap();
+    let p1 = found(&f, &[&f.mum, &f.toy]);
     assert!(matches!(
         Roster::verify_founding(signed_by(p1.clone(), &[&f.mum, &f.toy])),
         Err(Error::ProofOfPossession)
@@ -406,7 +445,7 @@ fn recovery_key_is_a_second_authority() {
     let mut v1 = signed_by(p1, &[&f.mum, &f.toy]);
     v1.cosign_recovery(&recovery);
     let r1 = Roster::verify_founding(SignedRoster::decode(&v1.encode()).unwrap()).unwrap();
-    assert_eq!(r1.recovery_key(), Some(recovery.public()));
+    assert_eq!(r1.recovery_key(), recovery.public());
     // The recovery key is no member: it is never a recipient.
     assert_eq!(r1.members().len(), 2);
     // Mum's phone alone: no. Mum + the printed recovery key: yes (the toy is away).
@@ -415,8 +454,8 @@ fn recovery_key_is_a_second_authority() {
     let mut v2 = signed_by(p2(), &[&f.mum, &f.dad]);
     v2.cosign_recovery(&recovery);
     let r2 = r1.verify_next(v2).unwrap();
-    assert_eq!(r2.recovery_key(), Some(recovery.public()));
-    // Mum's phone lost: the recovery key and the toy remove it.
+    assert_eq!(r2.recovery_key(), recovery.public());
+    // Mum's phone lost: the recovery key and the toy remove it (a grant: the recovery window).
     let printed = recovery.export_printable().unwrap();
     let from_paper = RecoveryKey::from_printable(&printed).unwrap();
     let p3 = RosterProposal::next(&r2, ids(&[&f.dad, &f.toy])).unwrap();
@@ -439,32 +478,48 @@ fn recovery_key_is_a_second_authority() {
     deletion.cosign_recovery(&recovery);
     r3.verify_deletion(&FamilyDeletion::decode(&deletion.encode()).unwrap())
         .unwrap();
-    // Replacing the recovery key: the new one proves possession.
+    // Replacing the recovery key (a grant: dad and the old key), the new one proves
+    // possession.
     let new_key = RecoveryKey::generate(&mut f.rng).unwrap();
     let p4 = RosterProposal::next(&r3, ids(&[&f.dad, &f.toy]))
         .unwrap()
-        .with_recovery_key(Some(*new_key.public()))
+        .with_recovery_key(*new_key.public())
         .unwrap();
+    let old_signed = and_recovery(signed_by(p4.clone(), &[&f.dad]), &f);
     assert!(matches!(
-        r3.verify_next(signed_by(p4.clone(), &[&f.dad, &f.toy])),
+        r3.verify_next(old_signed.clone()),
         Err(Error::ProofOfPossession)
     ));
-    let mut v4 = signed_by(p4, &[&f.dad, &f.toy]);
+    let mut v4 = old_signed;
     v4.cosign_recovery(&new_key);
-    r3.verify_next(v4).unwrap();
+    let r4 = r3.verify_next(v4).unwrap();
+    assert_eq!(r4.recovery_key(), new_key.public());
 }
 
 #[test]
-fn a_family_that_could_never_change_again_is_refused() {
+fn every_version_lists_the_recovery_key() {
     let f = family();
-    let (_, r2) = two_guardians(&f);
-    // {mum} alone: one guardian, no toy, no recovery key.
+    let (c, r2) = two_guardians(&f);
+    // {mum} alone is governable: mum and the recovery key are a quorum of every class.
+    RosterProposal::next(&r2, ids(&[&f.mum])).unwrap();
+    // A body without the recovery key (r = 0) is refused by the decoder.
+    let bytes = c[1].encode();
+    let r_at = 8 + 1 + 16 + 8 + 32 + 1 + 66 * 3;
+    assert_eq!(bytes[r_at], 1);
+    let mut without = bytes[..r_at].to_vec();
+    without.push(0);
+    without.extend_from_slice(&bytes[r_at + 1 + 32..]);
     assert!(matches!(
-        RosterProposal::next(&r2, ids(&[&f.mum])),
-        Err(Error::Ungovernable)
+        SignedRoster::decode(&without),
+        Err(Error::NoRecoveryKey)
     ));
-    // Two guardians and no toy is fine.
-    RosterProposal::next(&r2, ids(&[&f.mum, &f.dad])).unwrap();
+    // Two recovery keys: malformed (r ≤ 1).
+    let mut two = bytes.clone();
+    two[r_at] = 2;
+    assert!(matches!(
+        SignedRoster::decode(&two),
+        Err(Error::Malformed(_))
+    ));
 }
 
 #[test]
@@ -478,7 +533,7 @@ fn removals_are_recorded_and_carried() {
     // Carried over to v4 unchanged...
     let p4 = || RosterProposal::next(&r3, ids(&[&f.mum, &f.toy, &f.gran])).unwrap();
     let r4 = r3
-        .verify_next(signed_by(p4(), &[&f.mum, &f.toy, &f.gran]))
+        .verify_next(and_recovery(signed_by(p4(), &[&f.mum, &f.gran]), &f))
         .unwrap();
     assert_eq!(r4.departed(), r3.departed());
     // ...and never raised later (the server or a guardian cannot re-open later envelopes).
@@ -499,7 +554,7 @@ fn removals_are_recorded_and_carried() {
     // Dropping an old record later is allowed (the family gives those envelopes up).
     let forget = p4().forget_departed(f.dad.device_id());
     let r4 = r3
-        .verify_next(signed_by(forget, &[&f.mum, &f.toy, &f.gran]))
+        .verify_next(and_recovery(signed_by(forget, &[&f.mum, &f.gran]), &f))
         .unwrap();
     assert!(r4.departed().is_empty());
     assert!(!r4.admits_sender(f.dad.public(), 1));
@@ -507,7 +562,7 @@ fn removals_are_recorded_and_carried() {
     let readd = RosterProposal::next(&r3, ids(&[&f.mum, &f.toy, &f.dad])).unwrap();
     assert!(readd.departed().is_empty());
     let r4 = r3
-        .verify_next(signed_by(readd, &[&f.mum, &f.toy, &f.dad]))
+        .verify_next(and_recovery(signed_by(readd, &[&f.mum, &f.dad]), &f))
         .unwrap();
     assert_eq!(r4.admission(f.dad.public(), 10_000), Admission::Member);
 }

@@ -10,15 +10,16 @@ use std::sync::LazyLock;
 use toyseal_core::{DeviceIdentity, FamilyId, PublicIdentity, Role};
 use toyseal_roster::*;
 
-/// Eight devices: guardians at even indices, toys at odd ones.
+/// Eight devices: guardians at even indices below 6, toys at odd ones below 6, members at 6
+/// and 7.
 static DEVICES: LazyLock<Vec<DeviceIdentity>> = LazyLock::new(|| {
     let mut rng = ChaCha20Rng::from_seed([9; 32]);
     (0..8)
         .map(|i| {
-            let role = if i % 2 == 0 {
-                Role::Guardian
-            } else {
-                Role::Toy
+            let role = match i {
+                6 | 7 => Role::Member,
+                _ if i % 2 == 0 => Role::Guardian,
+                _ => Role::Toy,
             };
             DeviceIdentity::generate(role, &mut rng)
         })
@@ -27,7 +28,7 @@ static DEVICES: LazyLock<Vec<DeviceIdentity>> = LazyLock::new(|| {
 static RECOVERY: LazyLock<RecoveryKey> =
     LazyLock::new(|| RecoveryKey::generate(&mut ChaCha20Rng::from_seed([10; 32])).unwrap());
 
-/// The devices of `mask`, always with guardian 0 and toy 1 (so every version is governable).
+/// The devices of `mask`, always with guardian 0 and toy 1.
 fn devices(mask: u8) -> Vec<&'static DeviceIdentity> {
     DEVICES
         .iter()
@@ -68,15 +69,11 @@ proptest! {
         family in any::<[u8; 16]>().prop_filter("non-zero", |f| f != &[0; 16]),
         masks in proptest::collection::vec(any::<u8>(), 1..5),
         sequences in proptest::collection::vec(any::<u64>(), 4),
-        recovery in any::<bool>(),
     ) {
         let family = FamilyId::from_bytes(family);
         let first = devices(masks[0]);
-        let p1 = RosterProposal::founding(family, publics(&first))
-            .unwrap()
-            .with_recovery_key(recovery.then(|| *RECOVERY.public()))
-            .unwrap();
-        let v1 = sign_all(p1, &first, recovery);
+        let p1 = RosterProposal::founding(family, publics(&first), *RECOVERY.public()).unwrap();
+        let v1 = sign_all(p1, &first, true);
         assert_round_trip(&v1);
         let mut roster = Roster::verify_founding(v1).unwrap();
         for (i, mask) in masks.iter().enumerate().skip(1) {
@@ -87,16 +84,17 @@ proptest! {
                     p = p.with_last_sequence(d.device_id(), *seq).unwrap();
                 }
             }
-            // Guardian 0 and toy 1 (always members) are the quorum; the newcomers co-sign.
-            let mut signers = vec![&DEVICES[0], &DEVICES[1]];
+            // Guardian 0 (always a member) and the recovery key are a quorum of every class;
+            // the newcomers co-sign.
+            let mut signers = vec![&DEVICES[0]];
             signers.extend(now.iter().filter(|d| !roster.contains(d.public())));
-            let next = sign_all(p, &signers, false);
+            let next = sign_all(p, &signers, true);
             assert_round_trip(&next);
             roster = roster.verify_next(next).unwrap();
             prop_assert_eq!(roster.version(), i as u64 + 1);
             let mut deletion = FamilyDeletion::new(&roster);
             deletion.cosign(&DEVICES[0]);
-            deletion.cosign(&DEVICES[1]);
+            deletion.cosign_recovery(&RECOVERY);
             let back = FamilyDeletion::decode(&deletion.encode()).unwrap();
             prop_assert_eq!(&back, &deletion);
             roster.verify_deletion(&back).unwrap();
@@ -109,15 +107,15 @@ proptest! {
     fn a_flipped_byte_never_verifies(mask in any::<u8>(), at in any::<prop::sample::Index>(), bit in 0u8..8) {
         let first = devices(0);
         let v1 = sign_all(
-            RosterProposal::founding(FamilyId::from_bytes([7; 16]), publics(&first)).unwrap(),
+            RosterProposal::founding(FamilyId::from_bytes([7; 16]), publics(&first), *RECOVERY.public()).unwrap(),
             &first,
-            false,
+            true,
         );
         let r1 = Roster::verify_founding(v1).unwrap();
         let now = devices(mask);
-        let mut signers = vec![&DEVICES[0], &DEVICES[1]];
+        let mut signers = vec![&DEVICES[0]];
         signers.extend(now.iter().filter(|d| !r1.contains(d.public())));
-        let next = sign_all(RosterProposal::next(&r1, publics(&now)).unwrap(), &signers, false);
+        let next = sign_all(RosterProposal::next(&r1, publics(&now)).unwrap(), &signers, true);
         let mut bytes = next.encode();
         let i = at.index(bytes.len());
         bytes[i] ^= 1 << bit;

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use toyseal_cloud::api::{EnvelopeCreated, EnvelopePage};
 use toyseal_core::{DeviceIdentity, FamilyId, OsRng, Role};
 use toyseal_envelope::SealOptions;
-use toyseal_roster::{Roster, RosterProposal};
+use toyseal_roster::{RecoveryKey, Roster, RosterProposal};
 use toyseal_server::{CursorKey, Server};
 
 struct Toy {
@@ -245,13 +245,16 @@ async fn main() {
             let guardian = DeviceIdentity::generate(Role::Guardian, &mut OsRng);
             let toy = DeviceIdentity::generate(Role::Toy, &mut OsRng);
             let family = FamilyId::generate(&mut OsRng);
+            let recovery = RecoveryKey::generate(&mut OsRng).unwrap();
             let mut v1 = RosterProposal::founding(
                 family,
                 vec![guardian.public().clone(), toy.public().clone()],
+                *recovery.public(),
             )
             .unwrap()
             .sign(&guardian);
             v1.cosign(&toy);
+            v1.cosign_recovery(&recovery);
             let roster = Roster::verify_founding(v1.clone()).unwrap();
             Arc::new(Toy {
                 family,

@@ -19,7 +19,7 @@ use toyseal_cloud::api::{EnvelopeCreated, EnvelopeId, RosterChain};
 use toyseal_cloud::{Client, ClientConfig, Deletion, Error};
 use toyseal_core::{DeviceIdentity, FamilyId, OsRng, Role};
 use toyseal_envelope::SealOptions;
-use toyseal_roster::{Anchor, FamilyDeletion, Roster, RosterProposal, SignedRoster};
+use toyseal_roster::{Anchor, FamilyDeletion, RecoveryKey, Roster, RosterProposal, SignedRoster};
 
 struct Fixture {
     env: Env,
@@ -41,15 +41,21 @@ fn fast() -> ClientConfig {
     c
 }
 
-/// A family of one guardian and one toy, version 1 signed by both.
+/// The tests' families' recovery key (every family keeps one, roster.md §1.2).
+static RECOVERY: std::sync::LazyLock<RecoveryKey> =
+    std::sync::LazyLock::new(|| RecoveryKey::generate(&mut OsRng).unwrap());
+
+/// A family of one guardian and one toy, version 1 signed by both and the recovery key.
 fn founding(family: FamilyId, guardian: &DeviceIdentity, toy: &DeviceIdentity) -> SignedRoster {
     let mut r = RosterProposal::founding(
         family,
         vec![guardian.public().clone(), toy.public().clone()],
+        *RECOVERY.public(),
     )
     .unwrap()
     .sign(guardian);
     r.cosign(toy);
+    r.cosign_recovery(&RECOVERY);
     r
 }
 
@@ -149,14 +155,15 @@ async fn every_route_round_trips() {
         .unwrap();
     assert_eq!(content, b"a recording");
 
-    // Roster update by the guardian: a second phone.
+    // Roster update by the guardian: a second phone (a grant: the guardian and the recovery
+    // key).
     let phone = DeviceIdentity::generate(Role::Guardian, &mut OsRng);
     let mut members = r.members().to_vec();
     members.push(phone.public().clone());
     let mut v2 = RosterProposal::next(&r, members)
         .unwrap()
         .sign(f.guardian.identity());
-    v2.cosign(f.toy.identity());
+    v2.cosign_recovery(&RECOVERY);
     v2.cosign(&phone);
     f.guardian.update_roster(&v2).await.unwrap();
     let r2 = f.toy.roster_update(&r).await.unwrap();
@@ -219,18 +226,24 @@ async fn every_route_round_trips() {
             .status(),
         Some(404)
     );
-    // One guardian cannot delete the family (T17); with the toy's co-signature it can.
+    // One guardian cannot delete the family (T17), nor one with the toy's co-signature (T35:
+    // the toy never counts for a deletion); with the recovery key it can.
     let mut deletion = FamilyDeletion::new(&r2);
     deletion.cosign(f.guardian.identity());
-    assert_eq!(
-        f.guardian
-            .delete_family(&deletion)
-            .await
-            .unwrap_err()
-            .status(),
-        Some(403)
-    );
-    deletion.cosign(f.toy.identity());
+    for extra in [None, Some(f.toy.identity())] {
+        if let Some(d) = extra {
+            deletion.cosign(d);
+        }
+        assert_eq!(
+            f.guardian
+                .delete_family(&deletion)
+                .await
+                .unwrap_err()
+                .status(),
+            Some(403)
+        );
+    }
+    deletion.cosign_recovery(&RECOVERY);
     f.guardian.delete_family(&deletion).await.unwrap();
     assert_eq!(f.stored().await, (0, 0));
     // The family's devices are in no roster any more: their keys are unknown (401).

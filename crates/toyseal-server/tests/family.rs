@@ -12,7 +12,8 @@ use toyseal_cloud::api::{MAX_ROSTER_PAGE, RosterChain};
 use toyseal_cloud::{AnchorStore, Client, Error as ClientError};
 use toyseal_core::{DeviceIdentity, OsRng, Role};
 use toyseal_roster::{
-    Anchor, Error as RosterError, FamilyDeletion, Invitation, Roster, RosterProposal, SignedRoster,
+    Anchor, Error as RosterError, FamilyDeletion, Invitation, RecoveryKey, Roster, RosterProposal,
+    SignedRoster,
 };
 
 /// The same device after a reinstall: its keys restored from the platform keychain.
@@ -74,13 +75,16 @@ async fn t16_server_fabricated_roster_refused() {
     // itself.
     let fake_guardian = DeviceIdentity::generate(Role::Guardian, &mut OsRng);
     let fake_toy = DeviceIdentity::generate(Role::Toy, &mut OsRng);
+    let fake_recovery = RecoveryKey::generate(&mut OsRng).unwrap();
     let mut f1 = RosterProposal::founding(
         fam.id,
         vec![fake_guardian.public().clone(), fake_toy.public().clone()],
+        *fake_recovery.public(),
     )
     .unwrap()
     .sign(&fake_guardian);
     f1.cosign(&fake_toy);
+    f1.cosign_recovery(&fake_recovery);
     let fr1 = Roster::verify_founding(f1.clone()).unwrap();
     let mut f2 = RosterProposal::next(
         &fr1,
@@ -93,7 +97,7 @@ async fn t16_server_fabricated_roster_refused() {
     )
     .unwrap()
     .sign(&fake_guardian);
-    f2.cosign(&fake_toy);
+    f2.cosign_recovery(&fake_recovery);
     // (Mum and dad cannot be made to sign it: their proofs of possession are missing. Even
     // with them, no fabricated version can have the anchored versions' hashes.)
     let fabricated = [f1.clone(), f2.clone()];
@@ -198,7 +202,8 @@ async fn t17_stolen_phone_cannot_take_over() {
     let chain: RosterChain = s.call(&dad, "GET", &fam.roster_path(), b"").await.json();
     assert_eq!(chain.versions.len(), 2);
     assert_eq!(fam.list_all(&s, &dad).await, vec![id.clone()]);
-    // Dad and the toy (physical presence) remove the stolen phone...
+    // Dad removes the stolen phone: removing a guardian is a grant, so dad and the toy are
+    // refused (T35) and dad with the printed recovery key is accepted...
     let mut v3 = RosterProposal::next(
         &fam.roster,
         vec![dad.public().clone(), fam.toy.public().clone()],
@@ -206,6 +211,9 @@ async fn t17_stolen_phone_cannot_take_over() {
     .unwrap()
     .sign(&dad);
     v3.cosign(&fam.toy);
+    let r = s.call(&dad, "POST", &fam.roster_path(), &v3.encode()).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    v3.cosign_recovery(&fam.recovery);
     let r = s.call(&dad, "POST", &fam.roster_path(), &v3.encode()).await;
     assert_eq!(r.status, 200, "{}", r.text());
     fam.roster = fam.roster.verify_next(v3).unwrap();
@@ -221,9 +229,15 @@ async fn t17_stolen_phone_cannot_take_over() {
     stale.cosign(&fam.toy);
     let r = s.call(&dad, "DELETE", &fam.path(), &stale.encode()).await;
     assert_eq!(r.status, 409, "{}", r.text());
+    // Dad and the toy are no deletion quorum (T35); dad and the recovery key are.
     let mut deletion = FamilyDeletion::new(&fam.roster);
     deletion.cosign(&dad);
     deletion.cosign(&fam.toy);
+    let r = s
+        .call(&dad, "DELETE", &fam.path(), &deletion.encode())
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    deletion.cosign_recovery(&fam.recovery);
     let r = s
         .call(&dad, "DELETE", &fam.path(), &deletion.encode())
         .await;

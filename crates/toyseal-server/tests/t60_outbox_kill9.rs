@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use toyseal_cloud::Client;
 use toyseal_cloud::api::EnvelopeId;
 use toyseal_core::{DeviceIdentity, FamilyId, Role};
-use toyseal_roster::RosterProposal;
+use toyseal_roster::{RecoveryKey, RosterProposal};
 
 const ENVELOPES: u64 = 400;
 const KILLS: usize = 30;
@@ -77,11 +77,16 @@ fn t60_outbox_survives_kill9() {
     let toy = DeviceIdentity::generate(Role::Toy, &mut rng);
     let phone = DeviceIdentity::generate(Role::Guardian, &mut rng);
     let family = FamilyId::generate(&mut rng);
-    let mut v1 =
-        RosterProposal::founding(family, vec![phone.public().clone(), toy.public().clone()])
-            .unwrap()
-            .sign(&phone);
+    let recovery = RecoveryKey::generate(&mut rng).unwrap();
+    let mut v1 = RosterProposal::founding(
+        family,
+        vec![phone.public().clone(), toy.public().clone()],
+        *recovery.public(),
+    )
+    .unwrap()
+    .sign(&phone);
     v1.cosign(&toy);
+    v1.cosign_recovery(&recovery);
     let guardian = Client::new(&server.url(), phone).unwrap();
     rt.block_on(guardian.create_family(&v1)).unwrap();
     let phone = guardian.identity();

@@ -172,6 +172,8 @@ pub fn pump(phone: &mut Phone, toy: &mut CToy, now: u64) -> (Vec<PhoneEvent>, Ve
 pub struct Family {
     pub phone: Phone,
     pub parent: Arc<DeviceIdentity>,
+    /// The family's printed recovery key (roster.md §1.2).
+    pub recovery: toyseal_roster::RecoveryKey,
     pub roster: Roster,
     pub toy: CToy,
 }
@@ -237,12 +239,15 @@ pub fn family() -> Family {
     let (pe, _) = pump(&mut phone, &mut toy, 20);
     assert!(pe.iter().any(|e| matches!(e, PhoneEvent::SessionOpened(_))));
 
-    let v1 = RosterProposal::founding(
+    let recovery = toyseal_roster::RecoveryKey::generate(&mut OsRng).expect("recovery key");
+    let mut v1 = RosterProposal::founding(
         FamilyId::generate(&mut OsRng),
         vec![parent.public().clone(), paired.identity.clone()],
+        *recovery.public(),
     )
     .expect("proposal")
     .sign(&parent);
+    v1.cosign_recovery(&recovery);
     phone
         .push_rosters(std::slice::from_ref(&v1), Timestamp::from_millis(30))
         .expect("push");
@@ -270,6 +275,7 @@ pub fn family() -> Family {
     Family {
         phone,
         parent,
+        recovery,
         roster,
         toy,
     }

@@ -537,15 +537,11 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_create_family() != 7553:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope() != 60717:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_deletions() != 58009:
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope() != 32147:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_download() != 50391:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_list() != 35771:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_restore_envelope() != 11119:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_roster() != 33769:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -633,13 +629,25 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_reassembler_new() != 64518:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable() != 55952:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_recoverykey_signer_id() != 14261:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_recoverykey_from_printable() != 4097:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_recoverykey_generate() != 6571:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_advance() != 40194:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_anchor() != 26888:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_roster_change_class() != 24413:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_roster_check_same() != 62348:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_family_id() != 48394:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_toyseal_ffi_checksum_method_roster_has_quorum() != 61921:
+    if lib.uniffi_toyseal_ffi_checksum_method_roster_has_quorum() != 12377:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_members() != 46873:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -661,13 +669,17 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_rosterproposal_sign() != 52329:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_rosterproposal_sign_with_recovery() != 23783:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_rosterproposal_version() != 45917:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_toyseal_ffi_checksum_constructor_rosterproposal_founding() != 26558:
+    if lib.uniffi_toyseal_ffi_checksum_constructor_rosterproposal_founding() != 34977:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_rosterproposal_next() != 32302:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_signedroster_cosign() != 3614:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_signedroster_cosign_recovery() != 37271:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_signedroster_encode() != 42690:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -678,12 +690,6 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_toyseal_ffi_checksum_method_signedroster_version() != 36499:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_signedroster_decode() != 2778:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirm() != 40056:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirmation_pending() != 32445:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_decline() != 64799:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_delivered() != 10596:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -708,10 +714,6 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_roster() != 22463:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas() != 15146:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_set_auto_confirm() != 58006:
-        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick() != 61059:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_simulatedtoy_new() != 56951:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -765,18 +767,12 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_create_family.restype 
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope.restype = ctypes.c_uint16
-_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_deletions.argtypes = (
-)
-_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_deletions.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_download.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_download.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_list.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_list.restype = ctypes.c_uint16
-_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_restore_envelope.argtypes = (
-)
-_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_restore_envelope.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_roster.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_roster.restype = ctypes.c_uint16
@@ -906,12 +902,30 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_reassembler_push.restype = ctypes.
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_reassembler_new.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_reassembler_new.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_recoverykey_signer_id.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_recoverykey_signer_id.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_recoverykey_from_printable.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_recoverykey_from_printable.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_recoverykey_generate.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_recoverykey_generate.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_advance.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_advance.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_anchor.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_anchor.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_change_class.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_change_class.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_check_same.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_check_same.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_family_id.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_family_id.restype = ctypes.c_uint16
@@ -948,6 +962,9 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_roster_verify_founding.restyp
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_sign.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_sign.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_sign_with_recovery.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_sign_with_recovery.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_version.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_version.restype = ctypes.c_uint16
@@ -960,6 +977,9 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_rosterproposal_next.restype =
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_signedroster_cosign.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_signedroster_cosign.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_signedroster_cosign_recovery.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_signedroster_cosign_recovery.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_signedroster_encode.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_signedroster_encode.restype = ctypes.c_uint16
@@ -975,15 +995,6 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_signedroster_version.restype = cty
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_signedroster_decode.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_signedroster_decode.restype = ctypes.c_uint16
-_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirm.argtypes = (
-)
-_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirm.restype = ctypes.c_uint16
-_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirmation_pending.argtypes = (
-)
-_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirmation_pending.restype = ctypes.c_uint16
-_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_decline.argtypes = (
-)
-_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_decline.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_delivered.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_delivered.restype = ctypes.c_uint16
@@ -1020,12 +1031,6 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_roster.restype = ctyp
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas.restype = ctypes.c_uint16
-_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_set_auto_confirm.argtypes = (
-)
-_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_set_auto_confirm.restype = ctypes.c_uint16
-_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick.argtypes = (
-)
-_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_simulatedtoy_new.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_simulatedtoy_new.restype = ctypes.c_uint16
@@ -1073,13 +1078,6 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope.argtypes = (
     _UniffiRustBuffer,
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope.restype = ctypes.c_uint64
-_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_deletions.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    _UniffiRustBuffer,
-    _UniffiRustBuffer,
-)
-_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_deletions.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_download.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1093,12 +1091,6 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_list.argtypes = (
     _UniffiRustBuffer,
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_list.restype = ctypes.c_uint64
-_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_restore_envelope.argtypes = (
-    ctypes.c_uint64,
-    _UniffiRustBuffer,
-    _UniffiRustBuffer,
-)
-_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_restore_envelope.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_roster.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
@@ -1362,6 +1354,25 @@ _UniffiLib.uniffi_toyseal_ffi_fn_constructor_reassembler_new.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_reassembler_new.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_recoverykey_export_printable.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_recoverykey_export_printable.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_recoverykey_signer_id.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_recoverykey_signer_id.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_recoverykey_from_printable.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_recoverykey_from_printable.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_recoverykey_generate.argtypes = (
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_recoverykey_generate.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_advance.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1373,6 +1384,18 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_anchor.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_anchor.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_roster_change_class.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_roster_change_class.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_roster_check_same.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_roster_check_same.restype = None
 _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_family_id.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1444,6 +1467,12 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_sign.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_sign.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_sign_with_recovery.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_sign_with_recovery.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_version.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1452,6 +1481,7 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_version.restype = ctypes.
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_rosterproposal_founding.argtypes = (
     _UniffiRustBuffer,
     _UniffiRustBuffer,
+    ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_rosterproposal_founding.restype = ctypes.c_uint64
@@ -1467,6 +1497,12 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_signedroster_cosign.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_signedroster_cosign.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_signedroster_cosign_recovery.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_signedroster_cosign_recovery.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_signedroster_encode.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1492,23 +1528,6 @@ _UniffiLib.uniffi_toyseal_ffi_fn_constructor_signedroster_decode.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_signedroster_decode.restype = ctypes.c_uint64
-_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirm.argtypes = (
-    ctypes.c_uint64,
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirm.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirmation_pending.argtypes = (
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirmation_pending.restype = ctypes.c_int8
-_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_decline.argtypes = (
-    ctypes.c_uint64,
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_decline.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_delivered.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1575,18 +1594,6 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_sas.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_sas.restype = _UniffiRustBuffer
-_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_set_auto_confirm.argtypes = (
-    ctypes.c_uint64,
-    ctypes.c_int8,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_set_auto_confirm.restype = None
-_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_tick.argtypes = (
-    ctypes.c_uint64,
-    ctypes.c_uint64,
-    ctypes.POINTER(_UniffiRustCallStatus),
-)
-_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_tick.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_simulatedtoy_new.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
@@ -1691,6 +1698,16 @@ _UniffiLib.uniffi_toyseal_ffi_fn_free_reassembler.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_free_reassembler.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_recoverykey.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_recoverykey.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_free_recoverykey.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_free_recoverykey.restype = None
 _UniffiLib.uniffi_toyseal_ffi_fn_clone_roster.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -2089,6 +2106,67 @@ class _UniffiFfiConverterString:
             builder.write(value.encode("utf-8"))
             return builder.finalize()
 
+
+
+
+
+
+class Role(enum.Enum):
+    """
+    What a device is in the family.
+"""
+    
+    TOY = 0
+    """
+    A toy.
+"""
+    
+    GUARDIAN = 1
+    """
+    A guardian's phone.
+"""
+    
+    MEMBER = 2
+    """
+    A non-governing member's phone (a grandparent's): receives and sends messages, never
+    counts in a roster quorum.
+"""
+    
+
+
+class _UniffiFfiConverterTypeRole(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return Role.TOY
+        if variant == 2:
+            return Role.GUARDIAN
+        if variant == 3:
+            return Role.MEMBER
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == Role.TOY:
+            return
+        if value == Role.GUARDIAN:
+            return
+        if value == Role.MEMBER:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == Role.TOY:
+            buf.write_i32(1)
+        if value == Role.GUARDIAN:
+            buf.write_i32(2)
+        if value == Role.MEMBER:
+            buf.write_i32(3)
+
+
+
 class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "u64"
     VALUE_MIN = 0
@@ -2102,86 +2180,18 @@ class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
     def write(value, buf):
         buf.write_u64(value)
 
-@dataclass
-class PendingDeletion:
-    """
-    A pending soft deletion (THREATS T36): hidden from listings and downloads, restorable by
-    any guardian until `erase_at`, when the server erases it.
-"""
-    def __init__(self, *, id:str, sender:str, deleted_by:str, deleted_at:int, erase_at:int):
-        self.id = id
-        self.sender = sender
-        self.deleted_by = deleted_by
-        self.deleted_at = deleted_at
-        self.erase_at = erase_at
-        
-        
+class _UniffiFfiConverterUInt16(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u16"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**16
 
-    
-    def __str__(self):
-        return "PendingDeletion(id={}, sender={}, deleted_by={}, deleted_at={}, erase_at={})".format(self.id, self.sender, self.deleted_by, self.deleted_at, self.erase_at)
-    def __eq__(self, other):
-        if self.id != other.id:
-            return False
-        if self.sender != other.sender:
-            return False
-        if self.deleted_by != other.deleted_by:
-            return False
-        if self.deleted_at != other.deleted_at:
-            return False
-        if self.erase_at != other.erase_at:
-            return False
-        return True
-
-class _UniffiFfiConverterTypePendingDeletion(_UniffiConverterRustBuffer):
     @staticmethod
     def read(buf):
-        return PendingDeletion(
-            id=_UniffiFfiConverterString.read(buf),
-            sender=_UniffiFfiConverterString.read(buf),
-            deleted_by=_UniffiFfiConverterString.read(buf),
-            deleted_at=_UniffiFfiConverterUInt64.read(buf),
-            erase_at=_UniffiFfiConverterUInt64.read(buf),
-        )
-
-    @staticmethod
-    def check_lower(value):
-        _UniffiFfiConverterString.check_lower(value.id)
-        _UniffiFfiConverterString.check_lower(value.sender)
-        _UniffiFfiConverterString.check_lower(value.deleted_by)
-        _UniffiFfiConverterUInt64.check_lower(value.deleted_at)
-        _UniffiFfiConverterUInt64.check_lower(value.erase_at)
+        return buf.read_u16()
 
     @staticmethod
     def write(value, buf):
-        _UniffiFfiConverterString.write(value.id, buf)
-        _UniffiFfiConverterString.write(value.sender, buf)
-        _UniffiFfiConverterString.write(value.deleted_by, buf)
-        _UniffiFfiConverterUInt64.write(value.deleted_at, buf)
-        _UniffiFfiConverterUInt64.write(value.erase_at, buf)
-
-class _UniffiFfiConverterSequenceTypePendingDeletion(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        for item in value:
-            _UniffiFfiConverterTypePendingDeletion.check_lower(item)
-
-    @classmethod
-    def write(cls, value, buf):
-        items = len(value)
-        buf.write_i32(items)
-        for item in value:
-            _UniffiFfiConverterTypePendingDeletion.write(item, buf)
-
-    @classmethod
-    def read(cls, buf):
-        count = buf.read_i32()
-        if count < 0:
-            raise InternalError("Unexpected negative sequence length")
-
-        return [
-            _UniffiFfiConverterTypePendingDeletion.read(buf) for i in range(count)
-        ]
+        buf.write_u16(value)
 
 class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
     @classmethod
@@ -2207,107 +2217,6 @@ class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
             return _UniffiFfiConverterString.read(buf)
         else:
             raise InternalError("Unexpected flag byte for optional type")
-
-@dataclass
-class DeletionPage:
-    """
-    One page of a family's pending soft deletions.
-"""
-    def __init__(self, *, items:typing.List[PendingDeletion], next_cursor:typing.Optional[str]):
-        self.items = items
-        self.next_cursor = next_cursor
-        
-        
-
-    
-    def __str__(self):
-        return "DeletionPage(items={}, next_cursor={})".format(self.items, self.next_cursor)
-    def __eq__(self, other):
-        if self.items != other.items:
-            return False
-        if self.next_cursor != other.next_cursor:
-            return False
-        return True
-
-class _UniffiFfiConverterTypeDeletionPage(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        return DeletionPage(
-            items=_UniffiFfiConverterSequenceTypePendingDeletion.read(buf),
-            next_cursor=_UniffiFfiConverterOptionalString.read(buf),
-        )
-
-    @staticmethod
-    def check_lower(value):
-        _UniffiFfiConverterSequenceTypePendingDeletion.check_lower(value.items)
-        _UniffiFfiConverterOptionalString.check_lower(value.next_cursor)
-
-    @staticmethod
-    def write(value, buf):
-        _UniffiFfiConverterSequenceTypePendingDeletion.write(value.items, buf)
-        _UniffiFfiConverterOptionalString.write(value.next_cursor, buf)
-
-
-
-
-
-
-class Role(enum.Enum):
-    """
-    What a device is in the family.
-"""
-    
-    TOY = 0
-    """
-    A toy.
-"""
-    
-    GUARDIAN = 1
-    """
-    A guardian's phone.
-"""
-    
-
-
-class _UniffiFfiConverterTypeRole(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        variant = buf.read_i32()
-        if variant == 1:
-            return Role.TOY
-        if variant == 2:
-            return Role.GUARDIAN
-        raise InternalError("Raw enum value doesn't match any cases")
-
-    @staticmethod
-    def check_lower(value):
-        if value == Role.TOY:
-            return
-        if value == Role.GUARDIAN:
-            return
-        raise ValueError(value)
-
-    @staticmethod
-    def write(value, buf):
-        if value == Role.TOY:
-            buf.write_i32(1)
-        if value == Role.GUARDIAN:
-            buf.write_i32(2)
-
-
-
-class _UniffiFfiConverterUInt16(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u16"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**16
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u16()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u16(value)
 
 class _UniffiFfiConverterOptionalUInt64(_UniffiConverterRustBuffer):
     @classmethod
@@ -2472,6 +2381,22 @@ class ToysealError:  # type: ignore
         def __repr__(self):
             return "ToysealError.RosterRejected({})".format(str(self))
     _UniffiTempToysealError.RosterRejected = RosterRejected # type: ignore
+    class RosterFork(_UniffiTempToysealError):
+        """
+        A fork: roster version `version` of this family exists with another hash than the one
+        this device holds — the family's roster was changed without this device. Show it to
+        the user; keep the last verified version.
+"""
+        
+        def __init__(self, version):
+            super().__init__(", ".join([
+                "version={!r}".format(version),
+            ]))
+            self.version = version
+
+        def __repr__(self):
+            return "ToysealError.RosterFork({})".format(str(self))
+    _UniffiTempToysealError.RosterFork = RosterFork # type: ignore
     class LinkBroken(_UniffiTempToysealError):
         """
         The BLE link broke a framing rule or stalled (a packet out of sequence, a frame too
@@ -2592,25 +2517,29 @@ class _UniffiFfiConverterTypeToysealError(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterString.read(buf),
             )
         if variant == 10:
+            return ToysealError.RosterFork(
+                _UniffiFfiConverterUInt64.read(buf),
+            )
+        if variant == 11:
             return ToysealError.LinkBroken(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 11:
+        if variant == 12:
             return ToysealError.Server(
                 _UniffiFfiConverterUInt16.read(buf),
                 _UniffiFfiConverterOptionalString.read(buf),
                 _UniffiFfiConverterOptionalString.read(buf),
                 _UniffiFfiConverterOptionalUInt64.read(buf),
             )
-        if variant == 12:
+        if variant == 13:
             return ToysealError.Network(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 13:
+        if variant == 14:
             return ToysealError.TooLarge(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 14:
+        if variant == 15:
             return ToysealError.Internal(
                 _UniffiFfiConverterString.read(buf),
             )
@@ -2639,6 +2568,9 @@ class _UniffiFfiConverterTypeToysealError(_UniffiConverterRustBuffer):
             return
         if isinstance(value, ToysealError.RosterRejected):
             _UniffiFfiConverterString.check_lower(value.reason)
+            return
+        if isinstance(value, ToysealError.RosterFork):
+            _UniffiFfiConverterUInt64.check_lower(value.version)
             return
         if isinstance(value, ToysealError.LinkBroken):
             _UniffiFfiConverterString.check_lower(value.reason)
@@ -2683,23 +2615,26 @@ class _UniffiFfiConverterTypeToysealError(_UniffiConverterRustBuffer):
         if isinstance(value, ToysealError.RosterRejected):
             buf.write_i32(9)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, ToysealError.LinkBroken):
+        if isinstance(value, ToysealError.RosterFork):
             buf.write_i32(10)
+            _UniffiFfiConverterUInt64.write(value.version, buf)
+        if isinstance(value, ToysealError.LinkBroken):
+            buf.write_i32(11)
             _UniffiFfiConverterString.write(value.reason, buf)
         if isinstance(value, ToysealError.Server):
-            buf.write_i32(11)
+            buf.write_i32(12)
             _UniffiFfiConverterUInt16.write(value.status, buf)
             _UniffiFfiConverterOptionalString.write(value.kind, buf)
             _UniffiFfiConverterOptionalString.write(value.detail, buf)
             _UniffiFfiConverterOptionalUInt64.write(value.removed_at_version, buf)
         if isinstance(value, ToysealError.Network):
-            buf.write_i32(12)
-            _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, ToysealError.TooLarge):
             buf.write_i32(13)
             _UniffiFfiConverterString.write(value.reason, buf)
-        if isinstance(value, ToysealError.Internal):
+        if isinstance(value, ToysealError.TooLarge):
             buf.write_i32(14)
+            _UniffiFfiConverterString.write(value.reason, buf)
+        if isinstance(value, ToysealError.Internal):
+            buf.write_i32(15)
             _UniffiFfiConverterString.write(value.reason, buf)
 
 
@@ -3311,6 +3246,58 @@ class _UniffiFfiConverterTypeSignatureHeaders(_UniffiConverterRustBuffer):
 
 
 
+class ChangeClass(enum.Enum):
+    """
+    What a roster change needs a quorum for (docs/spec/roster.md §3.3).
+"""
+    
+    REMOVAL = 0
+    """
+    Only removes members or toys (two guardians, a guardian and the recovery key, or a
+    guardian and the toy).
+"""
+    
+    GRANT = 1
+    """
+    Adds anyone, or changes a guardian, a toy, a role or the recovery key (two guardians, a
+    guardian and the recovery key, or the recovery key and the toy — never a guardian and
+    the toy).
+"""
+    
+
+
+class _UniffiFfiConverterTypeChangeClass(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return ChangeClass.REMOVAL
+        if variant == 2:
+            return ChangeClass.GRANT
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == ChangeClass.REMOVAL:
+            return
+        if value == ChangeClass.GRANT:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == ChangeClass.REMOVAL:
+            buf.write_i32(1)
+        if value == ChangeClass.GRANT:
+            buf.write_i32(2)
+
+
+
+
+
+
+
+
 class FailureReason(enum.Enum):
     """
     Why a pairing or session handshake failed, as the app shows it.
@@ -3560,6 +3547,151 @@ class _UniffiFfiConverterTypeIdentity:
     def write(cls, value: Identity, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 
+
+class RecoveryKeyProtocol(typing.Protocol):
+    """
+    The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
+    printed once for the family to keep offline, scanned back to sign a change (adding a
+    phone, replacing a lost one) and then forgotten. It is one authority in a quorum
+    (docs/spec/roster.md §3.3) and receives nothing.
+"""
+    
+    def export_printable(self, ) -> str:
+        """
+        The printed form: a **secret**. Show or print it once for the family to keep, then drop
+        this object; never store it on the phone.
+"""
+        raise NotImplementedError
+    def signer_id(self, ) -> str:
+        """
+        The id its signatures carry in a roster (32 hex digits).
+"""
+        raise NotImplementedError
+
+class RecoveryKey(RecoveryKeyProtocol):
+    """
+    The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
+    printed once for the family to keep offline, scanned back to sign a change (adding a
+    phone, replacing a lost one) and then forgotten. It is one authority in a quorum
+    (docs/spec/roster.md §3.3) and receives nothing.
+"""
+    
+    _handle: ctypes.c_uint64
+    @classmethod
+    def from_printable(cls, text: str) -> RecoveryKey:
+        """
+        Parses the printed form (`TOYSEAL-RECOVERY-1…`, either case, as scanned or typed).
+"""
+        
+        _UniffiFfiConverterString.check_lower(text)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterString.lower(text),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeRecoveryKey.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_recoverykey_from_printable,
+            *_uniffi_lowered_args,
+        )
+        return cls._uniffi_make_instance(_uniffi_ffi_result)
+    @classmethod
+    def generate(cls, ) -> RecoveryKey:
+        """
+        A new random recovery key (at founding, or to replace the family's).
+"""
+        _uniffi_lowered_args = (
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeRecoveryKey.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_recoverykey_generate,
+            *_uniffi_lowered_args,
+        )
+        return cls._uniffi_make_instance(_uniffi_ffi_result)
+    
+    def __init__(self, *args, **kwargs):
+        raise ValueError("This class has no default constructor")
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_free_recoverykey, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_clone_recoverykey, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    def export_printable(self, ) -> str:
+        """
+        The printed form: a **secret**. Show or print it once for the family to keep, then drop
+        this object; never store it on the phone.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_recoverykey_export_printable,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def signer_id(self, ) -> str:
+        """
+        The id its signatures carry in a roster (32 hex digits).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_recoverykey_signer_id,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+
+
+
+class _UniffiFfiConverterTypeRecoveryKey:
+    @staticmethod
+    def lift(value: int) -> RecoveryKey:
+        return RecoveryKey._uniffi_make_instance(value)
+
+    @staticmethod
+    def check_lower(value: RecoveryKey):
+        if not isinstance(value, RecoveryKey):
+            raise TypeError("Expected RecoveryKey instance, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: RecoveryKey) -> ctypes.c_uint64:
+        return value._uniffi_clone_handle()
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer) -> RecoveryKey:
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: RecoveryKey, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
+
 class _UniffiFfiConverterSequenceString(_UniffiConverterRustBuffer):
     @classmethod
     def check_lower(cls, value):
@@ -3592,6 +3724,11 @@ class SignedRosterProtocol(typing.Protocol):
     def cosign(self, signer: Identity) -> SignedRoster:
         """
         This version with `signer`'s signature added (a second guardian completing the quorum).
+"""
+        raise NotImplementedError
+    def cosign_recovery(self, key: RecoveryKey) -> SignedRoster:
+        """
+        This version with the family's recovery key's signature added.
 """
         raise NotImplementedError
     def encode(self, ) -> bytes:
@@ -3675,6 +3812,24 @@ class SignedRoster(SignedRosterProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_toyseal_ffi_fn_method_signedroster_cosign,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def cosign_recovery(self, key: RecoveryKey) -> SignedRoster:
+        """
+        This version with the family's recovery key's signature added.
+"""
+        
+        _UniffiFfiConverterTypeRecoveryKey.check_lower(key)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeRecoveryKey.lower(key),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeSignedRoster.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_signedroster_cosign_recovery,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -3790,99 +3945,6 @@ class _UniffiFfiConverterSequenceTypeSignedRoster(_UniffiConverterRustBuffer):
         return [
             _UniffiFfiConverterTypeSignedRoster.read(buf) for i in range(count)
         ]
-
-
-
-
-
-
-class ToyAnswer(enum.Enum):
-    """
-    The toy's answer to a confirmation request or a roster push.
-"""
-    
-    CONFIRMED = 0
-    """
-    Confirmed at the toy: the founder is recorded, or the version co-signed and applied.
-"""
-    
-    EXPIRED = 1
-    """
-    Nobody confirmed at the toy in time.
-"""
-    
-    DECLINED = 2
-    """
-    The toy's user declined.
-"""
-    
-    REFUSED = 3
-    """
-    The versions did not verify or chain.
-"""
-    
-    FORK = 4
-    """
-    A version with the toy's own number but another hash (a fork).
-"""
-    
-    BUSY = 5
-    """
-    Another confirmation is pending at the toy.
-"""
-    
-
-
-class _UniffiFfiConverterTypeToyAnswer(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        variant = buf.read_i32()
-        if variant == 1:
-            return ToyAnswer.CONFIRMED
-        if variant == 2:
-            return ToyAnswer.EXPIRED
-        if variant == 3:
-            return ToyAnswer.DECLINED
-        if variant == 4:
-            return ToyAnswer.REFUSED
-        if variant == 5:
-            return ToyAnswer.FORK
-        if variant == 6:
-            return ToyAnswer.BUSY
-        raise InternalError("Raw enum value doesn't match any cases")
-
-    @staticmethod
-    def check_lower(value):
-        if value == ToyAnswer.CONFIRMED:
-            return
-        if value == ToyAnswer.EXPIRED:
-            return
-        if value == ToyAnswer.DECLINED:
-            return
-        if value == ToyAnswer.REFUSED:
-            return
-        if value == ToyAnswer.FORK:
-            return
-        if value == ToyAnswer.BUSY:
-            return
-        raise ValueError(value)
-
-    @staticmethod
-    def write(value, buf):
-        if value == ToyAnswer.CONFIRMED:
-            buf.write_i32(1)
-        if value == ToyAnswer.EXPIRED:
-            buf.write_i32(2)
-        if value == ToyAnswer.DECLINED:
-            buf.write_i32(3)
-        if value == ToyAnswer.REFUSED:
-            buf.write_i32(4)
-        if value == ToyAnswer.FORK:
-            buf.write_i32(5)
-        if value == ToyAnswer.BUSY:
-            buf.write_i32(6)
-
-
 
 
 
@@ -4230,117 +4292,6 @@ class PhoneEvent:
             return True
 
     @dataclass
-    class AWAITING_CONFIRMATION:
-        """
-        The toy waits for its user to confirm at the toy (a deliberate gesture there) for up
-        to `seconds`: show "confirm on the toy". `version` is the roster version the toy would
-        co-sign, or absent for recording this phone as the founding guardian (the toy admits
-        it only once it confirmed).
-"""
-        
-        def __init__(self, version:typing.Optional[int], seconds:int):
-            self.version = version
-            
-            """
-        The proposed roster version, or none for the founding pairing.
-"""
-        
-            self.seconds = seconds
-            
-            """
-        The confirmation window.
-"""
-        
-            pass
-
-    
-            
-            
-    
-        def __str__(self):
-            return "PhoneEvent.AWAITING_CONFIRMATION(version={}, seconds={})".format(self.version, self.seconds)
-        def __eq__(self, other):
-            if not isinstance(other, PhoneEvent):
-                return NotImplemented
-            if not other.is_AWAITING_CONFIRMATION():
-                return False
-            if self.version != other.version:
-                return False
-            if self.seconds != other.seconds:
-                return False
-            return True
-
-    @dataclass
-    class TOY_ANSWERED:
-        """
-        What the toy did with the founding pairing (`version` absent) or a roster version:
-        anything but `Confirmed` is an error to show (nothing was signed or recorded).
-"""
-        
-        def __init__(self, version:typing.Optional[int], answer:ToyAnswer):
-            self.version = version
-            
-            """
-        The roster version, or none for the founding pairing.
-"""
-        
-            self.answer = answer
-            
-            """
-        The answer.
-"""
-        
-            pass
-
-    
-            
-            
-    
-        def __str__(self):
-            return "PhoneEvent.TOY_ANSWERED(version={}, answer={})".format(self.version, self.answer)
-        def __eq__(self, other):
-            if not isinstance(other, PhoneEvent):
-                return NotImplemented
-            if not other.is_TOY_ANSWERED():
-                return False
-            if self.version != other.version:
-                return False
-            if self.answer != other.answer:
-                return False
-            return True
-
-    @dataclass
-    class ROSTER_FORK:
-        """
-        The toy's roster head has a version this phone holds with another hash: a fork of the
-        family's chain. Nothing was pushed; show it.
-"""
-        
-        def __init__(self, version:int):
-            self.version = version
-            
-            """
-        The version number.
-"""
-        
-            pass
-
-    
-            
-            
-    
-        def __str__(self):
-            return "PhoneEvent.ROSTER_FORK(version={})".format(self.version)
-        def __eq__(self, other):
-            if not isinstance(other, PhoneEvent):
-                return NotImplemented
-            if not other.is_ROSTER_FORK():
-                return False
-            if self.version != other.version:
-                return False
-            return True
-
-    @dataclass
     class MESSAGE:
         """
         Another authenticated message from the toy (acknowledgements, pongs).
@@ -4418,18 +4369,6 @@ class PhoneEvent:
         return isinstance(self, PhoneEvent.ENVELOPE_ABORTED)
     def is_envelope_aborted(self) -> bool:
         return isinstance(self, PhoneEvent.ENVELOPE_ABORTED)
-    def is_AWAITING_CONFIRMATION(self) -> bool:
-        return isinstance(self, PhoneEvent.AWAITING_CONFIRMATION)
-    def is_awaiting_confirmation(self) -> bool:
-        return isinstance(self, PhoneEvent.AWAITING_CONFIRMATION)
-    def is_TOY_ANSWERED(self) -> bool:
-        return isinstance(self, PhoneEvent.TOY_ANSWERED)
-    def is_toy_answered(self) -> bool:
-        return isinstance(self, PhoneEvent.TOY_ANSWERED)
-    def is_ROSTER_FORK(self) -> bool:
-        return isinstance(self, PhoneEvent.ROSTER_FORK)
-    def is_roster_fork(self) -> bool:
-        return isinstance(self, PhoneEvent.ROSTER_FORK)
     def is_MESSAGE(self) -> bool:
         return isinstance(self, PhoneEvent.MESSAGE)
     def is_message(self) -> bool:
@@ -4450,9 +4389,6 @@ PhoneEvent.PAIRING_WINDOW_ACK = type("PhoneEvent.PAIRING_WINDOW_ACK", (PhoneEven
 PhoneEvent.ENVELOPE_RECEIVED = type("PhoneEvent.ENVELOPE_RECEIVED", (PhoneEvent.ENVELOPE_RECEIVED, PhoneEvent,), {})  # type: ignore
 PhoneEvent.ENVELOPE_DELIVERED = type("PhoneEvent.ENVELOPE_DELIVERED", (PhoneEvent.ENVELOPE_DELIVERED, PhoneEvent,), {})  # type: ignore
 PhoneEvent.ENVELOPE_ABORTED = type("PhoneEvent.ENVELOPE_ABORTED", (PhoneEvent.ENVELOPE_ABORTED, PhoneEvent,), {})  # type: ignore
-PhoneEvent.AWAITING_CONFIRMATION = type("PhoneEvent.AWAITING_CONFIRMATION", (PhoneEvent.AWAITING_CONFIRMATION, PhoneEvent,), {})  # type: ignore
-PhoneEvent.TOY_ANSWERED = type("PhoneEvent.TOY_ANSWERED", (PhoneEvent.TOY_ANSWERED, PhoneEvent,), {})  # type: ignore
-PhoneEvent.ROSTER_FORK = type("PhoneEvent.ROSTER_FORK", (PhoneEvent.ROSTER_FORK, PhoneEvent,), {})  # type: ignore
 PhoneEvent.MESSAGE = type("PhoneEvent.MESSAGE", (PhoneEvent.MESSAGE, PhoneEvent,), {})  # type: ignore
 
 
@@ -4507,20 +4443,6 @@ class _UniffiFfiConverterTypePhoneEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterUInt32.read(buf),
             )
         if variant == 12:
-            return PhoneEvent.AWAITING_CONFIRMATION(
-                _UniffiFfiConverterOptionalUInt64.read(buf),
-                _UniffiFfiConverterUInt16.read(buf),
-            )
-        if variant == 13:
-            return PhoneEvent.TOY_ANSWERED(
-                _UniffiFfiConverterOptionalUInt64.read(buf),
-                _UniffiFfiConverterTypeToyAnswer.read(buf),
-            )
-        if variant == 14:
-            return PhoneEvent.ROSTER_FORK(
-                _UniffiFfiConverterUInt64.read(buf),
-            )
-        if variant == 15:
             return PhoneEvent.MESSAGE(
                 _UniffiFfiConverterString.read(buf),
             )
@@ -4560,17 +4482,6 @@ class _UniffiFfiConverterTypePhoneEvent(_UniffiConverterRustBuffer):
             return
         if value.is_ENVELOPE_ABORTED():
             _UniffiFfiConverterUInt32.check_lower(value.transfer)
-            return
-        if value.is_AWAITING_CONFIRMATION():
-            _UniffiFfiConverterOptionalUInt64.check_lower(value.version)
-            _UniffiFfiConverterUInt16.check_lower(value.seconds)
-            return
-        if value.is_TOY_ANSWERED():
-            _UniffiFfiConverterOptionalUInt64.check_lower(value.version)
-            _UniffiFfiConverterTypeToyAnswer.check_lower(value.answer)
-            return
-        if value.is_ROSTER_FORK():
-            _UniffiFfiConverterUInt64.check_lower(value.version)
             return
         if value.is_MESSAGE():
             _UniffiFfiConverterString.check_lower(value.summary)
@@ -4612,19 +4523,8 @@ class _UniffiFfiConverterTypePhoneEvent(_UniffiConverterRustBuffer):
         if value.is_ENVELOPE_ABORTED():
             buf.write_i32(11)
             _UniffiFfiConverterUInt32.write(value.transfer, buf)
-        if value.is_AWAITING_CONFIRMATION():
-            buf.write_i32(12)
-            _UniffiFfiConverterOptionalUInt64.write(value.version, buf)
-            _UniffiFfiConverterUInt16.write(value.seconds, buf)
-        if value.is_TOY_ANSWERED():
-            buf.write_i32(13)
-            _UniffiFfiConverterOptionalUInt64.write(value.version, buf)
-            _UniffiFfiConverterTypeToyAnswer.write(value.answer, buf)
-        if value.is_ROSTER_FORK():
-            buf.write_i32(14)
-            _UniffiFfiConverterUInt64.write(value.version, buf)
         if value.is_MESSAGE():
-            buf.write_i32(15)
+            buf.write_i32(12)
             _UniffiFfiConverterString.write(value.summary, buf)
 
 
@@ -4920,6 +4820,18 @@ class RosterProtocol(typing.Protocol):
         The anchor naming this version (to keep with the device's keys).
 """
         raise NotImplementedError
+    def change_class(self, next: SignedRoster) -> ChangeClass:
+        """
+        The class of the change `next` makes from this version: what to show before signing,
+        and which quorum it needs.
+"""
+        raise NotImplementedError
+    def check_same(self, other: SignedRoster) -> None:
+        """
+        The fork check: `RosterFork` when `other` is a version of this family with this
+        version's number and another hash (the roster was changed without this device).
+"""
+        raise NotImplementedError
     def family_id(self, ) -> str:
         """
         The family id.
@@ -4927,7 +4839,8 @@ class RosterProtocol(typing.Protocol):
         raise NotImplementedError
     def has_quorum(self, next: SignedRoster) -> bool:
         """
-        Whether `next` already carries the signatures its adoption needs.
+        Whether `next` already carries the signatures its adoption needs (a quorum of this
+        version for its change class).
 """
         raise NotImplementedError
     def members(self, ) -> typing.List[PublicKey]:
@@ -5073,6 +4986,44 @@ class Roster(RosterProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def change_class(self, next: SignedRoster) -> ChangeClass:
+        """
+        The class of the change `next` makes from this version: what to show before signing,
+        and which quorum it needs.
+"""
+        
+        _UniffiFfiConverterTypeSignedRoster.check_lower(next)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeSignedRoster.lower(next),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeChangeClass.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_change_class,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def check_same(self, other: SignedRoster) -> None:
+        """
+        The fork check: `RosterFork` when `other` is a version of this family with this
+        version's number and another hash (the roster was changed without this device).
+"""
+        
+        _UniffiFfiConverterTypeSignedRoster.check_lower(other)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeSignedRoster.lower(other),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_check_same,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def family_id(self, ) -> str:
         """
         The family id.
@@ -5090,7 +5041,8 @@ class Roster(RosterProtocol):
         return _uniffi_lift_return(_uniffi_ffi_result)
     def has_quorum(self, next: SignedRoster) -> bool:
         """
-        Whether `next` already carries the signatures its adoption needs.
+        Whether `next` already carries the signatures its adoption needs (a quorum of this
+        version for its change class).
 """
         
         _UniffiFfiConverterTypeSignedRoster.check_lower(next)
@@ -5268,31 +5220,6 @@ class _UniffiFfiConverterTypeRoster:
     def write(cls, value: Roster, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 
-class _UniffiFfiConverterOptionalTypePendingDeletion(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterTypePendingDeletion.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterTypePendingDeletion.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterTypePendingDeletion.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
-
 
 class CloudClientProtocol(typing.Protocol):
     """
@@ -5304,19 +5231,9 @@ class CloudClientProtocol(typing.Protocol):
         Registers a new family with its verified version 1 (guardian-signed, toy co-signed).
 """
         raise NotImplementedError
-    async def delete_envelope(self, family_id: str,envelope_id: str) -> typing.Optional[PendingDeletion]:
+    async def delete_envelope(self, family_id: str,envelope_id: str) -> None:
         """
-        Deletes an envelope. This device's own envelope is erased at once (`None`); a
-        guardian's deletion of another device's envelope is soft (the pending deletion:
-        hidden, restorable by any guardian until its `erase_at`). Other members may not delete
-        others' envelopes (403); beyond the server's daily limit of soft deletions the error's
-        kind is `deletion-limit`.
-"""
-        raise NotImplementedError
-    async def deletions(self, family_id: str,cursor: typing.Optional[str],limit: typing.Optional[int]) -> DeletionPage:
-        """
-        One page of the family's pending soft deletions (guardians; `cursor`: a previous
-        page's `next_cursor`).
+        Deletes an envelope (guardians).
 """
         raise NotImplementedError
     async def download(self, family_id: str,envelope_id: str) -> bytes:
@@ -5327,11 +5244,6 @@ class CloudClientProtocol(typing.Protocol):
     async def list(self, family_id: str,cursor: typing.Optional[str],limit: typing.Optional[int]) -> EnvelopePage:
         """
         One page of the family's envelopes (`cursor`: a previous page's `next_cursor`).
-"""
-        raise NotImplementedError
-    async def restore_envelope(self, family_id: str,envelope_id: str) -> None:
-        """
-        Restores a soft-deleted envelope (guardians): listed and downloadable again.
 """
         raise NotImplementedError
     async def roster(self, anchor: Anchor) -> Roster:
@@ -5419,13 +5331,9 @@ class CloudClient(CloudClientProtocol):
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
-    async def delete_envelope(self, family_id: str,envelope_id: str) -> typing.Optional[PendingDeletion]:
+    async def delete_envelope(self, family_id: str,envelope_id: str) -> None:
         """
-        Deletes an envelope. This device's own envelope is erased at once (`None`); a
-        guardian's deletion of another device's envelope is soft (the pending deletion:
-        hidden, restorable by any guardian until its `erase_at`). Other members may not delete
-        others' envelopes (403); beyond the server's daily limit of soft deletions the error's
-        kind is `deletion-limit`.
+        Deletes an envelope (guardians).
 """
         
         _UniffiFfiConverterString.check_lower(family_id)
@@ -5436,40 +5344,13 @@ class CloudClient(CloudClientProtocol):
             _UniffiFfiConverterString.lower(family_id),
             _UniffiFfiConverterString.lower(envelope_id),
         )
-        _uniffi_lift_return = _UniffiFfiConverterOptionalTypePendingDeletion.lift
+        _uniffi_lift_return = lambda val: None
         _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
         return await _uniffi_rust_call_async(
             _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope(*_uniffi_lowered_args),
-            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer,
-            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer,
-            _UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer,
-            _uniffi_lift_return,
-            _uniffi_error_converter,
-        )
-    async def deletions(self, family_id: str,cursor: typing.Optional[str],limit: typing.Optional[int]) -> DeletionPage:
-        """
-        One page of the family's pending soft deletions (guardians; `cursor`: a previous
-        page's `next_cursor`).
-"""
-        
-        _UniffiFfiConverterString.check_lower(family_id)
-
-        _UniffiFfiConverterOptionalString.check_lower(cursor)
-
-        _UniffiFfiConverterOptionalUInt32.check_lower(limit)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(family_id),
-            _UniffiFfiConverterOptionalString.lower(cursor),
-            _UniffiFfiConverterOptionalUInt32.lower(limit),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterTypeDeletionPage.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
-        return await _uniffi_rust_call_async(
-            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_deletions(*_uniffi_lowered_args),
-            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer,
-            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer,
-            _UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_void,
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
@@ -5519,29 +5400,6 @@ class CloudClient(CloudClientProtocol):
             _UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer,
             _UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer,
             _UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer,
-            _uniffi_lift_return,
-            _uniffi_error_converter,
-        )
-    async def restore_envelope(self, family_id: str,envelope_id: str) -> None:
-        """
-        Restores a soft-deleted envelope (guardians): listed and downloadable again.
-"""
-        
-        _UniffiFfiConverterString.check_lower(family_id)
-
-        _UniffiFfiConverterString.check_lower(envelope_id)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterString.lower(family_id),
-            _UniffiFfiConverterString.lower(envelope_id),
-        )
-        _uniffi_lift_return = lambda val: None
-        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
-        return await _uniffi_rust_call_async(
-            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_restore_envelope(*_uniffi_lowered_args),
-            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_void,
-            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_void,
-            _UniffiLib.ffi_toyseal_ffi_rust_future_free_void,
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
@@ -6834,6 +6692,11 @@ class RosterProposalProtocol(typing.Protocol):
         Signs it as `signer` (a guardian of the current version, or a member it adds).
 """
         raise NotImplementedError
+    def sign_with_recovery(self, key: RecoveryKey) -> SignedRoster:
+        """
+        Signs it with the family's recovery key (e.g. a lost only phone's replacement).
+"""
+        raise NotImplementedError
     def version(self, ) -> int:
         """
         The version number it proposes.
@@ -6847,17 +6710,21 @@ class RosterProposal(RosterProposalProtocol):
     
     _handle: ctypes.c_uint64
     @classmethod
-    def founding(cls, family_id: str,members: typing.List[PublicKey]) -> RosterProposal:
+    def founding(cls, family_id: str,members: typing.List[PublicKey],recovery: RecoveryKey) -> RosterProposal:
         """
-        Version 1 of a new family (the founding guardian and the toy, at least).
+        Version 1 of a new family (the founding guardian and the toy, at least) with the
+        family's recovery key, which must co-sign it ([`SignedRoster::cosign_recovery`]).
 """
         
         _UniffiFfiConverterString.check_lower(family_id)
 
         _UniffiFfiConverterSequenceTypePublicKey.check_lower(members)
+
+        _UniffiFfiConverterTypeRecoveryKey.check_lower(recovery)
         _uniffi_lowered_args = (
             _UniffiFfiConverterString.lower(family_id),
             _UniffiFfiConverterSequenceTypePublicKey.lower(members),
+            _UniffiFfiConverterTypeRecoveryKey.lower(recovery),
         )
         _uniffi_lift_return = _UniffiFfiConverterTypeRosterProposal.lift
         _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
@@ -6924,6 +6791,24 @@ class RosterProposal(RosterProposalProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_sign,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def sign_with_recovery(self, key: RecoveryKey) -> SignedRoster:
+        """
+        Signs it with the family's recovery key (e.g. a lost only phone's replacement).
+"""
+        
+        _UniffiFfiConverterTypeRecoveryKey.check_lower(key)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeRecoveryKey.lower(key),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeSignedRoster.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_sign_with_recovery,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -7003,21 +6888,6 @@ class SimulatedToyProtocol(typing.Protocol):
     An in-process toy for tests and demos (the real protocol endpoint, simulated hardware).
 """
     
-    def confirm(self, now_ms: int) -> typing.List[bytes]:
-        """
-        The confirmation gesture at the toy; returns the frames for the phone.
-"""
-        raise NotImplementedError
-    def confirmation_pending(self, ) -> bool:
-        """
-        Whether the toy waits for a confirmation at the toy.
-"""
-        raise NotImplementedError
-    def decline(self, now_ms: int) -> typing.List[bytes]:
-        """
-        The toy's user declines; returns the frames for the phone.
-"""
-        raise NotImplementedError
     def delivered(self, ) -> int:
         """
         Envelopes it delivered completely to the phone.
@@ -7080,18 +6950,6 @@ class SimulatedToyProtocol(typing.Protocol):
         The short authentication string it spoke during the last pairing.
 """
         raise NotImplementedError
-    def set_auto_confirm(self, on: bool) -> None:
-        """
-        Whether its "parent" confirms every request at the toy at once (default `true`). Off,
-        the toy waits: [`SimulatedToy::confirm`], [`SimulatedToy::decline`], or let the
-        window expire ([`SimulatedToy::tick`]).
-"""
-        raise NotImplementedError
-    def tick(self, now_ms: int) -> typing.List[bytes]:
-        """
-        Time passed (a pending confirmation may expire); returns the frames for the phone.
-"""
-        raise NotImplementedError
 
 class SimulatedToy(SimulatedToyProtocol):
     """
@@ -7131,57 +6989,6 @@ class SimulatedToy(SimulatedToyProtocol):
         inst = cls.__new__(cls)
         inst._handle = handle
         return inst
-    def confirm(self, now_ms: int) -> typing.List[bytes]:
-        """
-        The confirmation gesture at the toy; returns the frames for the phone.
-"""
-        
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterSequenceBytes.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirm,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def confirmation_pending(self, ) -> bool:
-        """
-        Whether the toy waits for a confirmation at the toy.
-"""
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirmation_pending,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def decline(self, now_ms: int) -> typing.List[bytes]:
-        """
-        The toy's user declines; returns the frames for the phone.
-"""
-        
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterSequenceBytes.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_decline,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
     def delivered(self, ) -> int:
         """
         Envelopes it delivered completely to the phone.
@@ -7382,44 +7189,6 @@ class SimulatedToy(SimulatedToyProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def set_auto_confirm(self, on: bool) -> None:
-        """
-        Whether its "parent" confirms every request at the toy at once (default `true`). Off,
-        the toy waits: [`SimulatedToy::confirm`], [`SimulatedToy::decline`], or let the
-        window expire ([`SimulatedToy::tick`]).
-"""
-        
-        _UniffiFfiConverterBoolean.check_lower(on)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterBoolean.lower(on),
-        )
-        _uniffi_lift_return = lambda val: None
-        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_set_auto_confirm,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
-    def tick(self, now_ms: int) -> typing.List[bytes]:
-        """
-        Time passed (a pending confirmation may expire); returns the frames for the phone.
-"""
-        
-        _UniffiFfiConverterUInt64.check_lower(now_ms)
-        _uniffi_lowered_args = (
-            self._uniffi_clone_handle(),
-            _UniffiFfiConverterUInt64.lower(now_ms),
-        )
-        _uniffi_lift_return = _UniffiFfiConverterSequenceBytes.lift
-        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
-        _uniffi_ffi_result = _uniffi_rust_call_with_error(
-            _uniffi_error_converter,
-            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_tick,
-            *_uniffi_lowered_args,
-        )
-        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 
@@ -7498,11 +7267,9 @@ __all__ = [
     "InternalError",
     "Role",
     "ToysealError",
+    "ChangeClass",
     "FailureReason",
-    "ToyAnswer",
     "PhoneEvent",
-    "PendingDeletion",
-    "DeletionPage",
     "EnvelopeMetadata",
     "EnvelopeInfo",
     "EnvelopeSummary",
@@ -7516,6 +7283,8 @@ __all__ = [
     "PublicKeyProtocol",
     "Identity",
     "IdentityProtocol",
+    "RecoveryKey",
+    "RecoveryKeyProtocol",
     "SignedRoster",
     "SignedRosterProtocol",
     "Anchor",

@@ -2891,6 +2891,183 @@ public func FfiConverterTypeReassembler_lower(_ value: Reassembler) -> UInt64 {
 
 
 /**
+ * The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
+ * printed once for the family to keep offline, scanned back to sign a change (adding a
+ * phone, replacing a lost one) and then forgotten. It is one authority in a quorum
+ * (docs/spec/roster.md §3.3) and receives nothing.
+ */
+public protocol RecoveryKeyProtocol: AnyObject, Sendable {
+    
+    /**
+     * The printed form: a **secret**. Show or print it once for the family to keep, then drop
+     * this object; never store it on the phone.
+     */
+    func exportPrintable() throws  -> String
+    
+    /**
+     * The id its signatures carry in a roster (32 hex digits).
+     */
+    func signerId()  -> String
+    
+}
+/**
+ * The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
+ * printed once for the family to keep offline, scanned back to sign a change (adding a
+ * phone, replacing a lost one) and then forgotten. It is one authority in a quorum
+ * (docs/spec/roster.md §3.3) and receives nothing.
+ */
+open class RecoveryKey: RecoveryKeyProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_toyseal_ffi_fn_clone_recoverykey(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_toyseal_ffi_fn_free_recoverykey(handle, $0) }
+    }
+
+    
+    /**
+     * Parses the printed form (`TOYSEAL-RECOVERY-1…`, either case, as scanned or typed).
+     */
+public static func fromPrintable(text: String)throws  -> RecoveryKey  {
+    return try  FfiConverterTypeRecoveryKey_lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_constructor_recoverykey_from_printable(
+        FfiConverterString.lower(text),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A new random recovery key (at founding, or to replace the family's).
+     */
+public static func generate()throws  -> RecoveryKey  {
+    return try  FfiConverterTypeRecoveryKey_lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_constructor_recoverykey_generate(uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * The printed form: a **secret**. Show or print it once for the family to keep, then drop
+     * this object; never store it on the phone.
+     */
+open func exportPrintable()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_recoverykey_export_printable(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The id its signatures carry in a roster (32 hex digits).
+     */
+open func signerId() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_recoverykey_signer_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRecoveryKey: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = RecoveryKey
+
+    public static func lift(_ handle: UInt64) throws -> RecoveryKey {
+        return RecoveryKey(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: RecoveryKey) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RecoveryKey {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: RecoveryKey, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecoveryKey_lift(_ handle: UInt64) throws -> RecoveryKey {
+    return try FfiConverterTypeRecoveryKey.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecoveryKey_lower(_ value: RecoveryKey) -> UInt64 {
+    return FfiConverterTypeRecoveryKey.lower(value)
+}
+
+
+
+
+
+
+/**
  * A verified roster version: only the verifying constructors make one.
  */
 public protocol RosterProtocol: AnyObject, Sendable {
@@ -2906,12 +3083,25 @@ public protocol RosterProtocol: AnyObject, Sendable {
     func anchor()  -> Anchor
     
     /**
+     * The class of the change `next` makes from this version: what to show before signing,
+     * and which quorum it needs.
+     */
+    func changeClass(next: SignedRoster)  -> ChangeClass
+    
+    /**
+     * The fork check: `RosterFork` when `other` is a version of this family with this
+     * version's number and another hash (the roster was changed without this device).
+     */
+    func checkSame(other: SignedRoster) throws 
+    
+    /**
      * The family id.
      */
     func familyId()  -> String
     
     /**
-     * Whether `next` already carries the signatures its adoption needs.
+     * Whether `next` already carries the signatures its adoption needs (a quorum of this
+     * version for its change class).
      */
     func hasQuorum(next: SignedRoster)  -> Bool
     
@@ -3066,6 +3256,33 @@ open func anchor() -> Anchor  {
 }
     
     /**
+     * The class of the change `next` makes from this version: what to show before signing,
+     * and which quorum it needs.
+     */
+open func changeClass(next: SignedRoster) -> ChangeClass  {
+    return try!  FfiConverterTypeChangeClass_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_roster_change_class(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeSignedRoster_lower(next),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The fork check: `RosterFork` when `other` is a version of this family with this
+     * version's number and another hash (the roster was changed without this device).
+     */
+open func checkSame(other: SignedRoster)throws   {try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_roster_check_same(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeSignedRoster_lower(other),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * The family id.
      */
 open func familyId() -> String  {
@@ -3078,7 +3295,8 @@ open func familyId() -> String  {
 }
     
     /**
-     * Whether `next` already carries the signatures its adoption needs.
+     * Whether `next` already carries the signatures its adoption needs (a quorum of this
+     * version for its change class).
      */
 open func hasQuorum(next: SignedRoster) -> Bool  {
     return try!  FfiConverterBool.lift(try! rustCall() {
@@ -3246,6 +3464,11 @@ public protocol RosterProposalProtocol: AnyObject, Sendable {
     func sign(signer: Identity)  -> SignedRoster
     
     /**
+     * Signs it with the family's recovery key (e.g. a lost only phone's replacement).
+     */
+    func signWithRecovery(key: RecoveryKey)  -> SignedRoster
+    
+    /**
      * The version number it proposes.
      */
     func version()  -> UInt64
@@ -3306,14 +3529,16 @@ open class RosterProposal: RosterProposalProtocol, @unchecked Sendable {
 
     
     /**
-     * Version 1 of a new family (the founding guardian and the toy, at least).
+     * Version 1 of a new family (the founding guardian and the toy, at least) with the
+     * family's recovery key, which must co-sign it ([`SignedRoster::cosign_recovery`]).
      */
-public static func founding(familyId: String, members: [PublicKey])throws  -> RosterProposal  {
+public static func founding(familyId: String, members: [PublicKey], recovery: RecoveryKey)throws  -> RosterProposal  {
     return try  FfiConverterTypeRosterProposal_lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
         uniffiCallStatus in
     uniffi_toyseal_ffi_fn_constructor_rosterproposal_founding(
         FfiConverterString.lower(familyId),
-        FfiConverterSequenceTypePublicKey.lower(members),uniffiCallStatus
+        FfiConverterSequenceTypePublicKey.lower(members),
+        FfiConverterTypeRecoveryKey_lower(recovery),uniffiCallStatus
     )
 })
 }
@@ -3342,6 +3567,19 @@ open func sign(signer: Identity) -> SignedRoster  {
     uniffi_toyseal_ffi_fn_method_rosterproposal_sign(
             self.uniffiCloneHandle(),
         FfiConverterTypeIdentity_lower(signer),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Signs it with the family's recovery key (e.g. a lost only phone's replacement).
+     */
+open func signWithRecovery(key: RecoveryKey) -> SignedRoster  {
+    return try!  FfiConverterTypeSignedRoster_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_rosterproposal_sign_with_recovery(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeRecoveryKey_lower(key),uniffiCallStatus
     )
 })
 }
@@ -3417,6 +3655,11 @@ public protocol SignedRosterProtocol: AnyObject, Sendable {
      * This version with `signer`'s signature added (a second guardian completing the quorum).
      */
     func cosign(signer: Identity)  -> SignedRoster
+    
+    /**
+     * This version with the family's recovery key's signature added.
+     */
+    func cosignRecovery(key: RecoveryKey)  -> SignedRoster
     
     /**
      * The wire form.
@@ -3516,6 +3759,19 @@ open func cosign(signer: Identity) -> SignedRoster  {
     uniffi_toyseal_ffi_fn_method_signedroster_cosign(
             self.uniffiCloneHandle(),
         FfiConverterTypeIdentity_lower(signer),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * This version with the family's recovery key's signature added.
+     */
+open func cosignRecovery(key: RecoveryKey) -> SignedRoster  {
+    return try!  FfiConverterTypeSignedRoster_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_signedroster_cosign_recovery(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeRecoveryKey_lower(key),uniffiCallStatus
     )
 })
 }
@@ -4807,6 +5063,84 @@ public func FfiConverterTypeSignatureHeaders_lower(_ value: SignatureHeaders) ->
 
 
 /**
+ * What a roster change needs a quorum for (docs/spec/roster.md §3.3).
+ */
+
+public enum ChangeClass: Equatable, Hashable {
+    
+    /**
+     * Only removes members or toys (two guardians, a guardian and the recovery key, or a
+     * guardian and the toy).
+     */
+    case removal
+    /**
+     * Adds anyone, or changes a guardian, a toy, a role or the recovery key (two guardians, a
+     * guardian and the recovery key, or the recovery key and the toy — never a guardian and
+     * the toy).
+     */
+    case grant
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ChangeClass: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeChangeClass: FfiConverterRustBuffer {
+    typealias SwiftType = ChangeClass
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ChangeClass {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .removal
+        
+        case 2: return .grant
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ChangeClass, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .removal:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .grant:
+            writeInt(&buf, Int32(2))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeClass_lift(_ buf: RustBuffer) throws -> ChangeClass {
+    return try FfiConverterTypeChangeClass.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeChangeClass_lower(_ value: ChangeClass) -> RustBuffer {
+    return FfiConverterTypeChangeClass.lower(value)
+}
+
+
+
+/**
  * Why a pairing or session handshake failed, as the app shows it.
  */
 
@@ -5233,6 +5567,11 @@ public enum Role: Equatable, Hashable {
      * A guardian's phone.
      */
     case guardian
+    /**
+     * A non-governing member's phone (a grandparent's): receives and sends messages, never
+     * counts in a roster quorum.
+     */
+    case member
 
 
 
@@ -5258,6 +5597,8 @@ public struct FfiConverterTypeRole: FfiConverterRustBuffer {
         
         case 2: return .guardian
         
+        case 3: return .member
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -5272,6 +5613,10 @@ public struct FfiConverterTypeRole: FfiConverterRustBuffer {
         
         case .guardian:
             writeInt(&buf, Int32(2))
+        
+        
+        case .member:
+            writeInt(&buf, Int32(3))
         
         }
     }
@@ -5476,6 +5821,16 @@ enum ToysealError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
          */reason: String
     )
     /**
+     * A fork: roster version `version` of this family exists with another hash than the one
+     * this device holds — the family's roster was changed without this device. Show it to
+     * the user; keep the last verified version.
+     */
+    case RosterFork(
+        /**
+         * The version number that exists with two hashes.
+         */version: UInt64
+    )
+    /**
      * The BLE link broke a framing rule or stalled (a packet out of sequence, a frame too
      * slow): disconnect, then reconnect.
      */
@@ -5575,22 +5930,25 @@ public struct FfiConverterTypeToysealError: FfiConverterRustBuffer {
         case 9: return .RosterRejected(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .LinkBroken(
+        case 10: return .RosterFork(
+            version: try FfiConverterUInt64.read(from: &buf)
+            )
+        case 11: return .LinkBroken(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .Server(
+        case 12: return .Server(
             status: try FfiConverterUInt16.read(from: &buf), 
             kind: try FfiConverterOptionString.read(from: &buf), 
             detail: try FfiConverterOptionString.read(from: &buf), 
             removedAtVersion: try FfiConverterOptionUInt64.read(from: &buf)
             )
-        case 12: return .Network(
+        case 13: return .Network(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 13: return .TooLarge(
+        case 14: return .TooLarge(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 14: return .Internal(
+        case 15: return .Internal(
             reason: try FfiConverterString.read(from: &buf)
             )
 
@@ -5645,13 +6003,18 @@ public struct FfiConverterTypeToysealError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .LinkBroken(reason):
+        case let .RosterFork(version):
             writeInt(&buf, Int32(10))
+            FfiConverterUInt64.write(version, into: &buf)
+            
+        
+        case let .LinkBroken(reason):
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .Server(status,kind,detail,removedAtVersion):
-            writeInt(&buf, Int32(11))
+            writeInt(&buf, Int32(12))
             FfiConverterUInt16.write(status, into: &buf)
             FfiConverterOptionString.write(kind, into: &buf)
             FfiConverterOptionString.write(detail, into: &buf)
@@ -5659,17 +6022,17 @@ public struct FfiConverterTypeToysealError: FfiConverterRustBuffer {
             
         
         case let .Network(reason):
-            writeInt(&buf, Int32(12))
-            FfiConverterString.write(reason, into: &buf)
-            
-        
-        case let .TooLarge(reason):
             writeInt(&buf, Int32(13))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Internal(reason):
+        case let .TooLarge(reason):
             writeInt(&buf, Int32(14))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Internal(reason):
+            writeInt(&buf, Int32(15))
             FfiConverterString.write(reason, into: &buf)
             
         }
@@ -6233,16 +6596,28 @@ private let initializationResult: InitializationResult = {
     if (uniffi_toyseal_ffi_checksum_method_invitation_server() != 65075) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable() != 55952) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_recoverykey_signer_id() != 14261) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_toyseal_ffi_checksum_method_roster_advance() != 40194) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_roster_anchor() != 26888) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_toyseal_ffi_checksum_method_roster_change_class() != 24413) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_roster_check_same() != 62348) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_toyseal_ffi_checksum_method_roster_family_id() != 48394) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_toyseal_ffi_checksum_method_roster_has_quorum() != 61921) {
+    if (uniffi_toyseal_ffi_checksum_method_roster_has_quorum() != 12377) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_roster_members() != 46873) {
@@ -6269,10 +6644,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_toyseal_ffi_checksum_method_rosterproposal_sign() != 52329) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_toyseal_ffi_checksum_method_rosterproposal_sign_with_recovery() != 23783) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_toyseal_ffi_checksum_method_rosterproposal_version() != 45917) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_signedroster_cosign() != 3614) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_signedroster_cosign_recovery() != 37271) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_signedroster_encode() != 42690) {
@@ -6365,13 +6746,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_toyseal_ffi_checksum_constructor_invitation_parse() != 34352) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_toyseal_ffi_checksum_constructor_recoverykey_from_printable() != 4097) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_constructor_recoverykey_generate() != 6571) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_toyseal_ffi_checksum_constructor_roster_verify_anchored_chain() != 64355) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_constructor_roster_verify_founding() != 33599) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_toyseal_ffi_checksum_constructor_rosterproposal_founding() != 26558) {
+    if (uniffi_toyseal_ffi_checksum_constructor_rosterproposal_founding() != 34977) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_constructor_rosterproposal_next() != 32302) {

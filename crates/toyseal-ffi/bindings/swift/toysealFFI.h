@@ -666,6 +666,37 @@ RustBuffer uniffi_toyseal_ffi_fn_method_invitation_server(uint64_t ptr, RustCall
 RustBuffer uniffi_toyseal_ffi_fn_method_invitation_uniffi_trait_display(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_RECOVERYKEY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_RECOVERYKEY
+uint64_t uniffi_toyseal_ffi_fn_clone_recoverykey(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FREE_RECOVERYKEY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FREE_RECOVERYKEY
+void uniffi_toyseal_ffi_fn_free_recoverykey(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_RECOVERYKEY_FROM_PRINTABLE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_RECOVERYKEY_FROM_PRINTABLE
+uint64_t uniffi_toyseal_ffi_fn_constructor_recoverykey_from_printable(RustBuffer text, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_RECOVERYKEY_GENERATE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_RECOVERYKEY_GENERATE
+uint64_t uniffi_toyseal_ffi_fn_constructor_recoverykey_generate(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECOVERYKEY_EXPORT_PRINTABLE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECOVERYKEY_EXPORT_PRINTABLE
+RustBuffer uniffi_toyseal_ffi_fn_method_recoverykey_export_printable(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECOVERYKEY_SIGNER_ID
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECOVERYKEY_SIGNER_ID
+RustBuffer uniffi_toyseal_ffi_fn_method_recoverykey_signer_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_ROSTER
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_ROSTER
 uint64_t uniffi_toyseal_ffi_fn_clone_roster(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -694,6 +725,16 @@ uint64_t uniffi_toyseal_ffi_fn_method_roster_advance(uint64_t ptr, RustBuffer ne
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_ANCHOR
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_ANCHOR
 uint64_t uniffi_toyseal_ffi_fn_method_roster_anchor(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_CHANGE_CLASS
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_CHANGE_CLASS
+RustBuffer uniffi_toyseal_ffi_fn_method_roster_change_class(uint64_t ptr, uint64_t next, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_CHECK_SAME
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_CHECK_SAME
+void uniffi_toyseal_ffi_fn_method_roster_check_same(uint64_t ptr, uint64_t other, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_FAMILY_ID
@@ -753,7 +794,7 @@ void uniffi_toyseal_ffi_fn_free_rosterproposal(uint64_t handle, RustCallStatus *
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_ROSTERPROPOSAL_FOUNDING
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_ROSTERPROPOSAL_FOUNDING
-uint64_t uniffi_toyseal_ffi_fn_constructor_rosterproposal_founding(RustBuffer family_id, RustBuffer members, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_toyseal_ffi_fn_constructor_rosterproposal_founding(RustBuffer family_id, RustBuffer members, uint64_t recovery, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_ROSTERPROPOSAL_NEXT
@@ -764,6 +805,11 @@ uint64_t uniffi_toyseal_ffi_fn_constructor_rosterproposal_next(uint64_t current,
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTERPROPOSAL_SIGN
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTERPROPOSAL_SIGN
 uint64_t uniffi_toyseal_ffi_fn_method_rosterproposal_sign(uint64_t ptr, uint64_t signer, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTERPROPOSAL_SIGN_WITH_RECOVERY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTERPROPOSAL_SIGN_WITH_RECOVERY
+uint64_t uniffi_toyseal_ffi_fn_method_rosterproposal_sign_with_recovery(uint64_t ptr, uint64_t key, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTERPROPOSAL_VERSION
@@ -789,6 +835,11 @@ uint64_t uniffi_toyseal_ffi_fn_constructor_signedroster_decode(RustBuffer bytes,
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIGNEDROSTER_COSIGN
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIGNEDROSTER_COSIGN
 uint64_t uniffi_toyseal_ffi_fn_method_signedroster_cosign(uint64_t ptr, uint64_t signer, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIGNEDROSTER_COSIGN_RECOVERY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIGNEDROSTER_COSIGN_RECOVERY
+uint64_t uniffi_toyseal_ffi_fn_method_signedroster_cosign_recovery(uint64_t ptr, uint64_t key, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIGNEDROSTER_ENCODE
@@ -1453,6 +1504,18 @@ uint16_t uniffi_toyseal_ffi_checksum_method_invitation_server(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECOVERYKEY_EXPORT_PRINTABLE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECOVERYKEY_EXPORT_PRINTABLE
+uint16_t uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECOVERYKEY_SIGNER_ID
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECOVERYKEY_SIGNER_ID
+uint16_t uniffi_toyseal_ffi_checksum_method_recoverykey_signer_id(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_ADVANCE
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_ADVANCE
 uint16_t uniffi_toyseal_ffi_checksum_method_roster_advance(void
@@ -1462,6 +1525,18 @@ uint16_t uniffi_toyseal_ffi_checksum_method_roster_advance(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_ANCHOR
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_ANCHOR
 uint16_t uniffi_toyseal_ffi_checksum_method_roster_anchor(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_CHANGE_CLASS
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_CHANGE_CLASS
+uint16_t uniffi_toyseal_ffi_checksum_method_roster_change_class(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_CHECK_SAME
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_CHECK_SAME
+uint16_t uniffi_toyseal_ffi_checksum_method_roster_check_same(void
     
 );
 #endif
@@ -1525,6 +1600,12 @@ uint16_t uniffi_toyseal_ffi_checksum_method_rosterproposal_sign(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTERPROPOSAL_SIGN_WITH_RECOVERY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTERPROPOSAL_SIGN_WITH_RECOVERY
+uint16_t uniffi_toyseal_ffi_checksum_method_rosterproposal_sign_with_recovery(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTERPROPOSAL_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTERPROPOSAL_VERSION
 uint16_t uniffi_toyseal_ffi_checksum_method_rosterproposal_version(void
@@ -1534,6 +1615,12 @@ uint16_t uniffi_toyseal_ffi_checksum_method_rosterproposal_version(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIGNEDROSTER_COSIGN
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIGNEDROSTER_COSIGN
 uint16_t uniffi_toyseal_ffi_checksum_method_signedroster_cosign(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIGNEDROSTER_COSIGN_RECOVERY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIGNEDROSTER_COSIGN_RECOVERY
+uint16_t uniffi_toyseal_ffi_checksum_method_signedroster_cosign_recovery(void
     
 );
 #endif
@@ -1714,6 +1801,18 @@ uint16_t uniffi_toyseal_ffi_checksum_constructor_invitation_new(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_INVITATION_PARSE
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_INVITATION_PARSE
 uint16_t uniffi_toyseal_ffi_checksum_constructor_invitation_parse(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_RECOVERYKEY_FROM_PRINTABLE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_RECOVERYKEY_FROM_PRINTABLE
+uint16_t uniffi_toyseal_ffi_checksum_constructor_recoverykey_from_printable(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_RECOVERYKEY_GENERATE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_RECOVERYKEY_GENERATE
+uint16_t uniffi_toyseal_ffi_checksum_constructor_recoverykey_generate(void
     
 );
 #endif

@@ -221,7 +221,9 @@ fun foundFamily(toy: CToy, phone: Phone, me: Identity, toyKey: PublicKey): Roste
     phone.openSession(toyKey)
     val opened = toy.exchange(phone) { it is PhoneEvent.SessionOpened || it is PhoneEvent.SessionFailed }
     check(opened.any { it is PhoneEvent.SessionOpened }) { "the session did not open: $opened" }
-    val v1 = RosterProposal.founding(generateFamilyId(), listOf(me.publicKey(), toyKey)).sign(me)
+    val recovery = RecoveryKey.generate()
+    val v1 = RosterProposal.founding(generateFamilyId(), listOf(me.publicKey(), toyKey), recovery)
+        .sign(me).cosignRecovery(recovery)
     phone.pushRosters(listOf(v1), toy.now())
     val pushed = toy.exchange(phone) { it is PhoneEvent.Rosters }
     // The toy asked its user first (AwaitingConfirmation for version 1), then co-signed.
@@ -229,7 +231,7 @@ fun foundFamily(toy: CToy, phone: Phone, me: Identity, toyKey: PublicKey): Roste
     val cosigned = pushed.filterIsInstance<PhoneEvent.Rosters>().single().rosters
     val roster = Roster.verifyFounding(cosigned.single())
     assertEq(1UL, roster.version())
-    assertEq(setOf(me.deviceId(), toyKey.deviceId()), cosigned.single().signers().toSet())
+    assertEq(setOf(me.deviceId(), toyKey.deviceId(), recovery.signerId()), cosigned.single().signers().toSet())
     return roster
 }
 

@@ -54,7 +54,7 @@ fun paired(): Paired {
     return Paired(me, phone, toy, pump(phone, toy))
 }
 
-class Family(val me: Identity, val phone: Phone, val toy: SimulatedToy, val roster: Roster)
+class Family(val me: Identity, val phone: Phone, val toy: SimulatedToy, val roster: Roster, val recovery: RecoveryKey)
 
 fun family(): Family {
     val p = paired()
@@ -63,10 +63,13 @@ fun family(): Family {
     p.phone.handleDisconnect()
     p.phone.openSession(toyKey)
     check(pump(p.phone, p.toy).any { it is PhoneEvent.SessionOpened }) { "no session" }
-    val v1 = RosterProposal.founding(generateFamilyId(), listOf(p.me.publicKey(), toyKey)).sign(p.me)
+    // Every family keeps a printed recovery key: it signs version 1 with the phone.
+    val recovery = RecoveryKey.generate()
+    val v1 = RosterProposal.founding(generateFamilyId(), listOf(p.me.publicKey(), toyKey), recovery)
+        .sign(p.me).cosignRecovery(recovery)
     p.phone.pushRosters(listOf(v1), NOW)
     val cosigned = pump(p.phone, p.toy).filterIsInstance<PhoneEvent.Rosters>().single().rosters
-    return Family(p.me, p.phone, p.toy, Roster.verifyFounding(cosigned.single()))
+    return Family(p.me, p.phone, p.toy, Roster.verifyFounding(cosigned.single()), recovery)
 }
 
 /** A test that cannot run here (CI always provides what it needs). */
@@ -160,7 +163,7 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         truncated.push(envelope.copyOfRange(0, envelope.size - 10))
         assertThrows<ToysealException.Truncated> { truncated.finish() }
     },
-    "roster v2 is proposed, co-signed by the toy in session, and verified" to {
+    "roster v2 (a grant) is proposed, signed with the printed recovery key, and verified" to {
         val f = family()
         val dad = guardian("dad")
         var v2 = RosterProposal.next(f.roster, f.roster.members() + dad.publicKey()).sign(f.me)
@@ -168,9 +171,10 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         check(!f.roster.hasQuorum(v2))
         assertThrows<ToysealException.RosterRejected> { f.roster.verifyNext(v2) }
         v2 = v2.cosign(dad)
-        f.phone.pushRosters(listOf(v2), NOW)
-        val back = pump(f.phone, f.toy).filterIsInstance<PhoneEvent.Rosters>().flatMap { it.rosters }
-        val full = back.single { it.version() == 2UL }
+        assertEq(ChangeClass.GRANT, f.roster.changeClass(v2))
+        // Mum scans the printed key back: a guardian and the recovery key are a quorum.
+        val printed = f.recovery.exportPrintable()
+        val full = v2.cosignRecovery(RecoveryKey.fromPrintable(printed))
         check(f.roster.hasQuorum(full))
         assertEq(3, f.roster.verifyNext(full).members().size)
     },
@@ -181,9 +185,11 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         assertEq(1UL, Roster.verifyAnchoredChain(listOf(f.roster.signed()), invitation.anchor()).version())
         val g = guardian("g")
         val t = Identity.loadOrGenerate(MemoryKeyStore(), "t", Role.TOY)
-        val fake = RosterProposal.founding(f.roster.familyId(), listOf(g.publicKey(), t.publicKey(), f.me.publicKey()))
-            .sign(g).cosign(t).cosign(f.me)
+        val fakeRecovery = RecoveryKey.generate()
+        val fake = RosterProposal.founding(f.roster.familyId(), listOf(g.publicKey(), t.publicKey(), f.me.publicKey()), fakeRecovery)
+            .sign(g).cosign(t).cosign(f.me).cosignRecovery(fakeRecovery)
         Roster.verifyFounding(fake) // valid on its own...
+        assertThrows<ToysealException.RosterFork> { f.roster.checkSame(fake) } // a fork of this device's v1
         assertThrows<ToysealException.RosterRejected> { Roster.verifyAnchoredChain(listOf(fake), invitation.anchor()) }
     },
     "requests are signed" to {

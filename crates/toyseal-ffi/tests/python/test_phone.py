@@ -80,13 +80,31 @@ def family():
     phone.open_session(toy_key)
     events = pump(phone, toy)
     assert of(events, ts.PhoneEvent.SESSION_OPENED)
-    v1 = ts.RosterProposal.founding(ts.generate_family_id(), [me.public_key(), toy_key]).sign(me)
+    v1 = (
+        ts.RosterProposal.founding(ts.generate_family_id(), [me.public_key(), toy_key], RECOVERY)
+        .sign(me)
+        .cosign_recovery(RECOVERY)
+    )
     phone.push_rosters([v1], NOW)
     events = pump(phone, toy)
     rosters = of(events, ts.PhoneEvent.ROSTERS)[0].rosters
     [v1_cosigned] = rosters
     roster = ts.Roster.verify_founding(v1_cosigned)
     return me, phone, toy, roster
+
+
+# Every family keeps a printed recovery key (roster.md §1.2); the tests' families share one.
+RECOVERY = ts.RecoveryKey.generate()
+
+
+def test_recovery_key_prints_and_scans_back():
+    printed = RECOVERY.export_printable()
+    assert printed.startswith("TOYSEAL-RECOVERY-1")
+    assert ts.RecoveryKey.from_printable(printed.lower()).signer_id() == RECOVERY.signer_id()
+    with pytest.raises(ts.ToysealError):
+        ts.RecoveryKey.from_printable(printed[:-1] + ("Q" if printed[-1] != "Q" else "P"))
+    member = ts.Identity.load_or_generate(MemoryKeyStore(), "gran", ts.Role.MEMBER)
+    assert member.public_key().role() == ts.Role.MEMBER
 
 
 def test_identity_is_stored_once_and_reloaded():
@@ -202,9 +220,13 @@ def test_tampered_envelope_is_refused():
 def test_envelope_from_outside_the_family_is_refused():
     me, phone, toy, roster = family()
     stranger = ts.Identity.load_or_generate(MemoryKeyStore(), "s", ts.Role.GUARDIAN)
-    other_v1 = ts.RosterProposal.founding(
-        roster.family_id(), [stranger.public_key(), me.public_key()]
-    ).sign(stranger)
+    other_v1 = (
+        ts.RosterProposal.founding(
+            roster.family_id(), [stranger.public_key(), me.public_key()], RECOVERY
+        )
+        .sign(stranger)
+        .cosign_recovery(RECOVERY)
+    )
     # Not co-signed by a toy: version 1 of a family needs the founding guardian and a toy.
     with pytest.raises(ts.ToysealError.RosterRejected):
         ts.Roster.verify_founding(other_v1)
@@ -221,11 +243,11 @@ def test_roster_update_is_proposed_cosigned_and_verified():
     with pytest.raises(ts.ToysealError.RosterRejected):
         roster.verify_next(v2)
     v2 = v2.cosign(second)
-    # The toy co-signs over the live session (physical presence completes the quorum).
-    phone.push_rosters([v2], NOW)
-    events = pump(phone, toy)
-    got = [r for e in of(events, ts.PhoneEvent.ROSTERS) for r in e.rosters]
-    v2_full = [r for r in got if r.version() == 2][0]
+    # Adding a phone is a grant: a guardian and the toy are no quorum for it.
+    assert roster.change_class(v2) == ts.ChangeClass.GRANT
+    assert not roster.has_quorum(v2.cosign(me))
+    # Mum scans the printed recovery key: a guardian and the recovery key are.
+    v2_full = v2.cosign_recovery(RECOVERY)
     assert roster.has_quorum(v2_full)
     newer = roster.verify_next(v2_full)
     assert newer.version() == 2 and len(newer.members()) == 3
@@ -243,15 +265,22 @@ def test_anchored_join_refuses_a_fabricated_chain():
     # A server fabricates a family with the same id (its own guardian and toy).
     fake_guardian = ts.Identity.load_or_generate(MemoryKeyStore(), "g", ts.Role.GUARDIAN)
     fake_toy = ts.Identity.load_or_generate(MemoryKeyStore(), "t", ts.Role.TOY)
+    fake_recovery = ts.RecoveryKey.generate()
     fake = (
         ts.RosterProposal.founding(
-            roster.family_id(), [fake_guardian.public_key(), fake_toy.public_key(), me.public_key()]
+            roster.family_id(),
+            [fake_guardian.public_key(), fake_toy.public_key(), me.public_key()],
+            fake_recovery,
         )
         .sign(fake_guardian)
         .cosign(fake_toy)
         .cosign(me)
+        .cosign_recovery(fake_recovery)
     )
     ts.Roster.verify_founding(fake)  # valid on its own...
+    # ...a version 1 with the same number and another hash: a fork of this device's roster...
+    with pytest.raises(ts.ToysealError.RosterFork):
+        roster.check_same(fake)
     with pytest.raises(ts.ToysealError.RosterRejected):
         ts.Roster.verify_anchored_chain([fake], parsed.anchor())  # ...but not through the anchor
     with pytest.raises(ts.ToysealError.InvalidArgument):

@@ -15,7 +15,9 @@ use std::time::Duration;
 use toyseal_cloud::{RequestTarget, sign_request};
 use toyseal_core::{DeviceIdentity, FamilyId, OsRng, PublicIdentity, Role};
 use toyseal_envelope::{Metadata, SealOptions};
-use toyseal_roster::{EnvelopeErasure, FamilyDeletion, Roster, RosterProposal, SignedRoster};
+use toyseal_roster::{
+    EnvelopeErasure, FamilyDeletion, RecoveryKey, Roster, RosterProposal, SignedRoster,
+};
 use toyseal_server::{BlobConfig, Config, Server};
 
 pub fn now() -> u64 {
@@ -467,6 +469,8 @@ pub struct Family {
     pub id: FamilyId,
     pub guardian: DeviceIdentity,
     pub toy: DeviceIdentity,
+    /// The family's recovery key (every family keeps one, roster.md §1.2).
+    pub recovery: RecoveryKey,
     pub extra: Vec<PublicIdentity>,
     pub roster: Roster,
     pub chain: Vec<SignedRoster>,
@@ -481,10 +485,12 @@ impl Family {
         let extra: Vec<PublicIdentity> = extra_devices.iter().map(|d| d.public().clone()).collect();
         let mut members = vec![guardian.public().clone(), toy.public().clone()];
         members.extend(extra.iter().cloned());
-        let mut v1 = RosterProposal::founding(id, members)
+        let recovery = RecoveryKey::generate(&mut OsRng).unwrap();
+        let mut v1 = RosterProposal::founding(id, members, *recovery.public())
             .unwrap()
             .sign(&guardian);
         v1.cosign(&toy);
+        v1.cosign_recovery(&recovery);
         for d in extra_devices {
             v1.cosign(d);
         }
@@ -493,6 +499,7 @@ impl Family {
             id,
             guardian,
             toy,
+            recovery,
             extra,
             roster,
             chain: vec![v1],
@@ -552,12 +559,12 @@ impl Family {
         e.encode()
     }
 
-    /// A family deletion statement for the current roster, signed by the guardian and the toy
-    /// (a quorum, roster.md §5).
+    /// A family deletion statement for the current roster, signed by the guardian and the
+    /// recovery key (a deletion quorum, roster.md §5).
     pub fn deletion(&self) -> Vec<u8> {
         let mut d = FamilyDeletion::new(&self.roster);
         d.cosign(&self.guardian);
-        d.cosign(&self.toy);
+        d.cosign_recovery(&self.recovery);
         d.encode()
     }
 
@@ -569,8 +576,9 @@ impl Family {
         assert_eq!(r.status, 201, "{}", r.text());
     }
 
-    /// The next roster version with `members`, signed by the guardian and the toy (a quorum)
-    /// and by the `newcomers` it adds (proof of possession); not uploaded.
+    /// The next roster version with `members`, signed by the guardian and the recovery key (a
+    /// quorum of every class) and by the `newcomers` it adds (proof of possession); not
+    /// uploaded.
     pub fn next_roster(
         &mut self,
         members: Vec<PublicIdentity>,
@@ -579,7 +587,7 @@ impl Family {
         let mut next = RosterProposal::next(&self.roster, members)
             .unwrap()
             .sign(&self.guardian);
-        next.cosign(&self.toy);
+        next.cosign_recovery(&self.recovery);
         for d in newcomers {
             next.cosign(d);
         }

@@ -805,9 +805,17 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_invitation_server(
     ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_recoverykey_signer_id(
+    ): Int
     external fun uniffi_toyseal_ffi_checksum_method_roster_advance(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_roster_anchor(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_roster_change_class(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_roster_check_same(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_roster_family_id(
     ): Int
@@ -829,9 +837,13 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_rosterproposal_sign(
     ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_rosterproposal_sign_with_recovery(
+    ): Int
     external fun uniffi_toyseal_ffi_checksum_method_rosterproposal_version(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_signedroster_cosign(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_signedroster_cosign_recovery(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_signedroster_encode(
     ): Int
@@ -892,6 +904,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_toyseal_ffi_checksum_constructor_invitation_new(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_constructor_invitation_parse(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_constructor_recoverykey_from_printable(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_constructor_recoverykey_generate(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_constructor_roster_verify_anchored_chain(
     ): Int
@@ -1082,6 +1098,18 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_toyseal_ffi_fn_method_invitation_uniffi_trait_display(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_clone_recoverykey(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_free_recoverykey(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_toyseal_ffi_fn_constructor_recoverykey_from_printable(`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_constructor_recoverykey_generate(uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_recoverykey_export_printable(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_recoverykey_signer_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_toyseal_ffi_fn_clone_roster(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_toyseal_ffi_fn_free_roster(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1094,6 +1122,10 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_toyseal_ffi_fn_method_roster_anchor(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_toyseal_ffi_fn_method_roster_change_class(`ptr`: Long,`next`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_roster_check_same(`ptr`: Long,`other`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_toyseal_ffi_fn_method_roster_family_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_toyseal_ffi_fn_method_roster_has_quorum(`ptr`: Long,`next`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1116,11 +1148,13 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_toyseal_ffi_fn_free_rosterproposal(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_toyseal_ffi_fn_constructor_rosterproposal_founding(`familyId`: RustBuffer.ByValue,`members`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_toyseal_ffi_fn_constructor_rosterproposal_founding(`familyId`: RustBuffer.ByValue,`members`: RustBuffer.ByValue,`recovery`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_toyseal_ffi_fn_constructor_rosterproposal_next(`current`: Long,`members`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_toyseal_ffi_fn_method_rosterproposal_sign(`ptr`: Long,`signer`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_rosterproposal_sign_with_recovery(`ptr`: Long,`key`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_toyseal_ffi_fn_method_rosterproposal_version(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1131,6 +1165,8 @@ internal object UniffiLib {
     external fun uniffi_toyseal_ffi_fn_constructor_signedroster_decode(`bytes`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_toyseal_ffi_fn_method_signedroster_cosign(`ptr`: Long,`signer`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_signedroster_cosign_recovery(`ptr`: Long,`key`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_toyseal_ffi_fn_method_signedroster_encode(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -5625,6 +5661,332 @@ public object FfiConverterTypeReassembler: FfiConverter<Reassembler, Long> {
 
 
 /**
+ * The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
+ * printed once for the family to keep offline, scanned back to sign a change (adding a
+ * phone, replacing a lost one) and then forgotten. It is one authority in a quorum
+ * (docs/spec/roster.md §3.3) and receives nothing.
+ */
+public interface RecoveryKeyInterface {
+    
+    /**
+     * The printed form: a **secret**. Show or print it once for the family to keep, then drop
+     * this object; never store it on the phone.
+     */
+    fun `exportPrintable`(): kotlin.String
+    
+    /**
+     * The id its signatures carry in a roster (32 hex digits).
+     */
+    fun `signerId`(): kotlin.String
+    
+    companion object
+}
+
+/**
+ * The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
+ * printed once for the family to keep offline, scanned back to sign a change (adding a
+ * phone, replacing a lost one) and then forgotten. It is one authority in a quorum
+ * (docs/spec/roster.md §3.3) and receives nothing.
+ */
+open class RecoveryKey: Disposable, AutoCloseable, RecoveryKeyInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_toyseal_ffi_fn_free_recoverykey(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_toyseal_ffi_fn_clone_recoverykey(handle, status)
+        }
+    }
+
+    
+    /**
+     * The printed form: a **secret**. Show or print it once for the family to keep, then drop
+     * this object; never store it on the phone.
+     */
+    @Throws(ToysealException::class)override fun `exportPrintable`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_recoverykey_export_printable(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The id its signatures carry in a roster (32 hex digits).
+     */override fun `signerId`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_recoverykey_signer_id(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    companion object {
+        
+    /**
+     * Parses the printed form (`TOYSEAL-RECOVERY-1…`, either case, as scanned or typed).
+     */
+    @Throws(ToysealException::class) fun `fromPrintable`(`text`: kotlin.String): RecoveryKey {
+            return FfiConverterTypeRecoveryKey.lift(
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_constructor_recoverykey_from_printable(
+    
+        
+        FfiConverterString.lower(`text`),_status)
+}
+    )
+    }
+    
+
+        
+    /**
+     * A new random recovery key (at founding, or to replace the family's).
+     */
+    @Throws(ToysealException::class) fun `generate`(): RecoveryKey {
+            return FfiConverterTypeRecoveryKey.lift(
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_constructor_recoverykey_generate(
+    
+        _status)
+}
+    )
+    }
+    
+
+        
+    }
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRecoveryKey: FfiConverter<RecoveryKey, Long> {
+    override fun lower(value: RecoveryKey): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): RecoveryKey {
+        return RecoveryKey(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): RecoveryKey {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: RecoveryKey) = 8UL
+
+    override fun write(value: RecoveryKey, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * A verified roster version: only the verifying constructors make one.
  */
 public interface RosterInterface {
@@ -5640,12 +6002,25 @@ public interface RosterInterface {
     fun `anchor`(): Anchor
     
     /**
+     * The class of the change `next` makes from this version: what to show before signing,
+     * and which quorum it needs.
+     */
+    fun `changeClass`(`next`: SignedRoster): ChangeClass
+    
+    /**
+     * The fork check: `RosterFork` when `other` is a version of this family with this
+     * version's number and another hash (the roster was changed without this device).
+     */
+    fun `checkSame`(`other`: SignedRoster)
+    
+    /**
      * The family id.
      */
     fun `familyId`(): kotlin.String
     
     /**
-     * Whether `next` already carries the signatures its adoption needs.
+     * Whether `next` already carries the signatures its adoption needs (a quorum of this
+     * version for its change class).
      */
     fun `hasQuorum`(`next`: SignedRoster): kotlin.Boolean
     
@@ -5830,6 +6205,42 @@ open class Roster: Disposable, AutoCloseable, RosterInterface
 
     
     /**
+     * The class of the change `next` makes from this version: what to show before signing,
+     * and which quorum it needs.
+     */override fun `changeClass`(`next`: SignedRoster): ChangeClass {
+            return FfiConverterTypeChangeClass.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_roster_change_class(
+        it,
+        
+        FfiConverterTypeSignedRoster.lower(`next`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The fork check: `RosterFork` when `other` is a version of this family with this
+     * version's number and another hash (the roster was changed without this device).
+     */
+    @Throws(ToysealException::class)override fun `checkSame`(`other`: SignedRoster)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_roster_check_same(
+        it,
+        
+        FfiConverterTypeSignedRoster.lower(`other`),_status)
+}
+    }
+    
+    
+
+    
+    /**
      * The family id.
      */override fun `familyId`(): kotlin.String {
             return FfiConverterString.lift(
@@ -5846,7 +6257,8 @@ open class Roster: Disposable, AutoCloseable, RosterInterface
 
     
     /**
-     * Whether `next` already carries the signatures its adoption needs.
+     * Whether `next` already carries the signatures its adoption needs (a quorum of this
+     * version for its change class).
      */override fun `hasQuorum`(`next`: SignedRoster): kotlin.Boolean {
             return FfiConverterBoolean.lift(
     callWithHandle {
@@ -6168,6 +6580,11 @@ public interface RosterProposalInterface {
     fun `sign`(`signer`: Identity): SignedRoster
     
     /**
+     * Signs it with the family's recovery key (e.g. a lost only phone's replacement).
+     */
+    fun `signWithRecovery`(`key`: RecoveryKey): SignedRoster
+    
+    /**
      * The version number it proposes.
      */
     fun `version`(): kotlin.ULong
@@ -6298,6 +6715,23 @@ open class RosterProposal: Disposable, AutoCloseable, RosterProposalInterface
 
     
     /**
+     * Signs it with the family's recovery key (e.g. a lost only phone's replacement).
+     */override fun `signWithRecovery`(`key`: RecoveryKey): SignedRoster {
+            return FfiConverterTypeSignedRoster.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_sign_with_recovery(
+        it,
+        
+        FfiConverterTypeRecoveryKey.lower(`key`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
      * The version number it proposes.
      */override fun `version`(): kotlin.ULong {
             return FfiConverterULong.lift(
@@ -6321,16 +6755,18 @@ open class RosterProposal: Disposable, AutoCloseable, RosterProposalInterface
     companion object {
         
     /**
-     * Version 1 of a new family (the founding guardian and the toy, at least).
+     * Version 1 of a new family (the founding guardian and the toy, at least) with the
+     * family's recovery key, which must co-sign it ([`SignedRoster::cosign_recovery`]).
      */
-    @Throws(ToysealException::class) fun `founding`(`familyId`: kotlin.String, `members`: List<PublicKey>): RosterProposal {
+    @Throws(ToysealException::class) fun `founding`(`familyId`: kotlin.String, `members`: List<PublicKey>, `recovery`: RecoveryKey): RosterProposal {
             return FfiConverterTypeRosterProposal.lift(
     uniffiRustCallWithError(ToysealException) { _status ->
     UniffiLib.uniffi_toyseal_ffi_fn_constructor_rosterproposal_founding(
     
         
         FfiConverterString.lower(`familyId`),
-        FfiConverterSequenceTypePublicKey.lower(`members`),_status)
+        FfiConverterSequenceTypePublicKey.lower(`members`),
+        FfiConverterTypeRecoveryKey.lower(`recovery`),_status)
 }
     )
     }
@@ -6489,6 +6925,11 @@ public interface SignedRosterInterface {
     fun `cosign`(`signer`: Identity): SignedRoster
     
     /**
+     * This version with the family's recovery key's signature added.
+     */
+    fun `cosignRecovery`(`key`: RecoveryKey): SignedRoster
+    
+    /**
      * The wire form.
      */
     fun `encode`(): kotlin.ByteArray
@@ -6626,6 +7067,23 @@ open class SignedRoster: Disposable, AutoCloseable, SignedRosterInterface
         it,
         
         FfiConverterTypeIdentity.lower(`signer`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * This version with the family's recovery key's signature added.
+     */override fun `cosignRecovery`(`key`: RecoveryKey): SignedRoster {
+            return FfiConverterTypeSignedRoster.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_signedroster_cosign_recovery(
+        it,
+        
+        FfiConverterTypeRecoveryKey.lower(`key`),_status)
 }
     }
     )
@@ -7953,6 +8411,52 @@ public object FfiConverterTypeSignatureHeaders: FfiConverterRustBuffer<Signature
 
 
 /**
+ * What a roster change needs a quorum for (docs/spec/roster.md §3.3).
+ */
+
+enum class ChangeClass {
+    
+    /**
+     * Only removes members or toys (two guardians, a guardian and the recovery key, or a
+     * guardian and the toy).
+     */
+    REMOVAL,
+    /**
+     * Adds anyone, or changes a guardian, a toy, a role or the recovery key (two guardians, a
+     * guardian and the recovery key, or the recovery key and the toy — never a guardian and
+     * the toy).
+     */
+    GRANT;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeChangeClass: FfiConverterRustBuffer<ChangeClass> {
+    override fun read(buf: ByteBuffer) = try {
+        ChangeClass.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: ChangeClass) = 4UL
+
+    override fun write(value: ChangeClass, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * Why a pairing or session handshake failed, as the app shows it.
  */
 
@@ -8632,7 +9136,12 @@ enum class Role {
     /**
      * A guardian's phone.
      */
-    GUARDIAN;
+    GUARDIAN,
+    /**
+     * A non-governing member's phone (a grandparent's): receives and sends messages, never
+     * counts in a roster quorum.
+     */
+    MEMBER;
 
     
 
@@ -8836,6 +9345,22 @@ sealed class ToysealException: kotlin.Exception() {
     }
     
     /**
+     * A fork: roster version `version` of this family exists with another hash than the one
+     * this device holds — the family's roster was changed without this device. Show it to
+     * the user; keep the last verified version.
+     */
+    class RosterFork(
+        
+        /**
+         * The version number that exists with two hashes.
+         */
+        val `version`: kotlin.ULong
+        ) : ToysealException() {
+        override val message
+            get() = "version=${ `version` }"
+    }
+    
+    /**
      * The BLE link broke a framing rule or stalled (a packet out of sequence, a frame too
      * slow): disconnect, then reconnect.
      */
@@ -8961,22 +9486,25 @@ public object FfiConverterTypeToysealError : FfiConverterRustBuffer<ToysealExcep
             9 -> ToysealException.RosterRejected(
                 FfiConverterString.read(buf),
                 )
-            10 -> ToysealException.LinkBroken(
+            10 -> ToysealException.RosterFork(
+                FfiConverterULong.read(buf),
+                )
+            11 -> ToysealException.LinkBroken(
                 FfiConverterString.read(buf),
                 )
-            11 -> ToysealException.Server(
+            12 -> ToysealException.Server(
                 FfiConverterUShort.read(buf),
                 FfiConverterOptionalString.read(buf),
                 FfiConverterOptionalString.read(buf),
                 FfiConverterOptionalULong.read(buf),
                 )
-            12 -> ToysealException.Network(
+            13 -> ToysealException.Network(
                 FfiConverterString.read(buf),
                 )
-            13 -> ToysealException.TooLarge(
+            14 -> ToysealException.TooLarge(
                 FfiConverterString.read(buf),
                 )
-            14 -> ToysealException.Internal(
+            15 -> ToysealException.Internal(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
@@ -9024,6 +9552,11 @@ public object FfiConverterTypeToysealError : FfiConverterRustBuffer<ToysealExcep
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
                 4UL
                 + FfiConverterString.allocationSize(value.`reason`)
+            )
+            is ToysealException.RosterFork -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterULong.allocationSize(value.`version`)
             )
             is ToysealException.LinkBroken -> (
                 // Add the size for the Int that specifies the variant plus the size needed for all fields
@@ -9098,13 +9631,18 @@ public object FfiConverterTypeToysealError : FfiConverterRustBuffer<ToysealExcep
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is ToysealException.LinkBroken -> {
+            is ToysealException.RosterFork -> {
                 buf.putInt(10)
+                FfiConverterULong.write(value.`version`, buf)
+                Unit
+            }
+            is ToysealException.LinkBroken -> {
+                buf.putInt(11)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is ToysealException.Server -> {
-                buf.putInt(11)
+                buf.putInt(12)
                 FfiConverterUShort.write(value.`status`, buf)
                 FfiConverterOptionalString.write(value.`kind`, buf)
                 FfiConverterOptionalString.write(value.`detail`, buf)
@@ -9112,17 +9650,17 @@ public object FfiConverterTypeToysealError : FfiConverterRustBuffer<ToysealExcep
                 Unit
             }
             is ToysealException.Network -> {
-                buf.putInt(12)
-                FfiConverterString.write(value.`reason`, buf)
-                Unit
-            }
-            is ToysealException.TooLarge -> {
                 buf.putInt(13)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
-            is ToysealException.Internal -> {
+            is ToysealException.TooLarge -> {
                 buf.putInt(14)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+            is ToysealException.Internal -> {
+                buf.putInt(15)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
