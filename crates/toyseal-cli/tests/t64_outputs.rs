@@ -91,6 +91,8 @@ fn t64_existing_files_are_refused_without_force_and_replaced_whole_with_it() {
         "mum.key",
         "-m",
         &h.toy,
+        "--recovery-out",
+        "recovery.txt",
         "-o",
         "letter.txt",
     ]);

@@ -1434,8 +1434,8 @@ fn generate() -> Vec<Vector> {
     t(
         &mut g,
         "sender_role_unknown",
-        "sender identity role byte 3",
-        set(&h, OFF_SENDER + 1, &[3]),
+        "sender identity role byte 4",
+        set(&h, OFF_SENDER + 1, &[4]),
         "Key(UnknownRole)",
     );
     t(
