@@ -16,4 +16,4 @@ pub use format::{
 };
 pub use invitation::{Anchor, ChainFollower, Invitation};
 pub use recovery::{RecoveryKey, RecoveryPublicKey};
-pub use roster::{Admission, Roster};
+pub use roster::{Admission, Roster, RosterSenders};
