@@ -413,8 +413,12 @@ pub enum ProblemKind {
     BadRequest,
     /// 405: the path exists, the method does not.
     MethodNotAllowed,
-    /// 409: conflicts with stored state (family exists, roster raced, sequence re-used).
+    /// 409: conflicts with stored state (family exists, roster raced).
     Conflict,
+    /// 409: the envelope breaks its sender's chain (docs/spec/envelope.md §11.4): sequence 0, a
+    /// sequence the sender already used for another envelope, or a `previous` that is not the
+    /// header hash of the sender's stored envelope with the next lower sequence.
+    SenderChain,
     /// 410: the family was deleted.
     Gone,
     /// 413: the body exceeds `limit` bytes.
@@ -433,7 +437,7 @@ pub enum ProblemKind {
 
 impl ProblemKind {
     /// Every kind.
-    pub const ALL: [ProblemKind; 14] = [
+    pub const ALL: [ProblemKind; 15] = [
         Self::Unauthenticated,
         Self::Removed,
         Self::Forbidden,
@@ -441,6 +445,7 @@ impl ProblemKind {
         Self::BadRequest,
         Self::MethodNotAllowed,
         Self::Conflict,
+        Self::SenderChain,
         Self::Gone,
         Self::TooLarge,
         Self::RateLimited,
@@ -460,6 +465,7 @@ impl ProblemKind {
             Self::BadRequest => "bad-request",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict => "conflict",
+            Self::SenderChain => "sender-chain",
             Self::Gone => "gone",
             Self::TooLarge => "too-large",
             Self::RateLimited => "rate-limited",
@@ -480,6 +486,7 @@ impl ProblemKind {
             Self::BadRequest => "bad request",
             Self::MethodNotAllowed => "method not allowed",
             Self::Conflict => "conflict",
+            Self::SenderChain => "the envelope breaks its sender's chain",
             Self::Gone => "family deleted",
             Self::TooLarge => "request body too large",
             Self::RateLimited => "too many requests",

@@ -57,6 +57,24 @@ pub(crate) enum Inserted {
     Existed,
     /// The family was deleted (after the upload was authorized): nothing was inserted.
     FamilyDeleted,
+    /// The envelope breaks its sender's chain as stored (docs/spec/envelope.md §11.4):
+    /// nothing was inserted; the reason says which rule.
+    ChainBroken(&'static str),
+}
+
+/// An envelope's place on its sender's chain, from its verified header.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SenderLink {
+    /// The signed sender sequence (≥ 1: sequence 0 is refused before the database).
+    pub sequence: u64,
+    /// The envelope's header hash.
+    pub header_hash: [u8; 32],
+    /// The header hash of the sender's previous envelope it names.
+    pub previous: [u8; 32],
+}
+
+fn hex32(h: &[u8; 32]) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A member as written to the `devices` table.
@@ -465,10 +483,16 @@ impl Db {
     /// UPDATE: a row lock on PostgreSQL, the write lock on SQLite) serializes a family's
     /// inserts, so the sequence value is drawn under the lock and the row commits before the
     /// next insert of the family can draw one.
+    ///
+    /// Under the same lock it checks the sender's chain as stored (docs/spec/envelope.md §11.4):
+    /// another envelope at this (sender, sequence); a stored predecessor (sequence − 1) whose
+    /// header hash is not `previous`; a stored successor (sequence + 1) whose `previous` is not
+    /// this header hash; another stored envelope naming the same `previous` (a fork).
     pub(crate) async fn insert_envelope(
         &self,
         family: FamilyId,
         row: &EnvelopeRow,
+        link: &SenderLink,
     ) -> Result<Inserted, Error> {
         let mut tx = self.pool.begin().await?;
         let locked =
@@ -479,9 +503,14 @@ impl Db {
         if locked.rows_affected() == 0 {
             return Ok(Inserted::FamilyDeleted);
         }
+        if let Some(refused) = chain_check(&mut tx, family, row, link).await? {
+            return Ok(refused);
+        }
+        let (hash, previous) = (hex32(&link.header_hash), hex32(&link.previous));
         let r = sqlx::query(
-            "INSERT INTO envelopes (family, id, sender, size, roster_version, received_at, blob_key) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO envelopes (family, id, sender, size, roster_version, received_at, \
+             blob_key, sender_sequence, header_hash, previous) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(text(family))
         .bind(text(row.id))
@@ -490,6 +519,9 @@ impl Db {
         .bind(int(row.roster_version))
         .bind(int(row.received_at))
         .bind(&row.blob_key)
+        .bind(int(link.sequence))
+        .bind(&hash)
+        .bind(&previous)
         .execute(&mut *tx)
         .await;
         match r {
@@ -500,6 +532,18 @@ impl Db {
             Err(e) if is_unique_violation(&e) => Ok(Inserted::Existed),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The sender-chain checks of [`Db::insert_envelope`], without the lock: an upload runs
+    /// them before it writes anything (and the insert again under the lock). `None`: they pass.
+    pub(crate) async fn sender_chain_conflict(
+        &self,
+        family: FamilyId,
+        row: &EnvelopeRow,
+        link: &SenderLink,
+    ) -> Result<Option<Inserted>, Error> {
+        let mut conn = self.pool.acquire().await?;
+        chain_check(&mut conn, family, row, link).await
     }
 
     /// Whether the family exists.
@@ -585,6 +629,53 @@ async fn insert_device(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The sender-chain rules against the sender's stored envelopes (docs/spec/envelope.md
+/// §11.4): `Some(Existed)` for the same envelope, `Some(ChainBroken(why))` for a broken rule,
+/// `None` when they pass.
+async fn chain_check(
+    conn: &mut sqlx::AnyConnection,
+    family: FamilyId,
+    row: &EnvelopeRow,
+    link: &SenderLink,
+) -> Result<Option<Inserted>, Error> {
+    let (hash, previous) = (hex32(&link.header_hash), hex32(&link.previous));
+    let neighbours = sqlx::query(
+        "SELECT id, sender_sequence, header_hash, previous FROM envelopes \
+         WHERE family = $1 AND sender = $2 AND sender_sequence > 0 \
+         AND (sender_sequence BETWEEN $3 AND $4 OR previous = $5)",
+    )
+    .bind(text(family))
+    .bind(text(row.sender))
+    .bind(int(link.sequence.saturating_sub(1)))
+    .bind(int(link.sequence.saturating_add(1)))
+    .bind(&previous)
+    .fetch_all(&mut *conn)
+    .await?;
+    for n in &neighbours {
+        let id: String = n.try_get(0)?;
+        if id == text(row.id) {
+            return Ok(Some(Inserted::Existed));
+        }
+        let sequence = uint(n.try_get(1)?, "sender sequence")?;
+        let (n_hash, n_previous): (String, String) = (n.try_get(2)?, n.try_get(3)?);
+        let why = if sequence == link.sequence {
+            Some("the sender already used this sequence number for another envelope")
+        } else if sequence.checked_add(1) == Some(link.sequence) && n_hash != previous {
+            Some("previous is not the header hash of the sender's envelope before it")
+        } else if link.sequence.checked_add(1) == Some(sequence) && n_previous != hash {
+            Some("the sender's next envelope does not name this one as previous")
+        } else if link.previous != [0; 32] && n_previous == previous {
+            Some("another envelope of the sender names the same previous one (a fork)")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Ok(Some(Inserted::ChainBroken(why)));
+        }
+    }
+    Ok(None)
 }
 
 fn envelope_row(r: &sqlx::any::AnyRow) -> Result<EnvelopeRow, Error> {
