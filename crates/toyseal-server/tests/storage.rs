@@ -332,6 +332,10 @@ async fn t12_dump_contains_no_plaintext() {
         "roster_version",
         "received_at",
         "blob_key",
+        // The sender chain (signed header fields, public): sequence and two header hashes.
+        "sender_sequence",
+        "header_hash",
+        "previous",
         "device",
         "nonce",
         "expires",
