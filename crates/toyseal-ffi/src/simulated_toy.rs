@@ -21,6 +21,8 @@ struct State {
     failed_pairings: u32,
     /// The last sender sequence it sealed with (each envelope takes the next one).
     sequence: u64,
+    /// The header hash of the last envelope it sealed (the next one names it).
+    previous: [u8; 32],
 }
 
 /// An in-process toy for tests and demos (the real protocol endpoint, simulated hardware).
@@ -87,6 +89,7 @@ impl SimulatedToy {
                 delivered: 0,
                 failed_pairings: 0,
                 sequence: 0,
+                previous: [0; 32],
             }),
         }))
     }
@@ -175,9 +178,11 @@ impl SimulatedToy {
         let sequence = s.sequence.saturating_add(1);
         let options = SealOptions::default()
             .with_metadata(metadata.into_core())
-            .with_sequence(sequence);
+            .with_sequence(sequence)
+            .with_previous(s.previous);
         let envelope = roster.seal(&self.identity, options, &content, &mut OsRng)?;
         s.sequence = sequence;
+        s.previous = toyseal_envelope::inspect(&envelope)?.link_hash();
         let now = Timestamp::from_millis(now_ms);
         s.toy.send_envelope(envelope, now)?;
         let out = s.toy.poll(now);

@@ -2875,10 +2875,13 @@ public protocol RosterProtocol: AnyObject, Sendable {
     func opener(me: Identity)  -> EnvelopeOpener
     
     /**
-     * Seals `content` from `sender` to every other member (a reply to the toy). Use a fresh,
-     * growing `sequence` per sender (persist it; never reuse one).
+     * Seals `content` from `sender` to every other member (a reply to the toy), on the
+     * sender's chain (docs/spec/envelope.md §11.2): `sequence` is the sender's next one (the
+     * first is 1; persist it and never reuse one), `previous` the header hash of its previous
+     * envelope ([`envelope_header_hash`]; empty for its first). The server refuses sequence 0,
+     * a re-used sequence and a `previous` that is not its stored predecessor's.
      */
-    func seal(sender: Identity, content: Data, metadata: EnvelopeMetadata, sequence: UInt64) throws  -> Data
+    func seal(sender: Identity, content: Data, metadata: EnvelopeMetadata, sequence: UInt64, previous: Data) throws  -> Data
     
     /**
      * This version as it travels.
@@ -3074,10 +3077,13 @@ open func opener(me: Identity) -> EnvelopeOpener  {
 }
     
     /**
-     * Seals `content` from `sender` to every other member (a reply to the toy). Use a fresh,
-     * growing `sequence` per sender (persist it; never reuse one).
+     * Seals `content` from `sender` to every other member (a reply to the toy), on the
+     * sender's chain (docs/spec/envelope.md §11.2): `sequence` is the sender's next one (the
+     * first is 1; persist it and never reuse one), `previous` the header hash of its previous
+     * envelope ([`envelope_header_hash`]; empty for its first). The server refuses sequence 0,
+     * a re-used sequence and a `previous` that is not its stored predecessor's.
      */
-open func seal(sender: Identity, content: Data, metadata: EnvelopeMetadata, sequence: UInt64)throws  -> Data  {
+open func seal(sender: Identity, content: Data, metadata: EnvelopeMetadata, sequence: UInt64, previous: Data)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
         uniffiCallStatus in
     uniffi_toyseal_ffi_fn_method_roster_seal(
@@ -3085,7 +3091,8 @@ open func seal(sender: Identity, content: Data, metadata: EnvelopeMetadata, sequ
         FfiConverterTypeIdentity_lower(sender),
         FfiConverterData.lower(content),
         FfiConverterTypeEnvelopeMetadata_lower(metadata),
-        FfiConverterUInt64.lower(sequence),uniffiCallStatus
+        FfiConverterUInt64.lower(sequence),
+        FfiConverterData.lower(previous),uniffiCallStatus
     )
 })
 }
@@ -3911,6 +3918,14 @@ public struct EnvelopeInfo {
      */
     public var sequence: UInt64
     /**
+     * The header hash of the sender's previous envelope (32 bytes, all zero for its first).
+     */
+    public var previous: Data
+    /**
+     * This envelope's header hash (32 bytes): its link on the sender's chain.
+     */
+    public var headerHash: Data
+    /**
      * The roster version the sender sealed under.
      */
     public var rosterVersion: UInt64
@@ -3936,6 +3951,12 @@ public struct EnvelopeInfo {
          * The sender's signed sequence number.
          */sequence: UInt64, 
         /**
+         * The header hash of the sender's previous envelope (32 bytes, all zero for its first).
+         */previous: Data, 
+        /**
+         * This envelope's header hash (32 bytes): its link on the sender's chain.
+         */headerHash: Data, 
+        /**
          * The roster version the sender sealed under.
          */rosterVersion: UInt64, 
         /**
@@ -3947,6 +3968,8 @@ public struct EnvelopeInfo {
         self.sender = sender
         self.metadata = metadata
         self.sequence = sequence
+        self.previous = previous
+        self.headerHash = headerHash
         self.rosterVersion = rosterVersion
         self.created = created
         self.contentLen = contentLen
@@ -3971,6 +3994,8 @@ public struct FfiConverterTypeEnvelopeInfo: FfiConverterRustBuffer {
                 sender: FfiConverterTypePublicKey.read(from: &buf), 
                 metadata: FfiConverterTypeEnvelopeMetadata.read(from: &buf), 
                 sequence: FfiConverterUInt64.read(from: &buf), 
+                previous: FfiConverterData.read(from: &buf), 
+                headerHash: FfiConverterData.read(from: &buf), 
                 rosterVersion: FfiConverterUInt64.read(from: &buf), 
                 created: FfiConverterUInt64.read(from: &buf), 
                 contentLen: FfiConverterUInt64.read(from: &buf)
@@ -3981,6 +4006,8 @@ public struct FfiConverterTypeEnvelopeInfo: FfiConverterRustBuffer {
         FfiConverterTypePublicKey.write(value.sender, into: &buf)
         FfiConverterTypeEnvelopeMetadata.write(value.metadata, into: &buf)
         FfiConverterUInt64.write(value.sequence, into: &buf)
+        FfiConverterData.write(value.previous, into: &buf)
+        FfiConverterData.write(value.headerHash, into: &buf)
         FfiConverterUInt64.write(value.rosterVersion, into: &buf)
         FfiConverterUInt64.write(value.created, into: &buf)
         FfiConverterUInt64.write(value.contentLen, into: &buf)
@@ -5529,6 +5556,20 @@ public func signRequest(identity: Identity, target: RequestTarget, body: Data, n
 })
 }
 /**
+ * The header hash of an envelope (SHA-256 of its header, docs/spec/envelope.md §5.1): its link
+ * on the sender's chain. A sender keeps it with the sequence as its sender state and passes it
+ * as `previous` to its next seal. The header is parsed, not verified (use it for what this
+ * device sealed itself).
+ */
+public func envelopeHeaderHash(envelope: Data)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_func_envelope_header_hash(
+        FfiConverterData.lower(envelope),uniffiCallStatus
+    )
+})
+}
+/**
  * Generates a fresh family id (32 hex digits) for a new family's version 1.
  */
 public func generateFamilyId() -> String  {
@@ -5555,6 +5596,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.contractVersionMismatch
     }
     if (uniffi_toyseal_ffi_checksum_func_sign_request() != 6671) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_func_envelope_header_hash() != 25026) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_func_generate_family_id() != 63238) {
@@ -5704,7 +5748,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_toyseal_ffi_checksum_method_roster_opener() != 48063) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_toyseal_ffi_checksum_method_roster_seal() != 29241) {
+    if (uniffi_toyseal_ffi_checksum_method_roster_seal() != 50787) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_roster_signed() != 64285) {
