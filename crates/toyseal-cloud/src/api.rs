@@ -540,6 +540,10 @@ pub struct EnvelopeSummary {
     pub roster_version: u64,
     /// When the server stored it (Unix seconds).
     pub received_at: u64,
+    /// The sender's signed sequence number (docs/spec/envelope.md §11); 0 for an envelope
+    /// stored before the server tracked sender chains.
+    #[serde(default)]
+    pub sequence: u64,
 }
 
 /// A page of envelopes, oldest first.

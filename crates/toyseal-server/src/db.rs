@@ -46,6 +46,8 @@ pub(crate) struct EnvelopeRow {
     pub roster_version: u64,
     pub received_at: u64,
     pub blob_key: String,
+    /// The sender's signed sequence number (0 for rows stored before sender chains).
+    pub sender_sequence: u64,
 }
 
 /// What inserting an envelope row did.
@@ -463,7 +465,7 @@ impl Db {
         id: &EnvelopeId,
     ) -> Result<Option<EnvelopeRow>, Error> {
         let row = sqlx::query(
-            "SELECT seq, id, sender, size, roster_version, received_at, blob_key \
+            "SELECT seq, id, sender, size, roster_version, received_at, blob_key, sender_sequence \
              FROM envelopes WHERE family = $1 AND id = $2",
         )
         .bind(text(family))
@@ -563,7 +565,7 @@ impl Db {
         limit: u64,
     ) -> Result<Vec<EnvelopeRow>, Error> {
         let rows = sqlx::query(
-            "SELECT seq, id, sender, size, roster_version, received_at, blob_key \
+            "SELECT seq, id, sender, size, roster_version, received_at, blob_key, sender_sequence \
              FROM envelopes WHERE family = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(text(family))
@@ -687,5 +689,6 @@ fn envelope_row(r: &sqlx::any::AnyRow) -> Result<EnvelopeRow, Error> {
         roster_version: uint(r.try_get(4)?, "roster version")?,
         received_at: uint(r.try_get(5)?, "time")?,
         blob_key: r.try_get(6)?,
+        sender_sequence: uint(r.try_get(7)?, "sender sequence")?,
     })
 }

@@ -454,6 +454,7 @@ async fn store_envelope(
         roster_version: header.roster_version(),
         received_at: now_unix(),
         blob_key: key.clone(),
+        sender_sequence: header.sequence(),
     };
     // Nothing is written before the sender-chain rules passed (checked again under the lock).
     match app.db.sender_chain_conflict(family, &row, &link).await? {
@@ -591,6 +592,7 @@ async fn list_envelopes(
             sender: r.sender.to_string(),
             roster_version: r.roster_version,
             received_at: r.received_at,
+            sequence: r.sender_sequence,
         })
         .collect();
     Ok(Json(EnvelopePage { items, next_cursor }))

@@ -292,6 +292,14 @@ async fn t38_removed_device_cannot_back_date_or_reuse_a_sequence_on_the_server()
         refused_409(&r, what);
     }
     assert_eq!(env.count("envelopes").await, rows_before, "nothing stored");
+    // The listing carries each envelope's signed sequence.
+    let r = s
+        .call(&fam.guardian, "GET", &fam.envelopes_path(), b"")
+        .await;
+    let page: toyseal_cloud::api::EnvelopePage = r.json();
+    let mut sequences: Vec<u64> = page.items.iter().map(|i| i.sequence).collect();
+    sequences.sort_unstable();
+    assert_eq!(sequences, [1, 2, 3, 5]);
     // Mum and the toy remove dad, recording his last envelope (sequence 5) as his chain head.
     let head = toyseal_envelope::inspect(&real[3]).unwrap();
     let v3 = fam.next_roster_with(fam.core(), &[], |p| {

@@ -2880,18 +2880,19 @@ class EnvelopeSummary:
     """
     One stored envelope, as the server lists it (nothing here is proved until you open it).
 """
-    def __init__(self, *, id:str, size:int, sender:str, roster_version:int, received_at:int):
+    def __init__(self, *, id:str, size:int, sender:str, roster_version:int, received_at:int, sequence:int):
         self.id = id
         self.size = size
         self.sender = sender
         self.roster_version = roster_version
         self.received_at = received_at
+        self.sequence = sequence
         
         
 
     
     def __str__(self):
-        return "EnvelopeSummary(id={}, size={}, sender={}, roster_version={}, received_at={})".format(self.id, self.size, self.sender, self.roster_version, self.received_at)
+        return "EnvelopeSummary(id={}, size={}, sender={}, roster_version={}, received_at={}, sequence={})".format(self.id, self.size, self.sender, self.roster_version, self.received_at, self.sequence)
     def __eq__(self, other):
         if self.id != other.id:
             return False
@@ -2902,6 +2903,8 @@ class EnvelopeSummary:
         if self.roster_version != other.roster_version:
             return False
         if self.received_at != other.received_at:
+            return False
+        if self.sequence != other.sequence:
             return False
         return True
 
@@ -2914,6 +2917,7 @@ class _UniffiFfiConverterTypeEnvelopeSummary(_UniffiConverterRustBuffer):
             sender=_UniffiFfiConverterString.read(buf),
             roster_version=_UniffiFfiConverterUInt64.read(buf),
             received_at=_UniffiFfiConverterUInt64.read(buf),
+            sequence=_UniffiFfiConverterUInt64.read(buf),
         )
 
     @staticmethod
@@ -2923,6 +2927,7 @@ class _UniffiFfiConverterTypeEnvelopeSummary(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.check_lower(value.sender)
         _UniffiFfiConverterUInt64.check_lower(value.roster_version)
         _UniffiFfiConverterUInt64.check_lower(value.received_at)
+        _UniffiFfiConverterUInt64.check_lower(value.sequence)
 
     @staticmethod
     def write(value, buf):
@@ -2931,6 +2936,7 @@ class _UniffiFfiConverterTypeEnvelopeSummary(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.sender, buf)
         _UniffiFfiConverterUInt64.write(value.roster_version, buf)
         _UniffiFfiConverterUInt64.write(value.received_at, buf)
+        _UniffiFfiConverterUInt64.write(value.sequence, buf)
 
 class _UniffiFfiConverterSequenceTypeEnvelopeSummary(_UniffiConverterRustBuffer):
     @classmethod

@@ -4202,6 +4202,10 @@ public struct EnvelopeSummary: Equatable, Hashable {
      * When the server received it (Unix seconds).
      */
     public var receivedAt: UInt64
+    /**
+     * The sender's signed sequence number (0: stored before the server tracked sender chains).
+     */
+    public var sequence: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4220,12 +4224,16 @@ public struct EnvelopeSummary: Equatable, Hashable {
          */rosterVersion: UInt64, 
         /**
          * When the server received it (Unix seconds).
-         */receivedAt: UInt64) {
+         */receivedAt: UInt64, 
+        /**
+         * The sender's signed sequence number (0: stored before the server tracked sender chains).
+         */sequence: UInt64) {
         self.id = id
         self.size = size
         self.sender = sender
         self.rosterVersion = rosterVersion
         self.receivedAt = receivedAt
+        self.sequence = sequence
     }
 
     
@@ -4248,7 +4256,8 @@ public struct FfiConverterTypeEnvelopeSummary: FfiConverterRustBuffer {
                 size: FfiConverterUInt64.read(from: &buf), 
                 sender: FfiConverterString.read(from: &buf), 
                 rosterVersion: FfiConverterUInt64.read(from: &buf), 
-                receivedAt: FfiConverterUInt64.read(from: &buf)
+                receivedAt: FfiConverterUInt64.read(from: &buf), 
+                sequence: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -4258,6 +4267,7 @@ public struct FfiConverterTypeEnvelopeSummary: FfiConverterRustBuffer {
         FfiConverterString.write(value.sender, into: &buf)
         FfiConverterUInt64.write(value.rosterVersion, into: &buf)
         FfiConverterUInt64.write(value.receivedAt, into: &buf)
+        FfiConverterUInt64.write(value.sequence, into: &buf)
     }
 }
 

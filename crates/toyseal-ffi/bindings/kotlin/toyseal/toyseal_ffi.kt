@@ -7427,6 +7427,11 @@ data class EnvelopeSummary (
      * When the server received it (Unix seconds).
      */
     var `receivedAt`: kotlin.ULong
+    , 
+    /**
+     * The sender's signed sequence number (0: stored before the server tracked sender chains).
+     */
+    var `sequence`: kotlin.ULong
     
 ){
     
@@ -7448,6 +7453,7 @@ public object FfiConverterTypeEnvelopeSummary: FfiConverterRustBuffer<EnvelopeSu
             FfiConverterString.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
         )
     }
 
@@ -7456,7 +7462,8 @@ public object FfiConverterTypeEnvelopeSummary: FfiConverterRustBuffer<EnvelopeSu
             FfiConverterULong.allocationSize(value.`size`) +
             FfiConverterString.allocationSize(value.`sender`) +
             FfiConverterULong.allocationSize(value.`rosterVersion`) +
-            FfiConverterULong.allocationSize(value.`receivedAt`)
+            FfiConverterULong.allocationSize(value.`receivedAt`) +
+            FfiConverterULong.allocationSize(value.`sequence`)
     )
 
     override fun write(value: EnvelopeSummary, buf: ByteBuffer) {
@@ -7465,6 +7472,7 @@ public object FfiConverterTypeEnvelopeSummary: FfiConverterRustBuffer<EnvelopeSu
             FfiConverterString.write(value.`sender`, buf)
             FfiConverterULong.write(value.`rosterVersion`, buf)
             FfiConverterULong.write(value.`receivedAt`, buf)
+            FfiConverterULong.write(value.`sequence`, buf)
     }
 }
 
