@@ -1,4 +1,4 @@
-//! Deterministic envelope v2 test vectors (`docs/spec/vectors/envelope.json`), checked both ways.
+//! Deterministic envelope v3 test vectors (`docs/spec/vectors/envelope.json`), checked both ways.
 //!
 //! 1. The generator seals every valid vector twice: with the library (its randomness replayed
 //!    from recorded bytes) and with the independent sealer below, written from
@@ -2313,7 +2313,7 @@ struct FileJson {
 fn render(vectors: &[Vector]) -> String {
     let doc = FileJson {
         comment: "toyseal envelope v3 test vectors (docs/spec/envelope.md §16). Every key in this file, public and secret, is a SYNTHETIC TEST KEY derived from a fixed seed: never use one for anything real. Hex is lower case. `identities` is the cast every vector names. A vector with `seal` is valid: `seal` holds every input and drawn value (file key, payload nonce, sequence, created, sizes, family, metadata, prelude, content, and the content offsets after which the sender called checkpoint), `intermediates` every derived value; re-sealing from them must give `envelope_hex` byte for byte. A vector without `seal` must fail for at least one opener or for the keyless verifier. Each entry of `opens` is one opener (`opener` decrypts, admitting senders in `trust.senders`, never a sequence in `trust.seen_sequences`, and, if `trust.departed` is set, only an envelope on the departed sender's chain: its header hash is `chain_head_hex` at sequence `last_sequence`, or it is reached from that head through `previous` links among `known_links` (docs/spec/envelope.md §11.3); if `check_recipients` is non-empty it runs the re-encryption check over those identities): `expected.released` is how many content bytes a streaming opener releases before it finishes or fails. `server_verify` is what the keyless verifier returns. Error names are those of docs/spec/envelope.md §12; `Key(x)` names the key rule that failed.",
-        format: "toyseal envelope v2, suite 0x0001",
+        format: "toyseal envelope v3, suite 0x0001",
         generator: "crates/toyseal-envelope/tests/vectors.rs (TOYSEAL_REGENERATE_VECTORS=1 rewrites this file)",
         identities: CAST
             .iter()

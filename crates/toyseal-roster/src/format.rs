@@ -85,7 +85,7 @@ impl RosterProposal {
 
     /// The version after `current`, with the given members. The recovery key is carried over;
     /// every member of `current` that `members` leaves out is recorded as departed with last
-    /// sequence 0 (nothing accepted) until [`RosterProposal::with_last_sequence`] says more;
+    /// sequence 0 (nothing accepted) until [`RosterProposal::with_last_envelope`] says more;
     /// earlier departed records are carried over unchanged (a re-added device leaves them).
     /// If that makes more than [`MAX_DEPARTED`] records, drop old ones with
     /// [`RosterProposal::forget_departed`] before signing: a version over the limit is refused.
