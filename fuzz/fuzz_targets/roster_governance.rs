@@ -142,6 +142,18 @@ fuzz_target!(|input: (ChainInput, u8, bool, u8)| {
         // Sender admission agrees with members and records.
         for dev in DEVICES.iter() {
             let seq = u64::from(probe_sequence);
+            // The probed envelope's header hash: the chain head its sequence would have, or
+            // another one (a back-dated or re-used sequence).
+            let on_chain = probe_sequence % 2 == 0;
+            let link = toyseal_envelope::ChainLink {
+                sequence: seq,
+                previous: [0; 32],
+                header_hash: if on_chain {
+                    toyseal_fuzz::cloud::chain_head(seq)
+                } else {
+                    [0xee; 32]
+                },
+            };
             let expected = if verified.contains(dev.public()) {
                 Admission::Member
             } else {
@@ -150,8 +162,13 @@ fuzz_target!(|input: (ChainInput, u8, bool, u8)| {
                     .iter()
                     .find(|d| d.identity() == dev.public())
                 {
-                    // Sequence 0 is "unsequenced" and never admits a departed device.
-                    Some(d) if (1..=d.last_sequence()).contains(&seq) => {
+                    // Without receive state only the recorded chain head itself is admitted;
+                    // sequence 0 and a zero head never are.
+                    Some(d)
+                        if seq != 0
+                            && seq == d.last_sequence()
+                            && link.header_hash == *d.chain_head() =>
+                    {
                         Admission::DepartedEarlier {
                             last_sequence: d.last_sequence(),
                         }
@@ -159,7 +176,7 @@ fuzz_target!(|input: (ChainInput, u8, bool, u8)| {
                     _ => Admission::Refused,
                 }
             };
-            assert_eq!(verified.admission(dev.public(), seq), expected);
+            assert_eq!(verified.admission(dev.public(), &link), expected);
         }
         current = Some(verified);
     }

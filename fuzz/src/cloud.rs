@@ -118,7 +118,8 @@ pub static RECOVERY: LazyLock<RecoveryKey> = LazyLock::new(|| {
 /// How a built version records the devices it removes (docs/spec/roster.md §3.5).
 #[derive(Arbitrary, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Departures {
-    /// Removed devices recorded with `last_sequence`, earlier records carried unchanged.
+    /// Removed devices recorded with `last_sequence` (and [`chain_head`] of it), earlier records
+    /// carried unchanged.
     Correct,
     /// Removed devices not recorded.
     OmitRemoved,
@@ -200,7 +201,7 @@ fn build(
     previous: [u8; 32],
     members: u8,
     recovery: bool,
-    departed: &[(PublicIdentity, u64)],
+    departed: &[(PublicIdentity, u64, [u8; 32])],
     signers: u8,
     recovery_signs: bool,
 ) -> Vec<u8> {
@@ -223,9 +224,10 @@ fn build(
         body.push(0);
     }
     body.push(departed.len() as u8);
-    for (d, seq) in departed {
+    for (d, seq, head) in departed {
         body.extend_from_slice(&d.to_bytes());
         body.extend_from_slice(&seq.to_be_bytes());
+        body.extend_from_slice(head);
     }
     let digest = sha256(&[&body]);
     let mut message = b"toyseal/v2/roster-signature\x00".to_vec();
@@ -320,13 +322,13 @@ fn departed_after(
     members: u8,
     how: Departures,
     last_sequence: u64,
-) -> Vec<(PublicIdentity, u64)> {
+) -> Vec<(PublicIdentity, u64, [u8; 32])> {
     let mut now: Vec<PublicIdentity> = pick(members).iter().map(|d| d.public().clone()).collect();
     if now.is_empty() {
         now.push(DEVICES[0].public().clone());
     }
     let is_member = |p: &PublicIdentity| now.iter().any(|m| m == p);
-    let mut out: Vec<(PublicIdentity, u64)> = Vec::new();
+    let mut out: Vec<(PublicIdentity, u64, [u8; 32])> = Vec::new();
     if how != Departures::DropCarried {
         let bump = u64::from(how == Departures::RaiseCarried);
         out.extend(
@@ -334,7 +336,13 @@ fn departed_after(
                 .departed()
                 .iter()
                 .filter(|d| !is_member(d.identity()))
-                .map(|d| (d.identity().clone(), d.last_sequence().saturating_add(bump))),
+                .map(|d| {
+                    (
+                        d.identity().clone(),
+                        d.last_sequence().saturating_add(bump),
+                        *d.chain_head(),
+                    )
+                }),
         );
     }
     if how != Departures::OmitRemoved {
@@ -343,12 +351,21 @@ fn departed_after(
                 .members()
                 .iter()
                 .filter(|m| !is_member(m))
-                .map(|m| (m.clone(), last_sequence)),
+                .map(|m| (m.clone(), last_sequence, chain_head(last_sequence))),
         );
     }
-    out.sort_by_key(|(p, _)| p.device_id());
-    out.dedup_by_key(|(p, _)| p.device_id());
+    out.sort_by_key(|(p, _, _)| p.device_id());
+    out.dedup_by_key(|(p, _, _)| p.device_id());
     out
+}
+
+/// The chain head the fuzzed removals record with `last_sequence` (zero for none).
+pub fn chain_head(last_sequence: u64) -> [u8; 32] {
+    if last_sequence == 0 {
+        [0; 32]
+    } else {
+        sha256(&[&last_sequence.to_be_bytes()])
+    }
 }
 
 /// The public identities of [`DEVICES`].

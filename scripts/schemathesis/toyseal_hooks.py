@@ -107,27 +107,37 @@ def _founding(family_id: str):
     return ts.RosterProposal.founding(family_id, members).sign(GUARDIAN).cosign(TOY)
 
 
+def _chain(sender, roster, texts, first, previous=b""):
+    """Envelopes on `sender`'s chain (envelope.md §11.2): sequences first, first + 1, …, each
+    naming the previous one's header hash, so the server's sender-chain rules (signed-requests.md
+    §Sender chains) hold whatever order the fuzzer uploads them in."""
+    out = []
+    for i, text in enumerate(texts):
+        envelope = roster.seal(sender, text, ts.EnvelopeMetadata(), first + i, previous)
+        previous = ts.envelope_header_hash(envelope)
+        out.append(envelope)
+    return out
+
+
 async def _found_family():
     v1 = _founding(ts.generate_family_id())
     cloud = ts.CloudClient(SERVER, GUARDIAN)
     roster = await cloud.create_family(v1)
     ids = []
-    for seq in (1, 2):
-        envelope = roster.seal(GUARDIAN, b"fuzz setup %d" % seq, ts.EnvelopeMetadata(), seq)
+    setup = _chain(GUARDIAN, roster, [b"fuzz setup %d" % seq for seq in (1, 2)], 1)
+    for envelope in setup:
         ids.append(await cloud.upload(roster.family_id(), envelope))
-    return v1, roster, ids
+    return v1, roster, ids, ts.envelope_header_hash(setup[-1])
 
 
-V1, ROSTER, ENVELOPE_IDS = asyncio.run(_found_family())
+V1, ROSTER, ENVELOPE_IDS, SETUP_HEAD = asyncio.run(_found_family())
 FAMILY = ROSTER.family_id()
 # Valid bodies the fuzzer may send: envelopes the guardian sealed for this family (201 the first
 # time, 200 again, 201 after a delete), founding rosters of fresh families (201 at their own
 # path, 400 at another), this family's version 1 (409 at creation and as a roster update) and
 # version 2 (below).
-ENVELOPES = [
-    ROSTER.seal(GUARDIAN, b"fuzz %d" % seq, ts.EnvelopeMetadata(), 100 + seq) for seq in range(8)
-]
-TOY_ENVELOPES = [ROSTER.seal(TOY, b"toy %d" % seq, ts.EnvelopeMetadata(), seq) for seq in range(4)]
+ENVELOPES = _chain(GUARDIAN, ROSTER, [b"fuzz %d" % seq for seq in range(8)], 100, SETUP_HEAD)
+TOY_ENVELOPES = _chain(TOY, ROSTER, [b"toy %d" % seq for seq in range(4)], 1)
 
 
 async def _toy_uploads():

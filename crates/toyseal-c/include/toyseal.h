@@ -57,7 +57,8 @@ typedef enum {
   TOYSEAL_SLOT_IDENTITY = 0,
   // The lifetime count of failed pairings (4 bytes, little endian).
   TOYSEAL_SLOT_FAILURE_COUNT = 1,
-  // The last envelope sequence number used (8 bytes, little endian).
+  // The sender state: the last envelope sequence number used (8 bytes, little endian)
+  // and that envelope's header hash (32 bytes), 40 bytes in all.
   TOYSEAL_SLOT_SEQUENCE = 2,
   // The founding guardian's public identity, until roster version 1 exists.
   TOYSEAL_SLOT_FOUNDER = 3,
@@ -233,7 +234,9 @@ extern "C" {
 const char *toyseal_result_str(int result);
 
 // Starts sealing a recording from the toy to every other member of its current roster,
-// signed by the toy, with the next sequence number from the storage (slot Sequence).
+// signed by the toy, on its sender chain: the next sequence number and the previous envelope's
+// header hash from the storage (slot Sequence), which records this envelope's before the call
+// returns (a call that fails consumes nothing; once it succeeded the number is used).
 // `options` may be NULL for the defaults. On success `*sealer_out` owns a new handle.
 //
 // # Safety

@@ -82,7 +82,9 @@ impl toyseal_sealer {
 }
 
 /// Starts sealing a recording from the toy to every other member of its current roster,
-/// signed by the toy, with the next sequence number from the storage (slot Sequence).
+/// signed by the toy, on its sender chain: the next sequence number and the previous envelope's
+/// header hash from the storage (slot Sequence), which records this envelope's before the call
+/// returns (a call that fails consumes nothing; once it succeeded the number is used).
 /// `options` may be NULL for the defaults. On success `*sealer_out` owns a new handle.
 ///
 /// # Safety
@@ -128,10 +130,16 @@ pub unsafe extern "C" fn toyseal_sealer_new(
         let roster = toy.toy.roster().ok_or(toyseal_result::NoRoster)?;
         // The family rule (sender a member, recipients every other member, the family and
         // version in the header) is the roster's: `Roster::sealer`.
+        let state = toy.storage.sender_state()?;
         let opts = opts
             .with_metadata(metadata)
-            .with_sequence(toy.storage.next_sequence()?);
+            .with_sequence(state.sequence)
+            .with_previous(state.previous);
         let sealer = roster.sealer(toy.toy.identity().clone(), opts, &mut OsRng)?;
+        // The header exists: record it before any byte of it can leave (docs/spec/envelope.md
+        // §11.2).
+        let link = sealer.link();
+        toy.storage.record_sent(link.sequence, link.header_hash)?;
         let handle = Box::new(toyseal_sealer {
             state: State::Sealing(sealer),
             out: Vec::new(),

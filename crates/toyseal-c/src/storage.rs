@@ -19,7 +19,8 @@ pub enum toyseal_slot {
     Identity = 0,
     /// The lifetime count of failed pairings (4 bytes, little endian).
     FailureCount = 1,
-    /// The last envelope sequence number used (8 bytes, little endian).
+    /// The sender state: the last envelope sequence number used (8 bytes, little endian)
+    /// and that envelope's header hash (32 bytes), 40 bytes in all.
     Sequence = 2,
     /// The founding guardian's public identity, until roster version 1 exists.
     Founder = 3,
@@ -188,17 +189,36 @@ impl Storage {
         self.store(toyseal_slot::Roster, &roster.signed().encode())
     }
 
-    /// The next envelope sequence number: stored before it is used, so a crash never reuses
-    /// one (`toyseal_core::SequenceStore` semantics; sequences start at 1).
-    pub fn next_sequence(&self) -> Result<u64, toyseal_result> {
+    /// The toy's sender state (`toyseal_core::SequenceStore` semantics): the next sequence
+    /// number (the first is 1) and the header hash of its last envelope. The slot holds the
+    /// last emitted sequence (8 bytes, little-endian) and that envelope's header hash (32); an
+    /// empty slot is the first envelope; 8 bytes alone (before sender chains) a previous hash
+    /// of zero.
+    pub fn sender_state(&self) -> Result<toyseal_core::SenderState, toyseal_result> {
         let stored = self.load(toyseal_slot::Sequence)?;
-        let last = match stored.as_slice() {
-            [] => 0,
-            bytes => u64::from_le_bytes(bytes.try_into().map_err(|_| toyseal_result::Storage)?),
+        let (last, head) = match stored.as_slice() {
+            [] => return Ok(toyseal_core::SenderState::FIRST),
+            bytes if bytes.len() == 8 => (bytes, [0u8; 32]),
+            bytes if bytes.len() == 40 => {
+                let (last, head) = bytes.split_at(8);
+                (last, head.try_into().map_err(|_| toyseal_result::Storage)?)
+            }
+            _ => return Err(toyseal_result::Storage),
         };
-        let next = last.checked_add(1).ok_or(toyseal_result::Storage)?;
-        self.store(toyseal_slot::Sequence, &next.to_le_bytes())?;
-        Ok(next)
+        let last = u64::from_le_bytes(last.try_into().map_err(|_| toyseal_result::Storage)?);
+        toyseal_core::SenderState::after(last, head).map_err(|_| toyseal_result::Storage)
+    }
+
+    /// Records that the envelope with `sequence` and `header_hash` was emitted: stored before
+    /// any byte of it leaves, so a crash never re-uses a number. A sequence below the stored
+    /// next one is refused.
+    pub fn record_sent(&self, sequence: u64, header_hash: [u8; 32]) -> Result<(), toyseal_result> {
+        if sequence < self.sender_state()?.sequence {
+            return Err(toyseal_result::Storage);
+        }
+        let mut slot = sequence.to_le_bytes().to_vec();
+        slot.extend_from_slice(&header_hash);
+        self.store(toyseal_slot::Sequence, &slot)
     }
 }
 

@@ -217,10 +217,14 @@ fn sequence_numbers_grow_and_are_stored_before_use() {
     c_seal(&mut f.toy, 10, b"two", 3, 1 << 20, &mut b).expect("sealed");
     let seq = |e: &[u8]| toyseal_envelope::inspect(e).expect("header").sequence();
     assert_eq!((seq(&a), seq(&b)), (1, 2));
-    assert_eq!(
-        f.toy.flash.slots[toyseal_slot::Sequence as usize],
-        2u64.to_le_bytes()
-    );
+    // The slot holds the last sequence and its header hash (the sender state); the second
+    // envelope names the first as its previous.
+    let header = |e: &[u8]| toyseal_envelope::inspect(e).expect("header");
+    assert_eq!(header(&a).previous(), &[0; 32]);
+    assert_eq!(header(&b).previous(), &header(&a).link_hash());
+    let mut slot = 2u64.to_le_bytes().to_vec();
+    slot.extend_from_slice(&header(&b).link_hash());
+    assert_eq!(f.toy.flash.slots[toyseal_slot::Sequence as usize], slot);
 }
 
 #[test]

@@ -430,11 +430,13 @@ pub enum RosterCommand {
             or a guardian and the toy; adding anyone or changing a guardian, a toy or a role \
             needs two guardians, a guardian and the recovery key, or the recovery key and the \
             toy (never a guardian and the toy).\n\n\
-            A removed device's envelopes stay openable up to the last sequence number given \
-            with --last-sequence (default 0: none).",
+            A removed device's envelopes stay openable up to the last envelope of it given \
+            with --last-envelope (its sequence and header hash become the device's chain head: \
+            that envelope and its ancestors on the device's sender chain stay openable, \
+            nothing it seals later does, whatever sequence it claims). Without one, none.",
         after_help = "Examples:
   toyseal roster propose -i mum.key --add \"$(cat dad.pub)\" -o v2.tsr v1.tsr
-  toyseal roster propose -i mum.key --remove \"$(cat old-phone.pub)\" --last-sequence 41 -o v3.tsr v1.tsr v2.tsr"
+  toyseal roster propose -i mum.key --remove \"$(cat old-phone.pub)\" --last-envelope last-from-old-phone.tse -o v3.tsr v1.tsr v2.tsr"
     )]
     Propose(RosterProposeArgs),
     /// Add a signature to a roster version.
@@ -514,10 +516,11 @@ pub struct RosterProposeArgs {
     /// A member to remove (its public key or device id); repeatable.
     #[arg(long = "remove", value_name = "PUBKEY|DEVICE_ID")]
     pub remove: Vec<String>,
-    /// The last sender sequence still accepted from the removed devices (their envelopes up
-    /// to it stay openable).
-    #[arg(long, value_name = "N", default_value_t = 0, requires = "remove")]
-    pub last_sequence: u64,
+    /// The newest envelope of a removed device that the family accepts (verified; its sender
+    /// must be one of the --remove devices): its sequence and header hash are recorded as the
+    /// device's chain head. Repeatable, at most one per removed device.
+    #[arg(long = "last-envelope", value_name = "ENVELOPE", requires = "remove")]
+    pub last_envelope: Vec<PathBuf>,
     /// Write the new version to OUT (atomically) instead of standard output.
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
@@ -988,11 +991,16 @@ pub struct SealArgs {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_SEGMENT_LOG2,
           value_parser = clap::value_parser!(u8).range(10..=24))]
     pub segment_size_log2: u8,
-    /// The sender's sequence number for this envelope. Default: the next number from the
-    /// counter file KEYFILE.seq beside the key file (created at 1, reserved durably before
-    /// sealing). Required when the key comes from standard input.
+    /// The sender's sequence number for this envelope. Default: the next one from the sender
+    /// state file KEYFILE.seq beside the key file (the last sequence and header hash; created
+    /// at the first seal, advanced durably once the header exists, before any byte is
+    /// written). Required when the key comes from standard input.
     #[arg(long, value_name = "N")]
     pub sequence: Option<u64>,
+    /// With --sequence: the header hash (64 hex digits) of this sender's previous envelope
+    /// (default: all zero, a first envelope).
+    #[arg(long, value_name = "HEX", requires = "sequence", value_parser = hash_hex)]
+    pub previous: Option<[u8; 32]>,
     /// Family id (32 hex digits) the recipients belong to, recorded in the public header.
     #[arg(long, value_name = "FAMILY_ID")]
     pub family: Option<FamilyId>,
@@ -1065,6 +1073,20 @@ pub struct InspectArgs {
     /// The envelope; `-` or absent: standard input.
     #[arg(value_name = "IN")]
     pub input: Option<PathBuf>,
+}
+
+/// A 32-byte hash in 64 hex digits.
+fn hash_hex(s: &str) -> Result<[u8; 32], String> {
+    let bytes = s.as_bytes();
+    if bytes.len() != 64 {
+        return Err(format!("64 hex digits (got {})", bytes.len()));
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        let digits = std::str::from_utf8(pair).map_err(|_| "not hex".to_string())?;
+        *o = u8::from_str_radix(digits, 16).map_err(|_| "not hex".to_string())?;
+    }
+    Ok(out)
 }
 
 /// The metadata text fields are limited to 64 bytes by the envelope format.

@@ -419,8 +419,8 @@ pub fn list(args: &ListArgs) -> Result<(), Error> {
             .iter()
             .map(|e| {
                 format!(
-                    "{}  {:>10}  {}  v{}  {}",
-                    e.id, e.size, e.sender, e.roster_version, e.received_at
+                    "{}  {:>10}  {}  #{}  v{}  {}",
+                    e.id, e.size, e.sender, e.sequence, e.roster_version, e.received_at
                 )
             })
             .collect::<Vec<_>>()

@@ -810,10 +810,12 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
     );
 
     // ── A new message after the removal: the stolen phone is not a recipient. ──
+    // The toy's second envelope, on its sender chain: it names the first one's header hash.
     let second = toys_roster.seal(
         &toy_id,
         SealOptions::default()
             .with_sequence(2)
+            .with_previous(toyseal_envelope::inspect(&envelope)?.link_hash())
             .with_created(DEMO_TIME + 120),
         SECOND_NOTE,
         &mut rng,

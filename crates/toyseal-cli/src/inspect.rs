@@ -31,6 +31,11 @@ pub struct Report {
     pub roster_version: u64,
     /// The sender's sequence number for this envelope.
     pub sequence: u64,
+    /// The header hash of the sender's previous envelope, hex (all zero: its first).
+    pub previous: String,
+    /// This envelope's header hash, hex: its link on the sender's chain (what a removal
+    /// records as chain head, and the sender's next envelope names as previous).
+    pub header_hash: String,
     /// When the sender sealed it (Unix seconds, the sender's clock).
     pub created: u64,
     /// The key commitment, hex.
@@ -108,6 +113,10 @@ pub fn inspect(args: &InspectArgs, progress: bool) -> Result<(), Error> {
     outcome.map_err(|source| Error::Envelope { place, source })
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn build_report(
     header: &Header,
     place: &Place,
@@ -126,6 +135,8 @@ fn build_report(
         family: header.family().map(|f| f.to_string()),
         roster_version: header.roster_version(),
         sequence: header.sequence(),
+        previous: hex(header.previous()),
+        header_hash: hex(&header.link_hash()),
         created: header.created(),
         key_commitment: header
             .key_commitment()
@@ -165,6 +176,8 @@ fn render(r: &Report, json: bool) -> Result<(), Error> {
             format!("family: {}", r.family.as_deref().unwrap_or("none")),
             format!("roster version: {}", r.roster_version),
             format!("sequence: {}", r.sequence),
+            format!("previous: {}", r.previous),
+            format!("header hash: {}", r.header_hash),
             format!("created: {} (Unix seconds, sender's clock)", r.created),
             format!("key commitment: {}", r.key_commitment),
             format!("recipients: {}", r.recipients),

@@ -186,9 +186,25 @@ fn propose(args: &RosterProposeArgs) -> Result<(), Error> {
         source,
     };
     let mut proposal = RosterProposal::next(&current, members).map_err(roster_error)?;
-    for id in removed {
+    let mut recorded = Vec::new();
+    for path in &args.last_envelope {
+        let place = crate::error::Place::File(path.clone());
+        let bytes = std::fs::read(path).map_err(|e| Error::io(place.clone(), e))?;
+        let header = toyseal_envelope::verify(&bytes, toyseal_envelope::OpenOptions::default())
+            .map_err(|source| Error::Envelope {
+                place: place.clone(),
+                source,
+            })?;
+        let id = header.sender().device_id();
+        if !removed.contains(&id) || recorded.contains(&id) {
+            return Err(Error::Usage(format!(
+                "--last-envelope {}: its sender {id} is not a --remove device, or has two",
+                path.display()
+            )));
+        }
+        recorded.push(id);
         proposal = proposal
-            .with_last_sequence(id, args.last_sequence)
+            .with_last_envelope(id, header.sequence(), header.link_hash())
             .map_err(roster_error)?;
     }
     let signed = match &signer {
@@ -359,6 +375,7 @@ struct Departed {
     device_id: String,
     public_key: String,
     last_sequence: u64,
+    chain_head: String,
 }
 
 #[derive(Serialize)]
@@ -403,6 +420,7 @@ impl View {
                     device_id: d.identity().device_id().to_string(),
                     public_key: d.identity().to_string(),
                     last_sequence: d.last_sequence(),
+                    chain_head: hex(d.chain_head()),
                 })
                 .collect(),
             signers: signed
@@ -441,8 +459,8 @@ impl View {
         t.push_str(&format!("departed ({}):\n", self.departed.len()));
         for d in &self.departed {
             t.push_str(&format!(
-                "  {:<8}  {}  last sequence {}  {}\n",
-                d.role, d.device_id, d.last_sequence, d.public_key
+                "  {:<8}  {}  last sequence {}  chain head {}  {}\n",
+                d.role, d.device_id, d.last_sequence, d.chain_head, d.public_key
             ));
         }
         t.push_str(&format!("signed by ({}):\n", self.signers.len()));

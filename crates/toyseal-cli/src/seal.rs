@@ -51,24 +51,35 @@ pub fn seal(args: &SealArgs, progress: bool) -> Result<(), Error> {
     if let Some(d) = args.duration_ms {
         metadata = metadata.with_duration_ms(d);
     }
-    // The input and the output are opened before a sequence number is reserved: a seal that
-    // fails before emitting consumes none (THREATS T64).
+    // The input and the output are opened before the sender state is touched, and the state
+    // advances only once the header exists: a seal that fails before emitting consumes no
+    // sequence number (THREATS T64).
     let input = Input::open(args.input.as_deref())?;
     let output = Output::create(
         args.output.as_deref(),
         false,
         Overwrite::from_force(args.force),
     )?;
-    let sequence = match (args.sequence, named(Some(&args.identity))) {
-        (Some(n), _) => n,
+    // The sender state file beside the key (`KEY.seq`: last sequence and header hash), unless
+    // the caller gives the sequence (and previous hash) itself.
+    let (state, counter) = match (args.sequence, named(Some(&args.identity))) {
+        (Some(n), _) => (
+            toyseal_core::SenderState {
+                sequence: n,
+                previous: args.previous.unwrap_or([0; 32]),
+            },
+            None,
+        ),
         (None, Some(key)) => {
             let mut counter = key.as_os_str().to_owned();
             counter.push(".seq");
             let counter = std::path::PathBuf::from(counter);
-            toyseal_core::reserve_sequence(&counter).map_err(|source| Error::Sequence {
-                place: Place::File(counter.clone()),
-                source,
-            })?
+            let state =
+                toyseal_core::read_sender_state(&counter).map_err(|source| Error::Sequence {
+                    place: Place::File(counter.clone()),
+                    source,
+                })?;
+            (state, Some(counter))
         }
         (None, None) => {
             return Err(Error::Usage(
@@ -76,6 +87,7 @@ pub fn seal(args: &SealArgs, progress: bool) -> Result<(), Error> {
             ));
         }
     };
+    let sequence = state.sequence;
     let created = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -85,24 +97,52 @@ pub fn seal(args: &SealArgs, progress: bool) -> Result<(), Error> {
         .with_segment_size_log2(args.segment_size_log2)
         .map_err(Error::Seal)?
         .with_sequence(sequence)
+        .with_previous(state.previous)
         .with_created(created)
         .with_metadata(metadata);
     if let Some(family) = args.family {
         options = options.with_family(family, args.roster_version);
     }
-    // Past this point the number is spent: a failure says which, so the gap recipients will
-    // see at this sequence is accounted for.
+    // Once the header exists the number is spent (recorded before any byte leaves): a later
+    // failure says which, so the gap recipients will see at this sequence is accounted for.
     let streamed = output.is_streamed();
-    seal_to(&identity, &recipients, &options, input, output, progress).map_err(|e| {
-        Error::SealFailed {
-            sequence,
-            emitted: streamed,
-            source: Box::new(e),
+    let recorded = std::cell::Cell::new(false);
+    let record = |link: toyseal_envelope::ChainLink| -> Result<(), Error> {
+        if let Some(counter) = &counter {
+            toyseal_core::record_sent(counter, link.sequence, link.header_hash).map_err(
+                |source| Error::Sequence {
+                    place: Place::File(counter.clone()),
+                    source,
+                },
+            )?;
+        }
+        recorded.set(true);
+        Ok(())
+    };
+    seal_to(
+        &identity,
+        &recipients,
+        &options,
+        input,
+        output,
+        progress,
+        &record,
+    )
+    .map_err(|e| {
+        if recorded.get() {
+            Error::SealFailed {
+                sequence,
+                emitted: streamed,
+                source: Box::new(e),
+            }
+        } else {
+            e
         }
     })
 }
 
-/// Seals `input` into `output` with `options` (its sequence already reserved).
+/// Seals `input` into `output` with `options`, calling `record` with the envelope's chain link
+/// once its header exists and before any byte of it is written.
 fn seal_to(
     identity: &toyseal_core::DeviceIdentity,
     recipients: &[toyseal_core::PublicIdentity],
@@ -110,6 +150,7 @@ fn seal_to(
     input: Input,
     mut output: Output,
     progress: bool,
+    record: &dyn Fn(toyseal_envelope::ChainLink) -> Result<(), Error>,
 ) -> Result<(), Error> {
     let in_place = input.place.clone();
     let size = input.size;
@@ -120,6 +161,11 @@ fn seal_to(
         let envelope =
             toyseal_envelope::seal_parallel(identity, recipients, options, &content, &mut OsRng)
                 .map_err(Error::Seal)?;
+        record(
+            toyseal_envelope::inspect(&envelope)
+                .map_err(Error::Seal)?
+                .chain_link(),
+        )?;
         let out_place = output.place();
         output
             .write_all(&envelope)
@@ -139,6 +185,7 @@ fn seal_to(
 
     let mut writer = SealWriter::new(&mut output, identity, recipients, options, &mut OsRng)
         .map_err(Error::Seal)?;
+    record(writer.link())?;
     let mut buf = vec![0u8; COPY_BUF];
     loop {
         let n = match reader.read(&mut buf) {

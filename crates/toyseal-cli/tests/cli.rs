@@ -386,9 +386,9 @@ fn recipients_files_with_comments_are_accepted() {
 fn every_flipped_byte_fails_with_the_documented_code_and_no_output() {
     let fam = Family::new();
     let env = fam.seal_file(3, "env.tse");
-    // Envelope v2 layout (docs/spec/envelope.md §3): 169-byte fixed header, 72-byte stanzas,
+    // Envelope v3 layout (docs/spec/envelope.md §3): 201-byte fixed header, 72-byte stanzas,
     // the header checkpoint (65 bytes), then chunk records (4-byte record header) and checkpoints.
-    let header_len = 169 + 3 * 72;
+    let header_len = 201 + 3 * 72;
     let first_chunk = header_len + 65;
     let chunk_record = 4 + (1 << 16) + 16;
     let len = env.len();
@@ -398,13 +398,14 @@ fn every_flipped_byte_fails_with_the_documented_code_and_no_output() {
     let cases: &[(&str, usize, i32, &str)] = &[
         ("magic", 0, 4, "not a toyseal envelope"),
         ("version", 7, 4, "unsupported envelope version"),
-        ("sender role", 102, 4, "unknown device role"),
+        ("sender role", 134, 4, "unknown device role"),
         ("sequence", 44, 5, "signature"),
-        ("payload nonce", 55, 5, "signature"),
-        ("key commitment", 80, 5, "signature"),
-        ("own stanza key id", 169, 5, "signature"),
-        ("own stanza enc", 169 + 8 + 3, 5, "signature"),
-        ("another's stanza", 169 + 72 + 20, 5, "signature"),
+        ("previous", 50, 5, "signature"),
+        ("payload nonce", 87, 5, "signature"),
+        ("key commitment", 112, 5, "signature"),
+        ("own stanza key id", 201, 5, "signature"),
+        ("own stanza enc", 201 + 8 + 3, 5, "signature"),
+        ("another's stanza", 201 + 72 + 20, 5, "signature"),
         ("header checkpoint", header_len + 10, 5, "signature"),
         (
             "first record type",
@@ -738,7 +739,7 @@ fn inspect_names_the_sender_and_recipients_and_checks_the_signature() {
     assert_ok(&o);
     let text = stdout_text(&o);
     for line in [
-        "version: 2".to_owned(),
+        "version: 3".to_owned(),
         "suite: 0x0001".to_owned(),
         format!("sender: {}", fam.toy_pub),
         format!("sender device id: {device_id}"),
@@ -758,7 +759,8 @@ fn inspect_names_the_sender_and_recipients_and_checks_the_signature() {
     assert_ok(&o);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["file"], "<stdin>");
-    assert_eq!(v["version"], 2);
+    assert_eq!(v["version"], 3);
+    assert_eq!(v["header_hash"].as_str().map(str::len), Some(64));
     assert_eq!(v["sender"], fam.toy_pub.as_str());
     assert_eq!(v["sender_device_id"], device_id.as_str());
     assert_eq!(v["sender_role"], "toy");

@@ -189,8 +189,22 @@ fn a_family_is_founded_grows_and_shrinks_through_roster_files() {
     assert_eq!(v2["previous_hash"], v1["hash"]);
     assert_eq!(summary["hash"], v2["hash"]);
 
-    // v3 removes the toy (a removal: dad proposes, mum co-signs), keeping its envelopes up to
-    // #5.
+    // v3 removes the toy (a removal: dad proposes, mum co-signs), keeping its envelopes up to #5: its
+    // last envelope's sequence and header hash become its chain head.
+    fs::write(k.path().join("note.raw"), b"goodnight").unwrap();
+    let o = k.run(&[
+        "seal",
+        "-i",
+        "toy.key",
+        "-r",
+        &k.mum,
+        "--sequence",
+        "5",
+        "-o",
+        "toy5.tse",
+        "note.raw",
+    ]);
+    assert_ok(&o);
     let o = k.run(&[
         "roster",
         "propose",
@@ -198,8 +212,8 @@ fn a_family_is_founded_grows_and_shrinks_through_roster_files() {
         "dad.key",
         "--remove",
         &k.toy,
-        "--last-sequence",
-        "5",
+        "--last-envelope",
+        "toy5.tse",
         "-o",
         "v3.tsr",
         "v1.tsr",
@@ -213,6 +227,10 @@ fn a_family_is_founded_grows_and_shrinks_through_roster_files() {
     let v3 = k.show_json("v3.tsr");
     assert_eq!(v3["departed"][0]["public_key"], k.toy.as_str());
     assert_eq!(v3["departed"][0]["last_sequence"], 5);
+    let inspected = k.run(&["inspect", "--json", "toy5.tse"]);
+    assert_ok(&inspected);
+    let inspected: serde_json::Value = serde_json::from_slice(&inspected.stdout).unwrap();
+    assert_eq!(v3["departed"][0]["chain_head"], inspected["header_hash"]);
 
     // Anchored: the chain must pass through the anchor (here: version 2).
     let anchor = v2["anchor"].as_str().unwrap();

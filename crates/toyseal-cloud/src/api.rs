@@ -471,8 +471,12 @@ pub enum ProblemKind {
     BadRequest,
     /// 405: the path exists, the method does not.
     MethodNotAllowed,
-    /// 409: conflicts with stored state (family exists, roster raced, sequence re-used).
+    /// 409: conflicts with stored state (family exists, roster raced).
     Conflict,
+    /// 409: the envelope breaks its sender's chain (docs/spec/envelope.md §11.4): sequence 0, a
+    /// sequence the sender already used for another envelope, or a `previous` that is not the
+    /// header hash of the sender's stored envelope with the next lower sequence.
+    SenderChain,
     /// 410: the family was deleted.
     Gone,
     /// 413: the body exceeds `limit` bytes.
@@ -503,6 +507,7 @@ impl ProblemKind {
         Self::BadRequest,
         Self::MethodNotAllowed,
         Self::Conflict,
+        Self::SenderChain,
         Self::Gone,
         Self::TooLarge,
         Self::RateLimited,
@@ -523,6 +528,7 @@ impl ProblemKind {
             Self::BadRequest => "bad-request",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict => "conflict",
+            Self::SenderChain => "sender-chain",
             Self::Gone => "gone",
             Self::TooLarge => "too-large",
             Self::RateLimited => "rate-limited",
@@ -544,6 +550,7 @@ impl ProblemKind {
             Self::BadRequest => "bad request",
             Self::MethodNotAllowed => "method not allowed",
             Self::Conflict => "conflict",
+            Self::SenderChain => "the envelope breaks its sender's chain",
             Self::Gone => "family deleted",
             Self::TooLarge => "request body too large",
             Self::RateLimited => "too many requests",
@@ -598,6 +605,10 @@ pub struct EnvelopeSummary {
     pub roster_version: u64,
     /// When the server stored it (Unix seconds).
     pub received_at: u64,
+    /// The sender's signed sequence number (docs/spec/envelope.md §11); 0 for an envelope
+    /// stored before the server tracked sender chains.
+    #[serde(default)]
+    pub sequence: u64,
 }
 
 /// A page of envelopes, oldest first.

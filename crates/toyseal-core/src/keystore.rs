@@ -19,15 +19,50 @@ pub trait KeyStore {
     fn delete(&self, name: &str) -> Result<bool, Error>;
 }
 
-/// Durable sender sequence numbers: every envelope a device seals carries a signed per-sender
-/// sequence (docs/spec/envelope.md §3.1), and a device must never use one twice, not even across
-/// a crash or a reinstall that keeps its keys. Firmware implements this over flash (a counter
-/// written before the envelope leaves), phones over their keychain or database.
+/// What a sender's next envelope carries (docs/spec/envelope.md §11.2): its sequence number and
+/// the header hash of the sender's previous envelope (all zero before the first).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SenderState {
+    /// The sequence number the next envelope takes (the first is 1).
+    pub sequence: u64,
+    /// The header hash (`Header::link_hash`) of the last envelope emitted; all zero for none.
+    pub previous: [u8; 32],
+}
+
+impl SenderState {
+    /// The state before a sender's first envelope: sequence 1, previous all zero.
+    pub const FIRST: SenderState = SenderState {
+        sequence: 1,
+        previous: [0; 32],
+    };
+
+    /// The state after an envelope with `sequence` and header hash `header_hash` was emitted.
+    pub fn after(sequence: u64, header_hash: [u8; 32]) -> Result<SenderState, Error> {
+        Ok(SenderState {
+            sequence: sequence
+                .checked_add(1)
+                .ok_or(Error::KeyFile("the sequence counter is exhausted"))?,
+            previous: header_hash,
+        })
+    }
+}
+
+/// Durable sender state: every envelope a device seals carries a signed per-sender sequence and
+/// the header hash of the sender's previous envelope (docs/spec/envelope.md §11.2), and a device
+/// must never use a sequence twice, not even across a crash or a reinstall that keeps its keys.
+/// Firmware implements this over flash, phones over their keychain or database.
+///
+/// Use: read [`sender_state`](Self::sender_state), seal with its sequence and previous hash, and
+/// once the sealer has made the header (before the envelope's first byte leaves the device)
+/// call [`record_sent`](Self::record_sent) with the envelope's header hash. A seal that fails
+/// before that consumes nothing; once recorded the number is used whatever happens next.
 pub trait SequenceStore {
-    /// Reserves the next sequence number for the identity stored under `name` and makes the
-    /// reservation durable before returning it. The first number is 1; numbers only grow. A
-    /// crash after the reservation leaves a gap, never a repeat.
-    fn next_sequence(&self, name: &str) -> Result<u64, Error>;
+    /// What the next envelope under `name` carries. Reading reserves nothing.
+    fn sender_state(&self, name: &str) -> Result<SenderState, Error>;
+    /// Records, durably before returning, that the envelope with `sequence` and `header_hash`
+    /// was emitted under `name`: the next state is `sequence + 1` with `header_hash` as its
+    /// previous. A sequence below the stored next one is refused (it would be re-used).
+    fn record_sent(&self, name: &str, sequence: u64, header_hash: [u8; 32]) -> Result<(), Error>;
 }
 
 /// A directory of key files (`NAME.key`), each readable by the owner only (mode 0600 on Unix),
@@ -114,35 +149,76 @@ impl KeyStore for FileKeyStore {
     }
 }
 
-/// `NAME.seq` beside the key file holds the last reserved number in decimal, replaced atomically
-/// (temporary file + fsync + rename + directory fsync) before the new number is returned. One
-/// process at a time may seal under a name.
+/// `NAME.seq` beside the key file holds the sender state (see [`read_sender_state`]), replaced
+/// atomically (temporary file + fsync + rename + directory fsync). One process at a time may
+/// seal under a name.
 impl SequenceStore for FileKeyStore {
-    fn next_sequence(&self, name: &str) -> Result<u64, Error> {
-        reserve_sequence(&self.path(name)?.with_extension("seq"))
+    fn sender_state(&self, name: &str) -> Result<SenderState, Error> {
+        read_sender_state(&self.path(name)?.with_extension("seq"))
+    }
+
+    fn record_sent(&self, name: &str, sequence: u64, header_hash: [u8; 32]) -> Result<(), Error> {
+        record_sent(
+            &self.path(name)?.with_extension("seq"),
+            sequence,
+            header_hash,
+        )
     }
 }
 
-/// Reserves the next sender sequence number in the counter file at `path` (decimal text; a
-/// missing file counts as 0), durably: the file is replaced atomically (temporary + fsync +
-/// rename + directory fsync) before the number is returned. What [`FileKeyStore`] and the CLI
-/// use; one process at a time may use a counter file.
-pub fn reserve_sequence(path: &Path) -> Result<u64, Error> {
-    {
-        let last = match fs::read_to_string(path) {
-            Ok(s) => s
-                .trim()
-                .parse::<u64>()
-                .map_err(|_| Error::KeyFile("the sequence file does not hold a number"))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(e.into()),
-        };
-        let next = last
-            .checked_add(1)
-            .ok_or(Error::KeyFile("the sequence counter is exhausted"))?;
-        write_secret_atomically(path, format!("{next}\n").as_bytes())?;
-        Ok(next)
+/// Reads the sender state file at `path`: one line, the last emitted sequence in decimal, a
+/// space and that envelope's header hash in 64 lower-case hex digits. A missing file is
+/// [`SenderState::FIRST`]; a file holding only a number (the format before sender chains) is
+/// that number's successor with previous all zero. What [`FileKeyStore`] and the CLI use.
+pub fn read_sender_state(path: &Path) -> Result<SenderState, Error> {
+    let text = match fs::read_to_string(path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SenderState::FIRST),
+        Err(e) => return Err(e.into()),
+    };
+    let bad = || Error::KeyFile("the sequence file does not hold a sequence and a header hash");
+    let mut parts = text.split_whitespace();
+    let last = parts
+        .next()
+        .ok_or_else(bad)?
+        .parse::<u64>()
+        .map_err(|_| bad())?;
+    let head = match parts.next() {
+        None => [0; 32],
+        Some(hex) => {
+            let mut out = [0u8; 32];
+            if hex.len() != 64 {
+                return Err(bad());
+            }
+            for (o, pair) in out.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+                let digits = std::str::from_utf8(pair).map_err(|_| bad())?;
+                *o = u8::from_str_radix(digits, 16).map_err(|_| bad())?;
+            }
+            out
+        }
+    };
+    if parts.next().is_some() {
+        return Err(bad());
     }
+    SenderState::after(last, head)
+}
+
+/// Records in the sender state file at `path`, durably (temporary + fsync + rename + directory
+/// fsync), that the envelope with `sequence` and `header_hash` was emitted. Refuses a sequence
+/// below the file's next one (it would be re-used) and sequence 0.
+pub fn record_sent(path: &Path, sequence: u64, header_hash: [u8; 32]) -> Result<(), Error> {
+    let state = read_sender_state(path)?;
+    if sequence == 0 || sequence < state.sequence {
+        return Err(Error::KeyFile(
+            "this sequence number was already used by this sender",
+        ));
+    }
+    let mut line = format!("{sequence} ");
+    for b in header_hash {
+        line.push_str(&format!("{b:02x}"));
+    }
+    line.push('\n');
+    write_secret_atomically(path, line.as_bytes())
 }
 
 /// Writes a key file to an arbitrary path with the same guarantees as [`FileKeyStore`].
@@ -212,17 +288,68 @@ mod tests {
     }
 
     #[test]
-    fn sequences_start_at_one_grow_and_survive_reopening() {
+    fn sender_state_starts_at_one_grows_and_survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let ks = FileKeyStore::open(dir.path()).unwrap();
-        assert_eq!(ks.next_sequence("toy").unwrap(), 1);
-        assert_eq!(ks.next_sequence("toy").unwrap(), 2);
-        assert_eq!(ks.next_sequence("other").unwrap(), 1);
+        assert_eq!(ks.sender_state("toy").unwrap(), SenderState::FIRST);
+        // Reading reserves nothing: a seal that fails before emitting consumes no number.
+        assert_eq!(ks.sender_state("toy").unwrap(), SenderState::FIRST);
+        ks.record_sent("toy", 1, [1; 32]).unwrap();
+        assert_eq!(
+            ks.sender_state("toy").unwrap(),
+            SenderState {
+                sequence: 2,
+                previous: [1; 32]
+            }
+        );
+        // Never re-used.
+        assert!(matches!(
+            ks.record_sent("toy", 1, [9; 32]),
+            Err(Error::KeyFile(_))
+        ));
+        assert!(matches!(
+            ks.record_sent("toy", 0, [9; 32]),
+            Err(Error::KeyFile(_))
+        ));
+        assert_eq!(ks.sender_state("other").unwrap(), SenderState::FIRST);
         let again = FileKeyStore::open(dir.path()).unwrap();
-        assert_eq!(again.next_sequence("toy").unwrap(), 3);
-        fs::write(dir.path().join("toy.seq"), "garbage").unwrap();
-        assert!(matches!(again.next_sequence("toy"), Err(Error::KeyFile(_))));
-        assert!(matches!(again.next_sequence("../x"), Err(Error::KeyName)));
+        again.record_sent("toy", 2, [0xab; 32]).unwrap();
+        assert_eq!(
+            again.sender_state("toy").unwrap(),
+            SenderState {
+                sequence: 3,
+                previous: [0xab; 32]
+            }
+        );
+        // The format before sender chains: a bare number.
+        fs::write(dir.path().join("old.seq"), "41\n").unwrap();
+        assert_eq!(
+            again.sender_state("old").unwrap(),
+            SenderState {
+                sequence: 42,
+                previous: [0; 32]
+            }
+        );
+        for garbage in [
+            "garbage",
+            "3 abc",
+            "3 zz",
+            "3 00 00",
+            &format!("3 {}", "g".repeat(64)),
+        ] {
+            fs::write(dir.path().join("toy.seq"), garbage).unwrap();
+            assert!(
+                matches!(again.sender_state("toy"), Err(Error::KeyFile(_))),
+                "{garbage}"
+            );
+        }
+        fs::write(
+            dir.path().join("toy.seq"),
+            format!("{} {}", u64::MAX, "0".repeat(64)),
+        )
+        .unwrap();
+        assert!(matches!(again.sender_state("toy"), Err(Error::KeyFile(_))));
+        assert!(matches!(again.sender_state("../x"), Err(Error::KeyName)));
     }
 
     #[test]

@@ -14,7 +14,9 @@ mod x25519;
 pub use error::Error;
 pub use family::FamilyId;
 pub use identity::{DeviceId, DeviceIdentity, PublicIdentity, Role, SIGNATURE_LEN, Signature};
-pub use keystore::{FileKeyStore, KeyStore, SequenceStore, reserve_sequence};
+pub use keystore::{
+    FileKeyStore, KeyStore, SenderState, SequenceStore, read_sender_state, record_sent,
+};
 pub use rng::{CryptoRng, OsRng};
 pub use x25519::{X25519PublicKey, x25519_checked};
 

@@ -30,6 +30,10 @@ pub enum Error {
     /// The header names no family (all-zero family id) but a non-zero roster version.
     #[error("a roster version without a family id")]
     RosterVersionWithoutFamily,
+    /// The header is unsequenced (sequence 0) but names a previous envelope: an unsequenced
+    /// envelope is on no sender chain (docs/spec/envelope.md §4.3 step 12).
+    #[error("a previous-envelope hash without a sequence number")]
+    PreviousWithoutSequence,
     /// No recipients: an envelope nobody can open is refused.
     #[error("an envelope needs at least one recipient")]
     NoRecipients,

@@ -6,13 +6,13 @@ use toyseal_core::{FamilyId, PublicIdentity};
 /// The 7 magic bytes every envelope starts with.
 pub const MAGIC: &[u8; 7] = b"toyseal";
 /// The format version this crate reads and writes.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 /// Suite 0x0001: HPKE base mode DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / ChaCha20-Poly1305
 /// (RFC 9180) for the file key; HKDF-SHA256 (RFC 5869) and STREAM over ChaCha20-Poly1305
 /// (RFC 8439) for the payload; Ed25519 (RFC 8032) over SHA-256 for the checkpoints.
 pub const SUITE: u16 = 0x0001;
 /// Length of the fixed part of the header (everything before the recipient stanzas).
-pub const FIXED_HEADER_LEN: usize = 169;
+pub const FIXED_HEADER_LEN: usize = 201;
 /// Length of one recipient stanza: key id (8) || HPKE enc (32) || wrapped file key (32).
 pub const STANZA_LEN: usize = 72;
 /// Most recipients one envelope may have.
@@ -70,6 +70,7 @@ pub struct Header {
     pub(crate) family: Option<FamilyId>,
     pub(crate) roster_version: u64,
     pub(crate) sequence: u64,
+    pub(crate) previous: [u8; 32],
     pub(crate) created: u64,
     pub(crate) payload_nonce: [u8; 16],
     pub(crate) commitment: [u8; COMMITMENT_LEN],
@@ -93,6 +94,27 @@ impl Header {
     /// The sender's sequence number for this envelope (signed; a sender never repeats one).
     pub fn sequence(&self) -> u64 {
         self.sequence
+    }
+    /// The link hash ([`Header::link_hash`]) of the sender's previous envelope, all zero for
+    /// its first (signed): the sender's chain (docs/spec/envelope.md §4.1, §11.2).
+    pub fn previous(&self) -> &[u8; 32] {
+        &self.previous
+    }
+    /// This envelope's own link hash: `SHA-256` of the whole encoded header, the `header_hash`
+    /// of docs/spec/envelope.md §5.1. The sender's next envelope names it as `previous`, and a
+    /// removal records the last one the family accepts as the departed device's chain head.
+    pub fn link_hash(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &self.encode()).as_ref());
+        out
+    }
+    /// The chain link an opener's sender policy decides on: sequence, previous, link hash.
+    pub fn chain_link(&self) -> crate::ChainLink {
+        crate::ChainLink {
+            sequence: self.sequence,
+            previous: self.previous,
+            header_hash: self.link_hash(),
+        }
     }
     /// When the sender sealed it, in Unix seconds, by the sender's clock (signed).
     pub fn created(&self) -> u64 {
@@ -124,7 +146,7 @@ impl Header {
         FIXED_HEADER_LEN + STANZA_LEN * self.stanzas.len()
     }
 
-    /// The fixed 169-byte part; also the HPKE `aad` prefix of every stanza.
+    /// The fixed 201-byte part; also the HPKE `aad` prefix of every stanza.
     pub(crate) fn encode_fixed(&self) -> [u8; FIXED_HEADER_LEN] {
         self.encode_fixed_with_count(self.stanzas.len())
     }
@@ -144,12 +166,13 @@ impl Header {
         }
         out[29..37].copy_from_slice(&self.roster_version.to_be_bytes());
         out[37..45].copy_from_slice(&self.sequence.to_be_bytes());
-        out[45..53].copy_from_slice(&self.created.to_be_bytes());
-        out[53..69].copy_from_slice(&self.payload_nonce);
-        out[69..101].copy_from_slice(&self.commitment);
-        out[101..167].copy_from_slice(&self.sender.to_bytes());
+        out[45..77].copy_from_slice(&self.previous);
+        out[77..85].copy_from_slice(&self.created.to_be_bytes());
+        out[85..101].copy_from_slice(&self.payload_nonce);
+        out[101..133].copy_from_slice(&self.commitment);
+        out[133..199].copy_from_slice(&self.sender.to_bytes());
         // Invariant: count <= MAX_RECIPIENTS (checked by every constructor), so it fits a u16.
-        out[167..169].copy_from_slice(&(count as u16).to_be_bytes());
+        out[199..201].copy_from_slice(&(count as u16).to_be_bytes());
         out
     }
 
@@ -191,7 +214,7 @@ impl Header {
         if !(fixed[11]..=MAX_SEGMENT_LOG2).contains(&fixed[12]) {
             return Err(Error::SegmentSize(fixed[12]));
         }
-        let count = usize::from(u16::from_be_bytes([fixed[167], fixed[168]]));
+        let count = usize::from(u16::from_be_bytes([fixed[199], fixed[200]]));
         if count == 0 {
             return Err(Error::NoRecipients);
         }
@@ -221,11 +244,15 @@ impl Header {
             return Err(Error::RosterVersionWithoutFamily);
         }
         let sequence = u64_at(37)?;
-        let created = u64_at(45)?;
-        let payload_nonce: [u8; 16] = fixed[53..69].try_into().map_err(|_| Error::Truncated)?;
+        let previous: [u8; 32] = fixed[45..77].try_into().map_err(|_| Error::Truncated)?;
+        if sequence == 0 && previous != [0; 32] {
+            return Err(Error::PreviousWithoutSequence);
+        }
+        let created = u64_at(77)?;
+        let payload_nonce: [u8; 16] = fixed[85..101].try_into().map_err(|_| Error::Truncated)?;
         let commitment: [u8; COMMITMENT_LEN] =
-            fixed[69..101].try_into().map_err(|_| Error::Truncated)?;
-        let sender = PublicIdentity::from_bytes(&fixed[101..167])?;
+            fixed[101..133].try_into().map_err(|_| Error::Truncated)?;
+        let sender = PublicIdentity::from_bytes(&fixed[133..199])?;
         let stanzas = stanzas
             .chunks_exact(STANZA_LEN)
             .map(|s| {
@@ -249,6 +276,7 @@ impl Header {
             family,
             roster_version,
             sequence,
+            previous,
             created,
             payload_nonce,
             commitment,

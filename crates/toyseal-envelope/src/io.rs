@@ -20,6 +20,12 @@ pub struct SealWriter<W: Write, I = Arc<DeviceIdentity>> {
 }
 
 impl<W: Write, I: Borrow<DeviceIdentity>> SealWriter<W, I> {
+    /// This envelope's chain link ([`Sealer::link`]): record it in the sender state before the
+    /// first byte is written.
+    pub fn link(&self) -> crate::ChainLink {
+        self.sealer.link()
+    }
+
     /// Starts an envelope written to `inner`.
     pub fn new(
         inner: W,

@@ -36,8 +36,8 @@ pub use padding::padme;
 #[cfg(feature = "parallel")]
 pub use parallel::{open_parallel, seal_parallel};
 pub use seal::{Finishing, Progress, SealOptions, Sealer, seal};
-pub use senders::TrustedSenders;
-pub use sequence::{Freshness, SequenceTracker};
+pub use senders::{ChainLink, TrustedSenders};
+pub use sequence::{Freshness, ReceiveState, SequenceTracker};
 pub use verify::{VerifiedHeader, Verifier, verify};
 
 /// Parses an envelope's header without any key and without checking any signature (what

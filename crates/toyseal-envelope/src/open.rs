@@ -63,10 +63,26 @@ pub struct Opened {
     pub roster_version: u64,
     /// The sender's sequence number (signed).
     pub sequence: u64,
+    /// The link hash of the sender's previous envelope (signed; all zero for its first).
+    pub previous: [u8; 32],
+    /// This envelope's own link hash (SHA-256 of its header): feed `(sender, link)` to the
+    /// receive state ([`crate::ReceiveState`]) so later openings can connect the chain.
+    pub header_hash: [u8; 32],
     /// When the sender sealed it, Unix seconds by its clock (signed).
     pub created: u64,
     /// Number of content bytes released.
     pub content_len: u64,
+}
+
+impl Opened {
+    /// The envelope's place on its sender's chain (for [`crate::ReceiveState::observe`]).
+    pub fn link(&self) -> crate::ChainLink {
+        crate::ChainLink {
+            sequence: self.sequence,
+            previous: self.previous,
+            header_hash: self.header_hash,
+        }
+    }
 }
 
 /// Decodes the content stream: prelude, content, END marker, padding.
@@ -208,7 +224,16 @@ impl<P: TrustedSenders, I: Borrow<DeviceIdentity>> Opener<P, I> {
                     let header = &parsed.header;
                     // The header's checkpoint has verified: the sender is proved. Trust is
                     // decided before any key is unwrapped or content released.
-                    if !self.trusted.admits(&header.sender, header.sequence) {
+                    let link = crate::ChainLink {
+                        sequence: header.sequence,
+                        previous: header.previous,
+                        header_hash: parsed
+                            .header_hash
+                            .as_ref()
+                            .try_into()
+                            .map_err(|_| Error::Internal("SHA-256 is 32 bytes"))?,
+                    };
+                    if !self.trusted.admits(&header.sender, &link) {
                         return Err(Error::UntrustedSender);
                     }
                     if self.family.is_some_and(|f| header.family != Some(f)) {
@@ -272,6 +297,12 @@ impl<P: TrustedSenders, I: Borrow<DeviceIdentity>> Opener<P, I> {
             family: header.family,
             roster_version: header.roster_version,
             sequence: header.sequence,
+            previous: header.previous,
+            header_hash: parsed
+                .header_hash
+                .as_ref()
+                .try_into()
+                .map_err(|_| Error::Internal("SHA-256 is 32 bytes"))?,
             created: header.created,
             content_len: self.content.released,
         })

@@ -192,6 +192,7 @@ fn try_open_parallel<P: TrustedSenders + ?Sized>(
     let max_ct = header.chunk_size() + TAG_LEN;
     let per_segment = usize::try_from(header.segment_chunks()).ok()?;
     let first_chain = chain_value(&[0; 32], 0, false, parsed.header_hash.as_ref());
+    let header_hash: [u8; 32] = parsed.header_hash.as_ref().try_into().ok()?;
 
     // Structure, in order: records, lengths, segment limits, the final checkpoint last.
     let mut segments = Vec::new();
@@ -326,6 +327,8 @@ fn try_open_parallel<P: TrustedSenders + ?Sized>(
             family: header.family,
             roster_version: header.roster_version,
             sequence: header.sequence,
+            previous: header.previous,
+            header_hash,
             created: header.created,
             content_len: content.released,
         },

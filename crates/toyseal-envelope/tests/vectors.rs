@@ -1,4 +1,4 @@
-//! Deterministic envelope v2 test vectors (`docs/spec/vectors/envelope.json`), checked both ways.
+//! Deterministic envelope v3 test vectors (`docs/spec/vectors/envelope.json`), checked both ways.
 //!
 //! 1. The generator seals every valid vector twice: with the library (its randomness replayed
 //!    from recorded bytes) and with the independent sealer below, written from
@@ -29,8 +29,8 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use toyseal_core::{DeviceIdentity, FamilyId, PublicIdentity, Role};
 use toyseal_envelope::{
-    Error, Metadata, OpenOptions, OpenReader, Opener, SealOptions, Sealer, TrustedSenders, open,
-    verify,
+    ChainLink, Error, Metadata, OpenOptions, OpenReader, Opener, ReceiveState, SealOptions, Sealer,
+    TrustedSenders, open, verify,
 };
 
 /// Where the committed vectors live.
@@ -41,10 +41,10 @@ const VECTORS_PATH: &str = concat!(
 
 /// How many vectors the file holds: valid (re-sealable) and must-fail. A vector silently lost
 /// or added fails the test.
-const VALID_COUNT: usize = 15;
-const MUST_FAIL_COUNT: usize = 102;
+const VALID_COUNT: usize = 18;
+const MUST_FAIL_COUNT: usize = 110;
 /// How many openings (opener, trust policy, re-encryption check) the vectors state in all.
-const OPEN_COUNT: usize = 127;
+const OPEN_COUNT: usize = 139;
 
 /// A fixed synthetic creation time (2025-11-24T16:00:00Z).
 const CREATED: u64 = 1_764_000_000;
@@ -53,9 +53,9 @@ const CREATED: u64 = 1_764_000_000;
 // The independent sealer: docs/spec/envelope.md, and nothing from toyseal_envelope.
 
 const MAGIC: &[u8; 7] = b"toyseal";
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 const SUITE: u16 = 0x0001;
-const FIXED_LEN: usize = 169;
+const FIXED_LEN: usize = 201;
 const STANZA_LEN: usize = 72;
 const SIG_LEN: usize = 64;
 const KEY_ID_CONTEXT: &[u8] = b"toyseal/v2/recipient-key-id";
@@ -83,10 +83,11 @@ const OFF_SEGMENT: usize = 12;
 const OFF_FAMILY: usize = 13;
 const OFF_ROSTER: usize = 29;
 const OFF_SEQUENCE: usize = 37;
-const OFF_CREATED: usize = 45;
-const OFF_COMMITMENT: usize = 69;
-const OFF_SENDER: usize = 101;
-const OFF_COUNT: usize = 167;
+const OFF_PREVIOUS: usize = 45;
+const OFF_CREATED: usize = 77;
+const OFF_COMMITMENT: usize = 101;
+const OFF_SENDER: usize = 133;
+const OFF_COUNT: usize = 199;
 
 type Kem = X25519HkdfSha256;
 
@@ -227,6 +228,7 @@ struct SealInput {
     file_key: [u8; 16],
     payload_nonce: [u8; 16],
     sequence: u64,
+    previous: [u8; 32],
     created: u64,
     chunk_size_log2: u8,
     segment_size_log2: u8,
@@ -426,6 +428,7 @@ fn spec_seal(i: &SealInput) -> Sealed {
     fixed.extend_from_slice(&i.family);
     fixed.extend_from_slice(&i.roster_version.to_be_bytes());
     fixed.extend_from_slice(&i.sequence.to_be_bytes());
+    fixed.extend_from_slice(&i.previous);
     fixed.extend_from_slice(&i.created.to_be_bytes());
     fixed.extend_from_slice(&i.payload_nonce);
     fixed.extend_from_slice(&commitment);
@@ -636,20 +639,79 @@ fn drawn(seed: u8) -> ([u8; 16], [u8; 16]) {
 // =============================================================================================
 // Trust policies and expectations.
 
-/// A [`TrustedSenders`] policy as a vector states it: these senders, optionally only up to a
-/// last sequence (a device removed from the roster) and never a sequence already seen (replay).
+/// A [`TrustedSenders`] policy as a vector states it: these senders, never a sequence already
+/// seen (replay); or, for a departed sender, only on the chain ending at the recorded head
+/// (sequence, header hash) through the known links (docs/spec/envelope.md §11.3).
 struct Policy {
     senders: Vec<PublicIdentity>,
-    last_sequence: Option<u64>,
+    departed: Option<Head>,
     seen_sequences: Vec<u64>,
 }
 
+/// A departed sender's recorded chain head and the links the opener knows.
+#[derive(Clone)]
+struct Head {
+    sequence: u64,
+    head: [u8; 32],
+    known_links: Vec<ChainLink>,
+}
+
 impl TrustedSenders for Policy {
-    fn admits(&self, sender: &PublicIdentity, sequence: u64) -> bool {
+    fn admits(&self, sender: &PublicIdentity, link: &ChainLink) -> bool {
         self.senders.contains(sender)
-            && self.last_sequence.is_none_or(|l| sequence <= l)
-            && !self.seen_sequences.contains(&sequence)
+            && !self.seen_sequences.contains(&link.sequence)
+            && self.departed.as_ref().is_none_or(|d| {
+                let mut known = ReceiveState::new();
+                for l in &d.known_links {
+                    known.record(sender.device_id(), *l);
+                }
+                known.connects(sender.device_id(), link, d.sequence, &d.head)
+            })
     }
+}
+
+fn link_json(l: &ChainLink) -> Value {
+    json!({
+        "sequence": l.sequence,
+        "previous_hex": hx(&l.previous),
+        "header_hash_hex": hx(&l.header_hash),
+    })
+}
+
+fn departed_json(d: &Option<Head>) -> Value {
+    match d {
+        None => Value::Null,
+        Some(d) => json!({
+            "last_sequence": d.sequence,
+            "chain_head_hex": hx(&d.head),
+            "known_links": d.known_links.iter().map(link_json).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+fn departed_from_json(v: &Value) -> Option<Head> {
+    if v.is_null() {
+        return None;
+    }
+    Some(Head {
+        sequence: v["last_sequence"].as_u64().unwrap(),
+        head: unhex(&v["chain_head_hex"]),
+        known_links: v["known_links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| ChainLink {
+                sequence: l["sequence"].as_u64().unwrap(),
+                previous: unhex(&l["previous_hex"]),
+                header_hash: unhex(&l["header_hash_hex"]),
+            })
+            .collect(),
+    })
+}
+
+/// The chain link of an envelope (parsed without keys).
+fn link_of(env: &[u8]) -> ChainLink {
+    toyseal_envelope::inspect(env).unwrap().chain_link()
 }
 
 fn error_name(e: &Error) -> String {
@@ -661,6 +723,7 @@ fn error_name(e: &Error) -> String {
         Error::ChunkSize(_) => "ChunkSize".into(),
         Error::SegmentSize(_) => "SegmentSize".into(),
         Error::RosterVersionWithoutFamily => "RosterVersionWithoutFamily".into(),
+        Error::PreviousWithoutSequence => "PreviousWithoutSequence".into(),
         Error::NoRecipients => "NoRecipients".into(),
         Error::TooManyRecipients { .. } => "TooManyRecipients".into(),
         Error::DuplicateRecipient => "DuplicateRecipient".into(),
@@ -702,7 +765,7 @@ fn unhex<const N: usize>(v: &Value) -> [u8; N] {
 struct OpenSpec {
     opener: &'static str,
     senders: Vec<&'static str>,
-    last_sequence: Option<u64>,
+    departed: Option<Head>,
     seen_sequences: Vec<u64>,
     check_recipients: Vec<&'static str>,
     /// "ok" or the error name.
@@ -713,7 +776,7 @@ fn opens(opener: &'static str, senders: &[&'static str], expect: &str) -> OpenSp
     OpenSpec {
         opener,
         senders: senders.to_vec(),
-        last_sequence: None,
+        departed: None,
         seen_sequences: Vec::new(),
         check_recipients: Vec::new(),
         expect: expect.into(),
@@ -791,6 +854,8 @@ struct ValidSpec {
     recipients: Vec<&'static str>,
     key_seed: u8,
     sequence: u64,
+    /// The sender's previous header hash (drawn from the seed unless set).
+    previous: Option<[u8; 32]>,
     chunk_log2: u8,
     segment_log2: u8,
     family: Option<u64>,
@@ -812,6 +877,7 @@ fn spec(
         recipients: recipients.to_vec(),
         key_seed,
         sequence: u64::from(key_seed),
+        previous: None,
         chunk_log2: 10,
         segment_log2: 12,
         family: None,
@@ -837,6 +903,13 @@ impl ValidSpec {
             file_key,
             payload_nonce,
             sequence: self.sequence,
+            previous: self.previous.unwrap_or_else(|| {
+                if self.sequence == 0 {
+                    [0; 32]
+                } else {
+                    sha256(&[b"toyseal vector previous".as_slice(), &[self.key_seed]].concat())
+                }
+            }),
             created: CREATED + u64::from(self.key_seed),
             chunk_size_log2: self.chunk_log2,
             segment_size_log2: self.segment_log2,
@@ -885,6 +958,7 @@ fn library_options(input: &SealInput, metadata: Metadata) -> SealOptions {
         .with_segment_size_log2(input.segment_size_log2)
         .unwrap()
         .with_sequence(input.sequence)
+        .with_previous(input.previous)
         .with_created(input.created)
         .with_metadata(metadata);
     if input.family != [0; 16] {
@@ -915,6 +989,7 @@ fn seal_json(i: &SealInput, s: &ValidSpec) -> Value {
         "file_key_hex": hx(&i.file_key),
         "payload_nonce_hex": hx(&i.payload_nonce),
         "sequence": i.sequence,
+        "previous_hex": hx(&i.previous),
         "created": i.created,
         "chunk_size_log2": i.chunk_size_log2,
         "segment_size_log2": i.segment_size_log2,
@@ -966,7 +1041,7 @@ impl Gen {
             .map(|o| {
                 let policy = Policy {
                     senders: o.senders.iter().map(|s| public(s)).collect(),
-                    last_sequence: o.last_sequence,
+                    departed: o.departed.clone(),
                     seen_sequences: o.seen_sequences.clone(),
                 };
                 let check: Vec<PublicIdentity> =
@@ -978,7 +1053,7 @@ impl Gen {
                     "opener": o.opener,
                     "trust": {
                         "senders": o.senders,
-                        "last_sequence": o.last_sequence,
+                        "departed": departed_json(&o.departed),
                         "seen_sequences": o.seen_sequences,
                     },
                     "check_recipients": o.check_recipients,
@@ -1086,6 +1161,124 @@ fn small_spec() -> ValidSpec {
     s.sequence = 42;
     s.content = content(20, 43);
     s
+}
+
+/// The toy's sender chain and the rules of docs/spec/envelope.md §4.3 step 12 and §11.3: its
+/// sequences 1, 2 and 4 (3 was reserved and never emitted), each naming the previous one's
+/// header hash; a removal recorded sequence 4 and its header hash as the chain head.
+fn sender_chain_vectors(g: &mut Gen) {
+    let link = |s: &ValidSpec| link_of(&spec_seal(&s.input()).envelope);
+    let chain_spec = |sequence: u64, previous: [u8; 32], seed: u8| {
+        let mut s = spec("toy", &["phone-a"], seed, content(30, seed));
+        s.family = Some(5);
+        s.sequence = sequence;
+        s.previous = Some(previous);
+        s
+    };
+    let first = chain_spec(1, [0; 32], 61);
+    let l1 = link(&first);
+    let second = chain_spec(2, l1.header_hash, 62);
+    let l2 = link(&second);
+    let fourth = chain_spec(4, l2.header_hash, 64);
+    let l4 = link(&fourth);
+    let departed = |expect: &str, known_links: Vec<ChainLink>| {
+        let mut o = opens("phone-a", &["toy"], expect);
+        o.departed = Some(Head {
+            sequence: 4,
+            head: l4.header_hash,
+            known_links,
+        });
+        o
+    };
+    g.valid(
+        "chain_first",
+        "the toy's first envelope (sequence 1, previous all zero); the toy was later removed with \
+         chain head = chain_head (sequence 4): admitted when the known links connect it to the \
+         head (4 -> 2 -> 1)",
+        first,
+        vec![opens_ok("phone-a", "toy"), departed("ok", vec![l4, l2])],
+    );
+    let first_env = g.vectors.last().unwrap().envelope.clone();
+    g.fail(
+        "chain_departed_gap",
+        "the toy's real first envelope, but the opener knows only the head's link (4 -> 2): \
+         the link of sequence 2 is unknown, so nothing connects sequence 1 to the head yet",
+        first_env,
+        vec![departed("UntrustedSender", vec![l4])],
+        "ok",
+        Some(0),
+    );
+    g.valid(
+        "chain_second",
+        "the toy's sequence 2 naming sequence 1: the head's previous, admitted once the head's \
+         link is known",
+        second,
+        vec![departed("ok", vec![l4])],
+    );
+    g.valid(
+        "chain_head",
+        "the toy's sequence 4 naming sequence 2 (3 was never emitted): the recorded chain head \
+         itself, admitted with no known links",
+        fourth,
+        vec![departed("ok", Vec::new())],
+    );
+    let known = vec![l4, l2, l1];
+    // Back-dated: the unused sequence 3, naming its real predecessor.
+    let mut unused = chain_spec(3, l2.header_hash, 63);
+    unused.content = b"new content, back-dated".to_vec();
+    g.fail(
+        "chain_departed_unused_sequence",
+        "a removed toy seals new content with sequence 3, unused and below its recorded last \
+         sequence 4, naming sequence 2 as previous: not on the recorded chain",
+        spec_seal(&unused.input()).envelope,
+        vec![departed("UntrustedSender", known.clone())],
+        "ok",
+        Some(0),
+    );
+    // Re-used: sequence 2 again, another header.
+    let mut reused = chain_spec(2, l1.header_hash, 65);
+    reused.content = b"new content under a re-used sequence".to_vec();
+    g.fail(
+        "chain_departed_reused_sequence",
+        "a removed toy seals new content under its used sequence 2 (naming sequence 1 as \
+         previous): another header hash, not on the recorded chain",
+        spec_seal(&reused.input()).envelope,
+        vec![departed("UntrustedSender", known.clone())],
+        "ok",
+        Some(0),
+    );
+    // Re-used head sequence.
+    let reused_head = chain_spec(4, l2.header_hash, 66);
+    g.fail(
+        "chain_departed_reused_head_sequence",
+        "a removed toy seals sequence 4 again (naming sequence 2): same sequence as the recorded \
+         head, another header hash",
+        spec_seal(&reused_head.input()).envelope,
+        vec![departed("UntrustedSender", known.clone())],
+        "ok",
+        Some(0),
+    );
+    // Unsequenced.
+    let unsequenced = chain_spec(0, [0; 32], 67);
+    g.fail(
+        "chain_departed_unsequenced",
+        "a removed toy seals with sequence 0 (unsequenced): on no chain",
+        spec_seal(&unsequenced.input()).envelope,
+        vec![departed("UntrustedSender", known)],
+        "ok",
+        Some(0),
+    );
+    // §4.3 step 12: sequence 0 with a previous hash.
+    let mut i = chain_spec(0, [0; 32], 68).input();
+    i.previous = l1.header_hash;
+    g.fail(
+        "previous_without_sequence",
+        "sequence 0 (unsequenced) but a non-zero previous-envelope hash, correctly signed",
+        spec_seal(&i).envelope,
+        vec![opens("phone-a", &["toy"], "PreviousWithoutSequence")],
+        "PreviousWithoutSequence",
+        Some(0),
+    );
 }
 
 fn generate() -> Vec<Vector> {
@@ -1215,8 +1408,13 @@ fn generate() -> Vec<Vector> {
         Vec::new(),
     );
 
+    let small_link = link_of(&spec_seal(&small_spec().input()).envelope);
     let mut seq_ok = opens_ok("phone-a", "toy");
-    seq_ok.last_sequence = Some(42);
+    seq_ok.departed = Some(Head {
+        sequence: 42,
+        head: small_link.header_hash,
+        known_links: Vec::new(),
+    });
     let mut check = opens_ok("phone-a", "toy");
     check.check_recipients = vec!["phone-a", "phone-b", "phone-c"];
     g.valid(
@@ -1245,6 +1443,13 @@ fn generate() -> Vec<Vector> {
     );
     t(
         &mut g,
+        "header_version_4",
+        "version byte 4",
+        set(&h, OFF_VERSION, &[4]),
+        "UnsupportedVersion",
+    );
+    t(
+        &mut g,
         "header_version_1",
         "version byte 1 (v1 is retired)",
         set(&h, OFF_VERSION, &[1]),
@@ -1252,9 +1457,9 @@ fn generate() -> Vec<Vector> {
     );
     t(
         &mut g,
-        "header_version_3",
-        "version byte 3",
-        set(&h, OFF_VERSION, &[3]),
+        "header_version_2",
+        "version byte 2 (v2, without the sender chain, is retired)",
+        set(&h, OFF_VERSION, &[2]),
         "UnsupportedVersion",
     );
     t(
@@ -1471,6 +1676,13 @@ fn generate() -> Vec<Vector> {
         "flip_sequence",
         "one bit of the sequence flipped",
         flip(&h, OFF_SEQUENCE + 7),
+        "Signature",
+    );
+    t(
+        &mut g,
+        "flip_previous",
+        "one bit of the previous-envelope hash flipped",
+        flip(&h, OFF_PREVIOUS + 31),
         "Signature",
     );
     t(
@@ -1972,15 +2184,21 @@ fn generate() -> Vec<Vector> {
         Some(0),
     );
     let mut removed = opens("phone-a", &["toy"], "UntrustedSender");
-    removed.last_sequence = Some(41);
+    removed.departed = Some(Head {
+        sequence: 41,
+        head: small_link.previous,
+        known_links: Vec::new(),
+    });
     g.fail(
         "sender_removed_before_sequence",
-        "the roster removed the toy after its sequence 41; this envelope is sequence 42",
+        "the roster removed the toy with chain head = this envelope's previous (sequence 41); \
+         this envelope is sequence 42, after the head",
         h.clone(),
         vec![removed],
         "ok",
         Some(0),
     );
+    sender_chain_vectors(&mut g);
     let mut replay = opens("phone-a", &["toy"], "UntrustedSender");
     replay.seen_sequences = vec![42];
     g.fail(
@@ -2094,8 +2312,8 @@ struct FileJson {
 
 fn render(vectors: &[Vector]) -> String {
     let doc = FileJson {
-        comment: "toyseal envelope v2 test vectors (docs/spec/envelope.md §16). Every key in this file, public and secret, is a SYNTHETIC TEST KEY derived from a fixed seed: never use one for anything real. Hex is lower case. `identities` is the cast every vector names. A vector with `seal` is valid: `seal` holds every input and drawn value (file key, payload nonce, sequence, created, sizes, family, metadata, prelude, content, and the content offsets after which the sender called checkpoint), `intermediates` every derived value; re-sealing from them must give `envelope_hex` byte for byte. A vector without `seal` must fail for at least one opener or for the keyless verifier. Each entry of `opens` is one opener (`opener` decrypts, admitting senders in `trust.senders`, up to `trust.last_sequence` if set, never a sequence in `trust.seen_sequences`; if `check_recipients` is non-empty it runs the re-encryption check over those identities): `expected.released` is how many content bytes a streaming opener releases before it finishes or fails. `server_verify` is what the keyless verifier returns. Error names are those of docs/spec/envelope.md §12; `Key(x)` names the key rule that failed.",
-        format: "toyseal envelope v2, suite 0x0001",
+        comment: "toyseal envelope v3 test vectors (docs/spec/envelope.md §16). Every key in this file, public and secret, is a SYNTHETIC TEST KEY derived from a fixed seed: never use one for anything real. Hex is lower case. `identities` is the cast every vector names. A vector with `seal` is valid: `seal` holds every input and drawn value (file key, payload nonce, sequence, created, sizes, family, metadata, prelude, content, and the content offsets after which the sender called checkpoint), `intermediates` every derived value; re-sealing from them must give `envelope_hex` byte for byte. A vector without `seal` must fail for at least one opener or for the keyless verifier. Each entry of `opens` is one opener (`opener` decrypts, admitting senders in `trust.senders`, never a sequence in `trust.seen_sequences`, and, if `trust.departed` is set, only an envelope on the departed sender's chain: its header hash is `chain_head_hex` at sequence `last_sequence`, or it is reached from that head through `previous` links among `known_links` (docs/spec/envelope.md §11.3); if `check_recipients` is non-empty it runs the re-encryption check over those identities): `expected.released` is how many content bytes a streaming opener releases before it finishes or fails. `server_verify` is what the keyless verifier returns. Error names are those of docs/spec/envelope.md §12; `Key(x)` names the key rule that failed.",
+        format: "toyseal envelope v3, suite 0x0001",
         generator: "crates/toyseal-envelope/tests/vectors.rs (TOYSEAL_REGENERATE_VECTORS=1 rewrites this file)",
         identities: CAST
             .iter()
@@ -2199,6 +2417,7 @@ fn check_reseal(name: &str, v: &Value, ids: &[FileIdentity], env: &[u8]) {
         file_key: unhex(&s["file_key_hex"]),
         payload_nonce: unhex(&s["payload_nonce_hex"]),
         sequence: s["sequence"].as_u64().unwrap(),
+        previous: unhex(&s["previous_hex"]),
         created: s["created"].as_u64().unwrap(),
         chunk_size_log2: s["chunk_size_log2"].as_u64().unwrap() as u8,
         segment_size_log2: s["segment_size_log2"].as_u64().unwrap() as u8,
@@ -2297,7 +2516,7 @@ fn check_open(name: &str, o: &Value, ids: &[FileIdentity], env: &[u8]) {
             .iter()
             .map(|s| find(ids, s).device.public().clone())
             .collect(),
-        last_sequence: t["last_sequence"].as_u64(),
+        departed: departed_from_json(&t["departed"]),
         seen_sequences: t["seen_sequences"]
             .as_array()
             .unwrap()
@@ -2443,7 +2662,7 @@ fn forgeries_release_nothing_and_split_keys_are_refused() {
         let toy = find(&ids, &json!("toy")).device.public().clone();
         let policy = Policy {
             senders: vec![toy],
-            last_sequence: None,
+            departed: None,
             seen_sequences: Vec::new(),
         };
         for piece in [1, 64, 1040, env.len()] {
@@ -2457,7 +2676,7 @@ fn forgeries_release_nothing_and_split_keys_are_refused() {
     let toy = find(&ids, &json!("toy")).device.public().clone();
     let policy = Policy {
         senders: vec![toy],
-        last_sequence: None,
+        departed: None,
         seen_sequences: Vec::new(),
     };
     let a = &find(&ids, &json!("phone-a")).device;

@@ -34,6 +34,8 @@ pub struct EnvelopeSummary {
     pub roster_version: u64,
     /// When the server received it (Unix seconds).
     pub received_at: u64,
+    /// The sender's signed sequence number (0: stored before the server tracked sender chains).
+    pub sequence: u64,
 }
 
 /// One page of a family's envelopes, oldest first.
@@ -155,6 +157,7 @@ impl CloudClient {
                     sender: s.sender,
                     roster_version: s.roster_version,
                     received_at: s.received_at,
+                    sequence: s.sequence,
                 })
                 .collect(),
             next_cursor: page.next_cursor,

@@ -54,6 +54,10 @@ pub struct EnvelopeInfo {
     pub metadata: EnvelopeMetadata,
     /// The sender's signed sequence number.
     pub sequence: u64,
+    /// The header hash of the sender's previous envelope (32 bytes, all zero for its first).
+    pub previous: Vec<u8>,
+    /// This envelope's header hash (32 bytes): its link on the sender's chain.
+    pub header_hash: Vec<u8>,
     /// The roster version the sender sealed under.
     pub roster_version: u64,
     /// Creation time the sender signed (Unix seconds, 0 if none).
@@ -68,6 +72,8 @@ impl EnvelopeInfo {
             sender: PublicKey::wrap(o.sender.clone()),
             metadata: EnvelopeMetadata::of(&o.metadata),
             sequence: o.sequence,
+            previous: o.previous.to_vec(),
+            header_hash: o.header_hash.to_vec(),
             roster_version: o.roster_version,
             created: o.created,
             content_len: o.content_len,

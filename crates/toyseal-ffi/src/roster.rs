@@ -14,6 +14,25 @@ pub fn generate_family_id() -> String {
     FamilyId::generate(&mut OsRng).to_string()
 }
 
+/// The header hash of an envelope (SHA-256 of its header, docs/spec/envelope.md §5.1): its link
+/// on the sender's chain. A sender keeps it with the sequence as its sender state and passes it
+/// as `previous` to its next seal. The header is parsed, not verified (use it for what this
+/// device sealed itself).
+#[uniffi::export]
+pub fn envelope_header_hash(envelope: Vec<u8>) -> Result<Vec<u8>, ToysealError> {
+    Ok(toyseal_envelope::inspect(&envelope)?.link_hash().to_vec())
+}
+
+/// A previous-envelope hash from the bindings: 32 bytes, or empty for none (a first envelope).
+pub(crate) fn previous_hash(previous: &[u8]) -> Result<[u8; 32], ToysealError> {
+    match previous.len() {
+        0 => Ok([0; 32]),
+        _ => previous
+            .try_into()
+            .map_err(|_| ToysealError::invalid("a previous-envelope hash is 32 bytes (or empty)")),
+    }
+}
+
 fn family_id(text: &str) -> Result<FamilyId, ToysealError> {
     text.trim()
         .parse()
@@ -300,18 +319,23 @@ impl Roster {
         })
     }
 
-    /// Seals `content` from `sender` to every other member (a reply to the toy). Use a fresh,
-    /// growing `sequence` per sender (persist it; never reuse one).
+    /// Seals `content` from `sender` to every other member (a reply to the toy), on the
+    /// sender's chain (docs/spec/envelope.md §11.2): `sequence` is the sender's next one (the
+    /// first is 1; persist it and never reuse one), `previous` the header hash of its previous
+    /// envelope ([`envelope_header_hash`]; empty for its first). The server refuses sequence 0,
+    /// a re-used sequence and a `previous` that is not its stored predecessor's.
     pub fn seal(
         &self,
         sender: Arc<Identity>,
         content: Vec<u8>,
         metadata: EnvelopeMetadata,
         sequence: u64,
+        previous: Vec<u8>,
     ) -> Result<Vec<u8>, ToysealError> {
         let options = SealOptions::default()
             .with_metadata(metadata.into_core())
-            .with_sequence(sequence);
+            .with_sequence(sequence)
+            .with_previous(previous_hash(&previous)?);
         Ok(self
             .inner
             .seal(&sender.inner, options, &content, &mut OsRng)?)

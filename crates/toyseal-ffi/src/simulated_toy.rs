@@ -25,6 +25,8 @@ struct State {
     auto_confirm: bool,
     /// Whether a confirmation is pending (with `auto_confirm` off).
     pending: bool,
+    /// The header hash of the last envelope it sealed (the next one names it).
+    previous: [u8; 32],
 }
 
 /// An in-process toy for tests and demos (the real protocol endpoint, simulated hardware).
@@ -119,6 +121,7 @@ impl SimulatedToy {
                 sequence: 0,
                 auto_confirm: true,
                 pending: false,
+                previous: [0; 32],
             }),
         }))
     }
@@ -246,9 +249,11 @@ impl SimulatedToy {
         let sequence = s.sequence.saturating_add(1);
         let options = SealOptions::default()
             .with_metadata(metadata.into_core())
-            .with_sequence(sequence);
+            .with_sequence(sequence)
+            .with_previous(s.previous);
         let envelope = roster.seal(&self.identity, options, &content, &mut OsRng)?;
         s.sequence = sequence;
+        s.previous = toyseal_envelope::inspect(&envelope)?.link_hash();
         let now = Timestamp::from_millis(now_ms);
         s.toy.send_envelope(envelope, now)?;
         let out = s.toy.poll(now);

@@ -4,7 +4,8 @@
 //! body      = "tsroster" || 0x03 || family id (16) || version (8) || previous hash (32)
 //!             || m (1) || m × member identity (66), ascending device id
 //!             || r (1) || r × recovery public key (32)                    (r = 1)
-//!             || d (1) || d × (departed identity (66) || last sequence (8)), ascending device id
+//!             || d (1) || d × (departed identity (66) || last sequence (8) || chain head (32)),
+//!                ascending device id
 //! roster    = body || s (1) || s × (signer id (16) || Ed25519 signature (64)), ascending signer id
 //! signature over "toyseal/v2/roster-signature" || 0x00 || SHA-256(body)
 //! hash      = SHA-256("toyseal/v1/roster-hash" || body)      (the next version's previous hash)
@@ -26,14 +27,17 @@ const FORMAT: u8 = 3;
 const SIGNATURE_CONTEXT: &[u8] = b"toyseal/v2/roster-signature\x00";
 const HASH_CONTEXT: &[u8] = b"toyseal/v1/roster-hash";
 const SIG_ENTRY: usize = 16 + 64;
-const DEPARTED_ENTRY: usize = PublicIdentity::LEN + 8;
+const DEPARTED_ENTRY: usize = PublicIdentity::LEN + 8 + 32;
 
-/// A device a version removed, and the last envelope sequence number the family still accepts
-/// from it (docs/spec/roster.md §1.3): what it sealed before its removal stays openable.
+/// A device a version removed, with the last envelope the family still accepts from it
+/// (docs/spec/roster.md §1.3): its sequence and its header hash, the head of the device's sender
+/// chain (docs/spec/envelope.md §11.3). What it sealed on that chain stays openable; nothing
+/// else does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Departed {
     pub(crate) identity: PublicIdentity,
     pub(crate) last_sequence: u64,
+    pub(crate) chain_head: [u8; 32],
 }
 
 impl Departed {
@@ -41,9 +45,14 @@ impl Departed {
     pub fn identity(&self) -> &PublicIdentity {
         &self.identity
     }
-    /// The highest sender sequence number accepted from it.
+    /// The sequence of the last envelope accepted from it (0: none).
     pub fn last_sequence(&self) -> u64 {
         self.last_sequence
+    }
+    /// The header hash of the last envelope accepted from it (all zero: none): the head of its
+    /// sender chain.
+    pub fn chain_head(&self) -> &[u8; 32] {
+        &self.chain_head
     }
 }
 
@@ -83,7 +92,7 @@ impl RosterProposal {
 
     /// The version after `current`, with the given members. The recovery key is carried over;
     /// every member of `current` that `members` leaves out is recorded as departed with last
-    /// sequence 0 (nothing accepted) until [`RosterProposal::with_last_sequence`] says more;
+    /// sequence 0 (nothing accepted) until [`RosterProposal::with_last_envelope`] says more;
     /// earlier departed records are carried over unchanged (a re-added device leaves them).
     /// If that makes more than [`MAX_DEPARTED`] records, drop old ones with
     /// [`RosterProposal::forget_departed`] before signing: a version over the limit is refused.
@@ -105,6 +114,7 @@ impl RosterProposal {
                 .map(|m| Departed {
                     identity: m.clone(),
                     last_sequence: 0,
+                    chain_head: [0; 32],
                 }),
         );
         departed.sort_by_key(|d| d.identity.device_id());
@@ -123,13 +133,22 @@ impl RosterProposal {
         Ok(p)
     }
 
-    /// Records `last_sequence` for a device this version removes: the highest sender sequence
-    /// the removing guardian has seen from it (its envelopes up to that number stay openable).
-    pub fn with_last_sequence(
+    /// Records the last envelope the family accepts from a device this version removes: its
+    /// sequence and its header hash (`Header::link_hash`, `Opened::header_hash`), normally the
+    /// newest envelope the removing guardian has verified from it. That envelope and its
+    /// ancestors on the device's sender chain stay openable; nothing else from it does. Both
+    /// zero (the default) accept nothing; one zero without the other is refused.
+    pub fn with_last_envelope(
         mut self,
         device: DeviceId,
-        last_sequence: u64,
+        sequence: u64,
+        chain_head: [u8; 32],
     ) -> Result<Self, Error> {
+        if (sequence == 0) != (chain_head == [0; 32]) {
+            return Err(Error::Departure(
+                "a last sequence needs a chain head, and a chain head a last sequence",
+            ));
+        }
         let entry = self
             .departed
             .iter_mut()
@@ -137,7 +156,8 @@ impl RosterProposal {
             .ok_or(Error::Departure(
                 "the device is not departed in this version",
             ))?;
-        entry.last_sequence = last_sequence;
+        entry.last_sequence = sequence;
+        entry.chain_head = chain_head;
         Ok(self)
     }
 
@@ -209,6 +229,15 @@ impl RosterProposal {
         }
         ascending(self.members.iter().map(PublicIdentity::device_id))?;
         ascending(self.departed.iter().map(|d| d.identity.device_id()))?;
+        if self
+            .departed
+            .iter()
+            .any(|d| (d.last_sequence == 0) != (d.chain_head == [0; 32]))
+        {
+            return Err(Error::Departure(
+                "a last sequence needs a chain head, and a chain head a last sequence",
+            ));
+        }
         if self.version == 1 && !self.departed.is_empty() {
             return Err(Error::Malformed("version 1 has no departed devices"));
         }
@@ -261,6 +290,7 @@ impl RosterProposal {
         for d in &self.departed {
             b.extend_from_slice(&d.identity.to_bytes());
             b.extend_from_slice(&d.last_sequence.to_be_bytes());
+            b.extend_from_slice(&d.chain_head);
         }
         b
     }
@@ -424,6 +454,7 @@ impl SignedRoster {
                 Ok(Departed {
                     identity: PublicIdentity::from_bytes(r.take(PublicIdentity::LEN)?)?,
                     last_sequence: u64::from_be_bytes(r.array()?),
+                    chain_head: r.array()?,
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;

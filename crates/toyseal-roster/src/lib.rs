@@ -20,4 +20,4 @@ pub use format::{
 pub use governance::{Change, ChangeClass};
 pub use invitation::{Anchor, ChainFollower, Invitation};
 pub use recovery::{RecoveryKey, RecoveryPublicKey};
-pub use roster::{Admission, Roster};
+pub use roster::{Admission, Roster, RosterSenders};

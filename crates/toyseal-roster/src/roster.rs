@@ -21,7 +21,9 @@ use crate::{
 use std::borrow::Borrow;
 use std::sync::Arc;
 use toyseal_core::{CryptoRng, DeviceId, DeviceIdentity, PublicIdentity, Role, Signature};
-use toyseal_envelope::{OpenOptions, Opened, Opener, SealOptions, Sealer, TrustedSenders};
+use toyseal_envelope::{
+    ChainLink, OpenOptions, Opened, Opener, ReceiveState, SealOptions, Sealer, TrustedSenders,
+};
 
 /// A roster whose whole chain has been verified. Only the verification functions make one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,20 +38,26 @@ pub struct Roster {
 pub enum Admission {
     /// The sender is a current member.
     Member,
-    /// The sender was removed, and this envelope's sequence is at most the last one the
-    /// removal recorded: sealed before the removal, it stays openable.
+    /// The sender was removed, and this envelope is on the sender chain its removal recorded
+    /// (the chain head itself, or an ancestor of it through known links): sealed before the
+    /// removal, it stays openable.
     DepartedEarlier {
         /// The last sequence the family accepts from the departed device.
         last_sequence: u64,
     },
     /// Not a member, and not a departed device's earlier envelope.
     Refused,
+    /// A current member's envelope that forks its sender chain as the receive state knows it
+    /// (a re-used sequence with another header, two envelopes naming one previous), or an
+    /// unsequenced one (sequence 0) where the receive state is tracked: refused, and worth
+    /// showing (a copied key, or a broken sender).
+    MemberFork,
 }
 
 impl Admission {
     /// `Member` or `DepartedEarlier`.
     pub fn is_admitted(self) -> bool {
-        !matches!(self, Admission::Refused)
+        matches!(self, Admission::Member | Admission::DepartedEarlier { .. })
     }
 }
 
@@ -337,26 +345,52 @@ impl Roster {
         class_quorum(&self.signed.proposal, class, &self.counted_signers(next))
     }
 
-    /// Whether the family accepts an envelope from `sender` with sender sequence `sequence`
-    /// (§4): a current member always; a departed device only for `1 ≤ sequence ≤` the last
-    /// sequence its removal recorded (sequence 0 means "unsequenced", envelope.md §11, and
-    /// would otherwise let a removed device pass any new envelope off as an earlier one);
-    /// anyone else never.
-    pub fn admission(&self, sender: &PublicIdentity, sequence: u64) -> Admission {
+    /// Whether the family accepts an envelope from `sender` at this place on its sender chain
+    /// (§4, docs/spec/envelope.md §11.3), with no receive state: a current member always; a
+    /// departed device only for the chain head its removal recorded (`sequence` = the last
+    /// sequence and `header_hash` = the chain head); anyone else never. To admit a departed
+    /// device's earlier envelopes, use [`Roster::admission_with`] with the links this device
+    /// has verified.
+    pub fn admission(&self, sender: &PublicIdentity, link: &ChainLink) -> Admission {
         if self.contains(sender) {
             return Admission::Member;
         }
+        self.admission_with(sender, link, &ReceiveState::new())
+    }
+
+    /// [`Roster::admission`] with this device's receive state (the links it has verified,
+    /// docs/spec/envelope.md §11.3): a current member unless the link is unsequenced or forks
+    /// the member's chain ([`Admission::MemberFork`]); a departed device only on its recorded
+    /// chain: the head itself, or an ancestor reached from the head through `previous` links
+    /// `chains` knows. A back-dated envelope (an unused sequence at or below the last one) and
+    /// a re-used sequence are not on the chain and are refused.
+    pub fn admission_with(
+        &self,
+        sender: &PublicIdentity,
+        link: &ChainLink,
+        chains: &ReceiveState,
+    ) -> Admission {
+        if self.contains(sender) {
+            if link.sequence == 0 || chains.is_fork(sender.device_id(), link) {
+                return Admission::MemberFork;
+            }
+            return Admission::Member;
+        }
         match self.departed().iter().find(|d| &d.identity == sender) {
-            Some(d) if (1..=d.last_sequence).contains(&sequence) => Admission::DepartedEarlier {
-                last_sequence: d.last_sequence,
-            },
+            Some(d)
+                if chains.connects(sender.device_id(), link, d.last_sequence, &d.chain_head) =>
+            {
+                Admission::DepartedEarlier {
+                    last_sequence: d.last_sequence,
+                }
+            }
             _ => Admission::Refused,
         }
     }
 
     /// [`Roster::admission`] as a yes/no.
-    pub fn admits_sender(&self, sender: &PublicIdentity, sequence: u64) -> bool {
-        self.admission(sender, sequence).is_admitted()
+    pub fn admits_sender(&self, sender: &PublicIdentity, link: &ChainLink) -> bool {
+        self.admission(sender, link).is_admitted()
     }
 
     /// The signed form.
@@ -483,6 +517,48 @@ impl Roster {
         self.opening(self.clone(), me, options)
     }
 
+    /// [`Roster::opener`] with this device's receive state: senders admitted by
+    /// [`Roster::admission_with`] (a departed device's earlier envelopes through the chain links
+    /// `chains` knows; members' forks refused).
+    pub fn opener_with_chains<C: Borrow<ReceiveState>>(
+        &self,
+        me: Arc<DeviceIdentity>,
+        chains: C,
+        options: OpenOptions,
+    ) -> Opener<RosterSenders<Roster, C>> {
+        self.opening(
+            RosterSenders {
+                roster: self.clone(),
+                chains,
+            },
+            me,
+            options,
+        )
+    }
+
+    /// [`Roster::open`] with this device's receive state ([`Roster::opener_with_chains`]).
+    pub fn open_with_chains(
+        &self,
+        me: &DeviceIdentity,
+        chains: &ReceiveState,
+        envelope: &[u8],
+        options: OpenOptions,
+    ) -> Result<(Vec<u8>, Opened), Error> {
+        let header = toyseal_envelope::inspect(envelope)?;
+        if header.family() != Some(self.family()) {
+            return Err(Error::WrongFamily);
+        }
+        let policy = RosterSenders {
+            roster: self,
+            chains,
+        };
+        let mut opener = self.opening(policy, me, options);
+        let mut content = Vec::with_capacity(envelope.len());
+        opener.push(envelope, &mut content)?;
+        let opened = opener.finish()?;
+        Ok((content, opened))
+    }
+
     /// The family rule for opening, in one place (see [`Roster::opener`]).
     fn opening<P: TrustedSenders, I: Borrow<DeviceIdentity>>(
         &self,
@@ -498,8 +574,30 @@ impl Roster {
 
 /// A roster is the opener's sender policy (docs/spec/envelope.md §11): [`Roster::admits_sender`].
 impl toyseal_envelope::TrustedSenders for Roster {
-    fn admits(&self, sender: &PublicIdentity, sequence: u64) -> bool {
-        self.admits_sender(sender, sequence)
+    fn admits(&self, sender: &PublicIdentity, link: &ChainLink) -> bool {
+        self.admits_sender(sender, link)
+    }
+}
+
+/// A roster with this device's receive state: the sender policy of docs/spec/envelope.md
+/// §11.3 in full ([`Roster::admission_with`]). Departed devices are admitted on their recorded
+/// chain through the links `chains` knows; members' forks and unsequenced envelopes are
+/// refused. Feed `chains` with every envelope that opens ([`ReceiveState::observe`] with
+/// [`Opened::link`]) and with verified headers fetched to close gaps.
+#[derive(Clone, Debug)]
+pub struct RosterSenders<R = Roster, C = ReceiveState> {
+    /// The verified roster version.
+    pub roster: R,
+    /// This device's receive state.
+    pub chains: C,
+}
+
+impl<R: Borrow<Roster>, C: Borrow<ReceiveState>> TrustedSenders for RosterSenders<R, C> {
+    fn admits(&self, sender: &PublicIdentity, link: &ChainLink) -> bool {
+        self.roster
+            .borrow()
+            .admission_with(sender, link, self.chains.borrow())
+            .is_admitted()
     }
 }
 
@@ -643,8 +741,13 @@ mod tests {
         ));
     }
 
-    /// v2 {mum, dad, toy}, and a v3 {mum, toy} whose departed dad keeps sequences up to 5.
+    /// v2 {mum, dad, toy}, and a v3 {mum, toy} whose departed dad keeps his chain up to the
+    /// envelope at sequence 5 with header hash `head`.
     fn family_with_dad_departed_at_5(c: &Chain) -> (Roster, Roster) {
+        family_with_dad_departed_at(c, [5; 32])
+    }
+
+    fn family_with_dad_departed_at(c: &Chain, head: [u8; 32]) -> (Roster, Roster) {
         let r2 = Roster::verify_founding(c.v1.clone())
             .unwrap()
             .advance(std::slice::from_ref(&c.v2))
@@ -652,7 +755,7 @@ mod tests {
         let mut v3 =
             RosterProposal::next(&r2, vec![c.mum.public().clone(), c.toy.public().clone()])
                 .unwrap()
-                .with_last_sequence(c.dad.device_id(), 5)
+                .with_last_envelope(c.dad.device_id(), 5, head)
                 .unwrap()
                 .sign(&c.mum);
         v3.cosign_recovery(&c.recovery);
@@ -736,17 +839,27 @@ mod tests {
     #[test]
     fn a_roster_opener_refuses_a_departed_devices_later_envelope() {
         let c = chain();
-        let (r2, r3) = family_with_dad_departed_at_5(&c);
+        let (r2, _) = family_with_dad_departed_at_5(&c);
+        // Sealed by dad under v2 (still a member then), at sequence 5 and 6; the removal
+        // records the first as his chain head.
+        let earlier = r2
+            .seal(
+                &c.dad,
+                SealOptions::default().with_sequence(5),
+                b"a bedtime story",
+                &mut ChaCha20Rng::from_seed([4; 32]),
+            )
+            .unwrap();
+        let head = toyseal_envelope::inspect(&earlier).unwrap().link_hash();
+        let (_, r3) = family_with_dad_departed_at(&c, head);
         let dad = Arc::new(c.dad);
         let mum = Arc::new(c.mum);
-        // Sealed by dad under v2 (still a member then), at sequence 5 and 6.
-        let earlier = seal_stream(
+        let later = seal_stream(
             &r2,
-            Arc::clone(&dad),
-            SealOptions::default().with_sequence(5),
+            dad,
+            SealOptions::default().with_sequence(6).with_previous(head),
             4,
         );
-        let later = seal_stream(&r2, dad, SealOptions::default().with_sequence(6), 4);
         assert_eq!(
             open_stream(&r3, Arc::clone(&mum), &earlier).unwrap(),
             b"a bedtime story"

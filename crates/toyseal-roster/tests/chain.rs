@@ -8,7 +8,7 @@
 use chacha20::ChaCha20Rng;
 use rand_core::SeedableRng;
 use toyseal_core::{DeviceIdentity, FamilyId, PublicIdentity, Role};
-use toyseal_envelope::{OpenOptions, SealOptions};
+use toyseal_envelope::{ChainLink, Freshness, OpenOptions, ReceiveState, SealOptions};
 use toyseal_roster::Error as RosterError;
 use toyseal_roster::*;
 
@@ -63,6 +63,18 @@ fn signed_by(p: RosterProposal, signers: &[&DeviceIdentity]) -> SignedRoster {
 
 /// Dad's phone had sealed up to sequence 7 when it was removed.
 const DAD_LAST: u64 = 7;
+/// The chain head recorded with DAD_LAST in [`chain`] (synthetic: the tests that open dad's
+/// envelopes record the header hash of a real one).
+const DAD_HEAD: [u8; 32] = [0xda; 32];
+
+/// A chain link at `sequence` with header hash `hash` (previous irrelevant to the roster alone).
+fn link(sequence: u64, hash: [u8; 32]) -> ChainLink {
+    ChainLink {
+        sequence,
+        previous: [0; 32],
+        header_hash: hash,
+    }
+}
 
 /// v1 {mum, toy} + recovery key; v2 {mum, toy, dad} (mum + the recovery key, dad proves
 /// possession); v3 {mum, toy} (dad's phone removed by mum + dad, his last sequence recorded).
@@ -80,7 +92,7 @@ fn chain(f: &Family) -> Vec<SignedRoster> {
     let v3 = signed_by(
         RosterProposal::next(&r2, ids(&[&f.mum, &f.toy]))
             .unwrap()
-            .with_last_sequence(f.dad.device_id(), DAD_LAST)
+            .with_last_envelope(f.dad.device_id(), DAD_LAST, DAD_HEAD)
             .unwrap(),
         &[&f.mum, &f.dad],
     );
@@ -256,8 +268,8 @@ fn t44_removed_phone_cannot_open_later_messages() {
     );
     // The removal recorded dad's last sequence: what he sealed up to it stays admitted for the
     // family, anything later (sealed with his still-valid key after removal) is refused.
-    assert!(v3.admits_sender(f.dad.public(), DAD_LAST));
-    assert!(!v3.admits_sender(f.dad.public(), DAD_LAST + 1));
+    assert!(v3.admits_sender(f.dad.public(), &link(DAD_LAST, DAD_HEAD)));
+    assert!(!v3.admits_sender(f.dad.public(), &link(DAD_LAST + 1, [1; 32])));
     // Mum still can; the header names family and roster version 3.
     let (content, opened) = v3.open(&f.mum, &after, OpenOptions::default()).unwrap();
     assert_eq!(content, b"sealed after dad's phone was removed");
@@ -530,6 +542,7 @@ fn removals_are_recorded_and_carried() {
     assert_eq!(r3.departed().len(), 1);
     assert_eq!(r3.departed()[0].identity(), f.dad.public());
     assert_eq!(r3.departed()[0].last_sequence(), DAD_LAST);
+    assert_eq!(r3.departed()[0].chain_head(), &DAD_HEAD);
     // Carried over to v4 unchanged...
     let p4 = || RosterProposal::next(&r3, ids(&[&f.mum, &f.toy, &f.gran])).unwrap();
     let r4 = r3
@@ -537,9 +550,28 @@ fn removals_are_recorded_and_carried() {
         .unwrap();
     assert_eq!(r4.departed(), r3.departed());
     // ...and never raised later (the server or a guardian cannot re-open later envelopes).
-    let raised = p4().with_last_sequence(f.dad.device_id(), 1000).unwrap();
+    let raised = p4()
+        .with_last_envelope(f.dad.device_id(), 1000, DAD_HEAD)
+        .unwrap();
     assert!(matches!(
         r3.verify_next(signed_by(raised, &[&f.mum, &f.toy, &f.gran])),
+        Err(Error::Departure(_))
+    ));
+    // Nor moved to another chain head at the same sequence.
+    let moved = p4()
+        .with_last_envelope(f.dad.device_id(), DAD_LAST, [0xee; 32])
+        .unwrap();
+    assert!(matches!(
+        r3.verify_next(signed_by(moved, &[&f.mum, &f.toy, &f.gran])),
+        Err(Error::Departure(_))
+    ));
+    // A last sequence without a chain head, or a head without a sequence, is refused.
+    assert!(matches!(
+        p4().with_last_envelope(f.dad.device_id(), DAD_LAST, [0; 32]),
+        Err(Error::Departure(_))
+    ));
+    assert!(matches!(
+        p4().with_last_envelope(f.dad.device_id(), 0, DAD_HEAD),
         Err(Error::Departure(_))
     ));
     // A removal without its record is refused.
@@ -557,14 +589,59 @@ fn removals_are_recorded_and_carried() {
         .verify_next(and_recovery(signed_by(forget, &[&f.mum, &f.gran]), &f))
         .unwrap();
     assert!(r4.departed().is_empty());
-    assert!(!r4.admits_sender(f.dad.public(), 1));
+    assert!(!r4.admits_sender(f.dad.public(), &link(DAD_LAST, DAD_HEAD)));
     // Re-adding a departed device removes its record (it proves possession again).
     let readd = RosterProposal::next(&r3, ids(&[&f.mum, &f.toy, &f.dad])).unwrap();
     assert!(readd.departed().is_empty());
     let r4 = r3
         .verify_next(and_recovery(signed_by(readd, &[&f.mum, &f.dad]), &f))
         .unwrap();
-    assert_eq!(r4.admission(f.dad.public(), 10_000), Admission::Member);
+    assert_eq!(
+        r4.admission(f.dad.public(), &link(10_000, [3; 32])),
+        Admission::Member
+    );
+}
+
+/// Dad's phone seals `count` envelopes to the family of `r2` as its sender state makes them:
+/// sequences 1, 2, … (skipping `skip`, reserved and never emitted), each naming the previous
+/// one's header hash.
+fn dads_chain(
+    f: &Family,
+    r2: &Roster,
+    count: u64,
+    skip: u64,
+    rng: &mut ChaCha20Rng,
+) -> Vec<Vec<u8>> {
+    let mut previous = [0u8; 32];
+    let mut out = Vec::new();
+    for seq in (1..=count).filter(|s| *s != skip) {
+        let env = r2
+            .seal(
+                &f.dad,
+                SealOptions::default()
+                    .with_sequence(seq)
+                    .with_previous(previous),
+                b"synthetic goodnight",
+                rng,
+            )
+            .unwrap();
+        previous = toyseal_envelope::inspect(&env).unwrap().link_hash();
+        out.push(env);
+    }
+    out
+}
+
+/// v3 removing dad, recording the last of `envelopes` as his chain head.
+fn remove_dad_at(f: &Family, r2: &Roster, envelopes: &[Vec<u8>]) -> Roster {
+    let head = toyseal_envelope::inspect(envelopes.last().unwrap()).unwrap();
+    let v3 = signed_by(
+        RosterProposal::next(r2, ids(&[&f.mum, &f.toy]))
+            .unwrap()
+            .with_last_envelope(f.dad.device_id(), head.sequence(), head.link_hash())
+            .unwrap(),
+        &[&f.mum, &f.dad],
+    );
+    r2.verify_next(v3).unwrap()
 }
 
 #[test]
@@ -572,59 +649,171 @@ fn t52_removed_device_earlier_envelopes_admitted_later_ones_not() {
     let f = family();
     let c = chain(&f);
     let r2 = from_founding(&c[..2]).unwrap();
-    let r3 = from_founding(&c).unwrap();
-    // Before the removal dad's phone is a member at any sequence.
-    assert_eq!(r2.admission(f.dad.public(), 1), Admission::Member);
+    let mut rng = ChaCha20Rng::from_seed([52; 32]);
+    let dads = dads_chain(&f, &r2, DAD_LAST, 0, &mut rng);
+    let r3 = remove_dad_at(&f, &r2, &dads);
+    let head = toyseal_envelope::inspect(dads.last().unwrap()).unwrap();
+    // Before the removal dad's phone is a member at any link.
     assert_eq!(
-        r2.admission(f.dad.public(), DAD_LAST + 1),
+        r2.admission(f.dad.public(), &head.chain_link()),
         Admission::Member
     );
-    // After it: from 1 up to the recorded last sequence yes; beyond it, and the unsequenced 0
-    // (which would let a removed device pass anything off as "earlier"), no.
-    for seq in [1, DAD_LAST] {
-        assert_eq!(
-            r3.admission(f.dad.public(), seq),
-            Admission::DepartedEarlier {
-                last_sequence: DAD_LAST
-            }
+    // After it, with no receive state, the recorded head itself only.
+    assert_eq!(
+        r3.admission(f.dad.public(), &head.chain_link()),
+        Admission::DepartedEarlier {
+            last_sequence: DAD_LAST
+        }
+    );
+    let earlier = toyseal_envelope::inspect(&dads[0]).unwrap().chain_link();
+    assert_eq!(r3.admission(f.dad.public(), &earlier), Admission::Refused);
+    // With the links mum's phone verified, every earlier envelope on the chain.
+    let mut known = ReceiveState::new();
+    for env in &dads {
+        let h = toyseal_envelope::inspect(env).unwrap();
+        known.observe(f.dad.device_id(), h.chain_link());
+    }
+    for env in &dads {
+        let (content, opened) = r3
+            .open_with_chains(&f.mum, &known, env, OpenOptions::default())
+            .unwrap();
+        assert_eq!(content, b"synthetic goodnight");
+        assert!(opened.sequence <= DAD_LAST);
+    }
+    // Sealed after it, continuing the chain (a stolen phone keeps its key): refused before any
+    // content.
+    let later = r2
+        .seal(
+            &f.dad,
+            SealOptions::default()
+                .with_sequence(DAD_LAST + 1)
+                .with_previous(head.link_hash()),
+            b"sealed after the removal",
+            &mut rng,
+        )
+        .unwrap();
+    assert!(matches!(
+        r3.open_with_chains(&f.mum, &known, &later, OpenOptions::default()),
+        Err(RosterError::Envelope(
+            toyseal_envelope::Error::UntrustedSender
+        ))
+    ));
+    // Current members are admitted; strangers are not.
+    assert!(r3.admits_sender(f.mum.public(), &link(1, [1; 32])));
+    assert!(!r3.admits_sender(f.gran.public(), &link(1, [1; 32])));
+    assert!(!r3.admits_sender(f.server.public(), &link(0, [0; 32])));
+}
+
+#[test]
+fn t38_removed_device_cannot_back_date_or_reuse_a_sequence_through_the_roster() {
+    let f = family();
+    let c = chain(&f);
+    let r2 = from_founding(&c[..2]).unwrap();
+    let mut rng = ChaCha20Rng::from_seed([38; 32]);
+    // Dad's real chain: 1, 2, 3, 5, 6, 7 (4 was reserved by a seal that failed before it
+    // emitted anything).
+    let dads = dads_chain(&f, &r2, DAD_LAST, 4, &mut rng);
+    let r3 = remove_dad_at(&f, &r2, &dads);
+    let mut known = ReceiveState::new();
+    for env in &dads {
+        known.observe(
+            f.dad.device_id(),
+            toyseal_envelope::inspect(env).unwrap().chain_link(),
         );
-        assert!(r3.admits_sender(f.dad.public(), seq));
     }
-    for seq in [0, DAD_LAST + 1, u64::MAX] {
-        assert_eq!(r3.admission(f.dad.public(), seq), Admission::Refused);
-        assert!(!r3.admits_sender(f.dad.public(), seq));
-    }
-    // End to end through Roster::open: dad's phone sealed to the family before its removal
-    // (sequence DAD_LAST) and after it (DAD_LAST + 1, a stolen phone keeps its key). Mum, on
-    // the roster that removed dad, opens the first and refuses the second before any content.
-    let mut rng = ChaCha20Rng::from_seed([52; 32]);
-    let sealed = |seq: u64, rng: &mut ChaCha20Rng| {
+    let link_of = |i: usize| toyseal_envelope::inspect(&dads[i]).unwrap().link_hash();
+    // The removed phone (it keeps its key) seals new content dated before its removal.
+    let forge = |sequence: u64, previous: [u8; 32], rng: &mut ChaCha20Rng| {
         r2.seal(
             &f.dad,
-            toyseal_envelope::SealOptions::default().with_sequence(seq),
-            b"synthetic goodnight",
+            SealOptions::default()
+                .with_sequence(sequence)
+                .with_previous(previous),
+            b"new words passed off as old",
             rng,
         )
         .unwrap()
     };
-    let earlier = sealed(DAD_LAST, &mut rng);
-    let later = sealed(DAD_LAST + 1, &mut rng);
-    let (content, opened) = r3
-        .open(&f.mum, &earlier, toyseal_envelope::OpenOptions::default())
+    let attacks = [
+        // The unused sequence 4, naming its real predecessor 3.
+        ("unused sequence 4", forge(4, link_of(2), &mut rng)),
+        // Re-used sequences, naming their real predecessors: other header hashes.
+        ("re-used sequence 2", forge(2, link_of(0), &mut rng)),
+        ("re-used sequence 5", forge(5, link_of(2), &mut rng)),
+        ("re-used head sequence 7", forge(7, link_of(4), &mut rng)),
+        ("re-used sequence 1", forge(1, [0; 32], &mut rng)),
+        ("unsequenced", forge(0, [0; 32], &mut rng)),
+    ];
+    for (what, env) in &attacks {
+        // Refused by the roster opener, with and without the receive state, before any
+        // content: the streaming opener releases nothing.
+        for r in [
+            r3.open_with_chains(&f.mum, &known, env, OpenOptions::default()),
+            r3.open(&f.mum, env, OpenOptions::default()),
+        ] {
+            assert!(
+                matches!(
+                    r,
+                    Err(RosterError::Envelope(
+                        toyseal_envelope::Error::UntrustedSender
+                    ))
+                ),
+                "{what}: {r:?}"
+            );
+        }
+        let policy = RosterSenders {
+            roster: &r3,
+            chains: &known,
+        };
+        let mut opener = toyseal_envelope::Opener::new(&f.toy, policy, OpenOptions::default());
+        let mut released = Vec::new();
+        assert!(opener.push(env, &mut released).is_err(), "{what}");
+        assert!(released.is_empty(), "{what}");
+        let l = toyseal_envelope::inspect(env).unwrap().chain_link();
+        let verdict = known.classify(f.dad.device_id(), &l);
+        if l.sequence == 0 {
+            assert_eq!(verdict, Freshness::Unsequenced, "{what}");
+        } else {
+            assert_eq!(verdict, Freshness::Fork, "{what}");
+        }
+    }
+    // Its real earlier envelopes still open.
+    for env in &dads {
+        assert!(
+            r3.open_with_chains(&f.mum, &known, env, OpenOptions::default())
+                .is_ok()
+        );
+    }
+    // A current member's re-used sequence is refused where the state is tracked.
+    let mum_first = r3
+        .seal(
+            &f.mum,
+            SealOptions::default().with_sequence(1),
+            b"one",
+            &mut rng,
+        )
         .unwrap();
-    assert_eq!(content, b"synthetic goodnight");
-    assert_eq!(opened.sequence, DAD_LAST);
+    let mum_again = r3
+        .seal(
+            &f.mum,
+            SealOptions::default().with_sequence(1),
+            b"two",
+            &mut rng,
+        )
+        .unwrap();
+    let (_, opened) = r3
+        .open_with_chains(&f.toy, &known, &mum_first, OpenOptions::default())
+        .unwrap();
+    assert_eq!(
+        known.observe(f.mum.device_id(), opened.link()),
+        Freshness::New
+    );
     assert!(matches!(
-        r3.open(&f.mum, &later, toyseal_envelope::OpenOptions::default()),
-        Err(toyseal_roster::Error::Envelope(
+        r3.open_with_chains(&f.toy, &known, &mum_again, OpenOptions::default()),
+        Err(RosterError::Envelope(
             toyseal_envelope::Error::UntrustedSender
         ))
     ));
-    // Current members are admitted; strangers, and a key that shares only dad's device role,
-    // are not.
-    assert!(r3.admits_sender(f.mum.public(), 1));
-    assert!(!r3.admits_sender(f.gran.public(), 0));
-    assert!(!r3.admits_sender(f.server.public(), 0));
 }
 
 #[test]

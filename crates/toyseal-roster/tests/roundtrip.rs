@@ -81,7 +81,8 @@ proptest! {
             let mut p = RosterProposal::next(&roster, publics(&now)).unwrap();
             for (d, seq) in roster.members().iter().zip(&sequences) {
                 if !now.iter().any(|n| n.public() == d) {
-                    p = p.with_last_sequence(d.device_id(), *seq).unwrap();
+                    let head = if *seq == 0 { [0; 32] } else { [(*seq as u8) | 1; 32] };
+                    p = p.with_last_envelope(d.device_id(), *seq, head).unwrap();
                 }
             }
             // Guardian 0 (always a member) and the recovery key are a quorum of every class;

@@ -24,7 +24,8 @@ struct Case {
     /// "roster": verify `candidate` after `chain`; "deletion": verify the deletion statement
     /// `candidate` against `chain`'s last version; "erasure": the same for an envelope erasure
     /// statement; "admission": `candidate` is a sender's
-    /// public identity (hex) and `sequence` its envelope sequence, checked against the chain;
+    /// public identity (hex), `sequence` and `header_hash` its envelope's link, checked against
+    /// the chain with no receive state (a departed device: its recorded chain head only);
     /// "anchored": `candidate` is an invitation's text (hex of its UTF-8) and `chain` the whole
     /// chain a server hands the invited device, which must pass through the anchor.
     kind: String,
@@ -38,6 +39,9 @@ struct Case {
     candidate_hash: Option<String>,
     /// The sender sequence ("admission" cases).
     sequence: Option<u64>,
+    /// The envelope's header hash, hex ("admission" cases): with `sequence`, its place on the
+    /// sender's chain (docs/spec/envelope.md §11.3; admission with no receive state).
+    header_hash: Option<String>,
     /// "ok", the error name, or for "admission" `Member` / `DepartedEarlier` / `Refused`.
     expect: String,
 }
@@ -91,7 +95,7 @@ fn verified(chain: &[Vec<u8>]) -> Roster {
     from_founding(&chain).unwrap()
 }
 
-fn check(kind: &str, chain: &[Vec<u8>], candidate: &[u8], sequence: Option<u64>) -> String {
+fn check(kind: &str, chain: &[Vec<u8>], candidate: &[u8], link: Option<(u64, [u8; 32])>) -> String {
     let outcome = match kind {
         "roster" => SignedRoster::decode(candidate).and_then(|cand| {
             if chain.is_empty() {
@@ -118,7 +122,13 @@ fn check(kind: &str, chain: &[Vec<u8>], candidate: &[u8], sequence: Option<u64>)
         }
         "admission" => {
             let sender = PublicIdentity::from_bytes(candidate).unwrap();
-            return match verified(chain).admission(&sender, sequence.unwrap()) {
+            let (sequence, header_hash) = link.unwrap();
+            let link = toyseal_envelope::ChainLink {
+                sequence,
+                previous: [0; 32],
+                header_hash,
+            };
+            return match verified(chain).admission(&sender, &link) {
                 Admission::Member => "Member",
                 Admission::DepartedEarlier { .. } => "DepartedEarlier",
                 Admission::Refused => "Refused",
@@ -209,15 +219,18 @@ fn recovery_from(rng: &mut ChaCha20Rng) -> RecoveryKey {
     RecoveryKey::generate(rng).unwrap()
 }
 
-/// (kind, name, description, chain before the candidate, candidate, sequence)
+/// (kind, name, description, chain before the candidate, candidate, (sequence, header hash))
 type RawCase = (
     &'static str,
     &'static str,
     &'static str,
     Vec<Vec<u8>>,
     Vec<u8>,
-    Option<u64>,
+    Option<(u64, [u8; 32])>,
 );
+
+/// The chain head v3 records for dad with last sequence 7 (a synthetic header hash).
+const DAD_HEAD: [u8; 32] = [0xda; 32];
 
 fn generate() -> File {
     let mut rng = ChaCha20Rng::from_seed([0x52; 32]);
@@ -263,7 +276,7 @@ fn generate() -> File {
     let remove_dad = || {
         RosterProposal::next(&r2, p(&[mum, toy]))
             .unwrap()
-            .with_last_sequence(dad.device_id(), 7)
+            .with_last_envelope(dad.device_id(), 7, DAD_HEAD)
             .unwrap()
     };
     let v3 = signed_by(remove_dad(), &[mum, dad]);
@@ -520,7 +533,7 @@ fn generate() -> File {
     ));
     let raised = signed_by(
         add_gran()
-            .with_last_sequence(dad.device_id(), 1000)
+            .with_last_envelope(dad.device_id(), 1000, DAD_HEAD)
             .unwrap(),
         &[mum, toy, gran],
     );
@@ -530,6 +543,38 @@ fn generate() -> File {
         "Version 4 raises dad's recorded last sequence from 7 to 1000.",
         c3.clone(),
         e(&raised),
+        None,
+    ));
+    let moved = signed_by(
+        add_gran()
+            .with_last_envelope(dad.device_id(), 7, [0xee; 32])
+            .unwrap(),
+        &[mum, toy, gran],
+    );
+    cases.push((
+        "roster",
+        "v4_departed_chain_head_moved",
+        "Version 4 keeps dad's last sequence 7 but records another chain head (0xee…).",
+        c3.clone(),
+        e(&moved),
+        None,
+    ));
+    let headless = |v3: &[u8], with: [u8; 32]| {
+        let at = v3
+            .windows(32)
+            .position(|w| w == DAD_HEAD)
+            .expect("v3 holds dad's chain head");
+        let mut b = v3.to_vec();
+        b[at..at + 32].copy_from_slice(&with);
+        b
+    };
+    cases.push((
+        "roster",
+        "v3_last_sequence_without_chain_head",
+        "Version 3 as signed, with dad's chain head zeroed (last sequence 7 kept): a last \
+         sequence needs a chain head.",
+        c2.clone(),
+        headless(&e(&v3), [0; 32]),
         None,
     ));
     let evil = RosterProposal::next(&r3, p(&[mum, toy, server]))
@@ -993,18 +1038,19 @@ fn generate() -> File {
     cases.push((
         "admission",
         "admit_member",
-        "Mum, a member of v3, at sequence 1.",
+        "Mum, a member of v3, at sequence 1 (header hash 01…).",
         c3.clone(),
         id(mum),
-        Some(1),
+        Some((1, [1; 32])),
     ));
     cases.push((
         "admission",
         "admit_departed_earlier",
-        "Dad, removed in v3 with last sequence 7, at sequence 7: sealed before his removal.",
+        "Dad, removed in v3 with last sequence 7 and chain head da…, at sequence 7 with header \
+         hash da…: the recorded head itself, sealed before his removal.",
         c3.clone(),
         id(dad),
-        Some(7),
+        Some((7, DAD_HEAD)),
     ));
     cases.push((
         "admission",
@@ -1012,7 +1058,25 @@ fn generate() -> File {
         "Dad at sequence 8: sealed after his removal.",
         c3.clone(),
         id(dad),
-        Some(8),
+        Some((8, [8; 32])),
+    ));
+    cases.push((
+        "admission",
+        "refuse_departed_back_dated",
+        "Dad at sequence 6, below his last sequence 7, with a header hash the chain does not \
+         lead to from its head (no receive state links it): a back-dated envelope.",
+        c3.clone(),
+        id(dad),
+        Some((6, [6; 32])),
+    ));
+    cases.push((
+        "admission",
+        "refuse_departed_reused_head_sequence",
+        "Dad at sequence 7 again, with another header hash than the recorded head: a re-used \
+         sequence.",
+        c3.clone(),
+        id(dad),
+        Some((7, [0xee; 32])),
     ));
     cases.push((
         "admission",
@@ -1020,26 +1084,25 @@ fn generate() -> File {
         "The server's key, never a member, at sequence 0.",
         c3.clone(),
         id(server),
-        Some(0),
+        Some((0, [0; 32])),
     ));
 
     let cases = cases
         .into_iter()
-        .map(
-            |(kind, name, description, chain, candidate, sequence)| Case {
-                kind: kind.into(),
-                name: name.into(),
-                description: description.into(),
-                candidate_hash: (kind == "roster")
-                    .then(|| SignedRoster::decode(&candidate).ok())
-                    .flatten()
-                    .map(|s| hex::encode(s.hash())),
-                expect: check(kind, &chain, &candidate, sequence),
-                chain: chain.iter().map(hex::encode).collect(),
-                candidate: hex::encode(&candidate),
-                sequence,
-            },
-        )
+        .map(|(kind, name, description, chain, candidate, link)| Case {
+            kind: kind.into(),
+            name: name.into(),
+            description: description.into(),
+            candidate_hash: (kind == "roster")
+                .then(|| SignedRoster::decode(&candidate).ok())
+                .flatten()
+                .map(|s| hex::encode(s.hash())),
+            expect: check(kind, &chain, &candidate, link),
+            chain: chain.iter().map(hex::encode).collect(),
+            candidate: hex::encode(&candidate),
+            sequence: link.map(|(s, _)| s),
+            header_hash: link.map(|(_, h)| hex::encode(h)),
+        })
         .collect();
     File {
         comment: "toyseal roster format 3 vectors (docs/spec/roster.md). Synthetic test devices; secret keys published on purpose: every drawn value (device keys, family id, recovery key) is here, and Ed25519 signatures are deterministic, so every valid case can be re-signed byte for byte. Generated by crates/toyseal-roster/tests/vectors.rs.".into(),
@@ -1104,6 +1167,8 @@ fn roster_vectors_reproduce_and_verify() {
         ("v2_toy_and_newcomer", "Unauthorized"),
         ("v3_removal_not_recorded", "Departure"),
         ("v4_departed_sequence_raised", "Departure"),
+        ("v4_departed_chain_head_moved", "Departure"),
+        ("v3_last_sequence_without_chain_head", "Departure"),
         ("v4_server_adds_itself", "Unauthorized"),
         ("v4_signed_by_removed_guardian", "Unauthorized"),
         ("replay_v2_after_v3", "NotNextVersion"),
@@ -1152,6 +1217,8 @@ fn roster_vectors_reproduce_and_verify() {
         ("admit_member", "Member"),
         ("admit_departed_earlier", "DepartedEarlier"),
         ("refuse_departed_later", "Refused"),
+        ("refuse_departed_back_dated", "Refused"),
+        ("refuse_departed_reused_head_sequence", "Refused"),
         ("refuse_stranger", "Refused"),
     ];
     assert_eq!(file.cases.len(), expected.len());
@@ -1164,12 +1231,15 @@ fn roster_vectors_reproduce_and_verify() {
             &case.kind,
             &chain,
             &hex::decode(&case.candidate).unwrap(),
-            case.sequence,
+            case.sequence.map(|s| {
+                let h = hex::decode(case.header_hash.as_ref().unwrap()).unwrap();
+                (s, h.try_into().unwrap())
+            }),
         );
         assert_eq!(got, expect, "{name}");
         ran += 1;
     }
-    assert_eq!(ran, 75);
+    assert_eq!(ran, 79);
     // The recovery key re-derives from its printed form alone.
     let k = RecoveryKey::from_printable(&file.recovery_key.printable).unwrap();
     assert_eq!(

@@ -34,7 +34,9 @@ pub fn recording(i: u64) -> Vec<u8> {
     line.repeat(3000 / line.len() + 1).into_bytes()
 }
 
-/// Seals recording `i` deterministically (see the module docs).
+/// Seals recording `i` deterministically (see the module docs), on the toy's sender chain:
+/// sequence `i + 1`, naming recording `i − 1`'s header hash (itself re-sealed
+/// deterministically, so a restarted uploader re-creates the same bytes).
 pub fn seal_recording(
     toy: &DeviceIdentity,
     recipient: &PublicIdentity,
@@ -42,17 +44,25 @@ pub fn seal_recording(
     seed: u64,
     i: u64,
 ) -> Result<Vec<u8>, toyseal_envelope::Error> {
-    let mut rng = ChaCha20Rng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ i);
-    let options = SealOptions::default()
-        .with_chunk_size_log2(10)?
-        .with_family(family, 1);
-    toyseal_envelope::seal(
-        toy,
-        std::slice::from_ref(recipient),
-        &options,
-        &recording(i),
-        &mut rng,
-    )
+    let mut previous = [0u8; 32];
+    let mut envelope = Vec::new();
+    for j in 0..=i {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ j);
+        let options = SealOptions::default()
+            .with_chunk_size_log2(10)?
+            .with_family(family, 1)
+            .with_sequence(j + 1)
+            .with_previous(previous);
+        envelope = toyseal_envelope::seal(
+            toy,
+            std::slice::from_ref(recipient),
+            &options,
+            &recording(j),
+            &mut rng,
+        )?;
+        previous = toyseal_envelope::inspect(&envelope)?.link_hash();
+    }
+    Ok(envelope)
 }
 
 struct Args {

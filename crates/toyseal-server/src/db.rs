@@ -46,6 +46,8 @@ pub(crate) struct EnvelopeRow {
     pub roster_version: u64,
     pub received_at: u64,
     pub blob_key: String,
+    /// The sender's signed sequence number (0 for rows stored before sender chains).
+    pub sender_sequence: u64,
     /// Set while a guardian's soft deletion is pending (T36).
     pub deleted: Option<SoftDeletion>,
 }
@@ -76,6 +78,24 @@ pub(crate) enum Inserted {
     Existed,
     /// The family was deleted (after the upload was authorized): nothing was inserted.
     FamilyDeleted,
+    /// The envelope breaks its sender's chain as stored (docs/spec/envelope.md §11.4):
+    /// nothing was inserted; the reason says which rule.
+    ChainBroken(&'static str),
+}
+
+/// An envelope's place on its sender's chain, from its verified header.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SenderLink {
+    /// The signed sender sequence (≥ 1: sequence 0 is refused before the database).
+    pub sequence: u64,
+    /// The envelope's header hash.
+    pub header_hash: [u8; 32],
+    /// The header hash of the sender's previous envelope it names.
+    pub previous: [u8; 32],
+}
+
+fn hex32(h: &[u8; 32]) -> String {
+    h.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A member as written to the `devices` table.
@@ -465,7 +485,7 @@ impl Db {
     ) -> Result<Option<EnvelopeRow>, Error> {
         let row = sqlx::query(
             "SELECT seq, id, sender, size, roster_version, received_at, blob_key, deleted_by, \
-             deleted_at, erase_at FROM envelopes WHERE family = $1 AND id = $2",
+             deleted_at, erase_at, sender_sequence FROM envelopes WHERE family = $1 AND id = $2",
         )
         .bind(text(family))
         .bind(text(id))
@@ -484,10 +504,16 @@ impl Db {
     /// UPDATE: a row lock on PostgreSQL, the write lock on SQLite) serializes a family's
     /// inserts, so the sequence value is drawn under the lock and the row commits before the
     /// next insert of the family can draw one.
+    ///
+    /// Under the same lock it checks the sender's chain as stored (docs/spec/envelope.md §11.4):
+    /// another envelope at this (sender, sequence); a stored predecessor (sequence − 1) whose
+    /// header hash is not `previous`; a stored successor (sequence + 1) whose `previous` is not
+    /// this header hash; another stored envelope naming the same `previous` (a fork).
     pub(crate) async fn insert_envelope(
         &self,
         family: FamilyId,
         row: &EnvelopeRow,
+        link: &SenderLink,
     ) -> Result<Inserted, Error> {
         let mut tx = self.pool.begin().await?;
         let locked =
@@ -498,9 +524,14 @@ impl Db {
         if locked.rows_affected() == 0 {
             return Ok(Inserted::FamilyDeleted);
         }
+        if let Some(refused) = chain_check(&mut tx, family, row, link).await? {
+            return Ok(refused);
+        }
+        let (hash, previous) = (hex32(&link.header_hash), hex32(&link.previous));
         let r = sqlx::query(
-            "INSERT INTO envelopes (family, id, sender, size, roster_version, received_at, blob_key) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO envelopes (family, id, sender, size, roster_version, received_at, \
+             blob_key, sender_sequence, header_hash, previous) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(text(family))
         .bind(text(row.id))
@@ -509,6 +540,9 @@ impl Db {
         .bind(int(row.roster_version))
         .bind(int(row.received_at))
         .bind(&row.blob_key)
+        .bind(int(link.sequence))
+        .bind(&hash)
+        .bind(&previous)
         .execute(&mut *tx)
         .await;
         match r {
@@ -519,6 +553,18 @@ impl Db {
             Err(e) if is_unique_violation(&e) => Ok(Inserted::Existed),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The sender-chain checks of [`Db::insert_envelope`], without the lock: an upload runs
+    /// them before it writes anything (and the insert again under the lock). `None`: they pass.
+    pub(crate) async fn sender_chain_conflict(
+        &self,
+        family: FamilyId,
+        row: &EnvelopeRow,
+        link: &SenderLink,
+    ) -> Result<Option<Inserted>, Error> {
+        let mut conn = self.pool.acquire().await?;
+        chain_check(&mut conn, family, row, link).await
     }
 
     /// Whether the family exists.
@@ -539,7 +585,7 @@ impl Db {
     ) -> Result<Vec<EnvelopeRow>, Error> {
         let rows = sqlx::query(
             "SELECT seq, id, sender, size, roster_version, received_at, blob_key, deleted_by, \
-             deleted_at, erase_at FROM envelopes \
+             deleted_at, erase_at, sender_sequence FROM envelopes \
              WHERE family = $1 AND seq > $2 AND deleted_at IS NULL ORDER BY seq LIMIT $3",
         )
         .bind(text(family))
@@ -639,7 +685,7 @@ impl Db {
     ) -> Result<Vec<EnvelopeRow>, Error> {
         let rows = sqlx::query(
             "SELECT seq, id, sender, size, roster_version, received_at, blob_key, deleted_by, \
-             deleted_at, erase_at FROM envelopes \
+             deleted_at, erase_at, sender_sequence FROM envelopes \
              WHERE family = $1 AND seq > $2 AND deleted_at IS NOT NULL ORDER BY seq LIMIT $3",
         )
         .bind(text(family))
@@ -659,7 +705,7 @@ impl Db {
     ) -> Result<Vec<(FamilyId, EnvelopeRow)>, Error> {
         let rows = sqlx::query(
             "SELECT seq, id, sender, size, roster_version, received_at, blob_key, deleted_by, \
-             deleted_at, erase_at, family FROM envelopes \
+             deleted_at, erase_at, sender_sequence, family FROM envelopes \
              WHERE erase_at IS NOT NULL AND erase_at <= $1 ORDER BY erase_at, seq LIMIT $2",
         )
         .bind(int(now))
@@ -668,7 +714,7 @@ impl Db {
         .await?;
         rows.iter()
             .map(|r| {
-                let family = parse(&r.try_get::<String, _>(10)?, "family id")?;
+                let family = parse(&r.try_get::<String, _>(11)?, "family id")?;
                 Ok((family, envelope_row(r)?))
             })
             .collect()
@@ -735,6 +781,53 @@ async fn insert_device(
     Ok(())
 }
 
+/// The sender-chain rules against the sender's stored envelopes (docs/spec/envelope.md
+/// §11.4): `Some(Existed)` for the same envelope, `Some(ChainBroken(why))` for a broken rule,
+/// `None` when they pass.
+async fn chain_check(
+    conn: &mut sqlx::AnyConnection,
+    family: FamilyId,
+    row: &EnvelopeRow,
+    link: &SenderLink,
+) -> Result<Option<Inserted>, Error> {
+    let (hash, previous) = (hex32(&link.header_hash), hex32(&link.previous));
+    let neighbours = sqlx::query(
+        "SELECT id, sender_sequence, header_hash, previous FROM envelopes \
+         WHERE family = $1 AND sender = $2 AND sender_sequence > 0 \
+         AND (sender_sequence BETWEEN $3 AND $4 OR previous = $5)",
+    )
+    .bind(text(family))
+    .bind(text(row.sender))
+    .bind(int(link.sequence.saturating_sub(1)))
+    .bind(int(link.sequence.saturating_add(1)))
+    .bind(&previous)
+    .fetch_all(&mut *conn)
+    .await?;
+    for n in &neighbours {
+        let id: String = n.try_get(0)?;
+        if id == text(row.id) {
+            return Ok(Some(Inserted::Existed));
+        }
+        let sequence = uint(n.try_get(1)?, "sender sequence")?;
+        let (n_hash, n_previous): (String, String) = (n.try_get(2)?, n.try_get(3)?);
+        let why = if sequence == link.sequence {
+            Some("the sender already used this sequence number for another envelope")
+        } else if sequence.checked_add(1) == Some(link.sequence) && n_hash != previous {
+            Some("previous is not the header hash of the sender's envelope before it")
+        } else if link.sequence.checked_add(1) == Some(sequence) && n_previous != hash {
+            Some("the sender's next envelope does not name this one as previous")
+        } else if link.previous != [0; 32] && n_previous == previous {
+            Some("another envelope of the sender names the same previous one (a fork)")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Ok(Some(Inserted::ChainBroken(why)));
+        }
+    }
+    Ok(None)
+}
+
 fn envelope_row(r: &sqlx::any::AnyRow) -> Result<EnvelopeRow, Error> {
     Ok(EnvelopeRow {
         seq: r.try_get(0)?,
@@ -757,5 +850,6 @@ fn envelope_row(r: &sqlx::any::AnyRow) -> Result<EnvelopeRow, Error> {
             (None, None, None) => None,
             _ => return Err(Error::Internal("stored soft deletion incomplete".into())),
         },
+        sender_sequence: uint(r.try_get(10)?, "sender sequence")?,
     })
 }

@@ -39,6 +39,10 @@ pub enum Error {
     /// The request conflicts with stored state (family exists, roster version raced): 409.
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// The envelope breaks its sender's chain (sequence 0, a re-used sequence, a `previous`
+    /// that is not the stored predecessor's header hash): 409 `sender-chain`.
+    #[error("sender chain: {0}")]
+    SenderChain(&'static str),
     /// The family was deleted while this request was being served (an upload racing the
     /// family's deletion): 410.
     #[error("gone: the family was deleted")]
@@ -93,7 +97,7 @@ impl Error {
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Conflict(_) | Error::SenderChain(_) => StatusCode::CONFLICT,
             Error::Gone => StatusCode::GONE,
             Error::TooLarge | Error::TooLargeFor { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RateLimited { .. } | Error::DeletionLimit { .. } => {
@@ -116,6 +120,7 @@ impl Error {
             Error::Forbidden(_) => ProblemKind::Forbidden,
             Error::BadRequest(_) => ProblemKind::BadRequest,
             Error::Conflict(_) => ProblemKind::Conflict,
+            Error::SenderChain(_) => ProblemKind::SenderChain,
             Error::Gone => ProblemKind::Gone,
             Error::TooLarge | Error::TooLargeFor { .. } => ProblemKind::TooLarge,
             Error::RateLimited { .. } => ProblemKind::RateLimited,
@@ -137,7 +142,7 @@ impl Error {
                 format!("this device was removed from the family at roster version {version}")
             }
             Error::NotFound => "no such resource".to_owned(),
-            Error::Forbidden(m) | Error::Conflict(m) => (*m).to_owned(),
+            Error::Forbidden(m) | Error::Conflict(m) | Error::SenderChain(m) => (*m).to_owned(),
             Error::BadRequest(m) => m.clone(),
             Error::Gone => "the family was deleted".to_owned(),
             Error::TooLarge => "the request body exceeds the server's body limit".to_owned(),

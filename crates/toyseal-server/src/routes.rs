@@ -9,7 +9,7 @@ use crate::auth::{
     Caller, KeySource, authenticate, authorize, authorize_founder, now_unix, signed_request_gate,
 };
 use crate::blobs::{BlobStream, Blobs, Put};
-use crate::db::{DeviceRow, EnvelopeRow, Inserted, Marked, SoftDeletion};
+use crate::db::{DeviceRow, EnvelopeRow, Inserted, Marked, SenderLink, SoftDeletion};
 use crate::{App, Error};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody, PathRejection};
@@ -431,6 +431,17 @@ async fn store_envelope(
     if header.family() != Some(family) {
         return Err(Error::bad("the envelope's family differs from the path's"));
     }
+    // Sender chains (docs/spec/envelope.md §11.4): no unsequenced envelope is stored.
+    if header.sequence() == 0 {
+        return Err(Error::SenderChain(
+            "sequence 0: an unsequenced envelope is on no sender chain",
+        ));
+    }
+    let link = SenderLink {
+        sequence: header.sequence(),
+        header_hash: header.link_hash(),
+        previous: *header.previous(),
+    };
     let id = EnvelopeId::of(&body);
     let size = body.len() as u64;
     let answer = |status| (status, Json(EnvelopeCreated { id, size }));
@@ -438,11 +449,6 @@ async fn store_envelope(
         return Ok(answer(StatusCode::OK));
     }
     let key = Blobs::key(family, &id);
-    if let Err(e) = put_envelope_blob(app, &key, &id, &body).await {
-        // A deletion of the family removes staging files and blobs under its prefix, which
-        // can fail this write: that is the deletion's answer, not an outage.
-        return Err(refused_if_deleted(app, family, &key, e).await);
-    }
     let row = EnvelopeRow {
         seq: 0,
         id,
@@ -450,15 +456,35 @@ async fn store_envelope(
         size,
         roster_version: header.roster_version(),
         received_at: now_unix(),
-        blob_key: key,
+        blob_key: key.clone(),
         deleted: None,
+        sender_sequence: header.sequence(),
     };
-    match app.db.insert_envelope(family, &row).await {
+    // Nothing is written before the sender-chain rules passed (checked again under the lock).
+    match app.db.sender_chain_conflict(family, &row, &link).await? {
+        Some(Inserted::Existed) => return Ok(answer(StatusCode::OK)),
+        Some(Inserted::ChainBroken(why)) => return Err(Error::SenderChain(why)),
+        Some(Inserted::Created | Inserted::FamilyDeleted) | None => {}
+    }
+    if let Err(e) = put_envelope_blob(app, &key, &id, &body).await {
+        // A deletion of the family removes staging files and blobs under its prefix, which
+        // can fail this write: that is the deletion's answer, not an outage.
+        return Err(refused_if_deleted(app, family, &key, e).await);
+    }
+    match app.db.insert_envelope(family, &row, &link).await {
         Ok(Inserted::Created) => {
             tracing::info!(%family, size, "envelope stored");
             Ok(answer(StatusCode::CREATED))
         }
         Ok(Inserted::Existed) => Ok(answer(StatusCode::OK)),
+        // The blob is this upload's (content-addressed, no row names it): remove it.
+        Ok(Inserted::ChainBroken(why)) => {
+            if !app.db.blob_referenced(&row.blob_key).await? {
+                app.blobs.delete(&row.blob_key).await?;
+            }
+            tracing::info!(%family, why, "upload refused: sender chain");
+            Err(Error::SenderChain(why))
+        }
         // The family was deleted after this upload was authorized: its blob is this upload's
         // to remove (the deletion may have scanned before it was written), and the answer is
         // 410, not "retry later" (T15).
@@ -574,6 +600,7 @@ async fn list_envelopes(
             sender: r.sender.to_string(),
             roster_version: r.roster_version,
             received_at: r.received_at,
+            sequence: r.sender_sequence,
         })
         .collect();
     Ok(Json(EnvelopePage { items, next_cursor }))

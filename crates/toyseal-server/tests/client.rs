@@ -31,6 +31,8 @@ struct Fixture {
     roster: Roster,
     /// The founding devices' anchor: version 1.
     anchor: Anchor,
+    /// The toy's sender state.
+    toy_state: std::sync::Mutex<toyseal_core::SenderState>,
 }
 
 fn fast() -> ClientConfig {
@@ -79,6 +81,7 @@ async fn fixture_with(config: ClientConfig) -> Fixture {
         guardian,
         toy,
         roster,
+        toy_state: std::sync::Mutex::new(toyseal_core::SenderState::FIRST),
     }
 }
 
@@ -87,15 +90,23 @@ async fn fixture() -> Fixture {
 }
 
 impl Fixture {
+    /// An envelope from the toy, on its sender chain.
     fn seal(&self, content: &[u8]) -> Vec<u8> {
-        self.roster
+        let mut state = self.toy_state.lock().unwrap();
+        let env = self
+            .roster
             .seal(
                 self.toy.identity(),
-                SealOptions::default(),
+                SealOptions::default()
+                    .with_sequence(state.sequence)
+                    .with_previous(state.previous),
                 content,
                 &mut OsRng,
             )
-            .unwrap()
+            .unwrap();
+        let header = toyseal_envelope::inspect(&env).unwrap();
+        *state = toyseal_core::SenderState::after(header.sequence(), header.link_hash()).unwrap();
+        env
     }
 
     /// Envelope rows and stored blobs on the server.
@@ -513,7 +524,12 @@ async fn downloads_stream_in_bounded_pieces() {
     // A 2 MiB recording.
     let content: Vec<u8> = (0..2u32 << 20).map(|i| (i % 251) as u8).collect();
     let envelope = roster
-        .seal(toy.identity(), SealOptions::default(), &content, &mut OsRng)
+        .seal(
+            toy.identity(),
+            SealOptions::default().with_sequence(1),
+            &content,
+            &mut OsRng,
+        )
         .unwrap();
     let id = toy.upload(family, &envelope).await.unwrap().id;
 
@@ -564,7 +580,12 @@ async fn downloads_stream_in_bounded_pieces() {
     // A server that serves another (valid) envelope of the family: it opens, but the bytes do
     // not hash to the id asked for, so the result is refused.
     let other = roster
-        .seal(toy.identity(), SealOptions::default(), b"other", &mut OsRng)
+        .seal(
+            toy.identity(),
+            SealOptions::default().with_sequence(2),
+            b"other",
+            &mut OsRng,
+        )
         .unwrap();
     faults.arm(
         Target::Download,

@@ -244,6 +244,121 @@ async fn t17_stolen_phone_cannot_take_over() {
     assert_eq!(r.status, 204, "{}", r.text());
 }
 
+/// T38 against the real server: a device's envelopes are stored only on its sender chain
+/// (sequence 0, a re-used sequence and an unused one that does not fit its stored neighbours
+/// are refused with 409 `sender-chain`, an identical re-upload is idempotent); once the roster
+/// removes it with its last envelope recorded, nothing new from it is stored, and its real
+/// earlier envelopes still open for the family through the roster opener.
+#[tokio::test]
+async fn t38_removed_device_cannot_back_date_or_reuse_a_sequence_on_the_server() {
+    use toyseal_cloud::api::{Problem, ProblemKind};
+    let env = Env::new().await;
+    let s = env.start().await;
+    let (mut fam, dad, _) = family_with_dad(&s).await;
+    // Dad's phone: sequences 1, 2, 3, then 4 (emitted, never uploaded: lost), then 5 naming 4.
+    let mut real = Vec::new();
+    for i in 0..3 {
+        real.push(fam.seal(&dad, format!("dad's message {i}").as_bytes()));
+    }
+    let lost_4 = fam.seal(&dad, b"lost on the way");
+    real.push(fam.seal(&dad, b"dad's message 5"));
+    for e in &real {
+        fam.upload(&s, &dad, e).await;
+    }
+    // An identical re-upload is idempotent.
+    let r = s.call(&dad, "POST", &fam.envelopes_path(), &real[1]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let link = |e: &[u8]| toyseal_envelope::inspect(e).unwrap().link_hash();
+    let refused_409 = |r: &common::http::Resp, what: &str| {
+        let p: Problem = r.json();
+        assert_eq!(
+            (r.status, p.kind()),
+            (409, Some(ProblemKind::SenderChain)),
+            "{what}: {}",
+            r.text()
+        );
+    };
+    // Dad's key, stolen while he is still a member: new content under a re-used sequence,
+    // under the unused (lost) sequence 4 naming its real predecessor, unsequenced, and naming
+    // a predecessor that is not the stored one.
+    let attacks = [
+        (
+            "re-used sequence 2",
+            fam.seal_at(&dad, 2, link(&real[0]), b"forged"),
+        ),
+        (
+            "re-used sequence 5",
+            fam.seal_at(&dad, 5, link(&lost_4), b"forged"),
+        ),
+        (
+            "unused sequence 4",
+            fam.seal_at(&dad, 4, link(&real[2]), b"forged"),
+        ),
+        ("sequence 0", fam.seal_at(&dad, 0, [0; 32], b"forged")),
+        (
+            "wrong previous",
+            fam.seal_at(&dad, 6, link(&real[2]), b"forged"),
+        ),
+    ];
+    let rows_before = env.count("envelopes").await;
+    for (what, e) in &attacks {
+        let r = s.call(&dad, "POST", &fam.envelopes_path(), e).await;
+        refused_409(&r, what);
+    }
+    assert_eq!(env.count("envelopes").await, rows_before, "nothing stored");
+    // The listing carries each envelope's signed sequence.
+    let r = s
+        .call(&fam.guardian, "GET", &fam.envelopes_path(), b"")
+        .await;
+    let page: toyseal_cloud::api::EnvelopePage = r.json();
+    let mut sequences: Vec<u64> = page.items.iter().map(|i| i.sequence).collect();
+    sequences.sort_unstable();
+    assert_eq!(sequences, [1, 2, 3, 5]);
+    // Mum and the toy remove dad, recording his last envelope (sequence 5) as his chain head.
+    let head = toyseal_envelope::inspect(&real[3]).unwrap();
+    let v3 = fam.next_roster_with(fam.core(), &[], |p| {
+        p.with_last_envelope(dad.device_id(), head.sequence(), head.link_hash())
+            .unwrap()
+    });
+    let r = s.call(&fam.guardian, "POST", &fam.roster_path(), &v3).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // After the removal the server stores nothing from him: back-dated or re-used.
+    for (what, e) in [
+        ("unused sequence 4", &attacks[2].1),
+        ("re-used sequence 2", &attacks[0].1),
+        ("the lost envelope 4", &lost_4),
+    ] {
+        let r = s.call(&dad, "POST", &fam.envelopes_path(), e).await;
+        assert_eq!(r.status, 401, "{what}: {}", r.text());
+    }
+    assert_eq!(env.count("envelopes").await, rows_before);
+    // The roster opener with mum's receive state (the headers she verified, including the
+    // lost 4's, which dad's phone still holds): dad's real envelopes still open, every attack
+    // is refused.
+    let mut known = toyseal_envelope::ReceiveState::new();
+    for e in real.iter().chain([&lost_4]) {
+        known.observe(
+            dad.device_id(),
+            toyseal_envelope::inspect(e).unwrap().chain_link(),
+        );
+    }
+    for e in &real {
+        let (_, opened) = fam
+            .roster
+            .open_with_chains(&fam.guardian, &known, e, Default::default())
+            .unwrap();
+        assert!(opened.sequence <= 5);
+    }
+    for (what, e) in &attacks {
+        assert!(
+            fam.roster
+                .open_with_chains(&fam.guardian, &known, e, Default::default())
+                .is_err(),
+            "{what}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn t18_removed_device_gets_nothing_after_removal() {
     let env = Env::new().await;

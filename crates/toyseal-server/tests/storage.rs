@@ -337,6 +337,10 @@ async fn t12_dump_contains_no_plaintext() {
         "deleted_by",
         "deleted_at",
         "erase_at",
+        // The sender chain (signed header fields, public): sequence and two header hashes.
+        "sender_sequence",
+        "header_hash",
+        "previous",
         "device",
         "nonce",
         "expires",

@@ -21,7 +21,7 @@ pub const COMMITMENT_INFO: &[u8] = b"toyseal/v2/key-commitment";
 pub const STANZA_IKM_INFO: &[u8] = b"toyseal/v2/stanza-ikm";
 pub const CHAIN_CONTEXT: &[u8] = b"toyseal/v2/checkpoint-chain\x00";
 pub const CHECKPOINT_CONTEXT: &[u8] = b"toyseal/v2/checkpoint\x00";
-pub const FIXED_LEN: usize = 169;
+pub const FIXED_LEN: usize = 201;
 
 struct Len(usize);
 impl KeyType for Len {
@@ -94,7 +94,7 @@ impl Forge<'_> {
         let nonce = [7u8; 16];
         let mut fixed = Vec::with_capacity(FIXED_LEN);
         fixed.extend_from_slice(b"toyseal");
-        fixed.push(2);
+        fixed.push(3);
         fixed.extend_from_slice(&1u16.to_be_bytes());
         fixed.push(0);
         fixed.push(self.chunk_log2);
@@ -102,6 +102,7 @@ impl Forge<'_> {
         fixed.extend_from_slice(&[0; 16]); // no family
         fixed.extend_from_slice(&0u64.to_be_bytes());
         fixed.extend_from_slice(&self.sequence.to_be_bytes());
+        fixed.extend_from_slice(&[0; 32]); // previous: the sender's first envelope
         fixed.extend_from_slice(&1_700_000_000u64.to_be_bytes());
         fixed.extend_from_slice(&nonce);
         fixed.extend_from_slice(&expand(&self.file_key, &nonce, &[COMMITMENT_INFO]));

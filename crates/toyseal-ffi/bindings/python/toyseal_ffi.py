@@ -525,6 +525,8 @@ def _uniffi_check_contract_api_version(lib):
         raise InternalError("UniFFI contract version mismatch: try cleaning and rebuilding your project")
 
 def _uniffi_check_api_checksums(lib):
+    if lib.uniffi_toyseal_ffi_checksum_func_envelope_header_hash() != 25026:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_func_generate_family_id() != 63238:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_func_sign_request() != 6671:
@@ -655,7 +657,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_opener() != 48063:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_toyseal_ffi_checksum_method_roster_seal() != 29241:
+    if lib.uniffi_toyseal_ffi_checksum_method_roster_seal() != 50787:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_signed() != 64285:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -746,6 +748,9 @@ _UniffiLib.ffi_toyseal_ffi_rustbuffer_reserve.restype = _UniffiRustBuffer
 _UniffiLib.ffi_toyseal_ffi_uniffi_contract_version.argtypes = (
 )
 _UniffiLib.ffi_toyseal_ffi_uniffi_contract_version.restype = ctypes.c_uint32
+_UniffiLib.uniffi_toyseal_ffi_checksum_func_envelope_header_hash.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_func_envelope_header_hash.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_func_generate_family_id.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_func_generate_family_id.restype = ctypes.c_uint16
@@ -1034,6 +1039,11 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas.restype = ctypes.
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_simulatedtoy_new.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_simulatedtoy_new.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_fn_func_envelope_header_hash.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_func_envelope_header_hash.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_toyseal_ffi_fn_func_generate_family_id.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
@@ -1431,6 +1441,7 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_seal.argtypes = (
     _UniffiRustBuffer,
     _UniffiRustBuffer,
     ctypes.c_uint64,
+    _UniffiRustBuffer,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_seal.restype = _UniffiRustBuffer
@@ -2901,15 +2912,37 @@ class _UniffiFfiConverterTypeEnvelopeMetadata(_UniffiConverterRustBuffer):
         _UniffiFfiConverterOptionalString.write(value.codec, buf)
         _UniffiFfiConverterOptionalUInt32.write(value.duration_ms, buf)
 
+class _UniffiFfiConverterBytes(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        size = buf.read_i32()
+        if size < 0:
+            raise InternalError("Unexpected negative byte string length")
+        return buf.read(size)
+
+    @staticmethod
+    def check_lower(value):
+        try:
+            memoryview(value)
+        except TypeError:
+            raise TypeError("a bytes-like object is required, not {!r}".format(type(value).__name__))
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_i32(len(value))
+        buf.write(value)
+
 @dataclass
 class EnvelopeInfo:
     """
     What a completed open proved about an envelope.
 """
-    def __init__(self, *, sender:PublicKey, metadata:EnvelopeMetadata, sequence:int, roster_version:int, created:int, content_len:int):
+    def __init__(self, *, sender:PublicKey, metadata:EnvelopeMetadata, sequence:int, previous:bytes, header_hash:bytes, roster_version:int, created:int, content_len:int):
         self.sender = sender
         self.metadata = metadata
         self.sequence = sequence
+        self.previous = previous
+        self.header_hash = header_hash
         self.roster_version = roster_version
         self.created = created
         self.content_len = content_len
@@ -2918,13 +2951,17 @@ class EnvelopeInfo:
 
     
     def __str__(self):
-        return "EnvelopeInfo(sender={}, metadata={}, sequence={}, roster_version={}, created={}, content_len={})".format(self.sender, self.metadata, self.sequence, self.roster_version, self.created, self.content_len)
+        return "EnvelopeInfo(sender={}, metadata={}, sequence={}, previous={}, header_hash={}, roster_version={}, created={}, content_len={})".format(self.sender, self.metadata, self.sequence, self.previous, self.header_hash, self.roster_version, self.created, self.content_len)
     def __eq__(self, other):
         if self.sender != other.sender:
             return False
         if self.metadata != other.metadata:
             return False
         if self.sequence != other.sequence:
+            return False
+        if self.previous != other.previous:
+            return False
+        if self.header_hash != other.header_hash:
             return False
         if self.roster_version != other.roster_version:
             return False
@@ -2941,6 +2978,8 @@ class _UniffiFfiConverterTypeEnvelopeInfo(_UniffiConverterRustBuffer):
             sender=_UniffiFfiConverterTypePublicKey.read(buf),
             metadata=_UniffiFfiConverterTypeEnvelopeMetadata.read(buf),
             sequence=_UniffiFfiConverterUInt64.read(buf),
+            previous=_UniffiFfiConverterBytes.read(buf),
+            header_hash=_UniffiFfiConverterBytes.read(buf),
             roster_version=_UniffiFfiConverterUInt64.read(buf),
             created=_UniffiFfiConverterUInt64.read(buf),
             content_len=_UniffiFfiConverterUInt64.read(buf),
@@ -2951,6 +2990,8 @@ class _UniffiFfiConverterTypeEnvelopeInfo(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypePublicKey.check_lower(value.sender)
         _UniffiFfiConverterTypeEnvelopeMetadata.check_lower(value.metadata)
         _UniffiFfiConverterUInt64.check_lower(value.sequence)
+        _UniffiFfiConverterBytes.check_lower(value.previous)
+        _UniffiFfiConverterBytes.check_lower(value.header_hash)
         _UniffiFfiConverterUInt64.check_lower(value.roster_version)
         _UniffiFfiConverterUInt64.check_lower(value.created)
         _UniffiFfiConverterUInt64.check_lower(value.content_len)
@@ -2960,6 +3001,8 @@ class _UniffiFfiConverterTypeEnvelopeInfo(_UniffiConverterRustBuffer):
         _UniffiFfiConverterTypePublicKey.write(value.sender, buf)
         _UniffiFfiConverterTypeEnvelopeMetadata.write(value.metadata, buf)
         _UniffiFfiConverterUInt64.write(value.sequence, buf)
+        _UniffiFfiConverterBytes.write(value.previous, buf)
+        _UniffiFfiConverterBytes.write(value.header_hash, buf)
         _UniffiFfiConverterUInt64.write(value.roster_version, buf)
         _UniffiFfiConverterUInt64.write(value.created, buf)
         _UniffiFfiConverterUInt64.write(value.content_len, buf)
@@ -2969,18 +3012,19 @@ class EnvelopeSummary:
     """
     One stored envelope, as the server lists it (nothing here is proved until you open it).
 """
-    def __init__(self, *, id:str, size:int, sender:str, roster_version:int, received_at:int):
+    def __init__(self, *, id:str, size:int, sender:str, roster_version:int, received_at:int, sequence:int):
         self.id = id
         self.size = size
         self.sender = sender
         self.roster_version = roster_version
         self.received_at = received_at
+        self.sequence = sequence
         
         
 
     
     def __str__(self):
-        return "EnvelopeSummary(id={}, size={}, sender={}, roster_version={}, received_at={})".format(self.id, self.size, self.sender, self.roster_version, self.received_at)
+        return "EnvelopeSummary(id={}, size={}, sender={}, roster_version={}, received_at={}, sequence={})".format(self.id, self.size, self.sender, self.roster_version, self.received_at, self.sequence)
     def __eq__(self, other):
         if self.id != other.id:
             return False
@@ -2991,6 +3035,8 @@ class EnvelopeSummary:
         if self.roster_version != other.roster_version:
             return False
         if self.received_at != other.received_at:
+            return False
+        if self.sequence != other.sequence:
             return False
         return True
 
@@ -3003,6 +3049,7 @@ class _UniffiFfiConverterTypeEnvelopeSummary(_UniffiConverterRustBuffer):
             sender=_UniffiFfiConverterString.read(buf),
             roster_version=_UniffiFfiConverterUInt64.read(buf),
             received_at=_UniffiFfiConverterUInt64.read(buf),
+            sequence=_UniffiFfiConverterUInt64.read(buf),
         )
 
     @staticmethod
@@ -3012,6 +3059,7 @@ class _UniffiFfiConverterTypeEnvelopeSummary(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.check_lower(value.sender)
         _UniffiFfiConverterUInt64.check_lower(value.roster_version)
         _UniffiFfiConverterUInt64.check_lower(value.received_at)
+        _UniffiFfiConverterUInt64.check_lower(value.sequence)
 
     @staticmethod
     def write(value, buf):
@@ -3020,6 +3068,7 @@ class _UniffiFfiConverterTypeEnvelopeSummary(_UniffiConverterRustBuffer):
         _UniffiFfiConverterString.write(value.sender, buf)
         _UniffiFfiConverterUInt64.write(value.roster_version, buf)
         _UniffiFfiConverterUInt64.write(value.received_at, buf)
+        _UniffiFfiConverterUInt64.write(value.sequence, buf)
 
 class _UniffiFfiConverterSequenceTypeEnvelopeSummary(_UniffiConverterRustBuffer):
     @classmethod
@@ -3082,26 +3131,6 @@ class _UniffiFfiConverterTypeEnvelopePage(_UniffiConverterRustBuffer):
     def write(value, buf):
         _UniffiFfiConverterSequenceTypeEnvelopeSummary.write(value.items, buf)
         _UniffiFfiConverterOptionalString.write(value.next_cursor, buf)
-
-class _UniffiFfiConverterBytes(_UniffiConverterRustBuffer):
-    @staticmethod
-    def read(buf):
-        size = buf.read_i32()
-        if size < 0:
-            raise InternalError("Unexpected negative byte string length")
-        return buf.read(size)
-
-    @staticmethod
-    def check_lower(value):
-        try:
-            memoryview(value)
-        except TypeError:
-            raise TypeError("a bytes-like object is required, not {!r}".format(type(value).__name__))
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_i32(len(value))
-        buf.write(value)
 
 @dataclass
 class OpenedEnvelope:
@@ -4860,10 +4889,13 @@ class RosterProtocol(typing.Protocol):
         content a checkpoint signature has proved.
 """
         raise NotImplementedError
-    def seal(self, sender: Identity,content: bytes,metadata: EnvelopeMetadata,sequence: int) -> bytes:
+    def seal(self, sender: Identity,content: bytes,metadata: EnvelopeMetadata,sequence: int,previous: bytes) -> bytes:
         """
-        Seals `content` from `sender` to every other member (a reply to the toy). Use a fresh,
-        growing `sequence` per sender (persist it; never reuse one).
+        Seals `content` from `sender` to every other member (a reply to the toy), on the
+        sender's chain (docs/spec/envelope.md §11.2): `sequence` is the sender's next one (the
+        first is 1; persist it and never reuse one), `previous` the header hash of its previous
+        envelope ([`envelope_header_hash`]; empty for its first). The server refuses sequence 0,
+        a re-used sequence and a `previous` that is not its stored predecessor's.
 """
         raise NotImplementedError
     def signed(self, ) -> SignedRoster:
@@ -5114,10 +5146,13 @@ class Roster(RosterProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
-    def seal(self, sender: Identity,content: bytes,metadata: EnvelopeMetadata,sequence: int) -> bytes:
+    def seal(self, sender: Identity,content: bytes,metadata: EnvelopeMetadata,sequence: int,previous: bytes) -> bytes:
         """
-        Seals `content` from `sender` to every other member (a reply to the toy). Use a fresh,
-        growing `sequence` per sender (persist it; never reuse one).
+        Seals `content` from `sender` to every other member (a reply to the toy), on the
+        sender's chain (docs/spec/envelope.md §11.2): `sequence` is the sender's next one (the
+        first is 1; persist it and never reuse one), `previous` the header hash of its previous
+        envelope ([`envelope_header_hash`]; empty for its first). The server refuses sequence 0,
+        a re-used sequence and a `previous` that is not its stored predecessor's.
 """
         
         _UniffiFfiConverterTypeIdentity.check_lower(sender)
@@ -5127,12 +5162,15 @@ class Roster(RosterProtocol):
         _UniffiFfiConverterTypeEnvelopeMetadata.check_lower(metadata)
 
         _UniffiFfiConverterUInt64.check_lower(sequence)
+
+        _UniffiFfiConverterBytes.check_lower(previous)
         _uniffi_lowered_args = (
             self._uniffi_clone_handle(),
             _UniffiFfiConverterTypeIdentity.lower(sender),
             _UniffiFfiConverterBytes.lower(content),
             _UniffiFfiConverterTypeEnvelopeMetadata.lower(metadata),
             _UniffiFfiConverterUInt64.lower(sequence),
+            _UniffiFfiConverterBytes.lower(previous),
         )
         _uniffi_lift_return = _UniffiFfiConverterBytes.lift
         _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
@@ -7218,6 +7256,26 @@ class _UniffiFfiConverterTypeSimulatedToy:
     @classmethod
     def write(cls, value: SimulatedToy, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
+def envelope_header_hash(envelope: bytes) -> bytes:
+    """
+    The header hash of an envelope (SHA-256 of its header, docs/spec/envelope.md §5.1): its link
+    on the sender's chain. A sender keeps it with the sequence as its sender state and passes it
+    as `previous` to its next seal. The header is parsed, not verified (use it for what this
+    device sealed itself).
+"""
+    
+    _UniffiFfiConverterBytes.check_lower(envelope)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterBytes.lower(envelope),
+    )
+    _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+    _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_toyseal_ffi_fn_func_envelope_header_hash,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
 def generate_family_id() -> str:
     """
     Generates a fresh family id (32 hex digits) for a new family's version 1.
@@ -7277,6 +7335,7 @@ __all__ = [
     "OpenedEnvelope",
     "RequestTarget",
     "SignatureHeaders",
+    "envelope_header_hash",
     "generate_family_id",
     "sign_request",
     "PublicKey",

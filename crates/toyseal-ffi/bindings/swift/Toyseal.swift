@@ -3123,10 +3123,13 @@ public protocol RosterProtocol: AnyObject, Sendable {
     func opener(me: Identity)  -> EnvelopeOpener
     
     /**
-     * Seals `content` from `sender` to every other member (a reply to the toy). Use a fresh,
-     * growing `sequence` per sender (persist it; never reuse one).
+     * Seals `content` from `sender` to every other member (a reply to the toy), on the
+     * sender's chain (docs/spec/envelope.md §11.2): `sequence` is the sender's next one (the
+     * first is 1; persist it and never reuse one), `previous` the header hash of its previous
+     * envelope ([`envelope_header_hash`]; empty for its first). The server refuses sequence 0,
+     * a re-used sequence and a `previous` that is not its stored predecessor's.
      */
-    func seal(sender: Identity, content: Data, metadata: EnvelopeMetadata, sequence: UInt64) throws  -> Data
+    func seal(sender: Identity, content: Data, metadata: EnvelopeMetadata, sequence: UInt64, previous: Data) throws  -> Data
     
     /**
      * This version as it travels.
@@ -3350,10 +3353,13 @@ open func opener(me: Identity) -> EnvelopeOpener  {
 }
     
     /**
-     * Seals `content` from `sender` to every other member (a reply to the toy). Use a fresh,
-     * growing `sequence` per sender (persist it; never reuse one).
+     * Seals `content` from `sender` to every other member (a reply to the toy), on the
+     * sender's chain (docs/spec/envelope.md §11.2): `sequence` is the sender's next one (the
+     * first is 1; persist it and never reuse one), `previous` the header hash of its previous
+     * envelope ([`envelope_header_hash`]; empty for its first). The server refuses sequence 0,
+     * a re-used sequence and a `previous` that is not its stored predecessor's.
      */
-open func seal(sender: Identity, content: Data, metadata: EnvelopeMetadata, sequence: UInt64)throws  -> Data  {
+open func seal(sender: Identity, content: Data, metadata: EnvelopeMetadata, sequence: UInt64, previous: Data)throws  -> Data  {
     return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
         uniffiCallStatus in
     uniffi_toyseal_ffi_fn_method_roster_seal(
@@ -3361,7 +3367,8 @@ open func seal(sender: Identity, content: Data, metadata: EnvelopeMetadata, sequ
         FfiConverterTypeIdentity_lower(sender),
         FfiConverterData.lower(content),
         FfiConverterTypeEnvelopeMetadata_lower(metadata),
-        FfiConverterUInt64.lower(sequence),uniffiCallStatus
+        FfiConverterUInt64.lower(sequence),
+        FfiConverterData.lower(previous),uniffiCallStatus
     )
 })
 }
@@ -4386,6 +4393,14 @@ public struct EnvelopeInfo {
      */
     public var sequence: UInt64
     /**
+     * The header hash of the sender's previous envelope (32 bytes, all zero for its first).
+     */
+    public var previous: Data
+    /**
+     * This envelope's header hash (32 bytes): its link on the sender's chain.
+     */
+    public var headerHash: Data
+    /**
      * The roster version the sender sealed under.
      */
     public var rosterVersion: UInt64
@@ -4411,6 +4426,12 @@ public struct EnvelopeInfo {
          * The sender's signed sequence number.
          */sequence: UInt64, 
         /**
+         * The header hash of the sender's previous envelope (32 bytes, all zero for its first).
+         */previous: Data, 
+        /**
+         * This envelope's header hash (32 bytes): its link on the sender's chain.
+         */headerHash: Data, 
+        /**
          * The roster version the sender sealed under.
          */rosterVersion: UInt64, 
         /**
@@ -4422,6 +4443,8 @@ public struct EnvelopeInfo {
         self.sender = sender
         self.metadata = metadata
         self.sequence = sequence
+        self.previous = previous
+        self.headerHash = headerHash
         self.rosterVersion = rosterVersion
         self.created = created
         self.contentLen = contentLen
@@ -4446,6 +4469,8 @@ public struct FfiConverterTypeEnvelopeInfo: FfiConverterRustBuffer {
                 sender: FfiConverterTypePublicKey.read(from: &buf), 
                 metadata: FfiConverterTypeEnvelopeMetadata.read(from: &buf), 
                 sequence: FfiConverterUInt64.read(from: &buf), 
+                previous: FfiConverterData.read(from: &buf), 
+                headerHash: FfiConverterData.read(from: &buf), 
                 rosterVersion: FfiConverterUInt64.read(from: &buf), 
                 created: FfiConverterUInt64.read(from: &buf), 
                 contentLen: FfiConverterUInt64.read(from: &buf)
@@ -4456,6 +4481,8 @@ public struct FfiConverterTypeEnvelopeInfo: FfiConverterRustBuffer {
         FfiConverterTypePublicKey.write(value.sender, into: &buf)
         FfiConverterTypeEnvelopeMetadata.write(value.metadata, into: &buf)
         FfiConverterUInt64.write(value.sequence, into: &buf)
+        FfiConverterData.write(value.previous, into: &buf)
+        FfiConverterData.write(value.headerHash, into: &buf)
         FfiConverterUInt64.write(value.rosterVersion, into: &buf)
         FfiConverterUInt64.write(value.created, into: &buf)
         FfiConverterUInt64.write(value.contentLen, into: &buf)
@@ -4650,6 +4677,10 @@ public struct EnvelopeSummary: Equatable, Hashable {
      * When the server received it (Unix seconds).
      */
     public var receivedAt: UInt64
+    /**
+     * The sender's signed sequence number (0: stored before the server tracked sender chains).
+     */
+    public var sequence: UInt64
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4668,12 +4699,16 @@ public struct EnvelopeSummary: Equatable, Hashable {
          */rosterVersion: UInt64, 
         /**
          * When the server received it (Unix seconds).
-         */receivedAt: UInt64) {
+         */receivedAt: UInt64, 
+        /**
+         * The sender's signed sequence number (0: stored before the server tracked sender chains).
+         */sequence: UInt64) {
         self.id = id
         self.size = size
         self.sender = sender
         self.rosterVersion = rosterVersion
         self.receivedAt = receivedAt
+        self.sequence = sequence
     }
 
     
@@ -4696,7 +4731,8 @@ public struct FfiConverterTypeEnvelopeSummary: FfiConverterRustBuffer {
                 size: FfiConverterUInt64.read(from: &buf), 
                 sender: FfiConverterString.read(from: &buf), 
                 rosterVersion: FfiConverterUInt64.read(from: &buf), 
-                receivedAt: FfiConverterUInt64.read(from: &buf)
+                receivedAt: FfiConverterUInt64.read(from: &buf), 
+                sequence: FfiConverterUInt64.read(from: &buf)
         )
     }
 
@@ -4706,6 +4742,7 @@ public struct FfiConverterTypeEnvelopeSummary: FfiConverterRustBuffer {
         FfiConverterString.write(value.sender, into: &buf)
         FfiConverterUInt64.write(value.rosterVersion, into: &buf)
         FfiConverterUInt64.write(value.receivedAt, into: &buf)
+        FfiConverterUInt64.write(value.sequence, into: &buf)
     }
 }
 
@@ -6436,6 +6473,20 @@ public func signRequest(identity: Identity, target: RequestTarget, body: Data, n
 })
 }
 /**
+ * The header hash of an envelope (SHA-256 of its header, docs/spec/envelope.md §5.1): its link
+ * on the sender's chain. A sender keeps it with the sequence as its sender state and passes it
+ * as `previous` to its next seal. The header is parsed, not verified (use it for what this
+ * device sealed itself).
+ */
+public func envelopeHeaderHash(envelope: Data)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_func_envelope_header_hash(
+        FfiConverterData.lower(envelope),uniffiCallStatus
+    )
+})
+}
+/**
  * Generates a fresh family id (32 hex digits) for a new family's version 1.
  */
 public func generateFamilyId() -> String  {
@@ -6462,6 +6513,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.contractVersionMismatch
     }
     if (uniffi_toyseal_ffi_checksum_func_sign_request() != 6671) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_func_envelope_header_hash() != 25026) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_func_generate_family_id() != 63238) {
@@ -6629,7 +6683,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_toyseal_ffi_checksum_method_roster_opener() != 48063) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_toyseal_ffi_checksum_method_roster_seal() != 29241) {
+    if (uniffi_toyseal_ffi_checksum_method_roster_seal() != 50787) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_roster_signed() != 64285) {

@@ -764,7 +764,7 @@ uint64_t uniffi_toyseal_ffi_fn_method_roster_opener(uint64_t ptr, uint64_t me, R
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_SEAL
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_SEAL
-RustBuffer uniffi_toyseal_ffi_fn_method_roster_seal(uint64_t ptr, uint64_t sender, RustBuffer content, RustBuffer metadata, uint64_t sequence, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_toyseal_ffi_fn_method_roster_seal(uint64_t ptr, uint64_t sender, RustBuffer content, RustBuffer metadata, uint64_t sequence, RustBuffer previous, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_SIGNED
@@ -966,6 +966,11 @@ RustBuffer uniffi_toyseal_ffi_fn_method_simulatedtoy_tick(uint64_t ptr, uint64_t
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FUNC_SIGN_REQUEST
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FUNC_SIGN_REQUEST
 RustBuffer uniffi_toyseal_ffi_fn_func_sign_request(uint64_t identity, RustBuffer target, RustBuffer body, uint64_t now_unix, uint64_t validity_secs, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FUNC_ENVELOPE_HEADER_HASH
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FUNC_ENVELOPE_HEADER_HASH
+RustBuffer uniffi_toyseal_ffi_fn_func_envelope_header_hash(RustBuffer envelope, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FUNC_GENERATE_FAMILY_ID
@@ -1237,6 +1242,12 @@ void ffi_toyseal_ffi_rust_future_complete_void(uint64_t handle, RustCallStatus *
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_FUNC_SIGN_REQUEST
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_FUNC_SIGN_REQUEST
 uint16_t uniffi_toyseal_ffi_checksum_func_sign_request(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_FUNC_ENVELOPE_HEADER_HASH
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_FUNC_ENVELOPE_HEADER_HASH
+uint16_t uniffi_toyseal_ffi_checksum_func_envelope_header_hash(void
     
 );
 #endif

@@ -277,7 +277,7 @@ val tests: List<Pair<String, (List<String>) -> Unit>> = listOf(
 
             // A reply: the toy acknowledges every byte (opening it is not in the C ABI yet).
             val reply = roster.seal(me, "Goodnight, sleep tight!".toByteArray(),
-                EnvelopeMetadata(contentType = "text/plain"), 1UL)
+                EnvelopeMetadata(contentType = "text/plain"), 1UL, ByteArray(0))
             val mark = toy.mark()
             val transfer = phone.sendEnvelope(reply, toy.now())
             val done = toy.exchange(phone) { it is PhoneEvent.EnvelopeDelivered || it is PhoneEvent.EnvelopeAborted }

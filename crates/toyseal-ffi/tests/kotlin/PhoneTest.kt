@@ -146,7 +146,7 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         check(out.toByteArray().contentEquals(recording))
         assertThrows<ToysealException.WrongState> { opener.push(byteArrayOf(1)) }
 
-        val reply = f.roster.seal(f.me, "Goodnight, sleep tight!".toByteArray(), EnvelopeMetadata(), 1UL)
+        val reply = f.roster.seal(f.me, "Goodnight, sleep tight!".toByteArray(), EnvelopeMetadata(), 1UL, ByteArray(0))
         val transfer = f.phone.sendEnvelope(reply, NOW)
         val delivered = pump(f.phone, f.toy).filterIsInstance<PhoneEvent.EnvelopeDelivered>()
         assertEq(listOf(transfer), delivered.map { it.transfer })
@@ -245,7 +245,7 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             assertEq(1UL, cloud.createFamily(f.roster.signed()).version())
             assertEq(f.roster.familyId(), cloud.roster(f.roster.anchor()).familyId())
             val text = "hello from the phone".repeat(100).toByteArray()
-            val envelope = f.roster.seal(f.me, text, EnvelopeMetadata(), 7UL)
+            val envelope = f.roster.seal(f.me, text, EnvelopeMetadata(), 7UL, ByteArray(0))
             val id = cloud.upload(f.roster.familyId(), envelope)
             val page = cloud.list(f.roster.familyId(), null, null)
             assertEq(listOf(id), page.items.map { it.id })

@@ -192,7 +192,7 @@ def test_recording_from_the_toy_opens_and_a_reply_reaches_the_toy():
     with pytest.raises(ts.ToysealError.WrongState):
         opener.push(b"more")
 
-    reply = roster.seal(me, b"Goodnight, sleep tight!", ts.EnvelopeMetadata(), 1)
+    reply = roster.seal(me, b"Goodnight, sleep tight!", ts.EnvelopeMetadata(), 1, b"")
     transfer = phone.send_envelope(reply, NOW)
     events = pump(phone, toy)
     assert [e.transfer for e in of(events, ts.PhoneEvent.ENVELOPE_DELIVERED)] == [transfer]
@@ -334,7 +334,7 @@ def test_cloud_client_against_a_real_server():
         assert fetched.family_id() == roster.family_id()
 
         # The server stores only envelopes its uploader sealed (sender = signer of the request).
-        envelope = roster.seal(me, b"hello from the phone" * 100, ts.EnvelopeMetadata(), 7)
+        envelope = roster.seal(me, b"hello from the phone" * 100, ts.EnvelopeMetadata(), 7, b"")
         envelope_id = await cloud.upload(roster.family_id(), envelope)
         page = await cloud.list(roster.family_id(), None, None)
         assert [s.id for s in page.items] == [envelope_id]

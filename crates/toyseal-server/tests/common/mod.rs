@@ -474,6 +474,10 @@ pub struct Family {
     pub extra: Vec<PublicIdentity>,
     pub roster: Roster,
     pub chain: Vec<SignedRoster>,
+    /// Each sender's state (next sequence, previous header hash), as a device keeps it.
+    pub senders: std::sync::Mutex<
+        std::collections::HashMap<toyseal_core::DeviceId, toyseal_core::SenderState>,
+    >,
 }
 
 impl Family {
@@ -503,6 +507,7 @@ impl Family {
             extra,
             roster,
             chain: vec![v1],
+            senders: Default::default(),
         }
     }
 
@@ -584,9 +589,19 @@ impl Family {
         members: Vec<PublicIdentity>,
         newcomers: &[&DeviceIdentity],
     ) -> Vec<u8> {
-        let mut next = RosterProposal::next(&self.roster, members)
-            .unwrap()
-            .sign(&self.guardian);
+        self.next_roster_with(members, newcomers, |p| p)
+    }
+
+    /// [`Family::next_roster`], the proposal first passed through `edit` (e.g. to record a
+    /// removed device's last envelope).
+    pub fn next_roster_with(
+        &mut self,
+        members: Vec<PublicIdentity>,
+        newcomers: &[&DeviceIdentity],
+        edit: impl FnOnce(RosterProposal) -> RosterProposal,
+    ) -> Vec<u8> {
+        let mut next =
+            edit(RosterProposal::next(&self.roster, members).unwrap()).sign(&self.guardian);
         next.cosign_recovery(&self.recovery);
         for d in newcomers {
             next.cosign(d);
@@ -596,11 +611,33 @@ impl Family {
         next.encode()
     }
 
-    /// An envelope from `sender` (a member) to the rest of the family.
+    /// An envelope from `sender` (a member) to the rest of the family, on the sender's chain
+    /// (the next sequence, naming its previous envelope).
     pub fn seal(&self, sender: &DeviceIdentity, content: &[u8]) -> Vec<u8> {
+        let mut senders = self.senders.lock().unwrap();
+        let state = senders
+            .entry(sender.device_id())
+            .or_insert(toyseal_core::SenderState::FIRST);
+        let env = self.seal_at(sender, state.sequence, state.previous, content);
+        let header = toyseal_envelope::inspect(&env).unwrap();
+        *state = toyseal_core::SenderState::after(header.sequence(), header.link_hash()).unwrap();
+        env
+    }
+
+    /// An envelope from `sender` with the given sequence and previous hash (its sender state
+    /// untouched): what a device that re-uses or back-dates a sequence produces.
+    pub fn seal_at(
+        &self,
+        sender: &DeviceIdentity,
+        sequence: u64,
+        previous: [u8; 32],
+        content: &[u8],
+    ) -> Vec<u8> {
         let opts = SealOptions::default()
             .with_chunk_size_log2(10)
             .unwrap()
+            .with_sequence(sequence)
+            .with_previous(previous)
             .with_metadata(
                 Metadata::default()
                     .with_content_type("audio/wav")

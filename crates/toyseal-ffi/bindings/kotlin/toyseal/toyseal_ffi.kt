@@ -717,6 +717,8 @@ internal object IntegrityCheckingUniffiLib {
     internal fun ensureInitialized() = Unit
     external fun uniffi_toyseal_ffi_checksum_func_sign_request(
     ): Int
+    external fun uniffi_toyseal_ffi_checksum_func_envelope_header_hash(
+    ): Int
     external fun uniffi_toyseal_ffi_checksum_func_generate_family_id(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_fragmenter_fragment(
@@ -1136,7 +1138,7 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_toyseal_ffi_fn_method_roster_opener(`ptr`: Long,`me`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
-    external fun uniffi_toyseal_ffi_fn_method_roster_seal(`ptr`: Long,`sender`: Long,`content`: RustBuffer.ByValue,`metadata`: RustBuffer.ByValue,`sequence`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_toyseal_ffi_fn_method_roster_seal(`ptr`: Long,`sender`: Long,`content`: RustBuffer.ByValue,`metadata`: RustBuffer.ByValue,`sequence`: Long,`previous`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_toyseal_ffi_fn_method_roster_signed(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1217,6 +1219,8 @@ internal object UniffiLib {
     external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_tick(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_toyseal_ffi_fn_func_sign_request(`identity`: Long,`target`: RustBuffer.ByValue,`body`: RustBuffer.ByValue,`nowUnix`: Long,`validitySecs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_func_envelope_header_hash(`envelope`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_toyseal_ffi_fn_func_generate_family_id(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -6042,10 +6046,13 @@ public interface RosterInterface {
     fun `opener`(`me`: Identity): EnvelopeOpener
     
     /**
-     * Seals `content` from `sender` to every other member (a reply to the toy). Use a fresh,
-     * growing `sequence` per sender (persist it; never reuse one).
+     * Seals `content` from `sender` to every other member (a reply to the toy), on the
+     * sender's chain (docs/spec/envelope.md §11.2): `sequence` is the sender's next one (the
+     * first is 1; persist it and never reuse one), `previous` the header hash of its previous
+     * envelope ([`envelope_header_hash`]; empty for its first). The server refuses sequence 0,
+     * a re-used sequence and a `previous` that is not its stored predecessor's.
      */
-    fun `seal`(`sender`: Identity, `content`: kotlin.ByteArray, `metadata`: EnvelopeMetadata, `sequence`: kotlin.ULong): kotlin.ByteArray
+    fun `seal`(`sender`: Identity, `content`: kotlin.ByteArray, `metadata`: EnvelopeMetadata, `sequence`: kotlin.ULong, `previous`: kotlin.ByteArray): kotlin.ByteArray
     
     /**
      * This version as it travels.
@@ -6329,10 +6336,13 @@ open class Roster: Disposable, AutoCloseable, RosterInterface
 
     
     /**
-     * Seals `content` from `sender` to every other member (a reply to the toy). Use a fresh,
-     * growing `sequence` per sender (persist it; never reuse one).
+     * Seals `content` from `sender` to every other member (a reply to the toy), on the
+     * sender's chain (docs/spec/envelope.md §11.2): `sequence` is the sender's next one (the
+     * first is 1; persist it and never reuse one), `previous` the header hash of its previous
+     * envelope ([`envelope_header_hash`]; empty for its first). The server refuses sequence 0,
+     * a re-used sequence and a `previous` that is not its stored predecessor's.
      */
-    @Throws(ToysealException::class)override fun `seal`(`sender`: Identity, `content`: kotlin.ByteArray, `metadata`: EnvelopeMetadata, `sequence`: kotlin.ULong): kotlin.ByteArray {
+    @Throws(ToysealException::class)override fun `seal`(`sender`: Identity, `content`: kotlin.ByteArray, `metadata`: EnvelopeMetadata, `sequence`: kotlin.ULong, `previous`: kotlin.ByteArray): kotlin.ByteArray {
             return FfiConverterByteArray.lift(
     callWithHandle {
     uniffiRustCallWithError(ToysealException) { _status ->
@@ -6342,7 +6352,8 @@ open class Roster: Disposable, AutoCloseable, RosterInterface
         FfiConverterTypeIdentity.lower(`sender`),
         FfiConverterByteArray.lower(`content`),
         FfiConverterTypeEnvelopeMetadata.lower(`metadata`),
-        FfiConverterULong.lower(`sequence`),_status)
+        FfiConverterULong.lower(`sequence`),
+        FfiConverterByteArray.lower(`previous`),_status)
 }
     }
     )
@@ -7919,6 +7930,16 @@ data class EnvelopeInfo (
     var `sequence`: kotlin.ULong
     , 
     /**
+     * The header hash of the sender's previous envelope (32 bytes, all zero for its first).
+     */
+    var `previous`: kotlin.ByteArray
+    , 
+    /**
+     * This envelope's header hash (32 bytes): its link on the sender's chain.
+     */
+    var `headerHash`: kotlin.ByteArray
+    , 
+    /**
      * The roster version the sender sealed under.
      */
     var `rosterVersion`: kotlin.ULong
@@ -7946,6 +7967,8 @@ data class EnvelopeInfo (
         this.`sender`,
         this.`metadata`,
         this.`sequence`,
+        this.`previous`,
+        this.`headerHash`,
         this.`rosterVersion`,
         this.`created`,
         this.`contentLen`
@@ -7964,6 +7987,8 @@ public object FfiConverterTypeEnvelopeInfo: FfiConverterRustBuffer<EnvelopeInfo>
             FfiConverterTypePublicKey.read(buf),
             FfiConverterTypeEnvelopeMetadata.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterByteArray.read(buf),
+            FfiConverterByteArray.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
@@ -7974,6 +7999,8 @@ public object FfiConverterTypeEnvelopeInfo: FfiConverterRustBuffer<EnvelopeInfo>
             FfiConverterTypePublicKey.allocationSize(value.`sender`) +
             FfiConverterTypeEnvelopeMetadata.allocationSize(value.`metadata`) +
             FfiConverterULong.allocationSize(value.`sequence`) +
+            FfiConverterByteArray.allocationSize(value.`previous`) +
+            FfiConverterByteArray.allocationSize(value.`headerHash`) +
             FfiConverterULong.allocationSize(value.`rosterVersion`) +
             FfiConverterULong.allocationSize(value.`created`) +
             FfiConverterULong.allocationSize(value.`contentLen`)
@@ -7983,6 +8010,8 @@ public object FfiConverterTypeEnvelopeInfo: FfiConverterRustBuffer<EnvelopeInfo>
             FfiConverterTypePublicKey.write(value.`sender`, buf)
             FfiConverterTypeEnvelopeMetadata.write(value.`metadata`, buf)
             FfiConverterULong.write(value.`sequence`, buf)
+            FfiConverterByteArray.write(value.`previous`, buf)
+            FfiConverterByteArray.write(value.`headerHash`, buf)
             FfiConverterULong.write(value.`rosterVersion`, buf)
             FfiConverterULong.write(value.`created`, buf)
             FfiConverterULong.write(value.`contentLen`, buf)
@@ -8121,6 +8150,11 @@ data class EnvelopeSummary (
      * When the server received it (Unix seconds).
      */
     var `receivedAt`: kotlin.ULong
+    , 
+    /**
+     * The sender's signed sequence number (0: stored before the server tracked sender chains).
+     */
+    var `sequence`: kotlin.ULong
     
 ){
     
@@ -8142,6 +8176,7 @@ public object FfiConverterTypeEnvelopeSummary: FfiConverterRustBuffer<EnvelopeSu
             FfiConverterString.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterULong.read(buf),
         )
     }
 
@@ -8150,7 +8185,8 @@ public object FfiConverterTypeEnvelopeSummary: FfiConverterRustBuffer<EnvelopeSu
             FfiConverterULong.allocationSize(value.`size`) +
             FfiConverterString.allocationSize(value.`sender`) +
             FfiConverterULong.allocationSize(value.`rosterVersion`) +
-            FfiConverterULong.allocationSize(value.`receivedAt`)
+            FfiConverterULong.allocationSize(value.`receivedAt`) +
+            FfiConverterULong.allocationSize(value.`sequence`)
     )
 
     override fun write(value: EnvelopeSummary, buf: ByteBuffer) {
@@ -8159,6 +8195,7 @@ public object FfiConverterTypeEnvelopeSummary: FfiConverterRustBuffer<EnvelopeSu
             FfiConverterString.write(value.`sender`, buf)
             FfiConverterULong.write(value.`rosterVersion`, buf)
             FfiConverterULong.write(value.`receivedAt`, buf)
+            FfiConverterULong.write(value.`sequence`, buf)
     }
 }
 
@@ -10083,6 +10120,24 @@ public object FfiConverterSequenceTypePendingDeletion: FfiConverterRustBuffer<Li
         FfiConverterByteArray.lower(`body`),
         FfiConverterULong.lower(`nowUnix`),
         FfiConverterULong.lower(`validitySecs`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * The header hash of an envelope (SHA-256 of its header, docs/spec/envelope.md §5.1): its link
+         * on the sender's chain. A sender keeps it with the sequence as its sender state and passes it
+         * as `previous` to its next seal. The header is parsed, not verified (use it for what this
+         * device sealed itself).
+         */
+    @Throws(ToysealException::class) fun `envelopeHeaderHash`(`envelope`: kotlin.ByteArray): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_func_envelope_header_hash(
+    
+        
+        FfiConverterByteArray.lower(`envelope`),_status)
 }
     )
     }
