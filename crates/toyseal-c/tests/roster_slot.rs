@@ -267,16 +267,12 @@ fn the_confirmation_calls_expire_decline_and_refuse_misuse() {
     // Gran's phone (a member) joins with the recovery key; removing her is the change the
     // founder and the toy may make together, so that is what the toy asks its user about.
     let gran = Arc::new(DeviceIdentity::generate(Role::Member, &mut OsRng));
-    next_version(
-        &mut f,
-        vec![
-            f.parent.public().clone(),
-            gran.public().clone(),
-            toy_id.clone(),
-        ],
-        &[&gran],
-        55,
-    );
+    let with_gran = vec![
+        f.parent.public().clone(),
+        gran.public().clone(),
+        toy_id.clone(),
+    ];
+    next_version(&mut f, with_gran, &[&gran], 55);
     let next = RosterProposal::next(&f.roster, vec![f.parent.public().clone(), toy_id])
         .expect("proposal")
         .sign(&f.parent);

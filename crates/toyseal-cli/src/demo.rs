@@ -732,6 +732,16 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         ),
     );
 
+    // ── The stolen phone at the door: the thief, with mum's still-valid key, reaches the toy
+    //    over Bluetooth and opens a session (T35). ──
+    stolen_phone_at_the_door(
+        n,
+        &mut mums_phone,
+        &mut toy,
+        (&mum, &dad, &toy_public),
+        &toys_roster,
+    )?;
+
     // ── The family answers: dad, with the printed recovery key, removes the stolen phone (a
     //    guardian's removal is a grant: dad and the toy alone could not); dad's phone hands
     //    it to the toy over his session. ──
@@ -1113,6 +1123,87 @@ fn wrong_codes(
              toy's lifetime failure counter {total_failures}/{}",
             failure_words(right_code),
             policy.max_failures_total
+        ),
+    );
+    Ok(())
+}
+
+/// The stolen phone at the door (T35): the thief holds mum's key (still on the roster) and opens
+/// a Bluetooth session with the toy. He pushes a version adding a toy-role key he holds (a
+/// standing quorum from anywhere), then one removing dad. A guardian and the toy can never add
+/// anyone or remove a guardian (roster.md §3.3), so the toy refuses both at once, without even
+/// asking its user; the one change they may make together (removing a member's phone or a
+/// toy) would still wait for a deliberate gesture at the toy (the T35 tests). Nothing is
+/// signed; the toy stays at its version.
+fn stolen_phone_at_the_door(
+    n: &mut Narrator,
+    thief: &mut PhoneEnd,
+    toy: &mut ToyEnd,
+    (mum, dad, toy_public): (&DeviceIdentity, &DeviceIdentity, &PublicIdentity),
+    current: &Roster,
+) -> Result<()> {
+    let mut rng = OsRng;
+    let air = connect(thief, toy);
+    thief.endpoint_mut().open_session(toy_public, &mut rng)?;
+    let p = run_until_idle(thief, toy, &air, &mut rng)?;
+    let in_session = session_opened(&p);
+    let phantom = DeviceIdentity::generate(Role::Toy, &mut rng);
+    let mut with_phantom = current.members().to_vec();
+    with_phantom.push(phantom.public().clone());
+    let mut add_phantom = RosterProposal::next(current, with_phantom)?.sign(mum);
+    add_phantom.cosign(&phantom);
+    let without_dad: Vec<PublicIdentity> = current
+        .members()
+        .iter()
+        .filter(|m| m.device_id() != dad.device_id())
+        .cloned()
+        .collect();
+    let remove_dad = RosterProposal::next(current, without_dad)?.sign(mum);
+    let (mut asked, mut refused, mut signed_back) = (0, 0, false);
+    for attempt in [add_phantom, remove_dad] {
+        thief
+            .endpoint_mut()
+            .push_rosters(std::slice::from_ref(&attempt), air.now())?;
+        let p = run_until_idle(thief, toy, &air, &mut rng)?;
+        // Wait out any confirmation window: nobody at the toy makes the gesture.
+        air.advance(std::time::Duration::from_secs(31));
+        let later = run_until_idle(thief, toy, &air, &mut rng)?;
+        let toy_events = p.toy.iter().chain(later.toy.iter());
+        let phone_events: Vec<_> = p.phone.iter().chain(later.phone.iter()).collect();
+        asked += toy_events
+            .filter(|e| {
+                matches!(
+                    e,
+                    DriverEvent::Endpoint(ToyEvent::ConfirmationRequested { .. })
+                )
+            })
+            .count();
+        refused += phone_events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    DriverEvent::Endpoint(PhoneEvent::ToyAnswered {
+                        answer: toyseal_pairing::ToyAnswer::Refused,
+                        ..
+                    })
+                )
+            })
+            .count();
+        signed_back |= returned_roster(&p, current.version() + 1).is_some()
+            || returned_roster(&later, current.version() + 1).is_some();
+    }
+    let unchanged = toy.endpoint().roster() == Some(current);
+    n.check(
+        "stolen_phone_at_the_door",
+        Kind::Attack,
+        "the thief takes mum's phone to the toy, opens a session and pushes a phantom toy key he holds, then dad's removal",
+        in_session && asked == 0 && refused == 2 && !signed_back && unchanged,
+        "refused at once, nothing signed: a guardian and the toy never add anyone or remove a guardian, and the toy signs nothing without a gesture at the toy",
+        format!(
+            "session opened: {in_session}; confirmations asked: {asked}; refusals: {refused} of 2; \
+             toy signature returned: {signed_back}; toy still at version {}: {unchanged}",
+            current.version()
         ),
     );
     Ok(())

@@ -499,7 +499,7 @@ pub enum ProblemKind {
 
 impl ProblemKind {
     /// Every kind.
-    pub const ALL: [ProblemKind; 15] = [
+    pub const ALL: [ProblemKind; 16] = [
         Self::Unauthenticated,
         Self::Removed,
         Self::Forbidden,
