@@ -207,7 +207,7 @@ fn t35_a_stolen_guardian_key_in_session_gets_no_toy_signature() {
         .unwrap()
         .sign(&mum);
     p.phone
-        .push_rosters(&[remove_gran.clone()], t(p.now))
+        .push_rosters(std::slice::from_ref(&remove_gran), t(p.now))
         .unwrap();
     p.pump();
     let Some((change, expires_at)) = p.toy_events.iter().find_map(|e| match e {
@@ -303,11 +303,11 @@ fn t35_a_stolen_guardian_key_in_session_gets_no_toy_signature() {
     // One pending confirmation at a time: a second push is answered busy; a decline (the
     // parent at the toy says no) signs nothing.
     p.phone
-        .push_rosters(&[remove_gran.clone()], t(p.now))
+        .push_rosters(std::slice::from_ref(&remove_gran), t(p.now))
         .unwrap();
     p.pump();
     p.phone
-        .push_rosters(&[remove_gran.clone()], t(p.now))
+        .push_rosters(std::slice::from_ref(&remove_gran), t(p.now))
         .unwrap();
     p.pump();
     assert!(p.phone_saw(|e| matches!(
@@ -332,7 +332,7 @@ fn t35_a_stolen_guardian_key_in_session_gets_no_toy_signature() {
 
     // A session that ends while a confirmation is pending cancels it: nothing signed.
     p.phone
-        .push_rosters(&[remove_gran.clone()], t(p.now))
+        .push_rosters(std::slice::from_ref(&remove_gran), t(p.now))
         .unwrap();
     p.pump();
     p.reconnect();

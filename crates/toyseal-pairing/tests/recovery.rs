@@ -242,7 +242,9 @@ fn t39_a_family_that_lost_its_only_phone_recovers_with_the_recovery_key_and_the_
     assert!(!p.toy_saw(|e| matches!(e, ToyEvent::PairingWindowOpened { .. })));
     // A version signed by the recovery key before the proof: refused, nothing asked.
     let v2 = recovery_version(&v1, &new_phone, &recovery);
-    p.phone.push_rosters(&[v2.clone()], t(p.now)).unwrap();
+    p.phone
+        .push_rosters(std::slice::from_ref(&v2), t(p.now))
+        .unwrap();
     p.pump();
     assert!(p.answered(2, ToyAnswer::Refused));
     assert!(!p.toy_saw(|e| matches!(e, ToyEvent::ConfirmationRequested { .. })));
@@ -353,7 +355,9 @@ fn t39_recovery_needs_the_window_the_key_and_the_confirmation() {
     p.phone.prove_recovery(&recovery, t(p.now)).unwrap();
     p.pump();
     assert!(p.phone_saw(|e| *e == PhoneEvent::RecoveryAnswered(RecoveryAnswer::Closed)));
-    p.phone.push_rosters(&[v2.clone()], t(p.now)).unwrap();
+    p.phone
+        .push_rosters(std::slice::from_ref(&v2), t(p.now))
+        .unwrap();
     p.pump();
     assert!(p.answered(2, ToyAnswer::Refused));
     assert!(!p.toy_saw(|e| matches!(e, ToyEvent::ConfirmationRequested { .. })));
@@ -428,7 +432,9 @@ fn t39_recovery_needs_the_window_the_key_and_the_confirmation() {
     p.phone.prove_recovery(&recovery, t(p.now)).unwrap();
     p.pump();
     assert!(p.phone_saw(|e| *e == PhoneEvent::RecoveryAnswered(RecoveryAnswer::Proved)));
-    p.phone.push_rosters(&[v2.clone()], t(p.now)).unwrap();
+    p.phone
+        .push_rosters(std::slice::from_ref(&v2), t(p.now))
+        .unwrap();
     p.pump();
     assert!(p.toy_saw(|e| matches!(
         e,
@@ -460,7 +466,9 @@ fn t39_recovery_needs_the_window_the_key_and_the_confirmation() {
     p.reconnect();
     assert!(p.open_session());
     p.phone.prove_recovery(&recovery, t(p.now)).unwrap();
-    p.phone.push_rosters(&[v2.clone()], t(p.now)).unwrap();
+    p.phone
+        .push_rosters(std::slice::from_ref(&v2), t(p.now))
+        .unwrap();
     p.pump();
     p.toy.decline(t(p.now)).unwrap();
     p.pump();
