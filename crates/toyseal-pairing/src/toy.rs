@@ -444,7 +444,10 @@ impl<S: FailureStore> Toy<S> {
     }
 
     /// The device this toy admits to a session with this id: a guardian of the current
-    /// roster or, before version 1, the founding guardian. This is the whole allow-list.
+    /// roster or, before version 1, the founding guardian. This is the whole allow-list of
+    /// governing devices; besides it, only the phone that paired in an open recovery window
+    /// ([`Toy::recovery_candidate`]) gets a session, which governs nothing until it proves the
+    /// recovery key (docs/spec/pairing.md §7.2).
     pub fn admitted(&self, id: DeviceId) -> Option<&PublicIdentity> {
         // Only `Role::Guardian` governs: any other role (a toy, a future non-governing member)
         // is never admitted to push rosters.
@@ -1334,6 +1337,19 @@ impl<S: FailureStore> Toy<S> {
             return;
         }
         let proved = self.recovery.as_ref().is_some_and(|r| r.proved);
+        if let (Ok(d), Some(current)) = (&decoded, &self.roster)
+            && let Some(other) = fork_of(current, d)
+        {
+            let version = current.version();
+            self.io.event(ToyEvent::RosterFork {
+                version,
+                held: current.signed().hash(),
+                other,
+            });
+            self.answer(version, ToyAnswer::Fork, now);
+            self.close_recovery(now);
+            return;
+        }
         let next = match (&decoded, &self.roster) {
             (Ok(d), Some(current)) if proved => recovery_cosignable(current, &self.identity, d),
             _ => None,
@@ -1572,5 +1588,7 @@ fn recovery_cosignable(
     let by_recovery = signers.contains(&current.recovery_key().id());
     signers.push(me.device_id());
     let completes = current.quorum_met(current.change_to(p).class(), &signers);
-    (chains && by_recovery && current.contains(me.public()) && completes).then(|| next.clone())
+    // The toy stays in the family it recovers.
+    let stays = current.contains(me.public()) && p.members().contains(me.public());
+    (chains && by_recovery && stays && completes).then(|| next.clone())
 }
