@@ -100,7 +100,8 @@ pub enum RecoveryAnswer {
     /// `0x01`: the signature does not verify (another key, or a proof made for another
     /// session): the recovery window is closed and the session ends.
     Refused,
-    /// `0x02`: no recovery window is open for this session (or a proof was already given).
+    /// `0x02`: no recovery window is open for this session, a proof was already given in it,
+    /// or a confirmation is pending.
     Closed,
 }
 
