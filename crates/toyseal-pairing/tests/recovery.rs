@@ -487,6 +487,35 @@ fn t39_recovery_needs_the_window_the_key_and_the_confirmation() {
     assert!(!p.open_session());
     assert_eq!(p.toy.roster(), Some(&v1));
 
+    // The second confirmation never outlasts the recovery window: 10 s before it closes the
+    // toy asks for 10 s, not 30, and then the window closes with it.
+    p.reconnect();
+    p.toy.open_recovery_window(t(p.now)).unwrap();
+    let closes = p.toy.recovery_window().unwrap();
+    assert!(p.pair_printed());
+    p.now += 290_000;
+    p.reconnect();
+    assert!(p.open_session());
+    p.phone.prove_recovery(&recovery, t(p.now)).unwrap();
+    p.phone
+        .push_rosters(std::slice::from_ref(&v2), t(p.now))
+        .unwrap();
+    p.pump();
+    assert!(p.toy_saw(|e| matches!(
+        e,
+        ToyEvent::ConfirmationRequested { expires_at, .. } if *expires_at == closes
+    )));
+    assert!(p.phone_saw(|e| *e
+        == PhoneEvent::AwaitingConfirmation {
+            version: Some(2),
+            seconds: 10
+        }));
+    p.now += 10_000;
+    p.pump();
+    assert!(p.answered(2, ToyAnswer::Expired));
+    assert!(p.toy_saw(|e| matches!(e, ToyEvent::RecoveryWindowClosed)));
+    assert_eq!(p.toy.roster(), Some(&v1));
+
     // The control: the same steps with the gesture succeed (so each refusal above is the
     // missing window, key or confirmation's doing).
     p.reconnect();
