@@ -38,8 +38,7 @@ use toyseal_pairing::{
     PhoneEvent, PhoneFailure, QrPayload, Toy, ToyEvent,
 };
 use toyseal_roster::{
-    EnvelopeErasure, FamilyDeletion, Invitation, RecoveryKey, Roster, RosterProposal,
-    SignedRoster,
+    EnvelopeErasure, FamilyDeletion, Invitation, RecoveryKey, Roster, RosterProposal, SignedRoster,
 };
 use toyseal_server::{Config, Server};
 

@@ -23,7 +23,8 @@ pub use endpoint::Endpoint;
 pub use error::Error;
 pub use frame::{AbortReason, Frame, PAIRING_VERSION, PROTOCOL_VERSION};
 pub use message::{
-    Control, MAX_CHUNK_DATA, MAX_MESSAGE_LEN, MAX_ROSTERS_PER_UPDATE, SessionMessage, ToyAnswer,
+    Control, MAX_CHUNK_DATA, MAX_MESSAGE_LEN, MAX_ROSTERS_PER_UPDATE, RecoveryAnswer,
+    SessionMessage, ToyAnswer,
 };
 pub use pake::{
     MakerAttestation, MakerKey, PairedToy, PairingExpectations, PhonePairing, PhoneStep, Sas,
@@ -35,7 +36,7 @@ pub use phone::{
 pub use session::{Initiator, Session, SessionConfig};
 pub use time::Timestamp;
 pub use toy::{
-    CLOSE_REMOVED, CodeKind, Confirmation, ConfirmationPolicy, RosterChange, Toy, ToyBuilder,
-    ToyEvent, ToyOutput,
+    CLOSE_RECOVERY_ENDED, CLOSE_REMOVED, CodeKind, Confirmation, ConfirmationPolicy, RosterChange,
+    Toy, ToyBuilder, ToyEvent, ToyOutput,
 };
 pub use window::{FailureStore, MemoryFailureStore, PairingWindow, WindowPolicy};

@@ -17,6 +17,8 @@ mod ty {
     pub const ROSTER_PENDING: u8 = 0x21;
     pub const ROSTER_ANSWER: u8 = 0x22;
     pub const ROSTER_HEAD: u8 = 0x23;
+    pub const RECOVERY_PROOF: u8 = 0x24;
+    pub const RECOVERY_ANSWER: u8 = 0x25;
     pub const OPEN_PAIRING_WINDOW: u8 = 0x28;
     pub const CONTROL: u8 = 0x30;
     pub const CONTROL_ACK: u8 = 0x31;
@@ -88,6 +90,39 @@ impl ToyAnswer {
     }
 }
 
+/// The toy's answer to a [`SessionMessage::RecoveryProof`] (docs/spec/pairing.md §7.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecoveryAnswer {
+    /// `0x00`: the proof verified against the roster's recovery key; the toy's current version
+    /// follows in a RosterUpdate, and the phone may push one version signed by the key.
+    Proved,
+    /// `0x01`: the signature does not verify (another key, or a proof made for another
+    /// session): the recovery window is closed and the session ends.
+    Refused,
+    /// `0x02`: no recovery window is open for this session, a proof was already given in it,
+    /// or a confirmation is pending.
+    Closed,
+}
+
+impl RecoveryAnswer {
+    fn to_byte(self) -> u8 {
+        match self {
+            RecoveryAnswer::Proved => 0,
+            RecoveryAnswer::Refused => 1,
+            RecoveryAnswer::Closed => 2,
+        }
+    }
+    fn from_byte(b: u8) -> Result<Self, Error> {
+        Ok(match b {
+            0 => RecoveryAnswer::Proved,
+            1 => RecoveryAnswer::Refused,
+            2 => RecoveryAnswer::Closed,
+            _ => return Err(Error::Malformed("unknown recovery answer")),
+        })
+    }
+}
+
 /// One message inside a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -148,6 +183,18 @@ pub enum SessionMessage {
         version: u64,
         /// SHA-256 of that signed version (`SignedRoster::hash`).
         hash: [u8; 32],
+    },
+    /// Phone → toy, in a session the recovery window admitted: the family's recovery key's
+    /// signature over `"toyseal/v1/recovery-proof\x00" ||` this session's handshake hash
+    /// (`RecoveryKey::sign_recovery_proof`, docs/spec/pairing.md §7.2).
+    RecoveryProof {
+        /// The Ed25519 signature.
+        signature: [u8; 64],
+    },
+    /// Toy → phone: what the toy made of a [`SessionMessage::RecoveryProof`].
+    RecoveryAnswer {
+        /// The answer.
+        answer: RecoveryAnswer,
     },
     /// Guardian → toy: open a pairing window for one new phone, admitted only with this
     /// one-time code (generated and shown by the guardian's phone).
@@ -237,6 +284,14 @@ impl SessionMessage {
                 out.push(ty::ROSTER_HEAD);
                 out.extend_from_slice(&version.to_be_bytes());
                 out.extend_from_slice(hash);
+            }
+            SessionMessage::RecoveryProof { signature } => {
+                out.push(ty::RECOVERY_PROOF);
+                out.extend_from_slice(signature);
+            }
+            SessionMessage::RecoveryAnswer { answer } => {
+                out.push(ty::RECOVERY_ANSWER);
+                out.push(answer.to_byte());
             }
             SessionMessage::OpenPairingWindow { code } => {
                 out.push(ty::OPEN_PAIRING_WINDOW);
@@ -336,6 +391,12 @@ impl SessionMessage {
                 version: u64::from_be_bytes(*take::<8>(&mut b)?),
                 hash: *take::<32>(&mut b)?,
             },
+            ty::RECOVERY_PROOF => SessionMessage::RecoveryProof {
+                signature: *take::<64>(&mut b)?,
+            },
+            ty::RECOVERY_ANSWER => SessionMessage::RecoveryAnswer {
+                answer: RecoveryAnswer::from_byte(take::<1>(&mut b)?[0])?,
+            },
             ty::OPEN_PAIRING_WINDOW => {
                 let [len] = *take::<1>(&mut b)?;
                 let (digits, rest) = b
@@ -428,6 +489,14 @@ mod tests {
             }),
             (any::<u64>(), any::<[u8; 32]>())
                 .prop_map(|(version, hash)| SessionMessage::RosterHead { version, hash }),
+            proptest::collection::vec(any::<u8>(), 64).prop_map(|s| {
+                SessionMessage::RecoveryProof {
+                    signature: s.try_into().unwrap(),
+                }
+            }),
+            (0u8..3).prop_map(|a| SessionMessage::RecoveryAnswer {
+                answer: RecoveryAnswer::from_byte(a).unwrap(),
+            }),
             "[0-9]{8,16}".prop_filter_map("trivial code", |d| PairingCode::parse(&d)
                 .ok()
                 .map(|code| SessionMessage::OpenPairingWindow { code })),
@@ -491,6 +560,10 @@ mod tests {
             SessionMessage::Control(Control::Play {
                 envelope_id: [3; 32],
             }),
+            SessionMessage::RecoveryProof { signature: [5; 64] },
+            SessionMessage::RecoveryAnswer {
+                answer: RecoveryAnswer::Refused,
+            },
             SessionMessage::Control(Control::StartRecording),
             SessionMessage::ControlAck { ok: true },
             SessionMessage::Close { reason: 0 },
@@ -506,5 +579,7 @@ mod tests {
         assert!(SessionMessage::decode(&[0x10, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 9]).is_err());
         // An answer code this version does not define is malformed.
         assert!(SessionMessage::decode(&[0x22, 0, 0, 0, 0, 0, 0, 0, 1, 6]).is_err());
+        assert!(SessionMessage::decode(&[0x25, 3]).is_err());
+        assert!(SessionMessage::decode(&[0x24; 64]).is_err());
     }
 }

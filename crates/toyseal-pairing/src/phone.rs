@@ -5,13 +5,13 @@
 use crate::delivery::{Channel, DeliveryConfig, EnvelopeEvent, EnvelopeRequest, Inbound};
 use crate::endpoint::{Endpoint, Queues};
 use crate::frame::{AbortReason, Frame};
-use crate::message::{MAX_ROSTERS_PER_UPDATE, SessionMessage, ToyAnswer};
+use crate::message::{MAX_ROSTERS_PER_UPDATE, RecoveryAnswer, SessionMessage, ToyAnswer};
 use crate::pake::{PairedToy, PairingExpectations, PhonePairing, PhoneStep};
 use crate::session::{Initiator, Session, SessionConfig};
 use crate::{Error, PairingCode, Sas, Timestamp};
 use std::sync::Arc;
 use toyseal_core::{CryptoRng, DeviceId, DeviceIdentity, PublicIdentity, Role};
-use toyseal_roster::SignedRoster;
+use toyseal_roster::{RecoveryKey, SignedRoster};
 
 /// Digits of the one-time codes a guardian's phone generates.
 pub const ONE_TIME_CODE_DIGITS: usize = 10;
@@ -71,6 +71,12 @@ pub enum PhoneEvent {
         /// The answer.
         answer: ToyAnswer,
     },
+    /// What the toy made of this phone's recovery proof ([`Phone::prove_recovery`]): with
+    /// `Proved` the toy's current roster version follows in [`PhoneEvent::Rosters`]; build
+    /// the next version on it, sign it with the recovery key (and this phone's key if it adds
+    /// this phone) and push it ([`Phone::push_rosters`]); the toy then asks its user to
+    /// confirm ([`PhoneEvent::AwaitingConfirmation`], [`PhoneEvent::ToyAnswered`]).
+    RecoveryAnswered(RecoveryAnswer),
     /// The toy's roster head (stated at the start of every session) has a version this phone
     /// holds with another hash: a fork of the family's chain (T39). Nothing was pushed; show
     /// it.
@@ -352,6 +358,19 @@ impl Phone {
         Ok(code)
     }
 
+    /// Proves the family's recovery key to the toy in this session (docs/spec/pairing.md §7.2):
+    /// sends RecoveryProof, the key's signature over this session's Noise handshake hash
+    /// (`RecoveryKey::sign_recovery_proof`), so it proves nothing in any other session. Valid
+    /// in a session the toy admitted in its recovery window (after pairing with the printed
+    /// code while it was open); [`PhoneEvent::RecoveryAnswered`] follows. The key is only
+    /// borrowed: the app scans the printed key, calls this, and drops it.
+    /// [`Error::Closed`] without a session.
+    pub fn prove_recovery(&mut self, key: &RecoveryKey, now: Timestamp) -> Result<(), Error> {
+        let hash = *self.session().ok_or(Error::Closed)?.handshake_hash();
+        let signature = *key.sign_recovery_proof(&hash).as_bytes();
+        self.send(&SessionMessage::RecoveryProof { signature }, now)
+    }
+
     /// Ends the session in order (sends `Close`).
     pub fn close_session(&mut self, now: Timestamp) -> Result<(), Error> {
         self.send(&SessionMessage::Close { reason: 0 }, now)?;
@@ -547,6 +566,9 @@ impl Phone {
                             version: Some(version),
                             answer,
                         })
+                    }
+                    Ok(Inbound::Message(SessionMessage::RecoveryAnswer { answer })) => {
+                        self.io.event(PhoneEvent::RecoveryAnswered(answer))
                     }
                     Ok(Inbound::Message(SessionMessage::ControlAck { ok }))
                         if self.awaiting_window_ack =>

@@ -161,6 +161,7 @@ pub fn respond(
 /// An established, mutually authenticated session.
 pub struct Session {
     transport: Option<snow::TransportState>,
+    handshake_hash: [u8; 32],
     peer: PublicIdentity,
     config: SessionConfig,
     sent: u64,
@@ -176,11 +177,16 @@ impl Session {
         config: SessionConfig,
         now: Timestamp,
     ) -> Result<Self, Error> {
+        let handshake_hash: [u8; 32] = hs
+            .get_handshake_hash()
+            .try_into()
+            .map_err(|_| Error::Malformed("handshake hash length"))?;
         let transport = hs
             .into_transport_mode()
             .map_err(|_| Error::Authentication)?;
         Ok(Self {
             transport: Some(transport),
+            handshake_hash,
             peer,
             config,
             sent: 0,
@@ -193,6 +199,13 @@ impl Session {
     /// The authenticated peer.
     pub fn peer(&self) -> &PublicIdentity {
         &self.peer
+    }
+
+    /// The Noise handshake hash `h` of this session (Noise §11.2, channel binding): the same
+    /// on both sides, different for every session (it covers both ephemeral keys). A recovery
+    /// proof signs it (docs/spec/pairing.md §7.2).
+    pub fn handshake_hash(&self) -> &[u8; 32] {
+        &self.handshake_hash
     }
 
     /// Whether the session is still usable.

@@ -6,18 +6,21 @@
 use crate::delivery::{Channel, DeliveryConfig, EnvelopeEvent, EnvelopeRequest, Inbound};
 use crate::endpoint::{Endpoint, Queues};
 use crate::frame::{AbortReason, Frame};
-use crate::message::{MAX_ROSTERS_PER_UPDATE, SessionMessage, ToyAnswer};
+use crate::message::{MAX_ROSTERS_PER_UPDATE, RecoveryAnswer, SessionMessage, ToyAnswer};
 use crate::pake::{MakerAttestation, ToyConfirmed, ToyPairing};
 use crate::session::{self, Session, SessionConfig};
 use crate::window::{FailureStore, PairingWindow, WindowPolicy};
 use crate::{Error, PairingCode, Sas, Timestamp};
 use std::sync::Arc;
 use std::time::Duration;
-use toyseal_core::{CryptoRng, DeviceId, DeviceIdentity, PublicIdentity, Role};
+use toyseal_core::{CryptoRng, DeviceId, DeviceIdentity, PublicIdentity, Role, Signature};
 use toyseal_roster::{Roster, SignedRoster};
 
 /// `Close` reason the toy sends to a phone the roster no longer lists.
 pub const CLOSE_REMOVED: u8 = 1;
+/// `Close` reason the toy sends to the phone of a recovery session when the recovery window
+/// closes before a recovery version listed that phone (docs/spec/pairing.md §7.2).
+pub const CLOSE_RECOVERY_ENDED: u8 = 2;
 
 /// How long the toy waits for its user's confirmation (docs/spec/pairing.md §7.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,8 +30,12 @@ pub struct ConfirmationPolicy {
     /// waits for [`Toy::confirm`] before it expires. Default 30 s; at most 65 535 s (the
     /// phone is told the window in whole seconds).
     pub window: Duration,
-    /// Reserved for the recovery confirmation (a recovery key + the toy, issue 15 item 7):
-    /// not used by this version. Default 120 s.
+    /// How long the recovery window stays open after [`Toy::open_recovery_window`] (the long
+    /// press): the new phone pairs with the printed code, proves the recovery key, pushes one
+    /// version signed by it, and the toy's user confirms it, all within it
+    /// (docs/spec/pairing.md §7.2). The recovery confirmation expires after
+    /// [`ConfirmationPolicy::window`] or when the recovery window closes, whichever is first.
+    /// Default 300 s.
     pub recovery_window: Duration,
 }
 
@@ -36,7 +43,7 @@ impl Default for ConfirmationPolicy {
     fn default() -> Self {
         Self {
             window: Duration::from_secs(30),
-            recovery_window: Duration::from_secs(120),
+            recovery_window: Duration::from_secs(300),
         }
     }
 }
@@ -45,6 +52,12 @@ impl ConfirmationPolicy {
     /// A policy with this confirmation window.
     pub fn with_window(mut self, window: Duration) -> Self {
         self.window = window;
+        self
+    }
+
+    /// A policy with this recovery window.
+    pub fn with_recovery_window(mut self, window: Duration) -> Self {
+        self.recovery_window = window;
         self
     }
 
@@ -122,6 +135,10 @@ pub enum Confirmation {
     /// Co-sign this roster version (version 1 from the founding guardian, or the next one
     /// from a guardian in session).
     Roster(RosterChange),
+    /// Recovery: co-sign this version, signed by the family's recovery key and pushed by the
+    /// phone (`by`) that proved the key in the recovery window. With the toy's signature the
+    /// recovery key alone changes the family's guardians: speak it as such.
+    Recovery(RosterChange),
 }
 
 /// Which code a pairing used.
@@ -132,6 +149,10 @@ pub enum CodeKind {
     Printed,
     /// A one-time code a guardian sent over its session (docs/spec/pairing.md §5.5).
     OneTime,
+    /// The printed code in the recovery window ([`Toy::open_recovery_window`]): the phone is
+    /// admitted to sessions until the window closes but governs nothing until it proves the
+    /// recovery key and a version it pushes lists it (docs/spec/pairing.md §7.2).
+    Recovery,
 }
 
 /// Something the toy's application must act on.
@@ -210,6 +231,19 @@ pub enum ToyEvent {
     /// The pending confirmation ended with the session or connection it came over (or the
     /// phone rejected the SAS): nothing was signed or recorded.
     ConfirmationCancelled,
+    /// The phone in a recovery session proved the family's recovery key over this session
+    /// (docs/spec/pairing.md §7.2); it may now push one version signed by the key.
+    RecoveryProved {
+        /// The phone.
+        phone: DeviceId,
+    },
+    /// A recovery proof did not verify (another key, or replayed from another session): the
+    /// recovery window closed.
+    RecoveryRefused,
+    /// The recovery window closed (it expired, a proof or version was refused, the
+    /// confirmation expired or was declined, or the recovery succeeded). The printed code
+    /// admits no one again.
+    RecoveryWindowClosed,
 }
 
 /// Frames to send back, and events for the application (what [`Toy::handle`] returns).
@@ -304,6 +338,7 @@ impl<S: FailureStore> ToyBuilder<S> {
             unconfirmed: None,
             pending: None,
             confirmation: self.confirmation,
+            recovery: None,
             founder: self.founder,
             roster: self.roster,
             channel: None,
@@ -325,12 +360,23 @@ struct Unconfirmed {
 enum Pending {
     /// Record this phone as the founding guardian (on the pairing connection).
     Founder(PublicIdentity),
-    /// Co-sign `proposed` (version 1 when the toy has no roster), then apply `rest`.
+    /// Co-sign `proposed` (version 1 when the toy has no roster), then apply `rest`. With
+    /// `recovery`, `proposed` is signed by the recovery key and came from the recovery session.
     Roster {
         peer: DeviceId,
         proposed: SignedRoster,
         rest: Vec<SignedRoster>,
+        recovery: bool,
     },
+}
+
+/// The recovery window (docs/spec/pairing.md §7.2).
+struct Recovery {
+    closes_at: Timestamp,
+    /// The phone that paired with the printed code in this window.
+    candidate: Option<PublicIdentity>,
+    /// Whether it proved the recovery key in its current session.
+    proved: bool,
 }
 
 struct PendingConfirmation {
@@ -349,6 +395,7 @@ pub struct Toy<S: FailureStore> {
     unconfirmed: Option<Unconfirmed>,
     pending: Option<PendingConfirmation>,
     confirmation: ConfirmationPolicy,
+    recovery: Option<Recovery>,
     founder: Option<PublicIdentity>,
     roster: Option<Roster>,
     channel: Option<Channel>,
@@ -397,7 +444,10 @@ impl<S: FailureStore> Toy<S> {
     }
 
     /// The device this toy admits to a session with this id: a guardian of the current
-    /// roster or, before version 1, the founding guardian. This is the whole allow-list.
+    /// roster or, before version 1, the founding guardian. This is the whole allow-list of
+    /// governing devices; besides it, only the phone that paired in an open recovery window
+    /// ([`Toy::recovery_candidate`]) gets a session, which governs nothing until it proves the
+    /// recovery key (docs/spec/pairing.md §7.2).
     pub fn admitted(&self, id: DeviceId) -> Option<&PublicIdentity> {
         // Only `Role::Guardian` governs: any other role (a toy, a future non-governing member)
         // is never admitted to push rosters.
@@ -431,9 +481,89 @@ impl<S: FailureStore> Toy<S> {
         self.window.open(now)
     }
 
+    /// The long press (a gesture distinct from the pairing button's and from the
+    /// confirmation's, made at the toy by the family that lost its only phone): opens the
+    /// **recovery window** for [`ConfirmationPolicy::recovery_window`] (default 5 min) and a
+    /// pairing window for the printed code (docs/spec/pairing.md §7.2). A phone not on the
+    /// roster may then pair with the printed code ([`CodeKind::Recovery`]) and open a session;
+    /// in it, it proves the family's recovery key and pushes one version signed by it, which
+    /// the toy co-signs only after a second confirmation at the toy. A one-time code in force
+    /// is withdrawn; pressing again restarts the window (forgetting a phone paired in it).
+    /// [`Error::NotPairable`] without a roster (use [`Toy::press_pair_button`]),
+    /// [`Error::Busy`] while a confirmation is pending, [`Error::PairingDisabled`] after too
+    /// many failed pairings.
+    pub fn open_recovery_window(&mut self, now: Timestamp) -> Result<(), Error> {
+        self.handle_timeout(now);
+        if self.roster.is_none() {
+            return Err(Error::NotPairable);
+        }
+        if self.pending.is_some() {
+            return Err(Error::Busy);
+        }
+        self.window.open(now)?;
+        self.one_time_code = None;
+        if self.recovery_session() {
+            self.end_channel(true);
+        }
+        self.recovery = Some(Recovery {
+            closes_at: now.after(self.confirmation.recovery_window),
+            candidate: None,
+            proved: false,
+        });
+        Ok(())
+    }
+
+    /// When the open recovery window closes, if one is open.
+    pub fn recovery_window(&self) -> Option<Timestamp> {
+        self.recovery.as_ref().map(|r| r.closes_at)
+    }
+
+    /// The phone that paired with the printed code in the open recovery window, if any.
+    pub fn recovery_candidate(&self) -> Option<&PublicIdentity> {
+        self.recovery.as_ref()?.candidate.as_ref()
+    }
+
+    /// Whether the live session is the recovery window's candidate's.
+    fn recovery_session(&self) -> bool {
+        let candidate = self.recovery.as_ref().and_then(|r| r.candidate.as_ref());
+        candidate.is_some_and(|c| self.session().is_some_and(|s| s.peer() == c))
+    }
+
+    /// Closes the recovery window: the printed code admits no one again, a pairing attempt
+    /// in it ends, and the candidate's session ends unless a roster now admits it.
+    fn close_recovery(&mut self, now: Timestamp) {
+        let Some(r) = self.recovery.take() else {
+            return;
+        };
+        self.window.close();
+        if self
+            .pairing
+            .as_ref()
+            .is_some_and(|(_, k)| *k == CodeKind::Recovery)
+        {
+            self.pairing = None;
+            self.io.event(ToyEvent::PairingFailed);
+        }
+        self.io.event(ToyEvent::RecoveryWindowClosed);
+        let peer = self.session().map(|s| s.peer().clone());
+        if let (Some(c), Some(p)) = (r.candidate, peer)
+            && c == p
+            && self.admitted(p.device_id()) != Some(&p)
+        {
+            let _ = self.send(
+                &SessionMessage::Close {
+                    reason: CLOSE_RECOVERY_ENDED,
+                },
+                now,
+            );
+            self.end_channel(true);
+        }
+    }
+
     /// Factory reset: forgets the founder, the roster, the session and the failure counter.
     pub fn factory_reset(&mut self) -> Result<(), Error> {
         self.pending = None;
+        self.recovery = None;
         self.founder = None;
         self.roster = None;
         self.one_time_code = None;
@@ -565,8 +695,18 @@ impl<S: FailureStore> Toy<S> {
             Pending::Founder(phone) => Confirmation::Founder {
                 phone: phone.device_id(),
             },
-            Pending::Roster { peer, proposed, .. } => {
-                Confirmation::Roster(RosterChange::between(*peer, self.roster.as_ref(), proposed))
+            Pending::Roster {
+                peer,
+                proposed,
+                recovery,
+                ..
+            } => {
+                let change = RosterChange::between(*peer, self.roster.as_ref(), proposed);
+                if *recovery {
+                    Confirmation::Recovery(change)
+                } else {
+                    Confirmation::Roster(change)
+                }
             }
         };
         Some((summary, p.expires_at))
@@ -596,6 +736,7 @@ impl<S: FailureStore> Toy<S> {
                 peer,
                 proposed,
                 rest,
+                recovery,
             } => {
                 let version = proposed.proposal().version();
                 let mut cosigned = proposed;
@@ -604,8 +745,16 @@ impl<S: FailureStore> Toy<S> {
                     Some(current) => current.verify_next(cosigned),
                     None => Roster::verify_founding(cosigned),
                 };
-                let still_admitted = self.admitted(peer).is_some()
-                    && self.session().is_some_and(|s| s.peer().device_id() == peer);
+                let in_session = self.session().is_some_and(|s| s.peer().device_id() == peer);
+                let still_admitted = in_session
+                    && if recovery {
+                        self.recovery.as_ref().is_some_and(|r| {
+                            r.proved
+                                && r.candidate.as_ref().map(PublicIdentity::device_id) == Some(peer)
+                        })
+                    } else {
+                        self.admitted(peer).is_some()
+                    };
                 match verified {
                     Ok(next) if still_admitted => {
                         let back = next.signed().encode();
@@ -624,10 +773,18 @@ impl<S: FailureStore> Toy<S> {
                             now,
                         );
                         self.install(latest, now);
+                        if recovery {
+                            // One version per window; the candidate's session goes on only if
+                            // the version lists it as a guardian.
+                            self.close_recovery(now);
+                        }
                     }
                     _ => {
                         self.io.event(ToyEvent::RosterRefused);
                         self.answer(version, ToyAnswer::Refused, now);
+                        if recovery {
+                            self.close_recovery(now);
+                        }
                     }
                 }
             }
@@ -658,8 +815,13 @@ impl<S: FailureStore> Toy<S> {
                 };
                 self.io.send(Frame::Abort(reason).encode());
             }
-            Pending::Roster { proposed, .. } => {
+            Pending::Roster {
+                proposed, recovery, ..
+            } => {
                 self.answer(proposed.proposal().version(), answer, now);
+                if recovery {
+                    self.close_recovery(now);
+                }
             }
         }
     }
@@ -672,7 +834,12 @@ impl<S: FailureStore> Toy<S> {
 
     /// Starts waiting for the user's confirmation of `what`.
     fn request_confirmation(&mut self, what: Pending, now: Timestamp) {
-        let expires_at = now.after(self.confirmation.window);
+        let mut expires_at = now.after(self.confirmation.window);
+        if matches!(what, Pending::Roster { recovery: true, .. })
+            && let Some(r) = &self.recovery
+        {
+            expires_at = expires_at.min(r.closes_at);
+        }
         self.pending = Some(PendingConfirmation { what, expires_at });
         if let Some((summary, expires_at)) = self.pending_confirmation() {
             self.io.event(ToyEvent::ConfirmationRequested {
@@ -740,6 +907,8 @@ impl<S: FailureStore> Toy<S> {
         let (code, kind) = match (&self.one_time_code, self.roster.is_some()) {
             (Some(c), _) => (c, CodeKind::OneTime),
             (None, false) => (&self.printed_code, CodeKind::Printed),
+            // The long press opened the recovery window: the printed code again (§7.2).
+            (None, true) if self.recovery.is_some() => (&self.printed_code, CodeKind::Recovery),
             (None, true) => {
                 self.not_pairable();
                 return;
@@ -788,6 +957,16 @@ impl<S: FailureStore> Toy<S> {
             if kind == CodeKind::Printed && self.founder.as_ref().is_some_and(|f| f != &c.phone) {
                 return Err(Error::WrongPeer("the toy already has a guardian"));
             }
+            // The recovery window admits a new phone only (a member already has sessions).
+            if kind == CodeKind::Recovery
+                && (self.recovery.is_none()
+                    || self
+                        .roster
+                        .as_ref()
+                        .is_some_and(|r| r.member(c.phone.device_id()).is_some()))
+            {
+                return Err(Error::WrongPeer("already on the roster"));
+            }
             Ok(c)
         });
         match result {
@@ -819,6 +998,15 @@ impl<S: FailureStore> Toy<S> {
                         self.one_time_code = None;
                         self.io.event(ToyEvent::Paired { phone, code: kind });
                     }
+                    // Admitted to sessions while the window is open; it governs nothing until
+                    // it proves the recovery key (§7.2).
+                    CodeKind::Recovery => {
+                        if let Some(r) = self.recovery.as_mut() {
+                            r.candidate = Some(phone.clone());
+                            r.proved = false;
+                        }
+                        self.io.event(ToyEvent::Paired { phone, code: kind });
+                    }
                 }
             }
             Err(e) => {
@@ -847,6 +1035,11 @@ impl<S: FailureStore> Toy<S> {
         if self.founder.as_ref() == Some(&rejected.phone) {
             self.founder = rejected.previous_founder;
         }
+        if let Some(r) = self.recovery.as_mut()
+            && r.candidate.as_ref() == Some(&rejected.phone)
+        {
+            r.candidate = None;
+        }
         if let Err(e) = self.window.record_rejection() {
             self.io.close(e);
         }
@@ -861,7 +1054,12 @@ impl<S: FailureStore> Toy<S> {
             self.not_pairable();
             return;
         };
-        let Some(peer) = self.admitted(initiator).cloned() else {
+        let candidate = self
+            .recovery
+            .as_ref()
+            .and_then(|r| r.candidate.clone())
+            .filter(|c| c.device_id() == initiator);
+        let Some(peer) = self.admitted(initiator).cloned().or(candidate) else {
             self.not_pairable();
             return;
         };
@@ -874,6 +1072,10 @@ impl<S: FailureStore> Toy<S> {
             rng,
         ) {
             Ok((session, reply)) => {
+                // A recovery proof holds for the session it was made in only.
+                if let Some(r) = self.recovery.as_mut() {
+                    r.proved = false;
+                }
                 self.channel = Some(Channel::new(session, self.delivery.clone()));
                 self.io.event(ToyEvent::SessionOpened(initiator));
                 self.io.send(reply);
@@ -898,12 +1100,42 @@ impl<S: FailureStore> Toy<S> {
         let mut frames = Vec::new();
         let r = c.open(frame, now, &mut frames);
         self.io.transmit.extend(frames);
+        if self.recovery_session() {
+            // The recovery candidate governs nothing and commands nothing (§7.2).
+            match r {
+                Ok(Inbound::Closed) => self.end_channel(true),
+                Ok(Inbound::Message(SessionMessage::RecoveryProof { signature })) => {
+                    self.on_recovery_proof(&peer, signature, now)
+                }
+                Ok(Inbound::Message(SessionMessage::RosterUpdate { rosters })) => {
+                    self.on_recovery_rosters(&peer, &rosters, now)
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let delivery_rule = e.breaks_delivery_rules();
+                    self.end_channel(true);
+                    if delivery_rule {
+                        self.io.close(e);
+                    }
+                }
+            }
+            return;
+        }
         match r {
             Ok(Inbound::Nothing) => {}
             Ok(Inbound::Closed) => self.end_channel(true),
             Ok(Inbound::Envelope(e)) => self.io.event(ToyEvent::Envelope(e)),
             Ok(Inbound::Message(SessionMessage::RosterUpdate { rosters })) => {
                 self.on_rosters(&peer, &rosters, now)
+            }
+            Ok(Inbound::Message(SessionMessage::RecoveryProof { .. })) => {
+                // Only in a session the recovery window admitted.
+                let _ = self.send(
+                    &SessionMessage::RecoveryAnswer {
+                        answer: RecoveryAnswer::Closed,
+                    },
+                    now,
+                );
             }
             Ok(Inbound::Message(SessionMessage::OpenPairingWindow { code })) => {
                 let ok = self.window.open(now).is_ok();
@@ -996,6 +1228,7 @@ impl<S: FailureStore> Toy<S> {
                     peer: peer.device_id(),
                     proposed: next,
                     rest: Vec::new(),
+                    recovery: false,
                 },
                 now,
             );
@@ -1029,6 +1262,121 @@ impl<S: FailureStore> Toy<S> {
         signers.push(self.identity.device_id());
         let completes = current.quorum_met(current.change_to(p).class(), &signers);
         (is_guardian && me_member && signed_by_peer && chains && completes).then(|| next.clone())
+    }
+
+    /// A recovery proof in the candidate's session (§7.2): the family's recovery key's
+    /// signature over this session's handshake hash. Verified: the toy says so and sends its
+    /// current version. Anything else closes the recovery window.
+    fn on_recovery_proof(&mut self, peer: &PublicIdentity, signature: [u8; 64], now: Timestamp) {
+        let Some(r) = self.recovery.as_ref() else {
+            return;
+        };
+        if r.proved || self.pending.is_some() {
+            let _ = self.send(
+                &SessionMessage::RecoveryAnswer {
+                    answer: RecoveryAnswer::Closed,
+                },
+                now,
+            );
+            return;
+        }
+        let (Some(roster), Some(session)) = (self.roster.as_ref(), self.session()) else {
+            return;
+        };
+        let verified = roster
+            .recovery_key()
+            .verify_recovery_proof(session.handshake_hash(), &Signature::from_bytes(signature))
+            .is_ok();
+        if !verified {
+            self.io.event(ToyEvent::RecoveryRefused);
+            let _ = self.send(
+                &SessionMessage::RecoveryAnswer {
+                    answer: RecoveryAnswer::Refused,
+                },
+                now,
+            );
+            self.close_recovery(now);
+            return;
+        }
+        let mine = roster.signed().encode();
+        if let Some(r) = self.recovery.as_mut() {
+            r.proved = true;
+        }
+        self.io.event(ToyEvent::RecoveryProved {
+            phone: peer.device_id(),
+        });
+        let _ = self.send(
+            &SessionMessage::RecoveryAnswer {
+                answer: RecoveryAnswer::Proved,
+            },
+            now,
+        );
+        // The phone lost the family's chain with its phone: the toy's head is what it builds on.
+        let _ = self.send(
+            &SessionMessage::RosterUpdate {
+                rosters: vec![mine],
+            },
+            now,
+        );
+    }
+
+    /// The one version the candidate pushes after its proof (§7.2): exactly version n + 1 of
+    /// the toy's version n, chaining from it, signed by the recovery key of version n, and
+    /// such that the recovery key and the toy's signature make a quorum for its class. Then a
+    /// second confirmation at the toy; anything else is refused and closes the window.
+    fn on_recovery_rosters(&mut self, peer: &PublicIdentity, rosters: &[Vec<u8>], now: Timestamp) {
+        let decoded: Result<Vec<SignedRoster>, _> =
+            rosters.iter().map(|r| SignedRoster::decode(r)).collect();
+        let newest = decoded
+            .as_ref()
+            .ok()
+            .and_then(|d| d.iter().map(|r| r.proposal().version()).max())
+            .unwrap_or(0);
+        if self.pending.is_some() {
+            self.answer(newest, ToyAnswer::Busy, now);
+            return;
+        }
+        let proved = self.recovery.as_ref().is_some_and(|r| r.proved);
+        if let (Ok(d), Some(current)) = (&decoded, &self.roster)
+            && let Some(other) = fork_of(current, d)
+        {
+            let version = current.version();
+            self.io.event(ToyEvent::RosterFork {
+                version,
+                held: current.signed().hash(),
+                other,
+            });
+            self.answer(version, ToyAnswer::Fork, now);
+            self.close_recovery(now);
+            return;
+        }
+        let next = match (&decoded, &self.roster) {
+            (Ok(d), Some(current)) if proved => recovery_cosignable(current, &self.identity, d),
+            _ => None,
+        };
+        let Some(next) = next else {
+            self.io.event(ToyEvent::RosterRefused);
+            self.answer(newest, ToyAnswer::Refused, now);
+            if proved {
+                // One version per window.
+                self.close_recovery(now);
+            }
+            return;
+        };
+        let version = next.proposal().version();
+        self.request_confirmation(
+            Pending::Roster {
+                peer: peer.device_id(),
+                proposed: next,
+                rest: Vec::new(),
+                recovery: true,
+            },
+            now,
+        );
+        let seconds = self.pending.as_ref().map_or(0, |p| {
+            u16::try_from(p.expires_at.since(now).as_secs()).unwrap_or(u16::MAX)
+        });
+        let _ = self.send(&SessionMessage::RosterPending { version, seconds }, now);
     }
 
     /// Roster version 1: a version 1 that already verifies (co-signed before) is applied; one
@@ -1066,6 +1414,7 @@ impl<S: FailureStore> Toy<S> {
                 peer: peer.device_id(),
                 proposed: first.clone(),
                 rest: rest.to_vec(),
+                recovery: false,
             },
             now,
         );
@@ -1143,6 +1492,9 @@ impl<S: FailureStore> Endpoint for Toy<S> {
             self.io.event(ToyEvent::ConfirmationExpired);
             self.refuse_pending(p.what, ToyAnswer::Expired, now);
         }
+        if self.recovery.as_ref().is_some_and(|r| now >= r.closes_at) {
+            self.close_recovery(now);
+        }
         let _ = self.window.poll(now);
         if self.pairing.is_some() && !self.window.attempt_in_progress() {
             self.pairing = None;
@@ -1213,4 +1565,30 @@ fn fork_of(current: &Roster, rosters: &[SignedRoster]) -> Option<[u8; 32]> {
         .filter(|r| r.proposal().version() == current.version())
         .map(SignedRoster::hash)
         .find(|h| h != &held)
+}
+
+/// The version a proved recovery session proposes for the toy's co-signature, if the toy may
+/// ask its user about it (§7.2): one entry, version n + 1 of `current`, chaining from it,
+/// signed by `current`'s recovery key, the toy a member of `current`, and the recovery key
+/// plus the toy's signature a quorum for the change's class. [`Toy::confirm`] verifies the
+/// co-signed result with `Roster::verify_next` (every other rule).
+fn recovery_cosignable(
+    current: &Roster,
+    me: &DeviceIdentity,
+    proposed: &[SignedRoster],
+) -> Option<SignedRoster> {
+    let [next] = proposed else {
+        return None;
+    };
+    let p = next.proposal();
+    let chains = p.family() == current.family()
+        && p.previous_hash() == &current.signed().hash()
+        && p.version() == current.version().checked_add(1)?;
+    let mut signers = current.counted_signers(next);
+    let by_recovery = signers.contains(&current.recovery_key().id());
+    signers.push(me.device_id());
+    let completes = current.quorum_met(current.change_to(p).class(), &signers);
+    // The toy stays in the family it recovers.
+    let stays = current.contains(me.public()) && p.members().contains(me.public());
+    (chains && by_recovery && stays && completes).then(|| next.clone())
 }

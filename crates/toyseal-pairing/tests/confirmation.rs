@@ -206,7 +206,9 @@ fn t35_a_stolen_guardian_key_in_session_gets_no_toy_signature() {
     let remove_gran = RosterProposal::next(&v1, members(&[mum.public(), dad.public(), &toy]))
         .unwrap()
         .sign(&mum);
-    p.phone.push_rosters(&[remove_gran.clone()], t(p.now)).unwrap();
+    p.phone
+        .push_rosters(std::slice::from_ref(&remove_gran), t(p.now))
+        .unwrap();
     p.pump();
     let Some((change, expires_at)) = p.toy_events.iter().find_map(|e| match e {
         ToyEvent::ConfirmationRequested {
@@ -300,9 +302,13 @@ fn t35_a_stolen_guardian_key_in_session_gets_no_toy_signature() {
 
     // One pending confirmation at a time: a second push is answered busy; a decline (the
     // parent at the toy says no) signs nothing.
-    p.phone.push_rosters(&[remove_gran.clone()], t(p.now)).unwrap();
+    p.phone
+        .push_rosters(std::slice::from_ref(&remove_gran), t(p.now))
+        .unwrap();
     p.pump();
-    p.phone.push_rosters(&[remove_gran.clone()], t(p.now)).unwrap();
+    p.phone
+        .push_rosters(std::slice::from_ref(&remove_gran), t(p.now))
+        .unwrap();
     p.pump();
     assert!(p.phone_saw(|e| matches!(
         e,
@@ -325,7 +331,9 @@ fn t35_a_stolen_guardian_key_in_session_gets_no_toy_signature() {
     assert_eq!(p.toy.roster(), Some(&v1));
 
     // A session that ends while a confirmation is pending cancels it: nothing signed.
-    p.phone.push_rosters(&[remove_gran.clone()], t(p.now)).unwrap();
+    p.phone
+        .push_rosters(std::slice::from_ref(&remove_gran), t(p.now))
+        .unwrap();
     p.pump();
     p.reconnect();
     assert!(p.toy_saw(|e| matches!(e, ToyEvent::ConfirmationCancelled)));

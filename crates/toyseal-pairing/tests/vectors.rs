@@ -343,7 +343,25 @@ fn run(
                     answer: ToyAnswer::Confirmed
                 }
             );
-            "paired; confirmed at the toy; session established; roster version 1 confirmed at the toy and co-signed".into()
+            // A recovery proof (§7.2) over this session's handshake hash: Ed25519 is
+            // deterministic, so the frame pins the signed bytes. Outside a recovery window the
+            // toy answers "closed".
+            let signature = *recovery
+                .sign_recovery_proof(session.handshake_hash())
+                .as_bytes();
+            let f = session
+                .seal(&SessionMessage::RecoveryProof { signature }, t(70))
+                .unwrap();
+            push("phone", "TRANSPORT", vec![], &f);
+            let out = the_toy.handle(&f, t(70), &mut tape("none"));
+            push("toy", "TRANSPORT", vec![], &out.replies[0]);
+            assert_eq!(
+                session.open(&out.replies[0], t(70)).unwrap(),
+                SessionMessage::RecoveryAnswer {
+                    answer: RecoveryAnswer::Closed
+                }
+            );
+            "paired; confirmed at the toy; session established; roster version 1 confirmed at the toy and co-signed; a recovery proof outside a recovery window answered closed".into()
         }
         Ok(other) => panic!("{other:?}"),
     };
@@ -369,7 +387,7 @@ fn generate() -> File {
             "pairing_and_session",
             "48213957",
             "48213957",
-            "A full pairing with the right code (2 round trips; both sides show the same SAS; the toy sends CONFIRMATION_PENDING and, once its user confirms at the toy, CONFIRMED), then a Noise KK reconnect and transport frames (the toy's RosterHead (version 0), Ping → Pong, Control StartRecording, OpenPairingWindow → ControlAck, RosterUpdate with version 1 → RosterPending; after the confirmation at the toy the co-signed RosterUpdate and RosterAnswer confirmed).",
+            "A full pairing with the right code (2 round trips; both sides show the same SAS; the toy sends CONFIRMATION_PENDING and, once its user confirms at the toy, CONFIRMED), then a Noise KK reconnect and transport frames (the toy's RosterHead (version 0), Ping → Pong, Control StartRecording, OpenPairingWindow → ControlAck, RosterUpdate with version 1 → RosterPending; after the confirmation at the toy the co-signed RosterUpdate and RosterAnswer confirmed; then a RecoveryProof by the family's recovery key over the session's handshake hash, answered RecoveryAnswer closed as no recovery window is open).",
         ),
         (
             "wrong_code",
@@ -496,7 +514,7 @@ fn vectors_are_reproduced_and_replay() {
     }
     assert_eq!(file.vectors.len(), 5);
     assert_eq!(
-        frames_checked, 44,
-        "frames replayed: 18 in the pairing + session, 4 in the wrong-code run, 6 in the SAS rejection, 8 unconfirmed, 8 declined"
+        frames_checked, 46,
+        "frames replayed: 20 in the pairing + session, 4 in the wrong-code run, 6 in the SAS rejection, 8 unconfirmed, 8 declined"
     );
 }

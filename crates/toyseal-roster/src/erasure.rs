@@ -205,9 +205,8 @@ mod tests {
             .iter()
             .map(|d| d.public().clone())
             .collect();
-        let p =
-            RosterProposal::founding(FamilyId::generate(&mut rng), members, *recovery.public())
-                .unwrap();
+        let p = RosterProposal::founding(FamilyId::generate(&mut rng), members, *recovery.public())
+            .unwrap();
         let mut v1 = p.sign(&mum);
         v1.cosign(&dad);
         v1.cosign(&toy);

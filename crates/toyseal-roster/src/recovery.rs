@@ -15,6 +15,15 @@ use toyseal_core::{CryptoRng, DeviceId, Signature, Zeroizing};
 
 const HRP: &str = "toyseal-recovery-";
 const ID_CONTEXT: &[u8] = b"toyseal/v1/recovery-id";
+/// Context of a recovery proof (docs/spec/pairing.md §7.2): the key signs
+/// `"toyseal/v1/recovery-proof\x00" || handshake hash (32)` of one Noise session with the toy.
+const PROOF_CONTEXT: &[u8] = b"toyseal/v1/recovery-proof\x00";
+
+fn proof_message(handshake_hash: &[u8; 32]) -> Vec<u8> {
+    let mut m = PROOF_CONTEXT.to_vec();
+    m.extend_from_slice(handshake_hash);
+    m
+}
 
 /// The public half of a recovery key, as a roster lists it.
 ///
@@ -58,6 +67,17 @@ impl RecoveryPublicKey {
         let mut id = [0u8; 16];
         id.copy_from_slice(&digest.as_ref()[..16]);
         DeviceId::from_bytes(id)
+    }
+
+    /// Verifies a recovery proof ([`RecoveryKey::sign_recovery_proof`]) over the handshake hash
+    /// of the session it arrived in (docs/spec/pairing.md §7.2). [`Error::Signature`] when it
+    /// does not verify (another key, or a proof made for another session).
+    pub fn verify_recovery_proof(
+        &self,
+        handshake_hash: &[u8; 32],
+        signature: &Signature,
+    ) -> Result<(), Error> {
+        self.verify(&proof_message(handshake_hash), signature)
     }
 
     pub(crate) fn verify(&self, message: &[u8], signature: &Signature) -> Result<(), Error> {
@@ -148,6 +168,15 @@ impl RecoveryKey {
         &self.public
     }
 
+    /// Proves possession of the recovery key to a toy in one session (docs/spec/pairing.md
+    /// §7.2): an Ed25519 signature over `"toyseal/v1/recovery-proof\x00" || handshake_hash`,
+    /// where `handshake_hash` is the Noise handshake hash of that session (its channel
+    /// binding), so the proof is worth nothing in any other session. The context string is
+    /// used for nothing else, so the proof is never a roster or deletion signature.
+    pub fn sign_recovery_proof(&self, handshake_hash: &[u8; 32]) -> Signature {
+        self.sign(&proof_message(handshake_hash))
+    }
+
     pub(crate) fn sign(&self, message: &[u8]) -> Signature {
         let sig = self.pair.sign(message);
         let mut bytes = [0u8; 64];
@@ -182,6 +211,24 @@ mod tests {
         let mut typo = text.to_string();
         typo.replace_range(20..21, if &typo[20..21] == "Q" { "P" } else { "Q" });
         assert!(RecoveryKey::from_printable(&typo).is_err());
+    }
+
+    #[test]
+    fn a_recovery_proof_verifies_only_for_its_session_and_key() {
+        let mut rng = toyseal_core::OsRng;
+        let k = RecoveryKey::generate(&mut rng).unwrap();
+        let other = RecoveryKey::generate(&mut rng).unwrap();
+        let sig = k.sign_recovery_proof(&[7; 32]);
+        assert!(k.public().verify_recovery_proof(&[7; 32], &sig).is_ok());
+        assert!(k.public().verify_recovery_proof(&[8; 32], &sig).is_err());
+        assert!(
+            other
+                .public()
+                .verify_recovery_proof(&[7; 32], &sig)
+                .is_err()
+        );
+        // Not a signature over the bare hash either (domain separation).
+        assert!(k.public().verify(&[7; 32], &sig).is_err());
     }
 
     #[test]
