@@ -935,6 +935,10 @@ async fn story(data: &Path, n: &mut Narrator) -> Result<()> {
         ),
     );
 
+    // ── The lost only phone (T39): a one-parent family next door recovers with its printed
+    //    recovery key and the toy. ──
+    lost_only_phone(n, &base).await?;
+
     // ── Then dad and grandma (two guardians: a quorum) delete the whole family; every byte of
     //    storage is scanned, the database file and its write-ahead log included. ──
     let mut deletion = FamilyDeletion::new(&dads_roster);
@@ -1203,6 +1207,169 @@ fn stolen_phone_at_the_door(
             "session opened: {in_session}; confirmations asked: {asked}; refusals: {refused} of 2; \
              toy signature returned: {signed_back}; toy still at version {}: {unchanged}",
             current.version()
+        ),
+    );
+    Ok(())
+}
+
+/// The lost only phone (T39): the most common family, one parent's phone and a toy, with the
+/// recovery key printed at founding. The phone is lost. A new phone is refused until the long
+/// press opens the toy's recovery window; then it pairs with the printed code, proves the
+/// scanned recovery key over its session, and pushes version 2 (itself as guardian, the lost
+/// phone removed) signed by the key; the toy co-signs only after a second gesture at the toy,
+/// and the new phone publishes it. The lost phone is then refused by the toy
+/// and by the server; the new phone governs.
+async fn lost_only_phone(n: &mut Narrator, base: &str) -> Result<()> {
+    let mut rng = OsRng;
+    let toy_id = Arc::new(DeviceIdentity::generate(Role::Toy, &mut rng));
+    let code = PairingCode::generate(8, &mut rng);
+    let mut toy: ToyEnd = ToyDriver::new(
+        Toy::builder(toy_id.clone(), code.clone(), MemoryFailureStore::default()).build()?,
+        DriverConfig::default(),
+    );
+    // The family: the parent pairs (confirmed at the toy), founds with a recovery key that is
+    // printed and then forgotten by the phone.
+    let parent = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut rng));
+    let mut lost: PhoneEnd = PhoneDriver::new(Phone::new(parent.clone()), DriverConfig::default());
+    let air = connect(&mut lost, &mut toy);
+    toy.endpoint_mut().press_pair_button(air.now())?;
+    lost.endpoint_mut()
+        .pair(&code, PairingExpectations::default(), &mut rng)?;
+    confirmed_at_toy(&mut lost, &mut toy, &air, &mut rng)?;
+    lost.disconnect();
+    toy.disconnect();
+    let air = connect(&mut lost, &mut toy);
+    lost.endpoint_mut()
+        .open_session(toy_id.public(), &mut rng)?;
+    run_until_idle(&mut lost, &mut toy, &air, &mut rng)?;
+    let printed = {
+        let recovery = RecoveryKey::generate(&mut rng)?;
+        let mut v1 = RosterProposal::founding(
+            FamilyId::generate(&mut rng),
+            vec![parent.public().clone(), toy_id.public().clone()],
+            *recovery.public(),
+        )?
+        .sign(&parent);
+        v1.cosign_recovery(&recovery);
+        lost.endpoint_mut()
+            .push_rosters(std::slice::from_ref(&v1), air.now())?;
+        recovery.export_printable()?
+    };
+    let p = confirmed_at_toy(&mut lost, &mut toy, &air, &mut rng)?;
+    let v1 = returned_roster(&p, 1).ok_or("the toy did not co-sign the neighbours' v1")?;
+    let family = v1.proposal().family();
+    Client::new(base, parent.clone())?
+        .create_family(&v1)
+        .await?;
+    lost.disconnect();
+    toy.disconnect();
+
+    // The phone is lost. A new phone, before the long press: the printed code admits no one.
+    let new_id = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut rng));
+    let mut found: PhoneEnd = PhoneDriver::new(Phone::new(new_id.clone()), DriverConfig::default());
+    let air = connect(&mut found, &mut toy);
+    found
+        .endpoint_mut()
+        .pair(&code, PairingExpectations::default(), &mut rng)?;
+    let p = run_until_idle(&mut found, &mut toy, &air, &mut rng)?;
+    let refused_before = pairing_failure(&p) == Some(PhoneFailure::NotPairable);
+    found.disconnect();
+    toy.disconnect();
+
+    // The long press opens the recovery window; the new phone pairs with the printed code.
+    let air = connect(&mut found, &mut toy);
+    toy.endpoint_mut().open_recovery_window(air.now())?;
+    found
+        .endpoint_mut()
+        .pair(&code, PairingExpectations::default(), &mut rng)?;
+    let p = run_until_idle(&mut found, &mut toy, &air, &mut rng)?;
+    let paired = paired_with(&p).as_ref() == Some(new_id.public());
+    found.disconnect();
+    toy.disconnect();
+    let air = connect(&mut found, &mut toy);
+    found
+        .endpoint_mut()
+        .open_session(toy_id.public(), &mut rng)?;
+    run_until_idle(&mut found, &mut toy, &air, &mut rng)?;
+    // The parent scans the printed key; the phone proves it over this session, then forgets it.
+    let v2 = {
+        let scanned = RecoveryKey::from_printable(&printed)?;
+        found.endpoint_mut().prove_recovery(&scanned, air.now())?;
+        let p = run_until_idle(&mut found, &mut toy, &air, &mut rng)?;
+        let proved = p.phone.iter().any(|e| {
+            matches!(
+                e,
+                DriverEvent::Endpoint(PhoneEvent::RecoveryAnswered(
+                    toyseal_pairing::RecoveryAnswer::Proved
+                ))
+            )
+        });
+        if !proved {
+            return Err("the toy did not accept the recovery key's proof".into());
+        }
+        // The toy hands over its head; the new phone builds version 2 on it.
+        let head = returned_roster(&p, 1).ok_or("the toy did not hand over its roster")?;
+        let held = Roster::verify_founding(head)?;
+        let mut v2 = RosterProposal::next(
+            &held,
+            vec![new_id.public().clone(), toy_id.public().clone()],
+        )?
+        .sign_with_recovery(&scanned);
+        v2.cosign(&new_id);
+        v2
+    };
+    found
+        .endpoint_mut()
+        .push_rosters(std::slice::from_ref(&v2), air.now())?;
+    run_until_idle(&mut found, &mut toy, &air, &mut rng)?;
+    let asked = toy.endpoint().pending_confirmation().is_some();
+    let unsigned_before = toy.endpoint().roster().map(Roster::version) == Some(1);
+    // The second gesture at the toy.
+    toy.endpoint_mut().confirm(air.now())?;
+    let p = run_until_idle(&mut found, &mut toy, &air, &mut rng)?;
+    let v2 = returned_roster(&p, 2).ok_or("the toy did not co-sign the recovery version")?;
+    let toy_at_2 = toy
+        .endpoint()
+        .roster()
+        .is_some_and(|r| r.version() == 2 && r.contains(new_id.public()));
+    // The new phone publishes it: the server takes a roster update from a phone the version
+    // makes a guardian when it verifies as the next version (signed-requests.md §6). The new
+    // phone now reads the family; the lost phone is refused by the server and by the toy.
+    Client::new(base, new_id.clone())?
+        .update_roster(&v2)
+        .await?;
+    let new_reads = Client::new(base, new_id.clone())?
+        .list(family, None, None)
+        .await
+        .is_ok();
+    let lost_server = status_of(
+        Client::new(base, parent.clone())?
+            .list(family, None, None)
+            .await,
+    );
+    found.disconnect();
+    toy.disconnect();
+    let air = connect(&mut lost, &mut toy);
+    lost.endpoint_mut()
+        .open_session(toy_id.public(), &mut rng)?;
+    let p = run_until_idle(&mut lost, &mut toy, &air, &mut rng)?;
+    let lost_at_toy = !session_opened(&p);
+    n.check(
+        "lost_only_phone",
+        Kind::Story,
+        "a one-parent family loses its only phone and recovers with the printed recovery key and the toy",
+        refused_before && paired && asked && unsigned_before && toy_at_2 && new_reads
+            && lost_server == Some(401) && lost_at_toy,
+        "recovered: the long press opened the recovery window, the new phone proved the printed key, the toy co-signed version 2 after a second gesture; the lost phone is out",
+        format!(
+            "printed code before the long press: {}; paired in the window: {paired}; \
+             confirmation asked and nothing signed before it: {}; toy at v2 with the new phone: \
+             {toy_at_2}; the server accepts v2 from the new phone, which reads the family: \
+             {new_reads}; the lost phone at the server: {}, at the toy: {}",
+            if refused_before { "refused" } else { "ACCEPTED" },
+            asked && unsigned_before,
+            status_words(lost_server),
+            if lost_at_toy { "refused" } else { "ADMITTED" }
         ),
     );
     Ok(())

@@ -36,7 +36,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
-use toyseal_cloud::api::Access;
+use toyseal_cloud::api::{Access, Endpoint};
 use toyseal_cloud::{ReceivedRequest, RequestTarget, UnverifiedRequest};
 use toyseal_core::{DeviceId, FamilyId, PublicIdentity, Role};
 use toyseal_roster::SignedRoster;
@@ -54,6 +54,11 @@ pub(crate) enum KeySource {
     Registry,
     /// The members of the founding roster in the request body (family creation).
     FoundingRoster,
+    /// The registry; for a device it does not know, the **guardians** of the roster version in
+    /// the request body (a roster update by a phone that version adds: the recovery of a family
+    /// that lost its only phone, docs/spec/signed-requests.md §6). The route then accepts the
+    /// body only if it verifies as the family's next version (a quorum of the current one).
+    RegistryOrNextRoster,
 }
 
 /// The headers a signed request carries exactly once (RFC 9112 §3.2 for `Host`; for the
@@ -166,11 +171,18 @@ async fn check_before_body(app: &App, parts: &Parts) -> Result<Option<Registered
     // Routes whose key is in the registry: an unknown key is refused before its body is read
     // (T63: nobody without a registered key makes the server buffer a large body). Family
     // creation finds its key in the body, so it can only be checked after.
-    match route_of(parts)?.access() {
+    // A roster update is the exception among registry routes: a phone the new version makes a
+    // guardian (a family's recovery) is not registered yet, so its key is found in the body;
+    // that body is bounded by the roster limit (64 KiB) before it is read.
+    let endpoint = route_of(parts)?;
+    match endpoint.access() {
         Access::Member | Access::Guardian => {
             match app.db.registry_key(unverified.key_id()).await? {
                 Some(bytes) => Ok(Some(RegisteredKey(stored_key(&bytes)?))),
-                None => Err(removed_or_unknown(app, unverified, &received).await?),
+                None => match removed_or_unknown(app, unverified, &received).await? {
+                    Error::Unauthenticated(_) if endpoint == Endpoint::UpdateRoster => Ok(None),
+                    refusal => Err(refusal),
+                },
             }
         }
         _ => Ok(None),
@@ -266,6 +278,23 @@ pub(crate) async fn authenticate(
                 .cloned()
                 .ok_or_else(|| Error::unauthenticated("signer not in the roster"))?
         }
+        KeySource::RegistryOrNextRoster => match app.db.registry_key(device).await? {
+            Some(bytes) => stored_key(&bytes)?,
+            None => {
+                unverified
+                    .check_body(body)
+                    .map_err(Error::unauthenticated)?;
+                let roster = SignedRoster::decode(body)
+                    .map_err(|e| Error::unauthenticated(format!("roster body: {e}")))?;
+                roster
+                    .proposal()
+                    .members()
+                    .iter()
+                    .find(|m| m.device_id() == device && m.role() == Role::Guardian)
+                    .cloned()
+                    .ok_or_else(|| Error::unauthenticated("unknown device"))?
+            }
+        },
     };
     let (nonce, expires) = if app.verify_signatures {
         let verified = unverified

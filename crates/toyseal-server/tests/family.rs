@@ -518,3 +518,71 @@ fn from_founding(chain: &[SignedRoster]) -> Result<Roster, RosterError> {
         .ok_or(RosterError::Malformed("empty chain"))?;
     Roster::verify_founding(first.clone())?.advance(rest)
 }
+
+/// T39 at the server: the family lost its only phone. The recovery version (signed by the
+/// recovery key and co-signed by the toy at the toy, adding the new phone as guardian and
+/// removing the lost one) is published by the new phone itself, which the server never saw:
+/// accepted because it verifies as the next version and makes that phone a guardian. A
+/// stranger who posts a version listing itself, without the family's quorum, learns nothing
+/// (404, as for a family that does not exist); the lost phone is refused afterwards.
+#[tokio::test]
+async fn t39_a_recovering_phone_publishes_the_recovery_version() {
+    let env = Env::new().await;
+    let s = env.start().await;
+    let fam = Family::new_with(&[]);
+    fam.create(&s).await;
+    let new_phone = DeviceIdentity::generate(Role::Guardian, &mut OsRng);
+    let stranger = DeviceIdentity::generate(Role::Guardian, &mut OsRng);
+
+    // A stranger's version listing itself as guardian, signed by itself only: no quorum.
+    let mut forged = RosterProposal::next(
+        &fam.roster,
+        vec![stranger.public().clone(), fam.toy.public().clone()],
+    )
+    .unwrap()
+    .sign(&stranger);
+    forged.cosign(&fam.toy);
+    let r = s
+        .call(&stranger, "POST", &fam.roster_path(), &forged.encode())
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    // With a body that is no roster, the stranger is just an unknown device: 401, before any
+    // family is looked at.
+    let r = s
+        .call(&stranger, "POST", &fam.roster_path(), b"not a roster")
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    // The same stranger posting to a family that does not exist: the same answer.
+    let nowhere = format!(
+        "/v1/families/{}/roster",
+        toyseal_core::FamilyId::generate(&mut OsRng)
+    );
+    let r = s.call(&stranger, "POST", &nowhere, &forged.encode()).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+
+    // The recovery version: the new phone as guardian, the toy; the lost phone departed.
+    let mut v2 = RosterProposal::next(
+        &fam.roster,
+        vec![new_phone.public().clone(), fam.toy.public().clone()],
+    )
+    .unwrap()
+    .sign_with_recovery(&fam.recovery);
+    v2.cosign(&fam.toy);
+    v2.cosign(&new_phone);
+    // A member (not guardian) role in the version would not do: only a guardian it adds may
+    // publish. The new phone, unknown to the server until now, publishes it.
+    let r = s
+        .call(&new_phone, "POST", &fam.roster_path(), &v2.encode())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = s.call(&new_phone, "GET", &fam.roster_path(), b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Replayed: no longer the next version; the new phone is a member now, so it is told.
+    let r = s
+        .call(&new_phone, "POST", &fam.roster_path(), &v2.encode())
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    // The lost phone is out: 401 removed.
+    let r = s.call(&fam.guardian, "GET", &fam.roster_path(), b"").await;
+    assert_eq!(r.status, 401, "{}", r.text());
+}
