@@ -87,7 +87,8 @@ typedef enum {
   // A pairing attempt failed (wrong code, tampering, timeout, disconnect), or the phone
   // rejected the SAS right after PAIR_DONE (the parent saw different codes): that pairing is
   // undone (a pending confirmation is cancelled) and slot Founder holds the previous founder
-  // again (empty if none).
+  // again (empty if none; with a roster, e.g. a rejected pairing in the recovery window,
+  // slot Founder is left as it was).
   TOYSEAL_EVENT_KIND_PAIRING_FAILED = 3,
   // A guardian (`device_id`) opened a pairing window for one new phone.
   TOYSEAL_EVENT_KIND_PAIRING_WINDOW_OPENED = 4,

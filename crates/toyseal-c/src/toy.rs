@@ -42,7 +42,8 @@ pub enum toyseal_event_kind {
     /// A pairing attempt failed (wrong code, tampering, timeout, disconnect), or the phone
     /// rejected the SAS right after PAIR_DONE (the parent saw different codes): that pairing is
     /// undone (a pending confirmation is cancelled) and slot Founder holds the previous founder
-    /// again (empty if none).
+    /// again (empty if none; with a roster, e.g. a rejected pairing in the recovery window,
+    /// slot Founder is left as it was).
     PairingFailed = 3,
     /// A guardian (`device_id`) opened a pairing window for one new phone.
     PairingWindowOpened = 4,
@@ -211,6 +212,11 @@ impl toyseal_toy {
                 ToyEvent::PairingRejected { .. } => {
                     // The phone rejected the SAS right after PAIR_DONE (T37): the founder the
                     // toy just stored is undone. PAIRING_FAILED was already queued for it.
+                    // With a roster no pairing stored a founder (a recovery candidate never
+                    // is one): slot Founder stays as it is.
+                    if self.toy.roster().is_some() {
+                        continue;
+                    }
                     let founder = match self.toy.founder() {
                         Some(f) => f.to_bytes().to_vec(),
                         None => Vec::new(),

@@ -333,6 +333,47 @@ fn t39_c_toy_without_the_recovery_window_refuses_the_printed_code_and_the_new_ph
 }
 
 #[test]
+fn t39_c_toy_recovery_pairing_rejected_at_the_sas_leaves_the_founder_slot_alone() {
+    let f = family();
+    let toy_id = toy_public(&f.roster);
+    let code = f.code.clone();
+    let Family { toy, parent, .. } = f;
+    // Rebooted: the toy runs from its roster (no founder in memory).
+    let mut toy = reboot(toy, code.digits()).expect("reboot");
+    let founder = toy.flash.slots[toyseal_slot::Founder as usize].clone();
+    let roster = toy.flash.slots[toyseal_slot::Roster as usize].clone();
+    assert!(!founder.is_empty());
+    let new_id = Arc::new(DeviceIdentity::generate(Role::Guardian, &mut OsRng));
+    let mut phone = Phone::new(new_id.clone());
+    assert_eq!(long_press(&mut toy, 1_000), toyseal_result::Ok);
+    phone
+        .pair(&code, PairingExpectations::default(), &mut OsRng)
+        .expect("pair");
+    let (pe, _) = pump(&mut phone, &mut toy, 1_001);
+    assert!(pe.iter().any(|e| matches!(e, PhoneEvent::Paired(_))));
+    // The parent saw different codes: the phone aborts, the toy undoes the pairing (and
+    // counts a failed attempt).
+    phone.reject_sas().expect("reject");
+    let (_, te) = pump(&mut phone, &mut toy, 1_002);
+    assert!(has(&te, toyseal_event_kind::PairingFailed));
+    phone.handle_disconnect();
+    toy.disconnect();
+    assert_eq!(
+        toy.flash.slots[toyseal_slot::Founder as usize],
+        founder,
+        "slot Founder untouched"
+    );
+    assert_eq!(toy.flash.slots[toyseal_slot::Roster as usize], roster);
+    assert!(
+        !admitted(&mut toy, &new_id, &toy_id, 1_100),
+        "the rejected candidate gets no session"
+    );
+    let mut again = reboot(toy, code.digits()).expect("reboot");
+    assert_eq!(roster_version(&again), Ok(1));
+    assert!(admitted(&mut again, &parent, &toy_id, 2_000));
+}
+
+#[test]
 fn t39_c_toy_recovery_without_the_confirmation_expires_and_stores_nothing() {
     let mut f = family();
     let toy_id = toy_public(&f.roster);
