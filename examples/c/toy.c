@@ -244,7 +244,8 @@ int main(int argc, char **argv) {
                 if (ev.confirmation == TOYSEAL_CONFIRMATION_FOUNDER) {
                     fprintf(stderr, "toy: confirm the new founding guardian? (hold both buttons)\n");
                 } else {
-                    fprintf(stderr, "toy: confirm roster v%llu: %u added, %u removed, %u changed%s? (hold both buttons)\n",
+                    fprintf(stderr, "toy: confirm %sroster v%llu: %u added, %u removed, %u changed%s? (hold both buttons)\n",
+                            ev.confirmation == TOYSEAL_CONFIRMATION_RECOVERY ? "recovery " : "",
                             (unsigned long long)ev.roster_version, (unsigned)ev.added,
                             (unsigned)ev.removed, (unsigned)ev.changed,
                             ev.recovery_key_changed ? ", new recovery key" : "");
@@ -304,6 +305,13 @@ int main(int argc, char **argv) {
                 break;
             case TOYSEAL_EVENT_KIND_CLOSE_REQUESTED:
                 ok = toyseal_toy_disconnect(toy) == TOYSEAL_RESULT_OK;
+                break;
+            case TOYSEAL_EVENT_KIND_RECOVERY_PROVED:
+            case TOYSEAL_EVENT_KIND_RECOVERY_REFUSED:
+            case TOYSEAL_EVENT_KIND_RECOVERY_WINDOW_CLOSED:
+                /* Only after the long press (toyseal_toy_open_recovery_window), which this
+                 * example never makes: show the recovery window's state (a light). */
+                fprintf(stderr, "toy: recovery event %d\n", (int)ev.kind);
                 break;
             default:
                 break;

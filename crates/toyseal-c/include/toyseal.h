@@ -80,12 +80,15 @@ typedef enum {
   // A phone (`device_id`) paired. A founding guardian (confirmed at the toy: this comes from
   // `toyseal_toy_confirm`) was stored in slot Founder; if that store failed, the call that
   // queued this event returned `TOYSEAL_RESULT_STORAGE` (the pairing holds until the next
-  // boot only).
+  // boot only). A phone that paired with the printed code in the recovery window
+  // (`toyseal_toy_open_recovery_window`) is only the recovery candidate: it is never stored
+  // as founder and governs nothing until `RecoveryProved` and a confirmed recovery version.
   TOYSEAL_EVENT_KIND_PAIRED = 2,
   // A pairing attempt failed (wrong code, tampering, timeout, disconnect), or the phone
   // rejected the SAS right after PAIR_DONE (the parent saw different codes): that pairing is
   // undone (a pending confirmation is cancelled) and slot Founder holds the previous founder
-  // again (empty if none).
+  // again (empty if none; with a roster, e.g. a rejected pairing in the recovery window,
+  // slot Founder is left as it was).
   TOYSEAL_EVENT_KIND_PAIRING_FAILED = 3,
   // A guardian (`device_id`) opened a pairing window for one new phone.
   TOYSEAL_EVENT_KIND_PAIRING_WINDOW_OPENED = 4,
@@ -127,6 +130,18 @@ typedef enum {
   // A roster version `roster_version` with the number of the toy's own but another hash (a
   // fork of the family's chain) was refused. Show it.
   TOYSEAL_EVENT_KIND_ROSTER_FORK = 18,
+  // The phone `device_id`, which paired with the printed code in the recovery window,
+  // proved the family's recovery key over its session: it may now push one version signed
+  // by the key, which the toy co-signs only after a second confirmation at the toy
+  // (`ConfirmationRequested` with `confirmation == TOYSEAL_CONFIRMATION_RECOVERY`).
+  TOYSEAL_EVENT_KIND_RECOVERY_PROVED = 19,
+  // A recovery proof did not verify (another key, or replayed from another session): the
+  // recovery window closed (`RecoveryWindowClosed` follows). Show it.
+  TOYSEAL_EVENT_KIND_RECOVERY_REFUSED = 20,
+  // The recovery window closed: it expired, a proof or version was refused, the recovery
+  // confirmation expired or was declined, or the recovery succeeded (then `RosterApplied`
+  // came first). The printed code admits no one again. Stop showing the window.
+  TOYSEAL_EVENT_KIND_RECOVERY_WINDOW_CLOSED = 21,
 } toyseal_event_kind;
 
 // What a `ConfirmationRequested` event asks the user to confirm.
@@ -138,6 +153,12 @@ typedef enum {
   TOYSEAL_CONFIRMATION_FOUNDER = 1,
   // Co-sign roster version `roster_version`, proposed by the guardian `device_id` in session.
   TOYSEAL_CONFIRMATION_ROSTER = 2,
+  // Recovery: co-sign roster version `roster_version`, signed by the family's recovery key
+  // and pushed by `device_id`, the phone that proved the key in the recovery window (the
+  // summary fields and `toyseal_toy_confirmation_entry` as for `Roster`). With the toy's
+  // signature the recovery key alone changes the family's guardians: speak it as such
+  // ("a new phone replaces the family's phones").
+  TOYSEAL_CONFIRMATION_RECOVERY = 3,
 } toyseal_confirmation;
 
 // A recording being sealed. Create with [`toyseal_sealer_new`], free with
@@ -436,8 +457,9 @@ toyseal_result toyseal_toy_roster_version(toyseal_toy *toy, uint64_t *version);
 // The user made the deliberate confirmation gesture for the pending `ConfirmationRequested`
 // (the firmware chooses the gesture and MUST choose one a child does not make in play: a
 // long hold of two buttons, say). The toy records the founder (`Paired`, slot Founder) or
-// co-signs, verifies and applies the roster version (`RosterApplied`, slot Roster; or
-// `RosterRefused` if it does not verify); then drain [`toyseal_toy_poll_transmit`] and
+// co-signs, verifies and applies the roster version — also a recovery version
+// (`TOYSEAL_CONFIRMATION_RECOVERY`, then `RecoveryWindowClosed`) — (`RosterApplied`, slot
+// Roster; or `RosterRefused` if it does not verify); then drain [`toyseal_toy_poll_transmit`] and
 // [`toyseal_toy_poll_event`]. `TOYSEAL_RESULT_MISUSE` when nothing is pending (or it just
 // expired: see the `ConfirmationExpired` event).
 //
@@ -462,7 +484,8 @@ toyseal_result toyseal_toy_set_confirmation_window(toyseal_toy *toy, uint32_t se
 
 // Copies line `index` (0 ≤ index < added + removed + changed of the `ConfirmationRequested`
 // event: the added members first, then the removed, then the changed) of the pending roster
-// change into `*entry`. `TOYSEAL_RESULT_MISUSE` when no roster confirmation is pending,
+// change (a roster or recovery confirmation) into `*entry`. `TOYSEAL_RESULT_MISUSE` when no
+// roster or recovery confirmation is pending,
 // `TOYSEAL_RESULT_INVALID_ARGUMENT` for an index past the end.
 //
 // # Safety
@@ -470,6 +493,45 @@ toyseal_result toyseal_toy_set_confirmation_window(toyseal_toy *toy, uint32_t se
 toyseal_result toyseal_toy_confirmation_entry(toyseal_toy *toy,
                                               uint32_t index,
                                               toyseal_change_entry *entry);
+
+// Sets the recovery window: how long [`toyseal_toy_open_recovery_window`] keeps the printed
+// code open for a recovering phone (default 300 s; 1 … 65535 s, else
+// `TOYSEAL_RESULT_INVALID_ARGUMENT`). The recovery confirmation expires after the
+// confirmation window ([`toyseal_toy_set_confirmation_window`]) or when the recovery window
+// closes, whichever is first. Takes effect at the next long press.
+//
+// # Safety
+// `toy` must be a live handle.
+toyseal_result toyseal_toy_set_recovery_window(toyseal_toy *toy, uint32_t seconds);
+
+// The recovery long press (docs/spec/pairing.md §7.2): the family lost its only phone. Call
+// it on a gesture distinct from the pairing button's and from the confirmation's (a long
+// press the firmware documents for parents, e.g. 10 s on the pairing button). It opens the
+// **recovery window** (default 300 s, [`toyseal_toy_set_recovery_window`]) and a pairing
+// window for the printed code: a phone not on the roster may pair with it (`Paired`; never
+// stored as founder) and open a session, in which it proves the family's recovery key
+// (`RecoveryProved`) and pushes one version signed by it; the toy then asks its user again
+// (`ConfirmationRequested`, `TOYSEAL_CONFIRMATION_RECOVERY`) and, on
+// [`toyseal_toy_confirm`], co-signs and applies it (`RosterApplied`, stored in slot Roster).
+// `RecoveryWindowClosed` ends the window in every case. A one-time code in force is
+// withdrawn; pressing again restarts the window (forgetting a phone paired in it).
+//
+// Errors: `TOYSEAL_RESULT_NOT_PAIRABLE` without a roster (before roster version 1 use
+// [`toyseal_toy_press_pair_button`]), `TOYSEAL_RESULT_BUSY` while a confirmation is pending,
+// `TOYSEAL_RESULT_PAIRING_DISABLED` after too many failed pairings,
+// `TOYSEAL_RESULT_STORAGE` if an event it queued failed to persist. Then drain
+// [`toyseal_toy_poll_transmit`] and [`toyseal_toy_poll_event`].
+//
+// # Safety
+// `toy` must be a live handle.
+toyseal_result toyseal_toy_open_recovery_window(toyseal_toy *toy, uint64_t now_ms);
+
+// Writes when the open recovery window closes (on the caller's clock) into `*closes_ms`;
+// `TOYSEAL_RESULT_MISUSE` when no recovery window is open.
+//
+// # Safety
+// `toy` must be a live handle; `closes_ms` must be writable.
+toyseal_result toyseal_toy_recovery_window(toyseal_toy *toy, uint64_t *closes_ms);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -18,8 +18,9 @@ pub use toy::{
     toyseal_toy_confirm, toyseal_toy_confirmation_entry, toyseal_toy_decline,
     toyseal_toy_device_id, toyseal_toy_disconnect, toyseal_toy_envelope_request,
     toyseal_toy_factory_reset, toyseal_toy_free, toyseal_toy_handle_frame,
-    toyseal_toy_handle_timeout, toyseal_toy_new, toyseal_toy_poll_event, toyseal_toy_poll_transmit,
-    toyseal_toy_press_pair_button, toyseal_toy_roster_version, toyseal_toy_send_envelope,
+    toyseal_toy_handle_timeout, toyseal_toy_new, toyseal_toy_open_recovery_window,
+    toyseal_toy_poll_event, toyseal_toy_poll_transmit, toyseal_toy_press_pair_button,
+    toyseal_toy_recovery_window, toyseal_toy_roster_version, toyseal_toy_send_envelope,
     toyseal_toy_send_envelope_begin, toyseal_toy_send_envelope_bytes,
-    toyseal_toy_set_confirmation_window,
+    toyseal_toy_set_confirmation_window, toyseal_toy_set_recovery_window,
 };

@@ -35,12 +35,15 @@ pub enum toyseal_event_kind {
     /// A phone (`device_id`) paired. A founding guardian (confirmed at the toy: this comes from
     /// `toyseal_toy_confirm`) was stored in slot Founder; if that store failed, the call that
     /// queued this event returned `TOYSEAL_RESULT_STORAGE` (the pairing holds until the next
-    /// boot only).
+    /// boot only). A phone that paired with the printed code in the recovery window
+    /// (`toyseal_toy_open_recovery_window`) is only the recovery candidate: it is never stored
+    /// as founder and governs nothing until `RecoveryProved` and a confirmed recovery version.
     Paired = 2,
     /// A pairing attempt failed (wrong code, tampering, timeout, disconnect), or the phone
     /// rejected the SAS right after PAIR_DONE (the parent saw different codes): that pairing is
     /// undone (a pending confirmation is cancelled) and slot Founder holds the previous founder
-    /// again (empty if none).
+    /// again (empty if none; with a roster, e.g. a rejected pairing in the recovery window,
+    /// slot Founder is left as it was).
     PairingFailed = 3,
     /// A guardian (`device_id`) opened a pairing window for one new phone.
     PairingWindowOpened = 4,
@@ -82,6 +85,18 @@ pub enum toyseal_event_kind {
     /// A roster version `roster_version` with the number of the toy's own but another hash (a
     /// fork of the family's chain) was refused. Show it.
     RosterFork = 18,
+    /// The phone `device_id`, which paired with the printed code in the recovery window,
+    /// proved the family's recovery key over its session: it may now push one version signed
+    /// by the key, which the toy co-signs only after a second confirmation at the toy
+    /// (`ConfirmationRequested` with `confirmation == TOYSEAL_CONFIRMATION_RECOVERY`).
+    RecoveryProved = 19,
+    /// A recovery proof did not verify (another key, or replayed from another session): the
+    /// recovery window closed (`RecoveryWindowClosed` follows). Show it.
+    RecoveryRefused = 20,
+    /// The recovery window closed: it expired, a proof or version was refused, the recovery
+    /// confirmation expired or was declined, or the recovery succeeded (then `RosterApplied`
+    /// came first). The printed code admits no one again. Stop showing the window.
+    RecoveryWindowClosed = 21,
 }
 
 /// What a `ConfirmationRequested` event asks the user to confirm.
@@ -96,6 +111,12 @@ pub enum toyseal_confirmation {
     Founder = 1,
     /// Co-sign roster version `roster_version`, proposed by the guardian `device_id` in session.
     Roster = 2,
+    /// Recovery: co-sign roster version `roster_version`, signed by the family's recovery key
+    /// and pushed by `device_id`, the phone that proved the key in the recovery window (the
+    /// summary fields and `toyseal_toy_confirmation_entry` as for `Roster`). With the toy's
+    /// signature the recovery key alone changes the family's guardians: speak it as such
+    /// ("a new phone replaces the family's phones").
+    Recovery = 3,
 }
 
 /// One line of a pending roster change's summary (`toyseal_toy_confirmation_entry`).
@@ -178,6 +199,8 @@ impl toyseal_toy {
                     ev.sas = s.value();
                 }
                 ToyEvent::Paired { phone, code } => {
+                    // Only the printed code outside the recovery window founds the family: a
+                    // recovery candidate (`CodeKind::Recovery`) is never recorded as founder.
                     if code == CodeKind::Printed {
                         stored = stored
                             .and(self.storage.store(toyseal_slot::Founder, &phone.to_bytes()));
@@ -189,6 +212,11 @@ impl toyseal_toy {
                 ToyEvent::PairingRejected { .. } => {
                     // The phone rejected the SAS right after PAIR_DONE (T37): the founder the
                     // toy just stored is undone. PAIRING_FAILED was already queued for it.
+                    // With a roster no pairing stored a founder (a recovery candidate never
+                    // is one): slot Founder stays as it is.
+                    if self.toy.roster().is_some() {
+                        continue;
+                    }
                     let founder = match self.toy.founder() {
                         Some(f) => f.to_bytes().to_vec(),
                         None => Vec::new(),
@@ -238,13 +266,18 @@ impl toyseal_toy {
                 } => {
                     ev.kind = K::ConfirmationRequested;
                     ev.expires_ms = expires_at.as_millis();
+                    let recovery = matches!(summary, Confirmation::Recovery(_));
                     match summary {
                         Confirmation::Founder { phone } => {
                             ev.confirmation = toyseal_confirmation::Founder;
                             ev.device_id = *phone.as_bytes();
                         }
-                        Confirmation::Roster(c) => {
-                            ev.confirmation = toyseal_confirmation::Roster;
+                        Confirmation::Roster(c) | Confirmation::Recovery(c) => {
+                            ev.confirmation = if recovery {
+                                toyseal_confirmation::Recovery
+                            } else {
+                                toyseal_confirmation::Roster
+                            };
                             ev.device_id = *c.by.as_bytes();
                             ev.roster_version = c.version;
                             ev.added = u32::try_from(c.added.len()).unwrap_or(u32::MAX);
@@ -258,6 +291,12 @@ impl toyseal_toy {
                 ToyEvent::ConfirmationExpired => ev.kind = K::ConfirmationExpired,
                 ToyEvent::ConfirmationDeclined => ev.kind = K::ConfirmationDeclined,
                 ToyEvent::ConfirmationCancelled => ev.kind = K::ConfirmationCancelled,
+                ToyEvent::RecoveryProved { phone } => {
+                    ev.kind = K::RecoveryProved;
+                    ev.device_id = *phone.as_bytes();
+                }
+                ToyEvent::RecoveryRefused => ev.kind = K::RecoveryRefused,
+                ToyEvent::RecoveryWindowClosed => ev.kind = K::RecoveryWindowClosed,
                 // A later toyseal may add events; they are not lost silently: the toy goes on.
                 _ => continue,
             }
@@ -656,8 +695,9 @@ pub unsafe extern "C" fn toyseal_toy_roster_version(
 /// The user made the deliberate confirmation gesture for the pending `ConfirmationRequested`
 /// (the firmware chooses the gesture and MUST choose one a child does not make in play: a
 /// long hold of two buttons, say). The toy records the founder (`Paired`, slot Founder) or
-/// co-signs, verifies and applies the roster version (`RosterApplied`, slot Roster; or
-/// `RosterRefused` if it does not verify); then drain [`toyseal_toy_poll_transmit`] and
+/// co-signs, verifies and applies the roster version — also a recovery version
+/// (`TOYSEAL_CONFIRMATION_RECOVERY`, then `RecoveryWindowClosed`) — (`RosterApplied`, slot
+/// Roster; or `RosterRefused` if it does not verify); then drain [`toyseal_toy_poll_transmit`] and
 /// [`toyseal_toy_poll_event`]. `TOYSEAL_RESULT_MISUSE` when nothing is pending (or it just
 /// expired: see the `ConfirmationExpired` event).
 ///
@@ -720,7 +760,8 @@ pub unsafe extern "C" fn toyseal_toy_set_confirmation_window(
 
 /// Copies line `index` (0 ≤ index < added + removed + changed of the `ConfirmationRequested`
 /// event: the added members first, then the removed, then the changed) of the pending roster
-/// change into `*entry`. `TOYSEAL_RESULT_MISUSE` when no roster confirmation is pending,
+/// change (a roster or recovery confirmation) into `*entry`. `TOYSEAL_RESULT_MISUSE` when no
+/// roster or recovery confirmation is pending,
 /// `TOYSEAL_RESULT_INVALID_ARGUMENT` for an index past the end.
 ///
 /// # Safety
@@ -735,8 +776,9 @@ pub unsafe extern "C" fn toyseal_toy_confirmation_entry(
         // SAFETY: caller's contract (live handle).
         let toy = unsafe { handle_mut(toy) }?;
         non_null(entry)?;
-        let Some((Confirmation::Roster(c), _)) = toy.toy.pending_confirmation() else {
-            return Err(toyseal_result::Misuse);
+        let c = match toy.toy.pending_confirmation() {
+            Some((Confirmation::Roster(c) | Confirmation::Recovery(c), _)) => c,
+            _ => return Err(toyseal_result::Misuse),
         };
         let line = |change: u8, (id, role): &(toyseal_core::DeviceId, toyseal_core::Role)| {
             toyseal_change_entry {
@@ -764,6 +806,95 @@ pub unsafe extern "C" fn toyseal_toy_confirmation_entry(
             .ok_or(toyseal_result::InvalidArgument)?;
         // SAFETY: non-NULL and writable (caller's contract).
         unsafe { entry.write(*e) };
+        Ok(())
+    })
+}
+
+/// Sets the recovery window: how long [`toyseal_toy_open_recovery_window`] keeps the printed
+/// code open for a recovering phone (default 300 s; 1 … 65535 s, else
+/// `TOYSEAL_RESULT_INVALID_ARGUMENT`). The recovery confirmation expires after the
+/// confirmation window ([`toyseal_toy_set_confirmation_window`]) or when the recovery window
+/// closes, whichever is first. Takes effect at the next long press.
+///
+/// # Safety
+/// `toy` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_set_recovery_window(
+    toy: *mut toyseal_toy,
+    seconds: u32,
+) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        if seconds == 0 || seconds > u32::from(u16::MAX) {
+            return Err(toyseal_result::InvalidArgument);
+        }
+        let policy = toy
+            .toy
+            .confirmation_policy()
+            .with_recovery_window(std::time::Duration::from_secs(u64::from(seconds)));
+        toy.toy.set_confirmation_policy(policy);
+        Ok(())
+    })
+}
+
+/// The recovery long press (docs/spec/pairing.md §7.2): the family lost its only phone. Call
+/// it on a gesture distinct from the pairing button's and from the confirmation's (a long
+/// press the firmware documents for parents, e.g. 10 s on the pairing button). It opens the
+/// **recovery window** (default 300 s, [`toyseal_toy_set_recovery_window`]) and a pairing
+/// window for the printed code: a phone not on the roster may pair with it (`Paired`; never
+/// stored as founder) and open a session, in which it proves the family's recovery key
+/// (`RecoveryProved`) and pushes one version signed by it; the toy then asks its user again
+/// (`ConfirmationRequested`, `TOYSEAL_CONFIRMATION_RECOVERY`) and, on
+/// [`toyseal_toy_confirm`], co-signs and applies it (`RosterApplied`, stored in slot Roster).
+/// `RecoveryWindowClosed` ends the window in every case. A one-time code in force is
+/// withdrawn; pressing again restarts the window (forgetting a phone paired in it).
+///
+/// Errors: `TOYSEAL_RESULT_NOT_PAIRABLE` without a roster (before roster version 1 use
+/// [`toyseal_toy_press_pair_button`]), `TOYSEAL_RESULT_BUSY` while a confirmation is pending,
+/// `TOYSEAL_RESULT_PAIRING_DISABLED` after too many failed pairings,
+/// `TOYSEAL_RESULT_STORAGE` if an event it queued failed to persist. Then drain
+/// [`toyseal_toy_poll_transmit`] and [`toyseal_toy_poll_event`].
+///
+/// # Safety
+/// `toy` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_open_recovery_window(
+    toy: *mut toyseal_toy,
+    now_ms: u64,
+) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        let r = toy.toy.open_recovery_window(Timestamp::from_millis(now_ms));
+        // Opening may end a previous recovery session or run timers: keep their events.
+        let stored = toy.collect_events();
+        r?;
+        stored
+    })
+}
+
+/// Writes when the open recovery window closes (on the caller's clock) into `*closes_ms`;
+/// `TOYSEAL_RESULT_MISUSE` when no recovery window is open.
+///
+/// # Safety
+/// `toy` must be a live handle; `closes_ms` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn toyseal_toy_recovery_window(
+    toy: *mut toyseal_toy,
+    closes_ms: *mut u64,
+) -> toyseal_result {
+    guard(|| {
+        // SAFETY: caller's contract (live handle).
+        let toy = unsafe { handle_mut(toy) }?;
+        non_null(closes_ms)?;
+        let at = toy
+            .toy
+            .recovery_window()
+            .ok_or(toyseal_result::Misuse)?
+            .as_millis();
+        // SAFETY: non-NULL and writable (caller's contract).
+        unsafe { closes_ms.write(at) };
         Ok(())
     })
 }

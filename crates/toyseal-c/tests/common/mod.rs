@@ -176,6 +176,8 @@ pub struct Family {
     pub recovery: toyseal_roster::RecoveryKey,
     pub roster: Roster,
     pub toy: CToy,
+    /// The code printed on the toy's tag (it pairs again only in a recovery window).
+    pub code: PairingCode,
 }
 
 pub fn family() -> Family {
@@ -278,6 +280,7 @@ pub fn family() -> Family {
         recovery,
         roster,
         toy,
+        code,
     }
 }
 
