@@ -228,7 +228,11 @@ fn a_roster_that_cannot_be_stored_is_reported_and_still_applied() {
     while let Some(frame) = f.phone.poll_transmit() {
         results.push(f.toy.frame(&frame, 40));
     }
-    assert_eq!(results.last(), Some(&toyseal_result::Storage), "{results:?}");
+    assert_eq!(
+        results.last(),
+        Some(&toyseal_result::Storage),
+        "{results:?}"
+    );
     assert!(
         f.toy
             .events()

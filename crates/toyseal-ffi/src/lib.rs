@@ -17,7 +17,7 @@ pub use cloud::{CloudClient, DeletionPage, EnvelopePage, EnvelopeSummary, Pendin
 pub use envelope::{EnvelopeInfo, EnvelopeMetadata, EnvelopeOpener, OpenedEnvelope};
 pub use error::ToysealError;
 pub use identity::{Identity, KeyStore, PublicKey, Role};
-pub use phone::{FailureReason, Phone, PhoneEvent, ToyAnswer};
+pub use phone::{FailureReason, Phone, PhoneEvent, RecoveryAnswer, ToyAnswer};
 pub use request::{RequestTarget, SignatureHeaders, sign_request};
 pub use roster::{
     Anchor, ChangeClass, Invitation, RecoveryKey, Roster, RosterProposal, SignedRoster,

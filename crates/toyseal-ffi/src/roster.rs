@@ -49,7 +49,7 @@ fn members(keys: &[Arc<PublicKey>]) -> Vec<toyseal_core::PublicIdentity> {
 /// (docs/spec/roster.md §3.3) and receives nothing.
 #[derive(uniffi::Object)]
 pub struct RecoveryKey {
-    inner: toyseal_roster::RecoveryKey,
+    pub(crate) inner: toyseal_roster::RecoveryKey,
 }
 
 impl std::fmt::Debug for RecoveryKey {

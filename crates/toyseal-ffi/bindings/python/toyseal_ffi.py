@@ -539,11 +539,15 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_create_family() != 7553:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope() != 32147:
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope() != 60717:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_deletions() != 58009:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_download() != 50391:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_list() != 35771:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_restore_envelope() != 11119:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_roster() != 33769:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -606,6 +610,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_toyseal_ffi_checksum_method_phone_poll_event() != 46186:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_phone_poll_transmit() != 41576:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_phone_prove_recovery() != 60057:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_phone_push_rosters() != 40513:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -693,6 +699,12 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_signedroster_decode() != 2778:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirm() != 40056:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirmation_pending() != 32445:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_decline() != 64799:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_delivered() != 10596:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_disconnect() != 23475:
@@ -702,6 +714,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_handle_frame() != 52537:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_received() != 13065:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_recovery_window() != 16302:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_press_pair_button() != 40782:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -716,6 +730,10 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_roster() != 22463:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas() != 15146:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_set_auto_confirm() != 58006:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick() != 61059:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_simulatedtoy_new() != 56951:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -772,12 +790,18 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_create_family.restype 
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_deletions.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_deletions.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_download.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_download.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_list.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_list.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_restore_envelope.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_restore_envelope.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_roster.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_roster.restype = ctypes.c_uint16
@@ -871,6 +895,9 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_poll_event.restype = ctypes.
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_poll_transmit.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_poll_transmit.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_prove_recovery.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_prove_recovery.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_push_rosters.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_push_rosters.restype = ctypes.c_uint16
@@ -1000,6 +1027,15 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_signedroster_version.restype = cty
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_signedroster_decode.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_signedroster_decode.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirm.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirm.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirmation_pending.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirmation_pending.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_decline.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_decline.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_delivered.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_delivered.restype = ctypes.c_uint16
@@ -1015,6 +1051,9 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_handle_frame.restype 
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_received.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_received.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_recovery_window.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_recovery_window.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_press_pair_button.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_press_pair_button.restype = ctypes.c_uint16
@@ -1036,6 +1075,12 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_roster.restype = ctyp
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_set_auto_confirm.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_set_auto_confirm.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_simulatedtoy_new.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_simulatedtoy_new.restype = ctypes.c_uint16
@@ -1088,6 +1133,13 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope.argtypes = (
     _UniffiRustBuffer,
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_deletions.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_deletions.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_download.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1101,6 +1153,12 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_list.argtypes = (
     _UniffiRustBuffer,
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_list.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_restore_envelope.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_restore_envelope.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_roster.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
@@ -1280,6 +1338,13 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_phone_poll_transmit.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_phone_poll_transmit.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_phone_prove_recovery.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_phone_prove_recovery.restype = None
 _UniffiLib.uniffi_toyseal_ffi_fn_method_phone_push_rosters.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1539,6 +1604,23 @@ _UniffiLib.uniffi_toyseal_ffi_fn_constructor_signedroster_decode.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_signedroster_decode.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirm.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirm.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirmation_pending.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirmation_pending.restype = ctypes.c_int8
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_decline.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_decline.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_delivered.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1566,6 +1648,12 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_open_received.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_open_received.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_open_recovery_window.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_open_recovery_window.restype = None
 _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_press_pair_button.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
@@ -1605,6 +1693,18 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_sas.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_sas.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_set_auto_confirm.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_int8,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_set_auto_confirm.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_tick.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_tick.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_simulatedtoy_new.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
@@ -2117,6 +2217,164 @@ class _UniffiFfiConverterString:
             builder.write(value.encode("utf-8"))
             return builder.finalize()
 
+class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u64"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**64
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u64()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u64(value)
+
+@dataclass
+class PendingDeletion:
+    """
+    A pending soft deletion (THREATS T36): hidden from listings and downloads, restorable by
+    any guardian until `erase_at`, when the server erases it.
+"""
+    def __init__(self, *, id:str, sender:str, deleted_by:str, deleted_at:int, erase_at:int):
+        self.id = id
+        self.sender = sender
+        self.deleted_by = deleted_by
+        self.deleted_at = deleted_at
+        self.erase_at = erase_at
+        
+        
+
+    
+    def __str__(self):
+        return "PendingDeletion(id={}, sender={}, deleted_by={}, deleted_at={}, erase_at={})".format(self.id, self.sender, self.deleted_by, self.deleted_at, self.erase_at)
+    def __eq__(self, other):
+        if self.id != other.id:
+            return False
+        if self.sender != other.sender:
+            return False
+        if self.deleted_by != other.deleted_by:
+            return False
+        if self.deleted_at != other.deleted_at:
+            return False
+        if self.erase_at != other.erase_at:
+            return False
+        return True
+
+class _UniffiFfiConverterTypePendingDeletion(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return PendingDeletion(
+            id=_UniffiFfiConverterString.read(buf),
+            sender=_UniffiFfiConverterString.read(buf),
+            deleted_by=_UniffiFfiConverterString.read(buf),
+            deleted_at=_UniffiFfiConverterUInt64.read(buf),
+            erase_at=_UniffiFfiConverterUInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.id)
+        _UniffiFfiConverterString.check_lower(value.sender)
+        _UniffiFfiConverterString.check_lower(value.deleted_by)
+        _UniffiFfiConverterUInt64.check_lower(value.deleted_at)
+        _UniffiFfiConverterUInt64.check_lower(value.erase_at)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.id, buf)
+        _UniffiFfiConverterString.write(value.sender, buf)
+        _UniffiFfiConverterString.write(value.deleted_by, buf)
+        _UniffiFfiConverterUInt64.write(value.deleted_at, buf)
+        _UniffiFfiConverterUInt64.write(value.erase_at, buf)
+
+class _UniffiFfiConverterSequenceTypePendingDeletion(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypePendingDeletion.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypePendingDeletion.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypePendingDeletion.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterString.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterString.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterString.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+@dataclass
+class DeletionPage:
+    """
+    One page of a family's pending soft deletions.
+"""
+    def __init__(self, *, items:typing.List[PendingDeletion], next_cursor:typing.Optional[str]):
+        self.items = items
+        self.next_cursor = next_cursor
+        
+        
+
+    
+    def __str__(self):
+        return "DeletionPage(items={}, next_cursor={})".format(self.items, self.next_cursor)
+    def __eq__(self, other):
+        if self.items != other.items:
+            return False
+        if self.next_cursor != other.next_cursor:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeDeletionPage(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return DeletionPage(
+            items=_UniffiFfiConverterSequenceTypePendingDeletion.read(buf),
+            next_cursor=_UniffiFfiConverterOptionalString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterSequenceTypePendingDeletion.check_lower(value.items)
+        _UniffiFfiConverterOptionalString.check_lower(value.next_cursor)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterSequenceTypePendingDeletion.write(value.items, buf)
+        _UniffiFfiConverterOptionalString.write(value.next_cursor, buf)
+
 
 
 
@@ -2178,19 +2436,6 @@ class _UniffiFfiConverterTypeRole(_UniffiConverterRustBuffer):
 
 
 
-class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u64"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**64
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u64()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u64(value)
-
 class _UniffiFfiConverterUInt16(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "u16"
     VALUE_MIN = 0
@@ -2203,31 +2448,6 @@ class _UniffiFfiConverterUInt16(_UniffiConverterPrimitiveInt):
     @staticmethod
     def write(value, buf):
         buf.write_u16(value)
-
-class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterString.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterString.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterString.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
 
 class _UniffiFfiConverterOptionalUInt64(_UniffiConverterRustBuffer):
     @classmethod
@@ -3980,6 +4200,162 @@ class _UniffiFfiConverterSequenceTypeSignedRoster(_UniffiConverterRustBuffer):
 
 
 
+class ToyAnswer(enum.Enum):
+    """
+    The toy's answer to a confirmation request or a roster push.
+"""
+    
+    CONFIRMED = 0
+    """
+    Confirmed at the toy: the founder is recorded, or the version co-signed and applied.
+"""
+    
+    EXPIRED = 1
+    """
+    Nobody confirmed at the toy in time.
+"""
+    
+    DECLINED = 2
+    """
+    The toy's user declined.
+"""
+    
+    REFUSED = 3
+    """
+    The versions did not verify or chain.
+"""
+    
+    FORK = 4
+    """
+    A version with the toy's own number but another hash (a fork).
+"""
+    
+    BUSY = 5
+    """
+    Another confirmation is pending at the toy.
+"""
+    
+
+
+class _UniffiFfiConverterTypeToyAnswer(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return ToyAnswer.CONFIRMED
+        if variant == 2:
+            return ToyAnswer.EXPIRED
+        if variant == 3:
+            return ToyAnswer.DECLINED
+        if variant == 4:
+            return ToyAnswer.REFUSED
+        if variant == 5:
+            return ToyAnswer.FORK
+        if variant == 6:
+            return ToyAnswer.BUSY
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == ToyAnswer.CONFIRMED:
+            return
+        if value == ToyAnswer.EXPIRED:
+            return
+        if value == ToyAnswer.DECLINED:
+            return
+        if value == ToyAnswer.REFUSED:
+            return
+        if value == ToyAnswer.FORK:
+            return
+        if value == ToyAnswer.BUSY:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == ToyAnswer.CONFIRMED:
+            buf.write_i32(1)
+        if value == ToyAnswer.EXPIRED:
+            buf.write_i32(2)
+        if value == ToyAnswer.DECLINED:
+            buf.write_i32(3)
+        if value == ToyAnswer.REFUSED:
+            buf.write_i32(4)
+        if value == ToyAnswer.FORK:
+            buf.write_i32(5)
+        if value == ToyAnswer.BUSY:
+            buf.write_i32(6)
+
+
+
+
+
+
+
+
+class RecoveryAnswer(enum.Enum):
+    """
+    The toy's answer to a recovery proof (docs/spec/pairing.md §7.2).
+"""
+    
+    PROVED = 0
+    """
+    The proof verified against the roster's recovery key: the toy's current version
+    follows, and this phone may push one version signed by the key.
+"""
+    
+    REFUSED = 1
+    """
+    The signature does not verify (another key, or a proof made for another session): the
+    recovery window is closed and the session ends.
+"""
+    
+    CLOSED = 2
+    """
+    No recovery window is open for this session, a proof was already given in it, or a
+    confirmation is pending.
+"""
+    
+
+
+class _UniffiFfiConverterTypeRecoveryAnswer(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return RecoveryAnswer.PROVED
+        if variant == 2:
+            return RecoveryAnswer.REFUSED
+        if variant == 3:
+            return RecoveryAnswer.CLOSED
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == RecoveryAnswer.PROVED:
+            return
+        if value == RecoveryAnswer.REFUSED:
+            return
+        if value == RecoveryAnswer.CLOSED:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == RecoveryAnswer.PROVED:
+            buf.write_i32(1)
+        if value == RecoveryAnswer.REFUSED:
+            buf.write_i32(2)
+        if value == RecoveryAnswer.CLOSED:
+            buf.write_i32(3)
+
+
+
+
+
+
+
+
 class PhoneEvent:
     """
     Something the app must act on, in order.
@@ -4321,6 +4697,151 @@ class PhoneEvent:
             return True
 
     @dataclass
+    class AWAITING_CONFIRMATION:
+        """
+        The toy waits for its user to confirm at the toy (a deliberate gesture there) for up
+        to `seconds`: show "confirm on the toy". `version` is the roster version the toy would
+        co-sign, or absent for recording this phone as the founding guardian (the toy admits
+        it only once it confirmed).
+"""
+        
+        def __init__(self, version:typing.Optional[int], seconds:int):
+            self.version = version
+            
+            """
+        The proposed roster version, or none for the founding pairing.
+"""
+        
+            self.seconds = seconds
+            
+            """
+        The confirmation window.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "PhoneEvent.AWAITING_CONFIRMATION(version={}, seconds={})".format(self.version, self.seconds)
+        def __eq__(self, other):
+            if not isinstance(other, PhoneEvent):
+                return NotImplemented
+            if not other.is_AWAITING_CONFIRMATION():
+                return False
+            if self.version != other.version:
+                return False
+            if self.seconds != other.seconds:
+                return False
+            return True
+
+    @dataclass
+    class TOY_ANSWERED:
+        """
+        What the toy did with the founding pairing (`version` absent) or a roster version:
+        anything but `Confirmed` is an error to show (nothing was signed or recorded).
+"""
+        
+        def __init__(self, version:typing.Optional[int], answer:ToyAnswer):
+            self.version = version
+            
+            """
+        The roster version, or none for the founding pairing.
+"""
+        
+            self.answer = answer
+            
+            """
+        The answer.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "PhoneEvent.TOY_ANSWERED(version={}, answer={})".format(self.version, self.answer)
+        def __eq__(self, other):
+            if not isinstance(other, PhoneEvent):
+                return NotImplemented
+            if not other.is_TOY_ANSWERED():
+                return False
+            if self.version != other.version:
+                return False
+            if self.answer != other.answer:
+                return False
+            return True
+
+    @dataclass
+    class RECOVERY_ANSWERED:
+        """
+        What the toy made of this phone's recovery proof (`proveRecovery`): with `Proved` the
+        toy's current roster version follows in `Rosters`; build the next version on it, sign
+        it with the recovery key (and this phone's key if it adds this phone) and push it
+        (`pushRosters`); the toy then asks its user to confirm (`AwaitingConfirmation`,
+        `ToyAnswered`).
+"""
+        
+        def __init__(self, answer:RecoveryAnswer):
+            self.answer = answer
+            
+            """
+        The answer.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "PhoneEvent.RECOVERY_ANSWERED(answer={})".format(self.answer)
+        def __eq__(self, other):
+            if not isinstance(other, PhoneEvent):
+                return NotImplemented
+            if not other.is_RECOVERY_ANSWERED():
+                return False
+            if self.answer != other.answer:
+                return False
+            return True
+
+    @dataclass
+    class ROSTER_FORK:
+        """
+        The toy's roster head has a version this phone holds with another hash: a fork of the
+        family's chain. Nothing was pushed; show it.
+"""
+        
+        def __init__(self, version:int):
+            self.version = version
+            
+            """
+        The version number.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "PhoneEvent.ROSTER_FORK(version={})".format(self.version)
+        def __eq__(self, other):
+            if not isinstance(other, PhoneEvent):
+                return NotImplemented
+            if not other.is_ROSTER_FORK():
+                return False
+            if self.version != other.version:
+                return False
+            return True
+
+    @dataclass
     class MESSAGE:
         """
         Another authenticated message from the toy (acknowledgements, pongs).
@@ -4398,6 +4919,22 @@ class PhoneEvent:
         return isinstance(self, PhoneEvent.ENVELOPE_ABORTED)
     def is_envelope_aborted(self) -> bool:
         return isinstance(self, PhoneEvent.ENVELOPE_ABORTED)
+    def is_AWAITING_CONFIRMATION(self) -> bool:
+        return isinstance(self, PhoneEvent.AWAITING_CONFIRMATION)
+    def is_awaiting_confirmation(self) -> bool:
+        return isinstance(self, PhoneEvent.AWAITING_CONFIRMATION)
+    def is_TOY_ANSWERED(self) -> bool:
+        return isinstance(self, PhoneEvent.TOY_ANSWERED)
+    def is_toy_answered(self) -> bool:
+        return isinstance(self, PhoneEvent.TOY_ANSWERED)
+    def is_RECOVERY_ANSWERED(self) -> bool:
+        return isinstance(self, PhoneEvent.RECOVERY_ANSWERED)
+    def is_recovery_answered(self) -> bool:
+        return isinstance(self, PhoneEvent.RECOVERY_ANSWERED)
+    def is_ROSTER_FORK(self) -> bool:
+        return isinstance(self, PhoneEvent.ROSTER_FORK)
+    def is_roster_fork(self) -> bool:
+        return isinstance(self, PhoneEvent.ROSTER_FORK)
     def is_MESSAGE(self) -> bool:
         return isinstance(self, PhoneEvent.MESSAGE)
     def is_message(self) -> bool:
@@ -4418,6 +4955,10 @@ PhoneEvent.PAIRING_WINDOW_ACK = type("PhoneEvent.PAIRING_WINDOW_ACK", (PhoneEven
 PhoneEvent.ENVELOPE_RECEIVED = type("PhoneEvent.ENVELOPE_RECEIVED", (PhoneEvent.ENVELOPE_RECEIVED, PhoneEvent,), {})  # type: ignore
 PhoneEvent.ENVELOPE_DELIVERED = type("PhoneEvent.ENVELOPE_DELIVERED", (PhoneEvent.ENVELOPE_DELIVERED, PhoneEvent,), {})  # type: ignore
 PhoneEvent.ENVELOPE_ABORTED = type("PhoneEvent.ENVELOPE_ABORTED", (PhoneEvent.ENVELOPE_ABORTED, PhoneEvent,), {})  # type: ignore
+PhoneEvent.AWAITING_CONFIRMATION = type("PhoneEvent.AWAITING_CONFIRMATION", (PhoneEvent.AWAITING_CONFIRMATION, PhoneEvent,), {})  # type: ignore
+PhoneEvent.TOY_ANSWERED = type("PhoneEvent.TOY_ANSWERED", (PhoneEvent.TOY_ANSWERED, PhoneEvent,), {})  # type: ignore
+PhoneEvent.RECOVERY_ANSWERED = type("PhoneEvent.RECOVERY_ANSWERED", (PhoneEvent.RECOVERY_ANSWERED, PhoneEvent,), {})  # type: ignore
+PhoneEvent.ROSTER_FORK = type("PhoneEvent.ROSTER_FORK", (PhoneEvent.ROSTER_FORK, PhoneEvent,), {})  # type: ignore
 PhoneEvent.MESSAGE = type("PhoneEvent.MESSAGE", (PhoneEvent.MESSAGE, PhoneEvent,), {})  # type: ignore
 
 
@@ -4472,6 +5013,24 @@ class _UniffiFfiConverterTypePhoneEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterUInt32.read(buf),
             )
         if variant == 12:
+            return PhoneEvent.AWAITING_CONFIRMATION(
+                _UniffiFfiConverterOptionalUInt64.read(buf),
+                _UniffiFfiConverterUInt16.read(buf),
+            )
+        if variant == 13:
+            return PhoneEvent.TOY_ANSWERED(
+                _UniffiFfiConverterOptionalUInt64.read(buf),
+                _UniffiFfiConverterTypeToyAnswer.read(buf),
+            )
+        if variant == 14:
+            return PhoneEvent.RECOVERY_ANSWERED(
+                _UniffiFfiConverterTypeRecoveryAnswer.read(buf),
+            )
+        if variant == 15:
+            return PhoneEvent.ROSTER_FORK(
+                _UniffiFfiConverterUInt64.read(buf),
+            )
+        if variant == 16:
             return PhoneEvent.MESSAGE(
                 _UniffiFfiConverterString.read(buf),
             )
@@ -4511,6 +5070,20 @@ class _UniffiFfiConverterTypePhoneEvent(_UniffiConverterRustBuffer):
             return
         if value.is_ENVELOPE_ABORTED():
             _UniffiFfiConverterUInt32.check_lower(value.transfer)
+            return
+        if value.is_AWAITING_CONFIRMATION():
+            _UniffiFfiConverterOptionalUInt64.check_lower(value.version)
+            _UniffiFfiConverterUInt16.check_lower(value.seconds)
+            return
+        if value.is_TOY_ANSWERED():
+            _UniffiFfiConverterOptionalUInt64.check_lower(value.version)
+            _UniffiFfiConverterTypeToyAnswer.check_lower(value.answer)
+            return
+        if value.is_RECOVERY_ANSWERED():
+            _UniffiFfiConverterTypeRecoveryAnswer.check_lower(value.answer)
+            return
+        if value.is_ROSTER_FORK():
+            _UniffiFfiConverterUInt64.check_lower(value.version)
             return
         if value.is_MESSAGE():
             _UniffiFfiConverterString.check_lower(value.summary)
@@ -4552,8 +5125,22 @@ class _UniffiFfiConverterTypePhoneEvent(_UniffiConverterRustBuffer):
         if value.is_ENVELOPE_ABORTED():
             buf.write_i32(11)
             _UniffiFfiConverterUInt32.write(value.transfer, buf)
-        if value.is_MESSAGE():
+        if value.is_AWAITING_CONFIRMATION():
             buf.write_i32(12)
+            _UniffiFfiConverterOptionalUInt64.write(value.version, buf)
+            _UniffiFfiConverterUInt16.write(value.seconds, buf)
+        if value.is_TOY_ANSWERED():
+            buf.write_i32(13)
+            _UniffiFfiConverterOptionalUInt64.write(value.version, buf)
+            _UniffiFfiConverterTypeToyAnswer.write(value.answer, buf)
+        if value.is_RECOVERY_ANSWERED():
+            buf.write_i32(14)
+            _UniffiFfiConverterTypeRecoveryAnswer.write(value.answer, buf)
+        if value.is_ROSTER_FORK():
+            buf.write_i32(15)
+            _UniffiFfiConverterUInt64.write(value.version, buf)
+        if value.is_MESSAGE():
+            buf.write_i32(16)
             _UniffiFfiConverterString.write(value.summary, buf)
 
 
@@ -5258,6 +5845,31 @@ class _UniffiFfiConverterTypeRoster:
     def write(cls, value: Roster, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 
+class _UniffiFfiConverterOptionalTypePendingDeletion(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypePendingDeletion.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypePendingDeletion.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypePendingDeletion.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
 
 class CloudClientProtocol(typing.Protocol):
     """
@@ -5269,9 +5881,19 @@ class CloudClientProtocol(typing.Protocol):
         Registers a new family with its verified version 1 (guardian-signed, toy co-signed).
 """
         raise NotImplementedError
-    async def delete_envelope(self, family_id: str,envelope_id: str) -> None:
+    async def delete_envelope(self, family_id: str,envelope_id: str) -> typing.Optional[PendingDeletion]:
         """
-        Deletes an envelope (guardians).
+        Deletes an envelope. This device's own envelope is erased at once (`None`); a
+        guardian's deletion of another device's envelope is soft (the pending deletion:
+        hidden, restorable by any guardian until its `erase_at`). Other members may not delete
+        others' envelopes (403); beyond the server's daily limit of soft deletions the error's
+        kind is `deletion-limit`.
+"""
+        raise NotImplementedError
+    async def deletions(self, family_id: str,cursor: typing.Optional[str],limit: typing.Optional[int]) -> DeletionPage:
+        """
+        One page of the family's pending soft deletions (guardians; `cursor`: a previous
+        page's `next_cursor`).
 """
         raise NotImplementedError
     async def download(self, family_id: str,envelope_id: str) -> bytes:
@@ -5282,6 +5904,11 @@ class CloudClientProtocol(typing.Protocol):
     async def list(self, family_id: str,cursor: typing.Optional[str],limit: typing.Optional[int]) -> EnvelopePage:
         """
         One page of the family's envelopes (`cursor`: a previous page's `next_cursor`).
+"""
+        raise NotImplementedError
+    async def restore_envelope(self, family_id: str,envelope_id: str) -> None:
+        """
+        Restores a soft-deleted envelope (guardians): listed and downloadable again.
 """
         raise NotImplementedError
     async def roster(self, anchor: Anchor) -> Roster:
@@ -5369,9 +5996,13 @@ class CloudClient(CloudClientProtocol):
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
-    async def delete_envelope(self, family_id: str,envelope_id: str) -> None:
+    async def delete_envelope(self, family_id: str,envelope_id: str) -> typing.Optional[PendingDeletion]:
         """
-        Deletes an envelope (guardians).
+        Deletes an envelope. This device's own envelope is erased at once (`None`); a
+        guardian's deletion of another device's envelope is soft (the pending deletion:
+        hidden, restorable by any guardian until its `erase_at`). Other members may not delete
+        others' envelopes (403); beyond the server's daily limit of soft deletions the error's
+        kind is `deletion-limit`.
 """
         
         _UniffiFfiConverterString.check_lower(family_id)
@@ -5382,13 +6013,40 @@ class CloudClient(CloudClientProtocol):
             _UniffiFfiConverterString.lower(family_id),
             _UniffiFfiConverterString.lower(envelope_id),
         )
-        _uniffi_lift_return = lambda val: None
+        _uniffi_lift_return = _UniffiFfiConverterOptionalTypePendingDeletion.lift
         _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
         return await _uniffi_rust_call_async(
             _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope(*_uniffi_lowered_args),
-            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_void,
-            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_void,
-            _UniffiLib.ffi_toyseal_ffi_rust_future_free_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def deletions(self, family_id: str,cursor: typing.Optional[str],limit: typing.Optional[int]) -> DeletionPage:
+        """
+        One page of the family's pending soft deletions (guardians; `cursor`: a previous
+        page's `next_cursor`).
+"""
+        
+        _UniffiFfiConverterString.check_lower(family_id)
+
+        _UniffiFfiConverterOptionalString.check_lower(cursor)
+
+        _UniffiFfiConverterOptionalUInt32.check_lower(limit)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(family_id),
+            _UniffiFfiConverterOptionalString.lower(cursor),
+            _UniffiFfiConverterOptionalUInt32.lower(limit),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeDeletionPage.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_deletions(*_uniffi_lowered_args),
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer,
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
@@ -5438,6 +6096,29 @@ class CloudClient(CloudClientProtocol):
             _UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer,
             _UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer,
             _UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def restore_envelope(self, family_id: str,envelope_id: str) -> None:
+        """
+        Restores a soft-deleted envelope (guardians): listed and downloadable again.
+"""
+        
+        _UniffiFfiConverterString.check_lower(family_id)
+
+        _UniffiFfiConverterString.check_lower(envelope_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(family_id),
+            _UniffiFfiConverterString.lower(envelope_id),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_restore_envelope(*_uniffi_lowered_args),
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_void,
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
@@ -6197,6 +6878,15 @@ class PhoneProtocol(typing.Protocol):
         The next frame to send to the toy, or `None`.
 """
         raise NotImplementedError
+    def prove_recovery(self, key: RecoveryKey,now_ms: int) -> None:
+        """
+        Recovery (docs/spec/pairing.md §7.2): in a session opened in the toy's recovery window
+        (after a long press at the toy and pairing with its printed code), proves the scanned
+        recovery key over this session's handshake hash, so the proof is worth nothing in any
+        other session. `RecoveryAnswered` follows. Drop the key object once the recovery
+        version is signed.
+"""
+        raise NotImplementedError
     def push_rosters(self, rosters: typing.List[SignedRoster],now_ms: int) -> None:
         """
         Pushes roster versions (oldest first) to the toy in session now (e.g. version 1 for
@@ -6464,6 +7154,31 @@ class Phone(PhoneProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_toyseal_ffi_fn_method_phone_poll_transmit,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def prove_recovery(self, key: RecoveryKey,now_ms: int) -> None:
+        """
+        Recovery (docs/spec/pairing.md §7.2): in a session opened in the toy's recovery window
+        (after a long press at the toy and pairing with its printed code), proves the scanned
+        recovery key over this session's handshake hash, so the proof is worth nothing in any
+        other session. `RecoveryAnswered` follows. Drop the key object once the recovery
+        version is signed.
+"""
+        
+        _UniffiFfiConverterTypeRecoveryKey.check_lower(key)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeRecoveryKey.lower(key),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_phone_prove_recovery,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -6926,6 +7641,21 @@ class SimulatedToyProtocol(typing.Protocol):
     An in-process toy for tests and demos (the real protocol endpoint, simulated hardware).
 """
     
+    def confirm(self, now_ms: int) -> typing.List[bytes]:
+        """
+        The confirmation gesture at the toy; returns the frames for the phone.
+"""
+        raise NotImplementedError
+    def confirmation_pending(self, ) -> bool:
+        """
+        Whether the toy waits for a confirmation at the toy.
+"""
+        raise NotImplementedError
+    def decline(self, now_ms: int) -> typing.List[bytes]:
+        """
+        The toy's user declines; returns the frames for the phone.
+"""
+        raise NotImplementedError
     def delivered(self, ) -> int:
         """
         Envelopes it delivered completely to the phone.
@@ -6950,6 +7680,13 @@ class SimulatedToyProtocol(typing.Protocol):
         """
         Opens the envelopes the phone delivered to it, in order (content of each), with its
         roster; fails if any does not verify.
+"""
+        raise NotImplementedError
+    def open_recovery_window(self, now_ms: int) -> None:
+        """
+        The long press at the toy that opens its recovery window (docs/spec/pairing.md §7.2):
+        for its length, a phone may pair with the printed code and, in a session, prove the
+        family's recovery key. Fails without a family (use `pressPairButton`).
 """
         raise NotImplementedError
     def press_pair_button(self, now_ms: int) -> None:
@@ -6986,6 +7723,18 @@ class SimulatedToyProtocol(typing.Protocol):
     def sas(self, ) -> typing.Optional[str]:
         """
         The short authentication string it spoke during the last pairing.
+"""
+        raise NotImplementedError
+    def set_auto_confirm(self, on: bool) -> None:
+        """
+        Whether its "parent" confirms every request at the toy at once (default `true`). Off,
+        the toy waits: [`SimulatedToy::confirm`], [`SimulatedToy::decline`], or let the
+        window expire ([`SimulatedToy::tick`]).
+"""
+        raise NotImplementedError
+    def tick(self, now_ms: int) -> typing.List[bytes]:
+        """
+        Time passed (a pending confirmation may expire); returns the frames for the phone.
 """
         raise NotImplementedError
 
@@ -7027,6 +7776,57 @@ class SimulatedToy(SimulatedToyProtocol):
         inst = cls.__new__(cls)
         inst._handle = handle
         return inst
+    def confirm(self, now_ms: int) -> typing.List[bytes]:
+        """
+        The confirmation gesture at the toy; returns the frames for the phone.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirm,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def confirmation_pending(self, ) -> bool:
+        """
+        Whether the toy waits for a confirmation at the toy.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirmation_pending,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def decline(self, now_ms: int) -> typing.List[bytes]:
+        """
+        The toy's user declines; returns the frames for the phone.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_decline,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def delivered(self, ) -> int:
         """
         Envelopes it delivered completely to the phone.
@@ -7106,6 +7906,26 @@ class SimulatedToy(SimulatedToyProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_open_received,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def open_recovery_window(self, now_ms: int) -> None:
+        """
+        The long press at the toy that opens its recovery window (docs/spec/pairing.md §7.2):
+        for its length, a phone may pair with the printed code and, in a session, prove the
+        family's recovery key. Fails without a family (use `pressPairButton`).
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_open_recovery_window,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -7227,6 +8047,44 @@ class SimulatedToy(SimulatedToyProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_auto_confirm(self, on: bool) -> None:
+        """
+        Whether its "parent" confirms every request at the toy at once (default `true`). Off,
+        the toy waits: [`SimulatedToy::confirm`], [`SimulatedToy::decline`], or let the
+        window expire ([`SimulatedToy::tick`]).
+"""
+        
+        _UniffiFfiConverterBoolean.check_lower(on)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBoolean.lower(on),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_set_auto_confirm,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def tick(self, now_ms: int) -> typing.List[bytes]:
+        """
+        Time passed (a pending confirmation may expire); returns the frames for the phone.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_tick,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 
@@ -7327,7 +8185,11 @@ __all__ = [
     "ToysealError",
     "ChangeClass",
     "FailureReason",
+    "ToyAnswer",
+    "RecoveryAnswer",
     "PhoneEvent",
+    "PendingDeletion",
+    "DeletionPage",
     "EnvelopeMetadata",
     "EnvelopeInfo",
     "EnvelopeSummary",

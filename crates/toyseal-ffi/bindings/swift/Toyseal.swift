@@ -2191,6 +2191,15 @@ public protocol PhoneProtocol: AnyObject, Sendable {
     func pollTransmit() throws  -> Data?
     
     /**
+     * Recovery (docs/spec/pairing.md §7.2): in a session opened in the toy's recovery window
+     * (after a long press at the toy and pairing with its printed code), proves the scanned
+     * recovery key over this session's handshake hash, so the proof is worth nothing in any
+     * other session. `RecoveryAnswered` follows. Drop the key object once the recovery
+     * version is signed.
+     */
+    func proveRecovery(key: RecoveryKey, nowMs: UInt64) throws 
+    
+    /**
      * Pushes roster versions (oldest first) to the toy in session now (e.g. version 1 for
      * the toy to co-sign; it answers with a `Rosters` event).
      */
@@ -2429,6 +2438,23 @@ open func pollTransmit()throws  -> Data?  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Recovery (docs/spec/pairing.md §7.2): in a session opened in the toy's recovery window
+     * (after a long press at the toy and pairing with its printed code), proves the scanned
+     * recovery key over this session's handshake hash, so the proof is worth nothing in any
+     * other session. `RecoveryAnswered` follows. Drop the key object once the recovery
+     * version is signed.
+     */
+open func proveRecovery(key: RecoveryKey, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_phone_prove_recovery(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeRecoveryKey_lower(key),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -3928,6 +3954,13 @@ public protocol SimulatedToyProtocol: AnyObject, Sendable {
     func openReceived() throws  -> [Data]
     
     /**
+     * The long press at the toy that opens its recovery window (docs/spec/pairing.md §7.2):
+     * for its length, a phone may pair with the printed code and, in a session, prove the
+     * family's recovery key. Fails without a family (use `pressPairButton`).
+     */
+    func openRecoveryWindow(nowMs: UInt64) throws 
+    
+    /**
      * The parent holds the button: a pairing window opens.
      */
     func pressPairButton(nowMs: UInt64) throws 
@@ -4142,6 +4175,20 @@ open func openReceived()throws  -> [Data]  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * The long press at the toy that opens its recovery window (docs/spec/pairing.md §7.2):
+     * for its length, a phone may pair with the printed code and, in a session, prove the
+     * family's recovery key. Fails without a family (use `pressPairButton`).
+     */
+open func openRecoveryWindow(nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_simulatedtoy_open_recovery_window(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -5404,6 +5451,18 @@ public enum PhoneEvent {
          */answer: ToyAnswer
     )
     /**
+     * What the toy made of this phone's recovery proof (`proveRecovery`): with `Proved` the
+     * toy's current roster version follows in `Rosters`; build the next version on it, sign
+     * it with the recovery key (and this phone's key if it adds this phone) and push it
+     * (`pushRosters`); the toy then asks its user to confirm (`AwaitingConfirmation`,
+     * `ToyAnswered`).
+     */
+    case recoveryAnswered(
+        /**
+         * The answer.
+         */answer: RecoveryAnswer
+    )
+    /**
      * The toy's roster head has a version this phone holds with another hash: a fork of the
      * family's chain. Nothing was pushed; show it.
      */
@@ -5479,10 +5538,13 @@ public struct FfiConverterTypePhoneEvent: FfiConverterRustBuffer {
         case 13: return .toyAnswered(version: try FfiConverterOptionUInt64.read(from: &buf), answer: try FfiConverterTypeToyAnswer.read(from: &buf)
         )
         
-        case 14: return .rosterFork(version: try FfiConverterUInt64.read(from: &buf)
+        case 14: return .recoveryAnswered(answer: try FfiConverterTypeRecoveryAnswer.read(from: &buf)
         )
         
-        case 15: return .message(summary: try FfiConverterString.read(from: &buf)
+        case 15: return .rosterFork(version: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 16: return .message(summary: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -5560,13 +5622,18 @@ public struct FfiConverterTypePhoneEvent: FfiConverterRustBuffer {
             FfiConverterTypeToyAnswer.write(answer, into: &buf)
             
         
-        case let .rosterFork(version):
+        case let .recoveryAnswered(answer):
             writeInt(&buf, Int32(14))
+            FfiConverterTypeRecoveryAnswer.write(answer, into: &buf)
+            
+        
+        case let .rosterFork(version):
+            writeInt(&buf, Int32(15))
             FfiConverterUInt64.write(version, into: &buf)
             
         
         case let .message(summary):
-            writeInt(&buf, Int32(15))
+            writeInt(&buf, Int32(16))
             FfiConverterString.write(summary, into: &buf)
             
         }
@@ -5586,6 +5653,94 @@ public func FfiConverterTypePhoneEvent_lift(_ buf: RustBuffer) throws -> PhoneEv
 #endif
 public func FfiConverterTypePhoneEvent_lower(_ value: PhoneEvent) -> RustBuffer {
     return FfiConverterTypePhoneEvent.lower(value)
+}
+
+
+
+/**
+ * The toy's answer to a recovery proof (docs/spec/pairing.md §7.2).
+ */
+
+public enum RecoveryAnswer: Equatable, Hashable {
+    
+    /**
+     * The proof verified against the roster's recovery key: the toy's current version
+     * follows, and this phone may push one version signed by the key.
+     */
+    case proved
+    /**
+     * The signature does not verify (another key, or a proof made for another session): the
+     * recovery window is closed and the session ends.
+     */
+    case refused
+    /**
+     * No recovery window is open for this session, a proof was already given in it, or a
+     * confirmation is pending.
+     */
+    case closed
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RecoveryAnswer: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRecoveryAnswer: FfiConverterRustBuffer {
+    typealias SwiftType = RecoveryAnswer
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RecoveryAnswer {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .proved
+        
+        case 2: return .refused
+        
+        case 3: return .closed
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RecoveryAnswer, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .proved:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .refused:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .closed:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecoveryAnswer_lift(_ buf: RustBuffer) throws -> RecoveryAnswer {
+    return try FfiConverterTypeRecoveryAnswer.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecoveryAnswer_lower(_ value: RecoveryAnswer) -> RustBuffer {
+    return FfiConverterTypeRecoveryAnswer.lower(value)
 }
 
 
@@ -6623,6 +6778,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_toyseal_ffi_checksum_method_phone_poll_transmit() != 41576) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_toyseal_ffi_checksum_method_phone_prove_recovery() != 60057) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_toyseal_ffi_checksum_method_phone_push_rosters() != 40513) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6744,6 +6902,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_received() != 13065) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_recovery_window() != 16302) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_simulatedtoy_press_pair_button() != 40782) {

@@ -576,6 +576,11 @@ RustBuffer uniffi_toyseal_ffi_fn_method_phone_poll_event(uint64_t ptr, RustCallS
 RustBuffer uniffi_toyseal_ffi_fn_method_phone_poll_transmit(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_PHONE_PROVE_RECOVERY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_PHONE_PROVE_RECOVERY
+void uniffi_toyseal_ffi_fn_method_phone_prove_recovery(uint64_t ptr, uint64_t key, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_PHONE_PUSH_ROSTERS
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_PHONE_PUSH_ROSTERS
 void uniffi_toyseal_ffi_fn_method_phone_push_rosters(uint64_t ptr, RustBuffer rosters, uint64_t now_ms, RustCallStatus *_Nonnull out_status
@@ -916,6 +921,11 @@ RustBuffer uniffi_toyseal_ffi_fn_method_simulatedtoy_handle_frame(uint64_t ptr, 
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_OPEN_RECEIVED
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_OPEN_RECEIVED
 RustBuffer uniffi_toyseal_ffi_fn_method_simulatedtoy_open_received(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_OPEN_RECOVERY_WINDOW
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_OPEN_RECOVERY_WINDOW
+void uniffi_toyseal_ffi_fn_method_simulatedtoy_open_recovery_window(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_PRESS_PAIR_BUTTON
@@ -1461,6 +1471,12 @@ uint16_t uniffi_toyseal_ffi_checksum_method_phone_poll_transmit(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_PHONE_PROVE_RECOVERY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_PHONE_PROVE_RECOVERY
+uint16_t uniffi_toyseal_ffi_checksum_method_phone_prove_recovery(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_PHONE_PUSH_ROSTERS
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_PHONE_PUSH_ROSTERS
 uint16_t uniffi_toyseal_ffi_checksum_method_phone_push_rosters(void
@@ -1704,6 +1720,12 @@ uint16_t uniffi_toyseal_ffi_checksum_method_simulatedtoy_handle_frame(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_OPEN_RECEIVED
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_OPEN_RECEIVED
 uint16_t uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_received(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_OPEN_RECOVERY_WINDOW
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_OPEN_RECOVERY_WINDOW
+uint16_t uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_recovery_window(void
     
 );
 #endif

@@ -789,6 +789,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_phone_poll_transmit(
     ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_phone_prove_recovery(
+    ): Int
     external fun uniffi_toyseal_ffi_checksum_method_phone_push_rosters(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_phone_reject_sas(
@@ -870,6 +872,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_handle_frame(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_received(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_recovery_window(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_press_pair_button(
     ): Int
@@ -1064,6 +1068,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_toyseal_ffi_fn_method_phone_poll_transmit(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_phone_prove_recovery(`ptr`: Long,`key`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_toyseal_ffi_fn_method_phone_push_rosters(`ptr`: Long,`rosters`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_toyseal_ffi_fn_method_phone_reject_sas(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1200,6 +1206,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_open_received(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_open_recovery_window(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_press_pair_button(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_printed_code(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -4459,6 +4467,15 @@ public interface PhoneInterface {
     fun `pollTransmit`(): kotlin.ByteArray?
     
     /**
+     * Recovery (docs/spec/pairing.md §7.2): in a session opened in the toy's recovery window
+     * (after a long press at the toy and pairing with its printed code), proves the scanned
+     * recovery key over this session's handshake hash, so the proof is worth nothing in any
+     * other session. `RecoveryAnswered` follows. Drop the key object once the recovery
+     * version is signed.
+     */
+    fun `proveRecovery`(`key`: RecoveryKey, `nowMs`: kotlin.ULong)
+    
+    /**
      * Pushes roster versions (oldest first) to the toy in session now (e.g. version 1 for
      * the toy to co-sign; it answers with a `Rosters` event).
      */
@@ -4802,6 +4819,28 @@ open class Phone: Disposable, AutoCloseable, PhoneInterface
     }
     )
     }
+    
+
+    
+    /**
+     * Recovery (docs/spec/pairing.md §7.2): in a session opened in the toy's recovery window
+     * (after a long press at the toy and pairing with its printed code), proves the scanned
+     * recovery key over this session's handshake hash, so the proof is worth nothing in any
+     * other session. `RecoveryAnswered` follows. Drop the key object once the recovery
+     * version is signed.
+     */
+    @Throws(ToysealException::class)override fun `proveRecovery`(`key`: RecoveryKey, `nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_phone_prove_recovery(
+        it,
+        
+        FfiConverterTypeRecoveryKey.lower(`key`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
     
 
     
@@ -7360,6 +7399,13 @@ public interface SimulatedToyInterface {
     fun `openReceived`(): List<kotlin.ByteArray>
     
     /**
+     * The long press at the toy that opens its recovery window (docs/spec/pairing.md §7.2):
+     * for its length, a phone may pair with the printed code and, in a session, prove the
+     * family's recovery key. Fails without a family (use `pressPairButton`).
+     */
+    fun `openRecoveryWindow`(`nowMs`: kotlin.ULong)
+    
+    /**
      * The parent holds the button: a pairing window opens.
      */
     fun `pressPairButton`(`nowMs`: kotlin.ULong)
@@ -7664,6 +7710,25 @@ open class SimulatedToy: Disposable, AutoCloseable, SimulatedToyInterface
     }
     )
     }
+    
+
+    
+    /**
+     * The long press at the toy that opens its recovery window (docs/spec/pairing.md §7.2):
+     * for its length, a phone may pair with the printed code and, in a session, prove the
+     * family's recovery key. Fails without a family (use `pressPairButton`).
+     */
+    @Throws(ToysealException::class)override fun `openRecoveryWindow`(`nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_open_recovery_window(
+        it,
+        
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
     
 
     
@@ -8758,6 +8823,25 @@ sealed class PhoneEvent: Disposable  {
     }
     
     /**
+     * What the toy made of this phone's recovery proof (`proveRecovery`): with `Proved` the
+     * toy's current roster version follows in `Rosters`; build the next version on it, sign
+     * it with the recovery key (and this phone's key if it adds this phone) and push it
+     * (`pushRosters`); the toy then asks its user to confirm (`AwaitingConfirmation`,
+     * `ToyAnswered`).
+     */
+    data class RecoveryAnswered(
+        /**
+         * The answer.
+         */
+        val `answer`: toyseal.RecoveryAnswer) : PhoneEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * The toy's roster head has a version this phone holds with another hash: a fork of the
      * family's chain. Nothing was pushed; show it.
      */
@@ -8882,6 +8966,13 @@ sealed class PhoneEvent: Disposable  {
     )
                 
             }
+            is PhoneEvent.RecoveryAnswered -> {
+                
+    Disposable.destroy(
+        this.`answer`
+    )
+                
+            }
             is PhoneEvent.RosterFork -> {
                 
     Disposable.destroy(
@@ -8953,10 +9044,13 @@ public object FfiConverterTypePhoneEvent : FfiConverterRustBuffer<PhoneEvent>{
                 FfiConverterOptionalULong.read(buf),
                 FfiConverterTypeToyAnswer.read(buf),
                 )
-            14 -> PhoneEvent.RosterFork(
+            14 -> PhoneEvent.RecoveryAnswered(
+                FfiConverterTypeRecoveryAnswer.read(buf),
+                )
+            15 -> PhoneEvent.RosterFork(
                 FfiConverterULong.read(buf),
                 )
-            15 -> PhoneEvent.Message(
+            16 -> PhoneEvent.Message(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -9057,6 +9151,13 @@ public object FfiConverterTypePhoneEvent : FfiConverterRustBuffer<PhoneEvent>{
                 + FfiConverterTypeToyAnswer.allocationSize(value.`answer`)
             )
         }
+        is PhoneEvent.RecoveryAnswered -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeRecoveryAnswer.allocationSize(value.`answer`)
+            )
+        }
         is PhoneEvent.RosterFork -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -9142,17 +9243,72 @@ public object FfiConverterTypePhoneEvent : FfiConverterRustBuffer<PhoneEvent>{
                 FfiConverterTypeToyAnswer.write(value.`answer`, buf)
                 Unit
             }
-            is PhoneEvent.RosterFork -> {
+            is PhoneEvent.RecoveryAnswered -> {
                 buf.putInt(14)
+                FfiConverterTypeRecoveryAnswer.write(value.`answer`, buf)
+                Unit
+            }
+            is PhoneEvent.RosterFork -> {
+                buf.putInt(15)
                 FfiConverterULong.write(value.`version`, buf)
                 Unit
             }
             is PhoneEvent.Message -> {
-                buf.putInt(15)
+                buf.putInt(16)
                 FfiConverterString.write(value.`summary`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * The toy's answer to a recovery proof (docs/spec/pairing.md §7.2).
+ */
+
+enum class RecoveryAnswer {
+    
+    /**
+     * The proof verified against the roster's recovery key: the toy's current version
+     * follows, and this phone may push one version signed by the key.
+     */
+    PROVED,
+    /**
+     * The signature does not verify (another key, or a proof made for another session): the
+     * recovery window is closed and the session ends.
+     */
+    REFUSED,
+    /**
+     * No recovery window is open for this session, a proof was already given in it, or a
+     * confirmation is pending.
+     */
+    CLOSED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRecoveryAnswer: FfiConverterRustBuffer<RecoveryAnswer> {
+    override fun read(buf: ByteBuffer) = try {
+        RecoveryAnswer.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: RecoveryAnswer) = 4UL
+
+    override fun write(value: RecoveryAnswer, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
     }
 }
 
