@@ -381,3 +381,64 @@ def test_a_second_phone_pairs_with_a_guardians_one_time_code():
     events = pump(dad, toy)
     assert of(events, ts.PhoneEvent.SAS)[0].sas == toy.sas()
     assert of(events, ts.PhoneEvent.PAIRED)
+
+
+def recovering_phone(toy):
+    """A new phone pairs with the printed code in the toy's recovery window and opens a session."""
+    new = ts.Identity.load_or_generate(MemoryKeyStore(), "new", ts.Role.GUARDIAN)
+    phone = ts.Phone(new)
+    toy.open_recovery_window(NOW)
+    phone.pair(toy.printed_code())
+    assert of(pump(phone, toy), ts.PhoneEvent.PAIRED)
+    toy.disconnect()
+    phone.handle_disconnect()
+    phone.open_session(toy.public_key())
+    assert of(pump(phone, toy), ts.PhoneEvent.SESSION_OPENED)
+    return new, phone
+
+
+def test_recovery_replaces_a_lost_phone_with_the_printed_key():
+    mum, old_phone, toy, v1 = family()
+    toy.disconnect()
+    old_phone.handle_disconnect()
+    new, phone = recovering_phone(toy)
+    scanned = ts.RecoveryKey.from_printable(RECOVERY.export_printable())
+    phone.prove_recovery(scanned, NOW)
+    events = pump(phone, toy)
+    answers = [e.answer for e in of(events, ts.PhoneEvent.RECOVERY_ANSWERED)]
+    assert answers == [ts.RecoveryAnswer.PROVED]
+    [head] = of(events, ts.PhoneEvent.ROSTERS)[0].rosters
+    assert head.encode() == v1.signed().encode()
+    held = ts.Roster.verify_founding(head)
+    v2 = (
+        ts.RosterProposal.next(held, [new.public_key(), toy.public_key()])
+        .sign_with_recovery(scanned)
+        .cosign(new)
+    )
+    phone.push_rosters([v2], NOW)
+    events = pump(phone, toy)
+    answered = of(events, ts.PhoneEvent.TOY_ANSWERED)
+    assert [(a.version, a.answer) for a in answered] == [(2, ts.ToyAnswer.CONFIRMED)]
+    [back] = of(events, ts.PhoneEvent.ROSTERS)[0].rosters
+    v2 = v1.verify_next(back)
+    ids = [m.device_id() for m in v2.members()]
+    assert new.device_id() in ids and mum.device_id() not in ids
+
+
+def test_recovery_with_another_key_is_refused():
+    _, old_phone, toy, _ = family()
+    toy.disconnect()
+    old_phone.handle_disconnect()
+    _, phone = recovering_phone(toy)
+    phone.prove_recovery(ts.RecoveryKey.generate(), NOW)
+    events = pump(phone, toy)
+    answers = [e.answer for e in of(events, ts.PhoneEvent.RECOVERY_ANSWERED)]
+    assert answers == [ts.RecoveryAnswer.REFUSED]
+    assert not of(events, ts.PhoneEvent.ROSTERS)
+    assert toy.roster().version() == 1
+
+
+def test_recovery_proof_needs_a_session():
+    me = ts.Identity.load_or_generate(MemoryKeyStore(), "p", ts.Role.GUARDIAN)
+    with pytest.raises(ts.ToysealError):
+        ts.Phone(me).prove_recovery(RECOVERY, NOW)
