@@ -8,6 +8,7 @@ mod envelope;
 mod error;
 mod identity;
 mod phone;
+mod receive;
 mod request;
 mod roster;
 mod simulated_toy;
@@ -18,10 +19,11 @@ pub use envelope::{EnvelopeInfo, EnvelopeMetadata, EnvelopeOpener, OpenedEnvelop
 pub use error::ToysealError;
 pub use identity::{Identity, KeyStore, PublicKey, Role};
 pub use phone::{FailureReason, Phone, PhoneEvent, RecoveryAnswer, ToyAnswer};
+pub use receive::{Freshness, ReceiveState, ReceivedEnvelope};
 pub use request::{RequestTarget, SignatureHeaders, sign_request};
 pub use roster::{
     Anchor, ChangeClass, Invitation, RecoveryKey, Roster, RosterProposal, SignedRoster,
-    generate_family_id,
+    envelope_header_hash, generate_family_id,
 };
 pub use simulated_toy::SimulatedToy;
 

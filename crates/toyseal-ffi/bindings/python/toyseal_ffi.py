@@ -637,6 +637,18 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_reassembler_new() != 64518:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_receivestate_encode() != 29536:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_receivestate_gap() != 13230:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_receivestate_highest_sequence() != 3279:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_receivestate_link_count() != 40831:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_receivestate_decode() != 18921:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_receivestate_new() != 16981:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable() != 55952:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_recoverykey_signer_id() != 14261:
@@ -661,7 +673,11 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_open() != 35723:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_roster_open_with_state() != 24125:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_opener() != 48063:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_roster_record_envelope() != 61257:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_seal() != 50787:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -680,6 +696,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_toyseal_ffi_checksum_method_rosterproposal_sign_with_recovery() != 23783:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_rosterproposal_version() != 45917:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_rosterproposal_with_last_envelope() != 60156:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_rosterproposal_founding() != 34977:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -934,6 +952,24 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_reassembler_push.restype = ctypes.
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_reassembler_new.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_reassembler_new.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_receivestate_encode.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_receivestate_encode.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_receivestate_gap.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_receivestate_gap.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_receivestate_highest_sequence.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_receivestate_highest_sequence.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_receivestate_link_count.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_receivestate_link_count.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_receivestate_decode.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_receivestate_decode.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_receivestate_new.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_receivestate_new.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable.restype = ctypes.c_uint16
@@ -970,9 +1006,15 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_members.restype = ctypes.c_
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_open.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_open.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_open_with_state.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_open_with_state.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_opener.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_opener.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_record_envelope.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_record_envelope.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_seal.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_seal.restype = ctypes.c_uint16
@@ -1000,6 +1042,9 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_sign_with_recovery.
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_version.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_version.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_with_last_envelope.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_with_last_envelope.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_rosterproposal_founding.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_rosterproposal_founding.restype = ctypes.c_uint16
@@ -1429,6 +1474,38 @@ _UniffiLib.uniffi_toyseal_ffi_fn_constructor_reassembler_new.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_reassembler_new.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_encode.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_encode.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_gap.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_gap.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_highest_sequence.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_highest_sequence.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_link_count.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_link_count.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_receivestate_decode.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_receivestate_decode.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_receivestate_new.argtypes = (
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_receivestate_new.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_recoverykey_export_printable.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1494,12 +1571,27 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_open.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_open.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_roster_open_with_state.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_roster_open_with_state.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_opener.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_opener.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_roster_record_envelope.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_roster_record_envelope.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_seal.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
@@ -1554,6 +1646,14 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_version.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_version.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_with_last_envelope.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_with_last_envelope.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_rosterproposal_founding.argtypes = (
     _UniffiRustBuffer,
     _UniffiRustBuffer,
@@ -1809,6 +1909,16 @@ _UniffiLib.uniffi_toyseal_ffi_fn_free_reassembler.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_free_reassembler.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_receivestate.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_receivestate.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_free_receivestate.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_free_receivestate.restype = None
 _UniffiLib.uniffi_toyseal_ffi_fn_clone_recoverykey.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -3390,6 +3500,134 @@ class _UniffiFfiConverterTypeOpenedEnvelope(_UniffiConverterRustBuffer):
     def write(value, buf):
         _UniffiFfiConverterBytes.write(value.content, buf)
         _UniffiFfiConverterTypeEnvelopeInfo.write(value.info, buf)
+
+
+
+
+
+
+class Freshness(enum.Enum):
+    """
+    How an opened envelope's place on its sender's chain relates to what this phone has seen.
+"""
+    
+    NEW = 0
+    """
+    Higher than every sequence seen from this sender: a new message, in order.
+"""
+    
+    LATE = 1
+    """
+    Not seen before, but lower than one already seen: show it in its place by sequence.
+"""
+    
+    REPLAY = 2
+    """
+    This very envelope was seen before: do not present it as new.
+"""
+    
+    FORK = 3
+    """
+    The sender's chain forked (another envelope at the same sequence, or two naming the
+    same previous one): refuse it and show it.
+"""
+    
+    UNSEQUENCED = 4
+    """
+    Sequence 0: on no chain, with no ordering guarantee.
+"""
+    
+
+
+class _UniffiFfiConverterTypeFreshness(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return Freshness.NEW
+        if variant == 2:
+            return Freshness.LATE
+        if variant == 3:
+            return Freshness.REPLAY
+        if variant == 4:
+            return Freshness.FORK
+        if variant == 5:
+            return Freshness.UNSEQUENCED
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == Freshness.NEW:
+            return
+        if value == Freshness.LATE:
+            return
+        if value == Freshness.REPLAY:
+            return
+        if value == Freshness.FORK:
+            return
+        if value == Freshness.UNSEQUENCED:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == Freshness.NEW:
+            buf.write_i32(1)
+        if value == Freshness.LATE:
+            buf.write_i32(2)
+        if value == Freshness.REPLAY:
+            buf.write_i32(3)
+        if value == Freshness.FORK:
+            buf.write_i32(4)
+        if value == Freshness.UNSEQUENCED:
+            buf.write_i32(5)
+
+
+
+@dataclass
+class ReceivedEnvelope:
+    """
+    A whole envelope opened with the receive state.
+"""
+    def __init__(self, *, content:bytes, info:EnvelopeInfo, freshness:Freshness):
+        self.content = content
+        self.info = info
+        self.freshness = freshness
+        
+        
+
+    
+    def __str__(self):
+        return "ReceivedEnvelope(content={}, info={}, freshness={})".format(self.content, self.info, self.freshness)
+    def __eq__(self, other):
+        if self.content != other.content:
+            return False
+        if self.info != other.info:
+            return False
+        if self.freshness != other.freshness:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeReceivedEnvelope(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return ReceivedEnvelope(
+            content=_UniffiFfiConverterBytes.read(buf),
+            info=_UniffiFfiConverterTypeEnvelopeInfo.read(buf),
+            freshness=_UniffiFfiConverterTypeFreshness.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterBytes.check_lower(value.content)
+        _UniffiFfiConverterTypeEnvelopeInfo.check_lower(value.info)
+        _UniffiFfiConverterTypeFreshness.check_lower(value.freshness)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterBytes.write(value.content, buf)
+        _UniffiFfiConverterTypeEnvelopeInfo.write(value.info, buf)
+        _UniffiFfiConverterTypeFreshness.write(value.freshness, buf)
 
 @dataclass
 class RequestTarget:
@@ -5303,6 +5541,234 @@ class _UniffiFfiConverterSequenceTypePublicKey(_UniffiConverterRustBuffer):
             _UniffiFfiConverterTypePublicKey.read(buf) for i in range(count)
         ]
 
+class _UniffiFfiConverterOptionalBytes(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterBytes.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterBytes.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterBytes.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+
+class ReceiveStateProtocol(typing.Protocol):
+    """
+    The receive state (thread-safe). Persist it with `encode` after every change and restore
+    it with `decode` at start-up, so replays and forks are caught across restarts.
+
+    Encoding (version 1): `"TSRS"`, the byte `0x01`, a 4-byte big-endian link count, then per
+    link the sender's 16-byte device id, its 8-byte big-endian sequence (never 0), the 32-byte
+    previous link hash and the 32-byte header hash, in ascending order of (device id, header
+    hash). Nothing in it is secret, but it is the phone's memory of what it saw: keep it where
+    the app keeps its other state.
+"""
+    
+    def encode(self, ) -> bytes:
+        """
+        The state as bytes (see the type's documentation), for the app's store.
+"""
+        raise NotImplementedError
+    def gap(self, sender: PublicKey,head: bytes) -> typing.Optional[bytes]:
+        """
+        Where the walk back from `head` (a 32-byte header hash) along `sender`'s chain stops
+        for lack of a known link: the header hash of the first envelope this state does not
+        know (fetch that envelope and `recordEnvelope` it), or none when the walk reaches the
+        sender's first envelope.
+"""
+        raise NotImplementedError
+    def highest_sequence(self, sender: PublicKey) -> typing.Optional[int]:
+        """
+        The highest sequence seen from `sender`, if any.
+"""
+        raise NotImplementedError
+    def link_count(self, ) -> int:
+        """
+        How many links it holds.
+"""
+        raise NotImplementedError
+
+class ReceiveState(ReceiveStateProtocol):
+    """
+    The receive state (thread-safe). Persist it with `encode` after every change and restore
+    it with `decode` at start-up, so replays and forks are caught across restarts.
+
+    Encoding (version 1): `"TSRS"`, the byte `0x01`, a 4-byte big-endian link count, then per
+    link the sender's 16-byte device id, its 8-byte big-endian sequence (never 0), the 32-byte
+    previous link hash and the 32-byte header hash, in ascending order of (device id, header
+    hash). Nothing in it is secret, but it is the phone's memory of what it saw: keep it where
+    the app keeps its other state.
+"""
+    
+    _handle: ctypes.c_uint64
+    @classmethod
+    def decode(cls, bytes: bytes) -> ReceiveState:
+        """
+        Restores a state saved with `encode`. Fails on anything but a whole, well-formed
+        encoding.
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(bytes)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterBytes.lower(bytes),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeReceiveState.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_receivestate_decode,
+            *_uniffi_lowered_args,
+        )
+        return cls._uniffi_make_instance(_uniffi_ffi_result)
+    def __init__(self, ):
+        """
+        An empty state (a phone that has seen nothing yet).
+"""
+        _uniffi_lowered_args = (
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeReceiveState.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_receivestate_new,
+            *_uniffi_lowered_args,
+        )
+        self._handle = _uniffi_ffi_result
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_free_receivestate, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_clone_receivestate, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    def encode(self, ) -> bytes:
+        """
+        The state as bytes (see the type's documentation), for the app's store.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_encode,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def gap(self, sender: PublicKey,head: bytes) -> typing.Optional[bytes]:
+        """
+        Where the walk back from `head` (a 32-byte header hash) along `sender`'s chain stops
+        for lack of a known link: the header hash of the first envelope this state does not
+        know (fetch that envelope and `recordEnvelope` it), or none when the walk reaches the
+        sender's first envelope.
+"""
+        
+        _UniffiFfiConverterTypePublicKey.check_lower(sender)
+
+        _UniffiFfiConverterBytes.check_lower(head)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypePublicKey.lower(sender),
+            _UniffiFfiConverterBytes.lower(head),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterOptionalBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_gap,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def highest_sequence(self, sender: PublicKey) -> typing.Optional[int]:
+        """
+        The highest sequence seen from `sender`, if any.
+"""
+        
+        _UniffiFfiConverterTypePublicKey.check_lower(sender)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypePublicKey.lower(sender),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterOptionalUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_highest_sequence,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def link_count(self, ) -> int:
+        """
+        How many links it holds.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_link_count,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+
+
+
+class _UniffiFfiConverterTypeReceiveState:
+    @staticmethod
+    def lift(value: int) -> ReceiveState:
+        return ReceiveState._uniffi_make_instance(value)
+
+    @staticmethod
+    def check_lower(value: ReceiveState):
+        if not isinstance(value, ReceiveState):
+            raise TypeError("Expected ReceiveState instance, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: ReceiveState) -> ctypes.c_uint64:
+        return value._uniffi_clone_handle()
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer) -> ReceiveState:
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: ReceiveState, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
+
 
 class EnvelopeOpenerProtocol(typing.Protocol):
     """
@@ -5470,10 +5936,28 @@ class RosterProtocol(typing.Protocol):
         signature verified and the sender is a member.
 """
         raise NotImplementedError
+    def open_with_state(self, me: Identity,envelope: bytes,state: ReceiveState) -> ReceivedEnvelope:
+        """
+        [`Roster::open`] with this phone's receive state: a member's fork and an unsequenced
+        envelope (sequence 0) are refused (`recordEnvelope` reports which); a
+        removed device's envelope opens if it is the chain head its removal recorded or an
+        ancestor of it through links the state knows (record the ones in between with
+        `recordEnvelope`). The opened envelope's link is recorded; `freshness` says whether it
+        was new, late or a replay.
+"""
+        raise NotImplementedError
     def opener(self, me: Identity) -> EnvelopeOpener:
         """
         A streaming opener for a long recording: push ciphertext as it arrives, get back only
         content a checkpoint signature has proved.
+"""
+        raise NotImplementedError
+    def record_envelope(self, envelope: bytes,state: ReceiveState) -> Freshness:
+        """
+        Verifies a whole envelope's signatures (no decryption: it need not be addressed to this
+        phone) from a device of this family — a member, or one this version records as removed
+        — and records its link in `state`, so that a removed device's older envelopes connect
+        to the chain head its removal recorded. Returns how it relates to what was seen.
 """
         raise NotImplementedError
     def seal(self, sender: Identity,content: bytes,metadata: EnvelopeMetadata,sequence: int,previous: bytes) -> bytes:
@@ -5714,6 +6198,35 @@ class Roster(RosterProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def open_with_state(self, me: Identity,envelope: bytes,state: ReceiveState) -> ReceivedEnvelope:
+        """
+        [`Roster::open`] with this phone's receive state: a member's fork and an unsequenced
+        envelope (sequence 0) are refused (`recordEnvelope` reports which); a
+        removed device's envelope opens if it is the chain head its removal recorded or an
+        ancestor of it through links the state knows (record the ones in between with
+        `recordEnvelope`). The opened envelope's link is recorded; `freshness` says whether it
+        was new, late or a replay.
+"""
+        
+        _UniffiFfiConverterTypeIdentity.check_lower(me)
+
+        _UniffiFfiConverterBytes.check_lower(envelope)
+
+        _UniffiFfiConverterTypeReceiveState.check_lower(state)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeIdentity.lower(me),
+            _UniffiFfiConverterBytes.lower(envelope),
+            _UniffiFfiConverterTypeReceiveState.lower(state),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeReceivedEnvelope.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_open_with_state,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def opener(self, me: Identity) -> EnvelopeOpener:
         """
         A streaming opener for a long recording: push ciphertext as it arrives, get back only
@@ -5730,6 +6243,30 @@ class Roster(RosterProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_opener,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def record_envelope(self, envelope: bytes,state: ReceiveState) -> Freshness:
+        """
+        Verifies a whole envelope's signatures (no decryption: it need not be addressed to this
+        phone) from a device of this family — a member, or one this version records as removed
+        — and records its link in `state`, so that a removed device's older envelopes connect
+        to the chain head its removal recorded. Returns how it relates to what was seen.
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(envelope)
+
+        _UniffiFfiConverterTypeReceiveState.check_lower(state)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(envelope),
+            _UniffiFfiConverterTypeReceiveState.lower(state),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFreshness.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_record_envelope,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -6784,31 +7321,6 @@ class _UniffiFfiConverterOptionalTypePhoneEvent(_UniffiConverterRustBuffer):
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
-class _UniffiFfiConverterOptionalBytes(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterBytes.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterBytes.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterBytes.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
-
 
 class PhoneProtocol(typing.Protocol):
     """
@@ -7455,6 +7967,15 @@ class RosterProposalProtocol(typing.Protocol):
         The version number it proposes.
 """
         raise NotImplementedError
+    def with_last_envelope(self, device: PublicKey,sequence: int,header_hash: bytes) -> RosterProposal:
+        """
+        Records the last envelope the family accepts from a device this version removes: its
+        sequence and 32-byte header hash (`EnvelopeInfo.headerHash`), normally the newest one
+        this guardian verified from it. That envelope and its ancestors on the device's chain
+        stay openable (`Roster.openWithState`); nothing else from it does. Without it, nothing
+        from the removed device opens.
+"""
+        raise NotImplementedError
 
 class RosterProposal(RosterProposalProtocol):
     """
@@ -7577,6 +8098,34 @@ class RosterProposal(RosterProposalProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_version,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def with_last_envelope(self, device: PublicKey,sequence: int,header_hash: bytes) -> RosterProposal:
+        """
+        Records the last envelope the family accepts from a device this version removes: its
+        sequence and 32-byte header hash (`EnvelopeInfo.headerHash`), normally the newest one
+        this guardian verified from it. That envelope and its ancestors on the device's chain
+        stay openable (`Roster.openWithState`); nothing else from it does. Without it, nothing
+        from the removed device opens.
+"""
+        
+        _UniffiFfiConverterTypePublicKey.check_lower(device)
+
+        _UniffiFfiConverterUInt64.check_lower(sequence)
+
+        _UniffiFfiConverterBytes.check_lower(header_hash)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypePublicKey.lower(device),
+            _UniffiFfiConverterUInt64.lower(sequence),
+            _UniffiFfiConverterBytes.lower(header_hash),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeRosterProposal.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_with_last_envelope,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -8183,6 +8732,7 @@ __all__ = [
     "InternalError",
     "Role",
     "ToysealError",
+    "Freshness",
     "ChangeClass",
     "FailureReason",
     "ToyAnswer",
@@ -8195,6 +8745,7 @@ __all__ = [
     "EnvelopeSummary",
     "EnvelopePage",
     "OpenedEnvelope",
+    "ReceivedEnvelope",
     "RequestTarget",
     "SignatureHeaders",
     "envelope_header_hash",
@@ -8210,6 +8761,8 @@ __all__ = [
     "SignedRosterProtocol",
     "Anchor",
     "AnchorProtocol",
+    "ReceiveState",
+    "ReceiveStateProtocol",
     "EnvelopeOpener",
     "EnvelopeOpenerProtocol",
     "Roster",

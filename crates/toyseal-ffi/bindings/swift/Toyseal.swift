@@ -2917,6 +2917,233 @@ public func FfiConverterTypeReassembler_lower(_ value: Reassembler) -> UInt64 {
 
 
 /**
+ * The receive state (thread-safe). Persist it with `encode` after every change and restore
+ * it with `decode` at start-up, so replays and forks are caught across restarts.
+ *
+ * Encoding (version 1): `"TSRS"`, the byte `0x01`, a 4-byte big-endian link count, then per
+ * link the sender's 16-byte device id, its 8-byte big-endian sequence (never 0), the 32-byte
+ * previous link hash and the 32-byte header hash, in ascending order of (device id, header
+ * hash). Nothing in it is secret, but it is the phone's memory of what it saw: keep it where
+ * the app keeps its other state.
+ */
+public protocol ReceiveStateProtocol: AnyObject, Sendable {
+    
+    /**
+     * The state as bytes (see the type's documentation), for the app's store.
+     */
+    func encode() throws  -> Data
+    
+    /**
+     * Where the walk back from `head` (a 32-byte header hash) along `sender`'s chain stops
+     * for lack of a known link: the header hash of the first envelope this state does not
+     * know (fetch that envelope and `recordEnvelope` it), or none when the walk reaches the
+     * sender's first envelope.
+     */
+    func gap(sender: PublicKey, head: Data) throws  -> Data?
+    
+    /**
+     * The highest sequence seen from `sender`, if any.
+     */
+    func highestSequence(sender: PublicKey) throws  -> UInt64?
+    
+    /**
+     * How many links it holds.
+     */
+    func linkCount() throws  -> UInt64
+    
+}
+/**
+ * The receive state (thread-safe). Persist it with `encode` after every change and restore
+ * it with `decode` at start-up, so replays and forks are caught across restarts.
+ *
+ * Encoding (version 1): `"TSRS"`, the byte `0x01`, a 4-byte big-endian link count, then per
+ * link the sender's 16-byte device id, its 8-byte big-endian sequence (never 0), the 32-byte
+ * previous link hash and the 32-byte header hash, in ascending order of (device id, header
+ * hash). Nothing in it is secret, but it is the phone's memory of what it saw: keep it where
+ * the app keeps its other state.
+ */
+open class ReceiveState: ReceiveStateProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_toyseal_ffi_fn_clone_receivestate(self.handle, $0) }
+    }
+    /**
+     * An empty state (a phone that has seen nothing yet).
+     */
+public convenience init() {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_constructor_receivestate_new(uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_toyseal_ffi_fn_free_receivestate(handle, $0) }
+    }
+
+    
+    /**
+     * Restores a state saved with `encode`. Fails on anything but a whole, well-formed
+     * encoding.
+     */
+public static func decode(bytes: Data)throws  -> ReceiveState  {
+    return try  FfiConverterTypeReceiveState_lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_constructor_receivestate_decode(
+        FfiConverterData.lower(bytes),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * The state as bytes (see the type's documentation), for the app's store.
+     */
+open func encode()throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_receivestate_encode(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Where the walk back from `head` (a 32-byte header hash) along `sender`'s chain stops
+     * for lack of a known link: the header hash of the first envelope this state does not
+     * know (fetch that envelope and `recordEnvelope` it), or none when the walk reaches the
+     * sender's first envelope.
+     */
+open func gap(sender: PublicKey, head: Data)throws  -> Data?  {
+    return try  FfiConverterOptionData.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_receivestate_gap(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePublicKey_lower(sender),
+        FfiConverterData.lower(head),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The highest sequence seen from `sender`, if any.
+     */
+open func highestSequence(sender: PublicKey)throws  -> UInt64?  {
+    return try  FfiConverterOptionUInt64.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_receivestate_highest_sequence(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePublicKey_lower(sender),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * How many links it holds.
+     */
+open func linkCount()throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_receivestate_link_count(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReceiveState: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = ReceiveState
+
+    public static func lift(_ handle: UInt64) throws -> ReceiveState {
+        return ReceiveState(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: ReceiveState) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReceiveState {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ReceiveState, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReceiveState_lift(_ handle: UInt64) throws -> ReceiveState {
+    return try FfiConverterTypeReceiveState.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReceiveState_lower(_ value: ReceiveState) -> UInt64 {
+    return FfiConverterTypeReceiveState.lower(value)
+}
+
+
+
+
+
+
+/**
  * The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
  * printed once for the family to keep offline, scanned back to sign a change (adding a
  * phone, replacing a lost one) and then forgotten. It is one authority in a quorum
@@ -3099,6 +3326,24 @@ public func FfiConverterTypeRecoveryKey_lower(_ value: RecoveryKey) -> UInt64 {
 public protocol RosterProtocol: AnyObject, Sendable {
     
     /**
+     * [`Roster::open`] with this phone's receive state: a member's fork and an unsequenced
+     * envelope (sequence 0) are refused (`recordEnvelope` reports which); a
+     * removed device's envelope opens if it is the chain head its removal recorded or an
+     * ancestor of it through links the state knows (record the ones in between with
+     * `recordEnvelope`). The opened envelope's link is recorded; `freshness` says whether it
+     * was new, late or a replay.
+     */
+    func openWithState(me: Identity, envelope: Data, state: ReceiveState) throws  -> ReceivedEnvelope
+    
+    /**
+     * Verifies a whole envelope's signatures (no decryption: it need not be addressed to this
+     * phone) from a device of this family — a member, or one this version records as removed
+     * — and records its link in `state`, so that a removed device's older envelopes connect
+     * to the chain head its removal recorded. Returns how it relates to what was seen.
+     */
+    func recordEnvelope(envelope: Data, state: ReceiveState) throws  -> Freshness
+    
+    /**
      * Verifies `newer` versions in turn after this one (each must follow the previous).
      */
     func advance(newer: [SignedRoster]) throws  -> Roster
@@ -3258,6 +3503,43 @@ public static func verifyFounding(founding: SignedRoster)throws  -> Roster  {
 }
     
 
+    
+    /**
+     * [`Roster::open`] with this phone's receive state: a member's fork and an unsequenced
+     * envelope (sequence 0) are refused (`recordEnvelope` reports which); a
+     * removed device's envelope opens if it is the chain head its removal recorded or an
+     * ancestor of it through links the state knows (record the ones in between with
+     * `recordEnvelope`). The opened envelope's link is recorded; `freshness` says whether it
+     * was new, late or a replay.
+     */
+open func openWithState(me: Identity, envelope: Data, state: ReceiveState)throws  -> ReceivedEnvelope  {
+    return try  FfiConverterTypeReceivedEnvelope_lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_roster_open_with_state(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeIdentity_lower(me),
+        FfiConverterData.lower(envelope),
+        FfiConverterTypeReceiveState_lower(state),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Verifies a whole envelope's signatures (no decryption: it need not be addressed to this
+     * phone) from a device of this family — a member, or one this version records as removed
+     * — and records its link in `state`, so that a removed device's older envelopes connect
+     * to the chain head its removal recorded. Returns how it relates to what was seen.
+     */
+open func recordEnvelope(envelope: Data, state: ReceiveState)throws  -> Freshness  {
+    return try  FfiConverterTypeFreshness_lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_roster_record_envelope(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(envelope),
+        FfiConverterTypeReceiveState_lower(state),uniffiCallStatus
+    )
+})
+}
     
     /**
      * Verifies `newer` versions in turn after this one (each must follow the previous).
@@ -3506,6 +3788,15 @@ public protocol RosterProposalProtocol: AnyObject, Sendable {
      */
     func version()  -> UInt64
     
+    /**
+     * Records the last envelope the family accepts from a device this version removes: its
+     * sequence and 32-byte header hash (`EnvelopeInfo.headerHash`), normally the newest one
+     * this guardian verified from it. That envelope and its ancestors on the device's chain
+     * stay openable (`Roster.openWithState`); nothing else from it does. Without it, nothing
+     * from the removed device opens.
+     */
+    func withLastEnvelope(device: PublicKey, sequence: UInt64, headerHash: Data) throws  -> RosterProposal
+    
 }
 /**
  * An unsigned roster version: what a guardian proposes, then signs.
@@ -3625,6 +3916,25 @@ open func version() -> UInt64  {
         uniffiCallStatus in
     uniffi_toyseal_ffi_fn_method_rosterproposal_version(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Records the last envelope the family accepts from a device this version removes: its
+     * sequence and 32-byte header hash (`EnvelopeInfo.headerHash`), normally the newest one
+     * this guardian verified from it. That envelope and its ancestors on the device's chain
+     * stay openable (`Roster.openWithState`); nothing else from it does. Without it, nothing
+     * from the removed device opens.
+     */
+open func withLastEnvelope(device: PublicKey, sequence: UInt64, headerHash: Data)throws  -> RosterProposal  {
+    return try  FfiConverterTypeRosterProposal_lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_rosterproposal_with_last_envelope(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePublicKey_lower(device),
+        FfiConverterUInt64.lower(sequence),
+        FfiConverterData.lower(headerHash),uniffiCallStatus
     )
 })
 }
@@ -4979,6 +5289,85 @@ public func FfiConverterTypePendingDeletion_lower(_ value: PendingDeletion) -> R
 
 
 /**
+ * A whole envelope opened with the receive state.
+ */
+public struct ReceivedEnvelope {
+    /**
+     * The content.
+     */
+    public var content: Data
+    /**
+     * What was proved about it.
+     */
+    public var info: EnvelopeInfo
+    /**
+     * Its place relative to what this phone had seen from the sender (now recorded).
+     */
+    public var freshness: Freshness
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The content.
+         */content: Data, 
+        /**
+         * What was proved about it.
+         */info: EnvelopeInfo, 
+        /**
+         * Its place relative to what this phone had seen from the sender (now recorded).
+         */freshness: Freshness) {
+        self.content = content
+        self.info = info
+        self.freshness = freshness
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReceivedEnvelope: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReceivedEnvelope: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReceivedEnvelope {
+        return
+            try ReceivedEnvelope(
+                content: FfiConverterData.read(from: &buf), 
+                info: FfiConverterTypeEnvelopeInfo.read(from: &buf), 
+                freshness: FfiConverterTypeFreshness.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReceivedEnvelope, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.content, into: &buf)
+        FfiConverterTypeEnvelopeInfo.write(value.info, into: &buf)
+        FfiConverterTypeFreshness.write(value.freshness, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReceivedEnvelope_lift(_ buf: RustBuffer) throws -> ReceivedEnvelope {
+    return try FfiConverterTypeReceivedEnvelope.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReceivedEnvelope_lower(_ value: ReceivedEnvelope) -> RustBuffer {
+    return FfiConverterTypeReceivedEnvelope.lower(value)
+}
+
+
+/**
  * The signed parts of a request.
  */
 public struct RequestTarget: Equatable, Hashable {
@@ -5325,6 +5714,112 @@ public func FfiConverterTypeFailureReason_lift(_ buf: RustBuffer) throws -> Fail
 #endif
 public func FfiConverterTypeFailureReason_lower(_ value: FailureReason) -> RustBuffer {
     return FfiConverterTypeFailureReason.lower(value)
+}
+
+
+
+/**
+ * How an opened envelope's place on its sender's chain relates to what this phone has seen.
+ */
+
+public enum Freshness: Equatable, Hashable {
+    
+    /**
+     * Higher than every sequence seen from this sender: a new message, in order.
+     */
+    case new
+    /**
+     * Not seen before, but lower than one already seen: show it in its place by sequence.
+     */
+    case late
+    /**
+     * This very envelope was seen before: do not present it as new.
+     */
+    case replay
+    /**
+     * The sender's chain forked (another envelope at the same sequence, or two naming the
+     * same previous one): refuse it and show it.
+     */
+    case fork
+    /**
+     * Sequence 0: on no chain, with no ordering guarantee.
+     */
+    case unsequenced
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Freshness: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFreshness: FfiConverterRustBuffer {
+    typealias SwiftType = Freshness
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Freshness {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .new
+        
+        case 2: return .late
+        
+        case 3: return .replay
+        
+        case 4: return .fork
+        
+        case 5: return .unsequenced
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Freshness, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .new:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .late:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .replay:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .fork:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .unsequenced:
+            writeInt(&buf, Int32(5))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFreshness_lift(_ buf: RustBuffer) throws -> Freshness {
+    return try FfiConverterTypeFreshness.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFreshness_lower(_ value: Freshness) -> RustBuffer {
+    return FfiConverterTypeFreshness.lower(value)
 }
 
 
@@ -6796,6 +7291,18 @@ private let initializationResult: InitializationResult = {
     if (uniffi_toyseal_ffi_checksum_method_phone_set_rosters() != 14972) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_toyseal_ffi_checksum_method_receivestate_encode() != 29536) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_receivestate_gap() != 13230) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_receivestate_highest_sequence() != 3279) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_receivestate_link_count() != 40831) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_toyseal_ffi_checksum_method_anchor_family_id() != 19531) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6812,6 +7319,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_recoverykey_signer_id() != 14261) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_roster_open_with_state() != 24125) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_roster_record_envelope() != 61257) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_roster_advance() != 40194) {
@@ -6860,6 +7373,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_rosterproposal_version() != 45917) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_rosterproposal_with_last_envelope() != 60156) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_signedroster_cosign() != 3614) {
@@ -6950,6 +7466,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_constructor_phone_new() != 38861) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_constructor_receivestate_decode() != 18921) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_constructor_receivestate_new() != 16981) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_constructor_anchor_parse() != 58475) {

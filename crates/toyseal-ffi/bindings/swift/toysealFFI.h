@@ -606,6 +606,47 @@ uint32_t uniffi_toyseal_ffi_fn_method_phone_send_envelope(uint64_t ptr, RustBuff
 void uniffi_toyseal_ffi_fn_method_phone_set_rosters(uint64_t ptr, RustBuffer rosters, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_RECEIVESTATE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_RECEIVESTATE
+uint64_t uniffi_toyseal_ffi_fn_clone_receivestate(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FREE_RECEIVESTATE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FREE_RECEIVESTATE
+void uniffi_toyseal_ffi_fn_free_receivestate(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_RECEIVESTATE_DECODE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_RECEIVESTATE_DECODE
+uint64_t uniffi_toyseal_ffi_fn_constructor_receivestate_decode(RustBuffer bytes, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_RECEIVESTATE_NEW
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_RECEIVESTATE_NEW
+uint64_t uniffi_toyseal_ffi_fn_constructor_receivestate_new(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECEIVESTATE_ENCODE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECEIVESTATE_ENCODE
+RustBuffer uniffi_toyseal_ffi_fn_method_receivestate_encode(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECEIVESTATE_GAP
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECEIVESTATE_GAP
+RustBuffer uniffi_toyseal_ffi_fn_method_receivestate_gap(uint64_t ptr, uint64_t sender, RustBuffer head, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECEIVESTATE_HIGHEST_SEQUENCE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECEIVESTATE_HIGHEST_SEQUENCE
+RustBuffer uniffi_toyseal_ffi_fn_method_receivestate_highest_sequence(uint64_t ptr, uint64_t sender, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECEIVESTATE_LINK_COUNT
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECEIVESTATE_LINK_COUNT
+uint64_t uniffi_toyseal_ffi_fn_method_receivestate_link_count(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_ANCHOR
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_ANCHOR
 uint64_t uniffi_toyseal_ffi_fn_clone_anchor(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -722,6 +763,16 @@ uint64_t uniffi_toyseal_ffi_fn_constructor_roster_verify_anchored_chain(RustBuff
 uint64_t uniffi_toyseal_ffi_fn_constructor_roster_verify_founding(uint64_t founding, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_OPEN_WITH_STATE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_OPEN_WITH_STATE
+RustBuffer uniffi_toyseal_ffi_fn_method_roster_open_with_state(uint64_t ptr, uint64_t me, RustBuffer envelope, uint64_t state, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_RECORD_ENVELOPE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_RECORD_ENVELOPE
+RustBuffer uniffi_toyseal_ffi_fn_method_roster_record_envelope(uint64_t ptr, RustBuffer envelope, uint64_t state, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_ADVANCE
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_ADVANCE
 uint64_t uniffi_toyseal_ffi_fn_method_roster_advance(uint64_t ptr, RustBuffer newer, RustCallStatus *_Nonnull out_status
@@ -820,6 +871,11 @@ uint64_t uniffi_toyseal_ffi_fn_method_rosterproposal_sign_with_recovery(uint64_t
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTERPROPOSAL_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTERPROPOSAL_VERSION
 uint64_t uniffi_toyseal_ffi_fn_method_rosterproposal_version(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTERPROPOSAL_WITH_LAST_ENVELOPE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTERPROPOSAL_WITH_LAST_ENVELOPE
+uint64_t uniffi_toyseal_ffi_fn_method_rosterproposal_with_last_envelope(uint64_t ptr, uint64_t device, uint64_t sequence, RustBuffer header_hash, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_SIGNEDROSTER
@@ -1507,6 +1563,30 @@ uint16_t uniffi_toyseal_ffi_checksum_method_phone_set_rosters(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECEIVESTATE_ENCODE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECEIVESTATE_ENCODE
+uint16_t uniffi_toyseal_ffi_checksum_method_receivestate_encode(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECEIVESTATE_GAP
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECEIVESTATE_GAP
+uint16_t uniffi_toyseal_ffi_checksum_method_receivestate_gap(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECEIVESTATE_HIGHEST_SEQUENCE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECEIVESTATE_HIGHEST_SEQUENCE
+uint16_t uniffi_toyseal_ffi_checksum_method_receivestate_highest_sequence(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECEIVESTATE_LINK_COUNT
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECEIVESTATE_LINK_COUNT
+uint16_t uniffi_toyseal_ffi_checksum_method_receivestate_link_count(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ANCHOR_FAMILY_ID
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ANCHOR_FAMILY_ID
 uint16_t uniffi_toyseal_ffi_checksum_method_anchor_family_id(void
@@ -1540,6 +1620,18 @@ uint16_t uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECOVERYKEY_SIGNER_ID
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECOVERYKEY_SIGNER_ID
 uint16_t uniffi_toyseal_ffi_checksum_method_recoverykey_signer_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_OPEN_WITH_STATE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_OPEN_WITH_STATE
+uint16_t uniffi_toyseal_ffi_checksum_method_roster_open_with_state(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_RECORD_ENVELOPE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_RECORD_ENVELOPE
+uint16_t uniffi_toyseal_ffi_checksum_method_roster_record_envelope(void
     
 );
 #endif
@@ -1636,6 +1728,12 @@ uint16_t uniffi_toyseal_ffi_checksum_method_rosterproposal_sign_with_recovery(vo
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTERPROPOSAL_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTERPROPOSAL_VERSION
 uint16_t uniffi_toyseal_ffi_checksum_method_rosterproposal_version(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTERPROPOSAL_WITH_LAST_ENVELOPE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTERPROPOSAL_WITH_LAST_ENVELOPE
+uint16_t uniffi_toyseal_ffi_checksum_method_rosterproposal_with_last_envelope(void
     
 );
 #endif
@@ -1816,6 +1914,18 @@ uint16_t uniffi_toyseal_ffi_checksum_constructor_publickey_parse(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_PHONE_NEW
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_PHONE_NEW
 uint16_t uniffi_toyseal_ffi_checksum_constructor_phone_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_RECEIVESTATE_DECODE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_RECEIVESTATE_DECODE
+uint16_t uniffi_toyseal_ffi_checksum_constructor_receivestate_decode(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_RECEIVESTATE_NEW
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_RECEIVESTATE_NEW
+uint16_t uniffi_toyseal_ffi_checksum_constructor_receivestate_new(void
     
 );
 #endif

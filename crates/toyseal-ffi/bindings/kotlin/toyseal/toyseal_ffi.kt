@@ -801,6 +801,14 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_phone_set_rosters(
     ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_receivestate_encode(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_receivestate_gap(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_receivestate_highest_sequence(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_receivestate_link_count(
+    ): Int
     external fun uniffi_toyseal_ffi_checksum_method_anchor_family_id(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_anchor_version(
@@ -812,6 +820,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_recoverykey_signer_id(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_roster_open_with_state(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_roster_record_envelope(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_roster_advance(
     ): Int
@@ -844,6 +856,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_toyseal_ffi_checksum_method_rosterproposal_sign_with_recovery(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_rosterproposal_version(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_rosterproposal_with_last_envelope(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_signedroster_cosign(
     ): Int
@@ -904,6 +918,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_toyseal_ffi_checksum_constructor_publickey_parse(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_constructor_phone_new(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_constructor_receivestate_decode(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_constructor_receivestate_new(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_constructor_anchor_parse(
     ): Int
@@ -1080,6 +1098,22 @@ internal object UniffiLib {
     ): Int
     external fun uniffi_toyseal_ffi_fn_method_phone_set_rosters(`ptr`: Long,`rosters`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_toyseal_ffi_fn_clone_receivestate(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_free_receivestate(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_toyseal_ffi_fn_constructor_receivestate_decode(`bytes`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_constructor_receivestate_new(uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_receivestate_encode(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_receivestate_gap(`ptr`: Long,`sender`: Long,`head`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_receivestate_highest_sequence(`ptr`: Long,`sender`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_receivestate_link_count(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_toyseal_ffi_fn_clone_anchor(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_toyseal_ffi_fn_free_anchor(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1126,6 +1160,10 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_toyseal_ffi_fn_constructor_roster_verify_founding(`founding`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_toyseal_ffi_fn_method_roster_open_with_state(`ptr`: Long,`me`: Long,`envelope`: RustBuffer.ByValue,`state`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_roster_record_envelope(`ptr`: Long,`envelope`: RustBuffer.ByValue,`state`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_toyseal_ffi_fn_method_roster_advance(`ptr`: Long,`newer`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_toyseal_ffi_fn_method_roster_anchor(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1165,6 +1203,8 @@ internal object UniffiLib {
     external fun uniffi_toyseal_ffi_fn_method_rosterproposal_sign_with_recovery(`ptr`: Long,`key`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_toyseal_ffi_fn_method_rosterproposal_version(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_rosterproposal_with_last_envelope(`ptr`: Long,`device`: Long,`sequence`: Long,`headerHash`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_toyseal_ffi_fn_clone_signedroster(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -5704,6 +5744,389 @@ public object FfiConverterTypeReassembler: FfiConverter<Reassembler, Long> {
 
 
 /**
+ * The receive state (thread-safe). Persist it with `encode` after every change and restore
+ * it with `decode` at start-up, so replays and forks are caught across restarts.
+ *
+ * Encoding (version 1): `"TSRS"`, the byte `0x01`, a 4-byte big-endian link count, then per
+ * link the sender's 16-byte device id, its 8-byte big-endian sequence (never 0), the 32-byte
+ * previous link hash and the 32-byte header hash, in ascending order of (device id, header
+ * hash). Nothing in it is secret, but it is the phone's memory of what it saw: keep it where
+ * the app keeps its other state.
+ */
+public interface ReceiveStateInterface {
+    
+    /**
+     * The state as bytes (see the type's documentation), for the app's store.
+     */
+    fun `encode`(): kotlin.ByteArray
+    
+    /**
+     * Where the walk back from `head` (a 32-byte header hash) along `sender`'s chain stops
+     * for lack of a known link: the header hash of the first envelope this state does not
+     * know (fetch that envelope and `recordEnvelope` it), or none when the walk reaches the
+     * sender's first envelope.
+     */
+    fun `gap`(`sender`: PublicKey, `head`: kotlin.ByteArray): kotlin.ByteArray?
+    
+    /**
+     * The highest sequence seen from `sender`, if any.
+     */
+    fun `highestSequence`(`sender`: PublicKey): kotlin.ULong?
+    
+    /**
+     * How many links it holds.
+     */
+    fun `linkCount`(): kotlin.ULong
+    
+    companion object
+}
+
+/**
+ * The receive state (thread-safe). Persist it with `encode` after every change and restore
+ * it with `decode` at start-up, so replays and forks are caught across restarts.
+ *
+ * Encoding (version 1): `"TSRS"`, the byte `0x01`, a 4-byte big-endian link count, then per
+ * link the sender's 16-byte device id, its 8-byte big-endian sequence (never 0), the 32-byte
+ * previous link hash and the 32-byte header hash, in ascending order of (device id, header
+ * hash). Nothing in it is secret, but it is the phone's memory of what it saw: keep it where
+ * the app keeps its other state.
+ */
+open class ReceiveState: Disposable, AutoCloseable, ReceiveStateInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+    /**
+     * An empty state (a phone that has seen nothing yet).
+     */
+    constructor() :
+        this(UniffiWithHandle, 
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_constructor_receivestate_new(
+    
+        _status)
+}
+    )
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_toyseal_ffi_fn_free_receivestate(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_toyseal_ffi_fn_clone_receivestate(handle, status)
+        }
+    }
+
+    
+    /**
+     * The state as bytes (see the type's documentation), for the app's store.
+     */
+    @Throws(ToysealException::class)override fun `encode`(): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_encode(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Where the walk back from `head` (a 32-byte header hash) along `sender`'s chain stops
+     * for lack of a known link: the header hash of the first envelope this state does not
+     * know (fetch that envelope and `recordEnvelope` it), or none when the walk reaches the
+     * sender's first envelope.
+     */
+    @Throws(ToysealException::class)override fun `gap`(`sender`: PublicKey, `head`: kotlin.ByteArray): kotlin.ByteArray? {
+            return FfiConverterOptionalByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_gap(
+        it,
+        
+        FfiConverterTypePublicKey.lower(`sender`),
+        FfiConverterByteArray.lower(`head`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The highest sequence seen from `sender`, if any.
+     */
+    @Throws(ToysealException::class)override fun `highestSequence`(`sender`: PublicKey): kotlin.ULong? {
+            return FfiConverterOptionalULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_highest_sequence(
+        it,
+        
+        FfiConverterTypePublicKey.lower(`sender`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * How many links it holds.
+     */
+    @Throws(ToysealException::class)override fun `linkCount`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_link_count(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    companion object {
+        
+    /**
+     * Restores a state saved with `encode`. Fails on anything but a whole, well-formed
+     * encoding.
+     */
+    @Throws(ToysealException::class) fun `decode`(`bytes`: kotlin.ByteArray): ReceiveState {
+            return FfiConverterTypeReceiveState.lift(
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_constructor_receivestate_decode(
+    
+        
+        FfiConverterByteArray.lower(`bytes`),_status)
+}
+    )
+    }
+    
+
+        
+    }
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReceiveState: FfiConverter<ReceiveState, Long> {
+    override fun lower(value: ReceiveState): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): ReceiveState {
+        return ReceiveState(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): ReceiveState {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: ReceiveState) = 8UL
+
+    override fun write(value: ReceiveState, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
  * printed once for the family to keep offline, scanned back to sign a change (adding a
  * phone, replacing a lost one) and then forgotten. It is one authority in a quorum
@@ -6035,6 +6458,24 @@ public object FfiConverterTypeRecoveryKey: FfiConverter<RecoveryKey, Long> {
 public interface RosterInterface {
     
     /**
+     * [`Roster::open`] with this phone's receive state: a member's fork and an unsequenced
+     * envelope (sequence 0) are refused (`recordEnvelope` reports which); a
+     * removed device's envelope opens if it is the chain head its removal recorded or an
+     * ancestor of it through links the state knows (record the ones in between with
+     * `recordEnvelope`). The opened envelope's link is recorded; `freshness` says whether it
+     * was new, late or a replay.
+     */
+    fun `openWithState`(`me`: Identity, `envelope`: kotlin.ByteArray, `state`: ReceiveState): ReceivedEnvelope
+    
+    /**
+     * Verifies a whole envelope's signatures (no decryption: it need not be addressed to this
+     * phone) from a device of this family — a member, or one this version records as removed
+     * — and records its link in `state`, so that a removed device's older envelopes connect
+     * to the chain head its removal recorded. Returns how it relates to what was seen.
+     */
+    fun `recordEnvelope`(`envelope`: kotlin.ByteArray, `state`: ReceiveState): Freshness
+    
+    /**
      * Verifies `newer` versions in turn after this one (each must follow the previous).
      */
     fun `advance`(`newer`: List<SignedRoster>): Roster
@@ -6214,6 +6655,53 @@ open class Roster: Disposable, AutoCloseable, RosterInterface
             UniffiLib.uniffi_toyseal_ffi_fn_clone_roster(handle, status)
         }
     }
+
+    
+    /**
+     * [`Roster::open`] with this phone's receive state: a member's fork and an unsequenced
+     * envelope (sequence 0) are refused (`recordEnvelope` reports which); a
+     * removed device's envelope opens if it is the chain head its removal recorded or an
+     * ancestor of it through links the state knows (record the ones in between with
+     * `recordEnvelope`). The opened envelope's link is recorded; `freshness` says whether it
+     * was new, late or a replay.
+     */
+    @Throws(ToysealException::class)override fun `openWithState`(`me`: Identity, `envelope`: kotlin.ByteArray, `state`: ReceiveState): ReceivedEnvelope {
+            return FfiConverterTypeReceivedEnvelope.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_roster_open_with_state(
+        it,
+        
+        FfiConverterTypeIdentity.lower(`me`),
+        FfiConverterByteArray.lower(`envelope`),
+        FfiConverterTypeReceiveState.lower(`state`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Verifies a whole envelope's signatures (no decryption: it need not be addressed to this
+     * phone) from a device of this family — a member, or one this version records as removed
+     * — and records its link in `state`, so that a removed device's older envelopes connect
+     * to the chain head its removal recorded. Returns how it relates to what was seen.
+     */
+    @Throws(ToysealException::class)override fun `recordEnvelope`(`envelope`: kotlin.ByteArray, `state`: ReceiveState): Freshness {
+            return FfiConverterTypeFreshness.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_roster_record_envelope(
+        it,
+        
+        FfiConverterByteArray.lower(`envelope`),
+        FfiConverterTypeReceiveState.lower(`state`),_status)
+}
+    }
+    )
+    }
+    
 
     
     /**
@@ -6639,6 +7127,15 @@ public interface RosterProposalInterface {
      */
     fun `version`(): kotlin.ULong
     
+    /**
+     * Records the last envelope the family accepts from a device this version removes: its
+     * sequence and 32-byte header hash (`EnvelopeInfo.headerHash`), normally the newest one
+     * this guardian verified from it. That envelope and its ancestors on the device's chain
+     * stay openable (`Roster.openWithState`); nothing else from it does. Without it, nothing
+     * from the removed device opens.
+     */
+    fun `withLastEnvelope`(`device`: PublicKey, `sequence`: kotlin.ULong, `headerHash`: kotlin.ByteArray): RosterProposal
+    
     companion object
 }
 
@@ -6790,6 +7287,30 @@ open class RosterProposal: Disposable, AutoCloseable, RosterProposalInterface
     UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_version(
         it,
         _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Records the last envelope the family accepts from a device this version removes: its
+     * sequence and 32-byte header hash (`EnvelopeInfo.headerHash`), normally the newest one
+     * this guardian verified from it. That envelope and its ancestors on the device's chain
+     * stay openable (`Roster.openWithState`); nothing else from it does. Without it, nothing
+     * from the removed device opens.
+     */
+    @Throws(ToysealException::class)override fun `withLastEnvelope`(`device`: PublicKey, `sequence`: kotlin.ULong, `headerHash`: kotlin.ByteArray): RosterProposal {
+            return FfiConverterTypeRosterProposal.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_with_last_envelope(
+        it,
+        
+        FfiConverterTypePublicKey.lower(`device`),
+        FfiConverterULong.lower(`sequence`),
+        FfiConverterByteArray.lower(`headerHash`),_status)
 }
     }
     )
@@ -8395,6 +8916,71 @@ public object FfiConverterTypePendingDeletion: FfiConverterRustBuffer<PendingDel
 
 
 /**
+ * A whole envelope opened with the receive state.
+ */
+data class ReceivedEnvelope (
+    /**
+     * The content.
+     */
+    var `content`: kotlin.ByteArray
+    , 
+    /**
+     * What was proved about it.
+     */
+    var `info`: EnvelopeInfo
+    , 
+    /**
+     * Its place relative to what this phone had seen from the sender (now recorded).
+     */
+    var `freshness`: Freshness
+    
+): Disposable{
+    
+
+    
+
+    
+    @Suppress("UNNECESSARY_SAFE_CALL") // codegen is much simpler if we unconditionally emit safe calls here
+    override fun destroy() {
+        
+    Disposable.destroy(
+        this.`content`,
+        this.`info`,
+        this.`freshness`
+    )
+    }
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReceivedEnvelope: FfiConverterRustBuffer<ReceivedEnvelope> {
+    override fun read(buf: ByteBuffer): ReceivedEnvelope {
+        return ReceivedEnvelope(
+            FfiConverterByteArray.read(buf),
+            FfiConverterTypeEnvelopeInfo.read(buf),
+            FfiConverterTypeFreshness.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ReceivedEnvelope) = (
+            FfiConverterByteArray.allocationSize(value.`content`) +
+            FfiConverterTypeEnvelopeInfo.allocationSize(value.`info`) +
+            FfiConverterTypeFreshness.allocationSize(value.`freshness`)
+    )
+
+    override fun write(value: ReceivedEnvelope, buf: ByteBuffer) {
+            FfiConverterByteArray.write(value.`content`, buf)
+            FfiConverterTypeEnvelopeInfo.write(value.`info`, buf)
+            FfiConverterTypeFreshness.write(value.`freshness`, buf)
+    }
+}
+
+
+
+/**
  * The signed parts of a request.
  */
 data class RequestTarget (
@@ -8605,6 +9191,62 @@ public object FfiConverterTypeFailureReason: FfiConverterRustBuffer<FailureReaso
     override fun allocationSize(value: FailureReason) = 4UL
 
     override fun write(value: FailureReason, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
+ * How an opened envelope's place on its sender's chain relates to what this phone has seen.
+ */
+
+enum class Freshness {
+    
+    /**
+     * Higher than every sequence seen from this sender: a new message, in order.
+     */
+    NEW,
+    /**
+     * Not seen before, but lower than one already seen: show it in its place by sequence.
+     */
+    LATE,
+    /**
+     * This very envelope was seen before: do not present it as new.
+     */
+    REPLAY,
+    /**
+     * The sender's chain forked (another envelope at the same sequence, or two naming the
+     * same previous one): refuse it and show it.
+     */
+    FORK,
+    /**
+     * Sequence 0: on no chain, with no ordering guarantee.
+     */
+    UNSEQUENCED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFreshness: FfiConverterRustBuffer<Freshness> {
+    override fun read(buf: ByteBuffer) = try {
+        Freshness.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Freshness) = 4UL
+
+    override fun write(value: Freshness, buf: ByteBuffer) {
         buf.putInt(value.ordinal + 1)
     }
 }
