@@ -442,3 +442,66 @@ def test_recovery_proof_needs_a_session():
     me = ts.Identity.load_or_generate(MemoryKeyStore(), "p", ts.Role.GUARDIAN)
     with pytest.raises(ts.ToysealError):
         ts.Phone(me).prove_recovery(RECOVERY, NOW)
+
+
+def _chain(roster, sender, n):
+    out = []
+    for sequence in range(1, n + 1):
+        previous = ts.envelope_header_hash(out[-1]) if out else b""
+        out.append(
+            roster.seal(sender, f"message {sequence}".encode(), ts.EnvelopeMetadata(), sequence, previous)
+        )
+    return out
+
+
+def test_receive_state_opens_a_removed_devices_earlier_envelopes_and_survives_a_restart():
+    mum, dad, toy = (
+        ts.Identity.load_or_generate(MemoryKeyStore(), "k", role)
+        for role in (ts.Role.GUARDIAN, ts.Role.GUARDIAN, ts.Role.TOY)
+    )
+    v1 = ts.Roster.verify_founding(
+        ts.RosterProposal.founding(
+            ts.generate_family_id(), [mum.public_key(), dad.public_key(), toy.public_key()], RECOVERY
+        )
+        .sign(mum)
+        .cosign(dad)
+        .cosign(toy)
+        .cosign_recovery(RECOVERY)
+    )
+    dads = _chain(v1, dad, 3)
+    head = ts.envelope_header_hash(dads[1])
+    v2 = v1.verify_next(
+        ts.RosterProposal.next(v1, [mum.public_key(), toy.public_key()])
+        .with_last_envelope(dad.public_key(), 2, head)
+        .sign(mum)
+        .cosign_recovery(RECOVERY)
+    )
+    # Without the state only the recorded head opens.
+    with pytest.raises(ts.ToysealError):
+        v2.open(mum, dads[0])
+    state = ts.ReceiveState()
+    assert state.gap(dad.public_key(), head) == head
+    assert v2.open_with_state(mum, dads[1], state).freshness == ts.Freshness.NEW
+    opened = v2.open_with_state(mum, dads[0], state)
+    assert opened.content == b"message 1"
+    assert opened.freshness == ts.Freshness.LATE
+    assert state.gap(dad.public_key(), head) is None
+    assert v2.open_with_state(mum, dads[0], state).freshness == ts.Freshness.REPLAY
+    with pytest.raises(ts.ToysealError):
+        v2.open_with_state(mum, dads[2], state)  # after the recorded head
+
+    saved = state.encode()
+    restored = ts.ReceiveState.decode(saved)
+    assert restored.link_count() == 2
+    assert restored.highest_sequence(dad.public_key()) == 2
+    assert v2.open_with_state(mum, dads[1], restored).freshness == ts.Freshness.REPLAY
+    with pytest.raises(ts.ToysealError):
+        ts.ReceiveState.decode(saved[:-1])
+
+    # A member's fork (another envelope at dad's sequence 1 under v1) is refused and reported.
+    fork = _chain(v1, dad, 1)[0]
+    members = ts.ReceiveState()
+    assert v1.open_with_state(mum, dads[0], members).freshness == ts.Freshness.NEW
+    with pytest.raises(ts.ToysealError):
+        v1.open_with_state(mum, fork, members)
+    assert v1.record_envelope(fork, members) == ts.Freshness.FORK
