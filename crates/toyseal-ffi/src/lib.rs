@@ -12,6 +12,7 @@ mod receive;
 mod request;
 mod roster;
 mod simulated_toy;
+mod statements;
 
 pub use ble::{Fragmenter, Reassembler};
 pub use cloud::{CloudClient, DeletionPage, EnvelopePage, EnvelopeSummary, PendingDeletion};
@@ -26,5 +27,6 @@ pub use roster::{
     envelope_header_hash, generate_family_id,
 };
 pub use simulated_toy::SimulatedToy;
+pub use statements::{EnvelopeErasure, FamilyDeletion};
 
 uniffi::setup_scaffolding!();

@@ -541,9 +541,13 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope() != 60717:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_family() != 55727:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_deletions() != 58009:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_download() != 50391:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_erase() != 45243:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_list() != 35771:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -559,9 +563,43 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_cloudclient_new() != 9076:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign() != 3520:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign_recovery() != 6318:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_encode() != 4728:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_envelope_ids() != 26553:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_family_id() != 60604:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_signers() != 50802:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_verify() != 17998:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_decode() != 50934:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_new() != 24534:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_envelopeopener_finish() != 375:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_envelopeopener_push() != 39091:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_familydeletion_cosign() != 52293:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_familydeletion_cosign_recovery() != 62448:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_familydeletion_encode() != 2859:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_familydeletion_family_id() != 4238:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_familydeletion_signers() != 4479:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_familydeletion_verify() != 41162:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_familydeletion_decode() != 44808:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_familydeletion_new() != 36836:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_fragmenter_fragment() != 18654:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -808,12 +846,18 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_create_family.restype 
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_family.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_family.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_deletions.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_deletions.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_download.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_download.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_erase.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_erase.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_list.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_list.restype = ctypes.c_uint16
@@ -835,12 +879,63 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_upload.restype = ctype
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_cloudclient_new.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_cloudclient_new.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign_recovery.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign_recovery.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_encode.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_encode.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_envelope_ids.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_envelope_ids.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_family_id.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_family_id.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_signers.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_signers.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_verify.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_verify.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_decode.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_decode.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_new.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_new.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeopener_finish.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeopener_finish.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeopener_push.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeopener_push.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_cosign.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_cosign.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_cosign_recovery.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_cosign_recovery.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_encode.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_encode.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_family_id.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_family_id.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_signers.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_signers.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_verify.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_verify.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_familydeletion_decode.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_familydeletion_decode.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_familydeletion_new.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_familydeletion_new.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_fragmenter_fragment.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_fragmenter_fragment.restype = ctypes.c_uint16
@@ -1178,6 +1273,11 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope.argtypes = (
     _UniffiRustBuffer,
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_family.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_family.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_deletions.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1191,6 +1291,11 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_download.argtypes = (
     _UniffiRustBuffer,
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_download.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_erase.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_erase.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_list.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1231,6 +1336,55 @@ _UniffiLib.uniffi_toyseal_ffi_fn_constructor_cloudclient_new.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_cloudclient_new.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign_recovery.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign_recovery.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_encode.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_encode.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_envelope_ids.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_envelope_ids.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_family_id.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_family_id.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_signers.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_signers.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_verify.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_verify.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_envelopeerasure_decode.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_envelopeerasure_decode.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_envelopeerasure_new.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_envelopeerasure_new.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeopener_finish.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1242,6 +1396,49 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeopener_push.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeopener_push.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_cosign.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_cosign.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_cosign_recovery.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_cosign_recovery.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_encode.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_encode.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_family_id.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_family_id.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_signers.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_signers.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_verify.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_verify.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_familydeletion_decode.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_familydeletion_decode.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_familydeletion_new.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_familydeletion_new.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_fragmenter_fragment.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1829,6 +2026,16 @@ _UniffiLib.uniffi_toyseal_ffi_fn_free_cloudclient.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_free_cloudclient.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_envelopeerasure.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_envelopeerasure.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_free_envelopeerasure.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_free_envelopeerasure.restype = None
 _UniffiLib.uniffi_toyseal_ffi_fn_clone_envelopeopener.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1839,6 +2046,16 @@ _UniffiLib.uniffi_toyseal_ffi_fn_free_envelopeopener.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_free_envelopeopener.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_familydeletion.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_familydeletion.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_free_familydeletion.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_free_familydeletion.restype = None
 _UniffiLib.uniffi_toyseal_ffi_fn_clone_fragmenter.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -6408,6 +6625,487 @@ class _UniffiFfiConverterOptionalTypePendingDeletion(_UniffiConverterRustBuffer)
             raise InternalError("Unexpected flag byte for optional type")
 
 
+class FamilyDeletionProtocol(typing.Protocol):
+    """
+    "Delete this family and everything it stored", under one roster version, with its
+    signatures.
+"""
+    
+    def cosign(self, signer: Identity) -> FamilyDeletion:
+        """
+        A copy with `signer`'s signature added.
+"""
+        raise NotImplementedError
+    def cosign_recovery(self, key: RecoveryKey) -> FamilyDeletion:
+        """
+        A copy with the recovery key's signature added.
+"""
+        raise NotImplementedError
+    def encode(self, ) -> bytes:
+        """
+        The wire form.
+"""
+        raise NotImplementedError
+    def family_id(self, ) -> str:
+        """
+        The family id (32 hex digits).
+"""
+        raise NotImplementedError
+    def signers(self, ) -> typing.List[str]:
+        """
+        The signers' ids, ascending.
+"""
+        raise NotImplementedError
+    def verify(self, roster: Roster) -> None:
+        """
+        Checks it against `roster` (the version it names, and its quorum): what the server
+        checks before deleting the family.
+"""
+        raise NotImplementedError
+
+class FamilyDeletion(FamilyDeletionProtocol):
+    """
+    "Delete this family and everything it stored", under one roster version, with its
+    signatures.
+"""
+    
+    _handle: ctypes.c_uint64
+    @classmethod
+    def decode(cls, bytes: bytes) -> FamilyDeletion:
+        """
+        Parses the wire form (structure only: `verify` decides trust).
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(bytes)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterBytes.lower(bytes),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFamilyDeletion.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_familydeletion_decode,
+            *_uniffi_lowered_args,
+        )
+        return cls._uniffi_make_instance(_uniffi_ffi_result)
+    def __init__(self, roster: Roster):
+        """
+        An unsigned statement deleting the family under `roster`'s version.
+"""
+        
+        _UniffiFfiConverterTypeRoster.check_lower(roster)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeRoster.lower(roster),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFamilyDeletion.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_familydeletion_new,
+            *_uniffi_lowered_args,
+        )
+        self._handle = _uniffi_ffi_result
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_free_familydeletion, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_clone_familydeletion, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    def cosign(self, signer: Identity) -> FamilyDeletion:
+        """
+        A copy with `signer`'s signature added.
+"""
+        
+        _UniffiFfiConverterTypeIdentity.check_lower(signer)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeIdentity.lower(signer),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFamilyDeletion.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_cosign,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def cosign_recovery(self, key: RecoveryKey) -> FamilyDeletion:
+        """
+        A copy with the recovery key's signature added.
+"""
+        
+        _UniffiFfiConverterTypeRecoveryKey.check_lower(key)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeRecoveryKey.lower(key),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFamilyDeletion.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_cosign_recovery,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def encode(self, ) -> bytes:
+        """
+        The wire form.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_encode,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def family_id(self, ) -> str:
+        """
+        The family id (32 hex digits).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_family_id,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def signers(self, ) -> typing.List[str]:
+        """
+        The signers' ids, ascending.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_signers,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def verify(self, roster: Roster) -> None:
+        """
+        Checks it against `roster` (the version it names, and its quorum): what the server
+        checks before deleting the family.
+"""
+        
+        _UniffiFfiConverterTypeRoster.check_lower(roster)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeRoster.lower(roster),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_verify,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+
+
+
+class _UniffiFfiConverterTypeFamilyDeletion:
+    @staticmethod
+    def lift(value: int) -> FamilyDeletion:
+        return FamilyDeletion._uniffi_make_instance(value)
+
+    @staticmethod
+    def check_lower(value: FamilyDeletion):
+        if not isinstance(value, FamilyDeletion):
+            raise TypeError("Expected FamilyDeletion instance, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: FamilyDeletion) -> ctypes.c_uint64:
+        return value._uniffi_clone_handle()
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer) -> FamilyDeletion:
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: FamilyDeletion, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
+
+
+class EnvelopeErasureProtocol(typing.Protocol):
+    """
+    "Erase these envelopes now", under one roster version, with its signatures.
+"""
+    
+    def cosign(self, signer: Identity) -> EnvelopeErasure:
+        """
+        A copy with `signer`'s signature added.
+"""
+        raise NotImplementedError
+    def cosign_recovery(self, key: RecoveryKey) -> EnvelopeErasure:
+        """
+        A copy with the recovery key's signature added.
+"""
+        raise NotImplementedError
+    def encode(self, ) -> bytes:
+        """
+        The wire form.
+"""
+        raise NotImplementedError
+    def envelope_ids(self, ) -> typing.List[str]:
+        """
+        The envelope ids it erases (64 hex digits each), ascending.
+"""
+        raise NotImplementedError
+    def family_id(self, ) -> str:
+        """
+        The family id (32 hex digits).
+"""
+        raise NotImplementedError
+    def signers(self, ) -> typing.List[str]:
+        """
+        The signers' ids (devices, or the recovery key's signer id), ascending.
+"""
+        raise NotImplementedError
+    def verify(self, roster: Roster) -> None:
+        """
+        Checks it against `roster` (the version it names, and a quorum of two guardians or a
+        guardian and the recovery key): what the server checks before erasing.
+"""
+        raise NotImplementedError
+
+class EnvelopeErasure(EnvelopeErasureProtocol):
+    """
+    "Erase these envelopes now", under one roster version, with its signatures.
+"""
+    
+    _handle: ctypes.c_uint64
+    @classmethod
+    def decode(cls, bytes: bytes) -> EnvelopeErasure:
+        """
+        Parses the wire form (structure only: `verify` decides trust).
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(bytes)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterBytes.lower(bytes),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeEnvelopeErasure.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_envelopeerasure_decode,
+            *_uniffi_lowered_args,
+        )
+        return cls._uniffi_make_instance(_uniffi_ffi_result)
+    def __init__(self, roster: Roster,envelope_ids: typing.List[str]):
+        """
+        An unsigned statement erasing these envelopes (ids as the server names them: 64
+        lower-case hex digits) under `roster`'s version. Sorted and de-duplicated; none, or
+        more than 64, is an error (erase more with several statements).
+"""
+        
+        _UniffiFfiConverterTypeRoster.check_lower(roster)
+
+        _UniffiFfiConverterSequenceString.check_lower(envelope_ids)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeRoster.lower(roster),
+            _UniffiFfiConverterSequenceString.lower(envelope_ids),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeEnvelopeErasure.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_envelopeerasure_new,
+            *_uniffi_lowered_args,
+        )
+        self._handle = _uniffi_ffi_result
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_free_envelopeerasure, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_clone_envelopeerasure, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    def cosign(self, signer: Identity) -> EnvelopeErasure:
+        """
+        A copy with `signer`'s signature added.
+"""
+        
+        _UniffiFfiConverterTypeIdentity.check_lower(signer)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeIdentity.lower(signer),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeEnvelopeErasure.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def cosign_recovery(self, key: RecoveryKey) -> EnvelopeErasure:
+        """
+        A copy with the recovery key's signature added.
+"""
+        
+        _UniffiFfiConverterTypeRecoveryKey.check_lower(key)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeRecoveryKey.lower(key),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeEnvelopeErasure.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign_recovery,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def encode(self, ) -> bytes:
+        """
+        The wire form.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_encode,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def envelope_ids(self, ) -> typing.List[str]:
+        """
+        The envelope ids it erases (64 hex digits each), ascending.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_envelope_ids,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def family_id(self, ) -> str:
+        """
+        The family id (32 hex digits).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_family_id,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def signers(self, ) -> typing.List[str]:
+        """
+        The signers' ids (devices, or the recovery key's signer id), ascending.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_signers,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def verify(self, roster: Roster) -> None:
+        """
+        Checks it against `roster` (the version it names, and a quorum of two guardians or a
+        guardian and the recovery key): what the server checks before erasing.
+"""
+        
+        _UniffiFfiConverterTypeRoster.check_lower(roster)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeRoster.lower(roster),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_verify,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+
+
+
+class _UniffiFfiConverterTypeEnvelopeErasure:
+    @staticmethod
+    def lift(value: int) -> EnvelopeErasure:
+        return EnvelopeErasure._uniffi_make_instance(value)
+
+    @staticmethod
+    def check_lower(value: EnvelopeErasure):
+        if not isinstance(value, EnvelopeErasure):
+            raise TypeError("Expected EnvelopeErasure instance, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: EnvelopeErasure) -> ctypes.c_uint64:
+        return value._uniffi_clone_handle()
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer) -> EnvelopeErasure:
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: EnvelopeErasure, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
+
+
 class CloudClientProtocol(typing.Protocol):
     """
     A signed-request client for one server, acting as one device.
@@ -6427,6 +7125,11 @@ class CloudClientProtocol(typing.Protocol):
         kind is `deletion-limit`.
 """
         raise NotImplementedError
+    async def delete_family(self, deletion: FamilyDeletion) -> None:
+        """
+        Deletes the whole family and everything it stored, with its signed deletion statement.
+"""
+        raise NotImplementedError
     async def deletions(self, family_id: str,cursor: typing.Optional[str],limit: typing.Optional[int]) -> DeletionPage:
         """
         One page of the family's pending soft deletions (guardians; `cursor`: a previous
@@ -6436,6 +7139,12 @@ class CloudClientProtocol(typing.Protocol):
     async def download(self, family_id: str,envelope_id: str) -> bytes:
         """
         Downloads an envelope (checked against its id); open it with the roster.
+"""
+        raise NotImplementedError
+    async def erase(self, erasure: EnvelopeErasure) -> None:
+        """
+        Erases the envelopes an erasure statement names at once, without the 30-day soft
+        deletion (two guardians, or a guardian and the recovery key, signed it). Idempotent.
 """
         raise NotImplementedError
     async def list(self, family_id: str,cursor: typing.Optional[str],limit: typing.Optional[int]) -> EnvelopePage:
@@ -6560,6 +7269,26 @@ class CloudClient(CloudClientProtocol):
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
+    async def delete_family(self, deletion: FamilyDeletion) -> None:
+        """
+        Deletes the whole family and everything it stored, with its signed deletion statement.
+"""
+        
+        _UniffiFfiConverterTypeFamilyDeletion.check_lower(deletion)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeFamilyDeletion.lower(deletion),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_family(*_uniffi_lowered_args),
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_void,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
     async def deletions(self, family_id: str,cursor: typing.Optional[str],limit: typing.Optional[int]) -> DeletionPage:
         """
         One page of the family's pending soft deletions (guardians; `cursor`: a previous
@@ -6607,6 +7336,27 @@ class CloudClient(CloudClientProtocol):
             _UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer,
             _UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer,
             _UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def erase(self, erasure: EnvelopeErasure) -> None:
+        """
+        Erases the envelopes an erasure statement names at once, without the 30-day soft
+        deletion (two guardians, or a guardian and the recovery key, signed it). Idempotent.
+"""
+        
+        _UniffiFfiConverterTypeEnvelopeErasure.check_lower(erasure)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeEnvelopeErasure.lower(erasure),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_erase(*_uniffi_lowered_args),
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_void,
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
@@ -8767,6 +9517,10 @@ __all__ = [
     "EnvelopeOpenerProtocol",
     "Roster",
     "RosterProtocol",
+    "FamilyDeletion",
+    "FamilyDeletionProtocol",
+    "EnvelopeErasure",
+    "EnvelopeErasureProtocol",
     "CloudClient",
     "CloudClientProtocol",
     "Fragmenter",

@@ -796,6 +796,11 @@ public protocol CloudClientProtocol: AnyObject, Sendable {
     func deleteEnvelope(familyId: String, envelopeId: String) async throws  -> PendingDeletion?
     
     /**
+     * Deletes the whole family and everything it stored, with its signed deletion statement.
+     */
+    func deleteFamily(deletion: FamilyDeletion) async throws 
+    
+    /**
      * One page of the family's pending soft deletions (guardians; `cursor`: a previous
      * page's `next_cursor`).
      */
@@ -805,6 +810,12 @@ public protocol CloudClientProtocol: AnyObject, Sendable {
      * Downloads an envelope (checked against its id); open it with the roster.
      */
     func download(familyId: String, envelopeId: String) async throws  -> Data
+    
+    /**
+     * Erases the envelopes an erasure statement names at once, without the 30-day soft
+     * deletion (two guardians, or a guardian and the recovery key, signed it). Idempotent.
+     */
+    func erase(erasure: EnvelopeErasure) async throws 
     
     /**
      * One page of the family's envelopes (`cursor`: a previous page's `next_cursor`).
@@ -949,6 +960,25 @@ open func deleteEnvelope(familyId: String, envelopeId: String)async throws  -> P
 }
     
     /**
+     * Deletes the whole family and everything it stored, with its signed deletion statement.
+     */
+open func deleteFamily(deletion: FamilyDeletion)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_toyseal_ffi_fn_method_cloudclient_delete_family(
+                        self.uniffiCloneHandle(),FfiConverterTypeFamilyDeletion_lower(deletion)
+                )
+            },
+            pollFunc: ffi_toyseal_ffi_rust_future_poll_void,
+            completeFunc: ffi_toyseal_ffi_rust_future_complete_void,
+            freeFunc: ffi_toyseal_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeToysealError_lift
+        )
+}
+    
+    /**
      * One page of the family's pending soft deletions (guardians; `cursor`: a previous
      * page's `next_cursor`).
      */
@@ -983,6 +1013,26 @@ open func download(familyId: String, envelopeId: String)async throws  -> Data  {
             completeFunc: ffi_toyseal_ffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_toyseal_ffi_rust_future_free_rust_buffer,
             liftFunc: FfiConverterData.lift,
+            errorHandler: FfiConverterTypeToysealError_lift
+        )
+}
+    
+    /**
+     * Erases the envelopes an erasure statement names at once, without the 30-day soft
+     * deletion (two guardians, or a guardian and the recovery key, signed it). Idempotent.
+     */
+open func erase(erasure: EnvelopeErasure)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_toyseal_ffi_fn_method_cloudclient_erase(
+                        self.uniffiCloneHandle(),FfiConverterTypeEnvelopeErasure_lower(erasure)
+                )
+            },
+            pollFunc: ffi_toyseal_ffi_rust_future_poll_void,
+            completeFunc: ffi_toyseal_ffi_rust_future_complete_void,
+            freeFunc: ffi_toyseal_ffi_rust_future_free_void,
+            liftFunc: { $0 },
             errorHandler: FfiConverterTypeToysealError_lift
         )
 }
@@ -1152,6 +1202,268 @@ public func FfiConverterTypeCloudClient_lower(_ value: CloudClient) -> UInt64 {
 
 
 /**
+ * "Erase these envelopes now", under one roster version, with its signatures.
+ */
+public protocol EnvelopeErasureProtocol: AnyObject, Sendable {
+    
+    /**
+     * A copy with `signer`'s signature added.
+     */
+    func cosign(signer: Identity)  -> EnvelopeErasure
+    
+    /**
+     * A copy with the recovery key's signature added.
+     */
+    func cosignRecovery(key: RecoveryKey)  -> EnvelopeErasure
+    
+    /**
+     * The wire form.
+     */
+    func encode()  -> Data
+    
+    /**
+     * The envelope ids it erases (64 hex digits each), ascending.
+     */
+    func envelopeIds()  -> [String]
+    
+    /**
+     * The family id (32 hex digits).
+     */
+    func familyId()  -> String
+    
+    /**
+     * The signers' ids (devices, or the recovery key's signer id), ascending.
+     */
+    func signers()  -> [String]
+    
+    /**
+     * Checks it against `roster` (the version it names, and a quorum of two guardians or a
+     * guardian and the recovery key): what the server checks before erasing.
+     */
+    func verify(roster: Roster) throws 
+    
+}
+/**
+ * "Erase these envelopes now", under one roster version, with its signatures.
+ */
+open class EnvelopeErasure: EnvelopeErasureProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_toyseal_ffi_fn_clone_envelopeerasure(self.handle, $0) }
+    }
+    /**
+     * An unsigned statement erasing these envelopes (ids as the server names them: 64
+     * lower-case hex digits) under `roster`'s version. Sorted and de-duplicated; none, or
+     * more than 64, is an error (erase more with several statements).
+     */
+public convenience init(roster: Roster, envelopeIds: [String])throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_constructor_envelopeerasure_new(
+        FfiConverterTypeRoster_lower(roster),
+        FfiConverterSequenceString.lower(envelopeIds),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_toyseal_ffi_fn_free_envelopeerasure(handle, $0) }
+    }
+
+    
+    /**
+     * Parses the wire form (structure only: `verify` decides trust).
+     */
+public static func decode(bytes: Data)throws  -> EnvelopeErasure  {
+    return try  FfiConverterTypeEnvelopeErasure_lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_constructor_envelopeerasure_decode(
+        FfiConverterData.lower(bytes),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * A copy with `signer`'s signature added.
+     */
+open func cosign(signer: Identity) -> EnvelopeErasure  {
+    return try!  FfiConverterTypeEnvelopeErasure_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeIdentity_lower(signer),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A copy with the recovery key's signature added.
+     */
+open func cosignRecovery(key: RecoveryKey) -> EnvelopeErasure  {
+    return try!  FfiConverterTypeEnvelopeErasure_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign_recovery(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeRecoveryKey_lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The wire form.
+     */
+open func encode() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_envelopeerasure_encode(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The envelope ids it erases (64 hex digits each), ascending.
+     */
+open func envelopeIds() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_envelopeerasure_envelope_ids(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The family id (32 hex digits).
+     */
+open func familyId() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_envelopeerasure_family_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The signers' ids (devices, or the recovery key's signer id), ascending.
+     */
+open func signers() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_envelopeerasure_signers(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Checks it against `roster` (the version it names, and a quorum of two guardians or a
+     * guardian and the recovery key): what the server checks before erasing.
+     */
+open func verify(roster: Roster)throws   {try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_envelopeerasure_verify(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeRoster_lower(roster),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEnvelopeErasure: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = EnvelopeErasure
+
+    public static func lift(_ handle: UInt64) throws -> EnvelopeErasure {
+        return EnvelopeErasure(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: EnvelopeErasure) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EnvelopeErasure {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: EnvelopeErasure, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEnvelopeErasure_lift(_ handle: UInt64) throws -> EnvelopeErasure {
+    return try FfiConverterTypeEnvelopeErasure.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEnvelopeErasure_lower(_ value: EnvelopeErasure) -> UInt64 {
+    return FfiConverterTypeEnvelopeErasure.lower(value)
+}
+
+
+
+
+
+
+/**
  * Opens one envelope in pieces (a long recording as it downloads or arrives over BLE).
  * [`push`](Self::push) returns only content a checkpoint signature has proved; call
  * [`finish`](Self::finish) at the end: only then is the content known to be complete.
@@ -1301,6 +1613,250 @@ public func FfiConverterTypeEnvelopeOpener_lift(_ handle: UInt64) throws -> Enve
 #endif
 public func FfiConverterTypeEnvelopeOpener_lower(_ value: EnvelopeOpener) -> UInt64 {
     return FfiConverterTypeEnvelopeOpener.lower(value)
+}
+
+
+
+
+
+
+/**
+ * "Delete this family and everything it stored", under one roster version, with its
+ * signatures.
+ */
+public protocol FamilyDeletionProtocol: AnyObject, Sendable {
+    
+    /**
+     * A copy with `signer`'s signature added.
+     */
+    func cosign(signer: Identity)  -> FamilyDeletion
+    
+    /**
+     * A copy with the recovery key's signature added.
+     */
+    func cosignRecovery(key: RecoveryKey)  -> FamilyDeletion
+    
+    /**
+     * The wire form.
+     */
+    func encode()  -> Data
+    
+    /**
+     * The family id (32 hex digits).
+     */
+    func familyId()  -> String
+    
+    /**
+     * The signers' ids, ascending.
+     */
+    func signers()  -> [String]
+    
+    /**
+     * Checks it against `roster` (the version it names, and its quorum): what the server
+     * checks before deleting the family.
+     */
+    func verify(roster: Roster) throws 
+    
+}
+/**
+ * "Delete this family and everything it stored", under one roster version, with its
+ * signatures.
+ */
+open class FamilyDeletion: FamilyDeletionProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_toyseal_ffi_fn_clone_familydeletion(self.handle, $0) }
+    }
+    /**
+     * An unsigned statement deleting the family under `roster`'s version.
+     */
+public convenience init(roster: Roster) {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_constructor_familydeletion_new(
+        FfiConverterTypeRoster_lower(roster),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_toyseal_ffi_fn_free_familydeletion(handle, $0) }
+    }
+
+    
+    /**
+     * Parses the wire form (structure only: `verify` decides trust).
+     */
+public static func decode(bytes: Data)throws  -> FamilyDeletion  {
+    return try  FfiConverterTypeFamilyDeletion_lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_constructor_familydeletion_decode(
+        FfiConverterData.lower(bytes),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * A copy with `signer`'s signature added.
+     */
+open func cosign(signer: Identity) -> FamilyDeletion  {
+    return try!  FfiConverterTypeFamilyDeletion_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_familydeletion_cosign(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeIdentity_lower(signer),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A copy with the recovery key's signature added.
+     */
+open func cosignRecovery(key: RecoveryKey) -> FamilyDeletion  {
+    return try!  FfiConverterTypeFamilyDeletion_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_familydeletion_cosign_recovery(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeRecoveryKey_lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The wire form.
+     */
+open func encode() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_familydeletion_encode(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The family id (32 hex digits).
+     */
+open func familyId() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_familydeletion_family_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The signers' ids, ascending.
+     */
+open func signers() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_familydeletion_signers(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Checks it against `roster` (the version it names, and its quorum): what the server
+     * checks before deleting the family.
+     */
+open func verify(roster: Roster)throws   {try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_familydeletion_verify(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeRoster_lower(roster),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFamilyDeletion: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = FamilyDeletion
+
+    public static func lift(_ handle: UInt64) throws -> FamilyDeletion {
+        return FamilyDeletion(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: FamilyDeletion) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FamilyDeletion {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: FamilyDeletion, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyDeletion_lift(_ handle: UInt64) throws -> FamilyDeletion {
+    return try FfiConverterTypeFamilyDeletion.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyDeletion_lower(_ value: FamilyDeletion) -> UInt64 {
+    return FfiConverterTypeFamilyDeletion.lower(value)
 }
 
 
@@ -7186,10 +7742,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope() != 60717) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_toyseal_ffi_checksum_method_cloudclient_delete_family() != 55727) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_toyseal_ffi_checksum_method_cloudclient_deletions() != 58009) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_cloudclient_download() != 50391) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_cloudclient_erase() != 45243) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_cloudclient_list() != 35771) {
@@ -7450,6 +8012,45 @@ private let initializationResult: InitializationResult = {
     if (uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick() != 61059) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign() != 3520) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign_recovery() != 6318) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_envelopeerasure_encode() != 4728) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_envelopeerasure_envelope_ids() != 26553) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_envelopeerasure_family_id() != 60604) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_envelopeerasure_signers() != 50802) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_envelopeerasure_verify() != 17998) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_familydeletion_cosign() != 52293) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_familydeletion_cosign_recovery() != 62448) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_familydeletion_encode() != 2859) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_familydeletion_family_id() != 4238) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_familydeletion_signers() != 4479) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_familydeletion_verify() != 41162) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_toyseal_ffi_checksum_constructor_fragmenter_new() != 46422) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7505,6 +8106,18 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_constructor_simulatedtoy_new() != 56951) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_decode() != 50934) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_new() != 24534) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_constructor_familydeletion_decode() != 44808) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_constructor_familydeletion_new() != 36836) {
         return InitializationResult.apiChecksumMismatch
     }
 
