@@ -362,6 +362,39 @@ def test_cloud_client_against_a_real_server():
     asyncio.run(flow())
 
 
+
+@pytest.mark.skipif(not SERVER, reason="TOYSEAL_TEST_SERVER (a running `toyseal serve`) not set")
+def test_erasure_and_family_deletion_signed_with_the_recovery_key():
+    async def flow():
+        me, _, _, roster = family()
+        cloud = ts.CloudClient(SERVER, me)
+        await cloud.create_family(roster.signed())
+        envelope = roster.seal(me, b"to erase", ts.EnvelopeMetadata(), 1, b"")
+        envelope_id = await cloud.upload(roster.family_id(), envelope)
+        # One guardian alone cannot erase at once; with the recovery key it can.
+        alone = ts.EnvelopeErasure(roster, [envelope_id]).cosign(me)
+        with pytest.raises(ts.ToysealError):
+            alone.verify(roster)
+        with pytest.raises(ts.ToysealError.Server):
+            await cloud.erase(alone)
+        erasure = ts.EnvelopeErasure.decode(alone.cosign_recovery(RECOVERY).encode())
+        erasure.verify(roster)
+        await cloud.erase(erasure)
+        assert (await cloud.list(roster.family_id(), None, None)).items == []
+        assert (await cloud.deletions(roster.family_id(), None, None)).items == []
+
+        deletion = ts.FamilyDeletion(roster).cosign(me)
+        with pytest.raises(ts.ToysealError.Server):
+            await cloud.delete_family(deletion)
+        deletion = deletion.cosign_recovery(RECOVERY)
+        deletion.verify(roster)
+        await cloud.delete_family(deletion)
+        with pytest.raises(ts.ToysealError.Server):
+            await cloud.list(roster.family_id(), None, None)
+
+    asyncio.run(flow())
+
+
 def test_a_second_phone_pairs_with_a_guardians_one_time_code():
     me, phone, toy, roster = family()
     code = phone.open_pairing_window(NOW)
