@@ -4,7 +4,7 @@
 //! (`asyncio`); the Rust side runs on a tokio runtime UniFFI provides.
 
 use crate::roster::{Anchor, Roster, SignedRoster};
-use crate::{Identity, ToysealError};
+use crate::{EnvelopeErasure, FamilyDeletion, Identity, ToysealError};
 use std::sync::Arc;
 use toyseal_cloud::api::EnvelopeId;
 use toyseal_core::FamilyId;
@@ -224,5 +224,16 @@ impl CloudClient {
             .inner
             .restore_envelope(family(&family_id)?, &self::envelope_id(&envelope_id)?)
             .await?)
+    }
+
+    /// Erases the envelopes an erasure statement names at once, without the 30-day soft
+    /// deletion (two guardians, or a guardian and the recovery key, signed it). Idempotent.
+    pub async fn erase(&self, erasure: Arc<EnvelopeErasure>) -> Result<(), ToysealError> {
+        Ok(self.inner.erase(&erasure.inner).await?)
+    }
+
+    /// Deletes the whole family and everything it stored, with its signed deletion statement.
+    pub async fn delete_family(&self, deletion: Arc<FamilyDeletion>) -> Result<(), ToysealError> {
+        Ok(self.inner.delete_family(&deletion.inner).await?)
     }
 }

@@ -67,7 +67,7 @@ pub struct EnvelopeInfo {
 }
 
 impl EnvelopeInfo {
-    fn of(o: &Opened) -> Self {
+    pub(crate) fn of(o: &Opened) -> Self {
         Self {
             sender: PublicKey::wrap(o.sender.clone()),
             metadata: EnvelopeMetadata::of(&o.metadata),

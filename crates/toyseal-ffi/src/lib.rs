@@ -8,21 +8,25 @@ mod envelope;
 mod error;
 mod identity;
 mod phone;
+mod receive;
 mod request;
 mod roster;
 mod simulated_toy;
+mod statements;
 
 pub use ble::{Fragmenter, Reassembler};
 pub use cloud::{CloudClient, DeletionPage, EnvelopePage, EnvelopeSummary, PendingDeletion};
 pub use envelope::{EnvelopeInfo, EnvelopeMetadata, EnvelopeOpener, OpenedEnvelope};
 pub use error::ToysealError;
 pub use identity::{Identity, KeyStore, PublicKey, Role};
-pub use phone::{FailureReason, Phone, PhoneEvent, ToyAnswer};
+pub use phone::{FailureReason, Phone, PhoneEvent, RecoveryAnswer, ToyAnswer};
+pub use receive::{Freshness, ReceiveState, ReceivedEnvelope};
 pub use request::{RequestTarget, SignatureHeaders, sign_request};
 pub use roster::{
     Anchor, ChangeClass, Invitation, RecoveryKey, Roster, RosterProposal, SignedRoster,
-    generate_family_id,
+    envelope_header_hash, generate_family_id,
 };
 pub use simulated_toy::SimulatedToy;
+pub use statements::{EnvelopeErasure, FamilyDeletion};
 
 uniffi::setup_scaffolding!();

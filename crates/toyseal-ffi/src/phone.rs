@@ -4,7 +4,7 @@
 //! once the toy's last pairing frame verified, just before `Paired`) the parent compares with
 //! what the toy speaks or blinks; if they differ the app calls `rejectSas`.
 
-use crate::roster::SignedRoster;
+use crate::roster::{RecoveryKey, SignedRoster};
 use crate::{Identity, PublicKey, ToysealError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use toyseal_core::OsRng;
@@ -119,6 +119,15 @@ pub enum PhoneEvent {
         /// The answer.
         answer: ToyAnswer,
     },
+    /// What the toy made of this phone's recovery proof (`proveRecovery`): with `Proved` the
+    /// toy's current roster version follows in `Rosters`; build the next version on it, sign
+    /// it with the recovery key (and this phone's key if it adds this phone) and push it
+    /// (`pushRosters`); the toy then asks its user to confirm (`AwaitingConfirmation`,
+    /// `ToyAnswered`).
+    RecoveryAnswered {
+        /// The answer.
+        answer: RecoveryAnswer,
+    },
     /// The toy's roster head has a version this phone holds with another hash: a fork of the
     /// family's chain. Nothing was pushed; show it.
     RosterFork {
@@ -147,6 +156,31 @@ pub enum ToyAnswer {
     Fork,
     /// Another confirmation is pending at the toy.
     Busy,
+}
+
+/// The toy's answer to a recovery proof (docs/spec/pairing.md §7.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, uniffi::Enum)]
+pub enum RecoveryAnswer {
+    /// The proof verified against the roster's recovery key: the toy's current version
+    /// follows, and this phone may push one version signed by the key.
+    Proved,
+    /// The signature does not verify (another key, or a proof made for another session): the
+    /// recovery window is closed and the session ends.
+    Refused,
+    /// No recovery window is open for this session, a proof was already given in it, or a
+    /// confirmation is pending.
+    Closed,
+}
+
+impl RecoveryAnswer {
+    fn of(a: toyseal_pairing::RecoveryAnswer) -> Self {
+        use toyseal_pairing::RecoveryAnswer as A;
+        match a {
+            A::Proved => Self::Proved,
+            A::Refused => Self::Refused,
+            _ => Self::Closed,
+        }
+    }
 }
 
 impl ToyAnswer {
@@ -201,6 +235,9 @@ impl PhoneEvent {
                 answer: ToyAnswer::of(answer),
             },
             E::RosterFork { version, .. } => Self::RosterFork { version },
+            E::RecoveryAnswered(answer) => Self::RecoveryAnswered {
+                answer: RecoveryAnswer::of(answer),
+            },
             other => Self::Message {
                 summary: format!("{other:?}"),
             },
@@ -324,6 +361,17 @@ impl Phone {
             .lock()?
             .open_pairing_window(Timestamp::from_millis(now_ms), &mut OsRng)?;
         Ok(code.digits().to_owned())
+    }
+
+    /// Recovery (docs/spec/pairing.md §7.2): in a session opened in the toy's recovery window
+    /// (after a long press at the toy and pairing with its printed code), proves the scanned
+    /// recovery key over this session's handshake hash, so the proof is worth nothing in any
+    /// other session. `RecoveryAnswered` follows. Drop the key object once the recovery
+    /// version is signed.
+    pub fn prove_recovery(&self, key: Arc<RecoveryKey>, now_ms: u64) -> Result<(), ToysealError> {
+        Ok(self
+            .lock()?
+            .prove_recovery(&key.inner, Timestamp::from_millis(now_ms))?)
     }
 
     /// Ends the session in order.

@@ -49,7 +49,7 @@ fn members(keys: &[Arc<PublicKey>]) -> Vec<toyseal_core::PublicIdentity> {
 /// (docs/spec/roster.md §3.3) and receives nothing.
 #[derive(uniffi::Object)]
 pub struct RecoveryKey {
-    inner: toyseal_roster::RecoveryKey,
+    pub(crate) inner: toyseal_roster::RecoveryKey,
 }
 
 impl std::fmt::Debug for RecoveryKey {
@@ -139,6 +139,28 @@ impl RosterProposal {
     /// The version number it proposes.
     pub fn version(&self) -> u64 {
         self.inner.version()
+    }
+
+    /// Records the last envelope the family accepts from a device this version removes: its
+    /// sequence and 32-byte header hash (`EnvelopeInfo.headerHash`), normally the newest one
+    /// this guardian verified from it. That envelope and its ancestors on the device's chain
+    /// stay openable (`Roster.openWithState`); nothing else from it does. Without it, nothing
+    /// from the removed device opens.
+    pub fn with_last_envelope(
+        &self,
+        device: Arc<PublicKey>,
+        sequence: u64,
+        header_hash: Vec<u8>,
+    ) -> Result<Arc<Self>, ToysealError> {
+        let head: [u8; 32] = header_hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| ToysealError::invalid("a header hash is 32 bytes"))?;
+        let inner =
+            self.inner
+                .clone()
+                .with_last_envelope(device.inner.device_id(), sequence, head)?;
+        Ok(Arc::new(Self { inner }))
     }
 
     /// Signs it as `signer` (a guardian of the current version, or a member it adds).

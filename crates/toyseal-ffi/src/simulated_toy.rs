@@ -153,6 +153,16 @@ impl SimulatedToy {
             .press_pair_button(Timestamp::from_millis(now_ms))?)
     }
 
+    /// The long press at the toy that opens its recovery window (docs/spec/pairing.md §7.2):
+    /// for its length, a phone may pair with the printed code and, in a session, prove the
+    /// family's recovery key. Fails without a family (use `pressPairButton`).
+    pub fn open_recovery_window(&self, now_ms: u64) -> Result<(), ToysealError> {
+        Ok(self
+            .lock()?
+            .toy
+            .open_recovery_window(Timestamp::from_millis(now_ms))?)
+    }
+
     /// One whole frame from the phone; returns the toy's replies.
     pub fn handle_frame(&self, frame: Vec<u8>, now_ms: u64) -> Result<Vec<Vec<u8>>, ToysealError> {
         let mut s = self.lock()?;

@@ -539,11 +539,19 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_create_family() != 7553:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope() != 32147:
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope() != 60717:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_family() != 55727:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_deletions() != 58009:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_download() != 50391:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_erase() != 45243:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_list() != 35771:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_restore_envelope() != 11119:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_cloudclient_roster() != 33769:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -555,9 +563,43 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_cloudclient_new() != 9076:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign() != 3520:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign_recovery() != 6318:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_encode() != 4728:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_envelope_ids() != 26553:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_family_id() != 60604:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_signers() != 50802:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_verify() != 17998:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_decode() != 50934:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_new() != 24534:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_envelopeopener_finish() != 375:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_envelopeopener_push() != 39091:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_familydeletion_cosign() != 52293:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_familydeletion_cosign_recovery() != 62448:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_familydeletion_encode() != 2859:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_familydeletion_family_id() != 4238:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_familydeletion_signers() != 4479:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_familydeletion_verify() != 41162:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_familydeletion_decode() != 44808:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_familydeletion_new() != 36836:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_fragmenter_fragment() != 18654:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -607,6 +649,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_phone_poll_transmit() != 41576:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_phone_prove_recovery() != 60057:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_phone_push_rosters() != 40513:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_phone_reject_sas() != 13054:
@@ -630,6 +674,18 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_toyseal_ffi_checksum_method_reassembler_push() != 37698:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_reassembler_new() != 64518:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_receivestate_encode() != 29536:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_receivestate_gap() != 13230:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_receivestate_highest_sequence() != 3279:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_receivestate_link_count() != 40831:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_receivestate_decode() != 18921:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_constructor_receivestate_new() != 16981:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable() != 55952:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -655,7 +711,11 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_open() != 35723:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_roster_open_with_state() != 24125:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_opener() != 48063:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_roster_record_envelope() != 61257:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_roster_seal() != 50787:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -675,6 +735,8 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_rosterproposal_version() != 45917:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_rosterproposal_with_last_envelope() != 60156:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_rosterproposal_founding() != 34977:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_rosterproposal_next() != 32302:
@@ -693,6 +755,12 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_signedroster_decode() != 2778:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirm() != 40056:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirmation_pending() != 32445:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_decline() != 64799:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_delivered() != 10596:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_disconnect() != 23475:
@@ -702,6 +770,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_handle_frame() != 52537:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_received() != 13065:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_recovery_window() != 16302:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_press_pair_button() != 40782:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -716,6 +786,10 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_roster() != 22463:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas() != 15146:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_set_auto_confirm() != 58006:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick() != 61059:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_toyseal_ffi_checksum_constructor_simulatedtoy_new() != 56951:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -772,12 +846,24 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_create_family.restype 
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_family.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_delete_family.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_deletions.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_deletions.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_download.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_download.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_erase.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_erase.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_list.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_list.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_restore_envelope.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_restore_envelope.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_roster.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_roster.restype = ctypes.c_uint16
@@ -793,12 +879,63 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_cloudclient_upload.restype = ctype
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_cloudclient_new.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_cloudclient_new.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign_recovery.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign_recovery.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_encode.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_encode.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_envelope_ids.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_envelope_ids.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_family_id.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_family_id.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_signers.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_signers.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_verify.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeerasure_verify.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_decode.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_decode.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_new.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_new.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeopener_finish.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeopener_finish.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeopener_push.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_envelopeopener_push.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_cosign.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_cosign.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_cosign_recovery.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_cosign_recovery.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_encode.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_encode.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_family_id.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_family_id.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_signers.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_signers.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_verify.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_familydeletion_verify.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_familydeletion_decode.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_familydeletion_decode.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_familydeletion_new.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_familydeletion_new.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_fragmenter_fragment.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_fragmenter_fragment.restype = ctypes.c_uint16
@@ -871,6 +1008,9 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_poll_event.restype = ctypes.
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_poll_transmit.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_poll_transmit.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_prove_recovery.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_prove_recovery.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_push_rosters.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_phone_push_rosters.restype = ctypes.c_uint16
@@ -907,6 +1047,24 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_reassembler_push.restype = ctypes.
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_reassembler_new.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_reassembler_new.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_receivestate_encode.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_receivestate_encode.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_receivestate_gap.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_receivestate_gap.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_receivestate_highest_sequence.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_receivestate_highest_sequence.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_receivestate_link_count.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_receivestate_link_count.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_receivestate_decode.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_receivestate_decode.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_receivestate_new.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_constructor_receivestate_new.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable.restype = ctypes.c_uint16
@@ -943,9 +1101,15 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_members.restype = ctypes.c_
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_open.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_open.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_open_with_state.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_open_with_state.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_opener.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_opener.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_record_envelope.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_record_envelope.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_seal.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_roster_seal.restype = ctypes.c_uint16
@@ -973,6 +1137,9 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_sign_with_recovery.
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_version.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_version.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_with_last_envelope.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_rosterproposal_with_last_envelope.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_rosterproposal_founding.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_rosterproposal_founding.restype = ctypes.c_uint16
@@ -1000,6 +1167,15 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_signedroster_version.restype = cty
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_signedroster_decode.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_signedroster_decode.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirm.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirm.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirmation_pending.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_confirmation_pending.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_decline.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_decline.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_delivered.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_delivered.restype = ctypes.c_uint16
@@ -1015,6 +1191,9 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_handle_frame.restype 
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_received.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_received.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_recovery_window.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_recovery_window.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_press_pair_button.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_press_pair_button.restype = ctypes.c_uint16
@@ -1036,6 +1215,12 @@ _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_roster.restype = ctyp
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_sas.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_set_auto_confirm.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_set_auto_confirm.restype = ctypes.c_uint16
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick.argtypes = (
+)
+_UniffiLib.uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick.restype = ctypes.c_uint16
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_simulatedtoy_new.argtypes = (
 )
 _UniffiLib.uniffi_toyseal_ffi_checksum_constructor_simulatedtoy_new.restype = ctypes.c_uint16
@@ -1088,12 +1273,29 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope.argtypes = (
     _UniffiRustBuffer,
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_family.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_family.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_deletions.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_deletions.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_download.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
     _UniffiRustBuffer,
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_download.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_erase.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_erase.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_list.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1101,6 +1303,12 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_list.argtypes = (
     _UniffiRustBuffer,
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_list.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_restore_envelope.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    _UniffiRustBuffer,
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_restore_envelope.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_roster.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
@@ -1128,6 +1336,55 @@ _UniffiLib.uniffi_toyseal_ffi_fn_constructor_cloudclient_new.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_cloudclient_new.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign_recovery.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign_recovery.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_encode.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_encode.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_envelope_ids.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_envelope_ids.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_family_id.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_family_id.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_signers.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_signers.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_verify.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_verify.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_envelopeerasure_decode.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_envelopeerasure_decode.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_envelopeerasure_new.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_envelopeerasure_new.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeopener_finish.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1139,6 +1396,49 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeopener_push.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeopener_push.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_cosign.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_cosign.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_cosign_recovery.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_cosign_recovery.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_encode.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_encode.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_family_id.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_family_id.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_signers.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_signers.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_verify.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_verify.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_familydeletion_decode.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_familydeletion_decode.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_familydeletion_new.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_familydeletion_new.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_fragmenter_fragment.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1280,6 +1580,13 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_phone_poll_transmit.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_phone_poll_transmit.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_phone_prove_recovery.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_phone_prove_recovery.restype = None
 _UniffiLib.uniffi_toyseal_ffi_fn_method_phone_push_rosters.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -1364,6 +1671,38 @@ _UniffiLib.uniffi_toyseal_ffi_fn_constructor_reassembler_new.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_reassembler_new.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_encode.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_encode.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_gap.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_gap.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_highest_sequence.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_highest_sequence.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_link_count.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_link_count.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_receivestate_decode.argtypes = (
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_receivestate_decode.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_receivestate_new.argtypes = (
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_constructor_receivestate_new.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_method_recoverykey_export_printable.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1429,12 +1768,27 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_open.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_open.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_roster_open_with_state.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_roster_open_with_state.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_opener.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_opener.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_roster_record_envelope.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_roster_record_envelope.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_seal.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
@@ -1489,6 +1843,14 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_version.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_version.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_with_last_envelope.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_with_last_envelope.restype = ctypes.c_uint64
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_rosterproposal_founding.argtypes = (
     _UniffiRustBuffer,
     _UniffiRustBuffer,
@@ -1539,6 +1901,23 @@ _UniffiLib.uniffi_toyseal_ffi_fn_constructor_signedroster_decode.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_signedroster_decode.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirm.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirm.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirmation_pending.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirmation_pending.restype = ctypes.c_int8
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_decline.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_decline.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_delivered.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1566,6 +1945,12 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_open_received.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_open_received.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_open_recovery_window.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_open_recovery_window.restype = None
 _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_press_pair_button.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
@@ -1605,6 +1990,18 @@ _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_sas.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_sas.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_set_auto_confirm.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_int8,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_set_auto_confirm.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_tick.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_tick.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_toyseal_ffi_fn_constructor_simulatedtoy_new.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
@@ -1629,6 +2026,16 @@ _UniffiLib.uniffi_toyseal_ffi_fn_free_cloudclient.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_free_cloudclient.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_envelopeerasure.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_envelopeerasure.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_free_envelopeerasure.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_free_envelopeerasure.restype = None
 _UniffiLib.uniffi_toyseal_ffi_fn_clone_envelopeopener.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1639,6 +2046,16 @@ _UniffiLib.uniffi_toyseal_ffi_fn_free_envelopeopener.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_free_envelopeopener.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_familydeletion.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_familydeletion.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_free_familydeletion.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_free_familydeletion.restype = None
 _UniffiLib.uniffi_toyseal_ffi_fn_clone_fragmenter.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -1709,6 +2126,16 @@ _UniffiLib.uniffi_toyseal_ffi_fn_free_reassembler.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_toyseal_ffi_fn_free_reassembler.restype = None
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_receivestate.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_clone_receivestate.restype = ctypes.c_uint64
+_UniffiLib.uniffi_toyseal_ffi_fn_free_receivestate.argtypes = (
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_toyseal_ffi_fn_free_receivestate.restype = None
 _UniffiLib.uniffi_toyseal_ffi_fn_clone_recoverykey.argtypes = (
     ctypes.c_uint64,
     ctypes.POINTER(_UniffiRustCallStatus),
@@ -2117,6 +2544,164 @@ class _UniffiFfiConverterString:
             builder.write(value.encode("utf-8"))
             return builder.finalize()
 
+class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u64"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**64
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u64()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u64(value)
+
+@dataclass
+class PendingDeletion:
+    """
+    A pending soft deletion (THREATS T36): hidden from listings and downloads, restorable by
+    any guardian until `erase_at`, when the server erases it.
+"""
+    def __init__(self, *, id:str, sender:str, deleted_by:str, deleted_at:int, erase_at:int):
+        self.id = id
+        self.sender = sender
+        self.deleted_by = deleted_by
+        self.deleted_at = deleted_at
+        self.erase_at = erase_at
+        
+        
+
+    
+    def __str__(self):
+        return "PendingDeletion(id={}, sender={}, deleted_by={}, deleted_at={}, erase_at={})".format(self.id, self.sender, self.deleted_by, self.deleted_at, self.erase_at)
+    def __eq__(self, other):
+        if self.id != other.id:
+            return False
+        if self.sender != other.sender:
+            return False
+        if self.deleted_by != other.deleted_by:
+            return False
+        if self.deleted_at != other.deleted_at:
+            return False
+        if self.erase_at != other.erase_at:
+            return False
+        return True
+
+class _UniffiFfiConverterTypePendingDeletion(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return PendingDeletion(
+            id=_UniffiFfiConverterString.read(buf),
+            sender=_UniffiFfiConverterString.read(buf),
+            deleted_by=_UniffiFfiConverterString.read(buf),
+            deleted_at=_UniffiFfiConverterUInt64.read(buf),
+            erase_at=_UniffiFfiConverterUInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterString.check_lower(value.id)
+        _UniffiFfiConverterString.check_lower(value.sender)
+        _UniffiFfiConverterString.check_lower(value.deleted_by)
+        _UniffiFfiConverterUInt64.check_lower(value.deleted_at)
+        _UniffiFfiConverterUInt64.check_lower(value.erase_at)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterString.write(value.id, buf)
+        _UniffiFfiConverterString.write(value.sender, buf)
+        _UniffiFfiConverterString.write(value.deleted_by, buf)
+        _UniffiFfiConverterUInt64.write(value.deleted_at, buf)
+        _UniffiFfiConverterUInt64.write(value.erase_at, buf)
+
+class _UniffiFfiConverterSequenceTypePendingDeletion(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        for item in value:
+            _UniffiFfiConverterTypePendingDeletion.check_lower(item)
+
+    @classmethod
+    def write(cls, value, buf):
+        items = len(value)
+        buf.write_i32(items)
+        for item in value:
+            _UniffiFfiConverterTypePendingDeletion.write(item, buf)
+
+    @classmethod
+    def read(cls, buf):
+        count = buf.read_i32()
+        if count < 0:
+            raise InternalError("Unexpected negative sequence length")
+
+        return [
+            _UniffiFfiConverterTypePendingDeletion.read(buf) for i in range(count)
+        ]
+
+class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterString.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterString.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterString.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+@dataclass
+class DeletionPage:
+    """
+    One page of a family's pending soft deletions.
+"""
+    def __init__(self, *, items:typing.List[PendingDeletion], next_cursor:typing.Optional[str]):
+        self.items = items
+        self.next_cursor = next_cursor
+        
+        
+
+    
+    def __str__(self):
+        return "DeletionPage(items={}, next_cursor={})".format(self.items, self.next_cursor)
+    def __eq__(self, other):
+        if self.items != other.items:
+            return False
+        if self.next_cursor != other.next_cursor:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeDeletionPage(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return DeletionPage(
+            items=_UniffiFfiConverterSequenceTypePendingDeletion.read(buf),
+            next_cursor=_UniffiFfiConverterOptionalString.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterSequenceTypePendingDeletion.check_lower(value.items)
+        _UniffiFfiConverterOptionalString.check_lower(value.next_cursor)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterSequenceTypePendingDeletion.write(value.items, buf)
+        _UniffiFfiConverterOptionalString.write(value.next_cursor, buf)
+
 
 
 
@@ -2178,19 +2763,6 @@ class _UniffiFfiConverterTypeRole(_UniffiConverterRustBuffer):
 
 
 
-class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u64"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**64
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u64()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u64(value)
-
 class _UniffiFfiConverterUInt16(_UniffiConverterPrimitiveInt):
     CLASS_NAME = "u16"
     VALUE_MIN = 0
@@ -2203,31 +2775,6 @@ class _UniffiFfiConverterUInt16(_UniffiConverterPrimitiveInt):
     @staticmethod
     def write(value, buf):
         buf.write_u16(value)
-
-class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterString.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterString.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterString.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
 
 class _UniffiFfiConverterOptionalUInt64(_UniffiConverterRustBuffer):
     @classmethod
@@ -3171,6 +3718,134 @@ class _UniffiFfiConverterTypeOpenedEnvelope(_UniffiConverterRustBuffer):
         _UniffiFfiConverterBytes.write(value.content, buf)
         _UniffiFfiConverterTypeEnvelopeInfo.write(value.info, buf)
 
+
+
+
+
+
+class Freshness(enum.Enum):
+    """
+    How an opened envelope's place on its sender's chain relates to what this phone has seen.
+"""
+    
+    NEW = 0
+    """
+    Higher than every sequence seen from this sender: a new message, in order.
+"""
+    
+    LATE = 1
+    """
+    Not seen before, but lower than one already seen: show it in its place by sequence.
+"""
+    
+    REPLAY = 2
+    """
+    This very envelope was seen before: do not present it as new.
+"""
+    
+    FORK = 3
+    """
+    The sender's chain forked (another envelope at the same sequence, or two naming the
+    same previous one): refuse it and show it.
+"""
+    
+    UNSEQUENCED = 4
+    """
+    Sequence 0: on no chain, with no ordering guarantee.
+"""
+    
+
+
+class _UniffiFfiConverterTypeFreshness(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return Freshness.NEW
+        if variant == 2:
+            return Freshness.LATE
+        if variant == 3:
+            return Freshness.REPLAY
+        if variant == 4:
+            return Freshness.FORK
+        if variant == 5:
+            return Freshness.UNSEQUENCED
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == Freshness.NEW:
+            return
+        if value == Freshness.LATE:
+            return
+        if value == Freshness.REPLAY:
+            return
+        if value == Freshness.FORK:
+            return
+        if value == Freshness.UNSEQUENCED:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == Freshness.NEW:
+            buf.write_i32(1)
+        if value == Freshness.LATE:
+            buf.write_i32(2)
+        if value == Freshness.REPLAY:
+            buf.write_i32(3)
+        if value == Freshness.FORK:
+            buf.write_i32(4)
+        if value == Freshness.UNSEQUENCED:
+            buf.write_i32(5)
+
+
+
+@dataclass
+class ReceivedEnvelope:
+    """
+    A whole envelope opened with the receive state.
+"""
+    def __init__(self, *, content:bytes, info:EnvelopeInfo, freshness:Freshness):
+        self.content = content
+        self.info = info
+        self.freshness = freshness
+        
+        
+
+    
+    def __str__(self):
+        return "ReceivedEnvelope(content={}, info={}, freshness={})".format(self.content, self.info, self.freshness)
+    def __eq__(self, other):
+        if self.content != other.content:
+            return False
+        if self.info != other.info:
+            return False
+        if self.freshness != other.freshness:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeReceivedEnvelope(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return ReceivedEnvelope(
+            content=_UniffiFfiConverterBytes.read(buf),
+            info=_UniffiFfiConverterTypeEnvelopeInfo.read(buf),
+            freshness=_UniffiFfiConverterTypeFreshness.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterBytes.check_lower(value.content)
+        _UniffiFfiConverterTypeEnvelopeInfo.check_lower(value.info)
+        _UniffiFfiConverterTypeFreshness.check_lower(value.freshness)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterBytes.write(value.content, buf)
+        _UniffiFfiConverterTypeEnvelopeInfo.write(value.info, buf)
+        _UniffiFfiConverterTypeFreshness.write(value.freshness, buf)
+
 @dataclass
 class RequestTarget:
     """
@@ -3980,6 +4655,162 @@ class _UniffiFfiConverterSequenceTypeSignedRoster(_UniffiConverterRustBuffer):
 
 
 
+class ToyAnswer(enum.Enum):
+    """
+    The toy's answer to a confirmation request or a roster push.
+"""
+    
+    CONFIRMED = 0
+    """
+    Confirmed at the toy: the founder is recorded, or the version co-signed and applied.
+"""
+    
+    EXPIRED = 1
+    """
+    Nobody confirmed at the toy in time.
+"""
+    
+    DECLINED = 2
+    """
+    The toy's user declined.
+"""
+    
+    REFUSED = 3
+    """
+    The versions did not verify or chain.
+"""
+    
+    FORK = 4
+    """
+    A version with the toy's own number but another hash (a fork).
+"""
+    
+    BUSY = 5
+    """
+    Another confirmation is pending at the toy.
+"""
+    
+
+
+class _UniffiFfiConverterTypeToyAnswer(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return ToyAnswer.CONFIRMED
+        if variant == 2:
+            return ToyAnswer.EXPIRED
+        if variant == 3:
+            return ToyAnswer.DECLINED
+        if variant == 4:
+            return ToyAnswer.REFUSED
+        if variant == 5:
+            return ToyAnswer.FORK
+        if variant == 6:
+            return ToyAnswer.BUSY
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == ToyAnswer.CONFIRMED:
+            return
+        if value == ToyAnswer.EXPIRED:
+            return
+        if value == ToyAnswer.DECLINED:
+            return
+        if value == ToyAnswer.REFUSED:
+            return
+        if value == ToyAnswer.FORK:
+            return
+        if value == ToyAnswer.BUSY:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == ToyAnswer.CONFIRMED:
+            buf.write_i32(1)
+        if value == ToyAnswer.EXPIRED:
+            buf.write_i32(2)
+        if value == ToyAnswer.DECLINED:
+            buf.write_i32(3)
+        if value == ToyAnswer.REFUSED:
+            buf.write_i32(4)
+        if value == ToyAnswer.FORK:
+            buf.write_i32(5)
+        if value == ToyAnswer.BUSY:
+            buf.write_i32(6)
+
+
+
+
+
+
+
+
+class RecoveryAnswer(enum.Enum):
+    """
+    The toy's answer to a recovery proof (docs/spec/pairing.md §7.2).
+"""
+    
+    PROVED = 0
+    """
+    The proof verified against the roster's recovery key: the toy's current version
+    follows, and this phone may push one version signed by the key.
+"""
+    
+    REFUSED = 1
+    """
+    The signature does not verify (another key, or a proof made for another session): the
+    recovery window is closed and the session ends.
+"""
+    
+    CLOSED = 2
+    """
+    No recovery window is open for this session, a proof was already given in it, or a
+    confirmation is pending.
+"""
+    
+
+
+class _UniffiFfiConverterTypeRecoveryAnswer(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return RecoveryAnswer.PROVED
+        if variant == 2:
+            return RecoveryAnswer.REFUSED
+        if variant == 3:
+            return RecoveryAnswer.CLOSED
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value == RecoveryAnswer.PROVED:
+            return
+        if value == RecoveryAnswer.REFUSED:
+            return
+        if value == RecoveryAnswer.CLOSED:
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value == RecoveryAnswer.PROVED:
+            buf.write_i32(1)
+        if value == RecoveryAnswer.REFUSED:
+            buf.write_i32(2)
+        if value == RecoveryAnswer.CLOSED:
+            buf.write_i32(3)
+
+
+
+
+
+
+
+
 class PhoneEvent:
     """
     Something the app must act on, in order.
@@ -4321,6 +5152,151 @@ class PhoneEvent:
             return True
 
     @dataclass
+    class AWAITING_CONFIRMATION:
+        """
+        The toy waits for its user to confirm at the toy (a deliberate gesture there) for up
+        to `seconds`: show "confirm on the toy". `version` is the roster version the toy would
+        co-sign, or absent for recording this phone as the founding guardian (the toy admits
+        it only once it confirmed).
+"""
+        
+        def __init__(self, version:typing.Optional[int], seconds:int):
+            self.version = version
+            
+            """
+        The proposed roster version, or none for the founding pairing.
+"""
+        
+            self.seconds = seconds
+            
+            """
+        The confirmation window.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "PhoneEvent.AWAITING_CONFIRMATION(version={}, seconds={})".format(self.version, self.seconds)
+        def __eq__(self, other):
+            if not isinstance(other, PhoneEvent):
+                return NotImplemented
+            if not other.is_AWAITING_CONFIRMATION():
+                return False
+            if self.version != other.version:
+                return False
+            if self.seconds != other.seconds:
+                return False
+            return True
+
+    @dataclass
+    class TOY_ANSWERED:
+        """
+        What the toy did with the founding pairing (`version` absent) or a roster version:
+        anything but `Confirmed` is an error to show (nothing was signed or recorded).
+"""
+        
+        def __init__(self, version:typing.Optional[int], answer:ToyAnswer):
+            self.version = version
+            
+            """
+        The roster version, or none for the founding pairing.
+"""
+        
+            self.answer = answer
+            
+            """
+        The answer.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "PhoneEvent.TOY_ANSWERED(version={}, answer={})".format(self.version, self.answer)
+        def __eq__(self, other):
+            if not isinstance(other, PhoneEvent):
+                return NotImplemented
+            if not other.is_TOY_ANSWERED():
+                return False
+            if self.version != other.version:
+                return False
+            if self.answer != other.answer:
+                return False
+            return True
+
+    @dataclass
+    class RECOVERY_ANSWERED:
+        """
+        What the toy made of this phone's recovery proof (`proveRecovery`): with `Proved` the
+        toy's current roster version follows in `Rosters`; build the next version on it, sign
+        it with the recovery key (and this phone's key if it adds this phone) and push it
+        (`pushRosters`); the toy then asks its user to confirm (`AwaitingConfirmation`,
+        `ToyAnswered`).
+"""
+        
+        def __init__(self, answer:RecoveryAnswer):
+            self.answer = answer
+            
+            """
+        The answer.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "PhoneEvent.RECOVERY_ANSWERED(answer={})".format(self.answer)
+        def __eq__(self, other):
+            if not isinstance(other, PhoneEvent):
+                return NotImplemented
+            if not other.is_RECOVERY_ANSWERED():
+                return False
+            if self.answer != other.answer:
+                return False
+            return True
+
+    @dataclass
+    class ROSTER_FORK:
+        """
+        The toy's roster head has a version this phone holds with another hash: a fork of the
+        family's chain. Nothing was pushed; show it.
+"""
+        
+        def __init__(self, version:int):
+            self.version = version
+            
+            """
+        The version number.
+"""
+        
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "PhoneEvent.ROSTER_FORK(version={})".format(self.version)
+        def __eq__(self, other):
+            if not isinstance(other, PhoneEvent):
+                return NotImplemented
+            if not other.is_ROSTER_FORK():
+                return False
+            if self.version != other.version:
+                return False
+            return True
+
+    @dataclass
     class MESSAGE:
         """
         Another authenticated message from the toy (acknowledgements, pongs).
@@ -4398,6 +5374,22 @@ class PhoneEvent:
         return isinstance(self, PhoneEvent.ENVELOPE_ABORTED)
     def is_envelope_aborted(self) -> bool:
         return isinstance(self, PhoneEvent.ENVELOPE_ABORTED)
+    def is_AWAITING_CONFIRMATION(self) -> bool:
+        return isinstance(self, PhoneEvent.AWAITING_CONFIRMATION)
+    def is_awaiting_confirmation(self) -> bool:
+        return isinstance(self, PhoneEvent.AWAITING_CONFIRMATION)
+    def is_TOY_ANSWERED(self) -> bool:
+        return isinstance(self, PhoneEvent.TOY_ANSWERED)
+    def is_toy_answered(self) -> bool:
+        return isinstance(self, PhoneEvent.TOY_ANSWERED)
+    def is_RECOVERY_ANSWERED(self) -> bool:
+        return isinstance(self, PhoneEvent.RECOVERY_ANSWERED)
+    def is_recovery_answered(self) -> bool:
+        return isinstance(self, PhoneEvent.RECOVERY_ANSWERED)
+    def is_ROSTER_FORK(self) -> bool:
+        return isinstance(self, PhoneEvent.ROSTER_FORK)
+    def is_roster_fork(self) -> bool:
+        return isinstance(self, PhoneEvent.ROSTER_FORK)
     def is_MESSAGE(self) -> bool:
         return isinstance(self, PhoneEvent.MESSAGE)
     def is_message(self) -> bool:
@@ -4418,6 +5410,10 @@ PhoneEvent.PAIRING_WINDOW_ACK = type("PhoneEvent.PAIRING_WINDOW_ACK", (PhoneEven
 PhoneEvent.ENVELOPE_RECEIVED = type("PhoneEvent.ENVELOPE_RECEIVED", (PhoneEvent.ENVELOPE_RECEIVED, PhoneEvent,), {})  # type: ignore
 PhoneEvent.ENVELOPE_DELIVERED = type("PhoneEvent.ENVELOPE_DELIVERED", (PhoneEvent.ENVELOPE_DELIVERED, PhoneEvent,), {})  # type: ignore
 PhoneEvent.ENVELOPE_ABORTED = type("PhoneEvent.ENVELOPE_ABORTED", (PhoneEvent.ENVELOPE_ABORTED, PhoneEvent,), {})  # type: ignore
+PhoneEvent.AWAITING_CONFIRMATION = type("PhoneEvent.AWAITING_CONFIRMATION", (PhoneEvent.AWAITING_CONFIRMATION, PhoneEvent,), {})  # type: ignore
+PhoneEvent.TOY_ANSWERED = type("PhoneEvent.TOY_ANSWERED", (PhoneEvent.TOY_ANSWERED, PhoneEvent,), {})  # type: ignore
+PhoneEvent.RECOVERY_ANSWERED = type("PhoneEvent.RECOVERY_ANSWERED", (PhoneEvent.RECOVERY_ANSWERED, PhoneEvent,), {})  # type: ignore
+PhoneEvent.ROSTER_FORK = type("PhoneEvent.ROSTER_FORK", (PhoneEvent.ROSTER_FORK, PhoneEvent,), {})  # type: ignore
 PhoneEvent.MESSAGE = type("PhoneEvent.MESSAGE", (PhoneEvent.MESSAGE, PhoneEvent,), {})  # type: ignore
 
 
@@ -4472,6 +5468,24 @@ class _UniffiFfiConverterTypePhoneEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterUInt32.read(buf),
             )
         if variant == 12:
+            return PhoneEvent.AWAITING_CONFIRMATION(
+                _UniffiFfiConverterOptionalUInt64.read(buf),
+                _UniffiFfiConverterUInt16.read(buf),
+            )
+        if variant == 13:
+            return PhoneEvent.TOY_ANSWERED(
+                _UniffiFfiConverterOptionalUInt64.read(buf),
+                _UniffiFfiConverterTypeToyAnswer.read(buf),
+            )
+        if variant == 14:
+            return PhoneEvent.RECOVERY_ANSWERED(
+                _UniffiFfiConverterTypeRecoveryAnswer.read(buf),
+            )
+        if variant == 15:
+            return PhoneEvent.ROSTER_FORK(
+                _UniffiFfiConverterUInt64.read(buf),
+            )
+        if variant == 16:
             return PhoneEvent.MESSAGE(
                 _UniffiFfiConverterString.read(buf),
             )
@@ -4511,6 +5525,20 @@ class _UniffiFfiConverterTypePhoneEvent(_UniffiConverterRustBuffer):
             return
         if value.is_ENVELOPE_ABORTED():
             _UniffiFfiConverterUInt32.check_lower(value.transfer)
+            return
+        if value.is_AWAITING_CONFIRMATION():
+            _UniffiFfiConverterOptionalUInt64.check_lower(value.version)
+            _UniffiFfiConverterUInt16.check_lower(value.seconds)
+            return
+        if value.is_TOY_ANSWERED():
+            _UniffiFfiConverterOptionalUInt64.check_lower(value.version)
+            _UniffiFfiConverterTypeToyAnswer.check_lower(value.answer)
+            return
+        if value.is_RECOVERY_ANSWERED():
+            _UniffiFfiConverterTypeRecoveryAnswer.check_lower(value.answer)
+            return
+        if value.is_ROSTER_FORK():
+            _UniffiFfiConverterUInt64.check_lower(value.version)
             return
         if value.is_MESSAGE():
             _UniffiFfiConverterString.check_lower(value.summary)
@@ -4552,8 +5580,22 @@ class _UniffiFfiConverterTypePhoneEvent(_UniffiConverterRustBuffer):
         if value.is_ENVELOPE_ABORTED():
             buf.write_i32(11)
             _UniffiFfiConverterUInt32.write(value.transfer, buf)
-        if value.is_MESSAGE():
+        if value.is_AWAITING_CONFIRMATION():
             buf.write_i32(12)
+            _UniffiFfiConverterOptionalUInt64.write(value.version, buf)
+            _UniffiFfiConverterUInt16.write(value.seconds, buf)
+        if value.is_TOY_ANSWERED():
+            buf.write_i32(13)
+            _UniffiFfiConverterOptionalUInt64.write(value.version, buf)
+            _UniffiFfiConverterTypeToyAnswer.write(value.answer, buf)
+        if value.is_RECOVERY_ANSWERED():
+            buf.write_i32(14)
+            _UniffiFfiConverterTypeRecoveryAnswer.write(value.answer, buf)
+        if value.is_ROSTER_FORK():
+            buf.write_i32(15)
+            _UniffiFfiConverterUInt64.write(value.version, buf)
+        if value.is_MESSAGE():
+            buf.write_i32(16)
             _UniffiFfiConverterString.write(value.summary, buf)
 
 
@@ -4715,6 +5757,234 @@ class _UniffiFfiConverterSequenceTypePublicKey(_UniffiConverterRustBuffer):
         return [
             _UniffiFfiConverterTypePublicKey.read(buf) for i in range(count)
         ]
+
+class _UniffiFfiConverterOptionalBytes(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterBytes.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterBytes.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterBytes.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+
+class ReceiveStateProtocol(typing.Protocol):
+    """
+    The receive state (thread-safe). Persist it with `encode` after every change and restore
+    it with `decode` at start-up, so replays and forks are caught across restarts.
+
+    Encoding (version 1): `"TSRS"`, the byte `0x01`, a 4-byte big-endian link count, then per
+    link the sender's 16-byte device id, its 8-byte big-endian sequence (never 0), the 32-byte
+    previous link hash and the 32-byte header hash, in ascending order of (device id, header
+    hash). Nothing in it is secret, but it is the phone's memory of what it saw: keep it where
+    the app keeps its other state.
+"""
+    
+    def encode(self, ) -> bytes:
+        """
+        The state as bytes (see the type's documentation), for the app's store.
+"""
+        raise NotImplementedError
+    def gap(self, sender: PublicKey,head: bytes) -> typing.Optional[bytes]:
+        """
+        Where the walk back from `head` (a 32-byte header hash) along `sender`'s chain stops
+        for lack of a known link: the header hash of the first envelope this state does not
+        know (fetch that envelope and `recordEnvelope` it), or none when the walk reaches the
+        sender's first envelope.
+"""
+        raise NotImplementedError
+    def highest_sequence(self, sender: PublicKey) -> typing.Optional[int]:
+        """
+        The highest sequence seen from `sender`, if any.
+"""
+        raise NotImplementedError
+    def link_count(self, ) -> int:
+        """
+        How many links it holds.
+"""
+        raise NotImplementedError
+
+class ReceiveState(ReceiveStateProtocol):
+    """
+    The receive state (thread-safe). Persist it with `encode` after every change and restore
+    it with `decode` at start-up, so replays and forks are caught across restarts.
+
+    Encoding (version 1): `"TSRS"`, the byte `0x01`, a 4-byte big-endian link count, then per
+    link the sender's 16-byte device id, its 8-byte big-endian sequence (never 0), the 32-byte
+    previous link hash and the 32-byte header hash, in ascending order of (device id, header
+    hash). Nothing in it is secret, but it is the phone's memory of what it saw: keep it where
+    the app keeps its other state.
+"""
+    
+    _handle: ctypes.c_uint64
+    @classmethod
+    def decode(cls, bytes: bytes) -> ReceiveState:
+        """
+        Restores a state saved with `encode`. Fails on anything but a whole, well-formed
+        encoding.
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(bytes)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterBytes.lower(bytes),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeReceiveState.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_receivestate_decode,
+            *_uniffi_lowered_args,
+        )
+        return cls._uniffi_make_instance(_uniffi_ffi_result)
+    def __init__(self, ):
+        """
+        An empty state (a phone that has seen nothing yet).
+"""
+        _uniffi_lowered_args = (
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeReceiveState.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_receivestate_new,
+            *_uniffi_lowered_args,
+        )
+        self._handle = _uniffi_ffi_result
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_free_receivestate, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_clone_receivestate, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    def encode(self, ) -> bytes:
+        """
+        The state as bytes (see the type's documentation), for the app's store.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_encode,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def gap(self, sender: PublicKey,head: bytes) -> typing.Optional[bytes]:
+        """
+        Where the walk back from `head` (a 32-byte header hash) along `sender`'s chain stops
+        for lack of a known link: the header hash of the first envelope this state does not
+        know (fetch that envelope and `recordEnvelope` it), or none when the walk reaches the
+        sender's first envelope.
+"""
+        
+        _UniffiFfiConverterTypePublicKey.check_lower(sender)
+
+        _UniffiFfiConverterBytes.check_lower(head)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypePublicKey.lower(sender),
+            _UniffiFfiConverterBytes.lower(head),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterOptionalBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_gap,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def highest_sequence(self, sender: PublicKey) -> typing.Optional[int]:
+        """
+        The highest sequence seen from `sender`, if any.
+"""
+        
+        _UniffiFfiConverterTypePublicKey.check_lower(sender)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypePublicKey.lower(sender),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterOptionalUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_highest_sequence,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def link_count(self, ) -> int:
+        """
+        How many links it holds.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterUInt64.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_link_count,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+
+
+
+class _UniffiFfiConverterTypeReceiveState:
+    @staticmethod
+    def lift(value: int) -> ReceiveState:
+        return ReceiveState._uniffi_make_instance(value)
+
+    @staticmethod
+    def check_lower(value: ReceiveState):
+        if not isinstance(value, ReceiveState):
+            raise TypeError("Expected ReceiveState instance, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: ReceiveState) -> ctypes.c_uint64:
+        return value._uniffi_clone_handle()
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer) -> ReceiveState:
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: ReceiveState, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
 
 
 class EnvelopeOpenerProtocol(typing.Protocol):
@@ -4883,10 +6153,28 @@ class RosterProtocol(typing.Protocol):
         signature verified and the sender is a member.
 """
         raise NotImplementedError
+    def open_with_state(self, me: Identity,envelope: bytes,state: ReceiveState) -> ReceivedEnvelope:
+        """
+        [`Roster::open`] with this phone's receive state: a member's fork and an unsequenced
+        envelope (sequence 0) are refused (`recordEnvelope` reports which); a
+        removed device's envelope opens if it is the chain head its removal recorded or an
+        ancestor of it through links the state knows (record the ones in between with
+        `recordEnvelope`). The opened envelope's link is recorded; `freshness` says whether it
+        was new, late or a replay.
+"""
+        raise NotImplementedError
     def opener(self, me: Identity) -> EnvelopeOpener:
         """
         A streaming opener for a long recording: push ciphertext as it arrives, get back only
         content a checkpoint signature has proved.
+"""
+        raise NotImplementedError
+    def record_envelope(self, envelope: bytes,state: ReceiveState) -> Freshness:
+        """
+        Verifies a whole envelope's signatures (no decryption: it need not be addressed to this
+        phone) from a device of this family — a member, or one this version records as removed
+        — and records its link in `state`, so that a removed device's older envelopes connect
+        to the chain head its removal recorded. Returns how it relates to what was seen.
 """
         raise NotImplementedError
     def seal(self, sender: Identity,content: bytes,metadata: EnvelopeMetadata,sequence: int,previous: bytes) -> bytes:
@@ -5127,6 +6415,35 @@ class Roster(RosterProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def open_with_state(self, me: Identity,envelope: bytes,state: ReceiveState) -> ReceivedEnvelope:
+        """
+        [`Roster::open`] with this phone's receive state: a member's fork and an unsequenced
+        envelope (sequence 0) are refused (`recordEnvelope` reports which); a
+        removed device's envelope opens if it is the chain head its removal recorded or an
+        ancestor of it through links the state knows (record the ones in between with
+        `recordEnvelope`). The opened envelope's link is recorded; `freshness` says whether it
+        was new, late or a replay.
+"""
+        
+        _UniffiFfiConverterTypeIdentity.check_lower(me)
+
+        _UniffiFfiConverterBytes.check_lower(envelope)
+
+        _UniffiFfiConverterTypeReceiveState.check_lower(state)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeIdentity.lower(me),
+            _UniffiFfiConverterBytes.lower(envelope),
+            _UniffiFfiConverterTypeReceiveState.lower(state),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeReceivedEnvelope.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_open_with_state,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def opener(self, me: Identity) -> EnvelopeOpener:
         """
         A streaming opener for a long recording: push ciphertext as it arrives, get back only
@@ -5143,6 +6460,30 @@ class Roster(RosterProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_opener,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def record_envelope(self, envelope: bytes,state: ReceiveState) -> Freshness:
+        """
+        Verifies a whole envelope's signatures (no decryption: it need not be addressed to this
+        phone) from a device of this family — a member, or one this version records as removed
+        — and records its link in `state`, so that a removed device's older envelopes connect
+        to the chain head its removal recorded. Returns how it relates to what was seen.
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(envelope)
+
+        _UniffiFfiConverterTypeReceiveState.check_lower(state)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBytes.lower(envelope),
+            _UniffiFfiConverterTypeReceiveState.lower(state),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFreshness.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_roster_record_envelope,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -5258,6 +6599,512 @@ class _UniffiFfiConverterTypeRoster:
     def write(cls, value: Roster, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 
+class _UniffiFfiConverterOptionalTypePendingDeletion(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterTypePendingDeletion.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterTypePendingDeletion.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterTypePendingDeletion.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+
+class FamilyDeletionProtocol(typing.Protocol):
+    """
+    "Delete this family and everything it stored", under one roster version, with its
+    signatures.
+"""
+    
+    def cosign(self, signer: Identity) -> FamilyDeletion:
+        """
+        A copy with `signer`'s signature added.
+"""
+        raise NotImplementedError
+    def cosign_recovery(self, key: RecoveryKey) -> FamilyDeletion:
+        """
+        A copy with the recovery key's signature added.
+"""
+        raise NotImplementedError
+    def encode(self, ) -> bytes:
+        """
+        The wire form.
+"""
+        raise NotImplementedError
+    def family_id(self, ) -> str:
+        """
+        The family id (32 hex digits).
+"""
+        raise NotImplementedError
+    def signers(self, ) -> typing.List[str]:
+        """
+        The signers' ids, ascending.
+"""
+        raise NotImplementedError
+    def verify(self, roster: Roster) -> None:
+        """
+        Checks it against `roster` (the version it names, and its quorum): what the server
+        checks before deleting the family.
+"""
+        raise NotImplementedError
+
+class FamilyDeletion(FamilyDeletionProtocol):
+    """
+    "Delete this family and everything it stored", under one roster version, with its
+    signatures.
+"""
+    
+    _handle: ctypes.c_uint64
+    @classmethod
+    def decode(cls, bytes: bytes) -> FamilyDeletion:
+        """
+        Parses the wire form (structure only: `verify` decides trust).
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(bytes)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterBytes.lower(bytes),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFamilyDeletion.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_familydeletion_decode,
+            *_uniffi_lowered_args,
+        )
+        return cls._uniffi_make_instance(_uniffi_ffi_result)
+    def __init__(self, roster: Roster):
+        """
+        An unsigned statement deleting the family under `roster`'s version.
+"""
+        
+        _UniffiFfiConverterTypeRoster.check_lower(roster)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeRoster.lower(roster),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFamilyDeletion.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_familydeletion_new,
+            *_uniffi_lowered_args,
+        )
+        self._handle = _uniffi_ffi_result
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_free_familydeletion, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_clone_familydeletion, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    def cosign(self, signer: Identity) -> FamilyDeletion:
+        """
+        A copy with `signer`'s signature added.
+"""
+        
+        _UniffiFfiConverterTypeIdentity.check_lower(signer)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeIdentity.lower(signer),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFamilyDeletion.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_cosign,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def cosign_recovery(self, key: RecoveryKey) -> FamilyDeletion:
+        """
+        A copy with the recovery key's signature added.
+"""
+        
+        _UniffiFfiConverterTypeRecoveryKey.check_lower(key)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeRecoveryKey.lower(key),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeFamilyDeletion.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_cosign_recovery,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def encode(self, ) -> bytes:
+        """
+        The wire form.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_encode,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def family_id(self, ) -> str:
+        """
+        The family id (32 hex digits).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_family_id,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def signers(self, ) -> typing.List[str]:
+        """
+        The signers' ids, ascending.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_signers,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def verify(self, roster: Roster) -> None:
+        """
+        Checks it against `roster` (the version it names, and its quorum): what the server
+        checks before deleting the family.
+"""
+        
+        _UniffiFfiConverterTypeRoster.check_lower(roster)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeRoster.lower(roster),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_verify,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+
+
+
+class _UniffiFfiConverterTypeFamilyDeletion:
+    @staticmethod
+    def lift(value: int) -> FamilyDeletion:
+        return FamilyDeletion._uniffi_make_instance(value)
+
+    @staticmethod
+    def check_lower(value: FamilyDeletion):
+        if not isinstance(value, FamilyDeletion):
+            raise TypeError("Expected FamilyDeletion instance, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: FamilyDeletion) -> ctypes.c_uint64:
+        return value._uniffi_clone_handle()
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer) -> FamilyDeletion:
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: FamilyDeletion, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
+
+
+class EnvelopeErasureProtocol(typing.Protocol):
+    """
+    "Erase these envelopes now", under one roster version, with its signatures.
+"""
+    
+    def cosign(self, signer: Identity) -> EnvelopeErasure:
+        """
+        A copy with `signer`'s signature added.
+"""
+        raise NotImplementedError
+    def cosign_recovery(self, key: RecoveryKey) -> EnvelopeErasure:
+        """
+        A copy with the recovery key's signature added.
+"""
+        raise NotImplementedError
+    def encode(self, ) -> bytes:
+        """
+        The wire form.
+"""
+        raise NotImplementedError
+    def envelope_ids(self, ) -> typing.List[str]:
+        """
+        The envelope ids it erases (64 hex digits each), ascending.
+"""
+        raise NotImplementedError
+    def family_id(self, ) -> str:
+        """
+        The family id (32 hex digits).
+"""
+        raise NotImplementedError
+    def signers(self, ) -> typing.List[str]:
+        """
+        The signers' ids (devices, or the recovery key's signer id), ascending.
+"""
+        raise NotImplementedError
+    def verify(self, roster: Roster) -> None:
+        """
+        Checks it against `roster` (the version it names, and a quorum of two guardians or a
+        guardian and the recovery key): what the server checks before erasing.
+"""
+        raise NotImplementedError
+
+class EnvelopeErasure(EnvelopeErasureProtocol):
+    """
+    "Erase these envelopes now", under one roster version, with its signatures.
+"""
+    
+    _handle: ctypes.c_uint64
+    @classmethod
+    def decode(cls, bytes: bytes) -> EnvelopeErasure:
+        """
+        Parses the wire form (structure only: `verify` decides trust).
+"""
+        
+        _UniffiFfiConverterBytes.check_lower(bytes)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterBytes.lower(bytes),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeEnvelopeErasure.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_envelopeerasure_decode,
+            *_uniffi_lowered_args,
+        )
+        return cls._uniffi_make_instance(_uniffi_ffi_result)
+    def __init__(self, roster: Roster,envelope_ids: typing.List[str]):
+        """
+        An unsigned statement erasing these envelopes (ids as the server names them: 64
+        lower-case hex digits) under `roster`'s version. Sorted and de-duplicated; none, or
+        more than 64, is an error (erase more with several statements).
+"""
+        
+        _UniffiFfiConverterTypeRoster.check_lower(roster)
+
+        _UniffiFfiConverterSequenceString.check_lower(envelope_ids)
+        _uniffi_lowered_args = (
+            _UniffiFfiConverterTypeRoster.lower(roster),
+            _UniffiFfiConverterSequenceString.lower(envelope_ids),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeEnvelopeErasure.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_constructor_envelopeerasure_new,
+            *_uniffi_lowered_args,
+        )
+        self._handle = _uniffi_ffi_result
+
+    def __del__(self):
+        # In case of partial initialization of instances.
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_free_envelopeerasure, handle)
+
+    def _uniffi_clone_handle(self):
+        return _uniffi_rust_call(_UniffiLib.uniffi_toyseal_ffi_fn_clone_envelopeerasure, self._handle)
+
+    # Used by alternative constructors or any methods which return this type.
+    @classmethod
+    def _uniffi_make_instance(cls, handle):
+        # Lightly yucky way to bypass the usual __init__ logic
+        # and just create a new instance with the required handle.
+        inst = cls.__new__(cls)
+        inst._handle = handle
+        return inst
+    def cosign(self, signer: Identity) -> EnvelopeErasure:
+        """
+        A copy with `signer`'s signature added.
+"""
+        
+        _UniffiFfiConverterTypeIdentity.check_lower(signer)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeIdentity.lower(signer),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeEnvelopeErasure.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def cosign_recovery(self, key: RecoveryKey) -> EnvelopeErasure:
+        """
+        A copy with the recovery key's signature added.
+"""
+        
+        _UniffiFfiConverterTypeRecoveryKey.check_lower(key)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeRecoveryKey.lower(key),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeEnvelopeErasure.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign_recovery,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def encode(self, ) -> bytes:
+        """
+        The wire form.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBytes.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_encode,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def envelope_ids(self, ) -> typing.List[str]:
+        """
+        The envelope ids it erases (64 hex digits each), ascending.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_envelope_ids,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def family_id(self, ) -> str:
+        """
+        The family id (32 hex digits).
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_family_id,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def signers(self, ) -> typing.List[str]:
+        """
+        The signers' ids (devices, or the recovery key's signer id), ascending.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceString.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_signers,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def verify(self, roster: Roster) -> None:
+        """
+        Checks it against `roster` (the version it names, and a quorum of two guardians or a
+        guardian and the recovery key): what the server checks before erasing.
+"""
+        
+        _UniffiFfiConverterTypeRoster.check_lower(roster)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeRoster.lower(roster),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_verify,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+
+
+
+
+
+class _UniffiFfiConverterTypeEnvelopeErasure:
+    @staticmethod
+    def lift(value: int) -> EnvelopeErasure:
+        return EnvelopeErasure._uniffi_make_instance(value)
+
+    @staticmethod
+    def check_lower(value: EnvelopeErasure):
+        if not isinstance(value, EnvelopeErasure):
+            raise TypeError("Expected EnvelopeErasure instance, {} found".format(type(value).__name__))
+
+    @staticmethod
+    def lower(value: EnvelopeErasure) -> ctypes.c_uint64:
+        return value._uniffi_clone_handle()
+
+    @classmethod
+    def read(cls, buf: _UniffiRustBuffer) -> EnvelopeErasure:
+        ptr = buf.read_u64()
+        if ptr == 0:
+            raise InternalError("Raw handle value was null")
+        return cls.lift(ptr)
+
+    @classmethod
+    def write(cls, value: EnvelopeErasure, buf: _UniffiRustBuffer):
+        buf.write_u64(cls.lower(value))
+
 
 class CloudClientProtocol(typing.Protocol):
     """
@@ -5269,9 +7116,24 @@ class CloudClientProtocol(typing.Protocol):
         Registers a new family with its verified version 1 (guardian-signed, toy co-signed).
 """
         raise NotImplementedError
-    async def delete_envelope(self, family_id: str,envelope_id: str) -> None:
+    async def delete_envelope(self, family_id: str,envelope_id: str) -> typing.Optional[PendingDeletion]:
         """
-        Deletes an envelope (guardians).
+        Deletes an envelope. This device's own envelope is erased at once (`None`); a
+        guardian's deletion of another device's envelope is soft (the pending deletion:
+        hidden, restorable by any guardian until its `erase_at`). Other members may not delete
+        others' envelopes (403); beyond the server's daily limit of soft deletions the error's
+        kind is `deletion-limit`.
+"""
+        raise NotImplementedError
+    async def delete_family(self, deletion: FamilyDeletion) -> None:
+        """
+        Deletes the whole family and everything it stored, with its signed deletion statement.
+"""
+        raise NotImplementedError
+    async def deletions(self, family_id: str,cursor: typing.Optional[str],limit: typing.Optional[int]) -> DeletionPage:
+        """
+        One page of the family's pending soft deletions (guardians; `cursor`: a previous
+        page's `next_cursor`).
 """
         raise NotImplementedError
     async def download(self, family_id: str,envelope_id: str) -> bytes:
@@ -5279,9 +7141,20 @@ class CloudClientProtocol(typing.Protocol):
         Downloads an envelope (checked against its id); open it with the roster.
 """
         raise NotImplementedError
+    async def erase(self, erasure: EnvelopeErasure) -> None:
+        """
+        Erases the envelopes an erasure statement names at once, without the 30-day soft
+        deletion (two guardians, or a guardian and the recovery key, signed it). Idempotent.
+"""
+        raise NotImplementedError
     async def list(self, family_id: str,cursor: typing.Optional[str],limit: typing.Optional[int]) -> EnvelopePage:
         """
         One page of the family's envelopes (`cursor`: a previous page's `next_cursor`).
+"""
+        raise NotImplementedError
+    async def restore_envelope(self, family_id: str,envelope_id: str) -> None:
+        """
+        Restores a soft-deleted envelope (guardians): listed and downloadable again.
 """
         raise NotImplementedError
     async def roster(self, anchor: Anchor) -> Roster:
@@ -5369,9 +7242,13 @@ class CloudClient(CloudClientProtocol):
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
-    async def delete_envelope(self, family_id: str,envelope_id: str) -> None:
+    async def delete_envelope(self, family_id: str,envelope_id: str) -> typing.Optional[PendingDeletion]:
         """
-        Deletes an envelope (guardians).
+        Deletes an envelope. This device's own envelope is erased at once (`None`); a
+        guardian's deletion of another device's envelope is soft (the pending deletion:
+        hidden, restorable by any guardian until its `erase_at`). Other members may not delete
+        others' envelopes (403); beyond the server's daily limit of soft deletions the error's
+        kind is `deletion-limit`.
 """
         
         _UniffiFfiConverterString.check_lower(family_id)
@@ -5382,13 +7259,60 @@ class CloudClient(CloudClientProtocol):
             _UniffiFfiConverterString.lower(family_id),
             _UniffiFfiConverterString.lower(envelope_id),
         )
-        _uniffi_lift_return = lambda val: None
+        _uniffi_lift_return = _UniffiFfiConverterOptionalTypePendingDeletion.lift
         _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
         return await _uniffi_rust_call_async(
             _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope(*_uniffi_lowered_args),
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def delete_family(self, deletion: FamilyDeletion) -> None:
+        """
+        Deletes the whole family and everything it stored, with its signed deletion statement.
+"""
+        
+        _UniffiFfiConverterTypeFamilyDeletion.check_lower(deletion)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeFamilyDeletion.lower(deletion),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_family(*_uniffi_lowered_args),
             _UniffiLib.ffi_toyseal_ffi_rust_future_poll_void,
             _UniffiLib.ffi_toyseal_ffi_rust_future_complete_void,
             _UniffiLib.ffi_toyseal_ffi_rust_future_free_void,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def deletions(self, family_id: str,cursor: typing.Optional[str],limit: typing.Optional[int]) -> DeletionPage:
+        """
+        One page of the family's pending soft deletions (guardians; `cursor`: a previous
+        page's `next_cursor`).
+"""
+        
+        _UniffiFfiConverterString.check_lower(family_id)
+
+        _UniffiFfiConverterOptionalString.check_lower(cursor)
+
+        _UniffiFfiConverterOptionalUInt32.check_lower(limit)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(family_id),
+            _UniffiFfiConverterOptionalString.lower(cursor),
+            _UniffiFfiConverterOptionalUInt32.lower(limit),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeDeletionPage.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_deletions(*_uniffi_lowered_args),
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer,
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
@@ -5415,6 +7339,27 @@ class CloudClient(CloudClientProtocol):
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
+    async def erase(self, erasure: EnvelopeErasure) -> None:
+        """
+        Erases the envelopes an erasure statement names at once, without the 30-day soft
+        deletion (two guardians, or a guardian and the recovery key, signed it). Idempotent.
+"""
+        
+        _UniffiFfiConverterTypeEnvelopeErasure.check_lower(erasure)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeEnvelopeErasure.lower(erasure),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_erase(*_uniffi_lowered_args),
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_void,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
     async def list(self, family_id: str,cursor: typing.Optional[str],limit: typing.Optional[int]) -> EnvelopePage:
         """
         One page of the family's envelopes (`cursor`: a previous page's `next_cursor`).
@@ -5438,6 +7383,29 @@ class CloudClient(CloudClientProtocol):
             _UniffiLib.ffi_toyseal_ffi_rust_future_poll_rust_buffer,
             _UniffiLib.ffi_toyseal_ffi_rust_future_complete_rust_buffer,
             _UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer,
+            _uniffi_lift_return,
+            _uniffi_error_converter,
+        )
+    async def restore_envelope(self, family_id: str,envelope_id: str) -> None:
+        """
+        Restores a soft-deleted envelope (guardians): listed and downloadable again.
+"""
+        
+        _UniffiFfiConverterString.check_lower(family_id)
+
+        _UniffiFfiConverterString.check_lower(envelope_id)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(family_id),
+            _UniffiFfiConverterString.lower(envelope_id),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        return await _uniffi_rust_call_async(
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_restore_envelope(*_uniffi_lowered_args),
+            _UniffiLib.ffi_toyseal_ffi_rust_future_poll_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_complete_void,
+            _UniffiLib.ffi_toyseal_ffi_rust_future_free_void,
             _uniffi_lift_return,
             _uniffi_error_converter,
         )
@@ -6103,31 +8071,6 @@ class _UniffiFfiConverterOptionalTypePhoneEvent(_UniffiConverterRustBuffer):
         else:
             raise InternalError("Unexpected flag byte for optional type")
 
-class _UniffiFfiConverterOptionalBytes(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterBytes.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterBytes.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterBytes.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
-
 
 class PhoneProtocol(typing.Protocol):
     """
@@ -6195,6 +8138,15 @@ class PhoneProtocol(typing.Protocol):
     def poll_transmit(self, ) -> typing.Optional[bytes]:
         """
         The next frame to send to the toy, or `None`.
+"""
+        raise NotImplementedError
+    def prove_recovery(self, key: RecoveryKey,now_ms: int) -> None:
+        """
+        Recovery (docs/spec/pairing.md §7.2): in a session opened in the toy's recovery window
+        (after a long press at the toy and pairing with its printed code), proves the scanned
+        recovery key over this session's handshake hash, so the proof is worth nothing in any
+        other session. `RecoveryAnswered` follows. Drop the key object once the recovery
+        version is signed.
 """
         raise NotImplementedError
     def push_rosters(self, rosters: typing.List[SignedRoster],now_ms: int) -> None:
@@ -6464,6 +8416,31 @@ class Phone(PhoneProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_toyseal_ffi_fn_method_phone_poll_transmit,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def prove_recovery(self, key: RecoveryKey,now_ms: int) -> None:
+        """
+        Recovery (docs/spec/pairing.md §7.2): in a session opened in the toy's recovery window
+        (after a long press at the toy and pairing with its printed code), proves the scanned
+        recovery key over this session's handshake hash, so the proof is worth nothing in any
+        other session. `RecoveryAnswered` follows. Drop the key object once the recovery
+        version is signed.
+"""
+        
+        _UniffiFfiConverterTypeRecoveryKey.check_lower(key)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeRecoveryKey.lower(key),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_phone_prove_recovery,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -6740,6 +8717,15 @@ class RosterProposalProtocol(typing.Protocol):
         The version number it proposes.
 """
         raise NotImplementedError
+    def with_last_envelope(self, device: PublicKey,sequence: int,header_hash: bytes) -> RosterProposal:
+        """
+        Records the last envelope the family accepts from a device this version removes: its
+        sequence and 32-byte header hash (`EnvelopeInfo.headerHash`), normally the newest one
+        this guardian verified from it. That envelope and its ancestors on the device's chain
+        stay openable (`Roster.openWithState`); nothing else from it does. Without it, nothing
+        from the removed device opens.
+"""
+        raise NotImplementedError
 
 class RosterProposal(RosterProposalProtocol):
     """
@@ -6865,6 +8851,34 @@ class RosterProposal(RosterProposalProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def with_last_envelope(self, device: PublicKey,sequence: int,header_hash: bytes) -> RosterProposal:
+        """
+        Records the last envelope the family accepts from a device this version removes: its
+        sequence and 32-byte header hash (`EnvelopeInfo.headerHash`), normally the newest one
+        this guardian verified from it. That envelope and its ancestors on the device's chain
+        stay openable (`Roster.openWithState`); nothing else from it does. Without it, nothing
+        from the removed device opens.
+"""
+        
+        _UniffiFfiConverterTypePublicKey.check_lower(device)
+
+        _UniffiFfiConverterUInt64.check_lower(sequence)
+
+        _UniffiFfiConverterBytes.check_lower(header_hash)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypePublicKey.lower(device),
+            _UniffiFfiConverterUInt64.lower(sequence),
+            _UniffiFfiConverterBytes.lower(header_hash),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterTypeRosterProposal.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_with_last_envelope,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 
@@ -6926,6 +8940,21 @@ class SimulatedToyProtocol(typing.Protocol):
     An in-process toy for tests and demos (the real protocol endpoint, simulated hardware).
 """
     
+    def confirm(self, now_ms: int) -> typing.List[bytes]:
+        """
+        The confirmation gesture at the toy; returns the frames for the phone.
+"""
+        raise NotImplementedError
+    def confirmation_pending(self, ) -> bool:
+        """
+        Whether the toy waits for a confirmation at the toy.
+"""
+        raise NotImplementedError
+    def decline(self, now_ms: int) -> typing.List[bytes]:
+        """
+        The toy's user declines; returns the frames for the phone.
+"""
+        raise NotImplementedError
     def delivered(self, ) -> int:
         """
         Envelopes it delivered completely to the phone.
@@ -6950,6 +8979,13 @@ class SimulatedToyProtocol(typing.Protocol):
         """
         Opens the envelopes the phone delivered to it, in order (content of each), with its
         roster; fails if any does not verify.
+"""
+        raise NotImplementedError
+    def open_recovery_window(self, now_ms: int) -> None:
+        """
+        The long press at the toy that opens its recovery window (docs/spec/pairing.md §7.2):
+        for its length, a phone may pair with the printed code and, in a session, prove the
+        family's recovery key. Fails without a family (use `pressPairButton`).
 """
         raise NotImplementedError
     def press_pair_button(self, now_ms: int) -> None:
@@ -6986,6 +9022,18 @@ class SimulatedToyProtocol(typing.Protocol):
     def sas(self, ) -> typing.Optional[str]:
         """
         The short authentication string it spoke during the last pairing.
+"""
+        raise NotImplementedError
+    def set_auto_confirm(self, on: bool) -> None:
+        """
+        Whether its "parent" confirms every request at the toy at once (default `true`). Off,
+        the toy waits: [`SimulatedToy::confirm`], [`SimulatedToy::decline`], or let the
+        window expire ([`SimulatedToy::tick`]).
+"""
+        raise NotImplementedError
+    def tick(self, now_ms: int) -> typing.List[bytes]:
+        """
+        Time passed (a pending confirmation may expire); returns the frames for the phone.
 """
         raise NotImplementedError
 
@@ -7027,6 +9075,57 @@ class SimulatedToy(SimulatedToyProtocol):
         inst = cls.__new__(cls)
         inst._handle = handle
         return inst
+    def confirm(self, now_ms: int) -> typing.List[bytes]:
+        """
+        The confirmation gesture at the toy; returns the frames for the phone.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirm,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def confirmation_pending(self, ) -> bool:
+        """
+        Whether the toy waits for a confirmation at the toy.
+"""
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterBoolean.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_confirmation_pending,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def decline(self, now_ms: int) -> typing.List[bytes]:
+        """
+        The toy's user declines; returns the frames for the phone.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_decline,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def delivered(self, ) -> int:
         """
         Envelopes it delivered completely to the phone.
@@ -7106,6 +9205,26 @@ class SimulatedToy(SimulatedToyProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_open_received,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def open_recovery_window(self, now_ms: int) -> None:
+        """
+        The long press at the toy that opens its recovery window (docs/spec/pairing.md §7.2):
+        for its length, a phone may pair with the printed code and, in a session, prove the
+        family's recovery key. Fails without a family (use `pressPairButton`).
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_open_recovery_window,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -7227,6 +9346,44 @@ class SimulatedToy(SimulatedToyProtocol):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def set_auto_confirm(self, on: bool) -> None:
+        """
+        Whether its "parent" confirms every request at the toy at once (default `true`). Off,
+        the toy waits: [`SimulatedToy::confirm`], [`SimulatedToy::decline`], or let the
+        window expire ([`SimulatedToy::tick`]).
+"""
+        
+        _UniffiFfiConverterBoolean.check_lower(on)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterBoolean.lower(on),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_set_auto_confirm,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def tick(self, now_ms: int) -> typing.List[bytes]:
+        """
+        Time passed (a pending confirmation may expire); returns the frames for the phone.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceBytes.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeToysealError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_tick,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
 
 
 
@@ -7325,14 +9482,20 @@ __all__ = [
     "InternalError",
     "Role",
     "ToysealError",
+    "Freshness",
     "ChangeClass",
     "FailureReason",
+    "ToyAnswer",
+    "RecoveryAnswer",
     "PhoneEvent",
+    "PendingDeletion",
+    "DeletionPage",
     "EnvelopeMetadata",
     "EnvelopeInfo",
     "EnvelopeSummary",
     "EnvelopePage",
     "OpenedEnvelope",
+    "ReceivedEnvelope",
     "RequestTarget",
     "SignatureHeaders",
     "envelope_header_hash",
@@ -7348,10 +9511,16 @@ __all__ = [
     "SignedRosterProtocol",
     "Anchor",
     "AnchorProtocol",
+    "ReceiveState",
+    "ReceiveStateProtocol",
     "EnvelopeOpener",
     "EnvelopeOpenerProtocol",
     "Roster",
     "RosterProtocol",
+    "FamilyDeletion",
+    "FamilyDeletionProtocol",
+    "EnvelopeErasure",
+    "EnvelopeErasureProtocol",
     "CloudClient",
     "CloudClientProtocol",
     "Fragmenter",

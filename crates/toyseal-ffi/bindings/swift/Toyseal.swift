@@ -796,6 +796,11 @@ public protocol CloudClientProtocol: AnyObject, Sendable {
     func deleteEnvelope(familyId: String, envelopeId: String) async throws  -> PendingDeletion?
     
     /**
+     * Deletes the whole family and everything it stored, with its signed deletion statement.
+     */
+    func deleteFamily(deletion: FamilyDeletion) async throws 
+    
+    /**
      * One page of the family's pending soft deletions (guardians; `cursor`: a previous
      * page's `next_cursor`).
      */
@@ -805,6 +810,12 @@ public protocol CloudClientProtocol: AnyObject, Sendable {
      * Downloads an envelope (checked against its id); open it with the roster.
      */
     func download(familyId: String, envelopeId: String) async throws  -> Data
+    
+    /**
+     * Erases the envelopes an erasure statement names at once, without the 30-day soft
+     * deletion (two guardians, or a guardian and the recovery key, signed it). Idempotent.
+     */
+    func erase(erasure: EnvelopeErasure) async throws 
     
     /**
      * One page of the family's envelopes (`cursor`: a previous page's `next_cursor`).
@@ -949,6 +960,25 @@ open func deleteEnvelope(familyId: String, envelopeId: String)async throws  -> P
 }
     
     /**
+     * Deletes the whole family and everything it stored, with its signed deletion statement.
+     */
+open func deleteFamily(deletion: FamilyDeletion)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_toyseal_ffi_fn_method_cloudclient_delete_family(
+                        self.uniffiCloneHandle(),FfiConverterTypeFamilyDeletion_lower(deletion)
+                )
+            },
+            pollFunc: ffi_toyseal_ffi_rust_future_poll_void,
+            completeFunc: ffi_toyseal_ffi_rust_future_complete_void,
+            freeFunc: ffi_toyseal_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeToysealError_lift
+        )
+}
+    
+    /**
      * One page of the family's pending soft deletions (guardians; `cursor`: a previous
      * page's `next_cursor`).
      */
@@ -983,6 +1013,26 @@ open func download(familyId: String, envelopeId: String)async throws  -> Data  {
             completeFunc: ffi_toyseal_ffi_rust_future_complete_rust_buffer,
             freeFunc: ffi_toyseal_ffi_rust_future_free_rust_buffer,
             liftFunc: FfiConverterData.lift,
+            errorHandler: FfiConverterTypeToysealError_lift
+        )
+}
+    
+    /**
+     * Erases the envelopes an erasure statement names at once, without the 30-day soft
+     * deletion (two guardians, or a guardian and the recovery key, signed it). Idempotent.
+     */
+open func erase(erasure: EnvelopeErasure)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_toyseal_ffi_fn_method_cloudclient_erase(
+                        self.uniffiCloneHandle(),FfiConverterTypeEnvelopeErasure_lower(erasure)
+                )
+            },
+            pollFunc: ffi_toyseal_ffi_rust_future_poll_void,
+            completeFunc: ffi_toyseal_ffi_rust_future_complete_void,
+            freeFunc: ffi_toyseal_ffi_rust_future_free_void,
+            liftFunc: { $0 },
             errorHandler: FfiConverterTypeToysealError_lift
         )
 }
@@ -1152,6 +1202,268 @@ public func FfiConverterTypeCloudClient_lower(_ value: CloudClient) -> UInt64 {
 
 
 /**
+ * "Erase these envelopes now", under one roster version, with its signatures.
+ */
+public protocol EnvelopeErasureProtocol: AnyObject, Sendable {
+    
+    /**
+     * A copy with `signer`'s signature added.
+     */
+    func cosign(signer: Identity)  -> EnvelopeErasure
+    
+    /**
+     * A copy with the recovery key's signature added.
+     */
+    func cosignRecovery(key: RecoveryKey)  -> EnvelopeErasure
+    
+    /**
+     * The wire form.
+     */
+    func encode()  -> Data
+    
+    /**
+     * The envelope ids it erases (64 hex digits each), ascending.
+     */
+    func envelopeIds()  -> [String]
+    
+    /**
+     * The family id (32 hex digits).
+     */
+    func familyId()  -> String
+    
+    /**
+     * The signers' ids (devices, or the recovery key's signer id), ascending.
+     */
+    func signers()  -> [String]
+    
+    /**
+     * Checks it against `roster` (the version it names, and a quorum of two guardians or a
+     * guardian and the recovery key): what the server checks before erasing.
+     */
+    func verify(roster: Roster) throws 
+    
+}
+/**
+ * "Erase these envelopes now", under one roster version, with its signatures.
+ */
+open class EnvelopeErasure: EnvelopeErasureProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_toyseal_ffi_fn_clone_envelopeerasure(self.handle, $0) }
+    }
+    /**
+     * An unsigned statement erasing these envelopes (ids as the server names them: 64
+     * lower-case hex digits) under `roster`'s version. Sorted and de-duplicated; none, or
+     * more than 64, is an error (erase more with several statements).
+     */
+public convenience init(roster: Roster, envelopeIds: [String])throws  {
+    let handle =
+        try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_constructor_envelopeerasure_new(
+        FfiConverterTypeRoster_lower(roster),
+        FfiConverterSequenceString.lower(envelopeIds),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_toyseal_ffi_fn_free_envelopeerasure(handle, $0) }
+    }
+
+    
+    /**
+     * Parses the wire form (structure only: `verify` decides trust).
+     */
+public static func decode(bytes: Data)throws  -> EnvelopeErasure  {
+    return try  FfiConverterTypeEnvelopeErasure_lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_constructor_envelopeerasure_decode(
+        FfiConverterData.lower(bytes),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * A copy with `signer`'s signature added.
+     */
+open func cosign(signer: Identity) -> EnvelopeErasure  {
+    return try!  FfiConverterTypeEnvelopeErasure_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeIdentity_lower(signer),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A copy with the recovery key's signature added.
+     */
+open func cosignRecovery(key: RecoveryKey) -> EnvelopeErasure  {
+    return try!  FfiConverterTypeEnvelopeErasure_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign_recovery(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeRecoveryKey_lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The wire form.
+     */
+open func encode() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_envelopeerasure_encode(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The envelope ids it erases (64 hex digits each), ascending.
+     */
+open func envelopeIds() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_envelopeerasure_envelope_ids(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The family id (32 hex digits).
+     */
+open func familyId() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_envelopeerasure_family_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The signers' ids (devices, or the recovery key's signer id), ascending.
+     */
+open func signers() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_envelopeerasure_signers(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Checks it against `roster` (the version it names, and a quorum of two guardians or a
+     * guardian and the recovery key): what the server checks before erasing.
+     */
+open func verify(roster: Roster)throws   {try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_envelopeerasure_verify(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeRoster_lower(roster),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeEnvelopeErasure: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = EnvelopeErasure
+
+    public static func lift(_ handle: UInt64) throws -> EnvelopeErasure {
+        return EnvelopeErasure(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: EnvelopeErasure) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> EnvelopeErasure {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: EnvelopeErasure, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEnvelopeErasure_lift(_ handle: UInt64) throws -> EnvelopeErasure {
+    return try FfiConverterTypeEnvelopeErasure.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeEnvelopeErasure_lower(_ value: EnvelopeErasure) -> UInt64 {
+    return FfiConverterTypeEnvelopeErasure.lower(value)
+}
+
+
+
+
+
+
+/**
  * Opens one envelope in pieces (a long recording as it downloads or arrives over BLE).
  * [`push`](Self::push) returns only content a checkpoint signature has proved; call
  * [`finish`](Self::finish) at the end: only then is the content known to be complete.
@@ -1301,6 +1613,250 @@ public func FfiConverterTypeEnvelopeOpener_lift(_ handle: UInt64) throws -> Enve
 #endif
 public func FfiConverterTypeEnvelopeOpener_lower(_ value: EnvelopeOpener) -> UInt64 {
     return FfiConverterTypeEnvelopeOpener.lower(value)
+}
+
+
+
+
+
+
+/**
+ * "Delete this family and everything it stored", under one roster version, with its
+ * signatures.
+ */
+public protocol FamilyDeletionProtocol: AnyObject, Sendable {
+    
+    /**
+     * A copy with `signer`'s signature added.
+     */
+    func cosign(signer: Identity)  -> FamilyDeletion
+    
+    /**
+     * A copy with the recovery key's signature added.
+     */
+    func cosignRecovery(key: RecoveryKey)  -> FamilyDeletion
+    
+    /**
+     * The wire form.
+     */
+    func encode()  -> Data
+    
+    /**
+     * The family id (32 hex digits).
+     */
+    func familyId()  -> String
+    
+    /**
+     * The signers' ids, ascending.
+     */
+    func signers()  -> [String]
+    
+    /**
+     * Checks it against `roster` (the version it names, and its quorum): what the server
+     * checks before deleting the family.
+     */
+    func verify(roster: Roster) throws 
+    
+}
+/**
+ * "Delete this family and everything it stored", under one roster version, with its
+ * signatures.
+ */
+open class FamilyDeletion: FamilyDeletionProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_toyseal_ffi_fn_clone_familydeletion(self.handle, $0) }
+    }
+    /**
+     * An unsigned statement deleting the family under `roster`'s version.
+     */
+public convenience init(roster: Roster) {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_constructor_familydeletion_new(
+        FfiConverterTypeRoster_lower(roster),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_toyseal_ffi_fn_free_familydeletion(handle, $0) }
+    }
+
+    
+    /**
+     * Parses the wire form (structure only: `verify` decides trust).
+     */
+public static func decode(bytes: Data)throws  -> FamilyDeletion  {
+    return try  FfiConverterTypeFamilyDeletion_lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_constructor_familydeletion_decode(
+        FfiConverterData.lower(bytes),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * A copy with `signer`'s signature added.
+     */
+open func cosign(signer: Identity) -> FamilyDeletion  {
+    return try!  FfiConverterTypeFamilyDeletion_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_familydeletion_cosign(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeIdentity_lower(signer),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A copy with the recovery key's signature added.
+     */
+open func cosignRecovery(key: RecoveryKey) -> FamilyDeletion  {
+    return try!  FfiConverterTypeFamilyDeletion_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_familydeletion_cosign_recovery(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeRecoveryKey_lower(key),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The wire form.
+     */
+open func encode() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_familydeletion_encode(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The family id (32 hex digits).
+     */
+open func familyId() -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_familydeletion_family_id(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The signers' ids, ascending.
+     */
+open func signers() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_familydeletion_signers(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Checks it against `roster` (the version it names, and its quorum): what the server
+     * checks before deleting the family.
+     */
+open func verify(roster: Roster)throws   {try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_familydeletion_verify(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeRoster_lower(roster),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFamilyDeletion: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = FamilyDeletion
+
+    public static func lift(_ handle: UInt64) throws -> FamilyDeletion {
+        return FamilyDeletion(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: FamilyDeletion) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FamilyDeletion {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: FamilyDeletion, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyDeletion_lift(_ handle: UInt64) throws -> FamilyDeletion {
+    return try FfiConverterTypeFamilyDeletion.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFamilyDeletion_lower(_ value: FamilyDeletion) -> UInt64 {
+    return FfiConverterTypeFamilyDeletion.lower(value)
 }
 
 
@@ -2191,6 +2747,15 @@ public protocol PhoneProtocol: AnyObject, Sendable {
     func pollTransmit() throws  -> Data?
     
     /**
+     * Recovery (docs/spec/pairing.md §7.2): in a session opened in the toy's recovery window
+     * (after a long press at the toy and pairing with its printed code), proves the scanned
+     * recovery key over this session's handshake hash, so the proof is worth nothing in any
+     * other session. `RecoveryAnswered` follows. Drop the key object once the recovery
+     * version is signed.
+     */
+    func proveRecovery(key: RecoveryKey, nowMs: UInt64) throws 
+    
+    /**
      * Pushes roster versions (oldest first) to the toy in session now (e.g. version 1 for
      * the toy to co-sign; it answers with a `Rosters` event).
      */
@@ -2429,6 +2994,23 @@ open func pollTransmit()throws  -> Data?  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Recovery (docs/spec/pairing.md §7.2): in a session opened in the toy's recovery window
+     * (after a long press at the toy and pairing with its printed code), proves the scanned
+     * recovery key over this session's handshake hash, so the proof is worth nothing in any
+     * other session. `RecoveryAnswered` follows. Drop the key object once the recovery
+     * version is signed.
+     */
+open func proveRecovery(key: RecoveryKey, nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_phone_prove_recovery(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeRecoveryKey_lower(key),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -2891,6 +3473,233 @@ public func FfiConverterTypeReassembler_lower(_ value: Reassembler) -> UInt64 {
 
 
 /**
+ * The receive state (thread-safe). Persist it with `encode` after every change and restore
+ * it with `decode` at start-up, so replays and forks are caught across restarts.
+ *
+ * Encoding (version 1): `"TSRS"`, the byte `0x01`, a 4-byte big-endian link count, then per
+ * link the sender's 16-byte device id, its 8-byte big-endian sequence (never 0), the 32-byte
+ * previous link hash and the 32-byte header hash, in ascending order of (device id, header
+ * hash). Nothing in it is secret, but it is the phone's memory of what it saw: keep it where
+ * the app keeps its other state.
+ */
+public protocol ReceiveStateProtocol: AnyObject, Sendable {
+    
+    /**
+     * The state as bytes (see the type's documentation), for the app's store.
+     */
+    func encode() throws  -> Data
+    
+    /**
+     * Where the walk back from `head` (a 32-byte header hash) along `sender`'s chain stops
+     * for lack of a known link: the header hash of the first envelope this state does not
+     * know (fetch that envelope and `recordEnvelope` it), or none when the walk reaches the
+     * sender's first envelope.
+     */
+    func gap(sender: PublicKey, head: Data) throws  -> Data?
+    
+    /**
+     * The highest sequence seen from `sender`, if any.
+     */
+    func highestSequence(sender: PublicKey) throws  -> UInt64?
+    
+    /**
+     * How many links it holds.
+     */
+    func linkCount() throws  -> UInt64
+    
+}
+/**
+ * The receive state (thread-safe). Persist it with `encode` after every change and restore
+ * it with `decode` at start-up, so replays and forks are caught across restarts.
+ *
+ * Encoding (version 1): `"TSRS"`, the byte `0x01`, a 4-byte big-endian link count, then per
+ * link the sender's 16-byte device id, its 8-byte big-endian sequence (never 0), the 32-byte
+ * previous link hash and the 32-byte header hash, in ascending order of (device id, header
+ * hash). Nothing in it is secret, but it is the phone's memory of what it saw: keep it where
+ * the app keeps its other state.
+ */
+open class ReceiveState: ReceiveStateProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_toyseal_ffi_fn_clone_receivestate(self.handle, $0) }
+    }
+    /**
+     * An empty state (a phone that has seen nothing yet).
+     */
+public convenience init() {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_constructor_receivestate_new(uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_toyseal_ffi_fn_free_receivestate(handle, $0) }
+    }
+
+    
+    /**
+     * Restores a state saved with `encode`. Fails on anything but a whole, well-formed
+     * encoding.
+     */
+public static func decode(bytes: Data)throws  -> ReceiveState  {
+    return try  FfiConverterTypeReceiveState_lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_constructor_receivestate_decode(
+        FfiConverterData.lower(bytes),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+    /**
+     * The state as bytes (see the type's documentation), for the app's store.
+     */
+open func encode()throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_receivestate_encode(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Where the walk back from `head` (a 32-byte header hash) along `sender`'s chain stops
+     * for lack of a known link: the header hash of the first envelope this state does not
+     * know (fetch that envelope and `recordEnvelope` it), or none when the walk reaches the
+     * sender's first envelope.
+     */
+open func gap(sender: PublicKey, head: Data)throws  -> Data?  {
+    return try  FfiConverterOptionData.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_receivestate_gap(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePublicKey_lower(sender),
+        FfiConverterData.lower(head),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The highest sequence seen from `sender`, if any.
+     */
+open func highestSequence(sender: PublicKey)throws  -> UInt64?  {
+    return try  FfiConverterOptionUInt64.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_receivestate_highest_sequence(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePublicKey_lower(sender),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * How many links it holds.
+     */
+open func linkCount()throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_receivestate_link_count(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReceiveState: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = ReceiveState
+
+    public static func lift(_ handle: UInt64) throws -> ReceiveState {
+        return ReceiveState(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: ReceiveState) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReceiveState {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ReceiveState, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReceiveState_lift(_ handle: UInt64) throws -> ReceiveState {
+    return try FfiConverterTypeReceiveState.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReceiveState_lower(_ value: ReceiveState) -> UInt64 {
+    return FfiConverterTypeReceiveState.lower(value)
+}
+
+
+
+
+
+
+/**
  * The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
  * printed once for the family to keep offline, scanned back to sign a change (adding a
  * phone, replacing a lost one) and then forgotten. It is one authority in a quorum
@@ -3073,6 +3882,24 @@ public func FfiConverterTypeRecoveryKey_lower(_ value: RecoveryKey) -> UInt64 {
 public protocol RosterProtocol: AnyObject, Sendable {
     
     /**
+     * [`Roster::open`] with this phone's receive state: a member's fork and an unsequenced
+     * envelope (sequence 0) are refused (`recordEnvelope` reports which); a
+     * removed device's envelope opens if it is the chain head its removal recorded or an
+     * ancestor of it through links the state knows (record the ones in between with
+     * `recordEnvelope`). The opened envelope's link is recorded; `freshness` says whether it
+     * was new, late or a replay.
+     */
+    func openWithState(me: Identity, envelope: Data, state: ReceiveState) throws  -> ReceivedEnvelope
+    
+    /**
+     * Verifies a whole envelope's signatures (no decryption: it need not be addressed to this
+     * phone) from a device of this family — a member, or one this version records as removed
+     * — and records its link in `state`, so that a removed device's older envelopes connect
+     * to the chain head its removal recorded. Returns how it relates to what was seen.
+     */
+    func recordEnvelope(envelope: Data, state: ReceiveState) throws  -> Freshness
+    
+    /**
      * Verifies `newer` versions in turn after this one (each must follow the previous).
      */
     func advance(newer: [SignedRoster]) throws  -> Roster
@@ -3232,6 +4059,43 @@ public static func verifyFounding(founding: SignedRoster)throws  -> Roster  {
 }
     
 
+    
+    /**
+     * [`Roster::open`] with this phone's receive state: a member's fork and an unsequenced
+     * envelope (sequence 0) are refused (`recordEnvelope` reports which); a
+     * removed device's envelope opens if it is the chain head its removal recorded or an
+     * ancestor of it through links the state knows (record the ones in between with
+     * `recordEnvelope`). The opened envelope's link is recorded; `freshness` says whether it
+     * was new, late or a replay.
+     */
+open func openWithState(me: Identity, envelope: Data, state: ReceiveState)throws  -> ReceivedEnvelope  {
+    return try  FfiConverterTypeReceivedEnvelope_lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_roster_open_with_state(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeIdentity_lower(me),
+        FfiConverterData.lower(envelope),
+        FfiConverterTypeReceiveState_lower(state),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Verifies a whole envelope's signatures (no decryption: it need not be addressed to this
+     * phone) from a device of this family — a member, or one this version records as removed
+     * — and records its link in `state`, so that a removed device's older envelopes connect
+     * to the chain head its removal recorded. Returns how it relates to what was seen.
+     */
+open func recordEnvelope(envelope: Data, state: ReceiveState)throws  -> Freshness  {
+    return try  FfiConverterTypeFreshness_lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_roster_record_envelope(
+            self.uniffiCloneHandle(),
+        FfiConverterData.lower(envelope),
+        FfiConverterTypeReceiveState_lower(state),uniffiCallStatus
+    )
+})
+}
     
     /**
      * Verifies `newer` versions in turn after this one (each must follow the previous).
@@ -3480,6 +4344,15 @@ public protocol RosterProposalProtocol: AnyObject, Sendable {
      */
     func version()  -> UInt64
     
+    /**
+     * Records the last envelope the family accepts from a device this version removes: its
+     * sequence and 32-byte header hash (`EnvelopeInfo.headerHash`), normally the newest one
+     * this guardian verified from it. That envelope and its ancestors on the device's chain
+     * stay openable (`Roster.openWithState`); nothing else from it does. Without it, nothing
+     * from the removed device opens.
+     */
+    func withLastEnvelope(device: PublicKey, sequence: UInt64, headerHash: Data) throws  -> RosterProposal
+    
 }
 /**
  * An unsigned roster version: what a guardian proposes, then signs.
@@ -3599,6 +4472,25 @@ open func version() -> UInt64  {
         uniffiCallStatus in
     uniffi_toyseal_ffi_fn_method_rosterproposal_version(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Records the last envelope the family accepts from a device this version removes: its
+     * sequence and 32-byte header hash (`EnvelopeInfo.headerHash`), normally the newest one
+     * this guardian verified from it. That envelope and its ancestors on the device's chain
+     * stay openable (`Roster.openWithState`); nothing else from it does. Without it, nothing
+     * from the removed device opens.
+     */
+open func withLastEnvelope(device: PublicKey, sequence: UInt64, headerHash: Data)throws  -> RosterProposal  {
+    return try  FfiConverterTypeRosterProposal_lift(try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_rosterproposal_with_last_envelope(
+            self.uniffiCloneHandle(),
+        FfiConverterTypePublicKey_lower(device),
+        FfiConverterUInt64.lower(sequence),
+        FfiConverterData.lower(headerHash),uniffiCallStatus
     )
 })
 }
@@ -3928,6 +4820,13 @@ public protocol SimulatedToyProtocol: AnyObject, Sendable {
     func openReceived() throws  -> [Data]
     
     /**
+     * The long press at the toy that opens its recovery window (docs/spec/pairing.md §7.2):
+     * for its length, a phone may pair with the printed code and, in a session, prove the
+     * family's recovery key. Fails without a family (use `pressPairButton`).
+     */
+    func openRecoveryWindow(nowMs: UInt64) throws 
+    
+    /**
      * The parent holds the button: a pairing window opens.
      */
     func pressPairButton(nowMs: UInt64) throws 
@@ -4142,6 +5041,20 @@ open func openReceived()throws  -> [Data]  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * The long press at the toy that opens its recovery window (docs/spec/pairing.md §7.2):
+     * for its length, a phone may pair with the printed code and, in a session, prove the
+     * family's recovery key. Fails without a family (use `pressPairButton`).
+     */
+open func openRecoveryWindow(nowMs: UInt64)throws   {try rustCallWithError(FfiConverterTypeToysealError_lift) {
+        uniffiCallStatus in
+    uniffi_toyseal_ffi_fn_method_simulatedtoy_open_recovery_window(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -4932,6 +5845,85 @@ public func FfiConverterTypePendingDeletion_lower(_ value: PendingDeletion) -> R
 
 
 /**
+ * A whole envelope opened with the receive state.
+ */
+public struct ReceivedEnvelope {
+    /**
+     * The content.
+     */
+    public var content: Data
+    /**
+     * What was proved about it.
+     */
+    public var info: EnvelopeInfo
+    /**
+     * Its place relative to what this phone had seen from the sender (now recorded).
+     */
+    public var freshness: Freshness
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The content.
+         */content: Data, 
+        /**
+         * What was proved about it.
+         */info: EnvelopeInfo, 
+        /**
+         * Its place relative to what this phone had seen from the sender (now recorded).
+         */freshness: Freshness) {
+        self.content = content
+        self.info = info
+        self.freshness = freshness
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReceivedEnvelope: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReceivedEnvelope: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReceivedEnvelope {
+        return
+            try ReceivedEnvelope(
+                content: FfiConverterData.read(from: &buf), 
+                info: FfiConverterTypeEnvelopeInfo.read(from: &buf), 
+                freshness: FfiConverterTypeFreshness.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReceivedEnvelope, into buf: inout [UInt8]) {
+        FfiConverterData.write(value.content, into: &buf)
+        FfiConverterTypeEnvelopeInfo.write(value.info, into: &buf)
+        FfiConverterTypeFreshness.write(value.freshness, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReceivedEnvelope_lift(_ buf: RustBuffer) throws -> ReceivedEnvelope {
+    return try FfiConverterTypeReceivedEnvelope.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReceivedEnvelope_lower(_ value: ReceivedEnvelope) -> RustBuffer {
+    return FfiConverterTypeReceivedEnvelope.lower(value)
+}
+
+
+/**
  * The signed parts of a request.
  */
 public struct RequestTarget: Equatable, Hashable {
@@ -5283,6 +6275,112 @@ public func FfiConverterTypeFailureReason_lower(_ value: FailureReason) -> RustB
 
 
 /**
+ * How an opened envelope's place on its sender's chain relates to what this phone has seen.
+ */
+
+public enum Freshness: Equatable, Hashable {
+    
+    /**
+     * Higher than every sequence seen from this sender: a new message, in order.
+     */
+    case new
+    /**
+     * Not seen before, but lower than one already seen: show it in its place by sequence.
+     */
+    case late
+    /**
+     * This very envelope was seen before: do not present it as new.
+     */
+    case replay
+    /**
+     * The sender's chain forked (another envelope at the same sequence, or two naming the
+     * same previous one): refuse it and show it.
+     */
+    case fork
+    /**
+     * Sequence 0: on no chain, with no ordering guarantee.
+     */
+    case unsequenced
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Freshness: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFreshness: FfiConverterRustBuffer {
+    typealias SwiftType = Freshness
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Freshness {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .new
+        
+        case 2: return .late
+        
+        case 3: return .replay
+        
+        case 4: return .fork
+        
+        case 5: return .unsequenced
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Freshness, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .new:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .late:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .replay:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .fork:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .unsequenced:
+            writeInt(&buf, Int32(5))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFreshness_lift(_ buf: RustBuffer) throws -> Freshness {
+    return try FfiConverterTypeFreshness.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFreshness_lower(_ value: Freshness) -> RustBuffer {
+    return FfiConverterTypeFreshness.lower(value)
+}
+
+
+
+/**
  * Something the app must act on, in order.
  */
 
@@ -5404,6 +6502,18 @@ public enum PhoneEvent {
          */answer: ToyAnswer
     )
     /**
+     * What the toy made of this phone's recovery proof (`proveRecovery`): with `Proved` the
+     * toy's current roster version follows in `Rosters`; build the next version on it, sign
+     * it with the recovery key (and this phone's key if it adds this phone) and push it
+     * (`pushRosters`); the toy then asks its user to confirm (`AwaitingConfirmation`,
+     * `ToyAnswered`).
+     */
+    case recoveryAnswered(
+        /**
+         * The answer.
+         */answer: RecoveryAnswer
+    )
+    /**
      * The toy's roster head has a version this phone holds with another hash: a fork of the
      * family's chain. Nothing was pushed; show it.
      */
@@ -5479,10 +6589,13 @@ public struct FfiConverterTypePhoneEvent: FfiConverterRustBuffer {
         case 13: return .toyAnswered(version: try FfiConverterOptionUInt64.read(from: &buf), answer: try FfiConverterTypeToyAnswer.read(from: &buf)
         )
         
-        case 14: return .rosterFork(version: try FfiConverterUInt64.read(from: &buf)
+        case 14: return .recoveryAnswered(answer: try FfiConverterTypeRecoveryAnswer.read(from: &buf)
         )
         
-        case 15: return .message(summary: try FfiConverterString.read(from: &buf)
+        case 15: return .rosterFork(version: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 16: return .message(summary: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -5560,13 +6673,18 @@ public struct FfiConverterTypePhoneEvent: FfiConverterRustBuffer {
             FfiConverterTypeToyAnswer.write(answer, into: &buf)
             
         
-        case let .rosterFork(version):
+        case let .recoveryAnswered(answer):
             writeInt(&buf, Int32(14))
+            FfiConverterTypeRecoveryAnswer.write(answer, into: &buf)
+            
+        
+        case let .rosterFork(version):
+            writeInt(&buf, Int32(15))
             FfiConverterUInt64.write(version, into: &buf)
             
         
         case let .message(summary):
-            writeInt(&buf, Int32(15))
+            writeInt(&buf, Int32(16))
             FfiConverterString.write(summary, into: &buf)
             
         }
@@ -5586,6 +6704,94 @@ public func FfiConverterTypePhoneEvent_lift(_ buf: RustBuffer) throws -> PhoneEv
 #endif
 public func FfiConverterTypePhoneEvent_lower(_ value: PhoneEvent) -> RustBuffer {
     return FfiConverterTypePhoneEvent.lower(value)
+}
+
+
+
+/**
+ * The toy's answer to a recovery proof (docs/spec/pairing.md §7.2).
+ */
+
+public enum RecoveryAnswer: Equatable, Hashable {
+    
+    /**
+     * The proof verified against the roster's recovery key: the toy's current version
+     * follows, and this phone may push one version signed by the key.
+     */
+    case proved
+    /**
+     * The signature does not verify (another key, or a proof made for another session): the
+     * recovery window is closed and the session ends.
+     */
+    case refused
+    /**
+     * No recovery window is open for this session, a proof was already given in it, or a
+     * confirmation is pending.
+     */
+    case closed
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RecoveryAnswer: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRecoveryAnswer: FfiConverterRustBuffer {
+    typealias SwiftType = RecoveryAnswer
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RecoveryAnswer {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .proved
+        
+        case 2: return .refused
+        
+        case 3: return .closed
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RecoveryAnswer, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .proved:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .refused:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .closed:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecoveryAnswer_lift(_ buf: RustBuffer) throws -> RecoveryAnswer {
+    return try FfiConverterTypeRecoveryAnswer.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRecoveryAnswer_lower(_ value: RecoveryAnswer) -> RustBuffer {
+    return FfiConverterTypeRecoveryAnswer.lower(value)
 }
 
 
@@ -6536,10 +7742,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope() != 60717) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_toyseal_ffi_checksum_method_cloudclient_delete_family() != 55727) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_toyseal_ffi_checksum_method_cloudclient_deletions() != 58009) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_cloudclient_download() != 50391) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_cloudclient_erase() != 45243) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_cloudclient_list() != 35771) {
@@ -6623,6 +7835,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_toyseal_ffi_checksum_method_phone_poll_transmit() != 41576) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_toyseal_ffi_checksum_method_phone_prove_recovery() != 60057) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_toyseal_ffi_checksum_method_phone_push_rosters() != 40513) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6636,6 +7851,18 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_phone_set_rosters() != 14972) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_receivestate_encode() != 29536) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_receivestate_gap() != 13230) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_receivestate_highest_sequence() != 3279) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_receivestate_link_count() != 40831) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_anchor_family_id() != 19531) {
@@ -6654,6 +7881,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_recoverykey_signer_id() != 14261) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_roster_open_with_state() != 24125) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_roster_record_envelope() != 61257) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_method_roster_advance() != 40194) {
@@ -6704,6 +7937,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_toyseal_ffi_checksum_method_rosterproposal_version() != 45917) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_toyseal_ffi_checksum_method_rosterproposal_with_last_envelope() != 60156) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_toyseal_ffi_checksum_method_signedroster_cosign() != 3614) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6746,6 +7982,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_received() != 13065) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_recovery_window() != 16302) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_toyseal_ffi_checksum_method_simulatedtoy_press_pair_button() != 40782) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6773,6 +8012,45 @@ private let initializationResult: InitializationResult = {
     if (uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick() != 61059) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign() != 3520) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign_recovery() != 6318) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_envelopeerasure_encode() != 4728) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_envelopeerasure_envelope_ids() != 26553) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_envelopeerasure_family_id() != 60604) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_envelopeerasure_signers() != 50802) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_envelopeerasure_verify() != 17998) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_familydeletion_cosign() != 52293) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_familydeletion_cosign_recovery() != 62448) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_familydeletion_encode() != 2859) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_familydeletion_family_id() != 4238) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_familydeletion_signers() != 4479) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_method_familydeletion_verify() != 41162) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_toyseal_ffi_checksum_constructor_fragmenter_new() != 46422) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6789,6 +8067,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_constructor_phone_new() != 38861) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_constructor_receivestate_decode() != 18921) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_constructor_receivestate_new() != 16981) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_constructor_anchor_parse() != 58475) {
@@ -6822,6 +8106,18 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_toyseal_ffi_checksum_constructor_simulatedtoy_new() != 56951) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_decode() != 50934) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_new() != 24534) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_constructor_familydeletion_decode() != 44808) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_toyseal_ffi_checksum_constructor_familydeletion_new() != 36836) {
         return InitializationResult.apiChecksumMismatch
     }
 

@@ -346,6 +346,11 @@ uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_create_family(uint64_t ptr, ui
 uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope(uint64_t ptr, RustBuffer family_id, RustBuffer envelope_id
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_DELETE_FAMILY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_DELETE_FAMILY
+uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_delete_family(uint64_t ptr, uint64_t deletion
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_DELETIONS
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_DELETIONS
 uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_deletions(uint64_t ptr, RustBuffer family_id, RustBuffer cursor, RustBuffer limit
@@ -354,6 +359,11 @@ uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_deletions(uint64_t ptr, RustBu
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_DOWNLOAD
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_DOWNLOAD
 uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_download(uint64_t ptr, RustBuffer family_id, RustBuffer envelope_id
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_ERASE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_ERASE
+uint64_t uniffi_toyseal_ffi_fn_method_cloudclient_erase(uint64_t ptr, uint64_t erasure
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_CLOUDCLIENT_LIST
@@ -576,6 +586,11 @@ RustBuffer uniffi_toyseal_ffi_fn_method_phone_poll_event(uint64_t ptr, RustCallS
 RustBuffer uniffi_toyseal_ffi_fn_method_phone_poll_transmit(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_PHONE_PROVE_RECOVERY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_PHONE_PROVE_RECOVERY
+void uniffi_toyseal_ffi_fn_method_phone_prove_recovery(uint64_t ptr, uint64_t key, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_PHONE_PUSH_ROSTERS
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_PHONE_PUSH_ROSTERS
 void uniffi_toyseal_ffi_fn_method_phone_push_rosters(uint64_t ptr, RustBuffer rosters, uint64_t now_ms, RustCallStatus *_Nonnull out_status
@@ -599,6 +614,47 @@ uint32_t uniffi_toyseal_ffi_fn_method_phone_send_envelope(uint64_t ptr, RustBuff
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_PHONE_SET_ROSTERS
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_PHONE_SET_ROSTERS
 void uniffi_toyseal_ffi_fn_method_phone_set_rosters(uint64_t ptr, RustBuffer rosters, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_RECEIVESTATE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_RECEIVESTATE
+uint64_t uniffi_toyseal_ffi_fn_clone_receivestate(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FREE_RECEIVESTATE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FREE_RECEIVESTATE
+void uniffi_toyseal_ffi_fn_free_receivestate(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_RECEIVESTATE_DECODE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_RECEIVESTATE_DECODE
+uint64_t uniffi_toyseal_ffi_fn_constructor_receivestate_decode(RustBuffer bytes, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_RECEIVESTATE_NEW
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_RECEIVESTATE_NEW
+uint64_t uniffi_toyseal_ffi_fn_constructor_receivestate_new(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECEIVESTATE_ENCODE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECEIVESTATE_ENCODE
+RustBuffer uniffi_toyseal_ffi_fn_method_receivestate_encode(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECEIVESTATE_GAP
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECEIVESTATE_GAP
+RustBuffer uniffi_toyseal_ffi_fn_method_receivestate_gap(uint64_t ptr, uint64_t sender, RustBuffer head, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECEIVESTATE_HIGHEST_SEQUENCE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECEIVESTATE_HIGHEST_SEQUENCE
+RustBuffer uniffi_toyseal_ffi_fn_method_receivestate_highest_sequence(uint64_t ptr, uint64_t sender, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECEIVESTATE_LINK_COUNT
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_RECEIVESTATE_LINK_COUNT
+uint64_t uniffi_toyseal_ffi_fn_method_receivestate_link_count(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_ANCHOR
@@ -717,6 +773,16 @@ uint64_t uniffi_toyseal_ffi_fn_constructor_roster_verify_anchored_chain(RustBuff
 uint64_t uniffi_toyseal_ffi_fn_constructor_roster_verify_founding(uint64_t founding, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_OPEN_WITH_STATE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_OPEN_WITH_STATE
+RustBuffer uniffi_toyseal_ffi_fn_method_roster_open_with_state(uint64_t ptr, uint64_t me, RustBuffer envelope, uint64_t state, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_RECORD_ENVELOPE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_RECORD_ENVELOPE
+RustBuffer uniffi_toyseal_ffi_fn_method_roster_record_envelope(uint64_t ptr, RustBuffer envelope, uint64_t state, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_ADVANCE
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTER_ADVANCE
 uint64_t uniffi_toyseal_ffi_fn_method_roster_advance(uint64_t ptr, RustBuffer newer, RustCallStatus *_Nonnull out_status
@@ -815,6 +881,11 @@ uint64_t uniffi_toyseal_ffi_fn_method_rosterproposal_sign_with_recovery(uint64_t
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTERPROPOSAL_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTERPROPOSAL_VERSION
 uint64_t uniffi_toyseal_ffi_fn_method_rosterproposal_version(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTERPROPOSAL_WITH_LAST_ENVELOPE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ROSTERPROPOSAL_WITH_LAST_ENVELOPE
+uint64_t uniffi_toyseal_ffi_fn_method_rosterproposal_with_last_envelope(uint64_t ptr, uint64_t device, uint64_t sequence, RustBuffer header_hash, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_SIGNEDROSTER
@@ -918,6 +989,11 @@ RustBuffer uniffi_toyseal_ffi_fn_method_simulatedtoy_handle_frame(uint64_t ptr, 
 RustBuffer uniffi_toyseal_ffi_fn_method_simulatedtoy_open_received(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_OPEN_RECOVERY_WINDOW
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_OPEN_RECOVERY_WINDOW
+void uniffi_toyseal_ffi_fn_method_simulatedtoy_open_recovery_window(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_PRESS_PAIR_BUTTON
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_PRESS_PAIR_BUTTON
 void uniffi_toyseal_ffi_fn_method_simulatedtoy_press_pair_button(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
@@ -961,6 +1037,111 @@ void uniffi_toyseal_ffi_fn_method_simulatedtoy_set_auto_confirm(uint64_t ptr, in
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_TICK
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_SIMULATEDTOY_TICK
 RustBuffer uniffi_toyseal_ffi_fn_method_simulatedtoy_tick(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_ENVELOPEERASURE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_ENVELOPEERASURE
+uint64_t uniffi_toyseal_ffi_fn_clone_envelopeerasure(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FREE_ENVELOPEERASURE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FREE_ENVELOPEERASURE
+void uniffi_toyseal_ffi_fn_free_envelopeerasure(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_ENVELOPEERASURE_DECODE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_ENVELOPEERASURE_DECODE
+uint64_t uniffi_toyseal_ffi_fn_constructor_envelopeerasure_decode(RustBuffer bytes, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_ENVELOPEERASURE_NEW
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_ENVELOPEERASURE_NEW
+uint64_t uniffi_toyseal_ffi_fn_constructor_envelopeerasure_new(uint64_t roster, RustBuffer envelope_ids, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ENVELOPEERASURE_COSIGN
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ENVELOPEERASURE_COSIGN
+uint64_t uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign(uint64_t ptr, uint64_t signer, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ENVELOPEERASURE_COSIGN_RECOVERY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ENVELOPEERASURE_COSIGN_RECOVERY
+uint64_t uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign_recovery(uint64_t ptr, uint64_t key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ENVELOPEERASURE_ENCODE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ENVELOPEERASURE_ENCODE
+RustBuffer uniffi_toyseal_ffi_fn_method_envelopeerasure_encode(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ENVELOPEERASURE_ENVELOPE_IDS
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ENVELOPEERASURE_ENVELOPE_IDS
+RustBuffer uniffi_toyseal_ffi_fn_method_envelopeerasure_envelope_ids(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ENVELOPEERASURE_FAMILY_ID
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ENVELOPEERASURE_FAMILY_ID
+RustBuffer uniffi_toyseal_ffi_fn_method_envelopeerasure_family_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ENVELOPEERASURE_SIGNERS
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ENVELOPEERASURE_SIGNERS
+RustBuffer uniffi_toyseal_ffi_fn_method_envelopeerasure_signers(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ENVELOPEERASURE_VERIFY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_ENVELOPEERASURE_VERIFY
+void uniffi_toyseal_ffi_fn_method_envelopeerasure_verify(uint64_t ptr, uint64_t roster, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_FAMILYDELETION
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CLONE_FAMILYDELETION
+uint64_t uniffi_toyseal_ffi_fn_clone_familydeletion(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FREE_FAMILYDELETION
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FREE_FAMILYDELETION
+void uniffi_toyseal_ffi_fn_free_familydeletion(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_FAMILYDELETION_DECODE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_FAMILYDELETION_DECODE
+uint64_t uniffi_toyseal_ffi_fn_constructor_familydeletion_decode(RustBuffer bytes, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_FAMILYDELETION_NEW
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_CONSTRUCTOR_FAMILYDELETION_NEW
+uint64_t uniffi_toyseal_ffi_fn_constructor_familydeletion_new(uint64_t roster, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_FAMILYDELETION_COSIGN
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_FAMILYDELETION_COSIGN
+uint64_t uniffi_toyseal_ffi_fn_method_familydeletion_cosign(uint64_t ptr, uint64_t signer, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_FAMILYDELETION_COSIGN_RECOVERY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_FAMILYDELETION_COSIGN_RECOVERY
+uint64_t uniffi_toyseal_ffi_fn_method_familydeletion_cosign_recovery(uint64_t ptr, uint64_t key, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_FAMILYDELETION_ENCODE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_FAMILYDELETION_ENCODE
+RustBuffer uniffi_toyseal_ffi_fn_method_familydeletion_encode(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_FAMILYDELETION_FAMILY_ID
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_FAMILYDELETION_FAMILY_ID
+RustBuffer uniffi_toyseal_ffi_fn_method_familydeletion_family_id(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_FAMILYDELETION_SIGNERS
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_FAMILYDELETION_SIGNERS
+RustBuffer uniffi_toyseal_ffi_fn_method_familydeletion_signers(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_FAMILYDELETION_VERIFY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_METHOD_FAMILYDELETION_VERIFY
+void uniffi_toyseal_ffi_fn_method_familydeletion_verify(uint64_t ptr, uint64_t roster, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_FN_FUNC_SIGN_REQUEST
@@ -1287,6 +1468,12 @@ uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_DELETE_FAMILY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_DELETE_FAMILY
+uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_delete_family(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_DELETIONS
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_DELETIONS
 uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_deletions(void
@@ -1296,6 +1483,12 @@ uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_deletions(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_DOWNLOAD
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_DOWNLOAD
 uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_download(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_ERASE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_CLOUDCLIENT_ERASE
+uint16_t uniffi_toyseal_ffi_checksum_method_cloudclient_erase(void
     
 );
 #endif
@@ -1461,6 +1654,12 @@ uint16_t uniffi_toyseal_ffi_checksum_method_phone_poll_transmit(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_PHONE_PROVE_RECOVERY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_PHONE_PROVE_RECOVERY
+uint16_t uniffi_toyseal_ffi_checksum_method_phone_prove_recovery(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_PHONE_PUSH_ROSTERS
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_PHONE_PUSH_ROSTERS
 uint16_t uniffi_toyseal_ffi_checksum_method_phone_push_rosters(void
@@ -1488,6 +1687,30 @@ uint16_t uniffi_toyseal_ffi_checksum_method_phone_send_envelope(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_PHONE_SET_ROSTERS
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_PHONE_SET_ROSTERS
 uint16_t uniffi_toyseal_ffi_checksum_method_phone_set_rosters(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECEIVESTATE_ENCODE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECEIVESTATE_ENCODE
+uint16_t uniffi_toyseal_ffi_checksum_method_receivestate_encode(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECEIVESTATE_GAP
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECEIVESTATE_GAP
+uint16_t uniffi_toyseal_ffi_checksum_method_receivestate_gap(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECEIVESTATE_HIGHEST_SEQUENCE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECEIVESTATE_HIGHEST_SEQUENCE
+uint16_t uniffi_toyseal_ffi_checksum_method_receivestate_highest_sequence(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECEIVESTATE_LINK_COUNT
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECEIVESTATE_LINK_COUNT
+uint16_t uniffi_toyseal_ffi_checksum_method_receivestate_link_count(void
     
 );
 #endif
@@ -1524,6 +1747,18 @@ uint16_t uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECOVERYKEY_SIGNER_ID
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_RECOVERYKEY_SIGNER_ID
 uint16_t uniffi_toyseal_ffi_checksum_method_recoverykey_signer_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_OPEN_WITH_STATE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_OPEN_WITH_STATE
+uint16_t uniffi_toyseal_ffi_checksum_method_roster_open_with_state(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_RECORD_ENVELOPE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTER_RECORD_ENVELOPE
+uint16_t uniffi_toyseal_ffi_checksum_method_roster_record_envelope(void
     
 );
 #endif
@@ -1623,6 +1858,12 @@ uint16_t uniffi_toyseal_ffi_checksum_method_rosterproposal_version(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTERPROPOSAL_WITH_LAST_ENVELOPE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ROSTERPROPOSAL_WITH_LAST_ENVELOPE
+uint16_t uniffi_toyseal_ffi_checksum_method_rosterproposal_with_last_envelope(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIGNEDROSTER_COSIGN
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIGNEDROSTER_COSIGN
 uint16_t uniffi_toyseal_ffi_checksum_method_signedroster_cosign(void
@@ -1707,6 +1948,12 @@ uint16_t uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_received(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_OPEN_RECOVERY_WINDOW
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_OPEN_RECOVERY_WINDOW
+uint16_t uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_recovery_window(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_PRESS_PAIR_BUTTON
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_SIMULATEDTOY_PRESS_PAIR_BUTTON
 uint16_t uniffi_toyseal_ffi_checksum_method_simulatedtoy_press_pair_button(void
@@ -1761,6 +2008,84 @@ uint16_t uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ENVELOPEERASURE_COSIGN
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ENVELOPEERASURE_COSIGN
+uint16_t uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ENVELOPEERASURE_COSIGN_RECOVERY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ENVELOPEERASURE_COSIGN_RECOVERY
+uint16_t uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign_recovery(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ENVELOPEERASURE_ENCODE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ENVELOPEERASURE_ENCODE
+uint16_t uniffi_toyseal_ffi_checksum_method_envelopeerasure_encode(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ENVELOPEERASURE_ENVELOPE_IDS
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ENVELOPEERASURE_ENVELOPE_IDS
+uint16_t uniffi_toyseal_ffi_checksum_method_envelopeerasure_envelope_ids(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ENVELOPEERASURE_FAMILY_ID
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ENVELOPEERASURE_FAMILY_ID
+uint16_t uniffi_toyseal_ffi_checksum_method_envelopeerasure_family_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ENVELOPEERASURE_SIGNERS
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ENVELOPEERASURE_SIGNERS
+uint16_t uniffi_toyseal_ffi_checksum_method_envelopeerasure_signers(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ENVELOPEERASURE_VERIFY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_ENVELOPEERASURE_VERIFY
+uint16_t uniffi_toyseal_ffi_checksum_method_envelopeerasure_verify(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_FAMILYDELETION_COSIGN
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_FAMILYDELETION_COSIGN
+uint16_t uniffi_toyseal_ffi_checksum_method_familydeletion_cosign(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_FAMILYDELETION_COSIGN_RECOVERY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_FAMILYDELETION_COSIGN_RECOVERY
+uint16_t uniffi_toyseal_ffi_checksum_method_familydeletion_cosign_recovery(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_FAMILYDELETION_ENCODE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_FAMILYDELETION_ENCODE
+uint16_t uniffi_toyseal_ffi_checksum_method_familydeletion_encode(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_FAMILYDELETION_FAMILY_ID
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_FAMILYDELETION_FAMILY_ID
+uint16_t uniffi_toyseal_ffi_checksum_method_familydeletion_family_id(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_FAMILYDELETION_SIGNERS
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_FAMILYDELETION_SIGNERS
+uint16_t uniffi_toyseal_ffi_checksum_method_familydeletion_signers(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_FAMILYDELETION_VERIFY
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_METHOD_FAMILYDELETION_VERIFY
+uint16_t uniffi_toyseal_ffi_checksum_method_familydeletion_verify(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_FRAGMENTER_NEW
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_FRAGMENTER_NEW
 uint16_t uniffi_toyseal_ffi_checksum_constructor_fragmenter_new(void
@@ -1794,6 +2119,18 @@ uint16_t uniffi_toyseal_ffi_checksum_constructor_publickey_parse(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_PHONE_NEW
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_PHONE_NEW
 uint16_t uniffi_toyseal_ffi_checksum_constructor_phone_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_RECEIVESTATE_DECODE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_RECEIVESTATE_DECODE
+uint16_t uniffi_toyseal_ffi_checksum_constructor_receivestate_decode(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_RECEIVESTATE_NEW
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_RECEIVESTATE_NEW
+uint16_t uniffi_toyseal_ffi_checksum_constructor_receivestate_new(void
     
 );
 #endif
@@ -1860,6 +2197,30 @@ uint16_t uniffi_toyseal_ffi_checksum_constructor_signedroster_decode(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_SIMULATEDTOY_NEW
 #define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_SIMULATEDTOY_NEW
 uint16_t uniffi_toyseal_ffi_checksum_constructor_simulatedtoy_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_ENVELOPEERASURE_DECODE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_ENVELOPEERASURE_DECODE
+uint16_t uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_decode(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_ENVELOPEERASURE_NEW
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_ENVELOPEERASURE_NEW
+uint16_t uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_FAMILYDELETION_DECODE
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_FAMILYDELETION_DECODE
+uint16_t uniffi_toyseal_ffi_checksum_constructor_familydeletion_decode(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_FAMILYDELETION_NEW
+#define UNIFFI_FFIDEF_UNIFFI_TOYSEAL_FFI_CHECKSUM_CONSTRUCTOR_FAMILYDELETION_NEW
+uint16_t uniffi_toyseal_ffi_checksum_constructor_familydeletion_new(void
     
 );
 #endif

@@ -362,6 +362,39 @@ def test_cloud_client_against_a_real_server():
     asyncio.run(flow())
 
 
+
+@pytest.mark.skipif(not SERVER, reason="TOYSEAL_TEST_SERVER (a running `toyseal serve`) not set")
+def test_erasure_and_family_deletion_signed_with_the_recovery_key():
+    async def flow():
+        me, _, _, roster = family()
+        cloud = ts.CloudClient(SERVER, me)
+        await cloud.create_family(roster.signed())
+        envelope = roster.seal(me, b"to erase", ts.EnvelopeMetadata(), 1, b"")
+        envelope_id = await cloud.upload(roster.family_id(), envelope)
+        # One guardian alone cannot erase at once; with the recovery key it can.
+        alone = ts.EnvelopeErasure(roster, [envelope_id]).cosign(me)
+        with pytest.raises(ts.ToysealError):
+            alone.verify(roster)
+        with pytest.raises(ts.ToysealError.Server):
+            await cloud.erase(alone)
+        erasure = ts.EnvelopeErasure.decode(alone.cosign_recovery(RECOVERY).encode())
+        erasure.verify(roster)
+        await cloud.erase(erasure)
+        assert (await cloud.list(roster.family_id(), None, None)).items == []
+        assert (await cloud.deletions(roster.family_id(), None, None)).items == []
+
+        deletion = ts.FamilyDeletion(roster).cosign(me)
+        with pytest.raises(ts.ToysealError.Server):
+            await cloud.delete_family(deletion)
+        deletion = deletion.cosign_recovery(RECOVERY)
+        deletion.verify(roster)
+        await cloud.delete_family(deletion)
+        with pytest.raises(ts.ToysealError.Server):
+            await cloud.list(roster.family_id(), None, None)
+
+    asyncio.run(flow())
+
+
 def test_a_second_phone_pairs_with_a_guardians_one_time_code():
     me, phone, toy, roster = family()
     code = phone.open_pairing_window(NOW)
@@ -381,3 +414,127 @@ def test_a_second_phone_pairs_with_a_guardians_one_time_code():
     events = pump(dad, toy)
     assert of(events, ts.PhoneEvent.SAS)[0].sas == toy.sas()
     assert of(events, ts.PhoneEvent.PAIRED)
+
+
+def recovering_phone(toy):
+    """A new phone pairs with the printed code in the toy's recovery window and opens a session."""
+    new = ts.Identity.load_or_generate(MemoryKeyStore(), "new", ts.Role.GUARDIAN)
+    phone = ts.Phone(new)
+    toy.open_recovery_window(NOW)
+    phone.pair(toy.printed_code())
+    assert of(pump(phone, toy), ts.PhoneEvent.PAIRED)
+    toy.disconnect()
+    phone.handle_disconnect()
+    phone.open_session(toy.public_key())
+    assert of(pump(phone, toy), ts.PhoneEvent.SESSION_OPENED)
+    return new, phone
+
+
+def test_recovery_replaces_a_lost_phone_with_the_printed_key():
+    mum, old_phone, toy, v1 = family()
+    toy.disconnect()
+    old_phone.handle_disconnect()
+    new, phone = recovering_phone(toy)
+    scanned = ts.RecoveryKey.from_printable(RECOVERY.export_printable())
+    phone.prove_recovery(scanned, NOW)
+    events = pump(phone, toy)
+    answers = [e.answer for e in of(events, ts.PhoneEvent.RECOVERY_ANSWERED)]
+    assert answers == [ts.RecoveryAnswer.PROVED]
+    [head] = of(events, ts.PhoneEvent.ROSTERS)[0].rosters
+    assert head.encode() == v1.signed().encode()
+    held = ts.Roster.verify_founding(head)
+    v2 = (
+        ts.RosterProposal.next(held, [new.public_key(), toy.public_key()])
+        .sign_with_recovery(scanned)
+        .cosign(new)
+    )
+    phone.push_rosters([v2], NOW)
+    events = pump(phone, toy)
+    answered = of(events, ts.PhoneEvent.TOY_ANSWERED)
+    assert [(a.version, a.answer) for a in answered] == [(2, ts.ToyAnswer.CONFIRMED)]
+    [back] = of(events, ts.PhoneEvent.ROSTERS)[0].rosters
+    v2 = v1.verify_next(back)
+    ids = [m.device_id() for m in v2.members()]
+    assert new.device_id() in ids and mum.device_id() not in ids
+
+
+def test_recovery_with_another_key_is_refused():
+    _, old_phone, toy, _ = family()
+    toy.disconnect()
+    old_phone.handle_disconnect()
+    _, phone = recovering_phone(toy)
+    phone.prove_recovery(ts.RecoveryKey.generate(), NOW)
+    events = pump(phone, toy)
+    answers = [e.answer for e in of(events, ts.PhoneEvent.RECOVERY_ANSWERED)]
+    assert answers == [ts.RecoveryAnswer.REFUSED]
+    assert not of(events, ts.PhoneEvent.ROSTERS)
+    assert toy.roster().version() == 1
+
+
+def test_recovery_proof_needs_a_session():
+    me = ts.Identity.load_or_generate(MemoryKeyStore(), "p", ts.Role.GUARDIAN)
+    with pytest.raises(ts.ToysealError):
+        ts.Phone(me).prove_recovery(RECOVERY, NOW)
+
+
+def _chain(roster, sender, n):
+    out = []
+    for sequence in range(1, n + 1):
+        previous = ts.envelope_header_hash(out[-1]) if out else b""
+        out.append(
+            roster.seal(sender, f"message {sequence}".encode(), ts.EnvelopeMetadata(), sequence, previous)
+        )
+    return out
+
+
+def test_receive_state_opens_a_removed_devices_earlier_envelopes_and_survives_a_restart():
+    mum, dad, toy = (
+        ts.Identity.load_or_generate(MemoryKeyStore(), "k", role)
+        for role in (ts.Role.GUARDIAN, ts.Role.GUARDIAN, ts.Role.TOY)
+    )
+    v1 = ts.Roster.verify_founding(
+        ts.RosterProposal.founding(
+            ts.generate_family_id(), [mum.public_key(), dad.public_key(), toy.public_key()], RECOVERY
+        )
+        .sign(mum)
+        .cosign(dad)
+        .cosign(toy)
+        .cosign_recovery(RECOVERY)
+    )
+    dads = _chain(v1, dad, 3)
+    head = ts.envelope_header_hash(dads[1])
+    v2 = v1.verify_next(
+        ts.RosterProposal.next(v1, [mum.public_key(), toy.public_key()])
+        .with_last_envelope(dad.public_key(), 2, head)
+        .sign(mum)
+        .cosign_recovery(RECOVERY)
+    )
+    # Without the state only the recorded head opens.
+    with pytest.raises(ts.ToysealError):
+        v2.open(mum, dads[0])
+    state = ts.ReceiveState()
+    assert state.gap(dad.public_key(), head) == head
+    assert v2.open_with_state(mum, dads[1], state).freshness == ts.Freshness.NEW
+    opened = v2.open_with_state(mum, dads[0], state)
+    assert opened.content == b"message 1"
+    assert opened.freshness == ts.Freshness.LATE
+    assert state.gap(dad.public_key(), head) is None
+    assert v2.open_with_state(mum, dads[0], state).freshness == ts.Freshness.REPLAY
+    with pytest.raises(ts.ToysealError):
+        v2.open_with_state(mum, dads[2], state)  # after the recorded head
+
+    saved = state.encode()
+    restored = ts.ReceiveState.decode(saved)
+    assert restored.link_count() == 2
+    assert restored.highest_sequence(dad.public_key()) == 2
+    assert v2.open_with_state(mum, dads[1], restored).freshness == ts.Freshness.REPLAY
+    with pytest.raises(ts.ToysealError):
+        ts.ReceiveState.decode(saved[:-1])
+
+    # A member's fork (another envelope at dad's sequence 1 under v1) is refused and reported.
+    fork = _chain(v1, dad, 1)[0]
+    members = ts.ReceiveState()
+    assert v1.open_with_state(mum, dads[0], members).freshness == ts.Freshness.NEW
+    with pytest.raises(ts.ToysealError):
+        v1.open_with_state(mum, fork, members)
+    assert v1.record_envelope(fork, members) == ts.Freshness.FORK

@@ -731,9 +731,13 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_cloudclient_delete_envelope(
     ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_cloudclient_delete_family(
+    ): Int
     external fun uniffi_toyseal_ffi_checksum_method_cloudclient_deletions(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_cloudclient_download(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_cloudclient_erase(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_cloudclient_list(
     ): Int
@@ -789,6 +793,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_phone_poll_transmit(
     ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_phone_prove_recovery(
+    ): Int
     external fun uniffi_toyseal_ffi_checksum_method_phone_push_rosters(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_phone_reject_sas(
@@ -798,6 +804,14 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_toyseal_ffi_checksum_method_phone_send_envelope(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_phone_set_rosters(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_receivestate_encode(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_receivestate_gap(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_receivestate_highest_sequence(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_receivestate_link_count(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_anchor_family_id(
     ): Int
@@ -810,6 +824,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_toyseal_ffi_checksum_method_recoverykey_export_printable(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_recoverykey_signer_id(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_roster_open_with_state(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_roster_record_envelope(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_roster_advance(
     ): Int
@@ -843,6 +861,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_rosterproposal_version(
     ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_rosterproposal_with_last_envelope(
+    ): Int
     external fun uniffi_toyseal_ffi_checksum_method_signedroster_cosign(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_signedroster_cosign_recovery(
@@ -871,6 +891,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_received(
     ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_open_recovery_window(
+    ): Int
     external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_press_pair_button(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_printed_code(
@@ -889,6 +911,32 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_toyseal_ffi_checksum_method_simulatedtoy_tick(
     ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_envelopeerasure_cosign_recovery(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_envelopeerasure_encode(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_envelopeerasure_envelope_ids(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_envelopeerasure_family_id(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_envelopeerasure_signers(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_envelopeerasure_verify(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_familydeletion_cosign(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_familydeletion_cosign_recovery(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_familydeletion_encode(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_familydeletion_family_id(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_familydeletion_signers(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_method_familydeletion_verify(
+    ): Int
     external fun uniffi_toyseal_ffi_checksum_constructor_fragmenter_new(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_constructor_reassembler_new(
@@ -900,6 +948,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_toyseal_ffi_checksum_constructor_publickey_parse(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_constructor_phone_new(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_constructor_receivestate_decode(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_constructor_receivestate_new(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_constructor_anchor_parse(
     ): Int
@@ -922,6 +974,14 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_toyseal_ffi_checksum_constructor_signedroster_decode(
     ): Int
     external fun uniffi_toyseal_ffi_checksum_constructor_simulatedtoy_new(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_decode(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_constructor_envelopeerasure_new(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_constructor_familydeletion_decode(
+    ): Int
+    external fun uniffi_toyseal_ffi_checksum_constructor_familydeletion_new(
     ): Int
     external fun ffi_toyseal_ffi_uniffi_contract_version(
     ): Int
@@ -972,9 +1032,13 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_toyseal_ffi_fn_method_cloudclient_delete_envelope(`ptr`: Long,`familyId`: RustBuffer.ByValue,`envelopeId`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_toyseal_ffi_fn_method_cloudclient_delete_family(`ptr`: Long,`deletion`: Long,
+    ): Long
     external fun uniffi_toyseal_ffi_fn_method_cloudclient_deletions(`ptr`: Long,`familyId`: RustBuffer.ByValue,`cursor`: RustBuffer.ByValue,`limit`: RustBuffer.ByValue,
     ): Long
     external fun uniffi_toyseal_ffi_fn_method_cloudclient_download(`ptr`: Long,`familyId`: RustBuffer.ByValue,`envelopeId`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_cloudclient_erase(`ptr`: Long,`erasure`: Long,
     ): Long
     external fun uniffi_toyseal_ffi_fn_method_cloudclient_list(`ptr`: Long,`familyId`: RustBuffer.ByValue,`cursor`: RustBuffer.ByValue,`limit`: RustBuffer.ByValue,
     ): Long
@@ -1064,6 +1128,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_toyseal_ffi_fn_method_phone_poll_transmit(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_phone_prove_recovery(`ptr`: Long,`key`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_toyseal_ffi_fn_method_phone_push_rosters(`ptr`: Long,`rosters`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_toyseal_ffi_fn_method_phone_reject_sas(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1074,6 +1140,22 @@ internal object UniffiLib {
     ): Int
     external fun uniffi_toyseal_ffi_fn_method_phone_set_rosters(`ptr`: Long,`rosters`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_toyseal_ffi_fn_clone_receivestate(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_free_receivestate(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_toyseal_ffi_fn_constructor_receivestate_decode(`bytes`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_constructor_receivestate_new(uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_receivestate_encode(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_receivestate_gap(`ptr`: Long,`sender`: Long,`head`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_receivestate_highest_sequence(`ptr`: Long,`sender`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_receivestate_link_count(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
     external fun uniffi_toyseal_ffi_fn_clone_anchor(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_toyseal_ffi_fn_free_anchor(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1120,6 +1202,10 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_toyseal_ffi_fn_constructor_roster_verify_founding(`founding`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
+    external fun uniffi_toyseal_ffi_fn_method_roster_open_with_state(`ptr`: Long,`me`: Long,`envelope`: RustBuffer.ByValue,`state`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_roster_record_envelope(`ptr`: Long,`envelope`: RustBuffer.ByValue,`state`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_toyseal_ffi_fn_method_roster_advance(`ptr`: Long,`newer`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_toyseal_ffi_fn_method_roster_anchor(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1159,6 +1245,8 @@ internal object UniffiLib {
     external fun uniffi_toyseal_ffi_fn_method_rosterproposal_sign_with_recovery(`ptr`: Long,`key`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_toyseal_ffi_fn_method_rosterproposal_version(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_rosterproposal_with_last_envelope(`ptr`: Long,`device`: Long,`sequence`: Long,`headerHash`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_toyseal_ffi_fn_clone_signedroster(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
@@ -1200,6 +1288,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_open_received(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_open_recovery_window(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_press_pair_button(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_printed_code(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1218,6 +1308,48 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_toyseal_ffi_fn_method_simulatedtoy_tick(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_clone_envelopeerasure(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_free_envelopeerasure(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_toyseal_ffi_fn_constructor_envelopeerasure_decode(`bytes`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_constructor_envelopeerasure_new(`roster`: Long,`envelopeIds`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign(`ptr`: Long,`signer`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign_recovery(`ptr`: Long,`key`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_envelopeerasure_encode(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_envelopeerasure_envelope_ids(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_envelopeerasure_family_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_envelopeerasure_signers(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_envelopeerasure_verify(`ptr`: Long,`roster`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_toyseal_ffi_fn_clone_familydeletion(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_free_familydeletion(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_toyseal_ffi_fn_constructor_familydeletion_decode(`bytes`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_constructor_familydeletion_new(`roster`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_familydeletion_cosign(`ptr`: Long,`signer`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_familydeletion_cosign_recovery(`ptr`: Long,`key`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_toyseal_ffi_fn_method_familydeletion_encode(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_familydeletion_family_id(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_familydeletion_signers(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_toyseal_ffi_fn_method_familydeletion_verify(`ptr`: Long,`roster`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_toyseal_ffi_fn_func_sign_request(`identity`: Long,`target`: RustBuffer.ByValue,`body`: RustBuffer.ByValue,`nowUnix`: Long,`validitySecs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_toyseal_ffi_fn_func_envelope_header_hash(`envelope`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -2170,6 +2302,11 @@ public interface CloudClientInterface {
     suspend fun `deleteEnvelope`(`familyId`: kotlin.String, `envelopeId`: kotlin.String): PendingDeletion?
     
     /**
+     * Deletes the whole family and everything it stored, with its signed deletion statement.
+     */
+    suspend fun `deleteFamily`(`deletion`: FamilyDeletion)
+    
+    /**
      * One page of the family's pending soft deletions (guardians; `cursor`: a previous
      * page's `next_cursor`).
      */
@@ -2179,6 +2316,12 @@ public interface CloudClientInterface {
      * Downloads an envelope (checked against its id); open it with the roster.
      */
     suspend fun `download`(`familyId`: kotlin.String, `envelopeId`: kotlin.String): kotlin.ByteArray
+    
+    /**
+     * Erases the envelopes an erasure statement names at once, without the 30-day soft
+     * deletion (two guardians, or a guardian and the recovery key, signed it). Idempotent.
+     */
+    suspend fun `erase`(`erasure`: EnvelopeErasure)
     
     /**
      * One page of the family's envelopes (`cursor`: a previous page's `next_cursor`).
@@ -2387,6 +2530,32 @@ open class CloudClient: Disposable, AutoCloseable, CloudClientInterface
 
     
     /**
+     * Deletes the whole family and everything it stored, with its signed deletion statement.
+     */
+    @Throws(ToysealException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `deleteFamily`(`deletion`: FamilyDeletion) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_delete_family(
+                uniffiHandle,
+                
+        FfiConverterTypeFamilyDeletion.lower(`deletion`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_toyseal_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
+        // Error FFI converter
+        ToysealException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * One page of the family's pending soft deletions (guardians; `cursor`: a previous
      * page's `next_cursor`).
      */
@@ -2434,6 +2603,33 @@ open class CloudClient: Disposable, AutoCloseable, CloudClientInterface
         { future -> UniffiLib.ffi_toyseal_ffi_rust_future_free_rust_buffer(future) },
         // lift function
         { FfiConverterByteArray.lift(it) },
+        // Error FFI converter
+        ToysealException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * Erases the envelopes an erasure statement names at once, without the 30-day soft
+     * deletion (two guardians, or a guardian and the recovery key, signed it). Idempotent.
+     */
+    @Throws(ToysealException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `erase`(`erasure`: EnvelopeErasure) {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_toyseal_ffi_fn_method_cloudclient_erase(
+                uniffiHandle,
+                
+        FfiConverterTypeEnvelopeErasure.lower(`erasure`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_poll_void(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_toyseal_ffi_rust_future_complete_void(future, continuation) },
+        { future -> UniffiLib.ffi_toyseal_ffi_rust_future_free_void(future) },
+        // lift function
+        { },
+        
         // Error FFI converter
         ToysealException.ErrorHandler,
     )
@@ -2629,6 +2825,433 @@ public object FfiConverterTypeCloudClient: FfiConverter<CloudClient, Long> {
     override fun allocationSize(value: CloudClient) = 8UL
 
     override fun write(value: CloudClient, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * "Erase these envelopes now", under one roster version, with its signatures.
+ */
+public interface EnvelopeErasureInterface {
+    
+    /**
+     * A copy with `signer`'s signature added.
+     */
+    fun `cosign`(`signer`: Identity): EnvelopeErasure
+    
+    /**
+     * A copy with the recovery key's signature added.
+     */
+    fun `cosignRecovery`(`key`: RecoveryKey): EnvelopeErasure
+    
+    /**
+     * The wire form.
+     */
+    fun `encode`(): kotlin.ByteArray
+    
+    /**
+     * The envelope ids it erases (64 hex digits each), ascending.
+     */
+    fun `envelopeIds`(): List<kotlin.String>
+    
+    /**
+     * The family id (32 hex digits).
+     */
+    fun `familyId`(): kotlin.String
+    
+    /**
+     * The signers' ids (devices, or the recovery key's signer id), ascending.
+     */
+    fun `signers`(): List<kotlin.String>
+    
+    /**
+     * Checks it against `roster` (the version it names, and a quorum of two guardians or a
+     * guardian and the recovery key): what the server checks before erasing.
+     */
+    fun `verify`(`roster`: Roster)
+    
+    companion object
+}
+
+/**
+ * "Erase these envelopes now", under one roster version, with its signatures.
+ */
+open class EnvelopeErasure: Disposable, AutoCloseable, EnvelopeErasureInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+    /**
+     * An unsigned statement erasing these envelopes (ids as the server names them: 64
+     * lower-case hex digits) under `roster`'s version. Sorted and de-duplicated; none, or
+     * more than 64, is an error (erase more with several statements).
+     */
+    constructor(`roster`: Roster, `envelopeIds`: List<kotlin.String>) :
+        this(UniffiWithHandle, 
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_constructor_envelopeerasure_new(
+    
+        
+        FfiConverterTypeRoster.lower(`roster`),
+        FfiConverterSequenceString.lower(`envelopeIds`),_status)
+}
+    )
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_toyseal_ffi_fn_free_envelopeerasure(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_toyseal_ffi_fn_clone_envelopeerasure(handle, status)
+        }
+    }
+
+    
+    /**
+     * A copy with `signer`'s signature added.
+     */override fun `cosign`(`signer`: Identity): EnvelopeErasure {
+            return FfiConverterTypeEnvelopeErasure.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign(
+        it,
+        
+        FfiConverterTypeIdentity.lower(`signer`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * A copy with the recovery key's signature added.
+     */override fun `cosignRecovery`(`key`: RecoveryKey): EnvelopeErasure {
+            return FfiConverterTypeEnvelopeErasure.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_cosign_recovery(
+        it,
+        
+        FfiConverterTypeRecoveryKey.lower(`key`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The wire form.
+     */override fun `encode`(): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_encode(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The envelope ids it erases (64 hex digits each), ascending.
+     */override fun `envelopeIds`(): List<kotlin.String> {
+            return FfiConverterSequenceString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_envelope_ids(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The family id (32 hex digits).
+     */override fun `familyId`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_family_id(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The signers' ids (devices, or the recovery key's signer id), ascending.
+     */override fun `signers`(): List<kotlin.String> {
+            return FfiConverterSequenceString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_signers(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Checks it against `roster` (the version it names, and a quorum of two guardians or a
+     * guardian and the recovery key): what the server checks before erasing.
+     */
+    @Throws(ToysealException::class)override fun `verify`(`roster`: Roster)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_envelopeerasure_verify(
+        it,
+        
+        FfiConverterTypeRoster.lower(`roster`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    companion object {
+        
+    /**
+     * Parses the wire form (structure only: `verify` decides trust).
+     */
+    @Throws(ToysealException::class) fun `decode`(`bytes`: kotlin.ByteArray): EnvelopeErasure {
+            return FfiConverterTypeEnvelopeErasure.lift(
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_constructor_envelopeerasure_decode(
+    
+        
+        FfiConverterByteArray.lower(`bytes`),_status)
+}
+    )
+    }
+    
+
+        
+    }
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeEnvelopeErasure: FfiConverter<EnvelopeErasure, Long> {
+    override fun lower(value: EnvelopeErasure): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): EnvelopeErasure {
+        return EnvelopeErasure(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): EnvelopeErasure {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: EnvelopeErasure) = 8UL
+
+    override fun write(value: EnvelopeErasure, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -2930,6 +3553,411 @@ public object FfiConverterTypeEnvelopeOpener: FfiConverter<EnvelopeOpener, Long>
     override fun allocationSize(value: EnvelopeOpener) = 8UL
 
     override fun write(value: EnvelopeOpener, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * "Delete this family and everything it stored", under one roster version, with its
+ * signatures.
+ */
+public interface FamilyDeletionInterface {
+    
+    /**
+     * A copy with `signer`'s signature added.
+     */
+    fun `cosign`(`signer`: Identity): FamilyDeletion
+    
+    /**
+     * A copy with the recovery key's signature added.
+     */
+    fun `cosignRecovery`(`key`: RecoveryKey): FamilyDeletion
+    
+    /**
+     * The wire form.
+     */
+    fun `encode`(): kotlin.ByteArray
+    
+    /**
+     * The family id (32 hex digits).
+     */
+    fun `familyId`(): kotlin.String
+    
+    /**
+     * The signers' ids, ascending.
+     */
+    fun `signers`(): List<kotlin.String>
+    
+    /**
+     * Checks it against `roster` (the version it names, and its quorum): what the server
+     * checks before deleting the family.
+     */
+    fun `verify`(`roster`: Roster)
+    
+    companion object
+}
+
+/**
+ * "Delete this family and everything it stored", under one roster version, with its
+ * signatures.
+ */
+open class FamilyDeletion: Disposable, AutoCloseable, FamilyDeletionInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+    /**
+     * An unsigned statement deleting the family under `roster`'s version.
+     */
+    constructor(`roster`: Roster) :
+        this(UniffiWithHandle, 
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_constructor_familydeletion_new(
+    
+        
+        FfiConverterTypeRoster.lower(`roster`),_status)
+}
+    )
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_toyseal_ffi_fn_free_familydeletion(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_toyseal_ffi_fn_clone_familydeletion(handle, status)
+        }
+    }
+
+    
+    /**
+     * A copy with `signer`'s signature added.
+     */override fun `cosign`(`signer`: Identity): FamilyDeletion {
+            return FfiConverterTypeFamilyDeletion.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_cosign(
+        it,
+        
+        FfiConverterTypeIdentity.lower(`signer`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * A copy with the recovery key's signature added.
+     */override fun `cosignRecovery`(`key`: RecoveryKey): FamilyDeletion {
+            return FfiConverterTypeFamilyDeletion.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_cosign_recovery(
+        it,
+        
+        FfiConverterTypeRecoveryKey.lower(`key`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The wire form.
+     */override fun `encode`(): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_encode(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The family id (32 hex digits).
+     */override fun `familyId`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_family_id(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The signers' ids, ascending.
+     */override fun `signers`(): List<kotlin.String> {
+            return FfiConverterSequenceString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_signers(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Checks it against `roster` (the version it names, and its quorum): what the server
+     * checks before deleting the family.
+     */
+    @Throws(ToysealException::class)override fun `verify`(`roster`: Roster)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_familydeletion_verify(
+        it,
+        
+        FfiConverterTypeRoster.lower(`roster`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    companion object {
+        
+    /**
+     * Parses the wire form (structure only: `verify` decides trust).
+     */
+    @Throws(ToysealException::class) fun `decode`(`bytes`: kotlin.ByteArray): FamilyDeletion {
+            return FfiConverterTypeFamilyDeletion.lift(
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_constructor_familydeletion_decode(
+    
+        
+        FfiConverterByteArray.lower(`bytes`),_status)
+}
+    )
+    }
+    
+
+        
+    }
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFamilyDeletion: FfiConverter<FamilyDeletion, Long> {
+    override fun lower(value: FamilyDeletion): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): FamilyDeletion {
+        return FamilyDeletion(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): FamilyDeletion {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: FamilyDeletion) = 8UL
+
+    override fun write(value: FamilyDeletion, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -4459,6 +5487,15 @@ public interface PhoneInterface {
     fun `pollTransmit`(): kotlin.ByteArray?
     
     /**
+     * Recovery (docs/spec/pairing.md §7.2): in a session opened in the toy's recovery window
+     * (after a long press at the toy and pairing with its printed code), proves the scanned
+     * recovery key over this session's handshake hash, so the proof is worth nothing in any
+     * other session. `RecoveryAnswered` follows. Drop the key object once the recovery
+     * version is signed.
+     */
+    fun `proveRecovery`(`key`: RecoveryKey, `nowMs`: kotlin.ULong)
+    
+    /**
      * Pushes roster versions (oldest first) to the toy in session now (e.g. version 1 for
      * the toy to co-sign; it answers with a `Rosters` event).
      */
@@ -4802,6 +5839,28 @@ open class Phone: Disposable, AutoCloseable, PhoneInterface
     }
     )
     }
+    
+
+    
+    /**
+     * Recovery (docs/spec/pairing.md §7.2): in a session opened in the toy's recovery window
+     * (after a long press at the toy and pairing with its printed code), proves the scanned
+     * recovery key over this session's handshake hash, so the proof is worth nothing in any
+     * other session. `RecoveryAnswered` follows. Drop the key object once the recovery
+     * version is signed.
+     */
+    @Throws(ToysealException::class)override fun `proveRecovery`(`key`: RecoveryKey, `nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_phone_prove_recovery(
+        it,
+        
+        FfiConverterTypeRecoveryKey.lower(`key`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
     
 
     
@@ -5665,6 +6724,389 @@ public object FfiConverterTypeReassembler: FfiConverter<Reassembler, Long> {
 
 
 /**
+ * The receive state (thread-safe). Persist it with `encode` after every change and restore
+ * it with `decode` at start-up, so replays and forks are caught across restarts.
+ *
+ * Encoding (version 1): `"TSRS"`, the byte `0x01`, a 4-byte big-endian link count, then per
+ * link the sender's 16-byte device id, its 8-byte big-endian sequence (never 0), the 32-byte
+ * previous link hash and the 32-byte header hash, in ascending order of (device id, header
+ * hash). Nothing in it is secret, but it is the phone's memory of what it saw: keep it where
+ * the app keeps its other state.
+ */
+public interface ReceiveStateInterface {
+    
+    /**
+     * The state as bytes (see the type's documentation), for the app's store.
+     */
+    fun `encode`(): kotlin.ByteArray
+    
+    /**
+     * Where the walk back from `head` (a 32-byte header hash) along `sender`'s chain stops
+     * for lack of a known link: the header hash of the first envelope this state does not
+     * know (fetch that envelope and `recordEnvelope` it), or none when the walk reaches the
+     * sender's first envelope.
+     */
+    fun `gap`(`sender`: PublicKey, `head`: kotlin.ByteArray): kotlin.ByteArray?
+    
+    /**
+     * The highest sequence seen from `sender`, if any.
+     */
+    fun `highestSequence`(`sender`: PublicKey): kotlin.ULong?
+    
+    /**
+     * How many links it holds.
+     */
+    fun `linkCount`(): kotlin.ULong
+    
+    companion object
+}
+
+/**
+ * The receive state (thread-safe). Persist it with `encode` after every change and restore
+ * it with `decode` at start-up, so replays and forks are caught across restarts.
+ *
+ * Encoding (version 1): `"TSRS"`, the byte `0x01`, a 4-byte big-endian link count, then per
+ * link the sender's 16-byte device id, its 8-byte big-endian sequence (never 0), the 32-byte
+ * previous link hash and the 32-byte header hash, in ascending order of (device id, header
+ * hash). Nothing in it is secret, but it is the phone's memory of what it saw: keep it where
+ * the app keeps its other state.
+ */
+open class ReceiveState: Disposable, AutoCloseable, ReceiveStateInterface
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+    /**
+     * An empty state (a phone that has seen nothing yet).
+     */
+    constructor() :
+        this(UniffiWithHandle, 
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_constructor_receivestate_new(
+    
+        _status)
+}
+    )
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_toyseal_ffi_fn_free_receivestate(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_toyseal_ffi_fn_clone_receivestate(handle, status)
+        }
+    }
+
+    
+    /**
+     * The state as bytes (see the type's documentation), for the app's store.
+     */
+    @Throws(ToysealException::class)override fun `encode`(): kotlin.ByteArray {
+            return FfiConverterByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_encode(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Where the walk back from `head` (a 32-byte header hash) along `sender`'s chain stops
+     * for lack of a known link: the header hash of the first envelope this state does not
+     * know (fetch that envelope and `recordEnvelope` it), or none when the walk reaches the
+     * sender's first envelope.
+     */
+    @Throws(ToysealException::class)override fun `gap`(`sender`: PublicKey, `head`: kotlin.ByteArray): kotlin.ByteArray? {
+            return FfiConverterOptionalByteArray.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_gap(
+        it,
+        
+        FfiConverterTypePublicKey.lower(`sender`),
+        FfiConverterByteArray.lower(`head`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The highest sequence seen from `sender`, if any.
+     */
+    @Throws(ToysealException::class)override fun `highestSequence`(`sender`: PublicKey): kotlin.ULong? {
+            return FfiConverterOptionalULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_highest_sequence(
+        it,
+        
+        FfiConverterTypePublicKey.lower(`sender`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * How many links it holds.
+     */
+    @Throws(ToysealException::class)override fun `linkCount`(): kotlin.ULong {
+            return FfiConverterULong.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_receivestate_link_count(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+
+    
+
+
+    
+    companion object {
+        
+    /**
+     * Restores a state saved with `encode`. Fails on anything but a whole, well-formed
+     * encoding.
+     */
+    @Throws(ToysealException::class) fun `decode`(`bytes`: kotlin.ByteArray): ReceiveState {
+            return FfiConverterTypeReceiveState.lift(
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_constructor_receivestate_decode(
+    
+        
+        FfiConverterByteArray.lower(`bytes`),_status)
+}
+    )
+    }
+    
+
+        
+    }
+    
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReceiveState: FfiConverter<ReceiveState, Long> {
+    override fun lower(value: ReceiveState): Long {
+        return value.uniffiCloneHandle()
+    }
+
+    override fun lift(value: Long): ReceiveState {
+        return ReceiveState(UniffiWithHandle, value)
+    }
+
+    override fun read(buf: ByteBuffer): ReceiveState {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: ReceiveState) = 8UL
+
+    override fun write(value: ReceiveState, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * The family's recovery key (docs/spec/roster.md §1.2): generated on the founding phone,
  * printed once for the family to keep offline, scanned back to sign a change (adding a
  * phone, replacing a lost one) and then forgotten. It is one authority in a quorum
@@ -5996,6 +7438,24 @@ public object FfiConverterTypeRecoveryKey: FfiConverter<RecoveryKey, Long> {
 public interface RosterInterface {
     
     /**
+     * [`Roster::open`] with this phone's receive state: a member's fork and an unsequenced
+     * envelope (sequence 0) are refused (`recordEnvelope` reports which); a
+     * removed device's envelope opens if it is the chain head its removal recorded or an
+     * ancestor of it through links the state knows (record the ones in between with
+     * `recordEnvelope`). The opened envelope's link is recorded; `freshness` says whether it
+     * was new, late or a replay.
+     */
+    fun `openWithState`(`me`: Identity, `envelope`: kotlin.ByteArray, `state`: ReceiveState): ReceivedEnvelope
+    
+    /**
+     * Verifies a whole envelope's signatures (no decryption: it need not be addressed to this
+     * phone) from a device of this family — a member, or one this version records as removed
+     * — and records its link in `state`, so that a removed device's older envelopes connect
+     * to the chain head its removal recorded. Returns how it relates to what was seen.
+     */
+    fun `recordEnvelope`(`envelope`: kotlin.ByteArray, `state`: ReceiveState): Freshness
+    
+    /**
      * Verifies `newer` versions in turn after this one (each must follow the previous).
      */
     fun `advance`(`newer`: List<SignedRoster>): Roster
@@ -6175,6 +7635,53 @@ open class Roster: Disposable, AutoCloseable, RosterInterface
             UniffiLib.uniffi_toyseal_ffi_fn_clone_roster(handle, status)
         }
     }
+
+    
+    /**
+     * [`Roster::open`] with this phone's receive state: a member's fork and an unsequenced
+     * envelope (sequence 0) are refused (`recordEnvelope` reports which); a
+     * removed device's envelope opens if it is the chain head its removal recorded or an
+     * ancestor of it through links the state knows (record the ones in between with
+     * `recordEnvelope`). The opened envelope's link is recorded; `freshness` says whether it
+     * was new, late or a replay.
+     */
+    @Throws(ToysealException::class)override fun `openWithState`(`me`: Identity, `envelope`: kotlin.ByteArray, `state`: ReceiveState): ReceivedEnvelope {
+            return FfiConverterTypeReceivedEnvelope.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_roster_open_with_state(
+        it,
+        
+        FfiConverterTypeIdentity.lower(`me`),
+        FfiConverterByteArray.lower(`envelope`),
+        FfiConverterTypeReceiveState.lower(`state`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Verifies a whole envelope's signatures (no decryption: it need not be addressed to this
+     * phone) from a device of this family — a member, or one this version records as removed
+     * — and records its link in `state`, so that a removed device's older envelopes connect
+     * to the chain head its removal recorded. Returns how it relates to what was seen.
+     */
+    @Throws(ToysealException::class)override fun `recordEnvelope`(`envelope`: kotlin.ByteArray, `state`: ReceiveState): Freshness {
+            return FfiConverterTypeFreshness.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_roster_record_envelope(
+        it,
+        
+        FfiConverterByteArray.lower(`envelope`),
+        FfiConverterTypeReceiveState.lower(`state`),_status)
+}
+    }
+    )
+    }
+    
 
     
     /**
@@ -6600,6 +8107,15 @@ public interface RosterProposalInterface {
      */
     fun `version`(): kotlin.ULong
     
+    /**
+     * Records the last envelope the family accepts from a device this version removes: its
+     * sequence and 32-byte header hash (`EnvelopeInfo.headerHash`), normally the newest one
+     * this guardian verified from it. That envelope and its ancestors on the device's chain
+     * stay openable (`Roster.openWithState`); nothing else from it does. Without it, nothing
+     * from the removed device opens.
+     */
+    fun `withLastEnvelope`(`device`: PublicKey, `sequence`: kotlin.ULong, `headerHash`: kotlin.ByteArray): RosterProposal
+    
     companion object
 }
 
@@ -6751,6 +8267,30 @@ open class RosterProposal: Disposable, AutoCloseable, RosterProposalInterface
     UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_version(
         it,
         _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Records the last envelope the family accepts from a device this version removes: its
+     * sequence and 32-byte header hash (`EnvelopeInfo.headerHash`), normally the newest one
+     * this guardian verified from it. That envelope and its ancestors on the device's chain
+     * stay openable (`Roster.openWithState`); nothing else from it does. Without it, nothing
+     * from the removed device opens.
+     */
+    @Throws(ToysealException::class)override fun `withLastEnvelope`(`device`: PublicKey, `sequence`: kotlin.ULong, `headerHash`: kotlin.ByteArray): RosterProposal {
+            return FfiConverterTypeRosterProposal.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_rosterproposal_with_last_envelope(
+        it,
+        
+        FfiConverterTypePublicKey.lower(`device`),
+        FfiConverterULong.lower(`sequence`),
+        FfiConverterByteArray.lower(`headerHash`),_status)
 }
     }
     )
@@ -7360,6 +8900,13 @@ public interface SimulatedToyInterface {
     fun `openReceived`(): List<kotlin.ByteArray>
     
     /**
+     * The long press at the toy that opens its recovery window (docs/spec/pairing.md §7.2):
+     * for its length, a phone may pair with the printed code and, in a session, prove the
+     * family's recovery key. Fails without a family (use `pressPairButton`).
+     */
+    fun `openRecoveryWindow`(`nowMs`: kotlin.ULong)
+    
+    /**
      * The parent holds the button: a pairing window opens.
      */
     fun `pressPairButton`(`nowMs`: kotlin.ULong)
@@ -7664,6 +9211,25 @@ open class SimulatedToy: Disposable, AutoCloseable, SimulatedToyInterface
     }
     )
     }
+    
+
+    
+    /**
+     * The long press at the toy that opens its recovery window (docs/spec/pairing.md §7.2):
+     * for its length, a phone may pair with the printed code and, in a session, prove the
+     * family's recovery key. Fails without a family (use `pressPairButton`).
+     */
+    @Throws(ToysealException::class)override fun `openRecoveryWindow`(`nowMs`: kotlin.ULong)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ToysealException) { _status ->
+    UniffiLib.uniffi_toyseal_ffi_fn_method_simulatedtoy_open_recovery_window(
+        it,
+        
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    
     
 
     
@@ -8330,6 +9896,71 @@ public object FfiConverterTypePendingDeletion: FfiConverterRustBuffer<PendingDel
 
 
 /**
+ * A whole envelope opened with the receive state.
+ */
+data class ReceivedEnvelope (
+    /**
+     * The content.
+     */
+    var `content`: kotlin.ByteArray
+    , 
+    /**
+     * What was proved about it.
+     */
+    var `info`: EnvelopeInfo
+    , 
+    /**
+     * Its place relative to what this phone had seen from the sender (now recorded).
+     */
+    var `freshness`: Freshness
+    
+): Disposable{
+    
+
+    
+
+    
+    @Suppress("UNNECESSARY_SAFE_CALL") // codegen is much simpler if we unconditionally emit safe calls here
+    override fun destroy() {
+        
+    Disposable.destroy(
+        this.`content`,
+        this.`info`,
+        this.`freshness`
+    )
+    }
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeReceivedEnvelope: FfiConverterRustBuffer<ReceivedEnvelope> {
+    override fun read(buf: ByteBuffer): ReceivedEnvelope {
+        return ReceivedEnvelope(
+            FfiConverterByteArray.read(buf),
+            FfiConverterTypeEnvelopeInfo.read(buf),
+            FfiConverterTypeFreshness.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ReceivedEnvelope) = (
+            FfiConverterByteArray.allocationSize(value.`content`) +
+            FfiConverterTypeEnvelopeInfo.allocationSize(value.`info`) +
+            FfiConverterTypeFreshness.allocationSize(value.`freshness`)
+    )
+
+    override fun write(value: ReceivedEnvelope, buf: ByteBuffer) {
+            FfiConverterByteArray.write(value.`content`, buf)
+            FfiConverterTypeEnvelopeInfo.write(value.`info`, buf)
+            FfiConverterTypeFreshness.write(value.`freshness`, buf)
+    }
+}
+
+
+
+/**
  * The signed parts of a request.
  */
 data class RequestTarget (
@@ -8549,6 +10180,62 @@ public object FfiConverterTypeFailureReason: FfiConverterRustBuffer<FailureReaso
 
 
 /**
+ * How an opened envelope's place on its sender's chain relates to what this phone has seen.
+ */
+
+enum class Freshness {
+    
+    /**
+     * Higher than every sequence seen from this sender: a new message, in order.
+     */
+    NEW,
+    /**
+     * Not seen before, but lower than one already seen: show it in its place by sequence.
+     */
+    LATE,
+    /**
+     * This very envelope was seen before: do not present it as new.
+     */
+    REPLAY,
+    /**
+     * The sender's chain forked (another envelope at the same sequence, or two naming the
+     * same previous one): refuse it and show it.
+     */
+    FORK,
+    /**
+     * Sequence 0: on no chain, with no ordering guarantee.
+     */
+    UNSEQUENCED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFreshness: FfiConverterRustBuffer<Freshness> {
+    override fun read(buf: ByteBuffer) = try {
+        Freshness.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: Freshness) = 4UL
+
+    override fun write(value: Freshness, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * Something the app must act on, in order.
  */
 sealed class PhoneEvent: Disposable  {
@@ -8758,6 +10445,25 @@ sealed class PhoneEvent: Disposable  {
     }
     
     /**
+     * What the toy made of this phone's recovery proof (`proveRecovery`): with `Proved` the
+     * toy's current roster version follows in `Rosters`; build the next version on it, sign
+     * it with the recovery key (and this phone's key if it adds this phone) and push it
+     * (`pushRosters`); the toy then asks its user to confirm (`AwaitingConfirmation`,
+     * `ToyAnswered`).
+     */
+    data class RecoveryAnswered(
+        /**
+         * The answer.
+         */
+        val `answer`: toyseal.RecoveryAnswer) : PhoneEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
      * The toy's roster head has a version this phone holds with another hash: a fork of the
      * family's chain. Nothing was pushed; show it.
      */
@@ -8882,6 +10588,13 @@ sealed class PhoneEvent: Disposable  {
     )
                 
             }
+            is PhoneEvent.RecoveryAnswered -> {
+                
+    Disposable.destroy(
+        this.`answer`
+    )
+                
+            }
             is PhoneEvent.RosterFork -> {
                 
     Disposable.destroy(
@@ -8953,10 +10666,13 @@ public object FfiConverterTypePhoneEvent : FfiConverterRustBuffer<PhoneEvent>{
                 FfiConverterOptionalULong.read(buf),
                 FfiConverterTypeToyAnswer.read(buf),
                 )
-            14 -> PhoneEvent.RosterFork(
+            14 -> PhoneEvent.RecoveryAnswered(
+                FfiConverterTypeRecoveryAnswer.read(buf),
+                )
+            15 -> PhoneEvent.RosterFork(
                 FfiConverterULong.read(buf),
                 )
-            15 -> PhoneEvent.Message(
+            16 -> PhoneEvent.Message(
                 FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -9057,6 +10773,13 @@ public object FfiConverterTypePhoneEvent : FfiConverterRustBuffer<PhoneEvent>{
                 + FfiConverterTypeToyAnswer.allocationSize(value.`answer`)
             )
         }
+        is PhoneEvent.RecoveryAnswered -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterTypeRecoveryAnswer.allocationSize(value.`answer`)
+            )
+        }
         is PhoneEvent.RosterFork -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
@@ -9142,17 +10865,72 @@ public object FfiConverterTypePhoneEvent : FfiConverterRustBuffer<PhoneEvent>{
                 FfiConverterTypeToyAnswer.write(value.`answer`, buf)
                 Unit
             }
-            is PhoneEvent.RosterFork -> {
+            is PhoneEvent.RecoveryAnswered -> {
                 buf.putInt(14)
+                FfiConverterTypeRecoveryAnswer.write(value.`answer`, buf)
+                Unit
+            }
+            is PhoneEvent.RosterFork -> {
+                buf.putInt(15)
                 FfiConverterULong.write(value.`version`, buf)
                 Unit
             }
             is PhoneEvent.Message -> {
-                buf.putInt(15)
+                buf.putInt(16)
                 FfiConverterString.write(value.`summary`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * The toy's answer to a recovery proof (docs/spec/pairing.md §7.2).
+ */
+
+enum class RecoveryAnswer {
+    
+    /**
+     * The proof verified against the roster's recovery key: the toy's current version
+     * follows, and this phone may push one version signed by the key.
+     */
+    PROVED,
+    /**
+     * The signature does not verify (another key, or a proof made for another session): the
+     * recovery window is closed and the session ends.
+     */
+    REFUSED,
+    /**
+     * No recovery window is open for this session, a proof was already given in it, or a
+     * confirmation is pending.
+     */
+    CLOSED;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeRecoveryAnswer: FfiConverterRustBuffer<RecoveryAnswer> {
+    override fun read(buf: ByteBuffer) = try {
+        RecoveryAnswer.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: RecoveryAnswer) = 4UL
+
+    override fun write(value: RecoveryAnswer, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
     }
 }
 
