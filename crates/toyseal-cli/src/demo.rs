@@ -9,9 +9,11 @@
 //! Then every attack, live, against the real component, each refusal asserted: the BLE
 //! eavesdropper, wrong codes until the window closes, the printed code after the first
 //! guardian, an unsigned, a cross-family and a replayed request, a server-fabricated roster, a
-//! stolen phone acting alone, the removed phone at the toy and at a new message, forged and
-//! truncated streams, and a scan of the storage for plaintext; then verified deletions (the
-//! messages, then the whole family).
+//! stolen phone acting alone, the stolen phone at the door (in session with the toy), the
+//! removed phone at the toy and at a new message, forged and truncated streams, and a scan of
+//! the storage for plaintext; then soft deletion and erasure of the messages, a one-parent
+//! family next door that loses its only phone and recovers with its recovery key and the toy,
+//! and the deletion of the whole family.
 //!
 //! Every step is a [`Check`]: what was attempted, the outcome, the evidence (the value or
 //! error the component returned) and whether it held. Narration goes to stdout (stderr with

@@ -25,12 +25,14 @@ const STEPS: &[(&str, &str)] = &[
     ("replayed_request", "attack"),
     ("fabricated_roster", "attack"),
     ("stolen_phone_quorum", "attack"),
+    ("stolen_phone_at_the_door", "attack"),
     ("removal", "story"),
     ("removed_phone_ble", "attack"),
     ("removed_phone_not_recipient", "attack"),
     ("forged_stream", "attack"),
     ("storage_scan", "attack"),
     ("deletion", "story"),
+    ("lost_only_phone", "story"),
     ("family_deletion", "story"),
 ];
 
