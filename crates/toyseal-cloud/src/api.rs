@@ -477,6 +477,9 @@ pub enum ProblemKind {
     /// sequence the sender already used for another envelope, or a `previous` that is not the
     /// header hash of the sender's stored envelope with the next lower sequence.
     SenderChain,
+    /// 409: a roster version this family already holds, with another hash: a fork (a change
+    /// made without the family, docs/spec/roster.md §3.6). Shown to the user, never adopted.
+    RosterFork,
     /// 410: the family was deleted.
     Gone,
     /// 413: the body exceeds `limit` bytes.
@@ -499,7 +502,7 @@ pub enum ProblemKind {
 
 impl ProblemKind {
     /// Every kind.
-    pub const ALL: [ProblemKind; 16] = [
+    pub const ALL: [ProblemKind; 17] = [
         Self::Unauthenticated,
         Self::Removed,
         Self::Forbidden,
@@ -516,6 +519,7 @@ impl ProblemKind {
         Self::Unavailable,
         Self::Internal,
         Self::DeletionLimit,
+        Self::RosterFork,
     ];
 
     /// The slug after [`PROBLEM_TYPE_PREFIX`].
@@ -529,6 +533,7 @@ impl ProblemKind {
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Conflict => "conflict",
             Self::SenderChain => "sender-chain",
+            Self::RosterFork => "roster-fork",
             Self::Gone => "gone",
             Self::TooLarge => "too-large",
             Self::RateLimited => "rate-limited",
@@ -551,6 +556,7 @@ impl ProblemKind {
             Self::MethodNotAllowed => "method not allowed",
             Self::Conflict => "conflict",
             Self::SenderChain => "the envelope breaks its sender's chain",
+            Self::RosterFork => "the family's roster forked",
             Self::Gone => "family deleted",
             Self::TooLarge => "request body too large",
             Self::RateLimited => "too many requests",

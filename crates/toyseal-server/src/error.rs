@@ -43,6 +43,12 @@ pub enum Error {
     /// that is not the stored predecessor's header hash): 409 `sender-chain`.
     #[error("sender chain: {0}")]
     SenderChain(&'static str),
+    /// 409 `roster-fork`: the family already holds this roster version with another hash.
+    #[error("roster fork at version {version}")]
+    RosterFork {
+        /// The version number held twice.
+        version: u64,
+    },
     /// The family was deleted while this request was being served (an upload racing the
     /// family's deletion): 410.
     #[error("gone: the family was deleted")]
@@ -97,7 +103,9 @@ impl Error {
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Error::Conflict(_) | Error::SenderChain(_) => StatusCode::CONFLICT,
+            Error::Conflict(_) | Error::SenderChain(_) | Error::RosterFork { .. } => {
+                StatusCode::CONFLICT
+            }
             Error::Gone => StatusCode::GONE,
             Error::TooLarge | Error::TooLargeFor { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::RateLimited { .. } | Error::DeletionLimit { .. } => {
@@ -121,6 +129,7 @@ impl Error {
             Error::BadRequest(_) => ProblemKind::BadRequest,
             Error::Conflict(_) => ProblemKind::Conflict,
             Error::SenderChain(_) => ProblemKind::SenderChain,
+            Error::RosterFork { .. } => ProblemKind::RosterFork,
             Error::Gone => ProblemKind::Gone,
             Error::TooLarge | Error::TooLargeFor { .. } => ProblemKind::TooLarge,
             Error::RateLimited { .. } => ProblemKind::RateLimited,
@@ -142,6 +151,10 @@ impl Error {
                 format!("this device was removed from the family at roster version {version}")
             }
             Error::NotFound => "no such resource".to_owned(),
+            Error::RosterFork { version } => format!(
+                "the family already holds roster version {version} with another hash: the \
+                 roster forked (a change made without this family's devices); refused"
+            ),
             Error::Forbidden(m) | Error::Conflict(m) | Error::SenderChain(m) => (*m).to_owned(),
             Error::BadRequest(m) => m.clone(),
             Error::Gone => "the family was deleted".to_owned(),

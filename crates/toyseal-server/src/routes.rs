@@ -394,10 +394,25 @@ async fn update_roster(
             Error::bad(format!("body is not a roster: {e}"))
         }
     })?;
-    let (_, current) = chain(&app, family).await.map_err(|e| match e {
+    let (versions, current) = chain(&app, family).await.map_err(|e| match e {
         _ if newcomer => Error::NotFound,
         other => other,
     })?;
+    // A version number the family already holds, with another hash, is a fork (roster.md
+    // §3.6): reported as such to a member, never adopted.
+    let number = next.proposal().version();
+    if !newcomer
+        && let Some(held) = number
+            .checked_sub(1)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| versions.get(i))
+    {
+        let held = SignedRoster::decode(held)
+            .map_err(|e| Error::Internal(format!("stored roster unreadable: {e}")))?;
+        if held.check_same(&next).is_err() {
+            return Err(Error::RosterFork { version: number });
+        }
+    }
     let next = current.verify_next(next).map_err(|e| match e {
         _ if newcomer => Error::NotFound,
         toyseal_roster::Error::NotNextVersion { .. } => {

@@ -586,3 +586,49 @@ async fn t39_a_recovering_phone_publishes_the_recovery_version() {
     let r = s.call(&fam.guardian, "GET", &fam.roster_path(), b"").await;
     assert_eq!(r.status, 401, "{}", r.text());
 }
+
+/// T39 at the server: a fork (one version number, two hashes) is refused and reported as such.
+/// The family holds version 2 adding gran; a second version 2 adding someone else, carrying a
+/// full quorum of version 1, gets 409 `roster-fork` naming the version, and nothing changes.
+#[tokio::test]
+async fn t39_the_server_reports_a_roster_fork() {
+    let env = Env::new().await;
+    let s = env.start().await;
+    let mut fam = Family::new_with(&[]);
+    fam.create(&s).await;
+    let v1 = Roster::verify_founding(fam.chain[0].clone()).unwrap();
+    let gran = DeviceIdentity::generate(Role::Member, &mut OsRng);
+    let mut with_gran = fam.roster.members().to_vec();
+    with_gran.push(gran.public().clone());
+    let v2 = fam.next_roster(with_gran, &[&gran]);
+    let r = s.call(&fam.guardian, "POST", &fam.roster_path(), &v2).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Another version 2, from version 1, with its own quorum (the guardian and the recovery
+    // key) and the newcomer's proof of possession.
+    let other = DeviceIdentity::generate(Role::Member, &mut OsRng);
+    let mut with_other = v1.members().to_vec();
+    with_other.push(other.public().clone());
+    let mut fork = RosterProposal::next(&v1, with_other)
+        .unwrap()
+        .sign(&fam.guardian);
+    fork.cosign_recovery(&fam.recovery);
+    fork.cosign(&other);
+    assert!(
+        v1.verify_next(fork.clone()).is_ok(),
+        "a valid version 2 on its own"
+    );
+    let r = s
+        .call(&fam.guardian, "POST", &fam.roster_path(), &fork.encode())
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(
+        r.text().contains("problem:roster-fork") && r.text().contains("version 2"),
+        "{}",
+        r.text()
+    );
+    // The family's roster is still the version 2 it holds.
+    let r = s.call(&fam.guardian, "GET", &fam.roster_path(), b"").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let chain: RosterChain = serde_json::from_str(&r.text()).unwrap();
+    assert_eq!(chain.versions.len(), 2);
+}
