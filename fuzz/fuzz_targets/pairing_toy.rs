@@ -42,6 +42,9 @@ enum Action {
     Confirm,
     /// The toy's user declines.
     Decline,
+    /// The toy's user holds the button long: the recovery window (pairing.md §7.2), which a
+    /// toy opens only for a family it has.
+    LongPress,
     /// The founding phone reconnects and pushes roster versions: the real founding version
     /// (signed by it, listing it and the toy) if the flag is set, then these raw versions.
     Rosters {
@@ -72,6 +75,15 @@ fuzz_target!(|input: (u64, Vec<Action>)| {
             Action::Decline => {
                 let t = Timestamp::from_millis(now);
                 let _ = toy.decline(t);
+                events.extend(toy.poll(t).events);
+            }
+            Action::LongPress => {
+                let t = Timestamp::from_millis(now);
+                let opened = toy.open_recovery_window(t).is_ok();
+                assert!(
+                    !opened || toy.roster().is_some(),
+                    "a recovery window without a family"
+                );
                 events.extend(toy.poll(t).events);
             }
             Action::PressButton => {
