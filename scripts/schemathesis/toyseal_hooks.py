@@ -101,10 +101,21 @@ GUARDIAN = ts.Identity.load_or_generate(_store, "guardian", ts.Role.GUARDIAN)
 TOY = ts.Identity.load_or_generate(_store, "toy", ts.Role.TOY)
 
 
+# Every family enrols a recovery key at founding (roster.md §1.2); the fuzzer's families share
+# this one.
+RECOVERY = ts.RecoveryKey.generate()
+
+
 def _founding(family_id: str):
-    """Version 1 of a family: the guardian signs, the toy co-signs (roster.md §3)."""
+    """Version 1 of a family: the guardian signs, the recovery key and the toy co-sign
+    (roster.md §3)."""
     members = [GUARDIAN.public_key(), TOY.public_key()]
-    return ts.RosterProposal.founding(family_id, members).sign(GUARDIAN).cosign(TOY)
+    return (
+        ts.RosterProposal.founding(family_id, members, RECOVERY)
+        .sign(GUARDIAN)
+        .cosign_recovery(RECOVERY)
+        .cosign(TOY)
+    )
 
 
 def _chain(sender, roster, texts, first, previous=b""):
