@@ -26,6 +26,9 @@ fn built(endpoint: Endpoint, ids: api::PathIds) -> Option<String> {
         Endpoint::GetEnvelope | Endpoint::DeleteEnvelope => {
             api::envelope_path(family?, ids.id.as_ref()?)
         }
+        Endpoint::ListDeletions => api::deletions_path(family?),
+        Endpoint::RestoreEnvelope => api::restore_path(family?, ids.id.as_ref()?),
+        Endpoint::EraseEnvelopes => api::erasures_path(family?),
         _ => return None,
     })
 }
