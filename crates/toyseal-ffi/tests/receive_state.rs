@@ -4,68 +4,14 @@
 //! the state survives being saved as bytes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use toyseal_ffi::{
-    EnvelopeMetadata, Freshness, Identity, KeyStore, ReceiveState, RecoveryKey, Role, Roster,
-    RosterProposal, ToysealError, envelope_header_hash, generate_family_id,
+    EnvelopeMetadata, Freshness, Identity, ReceiveState, Roster, RosterProposal,
+    envelope_header_hash,
 };
 
-#[derive(Default)]
-struct MemoryKeyStore(Mutex<HashMap<String, String>>);
-
-impl KeyStore for MemoryKeyStore {
-    fn load_secret_key_text(&self, name: String) -> Result<Option<String>, ToysealError> {
-        Ok(self.0.lock().unwrap().get(&name).cloned())
-    }
-    fn store_secret_key_text(&self, name: String, text: String) -> Result<(), ToysealError> {
-        self.0.lock().unwrap().insert(name, text);
-        Ok(())
-    }
-    fn delete(&self, name: String) -> Result<bool, ToysealError> {
-        Ok(self.0.lock().unwrap().remove(&name).is_some())
-    }
-}
-
-fn device(role: Role) -> Arc<Identity> {
-    let store: Arc<dyn KeyStore> = Arc::new(MemoryKeyStore::default());
-    Identity::load_or_generate(store, "key".into(), role).unwrap()
-}
-
-struct Family {
-    mum: Arc<Identity>,
-    dad: Arc<Identity>,
-    toy: Arc<Identity>,
-    recovery: Arc<RecoveryKey>,
-    v1: Arc<Roster>,
-}
-
-fn family() -> Family {
-    let (mum, dad, toy) = (
-        device(Role::Guardian),
-        device(Role::Guardian),
-        device(Role::Toy),
-    );
-    let recovery = RecoveryKey::generate().unwrap();
-    let v1 = RosterProposal::founding(
-        generate_family_id(),
-        vec![mum.public_key(), dad.public_key(), toy.public_key()],
-        recovery.clone(),
-    )
-    .unwrap()
-    .sign(mum.clone())
-    .cosign(dad.clone())
-    .cosign(toy.clone())
-    .cosign_recovery(recovery.clone());
-    let v1 = Roster::verify_founding(v1).unwrap();
-    Family {
-        mum,
-        dad,
-        toy,
-        recovery,
-        v1,
-    }
-}
+mod common;
+use common::*;
 
 /// `sender`'s chain of `n` envelopes sealed under `roster` (sequences 1..=n).
 fn chain(roster: &Roster, sender: &Arc<Identity>, n: u64) -> Vec<Vec<u8>> {
